@@ -1,0 +1,151 @@
+"""Run external programs: with a timeout, a redacted debug log line, and typed failures."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deployer.errors import ToolError, ToolMissing, ToolTimeout
+from deployer.redact import Redactor
+
+log = logging.getLogger("deployer.process")
+
+DEFAULT_TIMEOUT = 300.0
+
+
+@dataclass(frozen=True)
+class Completed:
+    """What a finished process left behind, shaped like `subprocess.CompletedProcess`."""
+
+    args: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+    duration: float
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+@dataclass
+class ProcessRunner:
+    """Every external program goes through one of these (one place for timeouts and redaction)."""
+
+    redactor: Redactor = field(default_factory=Redactor)
+    base_env: Mapping[str, str] | None = None
+
+    def describe(self, args: Sequence[str]) -> str:
+        return self.redactor(shlex.join(str(a) for a in args))
+
+    def env_for(self, env: Mapping[str, str] | None) -> dict[str, str]:
+        merged = dict(os.environ if self.base_env is None else self.base_env)
+        if env:
+            merged.update(env)
+        return merged
+
+    def run(
+        self,
+        args: Sequence[str | os.PathLike[str]],
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        env: Mapping[str, str] | None = None,
+        replace_env: bool = False,
+        cwd: Path | None = None,
+        input: str | None = None,
+        check: bool = False,
+    ) -> Completed:
+        argv = tuple(str(a) for a in args)
+        log.debug("run: %s (timeout %ss)", self.describe(argv), timeout)
+        started = time.monotonic()
+        full_env = dict(env or {}) if replace_env else self.env_for(env)
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                cwd=cwd,
+                env=full_env,
+                text=True,
+                start_new_session=True,
+            )
+        except FileNotFoundError as e:
+            raise ToolMissing(
+                f"{argv[0]}: program not found", hint="run `deployer doctor` to see which tools are missing"
+            ) from e
+        except PermissionError as e:
+            raise ToolError(f"{argv[0]}: not executable", hint="check the file's permissions") from e
+        try:
+            out, err = proc.communicate(input=input, timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            _kill_group(proc)
+            raise ToolTimeout(
+                f"{self.describe(argv[:3])} … timed out after {timeout:g}s",
+                hint="raise the timeout, or check that the tool's endpoint answers",
+            ) from e
+        except BaseException:
+            _kill_group(proc)
+            raise
+        result = Completed(argv, proc.returncode, out or "", err or "", time.monotonic() - started)
+        log.debug("exit %s after %.2fs: %s", result.returncode, result.duration, self.describe(argv[:2]))
+        if check and not result.ok:
+            raise ToolError(
+                f"{self.describe(argv[:3])} … failed (exit {result.returncode}): {self.redactor(last_line(result.stderr))}"
+            )
+        return result
+
+    def spawn(
+        self,
+        args: Sequence[str | os.PathLike[str]],
+        *,
+        log_file: Path,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> subprocess.Popen[bytes]:
+        """Start a long-running background process in its own session, output to `log_file`."""
+        argv = tuple(str(a) for a in args)
+        log.debug("spawn: %s", self.describe(argv))
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_file, "ab") as out:
+            try:
+                return subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    cwd=cwd,
+                    env=self.env_for(env),
+                    start_new_session=True,
+                )
+            except FileNotFoundError as e:
+                raise ToolMissing(
+                    f"{argv[0]}: program not found", hint="run `deployer doctor` to see which tools are missing"
+                ) from e
+
+
+def last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        proc.wait()

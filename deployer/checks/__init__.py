@@ -1,0 +1,1 @@
+"""Validation rules beyond the schema. Pure: no network, no subprocess."""

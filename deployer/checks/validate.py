@@ -1,0 +1,121 @@
+"""`validate`: every check over a repository (or some clusters and hubs), every problem at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from deployer.checks.files import FileCheck
+from deployer.checks.problems import Problem, Report, sort_problems
+from deployer.checks.rules import ClusterDoc, check_cluster, check_unique_domains
+from deployer.checks.schema_check import check_cluster_schema
+from deployer.config.charts import known_charts
+from deployer.config.files import FileReader, PathRefused
+from deployer.config.models import Hub
+from deployer.errors import UsageError
+from deployer.paths import CLUSTERS_DIR
+
+CLUSTER_FILE = "cluster.yaml"
+
+
+def cluster_folders(root: Path) -> list[Path]:
+    base = root / CLUSTERS_DIR
+    try:
+        return sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError:
+        return []
+
+
+@dataclass
+class Validation:
+    """The outcome: the report, and the clusters whose cluster.yaml passed the schema."""
+
+    report: Report
+    docs: list[ClusterDoc] = field(default_factory=list)
+
+
+def validate(root: Path, cluster: Optional[str] = None, hubs: Optional[list[str]] = None) -> Validation:
+    reader = FileReader(root)
+    folders = cluster_folders(root)
+    by_name = {f.name: f for f in folders}
+    if cluster is not None and cluster not in by_name:
+        raise UsageError(
+            f"no cluster named `{cluster}` in {reader.rel(root / CLUSTERS_DIR)}",
+            hint=f"known clusters: {', '.join(sorted(by_name)) or '(none)'}",
+        )
+    problems: list[Problem] = []
+    docs: list[ClusterDoc] = []
+    for folder in folders:
+        doc, found = load_cluster(reader, folder)
+        if cluster is None or folder.name == cluster:
+            problems.extend(found)
+        if doc is not None:
+            docs.append(doc)
+    selected = [d for d in docs if cluster is None or d.folder_name == cluster]
+    hub_names: Optional[set[str]] = None
+    if hubs:
+        if not selected:
+            raise UsageError(f"cluster `{cluster}` has problems in cluster.yaml; fix them before naming hubs",
+                             hint=f"run `deployer validate {cluster}`")
+        known = [h.name for h in selected[0].model.hubs]
+        unknown = [h for h in hubs if h not in known]
+        if unknown:
+            raise UsageError(
+                f"cluster `{cluster}` has no hub named {', '.join(f'`{h}`' for h in unknown)}",
+                hint=f"known hubs: {', '.join(known)}",
+            )
+        hub_names = set(hubs)
+
+    def being_validated(doc: ClusterDoc, hub: Hub) -> bool:
+        return (cluster is None or doc.folder_name == cluster) and (hub_names is None or hub.name in hub_names)
+
+    # Domains must be unique across the whole repository, even when checking one cluster.
+    problems.extend(check_unique_domains(docs, being_validated))
+    charts = known_charts(root)
+    hub_count = 0
+    for doc in selected:
+        problems.extend(check_cluster(doc))
+        check = FileCheck(doc, root / CLUSTERS_DIR / doc.folder_name, reader, charts)
+        for ref in check.references(hub_names):
+            check.check_reference(ref)
+        check.check_charts(hub_names)
+        if hub_names is None:
+            check.check_unreferenced()
+        problems.extend(check.problems)
+        hub_count += len(hub_names) if hub_names is not None else len(doc.model.hubs)
+    files = reader.files_read
+    report = Report(
+        problems=sort_problems(problems),
+        clusters=len(selected) if cluster is None else 1,
+        hubs=hub_count,
+        files=files,
+    )
+    return Validation(report, docs)
+
+
+def load_cluster(reader: FileReader, folder: Path) -> tuple[Optional[ClusterDoc], list[Problem]]:
+    path = folder / CLUSTER_FILE
+    rel = reader.rel(path)
+    if not path.exists():
+        return None, [
+            Problem(
+                file=reader.rel(folder) + "/",
+                code="missing-cluster-file",
+                message="cluster folder has no cluster.yaml",
+                hint="add a cluster.yaml (see README), or remove the folder",
+            )
+        ]
+    try:
+        reader.resolve_reference(folder, CLUSTER_FILE)
+    except PathRefused as e:
+        return None, [Problem(file=rel, code=e.code, message=e.message, hint=e.hint)]
+    f = reader.read(path)
+    if f.problem is not None or f.loaded is None:
+        p = f.problem
+        assert p is not None
+        return None, [Problem(file=rel, line=p.line, column=p.column, code=p.code, message=p.message, hint=p.hint)]
+    model, problems = check_cluster_schema(f.loaded, rel)
+    if model is None:
+        return None, problems
+    return ClusterDoc(folder.name, rel, f.loaded, model), problems

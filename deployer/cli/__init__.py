@@ -1,0 +1,21 @@
+"""The command line: thin typer commands over the core.
+
+Commands are registered explicitly here, one module per command group.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from deployer.cli.app import app, run_app
+from deployer.cli import config_cmd, validate_cmd
+from deployer.cli import doctor_cmd, local_cmd
+
+validate_cmd.register(app)
+config_cmd.register(app)
+doctor_cmd.register(app)
+local_cmd.register(app)
+
+
+def main() -> None:
+    sys.exit(run_app(app))

@@ -1,0 +1,1 @@
+"""The engine that runs plans: stages, concurrency, timeouts, progress and the run report."""

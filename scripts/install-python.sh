@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Create the repository's own virtualenv (.venv) and install deployer with its test extras.
+# Idempotent: a second run only checks that the install is current.
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$repo"
+py="${PYTHON:-python3}"
+stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+if [ -x .venv/bin/python ] && [ -f "$stamp" ]; then
+  echo "python: .venv is current"
+  exit 0
+fi
+echo "python: creating .venv and installing deployer[test] (pip, from PyPI)"
+[ -x .venv/bin/python ] || "$py" -m venv .venv
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
+.venv/bin/python -c "import deployer, typer, pydantic, ruamel.yaml, kubernetes, pyhelm3" 
+rm -f .venv/.installed-*
+touch "$stamp"
+echo "python: installed into $repo/.venv"

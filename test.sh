@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Quickstart, command 2 of 2: run the whole test suite (unit and end-to-end, real tools).
+# Needs ./install.sh first. Extra arguments go to pytest, e.g. ./test.sh -k validate
+set -euo pipefail
+cd "$(dirname "$0")"
+if [ ! -x .venv/bin/python ]; then
+  echo "test.sh: no .venv here; run ./install.sh first" >&2
+  exit 1
+fi
+# pytest exits 5 when it ran no test: that is a failure here, as any non-zero code is.
+exec .venv/bin/python -m pytest "$@"

@@ -1,0 +1,58 @@
+"""Shared test helpers.
+
+`require_tool` / `require_corpus` skip a test when something it needs is absent on a user's
+machine; in CI (`CI=true` or `DEPLOYER_REQUIRE_TOOLS=1`) the same condition is a failure,
+so that no e2e test can silently stop running there.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = REPO.parent / "shared" / "corpus"
+
+
+def strict() -> bool:
+    return os.environ.get("DEPLOYER_REQUIRE_TOOLS") == "1" or os.environ.get("CI", "").lower() == "true"
+
+
+def missing(what: str) -> None:
+    """Skip, or in CI fail, because `what` is not available."""
+    if strict():
+        pytest.fail(f"{what} is missing, and CI requires every e2e test to run", pytrace=False)
+    pytest.skip(f"{what} is missing")
+
+
+def require_corpus() -> Path:
+    clusters = CORPUS / "2i2c" / "config" / "clusters"
+    if not clusters.is_dir():
+        missing(f"the shared corpus ({clusters})")
+    return CORPUS / "2i2c"
+
+
+def require_tool(name: str) -> Path:
+    """Find a tool the way deployer does (.tools/ first, then PATH), or skip/fail."""
+    from deployer.errors import ToolMissing
+
+    try:
+        from deployer.toolchain import find_tool
+    except ImportError:  # pragma: no cover - before the toolchain module exists
+        found = shutil.which(name)
+        if not found:
+            missing(f"tool `{name}`")
+        return Path(found)
+    try:
+        return find_tool(name)
+    except ToolMissing:
+        missing(f"tool `{name}`")
+        raise AssertionError("unreachable")
+
+
+@pytest.fixture(scope="session")
+def corpus_root() -> Path:
+    return require_corpus()

@@ -1,0 +1,34 @@
+"""The real configuration of an outside team (../shared/corpus) validates as it is."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from deployer.checks.validate import validate
+
+
+def test_whole_corpus_validates_without_errors(corpus_root):
+    report = validate(corpus_root).report
+    assert report.errors == [], [p.location + " " + p.message for p in report.errors]
+    assert report.clusters == 20 and report.hubs == 148
+    # the corpus really has a few unreferenced files; they are warnings, named one by one
+    assert {p.code for p in report.warnings} <= {"unreferenced-file"}
+
+
+def test_every_hub_of_the_corpus_is_checked(corpus_root):
+    docs = validate(corpus_root).docs
+    assert sum(len(d.model.hubs) for d in docs) == 148
+    assert {d.model.provider.value for d in docs} == {"gcp", "aws", "kubeconfig"}
+
+
+def test_corpus_through_the_cli_in_one_process(corpus_root):
+    proc = subprocess.run(
+        [sys.executable, "-m", "deployer", "--root", str(corpus_root), "validate", "--output", "json"],
+        capture_output=True, text=True, timeout=120,
+    )
+    payload = json.loads(proc.stdout)
+    assert proc.returncode == 0, proc.stderr
+    assert payload["summary"]["clusters"] == 20 and payload["summary"]["hubs"] == 148
+    assert "ENC[" not in proc.stdout + proc.stderr
