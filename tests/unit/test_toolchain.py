@@ -1,0 +1,170 @@
+"""Finding tools (.tools first, then PATH), checksum pins, and `deployer doctor`."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from deployer import toolchain
+from deployer.adapters.process import ProcessRunner
+from deployer.errors import ToolError, ToolMissing
+from tests.conftest import require_tool
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def make_tool(folder: Path, name: str, prints: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    tool = folder / name
+    tool.write_text(f"#!/bin/sh\necho '{prints}'\n")
+    tool.chmod(0o755)
+    return tool
+
+
+def pin(binary: Path, digest: str | None = None) -> None:
+    digest = digest or toolchain.sha256_file(binary)
+    binary.with_name(binary.name + ".sha256").write_text(f"{digest}  {binary.name}\n")
+
+
+@pytest.fixture
+def tools(tmp_path, monkeypatch) -> Path:
+    folder = tmp_path / "tools"
+    (folder / "bin").mkdir(parents=True)
+    monkeypatch.setenv(toolchain.TOOLS_DIR_ENV, str(folder))
+    return folder
+
+
+def test_tools_dir_is_the_repository_tool_folder_unless_overridden():
+    assert toolchain.tools_dir(env={}) == REPO / ".tools"
+    assert toolchain.tools_dir(env={"DEPLOYER_TOOLS_DIR": "/x/y"}) == Path("/x/y")
+
+
+def test_find_tool_prefers_the_tool_folder_over_path(tools, tmp_path):
+    on_path = make_tool(tmp_path / "pathbin", "mytool", "path")
+    in_tools = make_tool(tools / "bin", "mytool", "tools")
+    assert toolchain.find_tool("mytool", path_env=str(on_path.parent)) == in_tools
+    in_tools.unlink()
+    assert toolchain.find_tool("mytool", path_env=str(on_path.parent)) == on_path
+
+
+def test_find_tool_skips_a_dangling_link_in_the_tool_folder(tools, tmp_path):
+    on_path = make_tool(tmp_path / "pathbin", "mytool", "path")
+    (tools / "bin" / "mytool").symlink_to(tmp_path / "gone")
+    assert toolchain.find_tool("mytool", path_env=str(on_path.parent)) == on_path
+
+
+def test_missing_tool_names_the_install_script(tools, tmp_path):
+    with pytest.raises(ToolMissing) as e:
+        toolchain.find_tool("helm", path_env=str(tmp_path / "empty"))
+    assert "helm" in e.value.message and str(tools / "bin") in e.value.message
+    assert "install-toolchain.sh" in e.value.hint and "./install.sh" in e.value.hint
+
+
+def test_a_pinned_binary_that_matches_is_used(tools):
+    tool = make_tool(tools / "bin", "helm", "v3.17.3")
+    pin(tool)
+    assert toolchain.find_tool("helm", path_env="") == tool
+
+
+def test_checksum_mismatch_is_a_clear_error_naming_the_file_and_the_fix(tools):
+    tool = make_tool(tools / "bin", "helm", "v3.17.3")
+    pin(tool)
+    tool.write_text("#!/bin/sh\necho tampered\n")  # corrupt after install
+    with pytest.raises(ToolError) as e:
+        toolchain.find_tool("helm", path_env="")
+    assert not isinstance(e.value, ToolMissing)
+    assert str(tool) in e.value.message and "checksum mismatch" in e.value.message
+    assert "install-toolchain.sh" in e.value.hint
+
+
+@pytest.mark.parametrize(
+    ("output", "version"),
+    [
+        ("v3.17.3+ge4da497", "3.17.3"),
+        ('{"clientVersion": {"major": "1", "gitVersion": "v1.31.9"}, "kustomizeVersion": "v5.4.2"}', "1.31.9"),
+        ("sops 3.11.0 (latest)", "3.11.0"),
+        ("etcd Version: 3.4.23\nGit SHA: Not provided\nGo Version: go1.19.8", "3.4.23"),
+        ('{"terraform_version":"1.11.4","platform":"linux_amd64"}', "1.11.4"),
+        ("Kubernetes v1.20.2", "1.20.2"),
+        ("no version here", None),
+    ],
+)
+def test_parse_version_reads_each_tool_s_own_format(output, version):
+    assert toolchain.parse_version(output) == version
+
+
+def test_doctor_reports_found_missing_and_corrupt_tools(tools, monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    make_tool(tools / "bin", "helm", "v3.17.3+gabc")
+    sops = make_tool(tools / "bin", "sops", "sops 3.10.0")
+    bad = make_tool(tools / "bin", "age", "1.1.1")
+    pin(bad, "0" * 64)
+    by_name = {s.name: s for s in toolchain.doctor(names=["helm", "sops", "age", "etcd"])}
+    assert by_name["helm"].ok and by_name["helm"].version == "3.17.3" and by_name["helm"].problem is None
+    assert by_name["sops"].ok and by_name["sops"].path == str(sops)
+    assert "differs from the pinned 3.11.0" in by_name["sops"].problem
+    assert by_name["age"].found and not by_name["age"].ok and "checksum mismatch" in by_name["age"].problem
+    assert not by_name["etcd"].found and "install-toolchain.sh" in by_name["etcd"].hint
+    assert [s.name for s in toolchain.missing_required(list(by_name.values()))] == ["age", "etcd"]
+
+
+def test_terraform_env_points_at_our_cli_config(tools):
+    assert toolchain.terraform_env() == {"TF_CLI_CONFIG_FILE": str(tools / "terraform" / "cli.tfrc")}
+
+
+# ---- the real toolchain ----------------------------------------------------------------------
+
+
+def deployer(*args: str, env: dict[str, str] | None = None):
+    return ProcessRunner().run([sys.executable, "-m", "deployer", *args], timeout=120, env=env)
+
+
+def test_helm_from_the_tool_folder_runs():
+    helm = require_tool("helm")
+    done = ProcessRunner().run([helm, "version", "--short"], timeout=30, check=True)
+    assert done.stdout.startswith("v3.17.3")
+
+
+def test_terraform_cli_config_uses_the_provider_mirror_only():
+    require_tool("terraform")
+    tfrc = toolchain.tools_dir(env={}) / "terraform" / "cli.tfrc"
+    if not tfrc.is_file():
+        require_tool("cli.tfrc (run scripts/install-toolchain.sh)")
+    text = tfrc.read_text()
+    assert "filesystem_mirror" in text and "direct" not in text
+
+
+def test_doctor_command_is_green_with_the_installed_toolchain():
+    for name in ("helm", "sops", "etcd", "kube-apiserver", "kube-controller-manager"):
+        require_tool(name)
+    env = {k: v for k, v in os.environ.items() if k != toolchain.TOOLS_DIR_ENV}
+    done = ProcessRunner().run([sys.executable, "-m", "deployer", "doctor", "--output", "json"],
+                               timeout=120, env=env, replace_env=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["ok"] and {t["name"] for t in report["tools"]} >= {"helm", "kube-apiserver", "terraform"}
+
+
+def test_doctor_command_names_missing_and_corrupt_tools_without_a_traceback(tools, tmp_path):
+    bad = make_tool(tools / "bin", "helm", "v3.17.3")
+    pin(bad, "f" * 64)
+    env = {"PATH": str(tmp_path / "empty"), toolchain.TOOLS_DIR_ENV: str(tools)}
+    done = deployer("doctor", env=env)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stdout + done.stderr
+    assert "BROKEN" in done.stdout and "MISSING" in done.stdout and "install-toolchain.sh" in done.stdout
+    report = json.loads(deployer("doctor", "-o", "json", env=env).stdout)
+    helm = next(t for t in report["tools"] if t["name"] == "helm")
+    assert not report["ok"] and "checksum mismatch" in helm["problem"]
+
+
+def test_local_up_without_the_tools_says_what_to_install(tools, tmp_path):
+    env = {"PATH": str(tmp_path / "empty"), toolchain.TOOLS_DIR_ENV: str(tools)}
+    done = deployer("local", "up", "--state-dir", str(tmp_path / "state"), env=env)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "etcd: not found" in done.stderr and "install-toolchain.sh" in done.stderr
