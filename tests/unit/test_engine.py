@@ -1,0 +1,92 @@
+"""The run engine: concurrency limit, canary gate, timeouts, failure isolation, interruption."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from deployer.errors import DeployerError
+from deployer.run.engine import Engine, Outcome, State, Step
+
+
+def sleeper(seconds: float, tracker: dict | None = None, fail: str | None = None):
+    async def action(ctx):
+        if tracker is not None:
+            tracker["now"] += 1
+            tracker["max"] = max(tracker["max"], tracker["now"])
+        try:
+            await asyncio.sleep(seconds)
+            if fail == "deployer":
+                raise DeployerError("release broke", hint="look at it")
+            if fail == "bug":
+                raise ZeroDivisionError("oops")
+            return Outcome("done", {"revision": 1})
+        finally:
+            if tracker is not None:
+                tracker["now"] -= 1
+
+    return action
+
+
+def test_concurrency_limit_is_honoured():
+    tracker = {"now": 0, "max": 0}
+    steps = [Step(f"s{i}", f"s{i}", sleeper(0.05, tracker)) for i in range(8)]
+    report = Engine(concurrency=3).run(steps)
+    assert report.ok and tracker["max"] == 3
+
+
+def test_failed_staging_skips_dependents_but_not_independent_steps():
+    steps = [
+        Step("staging", "staging", sleeper(0.01, fail="deployer")),
+        Step("other-staging", "other-staging", sleeper(0.01)),
+        Step("prod", "prod", sleeper(0.01), needs=("staging", "other-staging")),
+    ]
+    report = Engine(concurrency=2).run(steps)
+    states = {r.id: r.state for r in report.results}
+    assert states == {"staging": State.failed, "other-staging": State.succeeded, "prod": State.skipped}
+    prod = report.results[2]
+    assert "staging failed" in prod.message and not report.ok
+    assert report.results[0].hint == "look at it"
+
+
+def test_a_bug_in_one_step_is_isolated_and_reported():
+    report = Engine().run([Step("a", "a", sleeper(0.01, fail="bug")), Step("b", "b", sleeper(0.01))])
+    assert [r.state for r in report.results] == [State.failed, State.succeeded]
+    assert "ZeroDivisionError" in report.results[0].message
+
+
+def test_step_timeout_fails_that_step_only():
+    report = Engine().run([Step("slow", "slow", sleeper(5), timeout=0.1), Step("fast", "fast", sleeper(0.01))])
+    assert report.results[0].state is State.failed and "timed out" in report.results[0].message
+    assert report.results[1].state is State.succeeded
+
+
+def test_events_and_report_json():
+    events = []
+    report = Engine(on_event=lambda r: events.append((r.id, r.state))).run([Step("a", "a", sleeper(0.01))])
+    assert events == [("a", State.running), ("a", State.succeeded)]
+    data = report.to_json()
+    assert data["counts"]["succeeded"] == 1 and data["steps"][0]["details"] == {"revision": 1}
+
+
+def test_cancellation_marks_running_and_pending_steps_interrupted():
+    async def main():
+        engine = Engine(concurrency=1)
+        task = asyncio.ensure_future(engine.run_async([Step("a", "a", sleeper(5)), Step("b", "b", sleeper(5))]))
+        await asyncio.sleep(0.1)
+        task.cancel()
+        return await task
+
+    report = asyncio.run(main())
+    assert report.interrupted and [r.state for r in report.results] == [State.interrupted, State.interrupted]
+    assert report.results[0].message == "interrupted while running"
+
+
+def test_bad_plans_are_refused():
+    with pytest.raises(DeployerError):
+        Engine().run([Step("a", "a", sleeper(0)), Step("a", "a", sleeper(0))])
+    with pytest.raises(DeployerError):
+        Engine().run([Step("a", "a", sleeper(0), needs=("zzz",))])
+    with pytest.raises(DeployerError):
+        Engine(concurrency=0)
