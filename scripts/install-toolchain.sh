@@ -25,7 +25,7 @@ build_kube=1
 for arg in "$@"; do
   case "$arg" in
     --no-kube) build_kube=0 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "install-toolchain: unknown option $arg (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -172,7 +172,7 @@ kube_ok() {
   local b
   for b in "${kube_bins[@]}"; do
     [ -x "$bin/$b" ] && [ -f "$bin/$b.sha256" ] || return 1
-    [ "$(cut -d' ' -f1 "$bin/$b.sha256")" = "$(sha_of "$bin/$b")" ] || { echo "$b: cached binary does not match its recorded SHA-256; rebuilding" >&2; return 1; }
+    [ "$(cut -d' ' -f1 "$bin/$b.sha256")" = "$(sha_of "$bin/$b")" ] || { echo "$b: cached binary does not match its recorded SHA-256" >&2; return 1; }
   done
 }
 if kube_ok; then

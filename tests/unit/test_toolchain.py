@@ -168,3 +168,14 @@ def test_local_up_without_the_tools_says_what_to_install(tools, tmp_path):
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert "etcd: not found" in done.stderr and "install-toolchain.sh" in done.stderr
+
+
+def test_local_up_refuses_a_corrupt_cached_binary_and_names_the_fix(tools, tmp_path):
+    for name in ("etcd", "kube-apiserver", "kube-controller-manager"):
+        pin(make_tool(tools / "bin", name, "v1.20.2"))
+    (tools / "bin" / "kube-apiserver").write_text("#!/bin/sh\necho corrupt\n")
+    env = {"PATH": str(tmp_path / "empty"), toolchain.TOOLS_DIR_ENV: str(tools)}
+    done = deployer("local", "up", "--state-dir", str(tmp_path / "state"), env=env)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert f"{tools / 'bin' / 'kube-apiserver'}: checksum mismatch" in done.stderr
+    assert "rerun scripts/install-toolchain.sh" in done.stderr
