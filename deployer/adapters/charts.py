@@ -216,6 +216,7 @@ def _build_dependencies(
         return
     detail = runner.redactor(last_line(result.stderr) or last_line(result.stdout))
     if remote:
+        detail = runner.redactor(_fetch_problem(result.stdout)) or detail
         names = ", ".join(f"{d['name']} {d.get('version', '')}".strip() for d in remote)
         repos = ", ".join(sorted({str(d.get("repository")) for d in remote}))
         raise ToolError(
@@ -233,6 +234,16 @@ def _build_dependencies(
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
+
+def _fetch_problem(stdout: str) -> str:
+    """helm's reason for not reaching a repository (it prints it on stdout, then a vaguer error)."""
+    lines = stdout.splitlines()
+    for i, line in enumerate(lines):
+        if "Unable to get an update" in line:
+            reason = lines[i + 1].strip() if i + 1 < len(lines) and lines[i + 1][:1].isspace() else ""
+            return reason or line.strip(". ")
+    return ""
 
 
 def _check_mirror(mirror: Path | None) -> Path | None:

@@ -224,14 +224,16 @@ def test_warm_prepare_is_fast(tmp_path, helm):
 
 
 def test_a_remote_dependency_without_a_mirror_is_a_tool_error_naming_the_chart_mirror(tmp_path, helm):
+    # `.invalid` never resolves (RFC 2606): the fetch really fails, with or without network
     src = make_chart(tmp_path / "src", "needs-net", deps=[
-        {"name": "jupyterhub", "version": "4.1.0", "repository": "https://hub.jupyter.org/helm-chart/"}])
+        {"name": "jupyterhub", "version": "4.1.0", "repository": "https://charts.invalid/helm-chart/"}])
     with pytest.raises(ToolError) as caught:
         prepare(src, tmp_path / "work", helm, mirror=None, timeout=60)
     err = caught.value
     assert "needs-net" in err.message and "jupyterhub 4.1.0" in err.message
+    assert "charts.invalid" in err.message  # helm's own reason, not its vaguer follow-up error
     assert "--chart-mirror" in err.hint and "network" in err.hint
-    assert "https://hub.jupyter.org/helm-chart/" in err.hint
+    assert "https://charts.invalid/helm-chart/" in err.hint
     # nothing half-built is left behind
     assert [p.name for p in (tmp_path / "work").iterdir() if not p.name.startswith(".")] == []
     assert list((tmp_path / "work").glob(".tmp-*")) == []
@@ -241,7 +243,7 @@ def test_a_mirror_without_the_dependency_still_says_how_to_get_it(tmp_path, helm
     empty_mirror = tmp_path / "mirror"
     empty_mirror.mkdir()
     src = make_chart(tmp_path / "src", "needs-net", deps=[
-        {"name": "prometheus", "version": "27.11.0", "repository": "https://prometheus-community.github.io/helm-charts"}])
+        {"name": "prometheus", "version": "27.11.0", "repository": "https://charts.invalid/prometheus"}])
     with pytest.raises(ToolError) as caught:
         prepare(src, tmp_path / "work", helm, mirror=empty_mirror, timeout=60)
     assert "--chart-mirror" in caught.value.hint
