@@ -209,7 +209,7 @@ else
   (
     cd "$build/gopath/src/k8s.io/kubernetes"
     export GOPATH="$build/gopath" GOPROXY=off GOFLAGS=-mod=vendor CGO_ENABLED=0 GO111MODULE=on
-    export GOCACHE="$cache/go-build" HOME="$build/home"
+    export HOME="$build/home"
     export KUBE_GIT_VERSION="$KUBE_GIT_VERSION_PIN" KUBE_GIT_MAJOR=1 KUBE_GIT_MINOR=20 KUBE_GIT_TREE_STATE=clean
     make WHAT="cmd/kube-apiserver cmd/kube-controller-manager" > "$build/make.log" 2>&1
   ) || { tail -30 "$build/make.log" >&2; die "kube build failed (full log: $build/make.log)"; }
