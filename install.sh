@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Quickstart, command 1 of 2: install everything into this repository's own folders
 # (.venv for Python, .tools for helm, sops, age, etcd, kube-apiserver, ...), then run the
-# main job on the embedded default: validate config/clusters offline.
+# main job on the embedded default: validate config/clusters offline, start the local cluster
+# (`deployer local up`, no cloud account needed) and deploy config/clusters/local to it
+# (support stack, then the staging and prod hubs), offline, printing the run report.
 #
 #   ./install.sh            install (idempotent; a second run only verifies) and run the main job
 #   ./install.sh --no-run   install only
@@ -22,6 +24,24 @@ bash scripts/install-toolchain.sh
 echo "install: done in $((SECONDS - started))s"
 
 [ "$run_main" = 1 ] || exit 0
+# The example fleet's secrets are encrypted to a public example key (see README).
+export SOPS_AGE_KEY_FILE="${SOPS_AGE_KEY_FILE:-$PWD/config/example-age-key.txt}"
+# Upstream charts cannot be downloaded here: the offline chart mirror stands in, and every
+# deploy says so.
+mirror="$PWD/helm-charts/mirror"
+mkdir -p .state/reports
 echo
 echo "== deployer validate (the example fleet in config/clusters)"
 .venv/bin/deployer validate
+echo
+echo "== deployer local up"
+.venv/bin/deployer local up
+echo
+echo "== deployer deploy-support local"
+.venv/bin/deployer deploy-support local --chart-mirror "$mirror" --timeout 300 --report-file .state/reports/support.json
+echo
+echo "== deployer deploy local (staging first, then prod)"
+.venv/bin/deployer deploy local --chart-mirror "$mirror" --timeout 300 --report-file .state/reports/hubs.json
+echo
+echo "run reports: .state/reports/support.json .state/reports/hubs.json"
+echo "the local cluster keeps running: \`.venv/bin/deployer local status\`, \`.venv/bin/deployer local down\`"

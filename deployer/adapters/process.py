@@ -102,6 +102,52 @@ class ProcessRunner:
             )
         return result
 
+    async def run_async(
+        self,
+        args: Sequence[str | os.PathLike[str]],
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        env: Mapping[str, str] | None = None,
+        input: bytes | None = None,
+        grace: float = 10.0,
+    ) -> Completed:
+        """Like `run`, for async code. The child runs in its own process group; a timeout or a
+        cancellation (Ctrl-C) sends the whole group SIGTERM, then SIGKILL after `grace` seconds,
+        so no tool is ever left running behind us."""
+        import asyncio
+
+        argv = tuple(str(a) for a in args)
+        log.debug("run: %s (timeout %ss)", self.describe(argv), timeout)
+        started = time.monotonic()
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.PIPE if input is not None else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=self.env_for(env),
+                start_new_session=True,
+            )
+        except FileNotFoundError as e:
+            raise ToolMissing(
+                f"{argv[0]}: program not found", hint="run `deployer doctor` to see which tools are missing"
+            ) from e
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(input), timeout)
+        except asyncio.TimeoutError:
+            await _stop_group_async(proc, grace)
+            raise ToolTimeout(
+                f"{self.describe(argv[:3])} … timed out after {timeout:g}s",
+                hint="raise the timeout, or check that the tool's endpoint answers",
+            ) from None
+        except BaseException:  # cancelled (Ctrl-C) or anything else: never leave the child running
+            await asyncio.shield(_stop_group_async(proc, grace))
+            raise
+        result = Completed(argv, proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace"),
+                           time.monotonic() - started)
+        log.debug("exit %s after %.2fs: %s", result.returncode, result.duration, self.describe(argv[:2]))
+        return result
+
     def spawn(
         self,
         args: Sequence[str | os.PathLike[str]],
@@ -129,6 +175,25 @@ class ProcessRunner:
                 raise ToolMissing(
                     f"{argv[0]}: program not found", hint="run `deployer doctor` to see which tools are missing"
                 ) from e
+
+
+async def _stop_group_async(proc, grace: float) -> None:
+    import asyncio
+
+    if proc.returncode is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        await asyncio.wait_for(proc.wait(), grace)
+    except asyncio.TimeoutError:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        await proc.wait()
 
 
 def last_line(text: str) -> str:

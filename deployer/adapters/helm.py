@@ -1,0 +1,201 @@
+"""Helm releases through pyhelm3 (async) over the real `helm` binary.
+
+Holds no policy: it installs, upgrades, rolls back, lists history and renders, each with a
+timeout, and translates pyhelm3's errors into ours with secrets redacted. Values always travel
+on helm's standard input (never a file).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from deployer.adapters.process import ProcessRunner
+from deployer.errors import ToolError, ToolTimeout
+
+log = logging.getLogger("deployer.helm")
+
+# Pending states are left behind when helm is killed mid-operation; helm then refuses to touch
+# the release ("another operation is in progress") until someone recovers it.
+PENDING = {"pending-install", "pending-upgrade", "pending-rollback"}
+GRACE = 30.0  # seconds allowed beyond helm's own --timeout before we cancel it
+COMMAND_CEILING = 6 * 3600.0  # the process layer's own bound; each call has its own, shorter one
+
+
+class HelmError(ToolError):
+    """A helm operation failed; `detail` is helm's own (redacted) explanation."""
+
+    def __init__(self, message: str, hint: Optional[str] = None, detail: str = "") -> None:
+        super().__init__(message, hint)
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Revision:
+    revision: int
+    status: str
+    chart: str  # name-version
+    app_version: str
+    updated: str
+    description: str
+
+    @property
+    def chart_version(self) -> str:
+        return self.chart.rsplit("-", 1)[-1] if "-" in self.chart else self.chart
+
+
+@dataclass(frozen=True)
+class ChartSource:
+    """Where helm takes a chart from: a local folder, or a repository and a pinned version."""
+
+    ref: str
+    repo: Optional[str] = None
+    version: Optional[str] = None
+
+    @classmethod
+    def folder(cls, path: Path) -> "ChartSource":
+        return cls(str(path))
+
+    @classmethod
+    def remote(cls, name: str, repository: str, version: str) -> "ChartSource":
+        if repository.startswith("oci://"):
+            return cls(f"{repository.rstrip('/')}/{name}", None, version)
+        return cls(name, repository, version)
+
+
+def _command_class():
+    """pyhelm3's Command builds helm's arguments and parses its JSON; its own process layer is
+    replaced: it runs helm through `sh -c`, so cancelling (Ctrl-C, a timeout) terminates the
+    shell and leaves helm running, and it cannot pass an environment. Ours runs helm directly in
+    its own process group (stopped on cancel), with our environment and a redacted debug log."""
+    from pyhelm3 import Command
+    from pyhelm3 import errors as herr
+
+    class DeployerCommand(Command):
+        def __init__(self, *, runner: ProcessRunner, env: dict[str, str], **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self._runner = runner
+            self._env = env
+
+        async def run(self, command: list, input: Optional[bytes] = None) -> bytes:
+            argv = [self._executable, *(str(c) for c in command)]
+            if self._kubeconfig:
+                argv += ["--kubeconfig", str(self._kubeconfig)]
+            if self._kubecontext:
+                argv += ["--kube-context", self._kubecontext]
+            result = await self._runner.run_async(argv, timeout=COMMAND_CEILING, env=self._env, input=input)
+            if result.ok:
+                return result.stdout.encode()
+            err = result.stderr.lower()
+            if "release: not found" in err:
+                cls = herr.ReleaseNotFoundError
+            elif "failed to render chart" in err or "execution error" in err or "values don't meet the specifications" in err:
+                cls = herr.FailedToRenderChartError
+            elif "connection refused" in err or "no such host" in err or "unable to connect" in err:
+                cls = herr.ConnectionError
+            else:
+                cls = herr.Error
+            raise cls(result.returncode, result.stdout.encode(), result.stderr.encode())
+
+    return DeployerCommand
+
+
+class Helm:
+    """One per cluster access (kubeconfig + context)."""
+
+    def __init__(self, binary: Path, kubeconfig: Optional[Path], runner: ProcessRunner, *,
+                 context: Optional[str] = None, history_max: int = 10, env: Optional[dict[str, str]] = None) -> None:
+        self.redactor = runner.redactor
+        self._command = _command_class()(
+            runner=runner, env=dict(env or {}), executable=str(binary), kubeconfig=kubeconfig, kubecontext=context,
+            history_max_revisions=history_max, default_timeout="5m",
+        )
+
+    async def _call(self, what: str, coro: Any, timeout: float) -> Any:
+        from pyhelm3 import errors as herr
+
+        try:
+            return await asyncio.wait_for(coro, timeout)
+        except asyncio.TimeoutError:
+            raise ToolTimeout(f"helm {what}: no answer after {timeout:.0f}s",
+                              hint="check that the cluster's API server answers (`deployer local status` for the local cluster)") from None
+        except herr.Error as e:
+            detail = self.redactor(e.stderr.decode(errors="replace").strip())
+            first = _summary(detail)
+            hint = None
+            if isinstance(e, herr.ConnectionError):
+                hint = "the cluster's API server did not answer: check its credentials and that it is up"
+            elif isinstance(e, herr.FailedToRenderChartError):
+                hint = "the chart could not render with these values: check the values files named above"
+            raise HelmError(f"helm {what} failed: {first}", hint, detail) from None
+        except FileNotFoundError as e:
+            raise ToolError(f"helm not found: {e}", hint="run ./install.sh") from None
+
+    async def history(self, release: str, namespace: str, timeout: float = 60) -> list[Revision]:
+        """Revisions, oldest first; [] when the release does not exist."""
+        from pyhelm3 import errors as herr
+
+        try:
+            raw = await asyncio.wait_for(self._command.history(release, namespace=namespace, max_revisions=20), timeout)
+        except herr.ReleaseNotFoundError:
+            return []
+        except asyncio.TimeoutError:
+            raise ToolTimeout(f"helm history {release}: no answer after {timeout:.0f}s") from None
+        except herr.Error as e:
+            detail = self.redactor(e.stderr.decode(errors="replace").strip())
+            if "not found" in detail.lower():
+                return []
+            raise HelmError(f"helm history {release} failed: {_summary(detail)}", detail=detail) from None
+        return [
+            Revision(int(r["revision"]), str(r.get("status", "")), str(r.get("chart", "")),
+                     str(r.get("app_version", "")), str(r.get("updated", "")), str(r.get("description", "")))
+            for r in raw
+        ]
+
+    async def upgrade_install(self, release: str, chart: ChartSource, values: dict[str, Any], *, namespace: str,
+                              timeout: float, wait: bool = True, dry_run: bool = False, description: str = "") -> dict:
+        return await self._call(
+            f"upgrade --install {release}",
+            self._command.install_or_upgrade(
+                release, chart.ref, values, namespace=namespace, create_namespace=True, wait=wait,
+                timeout=f"{int(timeout)}s", dry_run=dry_run, description=description or None,
+                repo=chart.repo, version=chart.version,
+            ),
+            timeout + GRACE,
+        )
+
+    async def rollback(self, release: str, revision: int, *, namespace: str, timeout: float, wait: bool = True) -> None:
+        await self._call(
+            f"rollback {release} {revision}",
+            self._command.rollback(release, revision, namespace=namespace, timeout=f"{int(timeout)}s", wait=wait),
+            timeout + GRACE,
+        )
+
+    async def uninstall(self, release: str, *, namespace: str, timeout: float) -> None:
+        await self._call(
+            f"uninstall {release}",
+            self._command.uninstall(release, namespace=namespace, timeout=f"{int(timeout)}s", wait=False),
+            timeout + GRACE,
+        )
+
+    async def template(self, release: str, chart: ChartSource, values: dict[str, Any], *, namespace: str,
+                       timeout: float = 120) -> list[dict]:
+        docs = await self._call(
+            f"template {release}",
+            self._command.template(release, chart.ref, values, namespace=namespace, repo=chart.repo, version=chart.version),
+            timeout,
+        )
+        return [d for d in docs if d]
+
+    async def status(self, release: str, namespace: str, timeout: float = 60) -> dict:
+        return await self._call(f"status {release}", self._command.status(release, namespace=namespace), timeout)
+
+
+def _summary(detail: str) -> str:
+    lines = [ln.strip() for ln in detail.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.lower().startswith("error")]
+    line = (errors or lines or ["(no message)"])[-1]
+    return line.removeprefix("Error: ").removeprefix("error: ")[:500]

@@ -1,0 +1,114 @@
+"""sops: decrypt secrets just in time, in memory where possible, and register them for redaction.
+
+Values files are decrypted into memory (sops writes the plaintext to a pipe) and handed to
+helm on its standard input, so no plaintext values file ever exists on disk. Files that a tool
+must read from disk (a kubeconfig) are decrypted into an owner-only temporary folder that is
+removed when the `with` block ends, on every exit path including Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from deployer.adapters.process import ProcessRunner, last_line
+from deployer.config.yamlload import YamlProblem, load_json, load_yaml
+from deployer.errors import ToolError
+from deployer.toolchain import find_tool
+
+DECRYPT_TIMEOUT = 60.0
+AGE_KEY_ENV = "SOPS_AGE_KEY_FILE"
+
+
+class SopsError(ToolError):
+    """A file could not be decrypted."""
+
+
+class Sops:
+    def __init__(self, runner: ProcessRunner, binary: Path | None = None) -> None:
+        self.runner = runner
+        self._binary = binary
+
+    @property
+    def binary(self) -> Path:
+        if self._binary is None:
+            self._binary = find_tool("sops")
+        return self._binary
+
+    def decrypt_text(self, path: Path) -> str:
+        """The plaintext of a sops file; every secret value in it is registered for redaction."""
+        result = self.runner.run(
+            [self.binary, "--disable-version-check", "decrypt", path], timeout=DECRYPT_TIMEOUT
+        )
+        if not result.ok:
+            raise SopsError(
+                f"{path.name}: sops could not decrypt it: {self.runner.redactor(last_line(result.stderr))}",
+                hint=_hint(result.stderr),
+            )
+        text = result.stdout
+        self._register(text, path)
+        return text
+
+    def decrypt_data(self, path: Path) -> Any:
+        """Decrypt and parse (YAML or JSON by extension)."""
+        text = self.decrypt_text(path)
+        try:
+            loaded = load_json(text) if path.suffix.lower() == ".json" else load_yaml(text, positions=False)
+        except YamlProblem as e:
+            # the message names the position, never the content
+            raise SopsError(f"{path.name}: decrypted content does not parse: {e.message} (line {e.line})") from None
+        return loaded.data
+
+    @contextlib.contextmanager
+    def decrypted_file(self, path: Path) -> Iterator[Path]:
+        """The plaintext in an owner-only temporary file, removed on every exit path."""
+        folder = Path(tempfile.mkdtemp(prefix="deployer-secret-"))
+        try:
+            os.chmod(folder, 0o700)
+            target = folder / path.name.replace("enc-", "", 1)
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(self.decrypt_text(path))
+            yield target
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _register(self, text: str, path: Path) -> None:
+        try:
+            data = json.loads(text) if path.suffix.lower() == ".json" else load_yaml(text, positions=False).data
+        except (ValueError, YamlProblem):
+            self.runner.redactor.add(text)
+            return
+        for value in _leaves(data):
+            self.runner.redactor.add(value)
+
+
+def _leaves(data: Any) -> Iterator[str]:
+    stack = [data]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, str):
+            yield node
+        elif isinstance(node, (int, float)) and not isinstance(node, bool) and len(str(node)) >= 6:
+            yield str(node)
+
+
+def _hint(stderr: str) -> str:
+    low = stderr.lower()
+    if "age" in low and ("no identity" in low or "failed to get the data key" in low or "no key" in low):
+        return f"set {AGE_KEY_ENV} to an age key file that can decrypt it (see README: secrets)"
+    if "kms" in low or "credentials" in low:
+        return "sops needs credentials for the file's key service (KMS); log in to that cloud first"
+    if "mac mismatch" in low:
+        return "the file was edited without sops; restore it from git and edit it with `sops <file>`"
+    return "check the file with `sops decrypt <file>`"

@@ -1,0 +1,116 @@
+"""`deployer deploy` and `deployer deploy-support`: install or upgrade releases with helm."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from deployer.cli.app import OutputFormat, state
+from deployer.errors import EXIT_FAILED, EXIT_OK, UsageError
+
+MIRROR_ENV = "DEPLOYER_CHART_MIRROR"
+
+_MIRROR = typer.Option(None, "--chart-mirror", envvar=MIRROR_ENV, file_okay=False,
+                       help="Folder of charts that replace upstream chart dependencies of the same name (offline use).")
+_TIMEOUT = typer.Option(600.0, "--timeout", min=1, help="Seconds helm may wait for one release to be ready.")
+_DRY = typer.Option(False, "--dry-run", help="Render and validate everything, change nothing, print the plan.")
+_NO_ROLLBACK = typer.Option(False, "--no-rollback", help="Keep a failed release for debugging instead of rolling back.")
+_REPORT = typer.Option(None, "--report-file", dir_okay=False, help="Also write the run report as JSON to this file.")
+_OUTPUT = typer.Option(OutputFormat.text, "--output", "-o", help="text, or json (the run report) for scripts.")
+
+
+def deploy(
+    ctx: typer.Context,
+    cluster: str = typer.Argument(..., help="Cluster whose hubs to deploy."),
+    hubs: Optional[List[str]] = typer.Argument(None, help="Hubs to deploy (default: every hub of the cluster)."),
+    concurrency: int = typer.Option(4, "--concurrency", "-j", min=1, max=64, help="Hubs deployed at once."),
+    timeout: float = _TIMEOUT,
+    dry_run: bool = _DRY,
+    no_rollback: bool = _NO_ROLLBACK,
+    chart_mirror: Optional[Path] = _MIRROR,
+    report_file: Optional[Path] = _REPORT,
+    output: OutputFormat = _OUTPUT,
+) -> int:
+    """Install or upgrade hubs: staging hubs first, prod hubs only if every staging hub succeeded.
+
+    Exit 0 when every hub succeeded, 1 when any failed or was skipped.
+    """
+    return _run(ctx, cluster, hubs or None, False, concurrency, timeout, dry_run, no_rollback, chart_mirror,
+                report_file, output)
+
+
+def deploy_support(
+    ctx: typer.Context,
+    cluster: str = typer.Argument(..., help="Cluster whose support stack to deploy."),
+    timeout: float = _TIMEOUT,
+    dry_run: bool = _DRY,
+    no_rollback: bool = _NO_ROLLBACK,
+    chart_mirror: Optional[Path] = _MIRROR,
+    report_file: Optional[Path] = _REPORT,
+    output: OutputFormat = _OUTPUT,
+) -> int:
+    """Install or upgrade the cluster's support stack (ingress, cert-manager, Prometheus, Grafana)."""
+    return _run(ctx, cluster, None, True, 1, timeout, dry_run, no_rollback, chart_mirror, report_file, output)
+
+
+def _run(ctx: typer.Context, cluster: str, hubs: Optional[list[str]], support: bool, concurrency: int,
+         timeout: float, dry_run: bool, no_rollback: bool, chart_mirror: Optional[Path], report_file: Optional[Path],
+         output: OutputFormat) -> int:
+    from deployer.adapters.process import ProcessRunner
+    from deployer.cli.progress import Progress, render_summary, report_json, write_report
+    from deployer.run.deploy import DeployRequest, run_deploy
+    from deployer.run.release import DeployOptions
+    from deployer.toolchain import repo_dir
+
+    root = state(ctx).root()
+    if chart_mirror is not None and not chart_mirror.is_dir():
+        raise UsageError(f"--chart-mirror {chart_mirror}: no such folder")
+    options = DeployOptions(
+        timeout=timeout, rollback=not no_rollback, dry_run=dry_run,
+        chart_mirror=chart_mirror.resolve() if chart_mirror else None,
+        work_dir=repo_dir() / ".state" / "charts",
+    )
+    request = DeployRequest(root, cluster, hubs, support, concurrency, options)
+    runner = ProcessRunner()
+    err = lambda text: typer.echo(runner.redactor(text), err=True)  # noqa: E731
+
+    def on_plan(planned, where: str) -> None:
+        verb = "would deploy (dry run)" if dry_run else "deploying"
+        err(f"{verb} {len(planned)} release(s) to {where}:")
+        for p in planned:
+            gate = f"  after {', '.join(p.needs)}" if p.needs else ""
+            err(f"  {p.id:<32} {p.stage.value if p.stage else p.kind}{gate}")
+        if options.chart_mirror:
+            err(f"chart mirror in effect: {options.chart_mirror} replaces upstream charts of the same name")
+
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        with Progress(runner.redactor, live=False if output is OutputFormat.json else None) as progress:
+            report = run_deploy(request, runner, progress.event, on_plan)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    extra = {"cluster": cluster, "dry_run": dry_run,
+             "chart_mirror": str(options.chart_mirror) if options.chart_mirror else None}
+    text = report_json(report, runner.redactor, extra)
+    if report_file is not None:
+        write_report(report_file, text)
+    if output is OutputFormat.json:
+        typer.echo(text)
+    else:
+        render_summary(report, runner.redactor)
+        substitutions = sorted({f"{k} -> {v}" for r in report.results for k, v in (r.details.get("chart_mirror") or {}).items()})
+        if substitutions:
+            err("chart mirror used: " + "; ".join(substitutions))
+    if report.interrupted:
+        err("interrupted: releases shown as interrupted may be left pending; the next deploy recovers them")
+        return 130
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def register(app: typer.Typer) -> None:
+    app.command("deploy")(deploy)
+    app.command("deploy-support")(deploy_support)
+

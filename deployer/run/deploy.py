@@ -1,0 +1,89 @@
+"""`deploy` as a linear script of stages: load -> plan -> connect -> run -> report."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from deployer.adapters.charts import helm_home_env
+from deployer.adapters.credentials import cluster_access
+from deployer.adapters.helm import Helm
+from deployer.adapters.process import ProcessRunner
+from deployer.adapters.sops import Sops
+from deployer.checks.problems import Problem
+from deployer.checks.validate import validate
+from deployer.config.charts import known_charts
+from deployer.config.models import Cluster
+from deployer.errors import DeployerError, UsageError
+from deployer.plan.deploy_plan import PlannedRelease, plan_hubs, plan_support
+from deployer.run.engine import Engine, RunReport, Step, StepResult
+from deployer.run.release import DeployOptions, ReleaseDeployer, release_spec
+from deployer.toolchain import find_tool
+
+log = logging.getLogger("deployer.deploy")
+
+
+class ConfigInvalid(DeployerError):
+    def __init__(self, problems: list[Problem]) -> None:
+        shown = "; ".join(f"{p.location}: {p.message}" for p in problems[:3])
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        super().__init__(f"the configuration has {len(problems)} error(s): {shown}{more}",
+                         hint="run `deployer validate` for the full list; nothing was deployed")
+        self.problems = problems
+
+
+@dataclass
+class DeployRequest:
+    root: Path
+    cluster: str
+    hubs: Optional[list[str]] = None
+    support: bool = False
+    concurrency: int = 4
+    options: DeployOptions = field(default_factory=DeployOptions)
+
+
+def load_cluster(root: Path, cluster: str, hubs: Optional[list[str]] = None) -> Cluster:
+    """The cluster's model, after the same checks as `deployer validate` for what will deploy."""
+    outcome = validate(root, cluster, hubs or None)
+    if outcome.report.errors:
+        raise ConfigInvalid(outcome.report.errors)
+    for doc in outcome.docs:
+        if doc.folder_name == cluster:
+            return doc.model
+    raise UsageError(f"no cluster named `{cluster}`")  # pragma: no cover - validate raised already
+
+
+def plan(cluster: Cluster, request: DeployRequest) -> list[PlannedRelease]:
+    return plan_support(cluster) if request.support else plan_hubs(cluster, request.hubs)
+
+
+def run_deploy(request: DeployRequest, runner: ProcessRunner, on_event: Callable[[StepResult], None],
+               on_plan: Callable[[list[PlannedRelease], str], None] = lambda p, a: None) -> RunReport:
+    cluster = load_cluster(request.root, request.cluster, request.hubs)
+    planned = plan(cluster, request)
+    charts = known_charts(request.root)
+    specs = {p.id: release_spec(request.root, cluster, p, charts) for p in planned}
+    sops = Sops(runner)
+    helm_binary = find_tool("helm")
+    folder = request.root / "config" / "clusters" / cluster.name
+    with cluster_access(cluster, folder, sops) as access:
+        on_plan(planned, access.description)
+        helm = Helm(helm_binary, access.kubeconfig, runner, context=access.context,
+                    env={**access.env, **helm_home_env(request.options.work_dir)})
+        deployer = ReleaseDeployer(helm, sops, runner, helm_binary, request.options)
+        steps = [
+            Step(p.id, p.id, _action(deployer, specs[p.id]), needs=p.needs,
+                 timeout=request.options.timeout * 2 + 120, group=p.stage.value if p.stage else p.kind)
+            for p in planned
+        ]
+        return Engine(request.concurrency, on_event).run(steps)
+
+
+def _action(deployer: ReleaseDeployer, spec):
+    async def action(ctx):
+        return await deployer.deploy(spec, ctx)
+
+    return action

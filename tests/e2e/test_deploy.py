@@ -1,0 +1,287 @@
+"""`deployer deploy` end to end: the local cluster (real etcd, kube-apiserver, controller-manager,
+simulated node), the real helm, and real sops + age."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, require_tool
+
+SECRET = "planted-s3cret-7f3a9c21e5"
+MIRROR = REPO / "helm-charts" / "mirror"
+GOOD_IMAGE = "quay.io/jupyterhub/k8s-hub"
+BAD_IMAGE = "registry.invalid/unpullable-hub"
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="session")
+def age_key(tmp_path_factory) -> tuple[Path, str]:
+    keygen = require_tool("age-keygen")
+    key = tmp_path_factory.mktemp("age") / "key.txt"
+    subprocess.run([str(keygen), "-o", str(key)], check=True, capture_output=True, timeout=30)
+    recipient = next(line.split(": ")[1] for line in key.read_text().splitlines() if "public key" in line)
+    return key, recipient
+
+
+def encrypt(path: Path, recipient: str) -> None:
+    sops = require_tool("sops")
+    subprocess.run([str(sops), "--disable-version-check", "encrypt", "--age", recipient, "--in-place", str(path)],
+                   check=True, capture_output=True, timeout=60)
+
+
+def hub_values(name: str, image: str = GOOD_IMAGE, tag: str = "4.1.0") -> str:
+    return (f"jupyterhub:\n  hub:\n    image:\n      name: {image}\n      tag: \"{tag}\"\n"
+            f"  custom:\n    hubName: {name}\n")
+
+
+@pytest.fixture
+def repo(tmp_path, local_cluster, age_key, monkeypatch):
+    """A configuration repository with one local cluster `e2e` and hubs `staging` and `prod`;
+    staging has a sops-encrypted values file holding SECRET."""
+    key, recipient = age_key
+    monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(key))
+    root = tmp_path / "repo"
+    folder = root / "config" / "clusters" / "e2e"
+    folder.mkdir(parents=True)
+    state_dir = local_cluster.cluster.layout.root
+    suffix = uuid.uuid4().hex[:6]
+    (folder / "cluster.yaml").write_text(f"""\
+name: e2e
+provider: local
+local:
+  state_dir: {state_dir}
+support:
+  helm_chart_values_files: [support.values.yaml]
+hubs:
+- name: staging-{suffix}
+  domain: staging-{suffix}.e2e.test
+  helm_chart: basehub
+  stage: staging
+  helm_chart_values_files: [staging.values.yaml, enc-staging.secret.values.yaml]
+- name: prod-{suffix}
+  domain: prod-{suffix}.e2e.test
+  helm_chart: basehub
+  stage: prod
+  helm_chart_values_files: [prod.values.yaml]
+""")
+    (folder / "support.values.yaml").write_text("grafana:\n  adminUser: admin\n")
+    (folder / "staging.values.yaml").write_text(hub_values("staging"))
+    (folder / "prod.values.yaml").write_text(hub_values("prod"))
+    secret_file = folder / "enc-staging.secret.values.yaml"
+    secret_file.write_text(f"jupyterhub:\n  hub:\n    config:\n      DummyAuthenticator:\n        password: {SECRET}\n")
+    encrypt(secret_file, recipient)
+    assert SECRET not in secret_file.read_text()
+    return root, folder, f"staging-{suffix}", f"prod-{suffix}"
+
+
+def deployer(root: Path, *args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "deployer", "--root", str(root), *args],
+        capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
+    )
+
+
+def report_of(proc: subprocess.CompletedProcess) -> dict:
+    try:
+        return json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        raise AssertionError(f"not JSON (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}") from None
+
+
+def steps(report: dict) -> dict[str, dict]:
+    return {s["id"].split("/", 1)[1]: s for s in report["steps"]}
+
+
+def deployment_image(api_client, namespace: str) -> str:
+    from kubernetes import client
+
+    apps = client.AppsV1Api(api_client)
+    hub = next(d for d in apps.list_namespaced_deployment(namespace).items if d.metadata.labels.get("component") == "hub")
+    return hub.spec.template.spec.containers[0].image
+
+
+def test_deploy_two_hubs_then_upgrade_with_changed_values(repo, api_client):
+    root, folder, staging, prod = repo
+    proc = deployer(root, "deploy", "e2e", "--chart-mirror", str(MIRROR), "--timeout", "60", "--output", "json")
+    report = report_of(proc)
+    assert proc.returncode == 0, proc.stderr
+    s = steps(report)
+    assert s[staging]["state"] == s[prod]["state"] == "succeeded"
+    assert s[staging]["details"]["revision"] == 1 and s[prod]["details"]["revision"] == 1
+    assert s[staging]["details"]["chart_mirror"]  # the substitution is named
+    assert "chart mirror in effect" in proc.stderr
+    assert deployment_image(api_client, prod) == f"{GOOD_IMAGE}:4.1.0"
+
+    (folder / "prod.values.yaml").write_text(hub_values("prod", tag="4.2.0"))
+    proc = deployer(root, "deploy", "e2e", prod, "--chart-mirror", str(MIRROR), "--timeout", "60", "--output", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert steps(report_of(proc))[prod]["details"]["revision"] == 2
+    assert deployment_image(api_client, prod) == f"{GOOD_IMAGE}:4.2.0"
+
+
+def test_secret_reaches_the_cluster_but_no_output_log_error_or_report(repo, api_client, tmp_path):
+    from kubernetes import client
+
+    root, folder, staging, prod = repo
+    report_file = tmp_path / "report.json"
+    # prod fails too (unpullable image), so error paths are covered as well
+    (folder / "prod.values.yaml").write_text(hub_values("prod", image=BAD_IMAGE))
+    proc = deployer(root, "--verbose", "deploy", "e2e", "--chart-mirror", str(MIRROR), "--timeout", "15",
+                    "--report-file", str(report_file))
+    assert proc.returncode == 1
+    secrets = client.CoreV1Api(api_client).list_namespaced_secret(staging).items
+    payload = b"".join(base64.b64decode(v) for s in secrets for v in (s.data or {}).values())
+    assert SECRET.encode() in payload
+    captured = proc.stdout + proc.stderr + report_file.read_text()
+    assert SECRET not in captured
+    assert "helm" in proc.stderr  # the verbose log did run
+
+
+def test_breaking_values_fail_and_roll_back_while_the_other_hub_succeeds(repo, api_client):
+    root, folder, staging, prod = repo
+    assert deployer(root, "deploy", "e2e", "--chart-mirror", str(MIRROR), "--timeout", "60").returncode == 0
+    (folder / "staging.values.yaml").write_text(hub_values("staging", image=BAD_IMAGE))
+    (folder / "prod.values.yaml").write_text(hub_values("prod", tag="4.2.0"))
+    # both hubs in the same stage here, so the failure of one must not stop the other
+    text = (folder / "cluster.yaml").read_text().replace("  stage: prod\n", "  stage: staging\n")
+    (folder / "cluster.yaml").write_text(text)
+    proc = deployer(root, "deploy", "e2e", "--chart-mirror", str(MIRROR), "--timeout", "15", "--output", "json")
+    s = steps(report_of(proc))
+    assert proc.returncode == 1
+    assert s[staging]["state"] == "failed" and s[staging]["details"]["rolled_back_to"] == 1
+    assert "rolled back to revision 1" in s[staging]["message"]
+    assert s[prod]["state"] == "succeeded" and s[prod]["details"]["revision"] == 2
+    assert deployment_image(api_client, staging) == f"{GOOD_IMAGE}:4.1.0"  # the rollback is live
+
+
+def test_prod_is_skipped_when_staging_fails(repo):
+    root, folder, staging, prod = repo
+    (folder / "staging.values.yaml").write_text("jupyterhub:\n  hub:\n    replicas: not-a-number\n")
+    proc = deployer(root, "deploy", "e2e", "--chart-mirror", str(MIRROR), "--timeout", "30", "--output", "json")
+    s = steps(report_of(proc))
+    assert proc.returncode == 1
+    assert s[staging]["state"] == "failed" and s[prod]["state"] == "skipped"
+    assert staging in s[prod]["message"]
+
+
+def test_release_stuck_in_pending_upgrade_is_recovered(repo, local_cluster):
+    root, folder, staging, prod = repo
+    assert deployer(root, "deploy", "e2e", prod, "--chart-mirror", str(MIRROR), "--timeout", "60").returncode == 0
+    helm = require_tool("helm")
+    chart = REPO / ".state" / "charts"
+    prepared = sorted((p for p in chart.glob("basehub-*/basehub") if (p / "Chart.yaml").is_file()), key=lambda p: p.stat().st_mtime)
+    assert prepared, "the first deploy prepared basehub"
+    env = {**os.environ, "KUBECONFIG": str(local_cluster.kubeconfig)}
+    stuck = subprocess.Popen(
+        [str(helm), "upgrade", prod, str(prepared[-1]), "-n", prod, "--wait", "--timeout", "120s",
+         "--set", f"jupyterhub.hub.image.name={BAD_IMAGE}"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        status = ""
+        while time.monotonic() < deadline:
+            out = subprocess.run([str(helm), "history", prod, "-n", prod, "-o", "json"], env=env,
+                                 capture_output=True, text=True, timeout=30).stdout
+            status = json.loads(out)[-1]["status"] if out.strip().startswith("[") else ""
+            if status == "pending-upgrade":
+                break
+            time.sleep(0.3)
+        assert status == "pending-upgrade"
+    finally:
+        os.killpg(stuck.pid, signal.SIGKILL)
+        stuck.wait()
+    proc = deployer(root, "deploy", "e2e", prod, "--chart-mirror", str(MIRROR), "--timeout", "60", "--output", "json")
+    s = steps(report_of(proc))[prod]
+    assert proc.returncode == 0, proc.stderr
+    assert s["state"] == "succeeded" and "recovered from pending-upgrade" in s["details"]["recovered"]
+
+
+def test_ctrl_c_mid_deploy_leaves_no_decrypted_file(repo, local_cluster, age_key, tmp_path):
+    """A kubeconfig cluster (its kubeconfig sops-encrypted) decrypts a file for the run; SIGINT
+    in the middle of `helm --wait` must remove it, and leave no plaintext anywhere in TMPDIR."""
+    root, folder, staging, prod = repo
+    key, recipient = age_key
+    kube = folder.parent / "e2e-kc"
+    kube.mkdir()
+    creds = kube / "enc-deployer-credentials.secret.yaml"
+    creds.write_text(local_cluster.kubeconfig.read_text())
+    token_line = next((ln for ln in creds.read_text().splitlines() if "token:" in ln or "client-key-data" in ln), "")
+    encrypt(creds, recipient)
+    (kube / "cluster.yaml").write_text(f"""\
+name: e2e-kc
+provider: kubeconfig
+kubeconfig:
+  file: enc-deployer-credentials.secret.yaml
+hubs:
+- name: slow-{prod}
+  domain: slow-{prod}.e2e.test
+  helm_chart: basehub
+  helm_chart_values_files: [slow.values.yaml, enc-slow.secret.values.yaml]
+""")
+    (kube / "slow.values.yaml").write_text(hub_values("slow", image=BAD_IMAGE))
+    secret_values = kube / "enc-slow.secret.values.yaml"
+    secret_values.write_text(f"jupyterhub:\n  hub:\n    config:\n      x:\n        password: {SECRET}\n")
+    encrypt(secret_values, recipient)
+    tmpdir = tmp_path / "tmpdir"
+    tmpdir.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "deployer", "--root", str(root), "deploy", "e2e-kc", "--chart-mirror", str(MIRROR),
+         "--timeout", "120"],
+        env={**os.environ, "TMPDIR": str(tmpdir)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and not list(tmpdir.glob("deployer-secret-*")):
+        time.sleep(0.1)
+    assert list(tmpdir.glob("deployer-secret-*")), "the decrypted kubeconfig folder should exist mid-deploy"
+    time.sleep(3)  # well into helm --wait
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + err
+    assert "interrupted" in err
+    leftovers = [p for p in tmpdir.rglob("*") if p.is_file()]
+    for path in leftovers:
+        text = path.read_text(errors="replace")
+        assert SECRET not in text and (not token_line or token_line.strip() not in text), path
+    assert not list(tmpdir.glob("deployer-secret-*"))
+    assert SECRET not in out + err
+
+
+def test_dry_run_changes_nothing_and_prints_the_plan(repo, api_client):
+    from kubernetes import client
+
+    root, folder, staging, prod = repo
+    proc = deployer(root, "deploy", "e2e", "--dry-run", "--chart-mirror", str(MIRROR), "--output", "json")
+    assert proc.returncode == 0, proc.stderr
+    s = steps(report_of(proc))
+    assert "would deploy" in proc.stderr and s[staging]["details"]["rendered"]["Deployment"] >= 1
+    names = [n.metadata.name for n in client.CoreV1Api(api_client).list_namespace().items]
+    assert staging not in names and prod not in names
+
+
+def test_unknown_hub_or_cluster_is_a_usage_error(repo):
+    root, folder, staging, prod = repo
+    proc = deployer(root, "deploy", "e2e", "nope")
+    assert proc.returncode == 2 and f"known hubs: {staging}, {prod}" in proc.stderr
+    proc = deployer(root, "deploy", "nope")
+    assert proc.returncode == 2 and "known clusters" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_deploy_support_stack(repo):
+    root, folder, staging, prod = repo
+    proc = deployer(root, "deploy-support", "e2e", "--chart-mirror", str(MIRROR), "--timeout", "90", "--output", "json")
+    assert proc.returncode == 0, proc.stderr
+    s = steps(report_of(proc))["support"]
+    assert s["state"] == "succeeded" and s["details"]["revision"] >= 1
