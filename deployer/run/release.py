@@ -163,20 +163,25 @@ class ReleaseDeployer:
                       else ChartSource.remote(spec.chart.name, spec.chart.repository, spec.chart.version))
         if self.options.dry_run:
             return await self._dry_run(spec, chart_path, values, details, ctx)
-        ctx.progress("checking release state")
-        history = await self.helm.history(spec.release, spec.namespace)
-        recovered = await self._recover(spec, history, ctx)
-        if recovered:
-            details["recovered"] = recovered
-            history = await self.helm.history(spec.release, spec.namespace)
+        # Optimistic: one helm call in the common case. Only when helm refuses because an old
+        # operation is stuck, or the upgrade fails, is the history read (one more helm call).
+        recovered = ""
         ctx.progress("helm upgrade --install --wait")
         try:
-            result = await self.helm.upgrade_install(
-                spec.release, chart_path, values, namespace=spec.namespace, timeout=self.options.timeout,
-                description=f"deployer: {spec.id}",
-            )
-        except (HelmError, DeployerError) as e:
-            raise await self._failed(spec, history, e, details, ctx) from None
+            result = await self._upgrade(spec, chart_path, values)
+        except DeployerError as e:
+            if not _is_stuck(e):
+                raise await self._failed(spec, e, details, ctx) from None
+            ctx.progress("checking release state")
+            recovered = await self._recover(spec, await self.helm.history(spec.release, spec.namespace), ctx)
+            if not recovered:
+                raise await self._failed(spec, e, details, ctx) from None
+            details["recovered"] = recovered
+            ctx.progress("helm upgrade --install --wait (after recovery)")
+            try:
+                result = await self._upgrade(spec, chart_path, values)
+            except DeployerError as e2:
+                raise await self._failed(spec, e2, details, ctx) from None
         revision = int(result.get("version", 0))
         status = (result.get("info") or {}).get("status", "")
         details.update(revision=revision, status=status)
@@ -184,6 +189,10 @@ class ReleaseDeployer:
         details["chart_version"] = chart_meta.get("version", details.get("chart_version"))
         prefix = f"{recovered}; " if recovered else ""
         return Outcome(f"{prefix}revision {revision} {status}", details)
+
+    async def _upgrade(self, spec: ReleaseSpec, chart: ChartSource, values: dict[str, Any]) -> dict:
+        return await self.helm.upgrade_install(spec.release, chart, values, namespace=spec.namespace,
+                                               timeout=self.options.timeout, description=f"deployer: {spec.id}")
 
     async def _dry_run(self, spec: ReleaseSpec, chart_path: ChartSource, values: dict[str, Any], details: dict[str, Any],
                        ctx: StepContext) -> Outcome:
@@ -223,7 +232,7 @@ class ReleaseDeployer:
         await self.helm.uninstall(spec.release, namespace=spec.namespace, timeout=self.options.timeout)
         return f"recovered from {stuck.status} (revision {stuck.revision}) by removing the never-deployed release"
 
-    async def _failed(self, spec: ReleaseSpec, before: list[Revision], error: DeployerError, details: dict[str, Any],
+    async def _failed(self, spec: ReleaseSpec, error: DeployerError, details: dict[str, Any],
                       ctx: StepContext) -> ReleaseFailed:
         message = error.message
         detail = getattr(error, "detail", "")
@@ -232,8 +241,10 @@ class ReleaseDeployer:
         if not self.options.rollback:
             return ReleaseFailed(f"{message}; the failed release was kept (--no-rollback)",
                                  "inspect it with `helm history` / kubectl; the next deploy redeploys it", details)
-        good = [r for r in before if r.status in GOOD]
         try:
+            history = await self.helm.history(spec.release, spec.namespace)
+            # the failed attempt is the newest revision; the one to return to is the newest good one
+            good = [r for r in history if r.status in GOOD]
             if good:
                 ctx.progress(f"rolling back to revision {good[-1].revision}")
                 await self.helm.rollback(spec.release, good[-1].revision, namespace=spec.namespace,
@@ -247,6 +258,11 @@ class ReleaseDeployer:
         except DeployerError as e2:
             return ReleaseFailed(f"{message}; rollback ALSO failed: {e2.message}",
                                  "the release is in a failed state; the next deploy retries it", details)
+
+
+def _is_stuck(error: DeployerError) -> bool:
+    text = f"{error.message} {getattr(error, 'detail', '')}".lower()
+    return "another operation" in text and "in progress" in text
 
 
 def _dependencies(chart: Path) -> list[str]:
