@@ -81,7 +81,8 @@ def _command_class():
             self._env = env
 
         async def run(self, command: list, input: Optional[bytes] = None) -> bytes:
-            argv = [self._executable, *(str(c) for c in command)]
+            # helm 3 reads a bare --dry-run as client-side; ours asks the API server to validate
+            argv = [self._executable, *("--dry-run=server" if str(c) == "--dry-run" else str(c) for c in command)]
             if self._kubeconfig:
                 argv += ["--kubeconfig", str(self._kubeconfig)]
             if self._kubecontext:
