@@ -6,7 +6,11 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
 py="${PYTHON:-python3}"
 stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+# deployer's own bytecode is compiled ahead: where PYTHONDONTWRITEBYTECODE is set (it is on
+# this kind of machine), Python would otherwise recompile every module at each start.
+compile_own() { .venv/bin/python -m compileall -q -j 2 deployer >/dev/null; }
 if [ -x .venv/bin/python ] && [ -f "$stamp" ]; then
+  compile_own
   echo "python: .venv is current"
   exit 0
 fi
@@ -17,4 +21,5 @@ echo "python: creating .venv and installing deployer[test] (pip, from PyPI)"
 .venv/bin/python -c "import deployer, typer, pydantic, ruamel.yaml, kubernetes, pyhelm3" 
 rm -f .venv/.installed-*
 touch "$stamp"
+compile_own
 echo "python: installed into $repo/.venv"

@@ -135,21 +135,22 @@ def _tagged(value: str, tag: str, line: int, col: int) -> Any:
     return float(resolved) if kind == "float" else resolved
 
 
-def _events(text: str):
-    if _CParser is not None:
-        parser = _CParser(text)
-        try:
-            while True:
-                event = parser.get_event()
-                yield event
-                if isinstance(event, ev.StreamEndEvent):
-                    return
-        finally:
-            parser.dispose()
-    else:  # pragma: no cover - pure-Python fallback
-        from ruamel.yaml import YAML
+class _EventSource:
+    """Events of one document, pulled one by one (the C parser when present)."""
 
-        yield from YAML(typ="safe", pure=True).parse(text)
+    def __init__(self, text: str) -> None:
+        if _CParser is not None:
+            self._parser = _CParser(text)
+            self.next = self._parser.get_event
+        else:  # pragma: no cover - pure-Python fallback
+            from ruamel.yaml import YAML
+
+            self._parser = None
+            self.next = iter(YAML(typ="safe", pure=True).parse(text)).__next__
+
+    def close(self) -> None:
+        if self._parser is not None:
+            self._parser.dispose()
 
 
 class _Container:
@@ -270,9 +271,14 @@ def _load(text: str, positions: bool, max_depth: int, max_nodes: int) -> Loaded:
             return parent.path + ((parent.pending_key,) if parent.pending_key is not None else ("<key>",))
         return parent.path + (len(parent.value),)
 
+    source = _EventSource(text)
+    next_event = source.next
     try:
-        for event in _events(text):
+        while True:
+            event = next_event()
             kind = type(event)
+            if kind is ev.StreamEndEvent:
+                break
             if kind is ev.ScalarEvent:
                 mark = event.start_mark
                 tag = event.tag
@@ -306,8 +312,8 @@ def _load(text: str, positions: bool, max_depth: int, max_nodes: int) -> Loaded:
             elif kind is ev.MappingEndEvent or kind is ev.SequenceEndEvent:
                 container = stack.pop()
                 if container.merges:
-                    for source in container.merges:
-                        for k, v in source.items():
+                    for merged in container.merges:
+                        for k, v in merged.items():
                             container.value.setdefault(k, v)
                 if container.anchor:
                     anchors[container.anchor] = (container.value, container.size)
@@ -346,6 +352,8 @@ def _load(text: str, positions: bool, max_depth: int, max_nodes: int) -> Loaded:
         raise YamlProblem(f"YAML syntax: {e.problem or e.context or 'invalid'}", line, col) from None
     except YAMLError as e:
         raise YamlProblem(f"YAML syntax: {type(e).__name__}") from None
+    finally:
+        source.close()
     return Loaded(result, key_pos, val_pos)
 
 
