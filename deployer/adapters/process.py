@@ -35,6 +35,15 @@ class Completed:
         return self.returncode == 0
 
 
+@dataclass(frozen=True)
+class BytesCompleted:
+    args: tuple[str, ...]
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+    duration: float
+
+
 @dataclass
 class ProcessRunner:
     """Every external program goes through one of these (one place for timeouts and redaction)."""
@@ -51,6 +60,11 @@ class ProcessRunner:
             merged.update(env)
         return merged
 
+    def run_bytes(self, args: Sequence[str | os.PathLike[str]], *, timeout: float = DEFAULT_TIMEOUT,
+                  env: Mapping[str, str] | None = None, cwd: Path | None = None) -> BytesCompleted:
+        """Like `run`, for programs whose output is binary (an archive)."""
+        return self.run(args, timeout=timeout, env=env, cwd=cwd, _text=False)  # type: ignore[return-value]
+
     def run(
         self,
         args: Sequence[str | os.PathLike[str]],
@@ -61,6 +75,7 @@ class ProcessRunner:
         cwd: Path | None = None,
         input: str | None = None,
         check: bool = False,
+        _text: bool = True,
     ) -> Completed:
         argv = tuple(str(a) for a in args)
         log.debug("run: %s (timeout %ss)", self.describe(argv), timeout)
@@ -74,7 +89,7 @@ class ProcessRunner:
                 stderr=subprocess.PIPE,
                 cwd=cwd,
                 env=full_env,
-                text=True,
+                text=_text,
                 start_new_session=True,
             )
         except FileNotFoundError as e:
@@ -94,6 +109,8 @@ class ProcessRunner:
         except BaseException:
             _kill_group(proc)
             raise
+        if not _text:
+            return BytesCompleted(argv, proc.returncode, out or b"", err or b"", time.monotonic() - started)
         result = Completed(argv, proc.returncode, out or "", err or "", time.monotonic() - started)
         log.debug("exit %s after %.2fs: %s", result.returncode, result.duration, self.describe(argv[:2]))
         if check and not result.ok:

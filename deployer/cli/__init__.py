@@ -10,12 +10,14 @@ import sys
 from deployer.cli.app import app, run_app
 from deployer.cli import config_cmd, deploy_cmd, validate_cmd
 from deployer.cli import doctor_cmd, local_cmd
+from deployer.cli import plan_upgrade_cmd
 
 validate_cmd.register(app)
 config_cmd.register(app)
 deploy_cmd.register(app)
 doctor_cmd.register(app)
 local_cmd.register(app)
+plan_upgrade_cmd.register(app)
 
 
 def main() -> None:

@@ -27,11 +27,12 @@ log = logging.getLogger("deployer.deploy")
 
 
 class ConfigInvalid(DeployerError):
-    def __init__(self, problems: list[Problem]) -> None:
+    def __init__(self, problems: list[Problem], where: str = "") -> None:
         shown = "; ".join(f"{p.location}: {p.message}" for p in problems[:3])
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-        super().__init__(f"the configuration has {len(problems)} error(s): {shown}{more}",
-                         hint="run `deployer validate` for the full list; nothing was deployed")
+        at = f" at {where}" if where else ""
+        super().__init__(f"the configuration{at} has {len(problems)} error(s): {shown}{more}",
+                         hint="run `deployer validate` for the full list; nothing was done")
         self.problems = problems
 
 

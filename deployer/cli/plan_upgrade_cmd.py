@@ -1,0 +1,71 @@
+"""`deployer plan-upgrade`: which clusters and hubs a change touches, for CI on merge."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from deployer.cli.app import OutputFormat, state
+from deployer.errors import EXIT_OK, UsageError
+
+
+def plan_upgrade(
+    ctx: typer.Context,
+    base: Optional[str] = typer.Option(None, "--base", help="Git ref before the change (e.g. origin/main, HEAD~1)."),
+    head: str = typer.Option("HEAD", "--head", help="Git ref after the change."),
+    changed_files: Optional[List[str]] = typer.Option(
+        None, "--changed-files", help="Instead of refs: files that changed (repeat the option, or pass a list)."),
+    output: OutputFormat = typer.Option(OutputFormat.text, "--output", "-o", help="text, or json (for a CI matrix)."),
+    markdown: Optional[Path] = typer.Option(None, "--markdown", dir_okay=False,
+                                            help="Also write a markdown summary (for a pull-request comment)."),
+    plan_file: Optional[Path] = typer.Option(None, "--plan-file", dir_okay=False,
+                                             help="Also write the JSON plan to this file (for `deploy --plan`)."),
+) -> int:
+    """Plan the releases a change affects: support stacks, staging hubs, prod hubs, removals.
+
+    Decides by what would be deployed (chart, values content, overrides, fields), not by paths.
+    """
+    from deployer.adapters.process import ProcessRunner
+    from deployer.plan.upgrade import markdown_summary
+    from deployer.run.upgrade_plan import plan_between_refs, plan_changed_files
+
+    root = state(ctx).root()
+    if changed_files and base:
+        raise UsageError("give either --base or --changed-files, not both")
+    if changed_files:
+        files = [f for item in changed_files for f in item.split()]
+        plan = plan_changed_files(root, files)
+    elif base:
+        plan = plan_between_refs(root, base, head, ProcessRunner())
+    else:
+        raise UsageError("say what changed: --base REF [--head REF], or --changed-files FILE ...")
+    payload = json.dumps(plan.to_json(), indent=2)
+    if plan_file is not None:
+        plan_file.write_text(payload + "\n")
+    if markdown is not None:
+        markdown.write_text(markdown_summary(plan))
+    if output is OutputFormat.json:
+        typer.echo(payload)
+    else:
+        _print_text(plan)
+    return EXIT_OK
+
+
+def _print_text(plan) -> None:
+    if plan.empty:
+        typer.echo("nothing to deploy: no cluster or hub is affected")
+        return
+    for title, jobs in (("support", plan.support_jobs), ("staging", plan.staging_jobs), ("prod", plan.prod_jobs)):
+        for job in jobs:
+            typer.echo(f"{title:<8} {job.id:<40} {'; '.join(job.reasons)[:160]}")
+    for removal in plan.removals:
+        typer.echo(f"{'remove':<8} {removal['id']:<40} {removal['reason']} (not removed automatically)")
+    c = plan.to_json()["counts"]
+    typer.echo(f"{c['support']} support, {c['staging']} staging, {c['prod']} prod job(s); {c['removals']} removal(s)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("plan-upgrade")(plan_upgrade)

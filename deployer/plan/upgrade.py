@@ -1,0 +1,377 @@
+"""Deploy on merge: which releases a change touches, decided by what would be deployed.
+
+For each release (a cluster's support stack, each hub) we compute the *inputs* that determine
+it — the chart folder (and local charts it depends on), each values file's content in order,
+the chart override, the hub's and cluster's relevant fields, the deployer's own rendering
+logic — at the base and at the head of a change. A release is planned when an input differs,
+or it is new; releases gone at head are listed for removal. Nothing here runs git or helm: it
+reads two folders (the configuration as it was, and as it is).
+
+Values files are compared by their parsed content, so a comment or a reordering of keys plans
+nothing; encrypted files are compared by their ciphertext (their plaintext is not ours to read).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from deployer.config.files import is_secret_name
+from deployer.config.models import Cluster, Hub, RemoteChart, Stage
+from deployer.config.yamlload import YamlProblem, decode, load_json, load_yaml
+from deployer.paths import CLUSTERS_DIR
+
+RENDERING_FILE = "deployer/plan/values.py"  # generated values: part of what a release is
+FALLBACK_RENDERING = "rendering-1"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The configuration at one commit, loaded: the folder holding it, its valid clusters, the
+    chart folders by name (the repository's own helm-charts/ first, then deployer's)."""
+
+    root: Path
+    clusters: dict[str, Cluster]
+    charts: dict[str, Path]
+    rendering: str = FALLBACK_RENDERING
+
+
+@dataclass
+class ReleaseInputs:
+    id: str
+    cluster: str
+    kind: str  # hub | support
+    hub: Optional[str]
+    stage: Optional[Stage]
+    chart: str
+    parts: dict[str, Any] = field(default_factory=dict)  # what -> digest (str or ValuesDigest)
+
+
+class _Digests:
+    """Content digests, computed once per file."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._cache: dict[Path, str] = {}
+        self._charts: dict[str, dict[str, str]] = {}
+
+    def rel(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+    def raw(self, path: Path) -> str:
+        key = path
+        if key not in self._cache:
+            try:
+                self._cache[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+            except OSError:
+                self._cache[key] = "missing"
+        return self._cache[key]
+
+    def values(self, path: Path) -> "str | ValuesDigest":
+        """Parsed content for plain files (comments and key order do not count); ciphertext for secrets."""
+        if is_secret_name(path.name):
+            return self.raw(path)
+        return ValuesDigest(self.raw(path), path)
+
+    def chart_parts(self, chart: str, charts: dict[str, Path]) -> dict[str, str]:
+        """Every file of the chart and of the local charts it depends on (computed once per chart)."""
+        if chart not in self._charts:
+            parts = {}
+            for name, folder in _chart_closure(chart, charts):
+                where = self.rel(folder)
+                for rel, digest in self.folder(folder).items():
+                    parts[f"chart {name}: {where}/{rel}"] = digest
+            self._charts[chart] = parts
+        return self._charts[chart]
+
+    def folder(self, folder: Path) -> dict[str, str]:
+        out = {}
+        if folder.is_dir():
+            for p in sorted(folder.rglob("*")):
+                if p.is_file():
+                    out[p.relative_to(folder).as_posix()] = self.raw(p)
+        return out
+
+
+_PARSED: dict[str, str] = {}
+
+
+def _parsed_digest(raw: str, path: Path) -> str:
+    """Digest of a values file's parsed content, computed at most once per distinct content."""
+    if raw not in _PARSED:
+        try:
+            text = decode(path.read_bytes())
+            data = load_json(text).data if path.suffix == ".json" else load_yaml(text, positions=False).data
+            _PARSED[raw] = hashlib.sha256(
+                json.dumps(data, sort_keys=True, separators=(",", ":"), default=str).encode()
+            ).hexdigest()
+        except (OSError, YamlProblem):
+            _PARSED[raw] = raw
+    return _PARSED[raw]
+
+
+@dataclass(frozen=True, eq=False)
+class ValuesDigest:
+    """A plain values file's identity: equal bytes are equal; different bytes are compared by
+    parsed content (parsed only then), so a comment or a key reordering is no change."""
+
+    raw: str
+    path: Path
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ValuesDigest):
+            return NotImplemented
+        return self.raw == other.raw or _parsed_digest(self.raw, self.path) == _parsed_digest(other.raw, other.path)
+
+    def __hash__(self) -> int:  # pragma: no cover - not used as a key
+        return hash(self.path.name)
+
+
+def _chart_closure(name: str, charts: dict[str, Path]) -> list[tuple[str, Path]]:
+    """The chart and the local charts it depends on (file://), transitively."""
+    seen: dict[str, Path] = {}
+    todo = [name]
+    while todo:
+        current = todo.pop()
+        if current in seen or current not in charts:
+            continue
+        seen[current] = charts[current]
+        try:
+            meta = load_yaml(decode((charts[current] / "Chart.yaml").read_bytes()), positions=False).data or {}
+        except (OSError, YamlProblem):
+            continue
+        for dep in meta.get("dependencies") or []:
+            if isinstance(dep, dict) and str(dep.get("repository", "")).startswith("file://"):
+                target = (charts[current] / str(dep["repository"])[len("file://"):]).resolve()
+                todo.extend(n for n, p in charts.items() if p.resolve() == target)
+    return sorted(seen.items())
+
+
+def release_inputs(snapshot: Snapshot) -> dict[str, ReleaseInputs]:
+    digests = _Digests(snapshot.root)
+    releases: dict[str, ReleaseInputs] = {}
+    for name, cluster in sorted(snapshot.clusters.items()):
+        folder = snapshot.root / CLUSTERS_DIR / name
+        common = _cluster_fields(cluster)
+        if cluster.support is not None:
+            r = ReleaseInputs(f"{name}/support", name, "support", None, None, _chart_name(cluster.support.helm_chart))
+            r.parts.update(common)
+            _add_chart(r, cluster.support.helm_chart, snapshot, digests)
+            _add_files(r, folder, cluster.support.helm_chart_values_files, digests)
+            r.parts["deployer rendering logic"] = snapshot.rendering
+            releases[r.id] = r
+        for hub in cluster.hubs:
+            r = ReleaseInputs(f"{name}/{hub.name}", name, "hub", hub.name, hub.effective_stage, _chart_name(hub.helm_chart))
+            r.parts.update(common)
+            r.parts.update(_hub_fields(hub))
+            _add_chart(r, hub.helm_chart, snapshot, digests)
+            _add_files(r, folder, hub.helm_chart_values_files, digests)
+            if hub.chart_override:
+                r.parts[f"chart override {digests.rel(folder / hub.chart_override)}"] = digests.raw(folder / hub.chart_override)
+            if hub.domain_override_file:
+                path = folder / hub.domain_override_file
+                r.parts[f"domain override {digests.rel(path)}"] = digests.values(path)
+            r.parts["deployer rendering logic"] = snapshot.rendering
+            releases[r.id] = r
+    return releases
+
+
+def _chart_name(chart: Any) -> str:
+    return chart.name if isinstance(chart, RemoteChart) else str(chart)
+
+
+def _cluster_fields(cluster: Cluster) -> dict[str, str]:
+    block = cluster.provider_block()
+    shown = {"provider": cluster.provider.value,
+             "provider block": block.model_dump_json() if block is not None else ""}
+    return {f"cluster {k}": _h(v) for k, v in shown.items()}
+
+
+def _hub_fields(hub: Hub) -> dict[str, str]:
+    chart = hub.helm_chart.model_dump_json() if isinstance(hub.helm_chart, RemoteChart) else hub.helm_chart
+    return {"hub domain": _h(hub.domain), "hub helm_chart": _h(chart)}
+
+
+def _add_chart(r: ReleaseInputs, chart: Any, snapshot: Snapshot, digests: _Digests) -> None:
+    if isinstance(chart, RemoteChart):
+        r.parts["remote chart"] = _h(chart.model_dump_json())
+        return
+    r.parts.update(digests.chart_parts(str(chart), snapshot.charts))
+
+
+def _add_files(r: ReleaseInputs, folder: Path, files: Iterable[str], digests: _Digests) -> None:
+    for i, ref in enumerate(files):
+        path = folder / ref
+        r.parts[f"values #{i + 1} {digests.rel(path)}"] = digests.values(path)
+
+
+def _h(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+# --- comparing ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Job:
+    cluster: str
+    kind: str
+    hub: Optional[str]
+    stage: Optional[str]
+    chart: str
+    reasons: tuple[str, ...]
+
+    @property
+    def id(self) -> str:
+        return f"{self.cluster}/{self.hub or 'support'}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "cluster": self.cluster, "kind": self.kind, "hub": self.hub, "stage": self.stage,
+                "chart": self.chart, "reasons": list(self.reasons)}
+
+
+@dataclass
+class UpgradePlan:
+    base: str
+    head: str
+    support_jobs: list[Job] = field(default_factory=list)
+    staging_jobs: list[Job] = field(default_factory=list)
+    prod_jobs: list[Job] = field(default_factory=list)
+    removals: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.support_jobs or self.staging_jobs or self.prod_jobs or self.removals)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "base": self.base,
+            "head": self.head,
+            "support_jobs": [j.to_json() for j in self.support_jobs],
+            "staging_jobs": [j.to_json() for j in self.staging_jobs],
+            "prod_jobs": [j.to_json() for j in self.prod_jobs],
+            "removals": self.removals,
+            "counts": {"support": len(self.support_jobs), "staging": len(self.staging_jobs),
+                       "prod": len(self.prod_jobs), "removals": len(self.removals)},
+        }
+
+
+def _reasons(before: Optional[ReleaseInputs], after: ReleaseInputs) -> list[str]:
+    if before is None:
+        return ["new"]
+    reasons = []
+    for key in sorted(set(before.parts) | set(after.parts)):
+        old, new = before.parts.get(key), after.parts.get(key)
+        if old == new:
+            continue
+        if old is None:
+            reasons.append(f"added {key}")
+        elif new is None:
+            reasons.append(f"removed {key}")
+        else:
+            reasons.append(f"changed {key}")
+    return _collapse(reasons)
+
+
+def _collapse(reasons: list[str]) -> list[str]:
+    """`changed chart basehub: a`, `... b` -> one line per chart with the files named."""
+    out: list[str] = []
+    charts: dict[str, list[str]] = {}
+    for reason in reasons:
+        verb, _, rest = reason.partition(" ")
+        if rest.startswith("chart ") and ": " in rest:
+            name, _, file = rest[len("chart "):].partition(": ")
+            charts.setdefault(f"{verb} chart {name}", []).append(file)
+        else:
+            out.append(reason)
+    for head, files in charts.items():
+        shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+        out.append(f"{head} ({shown})")
+    return out
+
+
+def plan_upgrade(base: Snapshot, head: Snapshot, base_ref: str, head_ref: str) -> UpgradePlan:
+    before = release_inputs(base)
+    after = release_inputs(head)
+    plan = UpgradePlan(base_ref, head_ref)
+    planned: dict[str, Job] = {}
+    for rid, inputs in after.items():
+        reasons = _reasons(before.get(rid), inputs)
+        if reasons:
+            planned[rid] = Job(inputs.cluster, inputs.kind, inputs.hub,
+                               inputs.stage.value if inputs.stage else None, inputs.chart, tuple(reasons))
+    # A new hub is a new kind of change for its cluster: its staging hubs go first, as a canary.
+    for rid, job in list(planned.items()):
+        if job.reasons == ("new",) and job.kind == "hub" and job.stage == Stage.prod.value:
+            for other in after.values():
+                if other.cluster == job.cluster and other.kind == "hub" and other.stage is Stage.staging \
+                        and other.id not in planned:
+                    planned[other.id] = Job(other.cluster, "hub", other.hub, Stage.staging.value, other.chart,
+                                            (f"canary for new hub {job.hub}",))
+    for job in sorted(planned.values(), key=lambda j: j.id):
+        if job.kind == "support":
+            plan.support_jobs.append(job)
+        elif job.stage == Stage.staging.value:
+            plan.staging_jobs.append(job)
+        else:
+            plan.prod_jobs.append(job)
+    for rid in sorted(set(before) - set(after)):
+        gone = before[rid]
+        plan.removals.append({"id": rid, "cluster": gone.cluster, "kind": gone.kind, "hub": gone.hub,
+                              "reason": "cluster removed" if gone.cluster not in head.clusters else f"{gone.kind} removed"})
+    return plan
+
+
+def plan_from_changed_files(head: Snapshot, changed: list[str], label: str = "working tree") -> UpgradePlan:
+    """Without a base commit: every release whose inputs include a changed file (by path). A
+    changed cluster.yaml plans all of that cluster's releases (its old content is unknown)."""
+    inputs = release_inputs(head)
+    changed_set = {c.strip("/") for c in changed}
+    plan = UpgradePlan("(changed files)", label)
+    for rid, r in sorted(inputs.items()):
+        cluster_yaml = f"{CLUSTERS_DIR.as_posix()}/{r.cluster}/cluster.yaml"
+        hits = [c for c in sorted(changed_set) if any(_part_names_file(k, c) for k in r.parts)]
+        if cluster_yaml in changed_set:
+            hits.append(cluster_yaml)
+        if hits:
+            job = Job(r.cluster, r.kind, r.hub, r.stage.value if r.stage else None, r.chart,
+                      tuple(f"changed {h}" for h in hits))
+            (plan.support_jobs if r.kind == "support" else
+             plan.staging_jobs if r.stage is Stage.staging else plan.prod_jobs).append(job)
+    return plan
+
+
+def _part_names_file(part: str, path: str) -> bool:
+    if part.startswith("chart ") and ": " in part:
+        return part.split(": ", 1)[1] == path
+    return part.endswith(" " + path)
+
+
+def markdown_summary(plan: UpgradePlan) -> str:
+    lines = [f"### deployer plan: `{plan.base[:12]}` → `{plan.head[:12]}`", ""]
+    if plan.empty:
+        lines.append("No cluster or hub is affected by this change.")
+        return "\n".join(lines) + "\n"
+    for title, jobs in (("Support stacks", plan.support_jobs), ("Staging hubs (first)", plan.staging_jobs),
+                        ("Prod hubs (after their cluster's staging hubs succeed)", plan.prod_jobs)):
+        if not jobs:
+            continue
+        lines += [f"**{title}** ({len(jobs)})", "", "| release | chart | why |", "| --- | --- | --- |"]
+        for j in jobs:
+            why = "<br>".join(r.replace("|", "\\|") for r in j.reasons[:6])
+            if len(j.reasons) > 6:
+                why += f"<br>and {len(j.reasons) - 6} more"
+            lines.append(f"| `{j.id}` | {j.chart} | {why} |")
+        lines.append("")
+    if plan.removals:
+        lines += [f"**To remove** ({len(plan.removals)}) — not removed automatically:", ""]
+        lines += [f"- `{r['id']}` ({r['reason']})" for r in plan.removals]
+        lines.append("")
+    return "\n".join(lines) + "\n"
