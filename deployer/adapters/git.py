@@ -72,8 +72,47 @@ class Git:
         if not result.ok:
             raise GitError(f"git checkout of {commit[:12]} into a temporary folder failed: {last_line(result.stderr)}")
 
-    def changed_files(self, base: str, head: str) -> list[str]:
-        result = self._git("diff", "--name-only", "--no-renames", base, head)
+    def files(self, commit: str, paths: list[str]) -> list[str]:
+        """Every file under `paths` at `commit` (names relative to the repository top)."""
+        result = self._git("ls-tree", "-r", "--name-only", "-z", commit, "--", *paths)
+        if not result.ok:
+            raise GitError(f"git ls-tree {commit[:12]} failed: {last_line(result.stderr)}")
+        return [p for p in result.stdout.split("\0") if p]
+
+    def blob_id(self, commit: str, path: str) -> str | None:
+        result = self._git("rev-parse", "--verify", "--quiet", f"{commit}:{path}")
+        return result.stdout.strip() if result.ok and result.stdout.strip() else None
+
+    def read_blobs(self, commit: str, paths: list[str]) -> dict[str, bytes]:
+        """The content of files at `commit`, read in one `git cat-file --batch` call."""
+        if not paths:
+            return {}
+        request = "".join(f"{commit}:{p}\n" for p in paths).encode()
+        result = self.runner.run_bytes(["git", "-C", str(self.repo), "cat-file", "--batch"], timeout=GIT_TIMEOUT,
+                                       input=request)
+        if result.returncode != 0:
+            raise GitError(f"git cat-file failed: {last_line(result.stderr.decode(errors='replace'))}")
+        out: dict[str, bytes] = {}
+        data = result.stdout
+        pos = 0
+        for path in paths:
+            end = data.index(b"\n", pos)
+            header = data[pos:end].split()
+            pos = end + 1
+            if len(header) < 3 or header[-1] == b"missing":
+                continue
+            size = int(header[2])
+            out[path] = data[pos:pos + size]
+            pos += size + 1
+        return out
+
+    def is_clean(self, paths: list[str]) -> bool:
+        """No modified, staged or untracked file under `paths` in the work tree."""
+        result = self._git("status", "--porcelain", "--untracked-files=normal", "--", *paths)
+        return result.ok and not result.stdout.strip()
+
+    def changed_files(self, base: str, head: str, paths: list[str] | None = None) -> list[str]:
+        result = self._git("diff", "--name-only", "--no-renames", "-z", base, head, "--", *(paths or []))
         if not result.ok:
             raise GitError(f"git diff {base[:12]} {head[:12]} failed: {last_line(result.stderr)}")
-        return [line for line in result.stdout.splitlines() if line]
+        return [p for p in result.stdout.split("\0") if p]

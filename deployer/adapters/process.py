@@ -61,9 +61,10 @@ class ProcessRunner:
         return merged
 
     def run_bytes(self, args: Sequence[str | os.PathLike[str]], *, timeout: float = DEFAULT_TIMEOUT,
-                  env: Mapping[str, str] | None = None, cwd: Path | None = None) -> BytesCompleted:
-        """Like `run`, for programs whose output is binary (an archive)."""
-        return self.run(args, timeout=timeout, env=env, cwd=cwd, _text=False)  # type: ignore[return-value]
+                  env: Mapping[str, str] | None = None, cwd: Path | None = None,
+                  input: bytes | None = None) -> BytesCompleted:
+        """Like `run`, for programs whose input or output is binary."""
+        return self.run(args, timeout=timeout, env=env, cwd=cwd, input=input, _text=False)  # type: ignore[arg-type,return-value]
 
     def run(
         self,
@@ -73,7 +74,7 @@ class ProcessRunner:
         env: Mapping[str, str] | None = None,
         replace_env: bool = False,
         cwd: Path | None = None,
-        input: str | None = None,
+        input: str | bytes | None = None,
         check: bool = False,
         _text: bool = True,
     ) -> Completed:

@@ -24,8 +24,10 @@ _OUTPUT = typer.Option(OutputFormat.text, "--output", "-o", help="text, or json 
 
 def deploy(
     ctx: typer.Context,
-    cluster: str = typer.Argument(..., help="Cluster whose hubs to deploy."),
+    cluster: Optional[str] = typer.Argument(None, help="Cluster whose hubs to deploy (not with --plan)."),
     hubs: Optional[List[str]] = typer.Argument(None, help="Hubs to deploy (default: every hub of the cluster)."),
+    plan: Optional[Path] = typer.Option(None, "--plan", dir_okay=False,
+                                        help="Run a plan from `plan-upgrade --output json` (support, staging, prod)."),
     concurrency: int = typer.Option(4, "--concurrency", "-j", min=1, max=64, help="Hubs deployed at once."),
     timeout: float = _TIMEOUT,
     dry_run: bool = _DRY,
@@ -38,8 +40,12 @@ def deploy(
 
     Exit 0 when every hub succeeded, 1 when any failed or was skipped.
     """
-    return _run(ctx, cluster, hubs or None, False, concurrency, timeout, dry_run, no_rollback, chart_mirror,
-                report_file, output)
+    if plan is not None and (cluster or hubs):
+        raise UsageError("give either --plan or a cluster (and hubs), not both")
+    if plan is None and not cluster:
+        raise UsageError("name a cluster to deploy, or --plan FILE", hint="deployer deploy <cluster> [<hub> ...]")
+    return _run(ctx, cluster or "", hubs or None, False, concurrency, timeout, dry_run, no_rollback, chart_mirror,
+                report_file, output, plan)
 
 
 def deploy_support(
@@ -58,10 +64,10 @@ def deploy_support(
 
 def _run(ctx: typer.Context, cluster: str, hubs: Optional[list[str]], support: bool, concurrency: int,
          timeout: float, dry_run: bool, no_rollback: bool, chart_mirror: Optional[Path], report_file: Optional[Path],
-         output: OutputFormat) -> int:
+         output: OutputFormat, plan: Optional[Path] = None) -> int:
     from deployer.adapters.process import ProcessRunner
     from deployer.cli.progress import Progress, render_summary, report_json, write_report
-    from deployer.run.deploy import DeployRequest, run_deploy
+    from deployer.run.deploy import DeployRequest, run_deploy, run_plan_file
     from deployer.run.release import DeployOptions
     from deployer.toolchain import repo_dir
 
@@ -89,10 +95,13 @@ def _run(ctx: typer.Context, cluster: str, hubs: Optional[list[str]], support: b
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         with Progress(runner.redactor, live=False if output is OutputFormat.json else None) as progress:
-            report = run_deploy(request, runner, progress.event, on_plan)
+            if plan is not None:
+                report = run_plan_file(request, plan, runner, progress.event, on_plan)
+            else:
+                report = run_deploy(request, runner, progress.event, on_plan)
     finally:
         signal.signal(signal.SIGTERM, previous)
-    extra = {"cluster": cluster, "dry_run": dry_run,
+    extra = {"cluster": cluster or None, "plan": str(plan) if plan else None, "dry_run": dry_run,
              "chart_mirror": str(options.chart_mirror) if options.chart_mirror else None}
     text = report_json(report, runner.redactor, extra)
     if report_file is not None:

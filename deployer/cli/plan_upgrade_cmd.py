@@ -67,5 +67,35 @@ def _print_text(plan) -> None:
     typer.echo(f"{c['support']} support, {c['staging']} staging, {c['prod']} prod job(s); {c['removals']} removal(s)")
 
 
+
+
+def canary_gate(
+    plan: Path = typer.Option(..., "--plan", dir_okay=False, help="The plan from `plan-upgrade --output json`."),
+    stage: str = typer.Option(..., "--stage", help="The stage about to run: staging or prod."),
+    reports: Optional[Path] = typer.Option(None, "--reports", file_okay=False,
+                                           help="Folder of run reports (--report-file) of the earlier stages."),
+) -> int:
+    """Print, as JSON, the jobs of STAGE whose cluster had no failure in the earlier stages.
+
+    For CI: the matrix of the next stage. Exit 0 (an empty list when everything is gated)."""
+    from deployer.plan.deploy_plan import gate
+    from deployer.run.deploy import load_plan_file
+
+    if stage not in ("staging", "prod"):
+        raise UsageError(f"--stage {stage}: expected staging or prod")
+    loaded = []
+    for path in sorted(reports.glob("**/*.json")) if reports and reports.is_dir() else []:
+        try:
+            loaded.append(json.loads(path.read_text()))
+        except (OSError, json.JSONDecodeError):
+            continue  # a broken report counts as no report: its jobs are treated as failed
+    allowed, skipped = gate(load_plan_file(plan), stage, loaded)  # type: ignore[arg-type]
+    typer.echo(json.dumps({"jobs": [j.model_dump() for j in allowed], "skipped": skipped}))
+    for s in skipped:
+        typer.echo(f"{s['cluster']}/{s['hub']}: {s['reason']}", err=True)
+    return EXIT_OK
+
+
 def register(app: typer.Typer) -> None:
     app.command("plan-upgrade")(plan_upgrade)
+    app.command("canary-gate")(canary_gate)

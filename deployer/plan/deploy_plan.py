@@ -7,7 +7,9 @@ the same plan succeeded (the canary gate). Hubs of one stage are independent of 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict
 
 from deployer.config.models import Cluster, Stage
 from deployer.errors import UsageError
@@ -60,3 +62,67 @@ def plan_support(cluster: Cluster) -> list[PlannedRelease]:
             hint="add `support:` with helm_chart_values_files to cluster.yaml",
         )
     return [PlannedRelease(f"{cluster.name}/{SUPPORT}", cluster.name, "support", None, None)]
+
+
+class PlanJob(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    cluster: str
+    kind: Literal["support", "hub"]
+    hub: Optional[str] = None
+
+
+class PlanFile(BaseModel):
+    """The part of `plan-upgrade --output json` that `deploy --plan` runs."""
+
+    model_config = ConfigDict(extra="ignore")
+    support_jobs: list[PlanJob] = []
+    staging_jobs: list[PlanJob] = []
+    prod_jobs: list[PlanJob] = []
+    removals: list[dict] = []
+
+
+def plan_from_upgrade(plan: PlanFile, clusters: dict[str, Cluster]) -> list[PlannedRelease]:
+    """Steps for a plan made by `plan-upgrade`: per cluster, support first, then staging hubs,
+    then prod hubs only if every staging hub of that cluster in the plan succeeded."""
+    steps: list[PlannedRelease] = []
+    for job in plan.support_jobs + plan.staging_jobs + plan.prod_jobs:
+        cluster = clusters.get(job.cluster)
+        if cluster is None:
+            raise UsageError(f"the plan names cluster `{job.cluster}`, which is not in this repository",
+                             hint="make the plan from this repository's history (plan-upgrade)")
+        if job.kind == "hub" and (job.hub is None or cluster.hub(job.hub) is None):
+            raise UsageError(f"the plan names hub `{job.cluster}/{job.hub}`, which cluster.yaml does not list",
+                             hint="make the plan again: the configuration changed since")
+    for name in sorted({j.cluster for j in plan.support_jobs + plan.staging_jobs + plan.prod_jobs}):
+        cluster = clusters[name]
+        support = [f"{name}/{SUPPORT}"] if any(j.cluster == name for j in plan.support_jobs) else []
+        steps += [PlannedRelease(sid, name, "support", None, None) for sid in support]
+        staging = sorted({j.hub for j in plan.staging_jobs if j.cluster == name})
+        prod = sorted({j.hub for j in plan.prod_jobs if j.cluster == name} - set(staging))
+        staging_ids = tuple(f"{name}/{h}" for h in staging)
+        steps += [PlannedRelease(f"{name}/{h}", name, "hub", h, Stage.staging, tuple(support)) for h in staging]
+        steps += [PlannedRelease(f"{name}/{h}", name, "hub", h, Stage.prod, tuple(support) + staging_ids) for h in prod]
+    return steps
+
+
+def gate(plan: PlanFile, stage: Literal["staging", "prod"], reports: list[dict]) -> tuple[list[PlanJob], list[dict]]:
+    """The canary gate between CI stages: the jobs of `stage` whose cluster had no failure in the
+    stages before it (support before staging; support and staging before prod). A job of an earlier
+    stage with no report (its CI job died) counts as failed."""
+    states: dict[str, str] = {}
+    for report in reports:
+        for step in report.get("steps") or []:
+            if isinstance(step, dict) and "id" in step:
+                states[str(step["id"])] = str(step.get("state"))
+    earlier = plan.support_jobs + (plan.staging_jobs if stage == "prod" else [])
+    failed: dict[str, list[str]] = {}
+    for job in earlier:
+        jid = f"{job.cluster}/{job.hub or SUPPORT}"
+        state = states.get(jid, "no report")
+        if state != "succeeded":
+            failed.setdefault(job.cluster, []).append(f"{jid} {state}")
+    jobs = plan.staging_jobs if stage == "staging" else plan.prod_jobs
+    allowed = [j for j in jobs if j.cluster not in failed]
+    skipped = [{"cluster": j.cluster, "hub": j.hub, "reason": "skipped: " + ", ".join(failed[j.cluster])}
+               for j in jobs if j.cluster in failed]
+    return allowed, skipped

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -31,13 +32,40 @@ FALLBACK_RENDERING = "rendering-1"
 
 @dataclass(frozen=True)
 class Snapshot:
-    """The configuration at one commit, loaded: the folder holding it, its valid clusters, the
-    chart folders by name (the repository's own helm-charts/ first, then deployer's)."""
+    """The configuration at one commit, as files named relative to the configuration root.
 
-    root: Path
+    `files` lists every file under config/clusters and helm-charts at that commit; `locate` says
+    where to read one (the two commits of a change share most files, so a base snapshot reads
+    unchanged files from the head's folder and only the changed ones from elsewhere). `charts`
+    maps a chart name to its folder: relative (inside the repository) or absolute (deployer's
+    own charts, the same at both commits).
+    """
+
+    files: frozenset[str]
+    locate: Callable[[str], Path]
     clusters: dict[str, Cluster]
-    charts: dict[str, Path]
+    charts: dict[str, str]
     rendering: str = FALLBACK_RENDERING
+
+    @classmethod
+    def of_folder(cls, root: Path, clusters: dict[str, Cluster], charts: dict[str, Path], rendering: str) -> "Snapshot":
+        """A snapshot of a folder on disk (a working tree)."""
+        files = frozenset(
+            p.relative_to(root).as_posix()
+            for top in (CLUSTERS_DIR, Path("helm-charts"))
+            for p in (root / top).rglob("*") if p.is_file()
+        )
+        return cls(files, lambda rel: root / rel, clusters, chart_refs(root, charts), rendering)
+
+
+def chart_refs(root: Path, charts: dict[str, Path]) -> dict[str, str]:
+    out = {}
+    for name, folder in charts.items():
+        try:
+            out[name] = folder.resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            out[name] = str(folder.resolve())
+    return out
 
 
 @dataclass
@@ -49,55 +77,6 @@ class ReleaseInputs:
     stage: Optional[Stage]
     chart: str
     parts: dict[str, Any] = field(default_factory=dict)  # what -> digest (str or ValuesDigest)
-
-
-class _Digests:
-    """Content digests, computed once per file."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self._cache: dict[Path, str] = {}
-        self._charts: dict[str, dict[str, str]] = {}
-
-    def rel(self, path: Path) -> str:
-        try:
-            return path.relative_to(self.root).as_posix()
-        except ValueError:
-            return path.as_posix()
-
-    def raw(self, path: Path) -> str:
-        key = path
-        if key not in self._cache:
-            try:
-                self._cache[key] = hashlib.sha256(path.read_bytes()).hexdigest()
-            except OSError:
-                self._cache[key] = "missing"
-        return self._cache[key]
-
-    def values(self, path: Path) -> "str | ValuesDigest":
-        """Parsed content for plain files (comments and key order do not count); ciphertext for secrets."""
-        if is_secret_name(path.name):
-            return self.raw(path)
-        return ValuesDigest(self.raw(path), path)
-
-    def chart_parts(self, chart: str, charts: dict[str, Path]) -> dict[str, str]:
-        """Every file of the chart and of the local charts it depends on (computed once per chart)."""
-        if chart not in self._charts:
-            parts = {}
-            for name, folder in _chart_closure(chart, charts):
-                where = self.rel(folder)
-                for rel, digest in self.folder(folder).items():
-                    parts[f"chart {name}: {where}/{rel}"] = digest
-            self._charts[chart] = parts
-        return self._charts[chart]
-
-    def folder(self, folder: Path) -> dict[str, str]:
-        out = {}
-        if folder.is_dir():
-            for p in sorted(folder.rglob("*")):
-                if p.is_file():
-                    out[p.relative_to(folder).as_posix()] = self.raw(p)
-        return out
 
 
 _PARSED: dict[str, str] = {}
@@ -134,36 +113,87 @@ class ValuesDigest:
         return hash(self.path.name)
 
 
-def _chart_closure(name: str, charts: dict[str, Path]) -> list[tuple[str, Path]]:
-    """The chart and the local charts it depends on (file://), transitively."""
-    seen: dict[str, Path] = {}
-    todo = [name]
-    while todo:
-        current = todo.pop()
-        if current in seen or current not in charts:
-            continue
-        seen[current] = charts[current]
-        try:
-            meta = load_yaml(decode((charts[current] / "Chart.yaml").read_bytes()), positions=False).data or {}
-        except (OSError, YamlProblem):
-            continue
-        for dep in meta.get("dependencies") or []:
-            if isinstance(dep, dict) and str(dep.get("repository", "")).startswith("file://"):
-                target = (charts[current] / str(dep["repository"])[len("file://"):]).resolve()
-                todo.extend(n for n, p in charts.items() if p.resolve() == target)
-    return sorted(seen.items())
+class _Digests:
+    """Content digests of one snapshot's files, computed once per file."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        self._cache: dict[str, str] = {}
+        self._charts: dict[str, dict[str, str]] = {}
+
+    def raw(self, rel: str) -> str:
+        if rel not in self._cache:
+            if rel not in self.snapshot.files and not Path(rel).is_absolute():
+                self._cache[rel] = "missing"
+            else:
+                path = Path(rel) if Path(rel).is_absolute() else self.snapshot.locate(rel)
+                try:
+                    self._cache[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+                except OSError:
+                    self._cache[rel] = "missing"
+        return self._cache[rel]
+
+    def values(self, rel: str) -> "str | ValuesDigest":
+        """Parsed content for plain files (comments and key order do not count); ciphertext for secrets."""
+        raw = self.raw(rel)
+        if is_secret_name(rel) or raw == "missing":
+            return raw
+        return ValuesDigest(raw, self.snapshot.locate(rel))
+
+    def folder_files(self, folder: str) -> list[str]:
+        if Path(folder).is_absolute():
+            base = Path(folder)
+            return sorted(str(p) for p in base.rglob("*") if p.is_file()) if base.is_dir() else []
+        prefix = folder.rstrip("/") + "/"
+        return sorted(f for f in self.snapshot.files if f.startswith(prefix))
+
+    def chart_parts(self, chart: str) -> dict[str, str]:
+        """Every file of the chart and of the local charts it depends on (computed once per chart)."""
+        if chart not in self._charts:
+            parts = {}
+            for name, folder in self._closure(chart):
+                for f in self.folder_files(folder):
+                    shown = Path(f).relative_to(folder).as_posix() if Path(f).is_absolute() else f[len(folder) + 1:]
+                    where = "(deployer's own chart)" if Path(folder).is_absolute() else folder
+                    parts[f"chart {name}: {where}/{shown}"] = self.raw(f)
+            self._charts[chart] = parts
+        return self._charts[chart]
+
+    def _closure(self, name: str) -> list[tuple[str, str]]:
+        """The chart and the local charts it depends on (file://), transitively."""
+        charts = self.snapshot.charts
+        seen: dict[str, str] = {}
+        todo = [name]
+        while todo:
+            current = todo.pop()
+            if current in seen or current not in charts:
+                continue
+            folder = charts[current]
+            seen[current] = folder
+            chart_yaml = f"{folder}/Chart.yaml"
+            path = Path(chart_yaml) if Path(folder).is_absolute() else self.snapshot.locate(chart_yaml)
+            try:
+                meta = load_yaml(decode(path.read_bytes()), positions=False).data or {}
+            except (OSError, YamlProblem):
+                continue
+            for dep in meta.get("dependencies") or []:
+                repo = str(dep.get("repository", "")) if isinstance(dep, dict) else ""
+                if repo.startswith("file://"):
+                    target = os.path.normpath(f"{folder}/{repo[len('file://'):]}")
+                    todo.extend(n for n, f in charts.items() if os.path.normpath(f) == target)
+        return sorted(seen.items())
 
 
 def release_inputs(snapshot: Snapshot) -> dict[str, ReleaseInputs]:
-    digests = _Digests(snapshot.root)
+    digests = _Digests(snapshot)
     releases: dict[str, ReleaseInputs] = {}
     for name, cluster in sorted(snapshot.clusters.items()):
-        folder = snapshot.root / CLUSTERS_DIR / name
+        folder = f"{CLUSTERS_DIR.as_posix()}/{name}"
         common = _cluster_fields(cluster)
         if cluster.support is not None:
             r = ReleaseInputs(f"{name}/support", name, "support", None, None, _chart_name(cluster.support.helm_chart))
             r.parts.update(common)
-            _add_chart(r, cluster.support.helm_chart, snapshot, digests)
+            _add_chart(r, cluster.support.helm_chart, digests)
             _add_files(r, folder, cluster.support.helm_chart_values_files, digests)
             r.parts["deployer rendering logic"] = snapshot.rendering
             releases[r.id] = r
@@ -171,16 +201,21 @@ def release_inputs(snapshot: Snapshot) -> dict[str, ReleaseInputs]:
             r = ReleaseInputs(f"{name}/{hub.name}", name, "hub", hub.name, hub.effective_stage, _chart_name(hub.helm_chart))
             r.parts.update(common)
             r.parts.update(_hub_fields(hub))
-            _add_chart(r, hub.helm_chart, snapshot, digests)
+            _add_chart(r, hub.helm_chart, digests)
             _add_files(r, folder, hub.helm_chart_values_files, digests)
             if hub.chart_override:
-                r.parts[f"chart override {digests.rel(folder / hub.chart_override)}"] = digests.raw(folder / hub.chart_override)
+                rel = _join(folder, hub.chart_override)
+                r.parts[f"chart override {rel}"] = digests.raw(rel)
             if hub.domain_override_file:
-                path = folder / hub.domain_override_file
-                r.parts[f"domain override {digests.rel(path)}"] = digests.values(path)
+                rel = _join(folder, hub.domain_override_file)
+                r.parts[f"domain override {rel}"] = digests.values(rel)
             r.parts["deployer rendering logic"] = snapshot.rendering
             releases[r.id] = r
     return releases
+
+
+def _join(folder: str, ref: str) -> str:
+    return os.path.normpath(f"{folder}/{ref}")
 
 
 def _chart_name(chart: Any) -> str:
@@ -199,17 +234,17 @@ def _hub_fields(hub: Hub) -> dict[str, str]:
     return {"hub domain": _h(hub.domain), "hub helm_chart": _h(chart)}
 
 
-def _add_chart(r: ReleaseInputs, chart: Any, snapshot: Snapshot, digests: _Digests) -> None:
+def _add_chart(r: ReleaseInputs, chart: Any, digests: _Digests) -> None:
     if isinstance(chart, RemoteChart):
         r.parts["remote chart"] = _h(chart.model_dump_json())
         return
-    r.parts.update(digests.chart_parts(str(chart), snapshot.charts))
+    r.parts.update(digests.chart_parts(str(chart)))
 
 
-def _add_files(r: ReleaseInputs, folder: Path, files: Iterable[str], digests: _Digests) -> None:
+def _add_files(r: ReleaseInputs, folder: str, files: Iterable[str], digests: _Digests) -> None:
     for i, ref in enumerate(files):
-        path = folder / ref
-        r.parts[f"values #{i + 1} {digests.rel(path)}"] = digests.values(path)
+        rel = _join(folder, ref)
+        r.parts[f"values #{i + 1} {rel}"] = digests.values(rel)
 
 
 def _h(value: str) -> str:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
+
+from pydantic import ValidationError
 
 from deployer.adapters.charts import helm_home_env
 from deployer.adapters.credentials import cluster_access
@@ -18,7 +22,13 @@ from deployer.checks.validate import validate
 from deployer.config.charts import known_charts
 from deployer.config.models import Cluster
 from deployer.errors import DeployerError, UsageError
-from deployer.plan.deploy_plan import PlannedRelease, plan_hubs, plan_support
+from deployer.plan.deploy_plan import (
+    PlanFile,
+    PlannedRelease,
+    plan_from_upgrade,
+    plan_hubs,
+    plan_support,
+)
 from deployer.run.engine import Engine, RunReport, Step, StepResult
 from deployer.run.release import DeployOptions, ReleaseDeployer, release_spec
 from deployer.toolchain import find_tool
@@ -64,22 +74,55 @@ def plan(cluster: Cluster, request: DeployRequest) -> list[PlannedRelease]:
 def run_deploy(request: DeployRequest, runner: ProcessRunner, on_event: Callable[[StepResult], None],
                on_plan: Callable[[list[PlannedRelease], str], None] = lambda p, a: None) -> RunReport:
     cluster = load_cluster(request.root, request.cluster, request.hubs)
-    planned = plan(cluster, request)
+    return _run_planned(request, {cluster.name: cluster}, plan(cluster, request), runner, on_event, on_plan)
+
+
+def load_plan_file(path: Path) -> PlanFile:
+    try:
+        data = json.loads(path.read_text())
+        return PlanFile.model_validate(data)
+    except OSError as e:
+        raise UsageError(f"--plan {path}: cannot read it: {e.strerror}") from None
+    except (json.JSONDecodeError, ValidationError) as e:
+        raise UsageError(f"--plan {path}: not a plan made by `deployer plan-upgrade --output json`",
+                         hint=str(e).splitlines()[0]) from None
+
+
+def run_plan_file(request: DeployRequest, plan_path: Path, runner: ProcessRunner,
+                  on_event: Callable[[StepResult], None],
+                  on_plan: Callable[[list[PlannedRelease], str], None] = lambda p, a: None) -> RunReport:
+    """Run a plan made by `plan-upgrade`: the same stages and canary gate as CI, on a laptop."""
+    plan_file = load_plan_file(plan_path)
+    names = sorted({j.cluster for j in plan_file.support_jobs + plan_file.staging_jobs + plan_file.prod_jobs})
+    clusters = {name: load_cluster(request.root, name) for name in names}
+    return _run_planned(request, clusters, plan_from_upgrade(plan_file, clusters), runner, on_event, on_plan)
+
+
+def _run_planned(request: DeployRequest, clusters: dict[str, Cluster], planned: list[PlannedRelease],
+                 runner: ProcessRunner, on_event: Callable[[StepResult], None],
+                 on_plan: Callable[[list[PlannedRelease], str], None]) -> RunReport:
     charts = known_charts(request.root)
-    specs = {p.id: release_spec(request.root, cluster, p, charts) for p in planned}
+    specs = {p.id: release_spec(request.root, clusters[p.cluster], p, charts) for p in planned}
     sops = Sops(runner)
     helm_binary = find_tool("helm")
-    folder = request.root / "config" / "clusters" / cluster.name
-    with cluster_access(cluster, folder, sops) as access:
-        on_plan(planned, access.description)
-        helm = Helm(helm_binary, access.kubeconfig, runner, context=access.context,
-                    env={**access.env, **helm_home_env(request.options.work_dir)})
-        deployer = ReleaseDeployer(helm, sops, runner, helm_binary, request.options)
-        steps = [
-            Step(p.id, p.id, _action(deployer, specs[p.id]), needs=p.needs,
-                 timeout=request.options.timeout * 2 + 120, group=p.stage.value if p.stage else p.kind)
-            for p in planned
-        ]
+    steps = []
+    with contextlib.ExitStack() as stack:
+        where = []
+        for name in sorted({p.cluster for p in planned}):
+            folder = request.root / "config" / "clusters" / name
+            access = stack.enter_context(cluster_access(clusters[name], folder, sops))
+            where.append(access.description)
+            helm = Helm(helm_binary, access.kubeconfig, runner, context=access.context,
+                        env={**access.env, **helm_home_env(request.options.work_dir)})
+            deployer = ReleaseDeployer(helm, sops, runner, helm_binary, request.options)
+            steps += [
+                Step(p.id, p.id, _action(deployer, specs[p.id]), needs=p.needs,
+                     timeout=request.options.timeout * 2 + 120, group=p.stage.value if p.stage else p.kind)
+                for p in planned if p.cluster == name
+            ]
+        on_plan(planned, "; ".join(where) or "no cluster")
+        order = {p.id: i for i, p in enumerate(planned)}
+        steps.sort(key=lambda s: order[s.id])
         return Engine(request.concurrency, on_event).run(steps)
 
 

@@ -285,3 +285,28 @@ def test_deploy_support_stack(repo):
     assert proc.returncode == 0, proc.stderr
     s = steps(report_of(proc))["support"]
     assert s["state"] == "succeeded" and s["details"]["revision"] >= 1
+
+
+def test_deploy_plan_runs_the_ci_stages_locally_with_the_canary_gate(repo, tmp_path):
+    root, folder, staging, prod = repo
+    plan = {
+        "base": "a", "head": "b", "removals": [],
+        "support_jobs": [],
+        "staging_jobs": [{"cluster": "e2e", "kind": "hub", "hub": staging}],
+        "prod_jobs": [{"cluster": "e2e", "kind": "hub", "hub": prod}],
+    }
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(json.dumps(plan))
+    proc = deployer(root, "deploy", "--plan", str(plan_file), "--chart-mirror", str(MIRROR), "--timeout", "60",
+                    "--output", "json")
+    s = steps(report_of(proc))
+    assert proc.returncode == 0, proc.stderr
+    assert s[staging]["state"] == s[prod]["state"] == "succeeded"
+    # a broken staging hub stops prod
+    (folder / "staging.values.yaml").write_text("jupyterhub:\n  hub:\n    replicas: not-a-number\n")
+    proc = deployer(root, "deploy", "--plan", str(plan_file), "--chart-mirror", str(MIRROR), "--timeout", "30",
+                    "--output", "json")
+    s = steps(report_of(proc))
+    assert proc.returncode == 1 and s[staging]["state"] == "failed" and s[prod]["state"] == "skipped"
+    bad = deployer(root, "deploy", "e2e", "--plan", str(plan_file))
+    assert bad.returncode == 2 and "not both" in bad.stderr

@@ -229,3 +229,16 @@ def test_cli_json_and_markdown(repo, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "deployer", "--root", str(repo), "plan-upgrade", "--base", "nope"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and "unknown git ref" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_head_other_than_the_work_tree_is_read_from_git(repo):
+    first = repo / CLOUDBANK / "bcc.values.yaml"
+    first.write_text(first.read_text() + "\nfirst: 1\n")
+    commit(repo, "first")
+    second = repo / CLOUDBANK / "cau.values.yaml"
+    second.write_text(second.read_text() + "\nsecond: 1\n")
+    commit(repo, "second")
+    (repo / CLOUDBANK / "ccsf.values.yaml").write_text("uncommitted: true\n")  # a dirty work tree is not the head
+    assert all_ids(plan(repo, base="HEAD~2", head="HEAD~1")) == ["cloudbank/bcc"]
+    assert all_ids(plan(repo, base="HEAD~1", head="HEAD")) == ["cloudbank/cau"]
+    assert all_ids(plan(repo, base="HEAD~2", head="HEAD")) == ["cloudbank/bcc", "cloudbank/cau"]
