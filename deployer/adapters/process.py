@@ -10,6 +10,7 @@ import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import AnyStr, Generic
 from pathlib import Path
 
 from deployer.errors import ToolError, ToolMissing, ToolTimeout
@@ -21,13 +22,14 @@ DEFAULT_TIMEOUT = 300.0
 
 
 @dataclass(frozen=True)
-class Completed:
-    """What a finished process left behind, shaped like `subprocess.CompletedProcess`."""
+class Completed(Generic[AnyStr]):
+    """What a finished process left behind, shaped like `subprocess.CompletedProcess`
+    (text output from `run`, bytes from `run_bytes`)."""
 
     args: tuple[str, ...]
     returncode: int
-    stdout: str
-    stderr: str
+    stdout: AnyStr
+    stderr: AnyStr
     duration: float
 
     @property
@@ -35,13 +37,7 @@ class Completed:
         return self.returncode == 0
 
 
-@dataclass(frozen=True)
-class BytesCompleted:
-    args: tuple[str, ...]
-    returncode: int
-    stdout: bytes
-    stderr: bytes
-    duration: float
+BytesCompleted = Completed[bytes]
 
 
 @dataclass
@@ -111,7 +107,7 @@ class ProcessRunner:
             _kill_group(proc)
             raise
         if not _text:
-            return BytesCompleted(argv, proc.returncode, out or b"", err or b"", time.monotonic() - started)
+            return Completed(argv, proc.returncode, out or b"", err or b"", time.monotonic() - started)
         result = Completed(argv, proc.returncode, out or "", err or "", time.monotonic() - started)
         log.debug("exit %s after %.2fs: %s", result.returncode, result.duration, self.describe(argv[:2]))
         if check and not result.ok:
