@@ -194,6 +194,29 @@ class Helm:
     async def status(self, release: str, namespace: str, timeout: float = 60) -> dict:
         return await self._call(f"status {release}", self._command.status(release, namespace=namespace), timeout)
 
+    async def list_releases(self, timeout: float = 60) -> list[dict]:
+        """Every release in every namespace, whatever its state (`helm list -A --all -o json`)."""
+        return list(await self._call("list --all-namespaces", self._command.list(all=True, all_namespaces=True,
+                                                                                   max_releases=10000), timeout))
+
+    async def render(self, release: str, chart: ChartSource, values: dict[str, Any], *, namespace: str,
+                     timeout: float = 120) -> list[dict]:
+        """The objects `upgrade_install` would apply, rendered by a server-side dry run: as in a
+        real upgrade, the chart's `lookup` sees the cluster, so values it generates and keeps
+        (tokens in the Secret `hub`) are the live ones, not fresh random ones."""
+        import yaml
+
+        result = await self.upgrade_install(release, chart, values, namespace=namespace, timeout=timeout, wait=False,
+                                            dry_run=True)
+        return [d for d in yaml.safe_load_all(result.get("manifest") or "") if d]
+
+    async def manifest(self, release: str, namespace: str, timeout: float = 60) -> list[dict]:
+        """The objects of the release's current revision (`helm get manifest`), hooks excluded."""
+        async def load() -> list[dict]:
+            return [d for d in await self._command.get_resources(release, namespace=namespace) if d]
+
+        return await self._call(f"get manifest {release}", load(), timeout)
+
 
 def _summary(detail: str) -> str:
     lines = [ln.strip() for ln in detail.splitlines() if ln.strip()]

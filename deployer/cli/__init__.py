@@ -11,6 +11,7 @@ from deployer.cli.app import app, run_app
 from deployer.cli import config_cmd, deploy_cmd, validate_cmd
 from deployer.cli import doctor_cmd, local_cmd
 from deployer.cli import plan_upgrade_cmd
+from deployer.cli import diff_cmd, grafana_cmd, health_cmd, rollback_cmd, status_cmd
 
 validate_cmd.register(app)
 config_cmd.register(app)
@@ -18,6 +19,11 @@ deploy_cmd.register(app)
 doctor_cmd.register(app)
 local_cmd.register(app)
 plan_upgrade_cmd.register(app)
+health_cmd.register(app)
+status_cmd.register(app)
+diff_cmd.register(app)
+rollback_cmd.register(app)
+grafana_cmd.register(app)
 
 
 def main() -> None:

@@ -35,6 +35,8 @@ def deploy(
     chart_mirror: Optional[Path] = _MIRROR,
     report_file: Optional[Path] = _REPORT,
     output: OutputFormat = _OUTPUT,
+    health_check: bool = typer.Option(False, "--health-check",
+                                      help="Check each hub's health after deploying it; an unhealthy hub counts as failed."),
 ) -> int:
     """Install or upgrade hubs: staging hubs first, prod hubs only if every staging hub succeeded.
 
@@ -45,7 +47,7 @@ def deploy(
     if plan is None and not cluster:
         raise UsageError("name a cluster to deploy, or --plan FILE", hint="deployer deploy <cluster> [<hub> ...]")
     return _run(ctx, cluster or "", hubs or None, False, concurrency, timeout, dry_run, no_rollback, chart_mirror,
-                report_file, output, plan)
+                report_file, output, plan, health_check=health_check)
 
 
 def deploy_support(
@@ -64,7 +66,7 @@ def deploy_support(
 
 def _run(ctx: typer.Context, cluster: str, hubs: Optional[list[str]], support: bool, concurrency: int,
          timeout: float, dry_run: bool, no_rollback: bool, chart_mirror: Optional[Path], report_file: Optional[Path],
-         output: OutputFormat, plan: Optional[Path] = None) -> int:
+         output: OutputFormat, plan: Optional[Path] = None, *, health_check: bool = False) -> int:
     from deployer.adapters.process import ProcessRunner
     from deployer.cli.progress import Progress, render_summary, report_json, write_report
     from deployer.run.deploy import DeployRequest, run_deploy, run_plan_file
@@ -80,6 +82,12 @@ def _run(ctx: typer.Context, cluster: str, hubs: Optional[list[str]], support: b
         work_dir=repo_dir() / ".state" / "charts",
     )
     request = DeployRequest(root, cluster, hubs, support, concurrency, options)
+    from deployer.run.grafana import after_deploy_annotation
+    from deployer.run.health import HealthOptions, after_deploy_health
+
+    request.after_deploy.append(after_deploy_annotation(root))  # only where a Grafana token is configured
+    if health_check:
+        request.after_deploy.append(after_deploy_health(HealthOptions(retries=10, interval=3.0)))
     runner = ProcessRunner()
     err = lambda text: typer.echo(runner.redactor(text), err=True)  # noqa: E731
 

@@ -138,6 +138,10 @@ class SupportConfig(Model):
     helm_chart_values_files: list[str] = Field(
         default_factory=list, description="Values files for the support chart, in order, relative to the cluster folder."
     )
+    grafana_url: Optional[str] = Field(
+        None, description="Grafana's URL for `deployer grafana` and deploy annotations (default: from the support "
+                          "values, grafana.grafana.ini.server.root_url, else https://<first grafana.ingress.hosts>).",
+    )
 
 
 class Stage(str, enum.Enum):

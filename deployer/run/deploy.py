@@ -54,6 +54,9 @@ class DeployRequest:
     support: bool = False
     concurrency: int = 4
     options: DeployOptions = field(default_factory=DeployOptions)
+    # each called once per cluster with (cluster, access, runner): a hook run after every
+    # successful release of that cluster (health check, Grafana annotation), or None
+    after_deploy: list[Callable] = field(default_factory=list)
 
 
 def load_cluster(root: Path, cluster: str, hubs: Optional[list[str]] = None) -> Cluster:
@@ -114,7 +117,8 @@ def _run_planned(request: DeployRequest, clusters: dict[str, Cluster], planned: 
             where.append(access.description)
             helm = Helm(helm_binary, access.kubeconfig, runner, context=access.context,
                         env={**access.env, **helm_home_env(request.options.work_dir)})
-            deployer = ReleaseDeployer(helm, sops, runner, helm_binary, request.options)
+            hooks = tuple(h for h in (f(clusters[name], access, runner) for f in request.after_deploy) if h)
+            deployer = ReleaseDeployer(helm, sops, runner, helm_binary, request.options, hooks)
             steps += [
                 Step(p.id, p.id, _action(deployer, specs[p.id]), needs=p.needs,
                      timeout=request.options.timeout * 2 + 120, group=p.stage.value if p.stage else p.kind)

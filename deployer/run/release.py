@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Awaitable, Callable, Optional
 
 from deployer.adapters.charts import PreparedChart, prepare_chart
 from deployer.adapters.helm import PENDING, ChartSource, Helm, HelmError, Revision
@@ -25,6 +25,10 @@ from deployer.plan.values import generated_values, merge_values
 from deployer.run.engine import Outcome, StepContext
 
 GOOD = {"deployed", "superseded"}
+
+# Called after a successful (non-dry-run) deploy of a release; raising a DeployerError fails the
+# step (e.g. `deploy --health-check`). It may add to outcome.details and outcome.message.
+AfterDeploy = Callable[["ReleaseSpec", Outcome, StepContext], Awaitable[None]]
 
 
 class ReleaseFailed(DeployerError):
@@ -87,7 +91,9 @@ def _chart_dir(chart: Any, charts: dict[str, Path]) -> Optional[Path]:
 
 
 class ReleaseDeployer:
-    def __init__(self, helm: Helm, sops: Sops, runner: ProcessRunner, helm_binary: Path, options: DeployOptions) -> None:
+    def __init__(self, helm: Helm, sops: Sops, runner: ProcessRunner, helm_binary: Path, options: DeployOptions,
+                 after_deploy: tuple[AfterDeploy, ...] = ()) -> None:
+        self.after_deploy = after_deploy
         self.helm = helm
         self.sops = sops
         self.runner = runner
@@ -188,7 +194,10 @@ class ReleaseDeployer:
         chart_meta = (result.get("chart") or {}).get("metadata") or {}
         details["chart_version"] = chart_meta.get("version", details.get("chart_version"))
         prefix = f"{recovered}; " if recovered else ""
-        return Outcome(f"{prefix}revision {revision} {status}", details)
+        outcome = Outcome(f"{prefix}revision {revision} {status}", details)
+        for hook in self.after_deploy:
+            await hook(spec, outcome, ctx)
+        return outcome
 
     async def _upgrade(self, spec: ReleaseSpec, chart: ChartSource, values: dict[str, Any]) -> dict:
         return await self.helm.upgrade_install(spec.release, chart, values, namespace=spec.namespace,

@@ -1,0 +1,265 @@
+"""The Kubernetes API, through the official client: the only module that imports `kubernetes`.
+
+Holds no policy. Every call has a timeout (`_request_timeout`); API objects are translated into
+the small typed records of `deployer.checks.health` (pods with their readiness and why not,
+claims, events), and API failures into `KubeError`. The client is imported lazily, so that
+`deployer --help` stays fast.
+
+`service_get` reaches a Service through the API server's service proxy
+(`/api/v1/namespaces/{ns}/services/{name}:{port}/proxy/{path}`): it works without public DNS
+or an ingress, only with the credentials deploy already uses. Note that the API server consumes
+the `Authorization` header itself, so nothing authenticates to the backend with that header.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+from urllib.parse import quote, urlencode
+
+from deployer.checks.health import ClaimState, ContainerState, Event, PodCondition, PodState
+from deployer.errors import ToolError
+from deployer.redact import Redactor
+
+log = logging.getLogger("deployer.kube")
+
+DEFAULT_TIMEOUT = 10.0
+POOL_SIZE = 32  # concurrent requests on one client (health and status run hubs in threads)
+
+
+class KubeError(ToolError):
+    """The Kubernetes API refused or did not answer."""
+
+    def __init__(self, message: str, hint: Optional[str] = None, status: Optional[int] = None) -> None:
+        super().__init__(message, hint)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class ProxyResponse:
+    """What a Service answered through the API server's proxy (or the proxy itself, on error)."""
+
+    status: int
+    body: bytes
+    content_type: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    def text(self, limit: int = 300) -> str:
+        return self.body[:limit].decode(errors="replace").strip()
+
+    def json(self) -> Any:
+        return json.loads(self.body.decode(errors="replace"))
+
+    def proxy_message(self) -> str:
+        """For an error the API server produced itself (a Status object), its message."""
+        try:
+            data = self.json()
+        except ValueError:
+            return self.text()
+        if isinstance(data, dict) and data.get("kind") == "Status":
+            return str(data.get("message", ""))
+        return self.text()
+
+
+class Kube:
+    """One client per cluster access; thread-safe for the reads below."""
+
+    def __init__(self, kubeconfig: Path, context: Optional[str] = None, *, timeout: float = DEFAULT_TIMEOUT,
+                 redactor: Optional[Redactor] = None) -> None:
+        from kubernetes import client, config
+        from kubernetes.config.config_exception import ConfigException
+
+        self.timeout = timeout
+        self.redactor = redactor or Redactor()
+        try:
+            configuration = client.Configuration()
+            config.load_kube_config(config_file=str(kubeconfig), context=context, client_configuration=configuration,
+                                    persist_config=False)
+        except (ConfigException, OSError, ValueError) as e:
+            raise KubeError(f"cannot read the kubeconfig for this cluster: {e}") from None
+        configuration.connection_pool_maxsize = POOL_SIZE
+        configuration.retries = False
+        self._client = client
+        self._api = client.ApiClient(configuration)
+        self.core = client.CoreV1Api(self._api)
+
+    def close(self) -> None:
+        self._api.close()
+
+    def __enter__(self) -> "Kube":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- translating failures --------------------------------------------------------------
+    def _call(self, what: str, fn, *args: Any, **kwargs: Any) -> Any:
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        kwargs.setdefault("_request_timeout", self.timeout)
+        try:
+            return fn(*args, **kwargs)
+        except ApiException as e:
+            raise KubeError(f"kubernetes API: {what}: {e.status} {e.reason}: {self._status_message(e)}",
+                            status=e.status) from None
+        except HTTPError as e:
+            raise KubeError(f"kubernetes API: {what}: no answer ({type(e).__name__}: {self.redactor(str(e))[:200]})",
+                            hint="check that the cluster's API server is up and reachable") from None
+
+    def _status_message(self, e: Any) -> str:
+        try:
+            return self.redactor(str(json.loads(e.body).get("message", "")))[:300]
+        except (ValueError, TypeError, AttributeError):
+            return self.redactor(str(e.body or ""))[:300]
+
+    # -- reads ---------------------------------------------------------------------------
+    def pods(self, namespace: str, label_selector: str = "") -> list[PodState]:
+        items = self._call(f"list pods in {namespace}", self.core.list_namespaced_pod, namespace,
+                           label_selector=label_selector).items
+        return [pod_state(p) for p in items]
+
+    def pods_by_namespace(self, label_selector: str = "") -> dict[str, list[PodState]]:
+        """Every pod of the cluster in one request, grouped by namespace (for fleet-wide views)."""
+        items = self._call("list pods", self.core.list_pod_for_all_namespaces, label_selector=label_selector).items
+        out: dict[str, list[PodState]] = {}
+        for p in items:
+            out.setdefault(p.metadata.namespace, []).append(pod_state(p))
+        return out
+
+    def claims_by_namespace(self) -> dict[str, list[ClaimState]]:
+        items = self._call("list volume claims", self.core.list_persistent_volume_claim_for_all_namespaces).items
+        out: dict[str, list[ClaimState]] = {}
+        for c in items:
+            out.setdefault(c.metadata.namespace, []).append(
+                ClaimState(c.metadata.name, (c.status.phase if c.status else None) or "Pending"))
+        return out
+
+    def events_by_namespace(self) -> dict[str, list[Event]]:
+        items = self._call("list events", self.core.list_event_for_all_namespaces).items
+        out: dict[str, list[Event]] = {}
+        for e in items:
+            out.setdefault(e.metadata.namespace, []).append(event(e))
+        return out
+
+    def claims(self, namespace: str) -> list[ClaimState]:
+        items = self._call(f"list volume claims in {namespace}",
+                           self.core.list_namespaced_persistent_volume_claim, namespace).items
+        return [ClaimState(c.metadata.name, (c.status.phase if c.status else None) or "Pending") for c in items]
+
+    def events(self, namespace: str) -> list[Event]:
+        items = self._call(f"list events in {namespace}", self.core.list_namespaced_event, namespace).items
+        return [event(e) for e in items]
+
+    def config_map(self, namespace: str, name: str) -> Optional[dict[str, str]]:
+        try:
+            cm = self._call(f"read configmap {namespace}/{name}", self.core.read_namespaced_config_map, name, namespace)
+        except KubeError as e:
+            if e.status == 404:
+                return None
+            raise
+        return dict(cm.data or {})
+
+    def secret_keys(self, namespace: str, name: str) -> Optional[list[str]]:
+        """The key names of a Secret (never its values); None when it does not exist."""
+        data = self._secret_data(namespace, name)
+        return None if data is None else sorted(data)
+
+    def secret_value(self, namespace: str, name: str, key: str) -> Optional[str]:
+        """One value of a Secret, registered with the redactor before it is returned."""
+        data = self._secret_data(namespace, name)
+        if data is None or key not in data:
+            return None
+        value = base64.b64decode(data[key]).decode(errors="replace")
+        self.redactor.add(value)
+        return value
+
+    def _secret_data(self, namespace: str, name: str) -> Optional[dict[str, str]]:
+        try:
+            secret = self._call(f"read secret {namespace}/{name}", self.core.read_namespaced_secret, name, namespace)
+        except KubeError as e:
+            if e.status == 404:
+                return None
+            raise
+        return dict(secret.data or {})
+
+    # -- the service proxy ----------------------------------------------------------------
+    def service_get(self, namespace: str, service: str, port: int | str, path: str,
+                    params: Optional[dict[str, str]] = None, timeout: Optional[float] = None) -> ProxyResponse:
+        """GET `path` from a Service through the API server's service proxy.
+
+        Any HTTP answer (the backend's, or the proxy's own error such as 503 "no endpoints
+        available") is returned as a ProxyResponse; only a failure to reach the API server
+        raises KubeError."""
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        resource = (f"/api/v1/namespaces/{quote(namespace, safe='')}/services/"
+                    f"{quote(service, safe='')}:{quote(str(port), safe='')}/proxy/{path.lstrip('/')}")
+        if params:
+            resource += "?" + urlencode(params)
+        shown = self.redactor(resource)
+        log.debug("GET %s", shown)
+        try:
+            resp = self._api.call_api(
+                resource, "GET", header_params={"Accept": "application/json, text/plain, */*"},
+                auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
+                _request_timeout=timeout or self.timeout,
+            )
+            return ProxyResponse(resp.status, resp.data, resp.headers.get("Content-Type", ""))
+        except ApiException as e:
+            body = e.body if isinstance(e.body, bytes) else str(e.body or "").encode()
+            return ProxyResponse(e.status or 0, body, (e.headers or {}).get("Content-Type", "") if e.headers else "")
+        except HTTPError as e:
+            raise KubeError(f"GET {shown}: no answer ({type(e).__name__})",
+                            hint="check that the cluster's API server is up and reachable") from None
+
+
+# -- translating API objects into our records (pure functions of the client's models) --------
+
+def pod_state(pod: Any) -> PodState:
+    status = pod.status
+    containers: list[ContainerState] = []
+    for init, statuses in ((True, status.init_container_statuses if status else None),
+                           (False, status.container_statuses if status else None)):
+        for s in statuses or []:
+            waiting = s.state.waiting if s.state else None
+            terminated = s.state.terminated if s.state else None
+            last = s.last_state.terminated if s.last_state else None
+            if init and terminated is not None and terminated.exit_code == 0:
+                continue  # a finished init container is fine
+            containers.append(ContainerState(
+                name=s.name, image=s.image or "", ready=bool(s.ready),
+                waiting_reason=waiting.reason if waiting else None,
+                waiting_message=(waiting.message or "") if waiting else "",
+                terminated_reason=terminated.reason if terminated else None,
+                last_terminated_reason=last.reason if last else None,
+                last_exit_code=last.exit_code if last else None,
+                restarts=s.restart_count or 0, init=init,
+            ))
+    conditions = tuple(PodCondition(c.type, c.status, c.reason or "", c.message or "")
+                       for c in ((status.conditions if status else None) or []))
+    claims = tuple(v.persistent_volume_claim.claim_name for v in (pod.spec.volumes or [])
+                   if v.persistent_volume_claim is not None)
+    return PodState(
+        name=pod.metadata.name, phase=(status.phase if status else None) or "Pending",
+        labels=dict(pod.metadata.labels or {}), containers=tuple(containers), conditions=conditions, claims=claims,
+        deleting=pod.metadata.deletion_timestamp is not None, node=pod.spec.node_name,
+    )
+
+
+def event(e: Any) -> Event:
+    obj = e.involved_object
+    last = e.last_timestamp or e.event_time or e.first_timestamp or (e.metadata.creation_timestamp if e.metadata else None)
+    if isinstance(last, dt.datetime) and last.tzinfo is None:
+        last = last.replace(tzinfo=dt.timezone.utc)
+    return Event(kind=obj.kind or "", name=obj.name or "", type=e.type or "", reason=e.reason or "",
+                 message=(e.message or "").strip(), count=e.count or 1, last_seen=last)

@@ -1,0 +1,208 @@
+"""Why a hub is (not) healthy, from what the Kubernetes API says about its namespace (pure).
+
+The Kubernetes adapter translates API objects into the small types below; this module turns
+them into findings a person can act on ("image registry.invalid/x cannot be pulled") instead of
+"timed out". No I/O here: tests feed it data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Optional
+
+# the pods of a hub that decide its health: not user servers (their trouble is a user's, and
+# reported as a warning), not finished Jobs
+USER_SERVER_COMPONENT = "singleuser-server"
+IMAGE_PULL = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
+CRASH = {"CrashLoopBackOff", "RunContainerError", "CreateContainerError", "CreateContainerConfigError"}
+RECENT_EVENTS = dt.timedelta(minutes=30)
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    name: str
+    image: str = ""
+    ready: bool = False
+    waiting_reason: Optional[str] = None
+    waiting_message: str = ""
+    terminated_reason: Optional[str] = None
+    last_terminated_reason: Optional[str] = None
+    last_exit_code: Optional[int] = None
+    restarts: int = 0
+    init: bool = False
+
+
+@dataclass(frozen=True)
+class PodCondition:
+    type: str
+    status: str
+    reason: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class PodState:
+    name: str
+    phase: str
+    labels: dict[str, str] = field(default_factory=dict)
+    containers: tuple[ContainerState, ...] = ()
+    conditions: tuple[PodCondition, ...] = ()
+    claims: tuple[str, ...] = ()  # PersistentVolumeClaims the pod mounts
+    deleting: bool = False
+    node: Optional[str] = None
+
+    @property
+    def ready(self) -> bool:
+        return any(c.type == "Ready" and c.status == "True" for c in self.conditions)
+
+    def condition(self, type_: str) -> Optional[PodCondition]:
+        return next((c for c in self.conditions if c.type == type_), None)
+
+    @property
+    def user_server(self) -> bool:
+        return self.labels.get("component") == USER_SERVER_COMPONENT
+
+
+@dataclass(frozen=True)
+class ClaimState:
+    name: str
+    phase: str
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str  # of the object the event is about
+    name: str
+    type: str  # Normal | Warning
+    reason: str
+    message: str
+    count: int = 1
+    last_seen: Optional[dt.datetime] = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One reason a hub is not healthy (severity `error`) or might not be (`warning`)."""
+
+    severity: str
+    code: str  # image-pull | crash-loop | unschedulable | pending-volume | not-ready | no-pods | event | ...
+    subject: str  # pod/hub-abc, pvc/home, service/hub
+    message: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"severity": self.severity, "code": self.code, "subject": self.subject, "message": self.message}
+
+    def line(self) -> str:
+        return f"{self.subject}: {self.message}"
+
+
+def core_pods(pods: list[PodState]) -> list[PodState]:
+    """The pods whose readiness decides the hub's health."""
+    return [p for p in pods if not p.user_server and p.phase not in ("Succeeded",) and not p.deleting]
+
+
+def explain_pod(pod: PodState, claims: dict[str, ClaimState]) -> list[Finding]:
+    """Why `pod` is not Ready (empty when it is)."""
+    if pod.ready and pod.phase == "Running":
+        return []
+    subject = f"pod/{pod.name}"
+    severity = "warning" if pod.user_server else "error"
+    out: list[Finding] = []
+    for c in pod.containers:
+        where = f"{'init ' if c.init else ''}container {c.name}"
+        if c.waiting_reason in IMAGE_PULL:
+            out.append(Finding(severity, "image-pull", subject,
+                               f"{where}: image {c.image} cannot be pulled ({c.waiting_reason})"
+                               + (f": {c.waiting_message}" if c.waiting_message else "")))
+        elif c.waiting_reason in CRASH:
+            last = f"; last exit: {c.last_terminated_reason or '?'} (code {c.last_exit_code})" \
+                if c.last_terminated_reason or c.last_exit_code is not None else ""
+            out.append(Finding(severity, "crash-loop", subject,
+                               f"{where} keeps crashing ({c.waiting_reason}, {c.restarts} restarts){last}"))
+        elif c.restarts >= 3 and not c.ready:
+            out.append(Finding(severity, "crash-loop", subject, f"{where} restarted {c.restarts} times and is not ready"))
+    scheduled = pod.condition("PodScheduled")
+    if scheduled is not None and scheduled.status == "False":
+        why = scheduled.message or scheduled.reason or "no node fits"
+        out.append(Finding(severity, "unschedulable", subject, f"cannot be scheduled: {why}"))
+    for name in pod.claims:
+        claim = claims.get(name)
+        if claim is None:
+            out.append(Finding(severity, "pending-volume", subject, f"volume claim {name} does not exist"))
+        elif claim.phase != "Bound":
+            out.append(Finding(severity, "pending-volume", subject, f"volume claim {name} is {claim.phase}, not Bound"))
+    if not out:
+        ready = pod.condition("Ready")
+        detail = f" ({ready.reason}: {ready.message})".replace(": )", ")") if ready and (ready.reason or ready.message) else ""
+        waiting = [f"{c.name} {c.waiting_reason}" for c in pod.containers if c.waiting_reason]
+        more = f"; waiting: {', '.join(waiting)}" if waiting else ""
+        out.append(Finding(severity, "not-ready", subject, f"{pod.phase}, not Ready{detail}{more}"))
+    return out
+
+
+def recent_warnings(events: list[Event], now: dt.datetime, subjects: Optional[set[str]] = None,
+                    limit: int = 5) -> list[Finding]:
+    """Warning events of the last half hour, newest first, one per (object, reason)."""
+    seen: set[tuple[str, str, str]] = set()
+    out: list[Finding] = []
+    for e in sorted(events, key=lambda e: e.last_seen or dt.datetime.min.replace(tzinfo=dt.timezone.utc), reverse=True):
+        if e.type != "Warning":
+            continue
+        if e.last_seen is not None and now - e.last_seen > RECENT_EVENTS:
+            continue
+        subject = f"{e.kind.lower()}/{e.name}"
+        if subjects is not None and subject not in subjects:
+            continue
+        key = (e.kind, e.name, e.reason)
+        if key in seen:
+            continue
+        seen.add(key)
+        count = f" (x{e.count})" if e.count > 1 else ""
+        out.append(Finding("warning", "event", subject, f"{e.reason}{count}: {e.message}"))
+        if len(out) >= limit:
+            break
+    return out
+
+
+@dataclass
+class PodsVerdict:
+    ok: bool
+    message: str
+    findings: list[Finding]
+    ready: int
+    total: int
+
+
+def judge_pods(pods: list[PodState], claims: list[ClaimState], events: list[Event],
+               now: Optional[dt.datetime] = None) -> PodsVerdict:
+    """Are the hub's pods Ready, and if not, why (from statuses first, then Warning events)."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    by_name = {c.name: c for c in claims}
+    core = core_pods(pods)
+    findings: list[Finding] = []
+    for pod in core:
+        findings.extend(explain_pod(pod, by_name))
+    for pod in pods:
+        if pod.user_server:
+            findings.extend(explain_pod(pod, by_name))
+    ready = sum(1 for p in core if p.ready)
+    if not core:
+        findings.append(Finding("error", "no-pods", "namespace", "no hub pods found: is the hub deployed?"))
+        return PodsVerdict(False, "no pods", findings, 0, 0)
+    broken = {f.subject for f in findings if f.severity == "error"}
+    if broken:
+        # the events about the broken pods, and about claims they wait for, add the kubelet's view
+        subjects = set(broken) | {f"persistentvolumeclaim/{n}" for p in core for n in p.claims}
+        findings.extend(recent_warnings(events, now, subjects))
+    ok = not any(f.severity == "error" for f in findings)
+    return PodsVerdict(ok, f"{ready}/{len(core)} pods ready", findings, ready, len(core))
+
+
+def first_reason(findings: list[Finding]) -> str:
+    """One line for a table: the first error, else the first warning."""
+    for severity in ("error", "warning"):
+        for f in findings:
+            if f.severity == severity:
+                return f.line()
+    return ""

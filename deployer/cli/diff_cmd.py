@@ -1,0 +1,67 @@
+"""`deployer diff CLUSTER [HUB ...]`: what a deploy would change, as a unified diff."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from deployer.cli.app import OutputFormat, state
+from deployer.errors import EXIT_FAILED, EXIT_OK, UsageError
+
+EXIT_CHANGES = 2
+
+
+def diff(
+    ctx: typer.Context,
+    cluster: str = typer.Argument(..., help="Cluster whose hubs to compare."),
+    hubs: Optional[List[str]] = typer.Argument(None, help="Hubs to compare (default: every hub of the cluster)."),
+    chart_mirror: Optional[Path] = typer.Option(
+        None, "--chart-mirror", envvar="DEPLOYER_CHART_MIRROR", file_okay=False,
+        help="Folder of charts that replace upstream chart dependencies of the same name (as for deploy)."),
+    context_lines: int = typer.Option(3, "--context", "-U", min=0, max=100, help="Lines of context around a change."),
+    output: OutputFormat = typer.Option(OutputFormat.text, "--output", "-o", help="text, or json for scripts."),
+) -> int:
+    """Render each hub as deploy would (same values, secrets decrypted in memory, same chart) and
+    diff it against the live release's manifest. Secrets show only which keys changed.
+
+    Exit 0 when nothing would change, 2 when something would, 1 on error.
+    """
+    from deployer.adapters.process import ProcessRunner
+    from deployer.run.operate import connect, run_diff
+    from deployer.run.release import DeployOptions
+    from deployer.toolchain import repo_dir
+
+    root = state(ctx).root()
+    if chart_mirror is not None and not chart_mirror.is_dir():
+        raise UsageError(f"--chart-mirror {chart_mirror}: no such folder")
+    work = repo_dir() / ".state" / "charts"
+    options = DeployOptions(chart_mirror=chart_mirror.resolve() if chart_mirror else None, work_dir=work)
+    runner = ProcessRunner()
+    with connect(root, cluster, hubs or None, runner, work) as conn:
+        results = run_diff(conn, hubs or None, options)
+    errors = [r for r in results if r.error]
+    changed = [r for r in results if r.changes]
+    if output is OutputFormat.json:
+        payload = {"cluster": cluster, "changed": bool(changed), "errors": len(errors),
+                   "hubs": [r.to_json() for r in results]}
+        typer.echo(runner.redactor(json.dumps(payload, indent=2)))
+    else:
+        for r in results:
+            typer.echo(runner.redactor(f"=== {cluster}/{r.hub}: {r.summary}"))
+            if r.error and r.hint:
+                typer.echo(runner.redactor(f"    hint: {r.hint}"))
+            for c in r.changes:
+                typer.echo(runner.redactor(c.diff if not c.secret else c.diff + "\n(Secret: values hidden; "
+                                           "only which keys changed is shown)"))
+        typer.echo(f"{len(changed)} hub(s) would change, {len(results) - len(changed) - len(errors)} unchanged"
+                   + (f", {len(errors)} error(s)" if errors else ""))
+    if errors:
+        return EXIT_FAILED
+    return EXIT_CHANGES if changed else EXIT_OK
+
+
+def register(app: typer.Typer) -> None:
+    app.command("diff")(diff)

@@ -1,0 +1,70 @@
+"""`deployer health CLUSTER [HUB ...]`: is each hub working, and if not, why."""
+
+from __future__ import annotations
+
+import json
+from typing import List, Optional
+
+import typer
+
+from deployer.cli.app import OutputFormat, state
+from deployer.errors import EXIT_FAILED, EXIT_OK
+
+
+def health(
+    ctx: typer.Context,
+    cluster: str = typer.Argument(..., help="Cluster whose hubs to check."),
+    hubs: Optional[List[str]] = typer.Argument(None, help="Hubs to check (default: every hub of the cluster)."),
+    retries: int = typer.Option(5, "--retries", min=0, max=100, help="Attempts after the first, for a hub that is not healthy yet."),
+    interval: float = typer.Option(3.0, "--interval", min=0, help="Seconds between attempts."),
+    request_timeout: float = typer.Option(10.0, "--request-timeout", min=0.5, help="Seconds allowed per API request."),
+    concurrency: int = typer.Option(8, "--concurrency", "-j", min=1, max=64, help="Hubs checked at once."),
+    output: OutputFormat = typer.Option(OutputFormat.text, "--output", "-o", help="text, or json for scripts."),
+) -> int:
+    """Check each hub: pods Ready, /hub/health and the hub API answer (through the API server's
+    service proxy), and the hub lists its services. Says why when not (image pull failure,
+    unschedulable, crash loop, pending volume, no endpoints, ...).
+
+    Exit 0 when every hub is healthy, 1 when any is not, 2 for usage errors.
+    """
+    from deployer.adapters.process import ProcessRunner
+    from deployer.run.health import HealthOptions, run_health
+    from deployer.run.operate import connect
+    from deployer.toolchain import repo_dir
+
+    root = state(ctx).root()
+    runner = ProcessRunner()
+    options = HealthOptions(retries=retries, interval=interval, request_timeout=request_timeout,
+                            concurrency=concurrency)
+    say = lambda text: typer.echo(runner.redactor(text), err=True)  # noqa: E731
+    text_mode = output is OutputFormat.text
+
+    def on_attempt(h) -> None:
+        if text_mode:
+            say(f"{h.hub}: attempt {h.attempts} unhealthy ({h.summary[:100]}); retrying in {interval:g}s")
+
+    with connect(root, cluster, hubs or None, runner, repo_dir() / ".state" / "charts") as conn:
+        results = run_health(conn, hubs or None, options, on_attempt=on_attempt)
+    healthy = all(r.healthy for r in results)
+    if output is OutputFormat.json:
+        payload = {"ok": healthy, "cluster": cluster, "hubs": [r.to_json() for r in results]}
+        typer.echo(runner.redactor(json.dumps(payload, indent=2)))
+    else:
+        for r in results:
+            mark = "✓" if r.healthy else "✗"
+            typer.echo(runner.redactor(f"{mark} {cluster}/{r.hub}: {'healthy' if r.healthy else 'UNHEALTHY'} "
+                                       f"({r.attempts} attempt(s), {r.seconds:.1f}s)"))
+            for c in r.checks:
+                sign = {True: "ok  ", False: "FAIL", None: "skip"}[c.ok]
+                typer.echo(runner.redactor(f"    {sign} {c.name:<8} {c.message}"))
+            if not r.healthy:
+                for f in r.findings:
+                    typer.echo(runner.redactor(f"    why: {f.line()}"))
+        bad = [r.hub for r in results if not r.healthy]
+        typer.echo(f"{'ok' if healthy else 'FAILED'}: {len(results) - len(bad)} healthy"
+                   + (f", {len(bad)} unhealthy ({', '.join(bad)})" if bad else ""))
+    return EXIT_OK if healthy else EXIT_FAILED
+
+
+def register(app: typer.Typer) -> None:
+    app.command("health")(health)

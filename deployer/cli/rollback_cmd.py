@@ -1,0 +1,43 @@
+"""`deployer rollback CLUSTER HUB [--revision N]`: go back to an earlier helm revision."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+
+from deployer.cli.app import OutputFormat, state
+from deployer.errors import EXIT_OK
+
+
+def rollback(
+    ctx: typer.Context,
+    cluster: str = typer.Argument(..., help="Cluster of the hub."),
+    hub: str = typer.Argument(..., help="Hub to roll back."),
+    revision: Optional[int] = typer.Option(None, "--revision", "-r", min=1,
+                                           help="Revision to return to (default: the one before the current)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Say what would happen; change nothing."),
+    timeout: float = typer.Option(600.0, "--timeout", min=1, help="Seconds helm may wait for the hub to be ready."),
+    output: OutputFormat = typer.Option(OutputFormat.text, "--output", "-o", help="text, or json for scripts."),
+) -> int:
+    """Roll a hub's release back with `helm rollback --wait` (a new revision with the old
+    objects). Exit 0 on success, 1 when helm fails, 2 for an unknown cluster, hub or revision
+    (the error lists the existing revisions)."""
+    from deployer.adapters.process import ProcessRunner
+    from deployer.run.operate import connect, run_rollback
+    from deployer.toolchain import repo_dir
+
+    root = state(ctx).root()
+    runner = ProcessRunner()
+    with connect(root, cluster, [hub], runner, repo_dir() / ".state" / "charts") as conn:
+        result = run_rollback(conn, hub, revision, dry_run=dry_run, timeout=timeout)
+    if output is OutputFormat.json:
+        typer.echo(runner.redactor(json.dumps({"ok": True, "cluster": cluster, **result.to_json()}, indent=2)))
+    else:
+        typer.echo(runner.redactor(result.message))
+    return EXIT_OK
+
+
+def register(app: typer.Typer) -> None:
+    app.command("rollback")(rollback)

@@ -1,0 +1,192 @@
+"""Operating deployed hubs: the connection every operating command opens, then `diff` and
+`rollback` as linear scripts of stages (load -> connect -> read -> act -> result)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from deployer.adapters.charts import helm_home_env
+from deployer.adapters.clouds.base import ClusterAccess
+from deployer.adapters.credentials import cluster_access
+from deployer.adapters.helm import ChartSource, Helm, HelmError, Revision
+from deployer.adapters.process import ProcessRunner
+from deployer.adapters.sops import Sops
+from deployer.config.charts import known_charts
+from deployer.config.models import Cluster
+from deployer.errors import DeployerError, UsageError
+from deployer.plan.deploy_plan import PlannedRelease, select_hubs
+from deployer.plan.diff import ObjectChange, diff_manifests, summary
+from deployer.run.deploy import load_cluster
+from deployer.run.release import DeployOptions, ReleaseDeployer, release_spec
+from deployer.toolchain import find_tool
+
+
+@dataclass
+class Connection:
+    root: Path
+    cluster: Cluster
+    access: ClusterAccess
+    helm: Helm
+    sops: Sops
+    runner: ProcessRunner
+    helm_binary: Path
+
+
+@contextlib.contextmanager
+def connect(root: Path, cluster_name: str, hubs: Optional[list[str]], runner: ProcessRunner,
+            work_dir: Path) -> Iterator[Connection]:
+    """Load and validate the cluster (as deploy does), then open its credentials for the block."""
+    cluster = load_cluster(root, cluster_name, hubs)
+    select_hubs(cluster, hubs)  # unknown hubs: a usage error naming the known ones
+    sops = Sops(runner)
+    helm_binary = find_tool("helm")
+    with cluster_access(cluster, root / "config" / "clusters" / cluster.name, sops) as access:
+        helm = Helm(helm_binary, access.kubeconfig, runner, context=access.context,
+                    env={**access.env, **helm_home_env(work_dir)})
+        yield Connection(root, cluster, access, helm, sops, runner, helm_binary)
+
+
+# -- diff ---------------------------------------------------------------------------------
+
+@dataclass
+class HubDiff:
+    hub: str
+    changes: list[ObjectChange] = field(default_factory=list)
+    installed: bool = True
+    error: str = ""
+    hint: Optional[str] = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"hub": self.hub, "installed": self.installed, "summary": self.summary, "error": self.error or None,
+                "hint": self.hint, "changes": [c.to_json() for c in self.changes]}
+
+    @property
+    def summary(self) -> str:
+        if self.error:
+            return f"error: {self.error}"
+        text = summary(self.changes)
+        return text if self.installed else f"not installed yet: {text}"
+
+
+def run_diff(conn: Connection, hubs: Optional[list[str]], options: DeployOptions, concurrency: int = 4) -> list[HubDiff]:
+    """Per hub: render what deploy would apply (same values, same prepared chart) and compare it
+    with the live release's manifest."""
+    charts = known_charts(conn.root)
+    names = select_hubs(conn.cluster, hubs)
+    deployer = ReleaseDeployer(conn.helm, conn.sops, conn.runner, conn.helm_binary, options)
+
+    async def one(name: str, semaphore: asyncio.Semaphore) -> HubDiff:
+        async with semaphore:
+            planned = PlannedRelease(f"{conn.cluster.name}/{name}", conn.cluster.name, "hub", name, None)
+            spec = release_spec(conn.root, conn.cluster, planned, charts)
+            result = HubDiff(name)
+            try:
+                prepared = await asyncio.to_thread(deployer.prepare, spec)
+                dependencies = _dependencies(prepared)
+                values = await asyncio.to_thread(deployer.values, spec, prepared, dependencies)
+                chart = (ChartSource.folder(prepared.path) if prepared else
+                         ChartSource.remote(spec.chart.name, spec.chart.repository, spec.chart.version))
+                live_task = asyncio.ensure_future(_live(conn.helm, spec.release, spec.namespace))
+                desired = await conn.helm.render(spec.release, chart, values, namespace=spec.namespace)
+                live = await live_task
+            except DeployerError as e:
+                result.error, result.hint = e.message, e.hint
+                return result
+            result.installed = live is not None
+            result.changes = diff_manifests(live or [], desired, spec.namespace)
+            return result
+
+    async def main() -> list[HubDiff]:
+        semaphore = asyncio.Semaphore(concurrency)
+        return list(await asyncio.gather(*(one(n, semaphore) for n in names)))
+
+    return asyncio.run(main())
+
+
+async def _live(helm: Helm, release: str, namespace: str) -> Optional[list[dict]]:
+    """The live release's objects; None when the release does not exist."""
+    try:
+        return await helm.manifest(release, namespace)
+    except HelmError as e:
+        if "not found" in f"{e.message} {e.detail}".lower():
+            return None
+        raise
+
+
+def _dependencies(prepared) -> list[str]:
+    from deployer.run.release import _dependencies as deps
+
+    return deps(prepared.path) if prepared else []
+
+
+# -- rollback -----------------------------------------------------------------------------
+
+@dataclass
+class RollbackResult:
+    hub: str
+    from_revision: int
+    to_revision: int
+    dry_run: bool
+    new_revision: Optional[int] = None
+    status: str = ""
+    target: Optional[Revision] = None
+    current: Optional[Revision] = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"hub": self.hub, "from_revision": self.from_revision, "to_revision": self.to_revision,
+                "dry_run": self.dry_run, "new_revision": self.new_revision, "status": self.status,
+                "target_chart": self.target.chart if self.target else None,
+                "target_updated": self.target.updated if self.target else None}
+
+    @property
+    def message(self) -> str:
+        t = self.target
+        what = f"revision {self.to_revision} ({t.chart}, deployed {t.updated.split('.')[0]})" if t else f"revision {self.to_revision}"
+        if self.dry_run:
+            return f"would roll back {self.hub} from revision {self.from_revision} to {what} (dry run: nothing changed)"
+        return (f"rolled back {self.hub} from revision {self.from_revision} to {what}: "
+                f"now revision {self.new_revision} {self.status}")
+
+
+def choose_revision(history: list[Revision], hub: str, revision: Optional[int]) -> tuple[Revision, Revision]:
+    """(current, target): the target is `revision`, or by default the one before the current."""
+    if not history:
+        raise DeployerError(f"hub `{hub}` has no helm release on this cluster: nothing to roll back",
+                            hint="deploy it first with `deployer deploy`")
+    current = history[-1]
+    existing = ", ".join(f"{r.revision} ({r.status})" for r in history)
+    if revision is None:
+        if len(history) < 2:
+            raise DeployerError(f"hub `{hub}` has only revision {current.revision}: there is no previous revision",
+                                hint="roll forward instead: fix the values and run `deployer deploy`")
+        return current, history[-2]
+    by_number = {r.revision: r for r in history}
+    if revision not in by_number:
+        raise UsageError(f"hub `{hub}` has no revision {revision}", hint=f"existing revisions: {existing}")
+    if revision == current.revision:
+        raise UsageError(f"revision {revision} is the current revision of `{hub}`: nothing to roll back",
+                         hint=f"existing revisions: {existing}")
+    return current, by_number[revision]
+
+
+def run_rollback(conn: Connection, hub: str, revision: Optional[int], *, dry_run: bool, timeout: float) -> RollbackResult:
+    select_hubs(conn.cluster, [hub])
+
+    async def main() -> RollbackResult:
+        history = await conn.helm.history(hub, hub)
+        current, target = choose_revision(history, hub, revision)
+        result = RollbackResult(hub, current.revision, target.revision, dry_run, target=target, current=current)
+        if dry_run:
+            return result
+        await conn.helm.rollback(hub, target.revision, namespace=hub, timeout=timeout, wait=True)
+        after = await conn.helm.history(hub, hub)
+        if after:
+            result.new_revision, result.status = after[-1].revision, after[-1].status
+        return result
+
+    return asyncio.run(main())

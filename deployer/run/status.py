@@ -1,0 +1,163 @@
+"""One view of the fleet: per hub, its helm release (revision, chart version, status, last
+deployed) and its health, gathered concurrently.
+
+Per cluster it costs one `helm list --all-namespaces`, three cluster-wide API lists (pods,
+volume claims, events) and a few service-proxy requests per hub, all in parallel; clusters are
+gathered in parallel too. Health here is a single attempt (no retries): `deployer health` is
+the command that waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from deployer.adapters.charts import helm_home_env
+from deployer.adapters.credentials import cluster_access
+from deployer.adapters.helm import Helm
+from deployer.adapters.kube import Kube
+from deployer.adapters.process import ProcessRunner
+from deployer.adapters.sops import Sops
+from deployer.config.models import Cluster
+from deployer.errors import DeployerError
+from deployer.run.health import HealthOptions, HubChecker, HubHealth
+from deployer.toolchain import find_tool
+
+log = logging.getLogger("deployer.status")
+
+
+@dataclass
+class HubStatus:
+    cluster: str
+    hub: str
+    revision: Optional[int] = None
+    chart: str = ""
+    chart_version: str = ""
+    helm_status: str = "not deployed"
+    last_deployed: str = ""
+    health: str = "unknown"  # healthy | unhealthy | not deployed | unknown | skipped
+    health_detail: str = ""
+    error: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def chart_name_version(chart: str) -> tuple[str, str]:
+    """helm's `name-version` (the version may itself hold dashes: 1.2.3-rc.1)."""
+    parts = chart.split("-")
+    for i in range(1, len(parts)):
+        if parts[i][:1].isdigit():
+            return "-".join(parts[:i]), "-".join(parts[i:])
+    return chart, ""
+
+
+def short_time(updated: str) -> str:
+    """helm's `2026-11-26 13:15:00.123456789 +0000 UTC` as `2026-11-26 13:15:00 +0000`."""
+    bits = updated.split()
+    if len(bits) >= 3:
+        return f"{bits[0]} {bits[1].split('.')[0]} {bits[2]}"
+    return updated
+
+
+@dataclass
+class StatusOptions:
+    health: bool = True
+    request_timeout: float = 10.0
+    concurrency: int = 16
+
+
+def cluster_status(root: Path, cluster: Cluster, runner: ProcessRunner, options: StatusOptions,
+                   work_dir: Path) -> list[HubStatus]:
+    rows = {h.name: HubStatus(cluster.name, h.name) for h in cluster.hubs}
+    if not rows:
+        return []
+    folder = root / "config" / "clusters" / cluster.name
+    sops = Sops(runner)
+    try:
+        with cluster_access(cluster, folder, sops) as access:
+            helm = Helm(find_tool("helm"), access.kubeconfig, runner, context=access.context,
+                        env={**access.env, **helm_home_env(work_dir)})
+            with Kube(access.kubeconfig, access.context, timeout=options.request_timeout,
+                      redactor=runner.redactor) as kube:
+                asyncio.run(_gather(cluster, helm, kube, rows, options))
+    except DeployerError as e:
+        for row in rows.values():
+            row.error = e.message
+            row.health = "unknown"
+            row.helm_status = "unknown"
+    return list(rows.values())
+
+
+async def _gather(cluster: Cluster, helm: Helm, kube: Kube, rows: dict[str, HubStatus], options: StatusOptions) -> None:
+    async def releases() -> None:
+        try:
+            listed = await helm.list_releases()
+        except DeployerError as e:
+            for row in rows.values():
+                row.error, row.helm_status = e.message, "unknown"
+            return
+        for r in listed:
+            row = rows.get(str(r.get("name")))
+            if row is None or r.get("namespace") != row.hub:  # a hub's release and namespace share its name
+                continue
+            row.revision = int(r.get("revision", 0) or 0)
+            row.chart, row.chart_version = chart_name_version(str(r.get("chart", "")))
+            row.helm_status = str(r.get("status", ""))
+            row.last_deployed = short_time(str(r.get("updated", "")))
+
+    async def health() -> list[HubHealth]:
+        if not options.health:
+            return []
+        checker = HubChecker(kube, cluster.name, HealthOptions(retries=0, request_timeout=options.request_timeout))
+        try:
+            pods, claims, events = await asyncio.gather(
+                asyncio.to_thread(kube.pods_by_namespace), asyncio.to_thread(kube.claims_by_namespace),
+                asyncio.to_thread(kube.events_by_namespace))
+        except DeployerError as e:
+            for row in rows.values():
+                row.health, row.health_detail = "unknown", e.message
+            return []
+        semaphore = asyncio.Semaphore(options.concurrency)
+
+        async def one(name: str) -> HubHealth:
+            async with semaphore:
+                return await asyncio.to_thread(checker.check_once, cluster.hub(name),
+                                               pods.get(name, []), claims.get(name, []), events.get(name, []))
+
+        names = [n for n in rows if n in pods]  # a hub without any pod is reported below, without requests
+        return list(await asyncio.gather(*(one(n) for n in names)))
+
+    _, results = await asyncio.gather(releases(), health())
+    by_hub = {r.hub: r for r in results}
+    for name, row in rows.items():
+        if not options.health:
+            row.health = "skipped"
+        elif name in by_hub:
+            h = by_hub[name]
+            row.health = "healthy" if h.healthy else "unhealthy"
+            row.health_detail = "" if h.healthy else h.summary
+        elif row.health_detail:
+            pass  # the cluster-wide reads failed; said above
+        elif row.revision is None:
+            row.health = "not deployed"
+        else:
+            row.health, row.health_detail = "unhealthy", "no pods in the hub's namespace"
+
+
+def run_status(root: Path, clusters: list[Cluster], runner: ProcessRunner, options: StatusOptions, work_dir: Path,
+               on_cluster: Callable[[str, list[HubStatus]], None] = lambda c, r: None) -> list[HubStatus]:
+    """Every cluster at once (a thread each: credentials and helm are per cluster)."""
+
+    async def main() -> list[list[HubStatus]]:
+        async def one(cluster: Cluster) -> list[HubStatus]:
+            rows = await asyncio.to_thread(cluster_status, root, cluster, runner, options, work_dir)
+            on_cluster(cluster.name, rows)
+            return rows
+
+        return list(await asyncio.gather(*(one(c) for c in clusters)))
+
+    return [row for rows in asyncio.run(main()) for row in rows]
