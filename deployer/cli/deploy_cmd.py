@@ -87,7 +87,7 @@ def _run(ctx: typer.Context, cluster: str, hubs: Optional[list[str]], support: b
 
     request.after_deploy.append(after_deploy_annotation(root))  # only where a Grafana token is configured
     if health_check:
-        request.after_deploy.append(after_deploy_health(HealthOptions(retries=10, interval=3.0)))
+        request.after_deploy.append(after_deploy_health(HealthOptions(retries=5, interval=2.0)))
     runner = ProcessRunner()
     err = lambda text: typer.echo(runner.redactor(text), err=True)  # noqa: E731
 

@@ -8,8 +8,8 @@ from typing import List, Optional
 
 import typer
 
-from deployer.cli.app import OutputFormat, state
-from deployer.errors import EXIT_FAILED, EXIT_OK, UsageError
+from deployer.cli.app import OutputFormat, print_error, state
+from deployer.errors import EXIT_FAILED, EXIT_OK, DeployerError, UsageError
 
 EXIT_CHANGES = 2
 
@@ -34,14 +34,17 @@ def diff(
     from deployer.run.release import DeployOptions
     from deployer.toolchain import repo_dir
 
-    root = state(ctx).root()
-    if chart_mirror is not None and not chart_mirror.is_dir():
-        raise UsageError(f"--chart-mirror {chart_mirror}: no such folder")
     work = repo_dir() / ".state" / "charts"
     options = DeployOptions(chart_mirror=chart_mirror.resolve() if chart_mirror else None, work_dir=work)
     runner = ProcessRunner()
-    with connect(root, cluster, hubs or None, runner, work) as conn:
-        results = run_diff(conn, hubs or None, options)
+    try:
+        if chart_mirror is not None and not chart_mirror.is_dir():
+            raise UsageError(f"--chart-mirror {chart_mirror}: no such folder")
+        with connect(state(ctx).root(), cluster, hubs or None, runner, work) as conn:
+            results = run_diff(conn, hubs or None, options)
+    except DeployerError as e:  # 2 means "changes" here, so every error (a usage one too) is 1
+        print_error(e)
+        return EXIT_FAILED
     errors = [r for r in results if r.error]
     changed = [r for r in results if r.changes]
     if output is OutputFormat.json:
