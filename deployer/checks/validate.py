@@ -76,6 +76,10 @@ def validate(root: Path, cluster: Optional[str] = None, hubs: Optional[list[str]
     hub_count = 0
     for doc in selected:
         problems.extend(check_cluster(doc))
+        if doc.model.terraform is not None:  # lazily: the HCL parser is loaded only for these
+            from deployer.checks.terraform_check import check_terraform
+
+            problems.extend(check_terraform(doc, root))
         check = FileCheck(doc, root / CLUSTERS_DIR / doc.folder_name, reader, charts)
         for ref in check.references(hub_names):
             check.check_reference(ref)

@@ -100,15 +100,29 @@ class LocalConfig(Model):
 
 
 class TerraformBackend(Model):
-    type: Literal["gcs", "s3", "azurerm", "local"] = Field(description="Terraform state backend.")
-    config: dict[str, Any] = Field(default_factory=dict, description="Backend settings (bucket, region, ...).")
+    type: Literal["gcs", "s3", "azurerm", "local"] = Field(
+        description="Terraform state backend: gcs, s3 or azurerm for real clusters, local for tests."
+    )
+    config: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Backend settings (bucket, region, ...) without the state's key: deployer names the state "
+        "after the cluster (s3/azurerm `key`, gcs `prefix`, local `path`).",
+    )
 
 
 class TerraformConfig(Model):
-    """Provisioning with the module under `terraform/<provider>`."""
+    """Provisioning with the module under `terraform/<provider>` (see docs/provision.md)."""
 
-    backend: Optional[TerraformBackend] = None
-    variables: dict[str, Any] = Field(default_factory=dict, description="Values for the module's variables.tf.")
+    module: Optional[str] = Field(
+        None,
+        description="Folder of the Terraform root module, relative to the repository root "
+        "(default: terraform/<provider> of the repository, else the one shipped with deployer).",
+    )
+    backend: Optional[TerraformBackend] = Field(None, description="Where the cluster's Terraform state lives (required).")
+    variables: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Values for the module's variables.tf, beside those deployer sets from the provider block.",
+    )
 
 
 # --- charts and hubs -------------------------------------------------------------------------
