@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Optional
 
+from deployer.adapters.clouds import aws as aws_provider
+from deployer.adapters.clouds import azure as azure_provider
+from deployer.adapters.clouds import gcp as gcp_provider
 from deployer.adapters.clouds import kubeconfig as kubeconfig_provider
 from deployer.adapters.clouds import local as local_provider
 from deployer.adapters.clouds.base import ClusterAccess
@@ -15,7 +19,15 @@ from deployer.errors import DeployerError
 
 
 @contextlib.contextmanager
-def cluster_access(cluster: Cluster, folder: Path, sops: Sops) -> Iterator[ClusterAccess]:
+def cluster_access(cluster: Cluster, folder: Path, sops: Sops,
+                   binaries: Optional[Mapping[str, Path]] = None) -> Iterator[ClusterAccess]:
+    """A kubeconfig for `cluster`, valid inside the `with` block. `binaries` may name the cloud
+    CLI to use (`gcloud`, `aws`, `az`); by default they are looked up like every tool."""
+    binaries = binaries or {}
+    block = cluster.provider_block()
+    if cluster.provider is not Provider.local and block is None:
+        raise DeployerError(f"cluster `{cluster.name}`: provider is `{cluster.provider.value}` but there is no "
+                            f"`{cluster.provider.value}:` block", hint="run `deployer validate`")
     if cluster.provider is Provider.local:
         state = Path(cluster.local.state_dir) if cluster.local and cluster.local.state_dir else None
         with local_provider.access(state) as access:
@@ -24,8 +36,17 @@ def cluster_access(cluster: Cluster, folder: Path, sops: Sops) -> Iterator[Clust
         assert cluster.kubeconfig is not None
         with kubeconfig_provider.access(folder / cluster.kubeconfig.file, sops, cluster.kubeconfig.context) as access:
             yield access
-    else:
-        raise DeployerError(
-            f"cluster `{cluster.name}`: credentials for provider `{cluster.provider.value}` are not supported yet",
-            hint="use a `kubeconfig` provider block for this cluster meanwhile",
-        )
+    elif cluster.provider is Provider.gcp:
+        assert cluster.gcp is not None
+        with gcp_provider.access(cluster.gcp, folder, sops, binaries.get("gcloud")) as access:
+            yield access
+    elif cluster.provider is Provider.aws:
+        assert cluster.aws is not None
+        with aws_provider.access(cluster.aws, folder, sops, cluster.name, binaries.get("aws")) as access:
+            yield access
+    elif cluster.provider is Provider.azure:
+        assert cluster.azure is not None
+        with azure_provider.access(cluster.azure, folder, sops, binaries.get("az")) as access:
+            yield access
+    else:  # pragma: no cover - every Provider is handled above
+        raise DeployerError(f"cluster `{cluster.name}`: provider `{cluster.provider.value}` is not supported")

@@ -116,6 +116,36 @@ class ProcessRunner:
             )
         return result
 
+    def run_attached(
+        self,
+        args: Sequence[str | os.PathLike[str]],
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        env: Mapping[str, str] | None = None,
+        replace_env: bool = False,
+    ) -> int:
+        """Run a command on our terminal (stdin, stdout and stderr inherited), e.g. a command the
+        user asked for; returns its exit code. It stays in our process group, so that a Ctrl-C on
+        the terminal reaches it as it would a shell's child; a timeout stops it (SIGTERM, then SIGKILL)."""
+        argv = tuple(str(a) for a in args)
+        log.debug("run attached: %s (timeout %ss)", self.describe(argv), timeout)
+        full_env = dict(env or {}) if replace_env else self.env_for(env)
+        try:
+            proc = subprocess.Popen(argv, env=full_env, start_new_session=False)
+        except FileNotFoundError as e:
+            raise ToolMissing(f"{argv[0]}: program not found", hint="check the command's name and PATH") from e
+        except PermissionError as e:
+            raise ToolError(f"{argv[0]}: not executable", hint="check the file's permissions") from e
+        try:
+            return proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            _kill_one(proc)
+            raise ToolTimeout(f"{self.describe(argv[:3])} … timed out after {timeout:g}s",
+                              hint="raise --timeout") from e
+        except BaseException:
+            _kill_one(proc)
+            raise
+
     async def run_async(
         self,
         args: Sequence[str | os.PathLike[str]],
@@ -213,6 +243,18 @@ async def _stop_group_async(proc, grace: float) -> None:
 def last_line(text: str) -> str:
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return lines[-1] if lines else ""
+
+
+def _kill_one(proc: subprocess.Popen) -> None:
+    """Stop a child that shares our terminal (and process group): SIGTERM, then SIGKILL."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _kill_group(proc: subprocess.Popen[str]) -> None:
