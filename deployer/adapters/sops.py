@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from deployer.adapters.process import ProcessRunner, last_line
 from deployer.config.yamlload import YamlProblem, load_json, load_yaml
@@ -64,6 +64,26 @@ class Sops:
             # the message names the position, never the content
             raise SopsError(f"{path.name}: decrypted content does not parse: {e.message} (line {e.line})") from None
         return loaded.data
+
+    def encrypt_text(self, text: str, filename: str, *, recipient: Optional[str] = None,
+                     config: Optional[Path] = None, cwd: Optional[Path] = None) -> str:
+        """Encrypt `text` (handed to sops on its standard input, never written to disk) as the
+        file `filename` would be: its extension gives the format, and the creation rules of
+        `config` (a .sops.yaml) match its path. `recipient`, an age public key, overrides them."""
+        args: list[Any] = [self.binary, "--disable-version-check"]
+        if config is not None and recipient is None:
+            args += ["--config", config]
+        args += ["encrypt", "--filename-override", filename]
+        if recipient is not None:
+            args += ["--age", recipient]
+        args.append("/dev/stdin")
+        result = self.runner.run(args, timeout=DECRYPT_TIMEOUT, input=text, cwd=cwd)
+        if not result.ok:
+            raise SopsError(
+                f"{Path(filename).name}: sops could not encrypt it: {self.runner.redactor(last_line(result.stderr))}",
+                hint="pass --age-recipient, or add a creation rule matching this path to the repository's .sops.yaml",
+            )
+        return result.stdout
 
     @contextlib.contextmanager
     def decrypted_file(self, path: Path) -> Iterator[Path]:

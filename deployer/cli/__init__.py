@@ -10,6 +10,7 @@ import sys
 from deployer.cli.app import app, run_app
 from deployer.cli import config_cmd, deploy_cmd, validate_cmd
 from deployer.cli import doctor_cmd, local_cmd
+from deployer.cli import credentials_cmd, generate_cmd, provision_cmd
 from deployer.cli import plan_upgrade_cmd
 from deployer.cli import diff_cmd, grafana_cmd, health_cmd, rollback_cmd, status_cmd
 
@@ -18,6 +19,9 @@ config_cmd.register(app)
 deploy_cmd.register(app)
 doctor_cmd.register(app)
 local_cmd.register(app)
+provision_cmd.register(app)
+credentials_cmd.register(app)
+generate_cmd.register(app)
 plan_upgrade_cmd.register(app)
 health_cmd.register(app)
 status_cmd.register(app)
