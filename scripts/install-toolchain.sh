@@ -129,6 +129,8 @@ fi
 
 # ---- age, etcd (Debian) ----------------------------------------------------------------------
 apt_install age etcd-server
+# iproute2: the e2e tests of `deployer health` put a stand-in hub in a network namespace (`ip netns`)
+apt_install iproute2
 link_system age /usr/bin/age
 link_system age-keygen /usr/bin/age-keygen
 link_system etcd /usr/bin/etcd
