@@ -81,9 +81,7 @@ def cluster_status(root: Path, cluster: Cluster, runner: ProcessRunner, options:
         with cluster_access(cluster, folder, sops) as access:
             helm = Helm(find_tool("helm"), access.kubeconfig, runner, context=access.context,
                         env={**access.env, **helm_home_env(work_dir)})
-            with Kube(access.kubeconfig, access.context, timeout=options.request_timeout,
-                      redactor=runner.redactor) as kube:
-                asyncio.run(_gather(cluster, helm, kube, rows, options))
+            asyncio.run(_gather(cluster, helm, access, runner, rows, options))
     except DeployerError as e:
         for row in rows.values():
             row.error = e.message
@@ -92,7 +90,10 @@ def cluster_status(root: Path, cluster: Cluster, runner: ProcessRunner, options:
     return list(rows.values())
 
 
-async def _gather(cluster: Cluster, helm: Helm, kube: Kube, rows: dict[str, HubStatus], options: StatusOptions) -> None:
+async def _gather(cluster: Cluster, helm: Helm, access, runner: ProcessRunner, rows: dict[str, HubStatus],
+                  options: StatusOptions) -> None:
+    """helm's view and the health checks at once (the Kubernetes client, slow to import, is made
+    while helm runs)."""
     async def releases() -> None:
         try:
             listed = await helm.list_releases()
@@ -112,6 +113,19 @@ async def _gather(cluster: Cluster, helm: Helm, kube: Kube, rows: dict[str, HubS
     async def health() -> list[HubHealth]:
         if not options.health:
             return []
+        try:
+            kube = await asyncio.to_thread(Kube, access.kubeconfig, access.context, timeout=options.request_timeout,
+                                           redactor=runner.redactor)
+        except DeployerError as e:
+            for row in rows.values():
+                row.health, row.health_detail = "unknown", e.message
+            return []
+        try:
+            return await _health(kube)
+        finally:
+            kube.close()
+
+    async def _health(kube: Kube) -> list[HubHealth]:
         checker = HubChecker(kube, cluster.name, HealthOptions(retries=0, request_timeout=options.request_timeout))
         try:
             pods, claims, events = await asyncio.gather(
