@@ -39,16 +39,16 @@ def _echo(p, text: str, err: bool = False) -> None:
 _SYMBOL = {"create": "+", "update": "~", "delete": "-", "replace": "-/+", "read": "<="}
 
 
-def _print_summary(p, summary, header: str) -> None:
-    _echo(p, header)
+def _print_summary(p, summary, header: str, err: bool = False) -> None:
+    _echo(p, header, err)
     for c in summary.changes:
         why = ""
         if c.replace_paths:
             why = "  (replaced because of: " + ", ".join(".".join(str(x) for x in rp) for rp in c.replace_paths) + ")"
-        _echo(p, f"  {_SYMBOL.get(c.action, '?'):>3} {c.address}{why}")
+        _echo(p, f"  {_SYMBOL.get(c.action, '?'):>3} {c.address}{why}", err)
     if not summary.changes:
         for name in summary.output_changes:
-            _echo(p, f"    output {name} changes")
+            _echo(p, f"    output {name} changes", err)
 
 
 def _where(p) -> str:
@@ -59,7 +59,8 @@ def _confirm_apply(p, yes: bool, destroy: bool = False):
     def confirm(summary) -> bool:
         if yes:
             return True
-        _print_summary(p, summary, f"{_where(p)}\nPlan: {summary.line()}")
+        # the question and what it is about go to stderr: stdout stays the result (--output json)
+        _print_summary(p, summary, f"{_where(p)}\nPlan: {summary.line()}", err=True)
         if destroy:
             return _typed_name(p.cluster.name)
         try:

@@ -55,7 +55,7 @@ class PlanResult:
     destroy: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {"has_changes": self.summary.has_changes, "destroy": self.destroy, **self.summary.to_json(),
+        return {"has_changes": self.summary.has_changes, "destroy_plan": self.destroy, **self.summary.to_json(),
                 "saved_plan": str(self.saved) if self.saved else None, "seconds": round(self.seconds, 2)}
 
 
@@ -179,7 +179,7 @@ class Provisioner:
         meta = _read_json(self.ws.plan_meta_file)
         if meta.get("fingerprint") != fingerprint or bool(meta.get("destroy")) != destroy:
             return None
-        return summarize_plan(self.tf.show_json(self.ws.plan_file))
+        return summary_from_json(meta.get("summary") or {})
 
     # --- apply and destroy -----------------------------------------------------------------------
     def apply(self, confirm: Confirm, *, destroy: bool = False) -> ApplyResult:
@@ -198,7 +198,12 @@ class Provisioner:
             if result.saved is None:
                 return ApplyResult(False, summary, self._outputs_after(destroy), time.monotonic() - started,
                                    False, tuple(notes + ["no changes: nothing to apply"]))
-            if not confirm(summary):
+            try:
+                confirmed = confirm(summary)
+            except BaseException:  # no answer, Ctrl-C: the plan made for this question goes too
+                self.discard_saved_plan()
+                raise
+            if not confirmed:
                 self.discard_saved_plan()
                 raise DeployerError("not applied: the plan was not confirmed", hint="pass --yes to apply without asking")
         try:
@@ -241,6 +246,18 @@ class Provisioner:
     def unlock(self, lock_id: str) -> None:
         self.prepare()
         self.tf.force_unlock(lock_id)
+
+
+def summary_from_json(data: Mapping[str, Any]) -> PlanSummary:
+    """The summary saved beside a plan (what `PlanSummary.to_json` wrote)."""
+    from deployer.plan.terraform_plan import ResourceChange
+
+    changes = tuple(
+        ResourceChange(str(c.get("address")), str(c.get("type")), str(c.get("action")),
+                       tuple(tuple(p) for p in c.get("replace_paths") or []))
+        for c in data.get("changes") or [] if isinstance(c, dict)
+    )
+    return PlanSummary(changes, tuple(str(o) for o in data.get("output_changes") or []))
 
 
 def saved_outputs(root: Path, cluster: str, env: Optional[Mapping[str, str]] = None) -> dict[str, Any]:
