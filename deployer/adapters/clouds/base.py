@@ -83,6 +83,7 @@ def private_dir(prefix: str) -> Iterator[Path]:
 
 def write_private(path: Path, text: str) -> Path:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a file the cloud CLI created keeps its own mode through O_TRUNC
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
     return path
