@@ -27,8 +27,11 @@ _FIXED_FROM = {
 }
 
 
-def _at(doc: ClusterDoc, path: tuple, code: str, message: str, hint: Optional[str] = None) -> Problem:
-    line, col = doc.loaded.position(path)
+def _at(doc: ClusterDoc, path: tuple, code: str, message: str, hint: Optional[str] = None,
+        value: bool = False) -> Problem:
+    """A problem at `path`: its key, or (`value`) where its value starts."""
+    pos = doc.loaded.value_positions.get(tuple(path)) if value else None
+    line, col = pos or doc.loaded.position(path)
     return Problem(file=doc.rel, line=line, column=col, code=code, message=message, hint=hint)
 
 
@@ -122,7 +125,7 @@ def check_variables(doc: ClusterDoc, module: Module) -> list[Problem]:
             problems.append(_at(doc, at + sub, "terraform-variable-type",
                                 f"`{_path_text((name,) + sub)}`: {message}",
                                 f"`{name}` is declared as {var.type} in {var.file}"
-                                + (f": {var.description}" if var.description else "")))
+                                + (f": {var.description}" if var.description else ""), value=True))
     for name, var in sorted(module.variables.items()):
         if var.required and name not in given and name not in fixed and name not in defaults:
             problems.append(_at(doc, vpath if "variables" in (doc.loaded.data.get("terraform") or {}) else ("terraform",),

@@ -259,3 +259,40 @@ def test_what_deployer_generates_fits_each_module(provider, tmp_path):
     expected = {"gcp": {"project_id", "cluster_name", "location"}, "aws": {"cluster_name", "region"},
                 "azure": {"resource_group_name", "cluster_name", "subscription_id"}}[provider]
     assert expected <= set(generated)
+
+
+# --- provision refuses bad input before terraform runs ------------------------------------------
+
+
+def provision(root: Path, *args: str) -> int:
+    from deployer.cli import app
+    from deployer.cli.app import run_app
+
+    return run_app(app, ["--root", str(root), "provision", *args])
+
+
+@pytest.mark.parametrize("terraform, expected", [
+    (BACKEND + "  variables:\n    kubernets_version: '1.31'\n",
+     "config/clusters/alpha/cluster.yaml:14:5: `kubernets_version` is not a variable of the module"),
+    (BACKEND + "  variables:\n    enable_efs: [yes]\n",
+     "config/clusters/alpha/cluster.yaml:14:17: `enable_efs`: expected a bool"),
+    ("terraform:\n  variables: {}\n",
+     "config/clusters/alpha/cluster.yaml:9:1: the `terraform:` block has no `backend:`"),
+])
+def test_provision_refuses_bad_terraform_blocks_with_file_line_and_fix(tmp_path, capsys, terraform, expected):
+    root = aws_repo(tmp_path, terraform)
+    for command in ("plan", "apply", "destroy", "output"):
+        assert provision(root, command, "alpha", "--yes" if command in ("apply", "destroy") else "--timeout=60") == 1
+        err = capsys.readouterr().err
+        assert expected in err, err
+        assert "hint: run `deployer validate`" in err and "Traceback" not in err
+    assert not (root / ".state").exists()  # nothing was written, terraform never ran
+
+
+def test_provision_of_a_cluster_without_terraform_block_says_so(tmp_path, capsys):
+    root = aws_repo(tmp_path, "")
+    assert provision(root, "plan", "alpha") == 1
+    err = capsys.readouterr().err
+    assert "has no `terraform:` block in config/clusters/alpha/cluster.yaml" in err
+    assert provision(root, "plan", "nope") == 2
+    assert "known clusters: alpha" in capsys.readouterr().err
