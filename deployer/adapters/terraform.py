@@ -129,7 +129,7 @@ def translate(result: Completed, what: str, redact, *, context: Mapping[str, str
     elif "Invalid value for variable" in first.summary or "Invalid value for input variable" in first.summary:
         hint = f"fix the value under terraform.variables in config/clusters/{cluster}/cluster.yaml"
     elif "Backend initialization required" in first.summary or "backend configuration changed" in blob.lower():
-        hint = f"rerun the command: deployer initialises the backend again when cluster.yaml's backend changes"
+        hint = "rerun the command: deployer initialises the backend again when cluster.yaml's backend changes"
     elif first.summary.startswith("Failed to get existing workspaces") or "NoSuchBucket" in blob:
         hint = "the state backend is not reachable or its bucket/container does not exist: create it first"
     detail_line = next((ln.strip() for ln in detail.splitlines() if ln.strip()), "")

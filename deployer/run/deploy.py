@@ -30,6 +30,7 @@ from deployer.plan.deploy_plan import (
     plan_support,
 )
 from deployer.run.engine import Engine, RunReport, Step, StepResult
+from deployer.run.provision import saved_outputs
 from deployer.run.release import DeployOptions, ReleaseDeployer, release_spec
 from deployer.toolchain import find_tool
 
@@ -118,7 +119,8 @@ def _run_planned(request: DeployRequest, clusters: dict[str, Cluster], planned: 
             helm = Helm(helm_binary, access.kubeconfig, runner, context=access.context,
                         env={**access.env, **helm_home_env(request.options.work_dir)})
             hooks = tuple(h for h in (f(clusters[name], access, runner) for f in request.after_deploy) if h)
-            deployer = ReleaseDeployer(helm, sops, runner, helm_binary, request.options, hooks)
+            deployer = ReleaseDeployer(helm, sops, runner, helm_binary, request.options, hooks,
+                                       cloud_outputs=saved_outputs(request.root, name))
             steps += [
                 Step(p.id, p.id, _action(deployer, specs[p.id]), needs=p.needs,
                      timeout=request.options.timeout * 2 + 120, group=p.stage.value if p.stage else p.kind)

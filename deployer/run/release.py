@@ -21,6 +21,7 @@ from deployer.config.models import Cluster, Hub, RemoteChart
 from deployer.config.yamlload import YamlProblem, decode, load_yaml
 from deployer.errors import DeployerError
 from deployer.plan.deploy_plan import PlannedRelease
+from deployer.plan.terraform_plan import terraform_values
 from deployer.plan.values import generated_values, merge_values
 from deployer.run.engine import Outcome, StepContext
 
@@ -92,8 +93,10 @@ def _chart_dir(chart: Any, charts: dict[str, Path]) -> Optional[Path]:
 
 class ReleaseDeployer:
     def __init__(self, helm: Helm, sops: Sops, runner: ProcessRunner, helm_binary: Path, options: DeployOptions,
-                 after_deploy: tuple[AfterDeploy, ...] = ()) -> None:
+                 after_deploy: tuple[AfterDeploy, ...] = (), cloud_outputs: Optional[dict[str, Any]] = None) -> None:
         self.after_deploy = after_deploy
+        # what `deployer provision` saved for this cluster (endpoint, role ARNs, buckets, ...)
+        self.cloud_outputs = cloud_outputs or {}
         self.helm = helm
         self.sops = sops
         self.runner = runner
@@ -132,6 +135,8 @@ class ReleaseDeployer:
                                            dependencies=dependencies, chart_name=chart_name))
         else:
             layers.append({"global": {"clusterName": spec.cluster}})
+        if self.cloud_outputs:  # after what deployer generates, before the hub's own files
+            layers.append(terraform_values(self.cloud_outputs, hub=spec.hub))
         layers.extend(self.read_values_file(p) for p in spec.values_files)
         return merge_values(*layers)
 

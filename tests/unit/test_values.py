@@ -24,3 +24,19 @@ def test_generated_values_nest_under_basehub_for_daskhub():
     assert v["global"] == {"hubName": "h", "clusterName": "c", "domain": "h.example.org"}
     v = generated_values(cluster="c", hub="h", domain="d.org", dependencies=["jupyterhub"], chart_name="basehub")
     assert v["jupyterhub"]["ingress"]["tls"][0]["hosts"] == ["d.org"]
+
+
+def test_provision_outputs_are_layered_after_generated_values_and_before_the_hub_files(tmp_path):
+    from deployer.adapters.process import ProcessRunner
+    from deployer.adapters.sops import Sops
+    from deployer.run.release import DeployOptions, ReleaseDeployer, ReleaseSpec
+
+    values_file = tmp_path / "hub.values.yaml"
+    values_file.write_text("global:\n  cloud:\n    cluster_endpoint: https://overridden.example.org\n")
+    runner = ProcessRunner()
+    deployer = ReleaseDeployer(None, Sops(runner), runner, tmp_path / "helm", DeployOptions(),  # type: ignore[arg-type]
+                               cloud_outputs={"cluster_endpoint": "https://eks.example.org", "bucket": "b"})
+    spec = ReleaseSpec("c/h", "h", "h", "c", "basehub", None, (values_file,), domain="h.example.org", hub="h")
+    values = deployer.values(spec, None, ["jupyterhub"])
+    assert values["global"]["cloud"] == {"cluster_endpoint": "https://overridden.example.org", "bucket": "b"}
+    assert values["global"]["hubName"] == "h" and values["jupyterhub"]["ingress"]["hosts"] == ["h.example.org"]
