@@ -26,20 +26,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 MIRROR = REPO / "helm-charts" / "mirror"
 
-
-def write_repo(root: Path, state_dir: Path, name: str, hubs: int) -> list[str]:
-    folder = root / "config" / "clusters" / name
-    folder.mkdir(parents=True)
-    names = [f"{name}-hub{i}" for i in range(hubs)]
-    lines = [f"name: {name}", "provider: local", "local:", f"  state_dir: {state_dir}", "hubs:"]
-    for n in names:
-        lines += [f"- name: {n}", f"  domain: {n}.bench.test", "  helm_chart: basehub", "  stage: staging",
-                  "  helm_chart_values_files: [hub.values.yaml]"]
-    (folder / "cluster.yaml").write_text("\n".join(lines) + "\n")
-    (folder / "hub.values.yaml").write_text("jupyterhub:\n  custom:\n    bench: true\n")
-    return names
+from local_fleet import write_repo  # noqa: E402
 
 
 def deployer(root: Path, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
