@@ -1,6 +1,6 @@
 """terraform: init, plan, show, apply, output and force-unlock, in one cluster's working folder.
 
-A thin adapter of our own (see README, "Provisioning clusters" for why not python-terraform): every call goes
+A thin adapter of our own (see README: Provisioning clusters for why not python-terraform): every call goes
 through the ProcessRunner (timeout, redacted debug log, process group stopped on Ctrl-C), with
 `TF_CLI_CONFIG_FILE` from `terraform_env()` (providers from the filesystem mirror only),
 `TF_DATA_DIR` inside the cluster's folder, and `-input=false`. Terraform answers in JSON

@@ -13,7 +13,7 @@ EXIT_CHANGES = 2  # `provision plan`: terraform's -detailed-exitcode
 provision_app = typer.Typer(
     name="provision",
     help="Create, change or destroy a cluster's cloud resources with Terraform, from its cluster.yaml "
-    "`terraform:` block (see README, "Provisioning clusters").",
+    "`terraform:` block (see README: Provisioning clusters).",
     no_args_is_help=True,
 )
 

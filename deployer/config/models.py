@@ -111,7 +111,7 @@ class TerraformBackend(Model):
 
 
 class TerraformConfig(Model):
-    """Provisioning with the module under `terraform/<provider>` (see README, "Provisioning clusters")."""
+    """Provisioning with the module under `terraform/<provider>` (see README: Provisioning clusters)."""
 
     module: Optional[str] = Field(
         None,

@@ -87,7 +87,7 @@ def load_cluster(root: Path, name: str) -> tuple[Cluster, str]:
     if cluster.terraform is None:
         raise DeployerError(
             f"cluster `{name}` has no `terraform:` block in {doc.rel}: nothing to provision",
-            hint="add `terraform: {backend: {type: ..., config: {...}}, variables: {...}}` (see README, "Provisioning clusters")",
+            hint="add `terraform: {backend: {type: ..., config: {...}}, variables: {...}}` (see README: Provisioning clusters)",
         )
     if cluster.terraform.backend is None:  # validate reports it too; kept for direct callers
         raise DeployerError(f"{doc.rel}: the `terraform:` block has no `backend:`",
