@@ -7,7 +7,8 @@ and replaces each with a fixed marker. Every log line, error and report goes thr
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 MARKER = "[REDACTED]"
 _MIN_SECRET_LEN = 4  # shorter strings would redact ordinary words; they are refused
@@ -42,3 +43,19 @@ class Redactor:
 
     def __len__(self) -> int:
         return len(self._secrets)
+
+
+def leaf_strings(data: Any, *, numbers: bool = False) -> Iterator[str]:
+    """Every string inside nested mappings and lists (and, with `numbers`, every number long
+    enough to be an ID or a key): what to register with a Redactor when `data` is secret."""
+    stack = [data]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, str):
+            yield node
+        elif numbers and isinstance(node, (int, float)) and not isinstance(node, bool) and len(str(node)) >= 6:
+            yield str(node)

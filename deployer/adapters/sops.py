@@ -20,6 +20,7 @@ from typing import Any, Optional
 from deployer.adapters.process import ProcessRunner, last_line
 from deployer.config.yamlload import YamlProblem, load_json, load_yaml
 from deployer.errors import ToolError
+from deployer.redact import leaf_strings
 from deployer.toolchain import find_tool
 
 DECRYPT_TIMEOUT = 60.0
@@ -105,22 +106,8 @@ class Sops:
         except (ValueError, YamlProblem):
             self.runner.redactor.add(text)
             return
-        for value in _leaves(data):
+        for value in leaf_strings(data, numbers=True):
             self.runner.redactor.add(value)
-
-
-def _leaves(data: Any) -> Iterator[str]:
-    stack = [data]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-        elif isinstance(node, str):
-            yield node
-        elif isinstance(node, (int, float)) and not isinstance(node, bool) and len(str(node)) >= 6:
-            yield str(node)
 
 
 def _hint(stderr: str) -> str:

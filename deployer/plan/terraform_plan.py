@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from deployer.config.models import Cluster, Provider
+from deployer.redact import leaf_strings
 
 TFVARS_SUFFIX = ".tfvars.json"
 STATE_DIR_ENV = "DEPLOYER_STATE_DIR"
@@ -341,17 +342,8 @@ def split_outputs(raw: Mapping[str, Any]) -> Outputs:
 
 def sensitive_strings(raw: Mapping[str, Any]) -> list[str]:
     """Every string inside the sensitive outputs (to register with the redactor)."""
-    found: list[str] = []
-    stack = [item.get("value") for item in raw.values() if isinstance(item, Mapping) and item.get("sensitive")]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, Mapping):
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-        elif isinstance(node, str):
-            found.append(node)
-    return found
+    secret = [item.get("value") for item in raw.values() if isinstance(item, Mapping) and item.get("sensitive")]
+    return list(leaf_strings(secret))
 
 
 # --- outputs as helm values -------------------------------------------------------------------
