@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, require_tool
+from tests.e2e.operate_repo import encrypt, make_age_key
 
 SECRET = "planted-s3cret-7f3a9c21e5"
 MIRROR = REPO / "helm-charts" / "mirror"
@@ -27,17 +28,7 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="session")
 def age_key(tmp_path_factory) -> tuple[Path, str]:
-    keygen = require_tool("age-keygen")
-    key = tmp_path_factory.mktemp("age") / "key.txt"
-    subprocess.run([str(keygen), "-o", str(key)], check=True, capture_output=True, timeout=30)
-    recipient = next(line.split(": ")[1] for line in key.read_text().splitlines() if "public key" in line)
-    return key, recipient
-
-
-def encrypt(path: Path, recipient: str) -> None:
-    sops = require_tool("sops")
-    subprocess.run([str(sops), "--disable-version-check", "encrypt", "--age", recipient, "--in-place", str(path)],
-                   check=True, capture_output=True, timeout=60)
+    return make_age_key(tmp_path_factory.mktemp("age"))
 
 
 def hub_values(name: str, image: str = GOOD_IMAGE, tag: str = "4.1.0") -> str:
