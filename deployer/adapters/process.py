@@ -90,9 +90,7 @@ class ProcessRunner:
                 start_new_session=True,
             )
         except FileNotFoundError as e:
-            raise ToolMissing(
-                f"{argv[0]}: program not found", hint="run `deployer doctor` to see which tools are missing"
-            ) from e
+            raise _not_found(argv[0]) from e
         except PermissionError as e:
             raise ToolError(f"{argv[0]}: not executable", hint="check the file's permissions") from e
         try:
@@ -173,9 +171,7 @@ class ProcessRunner:
                 start_new_session=True,
             )
         except FileNotFoundError as e:
-            raise ToolMissing(
-                f"{argv[0]}: program not found", hint="run `deployer doctor` to see which tools are missing"
-            ) from e
+            raise _not_found(argv[0]) from e
         try:
             out, err = await asyncio.wait_for(proc.communicate(input), timeout)
         except asyncio.TimeoutError:
@@ -216,9 +212,7 @@ class ProcessRunner:
                     start_new_session=True,
                 )
             except FileNotFoundError as e:
-                raise ToolMissing(
-                    f"{argv[0]}: program not found", hint="run `deployer doctor` to see which tools are missing"
-                ) from e
+                raise _not_found(argv[0]) from e
 
 
 async def _stop_group_async(proc, grace: float) -> None:
@@ -238,6 +232,10 @@ async def _stop_group_async(proc, grace: float) -> None:
         except (ProcessLookupError, PermissionError):
             pass
         await proc.wait()
+
+
+def _not_found(program: str) -> ToolMissing:
+    return ToolMissing(f"{program}: program not found", hint="run `deployer doctor` to see which tools are missing")
 
 
 def last_line(text: str) -> str:

@@ -104,7 +104,8 @@ class FileReader:
         try:
             real = Path(os.path.realpath(folder / pure, strict=False))
         except (OSError, RuntimeError):  # symlink loops
-            raise PathRefused(f"{ref}: cannot be resolved (symlink loop?)", "replace the link with the file", "bad-path")
+            raise PathRefused(f"{ref}: cannot be resolved (symlink loop?)", "replace the link with the file",
+                              "bad-path") from None
         if not real.is_relative_to(self.root):
             raise PathRefused(
                 f"{ref}: is a symlink leading out of the repository",
