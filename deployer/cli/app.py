@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import enum
 import logging
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -55,11 +54,9 @@ def _global_options(
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug lines (redacted) to stderr."),
 ) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    from deployer.redact import install_log_redaction
+
+    install_log_redaction(verbose)  # every log record redacted; library body logging held at WARNING
     ctx.obj = AppState(root_option=root, verbose=verbose)
 
 
@@ -69,9 +66,11 @@ def state(ctx: typer.Context) -> AppState:
 
 
 def print_error(err: DeployerError) -> None:
-    typer.echo(f"error: {err.message}", err=True)
+    from deployer.redact import redact
+
+    typer.echo(redact(f"error: {err.message}"), err=True)
     if err.hint:
-        typer.echo(f"  hint: {err.hint}", err=True)
+        typer.echo(redact(f"  hint: {err.hint}"), err=True)
 
 
 def run_app(application: typer.Typer, args: list[str] | None = None) -> int:
@@ -101,7 +100,9 @@ def run_app(application: typer.Typer, args: list[str] | None = None) -> int:
             e.show()
             return e.exit_code
         log.debug("internal error", exc_info=True)
-        typer.echo(f"internal error: {type(e).__name__}: {e}", err=True)
+        from deployer.redact import redact
+
+        typer.echo(redact(f"internal error: {type(e).__name__}: {e}"), err=True)
         typer.echo("  hint: this is a bug in deployer; rerun with --verbose for the traceback and report it", err=True)
         return EXIT_FAILED
     return rc if isinstance(rc, int) else EXIT_OK

@@ -23,6 +23,7 @@ from deployer.plan.deploy_plan import PlannedRelease, select_hubs
 from deployer.plan.diff import ObjectChange, diff_manifests, summary
 from deployer.run.deploy import load_cluster
 from deployer.run.release import DeployOptions, ReleaseDeployer, release_spec
+from deployer.run.rollback_target import choose_rollback
 from deployer.toolchain import find_tool
 
 
@@ -154,24 +155,8 @@ class RollbackResult:
 
 
 def choose_revision(history: list[Revision], hub: str, revision: Optional[int]) -> tuple[Revision, Revision]:
-    """(current, target): the target is `revision`, or by default the one before the current."""
-    if not history:
-        raise DeployerError(f"hub `{hub}` has no helm release on this cluster: nothing to roll back",
-                            hint="deploy it first with `deployer deploy`")
-    current = history[-1]
-    existing = ", ".join(f"{r.revision} ({r.status})" for r in history)
-    if revision is None:
-        if len(history) < 2:
-            raise DeployerError(f"hub `{hub}` has only revision {current.revision}: there is no previous revision",
-                                hint="roll forward instead: fix the values and run `deployer deploy`")
-        return current, history[-2]
-    by_number = {r.revision: r for r in history}
-    if revision not in by_number:
-        raise UsageError(f"hub `{hub}` has no revision {revision}", hint=f"existing revisions: {existing}")
-    if revision == current.revision:
-        raise UsageError(f"revision {revision} is the current revision of `{hub}`: nothing to roll back",
-                         hint=f"existing revisions: {existing}")
-    return current, by_number[revision]
+    """(current, target): see `deployer.run.rollback_target` (the one rule for every rollback)."""
+    return choose_rollback(history, hub, revision)
 
 
 def run_rollback(conn: Connection, hub: str, revision: Optional[int], *, dry_run: bool, timeout: float) -> RollbackResult:

@@ -24,8 +24,8 @@ from deployer.plan.deploy_plan import PlannedRelease
 from deployer.plan.terraform_plan import terraform_values
 from deployer.plan.values import generated_values, merge_values
 from deployer.run.engine import Outcome, StepContext
+from deployer.run.rollback_target import good_target
 
-GOOD = {"deployed", "superseded"}
 
 # Called after a successful (non-dry-run) deploy of a release; raising a DeployerError fails the
 # step (e.g. `deploy --health-check`). It may add to outcome.details and outcome.message.
@@ -237,12 +237,12 @@ class ReleaseDeployer:
         if not history or history[-1].status not in PENDING:
             return ""
         stuck = history[-1]
-        good = [r for r in history[:-1] if r.status in GOOD]
+        target = good_target(history, before=stuck.revision)
         ctx.progress(f"recovering from {stuck.status}")
-        if good:
-            await self.helm.rollback(spec.release, good[-1].revision, namespace=spec.namespace,
+        if target is not None:
+            await self.helm.rollback(spec.release, target.revision, namespace=spec.namespace,
                                      timeout=self.options.timeout, wait=False)
-            return f"recovered from {stuck.status} (revision {stuck.revision}) by rolling back to revision {good[-1].revision}"
+            return f"recovered from {stuck.status} (revision {stuck.revision}) by rolling back to revision {target.revision}"
         await self.helm.uninstall(spec.release, namespace=spec.namespace, timeout=self.options.timeout)
         return f"recovered from {stuck.status} (revision {stuck.revision}) by removing the never-deployed release"
 
@@ -258,13 +258,13 @@ class ReleaseDeployer:
         try:
             history = await self.helm.history(spec.release, spec.namespace)
             # the failed attempt is the newest revision; the one to return to is the newest good one
-            good = [r for r in history if r.status in GOOD]
-            if good:
-                ctx.progress(f"rolling back to revision {good[-1].revision}")
-                await self.helm.rollback(spec.release, good[-1].revision, namespace=spec.namespace,
+            target = good_target(history)
+            if target is not None:
+                ctx.progress(f"rolling back to revision {target.revision}")
+                await self.helm.rollback(spec.release, target.revision, namespace=spec.namespace,
                                          timeout=self.options.timeout, wait=False)
-                details["rolled_back_to"] = good[-1].revision
-                return ReleaseFailed(f"{message}; rolled back to revision {good[-1].revision}", error.hint, details)
+                details["rolled_back_to"] = target.revision
+                return ReleaseFailed(f"{message}; rolled back to revision {target.revision}", error.hint, details)
             ctx.progress("removing the failed first install")
             await self.helm.uninstall(spec.release, namespace=spec.namespace, timeout=self.options.timeout)
             details["rolled_back_to"] = None
