@@ -25,11 +25,13 @@ class OutputFormat(str, enum.Enum):
 class AppState:
     """Handed to every command through typer's context: one place for global options."""
 
-    root_option: Optional[Path] = None
+    root_option: Optional[str] = None  # the raw text: Path("") would silently become "."
     verbose: bool = False
 
     def root(self) -> Path:
-        return find_root(self.root_option)
+        if self.root_option is not None and not self.root_option.strip():
+            return find_root(Path(" "))  # find_root refuses an empty explicit root (ConfigError)
+        return find_root(Path(self.root_option).expanduser() if self.root_option is not None else None)
 
 
 app = typer.Typer(
@@ -45,12 +47,11 @@ app = typer.Typer(
 @app.callback()
 def _global_options(
     ctx: typer.Context,
-    root: Optional[Path] = typer.Option(
+    root: Optional[str] = typer.Option(
         None,
         "--root",
         envvar=ROOT_ENV,
         help="Repository holding config/clusters (default: nearest parent folder that has one).",
-        file_okay=False,
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug lines (redacted) to stderr."),
 ) -> None:

@@ -74,6 +74,10 @@ def _run(ctx: typer.Context, cluster: str, hubs: Optional[list[str]], support: b
     from deployer.toolchain import repo_dir
 
     root = state(ctx).root()
+    if report_file is not None:
+        from deployer.userfiles import check_writable
+
+        check_writable(report_file, "--report-file")  # before deploying anything
     if chart_mirror is not None and not chart_mirror.is_dir():
         raise UsageError(f"--chart-mirror {chart_mirror}: no such folder")
     options = DeployOptions(

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
-
-from pydantic import ValidationError
 
 from deployer.adapters.charts import helm_home_env
 from deployer.adapters.credentials import cluster_access
@@ -68,7 +65,9 @@ def load_cluster(root: Path, cluster: str, hubs: Optional[list[str]] = None) -> 
     for doc in outcome.docs:
         if doc.folder_name == cluster:
             return doc.model
-    raise UsageError(f"no cluster named `{cluster}`")  # pragma: no cover - validate raised already
+    from deployer.checks.validate import broken
+
+    raise broken(outcome, cluster)  # pragma: no cover - validate reported its errors already
 
 
 def plan(cluster: Cluster, request: DeployRequest) -> list[PlannedRelease]:
@@ -81,15 +80,10 @@ def run_deploy(request: DeployRequest, runner: ProcessRunner, on_event: Callable
     return _run_planned(request, {cluster.name: cluster}, plan(cluster, request), runner, on_event, on_plan)
 
 
-def load_plan_file(path: Path) -> PlanFile:
-    try:
-        data = json.loads(path.read_text())
-        return PlanFile.model_validate(data)
-    except OSError as e:
-        raise UsageError(f"--plan {path}: cannot read it: {e.strerror}") from None
-    except (json.JSONDecodeError, ValidationError) as e:
-        raise UsageError(f"--plan {path}: not a plan made by `deployer plan-upgrade --output json`",
-                         hint=str(e).splitlines()[0]) from None
+def load_plan_file(path: Path, option: str = "--plan") -> PlanFile:
+    from deployer.plan.plan_file import load_plan
+
+    return load_plan(path, option)
 
 
 def run_plan_file(request: DeployRequest, plan_path: Path, runner: ProcessRunner,
