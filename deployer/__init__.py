@@ -1,3 +1,3 @@
 """deployer: turn a git repository of per-cluster YAML into running JupyterHubs."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

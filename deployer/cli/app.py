@@ -39,9 +39,17 @@ app = typer.Typer(
     help="Turn a git repository of per-cluster YAML into running JupyterHubs.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode=None,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from deployer import __version__
+
+        typer.echo(f"deployer {__version__}")
+        raise typer.Exit(EXIT_OK)
 
 
 @app.callback()
@@ -54,6 +62,8 @@ def _global_options(
         help="Repository holding config/clusters (default: nearest parent folder that has one).",
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug lines (redacted) to stderr."),
+    version: bool = typer.Option(False, "--version", help="Print deployer's version and exit.",
+                                 is_eager=True, callback=_print_version),
 ) -> None:
     from deployer.redact import install_log_redaction
 
@@ -74,32 +84,46 @@ def print_error(err: DeployerError) -> None:
         typer.echo(redact(f"  hint: {err.hint}"), err=True)
 
 
-def run_app(application: typer.Typer, args: list[str] | None = None) -> int:
-    """Run the CLI and return its exit code; never let a traceback reach a user for a known error."""
+def _click_exceptions():
+    """The click exception classes typer raises: typer >= 0.25 bundles its own click
+    (`typer._click`); older typer uses the click package. The pinned range is in pyproject.toml."""
     try:
-        rc = application(args=args, standalone_mode=False)
+        from typer._click import exceptions
+    except ImportError:  # pragma: no cover - older typer
+        from click import exceptions
+    return exceptions
+
+
+def run_app(application: typer.Typer, args: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code; never let a traceback reach a user for a known error.
+
+    Usage errors (unknown option or command, missing argument, bad choice or type) print click's
+    own message and exit 2; deployer's errors print their message and hint (redacted) and exit
+    with their code; Ctrl-C exits 130.
+    """
+    click_exc = _click_exceptions()
+    try:
+        rc = application(args=args, standalone_mode=False, prog_name="deployer")
     except DeployerError as err:
         print_error(err)
         return err.exit_code
     except typer.Exit as e:
+        return e.exit_code
+    except click_exc.UsageError as e:
+        e.show()
+        return EXIT_USAGE
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        return EXIT_FAILED
+    except click_exc.ClickException as e:
+        e.show()
         return e.exit_code
     except SystemExit as e:  # typer/click exits
         return e.code if isinstance(e.code, int) else EXIT_FAILED
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         return 130
-    except Exception as e:  # click usage errors and the unexpected
-        import click
-
-        if isinstance(e, click.exceptions.UsageError):
-            e.show()
-            return EXIT_USAGE
-        if isinstance(e, click.exceptions.Abort):
-            typer.echo("aborted", err=True)
-            return EXIT_FAILED
-        if isinstance(e, click.ClickException):
-            e.show()
-            return e.exit_code
+    except Exception as e:  # the unexpected: a bug
         log.debug("internal error", exc_info=True)
         from deployer.redact import redact
 
