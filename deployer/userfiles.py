@@ -134,6 +134,8 @@ def first_problem(error: Any, prefix: Optional[str] = None) -> str:
     issues = error.errors()
     if not issues:
         return str(error).splitlines()[0]
+    order = {"extra_forbidden": 0, "missing": 1}  # a stray key explains the rest best: name it first
+    issues = sorted(issues, key=lambda i: order.get(i.get("type", ""), 2))
     first = issues[0]
     where = ".".join(str(x) for x in first.get("loc", ())) or "(top level)"
     kind = first.get("type", "")

@@ -84,7 +84,10 @@ class Kube:
             config.load_kube_config(config_file=str(kubeconfig), context=context, client_configuration=configuration,
                                     persist_config=False)
         except (ConfigException, OSError, ValueError) as e:
-            raise KubeError(f"cannot read the kubeconfig for this cluster: {e}") from None
+            raise KubeError(f"cannot read the kubeconfig for this cluster: {self.redactor(str(e))[:300]}") from None
+        except (TypeError, AttributeError, KeyError, IndexError) as e:  # a kubeconfig of the wrong shape
+            raise KubeError(f"cannot read the kubeconfig for this cluster: its structure is wrong "
+                            f"({type(e).__name__})", hint="check it with `kubectl config view`") from None
         configuration.connection_pool_maxsize = POOL_SIZE
         configuration.retries = False
         self._client = client

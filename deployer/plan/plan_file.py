@@ -111,11 +111,11 @@ def load_report(path: Path, option: str = "--reports") -> RunReportFile:
     maker = "`deployer deploy --report-file`"
     data = read_json(path, option, f"a run report written by {maker}")
     if not isinstance(data, dict):
-        raise UserFileError(f"{option}: {path}: a run report is a JSON object, this is a {type(data).__name__}",
+        raise UserFileError(f"{option} {path}: a run report is a JSON object, this is a {type(data).__name__}",
                             hint=f"the folder may hold only reports written by {maker}")
     _check_version(data, option, path, REPORT_VERSION, maker)
     try:
         return RunReportFile.model_validate(data)
     except ValidationError as e:
-        raise UserFileError(f"{option}: {path}: not a run report: {first_problem(e)}",
+        raise UserFileError(f"{option} {path}: not a run report: {first_problem(e)}",
                             hint=f"the folder may hold only reports written by {maker}") from None
