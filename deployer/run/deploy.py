@@ -18,7 +18,7 @@ from deployer.checks.problems import Problem
 from deployer.checks.validate import validate
 from deployer.config.charts import known_charts
 from deployer.config.models import Cluster
-from deployer.errors import DeployerError, UsageError
+from deployer.errors import DeployerError
 from deployer.plan.deploy_plan import (
     PlanFile,
     PlannedRelease,
@@ -113,8 +113,12 @@ def _run_planned(request: DeployRequest, clusters: dict[str, Cluster], planned: 
             helm = Helm(helm_binary, access.kubeconfig, runner, context=access.context,
                         env={**access.env, **helm_home_env(request.options.work_dir)})
             hooks = tuple(h for h in (f(clusters[name], access, runner) for f in request.after_deploy) if h)
+            from deployer.run.health import failure_explainer, reachability_probe
+
             deployer = ReleaseDeployer(helm, sops, runner, helm_binary, request.options, hooks,
-                                       cloud_outputs=saved_outputs(request.root, name))
+                                       cloud_outputs=saved_outputs(request.root, name),
+                                       probe=reachability_probe(access, runner),
+                                       explain=failure_explainer(access, runner))
             steps += [
                 Step(p.id, p.id, _action(deployer, specs[p.id]), needs=p.needs,
                      timeout=request.options.timeout * 2 + 120, group=p.stage.value if p.stage else p.kind)

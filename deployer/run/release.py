@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Optional
 
 from deployer.adapters.charts import PreparedChart, prepare_chart
-from deployer.adapters.helm import PENDING, ChartSource, Helm, HelmError, Revision
+from deployer.adapters.helm import PENDING, RENDER, UNREACHABLE, ChartSource, ClusterUnreachable, Helm, HelmError, Revision
 from deployer.adapters.process import ProcessRunner
 from deployer.adapters.sops import Sops
 from deployer.config.files import is_secret_name
@@ -26,6 +26,17 @@ from deployer.plan.values import generated_values, merge_values
 from deployer.run.engine import Outcome, StepContext
 from deployer.run.rollback_target import good_target
 
+
+# While helm waits for a release, the API server is asked every PROBE_INTERVAL seconds whether it
+# still answers; after PROBE_FAILURES misses in a row the release fails as "cluster unreachable"
+# (helm itself would wait out its whole --timeout).
+PROBE_INTERVAL = 1.5
+PROBE_FAILURES = 3
+
+# An async function that raises when the cluster's API server does not answer.
+Probe = Callable[[], Awaitable[None]]
+# An async function saying why a release's pods are not ready (`deployer.run.health.failure_explainer`).
+Explain = Callable[["ReleaseSpec"], Awaitable[list]]
 
 # Called after a successful (non-dry-run) deploy of a release; raising a DeployerError fails the
 # step (e.g. `deploy --health-check`). It may add to outcome.details and outcome.message.
@@ -93,7 +104,10 @@ def _chart_dir(chart: Any, charts: dict[str, Path]) -> Optional[Path]:
 
 class ReleaseDeployer:
     def __init__(self, helm: Helm, sops: Sops, runner: ProcessRunner, helm_binary: Path, options: DeployOptions,
-                 after_deploy: tuple[AfterDeploy, ...] = (), cloud_outputs: Optional[dict[str, Any]] = None) -> None:
+                 after_deploy: tuple[AfterDeploy, ...] = (), cloud_outputs: Optional[dict[str, Any]] = None,
+                 probe: Optional[Probe] = None, explain: Optional[Explain] = None) -> None:
+        self.probe = probe
+        self.explain = explain
         self.after_deploy = after_deploy
         # what `deployer provision` saved for this cluster (endpoint, role ARNs, buckets, ...)
         self.cloud_outputs = cloud_outputs or {}
@@ -205,8 +219,11 @@ class ReleaseDeployer:
         return outcome
 
     async def _upgrade(self, spec: ReleaseSpec, chart: ChartSource, values: dict[str, Any]) -> dict:
-        return await self.helm.upgrade_install(spec.release, chart, values, namespace=spec.namespace,
-                                               timeout=self.options.timeout, description=f"deployer: {spec.id}")
+        upgrade = self.helm.upgrade_install(spec.release, chart, values, namespace=spec.namespace,
+                                            timeout=self.options.timeout, description=f"deployer: {spec.id}")
+        if self.probe is None:
+            return await upgrade
+        return await while_reachable(upgrade, self.probe)
 
     async def _dry_run(self, spec: ReleaseSpec, chart_path: ChartSource, values: dict[str, Any], details: dict[str, Any],
                        ctx: StepContext) -> Outcome:
@@ -252,9 +269,30 @@ class ReleaseDeployer:
         detail = getattr(error, "detail", "")
         if detail:
             details["helm_error"] = detail[-2000:]
+        kind = getattr(error, "kind", None)
+        if kind == UNREACHABLE:  # nothing more can be done there now: fail at once, say so
+            details["cluster_unreachable"] = True
+            return ReleaseFailed(f"{message}; nothing was rolled back (a release left pending is recovered by the "
+                                 "next deploy)", error.hint, details)
+        hint = error.hint
+        if kind != RENDER and self.explain is not None:  # helm applied it: why is it not ready?
+            ctx.progress("reading why the release is not ready")
+            from deployer.checks.health import first_reason, hint_for
+
+            try:
+                findings = await self.explain(spec)
+            except (DeployerError, asyncio.TimeoutError) as e:
+                findings = []
+                details["reasons_error"] = getattr(e, "message", "no answer")
+            if findings:
+                details["reasons"] = [f.to_json() for f in findings]
+                message = f"{message}; {first_reason(findings)}"
+                hint = hint_for(findings) or hint
         if not self.options.rollback:
             return ReleaseFailed(f"{message}; the failed release was kept (--no-rollback)",
-                                 "inspect it with `helm history` / kubectl; the next deploy redeploys it", details)
+                                 hint or "inspect it with `helm history` / kubectl; the next deploy redeploys it",
+                                 details)
+        error = DeployerError(message, hint)
         try:
             history = await self.helm.history(spec.release, spec.namespace)
             # the failed attempt is the newest revision; the one to return to is the newest good one
@@ -272,6 +310,36 @@ class ReleaseDeployer:
         except DeployerError as e2:
             return ReleaseFailed(f"{message}; rollback ALSO failed: {e2.message}",
                                  "the release is in a failed state; the next deploy retries it", details)
+
+
+async def while_reachable(operation: Awaitable[Any], probe: Probe, *, interval: float = PROBE_INTERVAL,
+                          failures: int = PROBE_FAILURES) -> Any:
+    """Await `operation`, asking `probe` every `interval` seconds whether the cluster still answers;
+    after `failures` misses in a row, cancel the operation (helm is stopped) and raise
+    ClusterUnreachable."""
+    task = asyncio.ensure_future(operation)
+    misses = 0
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=interval)
+            if done:
+                return task.result()
+            try:
+                await probe()
+                misses = 0
+            except (DeployerError, asyncio.TimeoutError) as e:
+                misses += 1
+                if misses >= failures:
+                    why = getattr(e, "message", "no answer")
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
+                    raise ClusterUnreachable(
+                        f"cluster unreachable: the API server stopped answering while helm waited "
+                        f"({failures} checks {interval:g}s apart failed: {why})") from None
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
 
 def _is_stuck(error: DeployerError) -> bool:
