@@ -59,6 +59,7 @@ def _global_options(
         None,
         "--root",
         envvar=ROOT_ENV,
+        metavar="PATH",
         help="Repository holding config/clusters (default: nearest parent folder that has one).",
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug lines (redacted) to stderr."),

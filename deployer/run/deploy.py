@@ -118,7 +118,8 @@ def _run_planned(request: DeployRequest, clusters: dict[str, Cluster], planned: 
             deployer = ReleaseDeployer(helm, sops, runner, helm_binary, request.options, hooks,
                                        cloud_outputs=saved_outputs(request.root, name),
                                        probe=reachability_probe(access, runner),
-                                       explain=failure_explainer(access, runner))
+                                       explain=failure_explainer(access, runner),
+                                       validate_objects=_object_validator(access, runner))
             steps += [
                 Step(p.id, p.id, _action(deployer, specs[p.id]), needs=p.needs,
                      timeout=request.options.timeout * 2 + 120, group=p.stage.value if p.stage else p.kind)
@@ -128,6 +129,20 @@ def _run_planned(request: DeployRequest, clusters: dict[str, Cluster], planned: 
         order = {p.id: i for i, p in enumerate(planned)}
         steps.sort(key=lambda s: order[s.id])
         return Engine(request.concurrency, on_event).run(steps)
+
+
+def _object_validator(access, runner: ProcessRunner):
+    """For `deploy --dry-run`: the API server's own dry run of every rendered object (kubectl)."""
+    import asyncio
+
+    from deployer.adapters.kubectl import server_dry_run
+
+    async def validate_objects(spec, docs):
+        kubectl = find_tool("kubectl")
+        return await asyncio.to_thread(server_dry_run, runner, kubectl, access.kubeconfig, access.context, docs,
+                                       spec.namespace, dict(access.env))
+
+    return validate_objects
 
 
 def _action(deployer: ReleaseDeployer, spec):

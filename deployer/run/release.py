@@ -38,6 +38,10 @@ Probe = Callable[[], Awaitable[None]]
 # An async function saying why a release's pods are not ready (`deployer.run.health.failure_explainer`).
 Explain = Callable[["ReleaseSpec"], Awaitable[list]]
 
+# An async function sending a release's rendered objects to the API server as a dry run
+# (`deployer.adapters.kubectl.server_dry_run`), returning its DryRunResult.
+ValidateObjects = Callable[["ReleaseSpec", list], Awaitable[Any]]
+
 # Called after a successful (non-dry-run) deploy of a release; raising a DeployerError fails the
 # step (e.g. `deploy --health-check`). It may add to outcome.details and outcome.message.
 AfterDeploy = Callable[["ReleaseSpec", Outcome, StepContext], Awaitable[None]]
@@ -105,7 +109,9 @@ def _chart_dir(chart: Any, charts: dict[str, Path]) -> Optional[Path]:
 class ReleaseDeployer:
     def __init__(self, helm: Helm, sops: Sops, runner: ProcessRunner, helm_binary: Path, options: DeployOptions,
                  after_deploy: tuple[AfterDeploy, ...] = (), cloud_outputs: Optional[dict[str, Any]] = None,
-                 probe: Optional[Probe] = None, explain: Optional[Explain] = None) -> None:
+                 probe: Optional[Probe] = None, explain: Optional[Explain] = None,
+                 validate_objects: Optional[ValidateObjects] = None) -> None:
+        self.validate_objects = validate_objects
         self.probe = probe
         self.explain = explain
         self.after_deploy = after_deploy
@@ -237,16 +243,46 @@ class ReleaseDeployer:
         try:
             ctx.progress("server-side dry run")
             history = await self.helm.history(spec.release, spec.namespace, timeout=20)
-            await self.helm.upgrade_install(spec.release, chart_path, values, namespace=spec.namespace,
-                                            timeout=60, wait=False, dry_run=True)
+            rendered = await self.helm.upgrade_install(spec.release, chart_path, values, namespace=spec.namespace,
+                                                       timeout=60, wait=False, dry_run=True)
             current = history[-1].revision if history else 0
-            message += f"; would {'upgrade revision ' + str(current) if current else 'install'} (server dry run passed)"
-            details["server_dry_run"] = "passed"
         except HelmError as e:
             raise ReleaseFailed(f"server-side dry run failed: {e.message}", e.hint, details) from None
         except DeployerError as e:
             details["server_dry_run"] = f"skipped: {e.message}"
             message += "; cluster not reachable, server dry run skipped"
+            return Outcome(message, details)
+        message += f"; would {'upgrade revision ' + str(current) if current else 'install'}"
+        if self.validate_objects is None:
+            details["server_dry_run"] = "helm only: objects rendered against the cluster, not validated by the API server"
+            return Outcome(message + " (helm's server dry run passed; the API server did not validate the objects)",
+                           details)
+        ctx.progress("API server dry run of every object")
+        try:
+            checked = await self.validate_objects(spec, _release_objects(rendered))
+        except DeployerError as e:
+            details["server_dry_run"] = f"helm only: the API server's dry run could not run: {e.message}"
+            return Outcome(message + f" (helm's server dry run passed; the API server's could not run: {e.message})",
+                           details)
+        if checked.problems:
+            details["server_dry_run"] = "failed"
+            details["server_dry_run_problems"] = checked.problems
+            raise ReleaseFailed(f"server-side dry run failed: the API server refused {len(checked.problems)} object(s): "
+                                f"{checked.problems[0]}",
+                                "fix the values that produce this object; a real deploy would fail the same way",
+                                details)
+        from deployer.adapters.kubectl import NOT_CHECKED
+
+        details["server_dry_run"] = "passed"
+        details["server_dry_run_objects"] = checked.checked
+        details["not_checked"] = NOT_CHECKED
+        notes = [checked.namespace_note] if checked.namespace_note else []
+        if checked.unchecked_kinds:
+            kinds = sorted(set(checked.unchecked_kinds))
+            details["unchecked_kinds"] = kinds
+            notes.append(f"not validated (their CRDs are not installed yet): {', '.join(kinds)}")
+        message += (f" (server dry run passed: the API server validated {checked.checked} object(s); it does not check "
+                    f"{NOT_CHECKED})" + "".join(f"; {n}" for n in notes))
         return Outcome(message, details)
 
     async def _recover(self, spec: ReleaseSpec, history: list[Revision], ctx: StepContext) -> str:
@@ -340,6 +376,17 @@ async def while_reachable(operation: Awaitable[Any], probe: Probe, *, interval: 
         if not task.done():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+
+
+def _release_objects(rendered: Any) -> list[dict[str, Any]]:
+    """The objects of a helm dry run's release (its manifest and its hooks' manifests)."""
+    import yaml
+
+    if not isinstance(rendered, dict):
+        return []
+    texts = [rendered.get("manifest") or ""] + [h.get("manifest") or "" for h in rendered.get("hooks") or []
+                                                 if isinstance(h, dict)]
+    return [d for text in texts for d in yaml.safe_load_all(text) if isinstance(d, dict)]
 
 
 def _is_stuck(error: DeployerError) -> bool:
