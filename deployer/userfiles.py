@@ -147,3 +147,11 @@ def first_problem(error: Any, prefix: Optional[str] = None) -> str:
         text = f"`{where}`: {first.get('msg', 'invalid')}"
     more = f" (and {len(issues) - 1} more problem(s))" if len(issues) > 1 else ""
     return (f"{prefix}: " if prefix else "") + text + more
+
+
+def is_folder(path: Path) -> bool:
+    """`path.is_dir()` that says False (not an OSError) for a name too long or a NUL byte."""
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):
+        return False

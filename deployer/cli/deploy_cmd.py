@@ -78,7 +78,9 @@ def _run(ctx: typer.Context, cluster: str, hubs: Optional[list[str]], support: b
         from deployer.userfiles import check_writable
 
         check_writable(report_file, "--report-file")  # before deploying anything
-    if chart_mirror is not None and not chart_mirror.is_dir():
+    from deployer.userfiles import is_folder
+
+    if chart_mirror is not None and not is_folder(chart_mirror):
         raise UsageError(f"--chart-mirror {chart_mirror}: no such folder")
     options = DeployOptions(
         timeout=timeout, rollback=not no_rollback, dry_run=dry_run,

@@ -85,6 +85,7 @@ def canary_gate(
     For CI: the matrix of the next stage. Exit 0 (an empty list when everything is gated)."""
     from deployer.plan.deploy_plan import gate
     from deployer.plan.plan_file import load_plan, load_report
+    from deployer.userfiles import is_folder
 
     if stage not in ("staging", "prod"):
         raise UsageError(f"--stage {stage}: expected staging or prod")
@@ -92,7 +93,7 @@ def canary_gate(
     # A report that cannot be read or is not a run report fails the gate as a whole (exit 1): it
     # cannot be told which cluster it was for, so no stage after it may run on its word.
     try:
-        paths = sorted(reports.glob("**/*.json")) if reports and reports.is_dir() else []
+        paths = sorted(reports.glob("**/*.json")) if reports and is_folder(reports) else []
     except OSError as e:
         raise UsageError(f"--reports {reports}: cannot list it: {e.strerror}") from None
     loaded = [load_report(path, "--reports") for path in paths]

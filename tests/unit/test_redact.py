@@ -146,3 +146,36 @@ def test_print_error_redacts(capsys):
     print_error(DeployerError(f"helm said {json.dumps(secret)}", hint=f"see {secret}"))
     err = capsys.readouterr().err
     assert err == f'error: helm said "{MARKER}"\n  hint: see {MARKER}\n'
+
+
+def test_operating_commands_register_every_secret_of_the_hubs_before_any_call(tmp_path, monkeypatch):
+    """rollback/health/diff/status decrypt the hubs' sops files first (register_secrets), so an API
+    server's error quoting a value is redacted even though nothing else decrypted it."""
+    import subprocess
+
+    from deployer.adapters.process import ProcessRunner
+    from deployer.adapters.sops import Sops
+    from deployer.checks.validate import validate
+    from deployer.run.operate import register_secrets
+    from tests.conftest import require_tool
+    from tests.repo_builder import cluster_yaml, make_cluster
+
+    keygen, sops = require_tool("age-keygen"), require_tool("sops")
+    key = tmp_path / "key.txt"
+    subprocess.run([str(keygen), "-o", str(key)], check=True, capture_output=True, timeout=30)
+    recipient = next(line.split(": ")[1] for line in key.read_text().splitlines() if "public key" in line)
+    monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(key))
+    root = tmp_path / "repo"
+    text = cluster_yaml("alpha", ["prod"]).replace("  - prod.values.yaml\n",
+                                                   "  - prod.values.yaml\n  - enc-prod.secret.values.yaml\n")
+    folder = make_cluster(root, "alpha", ["prod"], cluster_text=text)
+    secret = 'S3cr3t-CANARY-"registered"'
+    enc = folder / "enc-prod.secret.values.yaml"
+    enc.write_text(f"jupyterhub:\n  hub:\n    password: {json.dumps(secret)}\n")
+    subprocess.run([str(sops), "--disable-version-check", "encrypt", "--age", recipient, "--in-place", str(enc)],
+                   check=True, capture_output=True, timeout=60)
+    cluster = next(d.model for d in validate(root).docs if d.folder_name == "alpha")
+    error = f'Deployment.apps "hub" is invalid: Invalid value: {json.dumps(secret)}'
+    assert redact(error) == error  # nothing registered yet
+    assert register_secrets(root, cluster, ["prod"], Sops(ProcessRunner())) == 1
+    assert redact(error) == f'Deployment.apps "hub" is invalid: Invalid value: "{MARKER}"'
