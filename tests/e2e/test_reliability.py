@@ -64,9 +64,9 @@ def test_dry_run_finds_the_bad_label_value_the_real_deploy_fails_on(repo, instal
         dry = repo.run("deploy", "e2e", hub, "--chart-mirror", str(MIRROR), "--dry-run", "--output", "json")
         step = as_json(dry)["steps"][0]
         assert dry.returncode == 1, dry.stdout + dry.stderr
-        assert step["message"].startswith("server-side dry run failed: the API server refused 1 object(s): Invalid: "
-                                          'Deployment.apps "hub" is invalid: spec.template.metadata.labels: '
-                                          'Invalid value: "bad value!"'), step["message"]
+        assert step["message"].startswith("server-side dry run failed: the API server refused 1 object(s): The "
+                                          'Deployment "hub" is invalid: spec.template.labels: Invalid value: '
+                                          '"bad value!": a valid label must be'), step["message"]
         real = repo.deploy(hub, "--no-rollback", timeout="30")
         assert real.returncode == 1  # the dry run and the real deploy now agree
         values.write_text(hub_values())
