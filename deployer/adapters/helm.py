@@ -128,6 +128,9 @@ def _command_class():
                 argv += ["--kubeconfig", str(self._kubeconfig)]
             if self._kubecontext:
                 argv += ["--kube-context", self._kubecontext]
+            if input:  # pyhelm3 sends values as ASCII JSON: characters beyond the BMP (an emoji) become
+                # surrogate-pair escapes, which helm's YAML parser refuses; send them as UTF-8 instead
+                input = _utf8_json(input)
             # a cancelled helm (Ctrl-C, the cluster gone) gets STOP_GRACE seconds to exit before SIGKILL
             result = await self._runner.run_async(argv, timeout=COMMAND_CEILING, env=self._env, input=input,
                                                   grace=STOP_GRACE)
@@ -265,6 +268,15 @@ class Helm:
             return [d for d in await self._command.get_resources(release, namespace=namespace) if d]
 
         return await self._call(f"get manifest {release}", load(), timeout)
+
+
+def _utf8_json(data: bytes) -> bytes:
+    import json
+
+    try:
+        return json.dumps(json.loads(data), ensure_ascii=False).encode("utf-8")
+    except ValueError:
+        return data
 
 
 def _summary(detail: str) -> str:

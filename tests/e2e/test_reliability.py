@@ -176,7 +176,7 @@ def needles(secret: str) -> set[str]:
 
 
 def secret_values(secrets: dict[str, str], label: bool) -> str:
-    env = "".join(f"      PLANT_{k.upper()}: {json.dumps(v)}\n" for k, v in secrets.items())
+    env = "".join(f"      PLANT_{k.upper()}: {json.dumps(v, ensure_ascii=False)}\n" for k, v in secrets.items())
     text = ("jupyterhub:\n  hub:\n    extraEnv:\n" + env +
             f"    config:\n      DummyAuthenticator:\n        password: {json.dumps(secrets['quote'])}\n")
     if label:  # a value the API server refuses, and quotes back in its error
