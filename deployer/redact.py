@@ -328,6 +328,30 @@ def install_log_redaction(verbose: bool) -> logging.Handler:
     return _installed_handler
 
 
+def leaf_paths(data: Any, prefix: tuple = ()) -> Iterator[tuple]:
+    """The key path of every leaf of nested mappings (lists count as leaves: their items are
+    registered together)."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield from leaf_paths(value, (*prefix, key))
+    else:
+        yield prefix
+
+
+def strings_at(data: Any, paths: Iterable[tuple], *, numbers: bool = True) -> Iterator[str]:
+    """Every string under each of `paths` in `data` (what an older revision held where today's
+    secret files put their values: the old secrets)."""
+    for path in paths:
+        node = data
+        for key in path:
+            if not isinstance(node, dict) or key not in node:
+                node = None
+                break
+            node = node[key]
+        if node is not None:
+            yield from leaf_strings(node, numbers=numbers)
+
+
 def leaf_strings(data: Any, *, numbers: bool = False) -> Iterator[str]:
     """Every string inside nested mappings and lists (and, with `numbers`, every number long
     enough to be an ID or a key): what to register with a Redactor when `data` is secret."""

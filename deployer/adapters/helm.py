@@ -262,6 +262,13 @@ class Helm:
                                             dry_run=True)
         return [d for d in yaml.safe_load_all(result.get("manifest") or "") if d]
 
+    async def user_values(self, release: str, namespace: str, revision: Optional[int] = None,
+                          timeout: float = 60) -> dict:
+        """The values given to a revision of the release (`helm get values`); {} when none."""
+        values = await self._call(f"get values {release}",
+                                  self._command.get_values(release, namespace=namespace, revision=revision), timeout)
+        return values if isinstance(values, dict) else {}
+
     async def manifest(self, release: str, namespace: str, timeout: float = 60) -> list[dict]:
         """The objects of the release's current revision (`helm get manifest`), hooks excluded."""
         async def load() -> list[dict]:
