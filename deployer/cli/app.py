@@ -5,14 +5,14 @@ from __future__ import annotations
 import enum
 import logging
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from deployer.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, DeployerError
-from deployer.paths import ROOT_ENV, find_root
+from deployer.application import Application
+from deployer.paths import ROOT_ENV, STATE_DIR_ENV
 
 log = logging.getLogger("deployer")
 
@@ -22,15 +22,12 @@ class OutputFormat(str, enum.Enum):
     json = "json"
 
 
-@dataclass
-class AppState:
-    """Handed to every command through typer's context: one place for global options."""
+class AppState(Application):
+    """Handed to every command through typer's context: the application object (deployer.application)."""
 
-    root_option: Optional[Path] = None
-    verbose: bool = False
-
-    def root(self) -> Path:
-        return find_root(self.root_option)
+    @property
+    def app(self) -> Application:
+        return self
 
 
 app = typer.Typer(
@@ -54,12 +51,19 @@ def _print_version(value: bool) -> None:
 @app.callback()
 def _global_options(
     ctx: typer.Context,
-    root: Optional[Path] = typer.Option(
+    root: Optional[str] = typer.Option(
         None,
         "--root",
         envvar=ROOT_ENV,
         help="Repository holding config/clusters (default: nearest parent folder that has one).",
-        file_okay=False,
+        metavar="DIR",
+    ),
+    state_dir: Optional[str] = typer.Option(
+        None,
+        "--state-dir",
+        envvar=STATE_DIR_ENV,
+        help="Folder for deployer's state: local cluster, chart cache, reports (default: <repository>/.deployer).",
+        metavar="DIR",
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug lines (redacted) to stderr."),
     version: bool = typer.Option(False, "--version", help="Print deployer's version and exit.",
@@ -70,18 +74,31 @@ def _global_options(
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    ctx.obj = AppState(root_option=root, verbose=verbose)
+    ctx.obj = _current.app = AppState(root_option=root, state_dir_option=state_dir, verbose=verbose)
+
+
+class _Current:
+    app: AppState | None = None
+
+
+_current = _Current()
 
 
 def state(ctx: typer.Context) -> AppState:
     obj = ctx.find_root().obj
-    return obj if isinstance(obj, AppState) else AppState()
+    if isinstance(obj, AppState):
+        return obj
+    if _current.app is None:
+        _current.app = AppState()
+    return _current.app
 
 
 def print_error(err: DeployerError) -> None:
-    typer.echo(f"error: {err.message}", err=True)
+    """One error for the user: message and hint, through the invocation's redactor."""
+    redact = _current.app.redactor if _current.app is not None else (lambda text: text)
+    typer.echo(f"error: {redact(err.message)}", err=True)
     if err.hint:
-        typer.echo(f"  hint: {err.hint}", err=True)
+        typer.echo(f"  hint: {redact(err.hint)}", err=True)
 
 
 def _click_exceptions():
@@ -102,6 +119,7 @@ def run_app(application: typer.Typer, args: list[str] | None = None) -> int:
     with their code; Ctrl-C exits 130.
     """
     click_exc = _click_exceptions()
+    _current.app = None
     try:
         rc = application(args=args, standalone_mode=False, prog_name="deployer")
     except DeployerError as err:

@@ -24,12 +24,11 @@ _TIMEOUT = typer.Option(3600.0, "--timeout", min=1, help="Seconds one terraform 
 
 
 def _provisioner(ctx: typer.Context, cluster: str, timeout: float):
-    from deployer.adapters.process import ProcessRunner
     from deployer.run.provision import Provisioner, load_cluster
 
     root = state(ctx).root()
     model, _ = load_cluster(root, cluster)
-    return Provisioner(root, model, ProcessRunner(), timeout=timeout)
+    return Provisioner(root, model, state(ctx).runner, timeout=timeout)
 
 
 def _echo(p, text: str, err: bool = False) -> None:
