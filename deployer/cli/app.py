@@ -99,6 +99,10 @@ def print_error(err: DeployerError) -> None:
     typer.echo(f"error: {redact(err.message)}", err=True)
     if err.hint:
         typer.echo(f"  hint: {redact(err.hint)}", err=True)
+    cause, seen = err.__cause__, 0
+    while cause is not None and seen < 10:  # --verbose: the causes, each redacted
+        log.debug("caused by %s: %s", type(cause).__name__, redact(str(cause))[:2000])
+        cause, seen = cause.__cause__, seen + 1
 
 
 def _click_exceptions():

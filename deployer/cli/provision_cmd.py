@@ -64,9 +64,9 @@ def _confirm_apply(p, yes: bool, destroy: bool = False):
             return _typed_name(p.cluster.name)
         try:
             return typer.confirm("apply these changes?", default=False, err=True)
-        except typer.Abort:
+        except typer.Abort as exc:
             raise DeployerError("not applied: no answer to the confirmation (standard input is closed)",
-                                hint="pass --yes to apply without asking (CI)") from None
+                                hint="pass --yes to apply without asking (CI)") from exc
 
     return confirm
 
@@ -74,9 +74,9 @@ def _confirm_apply(p, yes: bool, destroy: bool = False):
 def _typed_name(name: str) -> bool:
     try:
         typed = typer.prompt(f"this destroys every resource of cluster `{name}`; type its name to confirm", err=True)
-    except typer.Abort:
+    except typer.Abort as exc:
         raise DeployerError("not destroyed: no answer to the confirmation (standard input is closed)",
-                            hint="type the cluster name when asked, or pass --yes") from None
+                            hint="type the cluster name when asked, or pass --yes") from exc
     if typed.strip() != name:
         raise DeployerError(f"not destroyed: `{typed.strip()}` is not `{name}`", hint="type the cluster name exactly")
     return True

@@ -68,7 +68,7 @@ def check_request(**kwargs) -> ScaffoldRequest:
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(x) for x in first.get("loc", ())) or "options"
-        raise UsageError(f"generate cluster: {where}: {first['msg'].removeprefix('Value error, ')}") from None
+        raise UsageError(f"generate cluster: {where}: {first['msg'].removeprefix('Value error, ')}") from e
 
 
 def context(req: ScaffoldRequest, proxy_tokens: dict[str, str]) -> dict:

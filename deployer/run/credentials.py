@@ -55,7 +55,7 @@ def with_context(kubeconfig: Path, context: str, folder: Path) -> Path:
     try:
         data = load_yaml(decode(kubeconfig.read_bytes()), positions=False).data
     except (OSError, YamlProblem) as e:
-        raise DeployerError(f"the cluster's kubeconfig cannot be read: {e}") from None
+        raise DeployerError(f"the cluster's kubeconfig cannot be read: {e}") from e
     names = [c.get("name") for c in (data or {}).get("contexts") or [] if isinstance(c, dict)]
     if context not in names:
         raise DeployerError(f"the kubeconfig has no context `{context}`",

@@ -86,10 +86,10 @@ def load_plan_file(path: Path) -> PlanFile:
         data = json.loads(path.read_text())
         return PlanFile.model_validate(data)
     except OSError as e:
-        raise UsageError(f"--plan {path}: cannot read it: {e.strerror}") from None
+        raise UsageError(f"--plan {path}: cannot read it: {e.strerror}") from e
     except (json.JSONDecodeError, ValidationError) as e:
         raise UsageError(f"--plan {path}: not a plan made by `deployer plan-upgrade --output json`",
-                         hint=str(e).splitlines()[0]) from None
+                         hint=str(e).splitlines()[0]) from e
 
 
 def run_plan_file(request: DeployRequest, plan_path: Path, runner: ProcessRunner,
