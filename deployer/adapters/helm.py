@@ -22,15 +22,56 @@ log = logging.getLogger("deployer.helm")
 # the release ("another operation is in progress") until someone recovers it.
 PENDING = {"pending-install", "pending-upgrade", "pending-rollback"}
 GRACE = 30.0  # seconds allowed beyond helm's own --timeout before we cancel it
+STOP_GRACE = 4.0  # seconds a cancelled helm may take to exit (it leaves a pending release, recovered later)
 COMMAND_CEILING = 6 * 3600.0  # the process layer's own bound; each call has its own, shorter one
 
 
-class HelmError(ToolError):
-    """A helm operation failed; `detail` is helm's own (redacted) explanation."""
+# What kind of failure a helm error is, decided once here from helm's own text.
+RENDER = "render"  # the chart did not render with these values (nothing was applied)
+UNREACHABLE = "unreachable"  # the cluster's API server did not answer
+TIMEOUT = "timeout"  # applied, but not ready in time (helm's --wait gave up)
+REJECTED = "rejected"  # the API server refused an object (validation, admission)
+OTHER = "other"
 
-    def __init__(self, message: str, hint: Optional[str] = None, detail: str = "") -> None:
+_UNREACHABLE = ("connection refused", "no such host", "unable to connect", "kubernetes cluster unreachable",
+                "connect: connection reset", "i/o timeout", "eof", "the server is currently unable",
+                "tls handshake timeout", "no route to host", "cluster unreachable", "unexpected eof", ": eof\n")
+_TIMEOUT = ("context deadline exceeded", "timed out waiting for the condition", "resource not ready")
+_RENDER = ("failed to render chart", "execution error", "values don't meet the specifications",
+           "parse error", "template:")
+_REJECTED = ("is invalid", "admission webhook", "forbidden", "field is immutable", "unprocessable")
+
+
+def classify(stderr: str) -> str:
+    """RENDER, UNREACHABLE, TIMEOUT, REJECTED or OTHER for helm's error text."""
+    low = stderr.lower() + "\n"
+    if any(k in low for k in _RENDER):
+        return RENDER
+    if any(k in low for k in _UNREACHABLE):
+        return UNREACHABLE
+    if any(k in low for k in _TIMEOUT):
+        return TIMEOUT
+    if any(k in low for k in _REJECTED):
+        return REJECTED
+    return OTHER
+
+
+class HelmError(ToolError):
+    """A helm operation failed; `detail` is helm's own (redacted) explanation, `kind` its class."""
+
+    def __init__(self, message: str, hint: Optional[str] = None, detail: str = "", kind: str = OTHER) -> None:
         super().__init__(message, hint)
         self.detail = detail
+        self.kind = kind
+
+
+class ClusterUnreachable(HelmError):
+    """The API server stopped answering (found by helm, or by the probe while helm waited)."""
+
+    def __init__(self, message: str, hint: Optional[str] = None, detail: str = "") -> None:
+        super().__init__(message, hint or "the cluster's API server did not answer: check that it is up "
+                         "(`deployer local status` for the local cluster), then deploy again: a release left "
+                         "pending is recovered", detail, UNREACHABLE)
 
 
 @dataclass(frozen=True)
@@ -87,15 +128,18 @@ def _command_class():
                 argv += ["--kubeconfig", str(self._kubeconfig)]
             if self._kubecontext:
                 argv += ["--kube-context", self._kubecontext]
-            result = await self._runner.run_async(argv, timeout=COMMAND_CEILING, env=self._env, input=input)
+            # a cancelled helm (Ctrl-C, the cluster gone) gets STOP_GRACE seconds to exit before SIGKILL
+            result = await self._runner.run_async(argv, timeout=COMMAND_CEILING, env=self._env, input=input,
+                                                  grace=STOP_GRACE)
             if result.ok:
                 return result.stdout.encode()
             err = result.stderr.lower()
+            kind = classify(err)
             if "release: not found" in err:
                 cls = herr.ReleaseNotFoundError
-            elif "failed to render chart" in err or "execution error" in err or "values don't meet the specifications" in err:
+            elif kind == RENDER:
                 cls = herr.FailedToRenderChartError
-            elif "connection refused" in err or "no such host" in err or "unable to connect" in err:
+            elif kind == UNREACHABLE:
                 cls = herr.ConnectionError
             else:
                 cls = herr.Error
@@ -126,12 +170,13 @@ class Helm:
         except herr.Error as e:
             detail = self.redactor(e.stderr.decode(errors="replace").strip())
             first = _summary(detail)
+            kind = classify(detail)
+            if kind == UNREACHABLE:
+                raise ClusterUnreachable(f"cluster unreachable: helm {what} failed: {first}", detail=detail) from None
             hint = None
-            if isinstance(e, herr.ConnectionError):
-                hint = "the cluster's API server did not answer: check its credentials and that it is up"
-            elif isinstance(e, herr.FailedToRenderChartError):
+            if kind == RENDER:
                 hint = "the chart could not render with these values: check the values files named above"
-            raise HelmError(f"helm {what} failed: {first}", hint, detail) from None
+            raise HelmError(f"helm {what} failed: {first}", hint, detail, kind) from None
         except FileNotFoundError as e:
             raise ToolError(f"helm not found: {e}", hint="run ./install.sh") from None
 
@@ -147,9 +192,13 @@ class Helm:
             raise ToolTimeout(f"helm history {release}: no answer after {timeout:.0f}s") from None
         except herr.Error as e:
             detail = self.redactor(e.stderr.decode(errors="replace").strip())
+            if classify(detail) == UNREACHABLE:
+                raise ClusterUnreachable(f"cluster unreachable: helm history {release} failed: {_summary(detail)}",
+                                         detail=detail) from None
             if "not found" in detail.lower():
                 return []
-            raise HelmError(f"helm history {release} failed: {_summary(detail)}", detail=detail) from None
+            raise HelmError(f"helm history {release} failed: {_summary(detail)}", detail=detail,
+                            kind=classify(detail)) from None
         return [
             Revision(int(r["revision"]), str(r.get("status", "")), str(r.get("chart", "")),
                      str(r.get("app_version", "")), str(r.get("updated", "")), str(r.get("description", "")))

@@ -84,7 +84,10 @@ class Kube:
             config.load_kube_config(config_file=str(kubeconfig), context=context, client_configuration=configuration,
                                     persist_config=False)
         except (ConfigException, OSError, ValueError) as e:
-            raise KubeError(f"cannot read the kubeconfig for this cluster: {e}") from e
+            raise KubeError(f"cannot read the kubeconfig for this cluster: {self.redactor(str(e))[:300]}") from e
+        except (TypeError, AttributeError, KeyError, IndexError) as e:  # a kubeconfig of the wrong shape
+            raise KubeError(f"cannot read the kubeconfig for this cluster: its structure is wrong "
+                            f"({type(e).__name__})", hint="check it with `kubectl config view`") from e
         configuration.connection_pool_maxsize = POOL_SIZE
         configuration.retries = False
         self._client = client
@@ -122,6 +125,24 @@ class Kube:
             return self.redactor(str(e.body or ""))[:300]
 
     # -- reads ---------------------------------------------------------------------------
+    def probe(self, timeout: float = 3.0) -> None:
+        """Raise KubeError when the API server does not answer GET /version within `timeout`."""
+        api = self._client.VersionApi(self._api)
+        self._call("GET /version", api.get_code, _request_timeout=timeout)
+
+    def log_tail(self, namespace: str, pod: str, container: str, lines: int = 5) -> list[str]:
+        """The last `lines` log lines of the container's previous run (after a crash), else of its
+        current one; [] when there are none. Redacted."""
+        for previous in (True, False):
+            try:
+                text = self._call(f"logs of {namespace}/{pod}/{container}", self.core.read_namespaced_pod_log,
+                                  pod, namespace, container=container, previous=previous, tail_lines=lines)
+            except KubeError:
+                continue
+            if text and str(text).strip():
+                return [self.redactor(line)[:300] for line in str(text).strip().splitlines()[-lines:]]
+        return []
+
     def pods(self, namespace: str, label_selector: str = "") -> list[PodState]:
         items = self._call(f"list pods in {namespace}", self.core.list_namespaced_pod, namespace,
                            label_selector=label_selector).items

@@ -206,3 +206,34 @@ def first_reason(findings: list[Finding]) -> str:
             if f.severity == severity:
                 return f.line()
     return ""
+
+
+HINTS = {
+    "image-pull": "check the image name and tag in the hub's values, and that the node can reach its registry",
+    "crash-loop": "the container keeps exiting: see its last log lines above (`kubectl logs --previous`)",
+    "unschedulable": "no node can take the pod: check its resource requests and node selectors against the nodes",
+    "pending-volume": "a volume claim is not bound: check its storage class and that a volume can be provisioned",
+    "not-ready": "a container runs but does not pass its readiness probe: see `deployer health` and its logs",
+    "no-pods": "no pods were created: check the chart's workloads and the namespace's events",
+}
+
+
+def hint_for(findings: list[Finding]) -> Optional[str]:
+    """What to do about the first error (else warning) finding, or None."""
+    for severity in ("error", "warning"):
+        for f in findings:
+            if f.severity == severity and f.code in HINTS:
+                return HINTS[f.code]
+    return None
+
+
+def crash_looping_containers(pod: PodState) -> list[str]:
+    return [c.name for c in pod.containers if c.waiting_reason in CRASH or (c.restarts >= 3 and not c.ready)]
+
+
+def with_log_tail(finding: Finding, container: str, lines: list[str]) -> Finding:
+    """The finding, with the container's last log lines appended (one line, ` | ` between)."""
+    if not lines:
+        return finding
+    return Finding(finding.severity, finding.code, finding.subject,
+                   f"{finding.message}; last log lines of {container}: {' | '.join(lines)}")

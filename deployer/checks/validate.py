@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Optional
 
 from deployer.checks.files import FileCheck
-from deployer.checks.problems import Problem, Report, sort_problems
+from deployer.checks.problems import Problem, Report, Severity, sort_problems
 from deployer.checks.rules import ClusterDoc, check_cluster, check_unique_domains
 from deployer.checks.schema_check import check_cluster_schema
 from deployer.config.charts import known_charts
 from deployer.config.files import FileReader, PathRefused
 from deployer.config.models import Hub
-from deployer.errors import UsageError
+from deployer.errors import DeployerError, UsageError
 from deployer.paths import CLUSTERS_DIR
 
 CLUSTER_FILE = "cluster.yaml"
@@ -25,6 +25,24 @@ def cluster_folders(root: Path) -> list[Path]:
         return sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
     except OSError:
         return []
+
+
+class ClusterBroken(DeployerError):
+    """A cluster folder exists, but its cluster.yaml does not load (exit 1, not "no such cluster")."""
+
+    def __init__(self, cluster: str, problems: list[Problem]) -> None:
+        shown = "; ".join(f"{p.location}: {p.message}" for p in problems[:3]) or "cluster.yaml does not load"
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        super().__init__(f"cluster `{cluster}` is broken: {shown}{more}",
+                         hint=f"run `deployer validate {cluster}` for every problem; nothing was done")
+        self.cluster = cluster
+        self.problems = problems
+
+
+def broken(outcome: "Validation", cluster: str) -> ClusterBroken:
+    """The error for a cluster whose folder exists but whose cluster.yaml did not load."""
+    return ClusterBroken(cluster, [p for p in outcome.report.errors
+                                   if p.file.startswith(f"{CLUSTERS_DIR.as_posix()}/{cluster}/")])
 
 
 @dataclass
@@ -56,8 +74,7 @@ def validate(root: Path, cluster: Optional[str] = None, hubs: Optional[list[str]
     hub_names: Optional[set[str]] = None
     if hubs:
         if not selected:
-            raise UsageError(f"cluster `{cluster}` has problems in cluster.yaml; fix them before naming hubs",
-                             hint=f"run `deployer validate {cluster}`")
+            raise ClusterBroken(str(cluster), [p for p in problems if p.severity is Severity.error] or problems)
         known = [h.name for h in selected[0].model.hubs]
         unknown = [h for h in hubs if h not in known]
         if unknown:

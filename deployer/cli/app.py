@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import enum
 import logging
-import sys
-from pathlib import Path
 from typing import Optional
 
 import typer
@@ -55,8 +53,8 @@ def _global_options(
         None,
         "--root",
         envvar=ROOT_ENV,
+        metavar="PATH",
         help="Repository holding config/clusters (default: nearest parent folder that has one).",
-        metavar="DIR",
     ),
     state_dir: Optional[str] = typer.Option(
         None,
@@ -69,11 +67,9 @@ def _global_options(
     version: bool = typer.Option(False, "--version", help="Print deployer's version and exit.",
                                  is_eager=True, callback=_print_version),
 ) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    from deployer.redact import install_log_redaction
+
+    install_log_redaction(verbose)  # every log record redacted; library body logging held at WARNING
     ctx.obj = _current.app = AppState(root_option=root, state_dir_option=state_dir, verbose=verbose)
 
 
@@ -94,8 +90,15 @@ def state(ctx: typer.Context) -> AppState:
 
 
 def print_error(err: DeployerError) -> None:
-    """One error for the user: message and hint, through the invocation's redactor."""
-    redact = _current.app.redactor if _current.app is not None else (lambda text: text)
+    """One error for the user: message and hint, through the redactor (the invocation's, which
+    also holds every secret registered anywhere in the run)."""
+    from deployer.redact import redact as redact_all
+
+    own = _current.app.redactor if _current.app is not None else (lambda text: text)
+
+    def redact(text: str) -> str:
+        return redact_all(own(text))
+
     typer.echo(f"error: {redact(err.message)}", err=True)
     if err.hint:
         typer.echo(f"  hint: {redact(err.hint)}", err=True)
@@ -147,7 +150,9 @@ def run_app(application: typer.Typer, args: list[str] | None = None) -> int:
         return 130
     except Exception as e:  # the unexpected: a bug
         log.debug("internal error", exc_info=True)
-        typer.echo(f"internal error: {type(e).__name__}: {e}", err=True)
+        from deployer.redact import redact
+
+        typer.echo(redact(f"internal error: {type(e).__name__}: {e}"), err=True)
         typer.echo("  hint: this is a bug in deployer; rerun with --verbose for the traceback and report it", err=True)
         return EXIT_FAILED
     return rc if isinstance(rc, int) else EXIT_OK

@@ -72,7 +72,13 @@ def _run(ctx: typer.Context, cluster: str, hubs: Optional[list[str]], support: b
     from deployer.run.release import DeployOptions
 
     root = state(ctx).root()
-    if chart_mirror is not None and not chart_mirror.is_dir():
+    if report_file is not None:
+        from deployer.userfiles import check_writable
+
+        check_writable(report_file, "--report-file")  # before deploying anything
+    from deployer.userfiles import is_folder
+
+    if chart_mirror is not None and not is_folder(chart_mirror):
         raise UsageError(f"--chart-mirror {chart_mirror}: no such folder")
     options = DeployOptions(
         timeout=timeout, rollback=not no_rollback, dry_run=dry_run,

@@ -36,7 +36,9 @@ def diff(
     options = DeployOptions(chart_mirror=chart_mirror.resolve() if chart_mirror else None, work_dir=work)
     runner = state(ctx).runner
     try:
-        if chart_mirror is not None and not chart_mirror.is_dir():
+        from deployer.userfiles import is_folder
+
+        if chart_mirror is not None and not is_folder(chart_mirror):
             raise UsageError(f"--chart-mirror {chart_mirror}: no such folder")
         with connect(state(ctx).root(), cluster, hubs or None, runner, work) as conn:
             results = run_diff(conn, hubs or None, options)

@@ -31,7 +31,12 @@ def plan_upgrade(
     from deployer.plan.upgrade import markdown_summary
     from deployer.run.upgrade_plan import plan_between_refs, plan_changed_files
 
+    from deployer.userfiles import check_writable, write_text
+
     root = state(ctx).root()
+    for option, path in (("--markdown", markdown), ("--plan-file", plan_file)):
+        if path is not None:
+            check_writable(path, option)  # before any work
     if changed_files and base:
         raise UsageError("give either --base or --changed-files, not both")
     if changed_files:
@@ -43,9 +48,9 @@ def plan_upgrade(
         raise UsageError("say what changed: --base REF [--head REF], or --changed-files FILE ...")
     payload = json.dumps(plan.to_json(), indent=2)
     if plan_file is not None:
-        plan_file.write_text(payload + "\n")
+        write_text(plan_file, payload + "\n", "--plan-file")
     if markdown is not None:
-        markdown.write_text(markdown_summary(plan))
+        write_text(markdown, markdown_summary(plan), "--markdown")
     if output is OutputFormat.json:
         typer.echo(payload)
     else:
@@ -78,17 +83,20 @@ def canary_gate(
 
     For CI: the matrix of the next stage. Exit 0 (an empty list when everything is gated)."""
     from deployer.plan.deploy_plan import gate
-    from deployer.run.deploy import load_plan_file
+    from deployer.plan.plan_file import load_plan, load_report
+    from deployer.userfiles import is_folder
 
     if stage not in ("staging", "prod"):
         raise UsageError(f"--stage {stage}: expected staging or prod")
-    loaded = []
-    for path in sorted(reports.glob("**/*.json")) if reports and reports.is_dir() else []:
-        try:
-            loaded.append(json.loads(path.read_text()))
-        except (OSError, json.JSONDecodeError):
-            continue  # a broken report counts as no report: its jobs are treated as failed
-    allowed, skipped = gate(load_plan_file(plan), stage, loaded)  # type: ignore[arg-type]
+    plan_data = load_plan(plan, "--plan")
+    # A report that cannot be read or is not a run report fails the gate as a whole (exit 1): it
+    # cannot be told which cluster it was for, so no stage after it may run on its word.
+    try:
+        paths = sorted(reports.glob("**/*.json")) if reports and is_folder(reports) else []
+    except OSError as e:
+        raise UsageError(f"--reports {reports}: cannot list it: {e.strerror}") from None
+    loaded = [load_report(path, "--reports") for path in paths]
+    allowed, skipped = gate(plan_data, stage, loaded)
     typer.echo(json.dumps({"jobs": [j.model_dump() for j in allowed], "skipped": skipped}))
     for s in skipped:
         typer.echo(f"{s['cluster']}/{s['hub']}: {s['reason']}", err=True)

@@ -90,5 +90,6 @@ def report_json(report: RunReport, redactor: Redactor, extra: Optional[dict] = N
 
 
 def write_report(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text + "\n")
+    from deployer.userfiles import write_text
+
+    write_text(path, text + "\n", "--report-file", make_parents=True)

@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from deployer.cli.app import OutputFormat, state
-from deployer.errors import EXIT_FAILED, EXIT_OK, UsageError
+from deployer.errors import EXIT_FAILED, EXIT_OK
 
 COLUMNS = ("cluster", "hub", "revision", "chart", "helm status", "last deployed", "health")
 
@@ -27,7 +27,7 @@ def status(
 
     Exit 0 when every cluster could be read (whatever the hubs' health), 1 when one could not.
     """
-    from deployer.checks.validate import validate
+    from deployer.checks.validate import broken, validate
     from deployer.run.status import HubStatus, StatusOptions, run_status
 
     started = time.monotonic()
@@ -35,8 +35,8 @@ def status(
     runner = state(ctx).runner
     outcome = validate(root, cluster, None)
     docs = [d for d in outcome.docs if cluster is None or d.folder_name == cluster]
-    if cluster is not None and not docs:
-        raise UsageError(f"no cluster named `{cluster}`")
+    if cluster is not None and not docs:  # the folder exists (validate checked), cluster.yaml does not load
+        raise broken(outcome, cluster)
     invalid: dict[str, str] = {}
     for p in outcome.report.errors:
         parts = p.file.split("/")
@@ -45,6 +45,12 @@ def status(
     clusters = [d.model for d in docs if d.folder_name not in invalid]
     options = StatusOptions(health=not no_health, request_timeout=request_timeout)
     rows = run_status(root, clusters, runner, options, state(ctx).charts_work_dir())
+    from deployer.checks.validate import cluster_folders
+
+    loaded = {d.folder_name for d in outcome.docs}
+    for folder in cluster_folders(root):  # a cluster whose cluster.yaml does not load is shown as broken
+        if (cluster is None or folder.name == cluster) and folder.name not in loaded:
+            rows.append(HubStatus(folder.name, "-", helm_status="unknown", error=broken(outcome, folder.name).message))
     for d in docs:
         if d.folder_name in invalid:
             rows += [HubStatus(d.folder_name, h.name, helm_status="unknown", error=invalid[d.folder_name])

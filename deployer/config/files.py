@@ -17,6 +17,8 @@ from typing import Any, Optional
 
 from deployer.config.yamlload import MAX_FILE_BYTES, Loaded, YamlProblem, decode, load_json, load_yaml
 
+NAME_MAX = 255  # bytes in one file name (Linux, macOS)
+
 SOPS_TEXT_MARKERS = ("sops_version=", "sops_mac=", '"sops":')
 
 
@@ -101,6 +103,14 @@ class FileReader:
             raise PathRefused(
                 f"{ref}: `..` is not allowed", "keep every file a cluster uses inside its own folder", "path-outside"
             )
+        long_part = next((p for p in pure.parts if len(p.encode("utf-8", "surrogateescape")) > NAME_MAX), None)
+        if long_part is not None or "\0" in ref:
+            shown = ref if len(ref) <= 80 else ref[:40] + "…" + ref[-30:]
+            raise PathRefused(
+                f"{shown}: " + ("the file name is too long "
+                                f"({len(long_part.encode('utf-8', 'surrogateescape'))} bytes, at most {NAME_MAX})"
+                                if long_part is not None else "a file name cannot hold a NUL character"),
+                "name a file in the cluster folder", "bad-path")
         try:
             real = Path(os.path.realpath(folder / pure, strict=False))
         except (OSError, RuntimeError) as exc:  # symlink loops

@@ -9,10 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict
-
 from deployer.config.models import Cluster, Stage
 from deployer.errors import UsageError
+from deployer.plan.plan_file import PlanFile, PlanJob, RunReportFile
 
 SUPPORT = "support"
 
@@ -64,23 +63,6 @@ def plan_support(cluster: Cluster) -> list[PlannedRelease]:
     return [PlannedRelease(f"{cluster.name}/{SUPPORT}", cluster.name, "support", None, None)]
 
 
-class PlanJob(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    cluster: str
-    kind: Literal["support", "hub"]
-    hub: Optional[str] = None
-
-
-class PlanFile(BaseModel):
-    """The part of `plan-upgrade --output json` that `deploy --plan` runs."""
-
-    model_config = ConfigDict(extra="ignore")
-    support_jobs: list[PlanJob] = []
-    staging_jobs: list[PlanJob] = []
-    prod_jobs: list[PlanJob] = []
-    removals: list[dict] = []
-
-
 def plan_from_upgrade(plan: PlanFile, clusters: dict[str, Cluster]) -> list[PlannedRelease]:
     """Steps for a plan made by `plan-upgrade`: per cluster, support first, then staging hubs,
     then prod hubs only if every staging hub of that cluster in the plan succeeded."""
@@ -105,15 +87,15 @@ def plan_from_upgrade(plan: PlanFile, clusters: dict[str, Cluster]) -> list[Plan
     return steps
 
 
-def gate(plan: PlanFile, stage: Literal["staging", "prod"], reports: list[dict]) -> tuple[list[PlanJob], list[dict]]:
+def gate(plan: PlanFile, stage: Literal["staging", "prod"],
+         reports: list[RunReportFile]) -> tuple[list[PlanJob], list[dict]]:
     """The canary gate between CI stages: the jobs of `stage` whose cluster had no failure in the
     stages before it (support before staging; support and staging before prod). A job of an earlier
     stage with no report (its CI job died) counts as failed."""
     states: dict[str, str] = {}
     for report in reports:
-        for step in report.get("steps") or []:
-            if isinstance(step, dict) and "id" in step:
-                states[str(step["id"])] = str(step.get("state"))
+        for step in report.steps:
+            states[step.id] = step.state
     earlier = plan.support_jobs + (plan.staging_jobs if stage == "prod" else [])
     failed: dict[str, list[str]] = {}
     for job in earlier:

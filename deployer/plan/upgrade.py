@@ -286,7 +286,10 @@ class UpgradePlan:
         return not (self.support_jobs or self.staging_jobs or self.prod_jobs or self.removals)
 
     def to_json(self) -> dict[str, Any]:
+        from deployer.plan.plan_file import PLAN_VERSION
+
         return {
+            "version": PLAN_VERSION,
             "base": self.base,
             "head": self.head,
             "support_jobs": [j.to_json() for j in self.support_jobs],

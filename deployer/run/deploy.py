@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
-
-from pydantic import ValidationError
 
 from deployer.adapters.charts import helm_home_env
 from deployer.adapters.credentials import cluster_access
@@ -21,7 +18,7 @@ from deployer.checks.problems import Problem
 from deployer.checks.validate import validate
 from deployer.config.charts import known_charts
 from deployer.config.models import Cluster
-from deployer.errors import DeployerError, UsageError
+from deployer.errors import DeployerError
 from deployer.plan.deploy_plan import (
     PlanFile,
     PlannedRelease,
@@ -68,7 +65,9 @@ def load_cluster(root: Path, cluster: str, hubs: Optional[list[str]] = None) -> 
     for doc in outcome.docs:
         if doc.folder_name == cluster:
             return doc.model
-    raise UsageError(f"no cluster named `{cluster}`")  # pragma: no cover - validate raised already
+    from deployer.checks.validate import broken
+
+    raise broken(outcome, cluster)  # pragma: no cover - validate reported its errors already
 
 
 def plan(cluster: Cluster, request: DeployRequest) -> list[PlannedRelease]:
@@ -81,15 +80,10 @@ def run_deploy(request: DeployRequest, runner: ProcessRunner, on_event: Callable
     return _run_planned(request, {cluster.name: cluster}, plan(cluster, request), runner, on_event, on_plan)
 
 
-def load_plan_file(path: Path) -> PlanFile:
-    try:
-        data = json.loads(path.read_text())
-        return PlanFile.model_validate(data)
-    except OSError as e:
-        raise UsageError(f"--plan {path}: cannot read it: {e.strerror}") from e
-    except (json.JSONDecodeError, ValidationError) as e:
-        raise UsageError(f"--plan {path}: not a plan made by `deployer plan-upgrade --output json`",
-                         hint=str(e).splitlines()[0]) from e
+def load_plan_file(path: Path, option: str = "--plan") -> PlanFile:
+    from deployer.plan.plan_file import load_plan
+
+    return load_plan(path, option)
 
 
 def run_plan_file(request: DeployRequest, plan_path: Path, runner: ProcessRunner,
@@ -119,8 +113,13 @@ def _run_planned(request: DeployRequest, clusters: dict[str, Cluster], planned: 
             helm = Helm(helm_binary, access.kubeconfig, runner, context=access.context,
                         env={**access.env, **helm_home_env(request.options.work_dir)})
             hooks = tuple(h for h in (f(clusters[name], access, runner) for f in request.after_deploy) if h)
+            from deployer.run.health import failure_explainer, reachability_probe
+
             deployer = ReleaseDeployer(helm, sops, runner, helm_binary, request.options, hooks,
-                                       cloud_outputs=saved_outputs(request.root, name))
+                                       cloud_outputs=saved_outputs(request.root, name),
+                                       probe=reachability_probe(access, runner),
+                                       explain=failure_explainer(access, runner),
+                                       validate_objects=_object_validator(access, runner))
             steps += [
                 Step(p.id, p.id, _action(deployer, specs[p.id]), needs=p.needs,
                      timeout=request.options.timeout * 2 + 120, group=p.stage.value if p.stage else p.kind)
@@ -130,6 +129,20 @@ def _run_planned(request: DeployRequest, clusters: dict[str, Cluster], planned: 
         order = {p.id: i for i, p in enumerate(planned)}
         steps.sort(key=lambda s: order[s.id])
         return Engine(request.concurrency, on_event).run(steps)
+
+
+def _object_validator(access, runner: ProcessRunner):
+    """For `deploy --dry-run`: the API server's own dry run of every rendered object (kubectl)."""
+    import asyncio
+
+    from deployer.adapters.kubectl import server_dry_run
+
+    async def validate_objects(spec, docs):
+        kubectl = find_tool("kubectl")
+        return await asyncio.to_thread(server_dry_run, runner, kubectl, access.kubeconfig, access.context, docs,
+                                       spec.namespace, dict(access.env))
+
+    return validate_objects
 
 
 def _action(deployer: ReleaseDeployer, spec):

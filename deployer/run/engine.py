@@ -100,7 +100,10 @@ class RunReport:
         return not self.interrupted and all(r.state is State.succeeded for r in self.results)
 
     def to_json(self) -> dict[str, Any]:
+        from deployer.plan.plan_file import REPORT_VERSION
+
         return {
+            "version": REPORT_VERSION,
             "ok": self.ok,
             "interrupted": self.interrupted,
             "started_at": self.started_at,

@@ -28,7 +28,15 @@ from typing import Any, Callable, Optional
 from urllib.parse import urlparse
 
 from deployer.adapters.kube import Kube, KubeError
-from deployer.checks.health import Finding, first_reason, judge_pods, recent_warnings
+from deployer.checks.health import (
+    Finding,
+    PodsVerdict,
+    crash_looping_containers,
+    first_reason,
+    judge_pods,
+    recent_warnings,
+    with_log_tail,
+)
 from deployer.config.models import Hub
 from deployer.errors import DeployerError
 
@@ -90,6 +98,54 @@ class Endpoint:
     health_path: str
 
 
+def explain_namespace(kube: Kube, namespace: str, log_lines: int = 5) -> tuple[PodsVerdict, list]:
+    """Why the pods of `namespace` are (not) ready: the verdict of `judge_pods`, with the last log
+    lines of each crash-looping container added; and the events read. The one explanation that
+    `health`, and a deploy that failed or timed out, give."""
+    pods = kube.pods(namespace)
+    claims = kube.claims(namespace)
+    events = kube.events(namespace)
+    verdict = judge_pods(pods, claims, events)
+    by_name = {p.name: p for p in pods}
+    for i, finding in enumerate(verdict.findings):
+        pod = by_name.get(finding.subject.removeprefix("pod/"))
+        if finding.code != "crash-loop" or pod is None:
+            continue
+        for container in crash_looping_containers(pod)[:1]:
+            verdict.findings[i] = with_log_tail(finding, container, kube.log_tail(namespace, pod.name, container,
+                                                                                  log_lines))
+    return verdict, events
+
+
+def failure_explainer(access, runner, request_timeout: float = 5.0, budget: float = 20.0):
+    """For deploy: an async function (release spec) -> findings, saying why a release that helm
+    applied did not become ready (the same reasons `health` gives), within `budget` seconds."""
+
+    async def explain(spec) -> list[Finding]:
+        def read() -> list[Finding]:
+            with Kube(access.kubeconfig, access.context, timeout=request_timeout, redactor=runner.redactor) as kube:
+                return explain_namespace(kube, spec.namespace)[0].findings
+
+        return await asyncio.wait_for(asyncio.to_thread(read), budget)
+
+    return explain
+
+
+def reachability_probe(access, runner, timeout: float = 3.0):
+    """For deploy: an async function that raises (KubeError) when the API server does not answer."""
+    holder: dict[str, Kube] = {}
+
+    def probe() -> None:
+        if "kube" not in holder:
+            holder["kube"] = Kube(access.kubeconfig, access.context, timeout=timeout, redactor=runner.redactor)
+        holder["kube"].probe(timeout)
+
+    async def run() -> None:
+        await asyncio.wait_for(asyncio.to_thread(probe), timeout + 2)
+
+    return run
+
+
 def hub_endpoint(info: Optional[dict[str, str]]) -> Endpoint:
     """Where the hub answers inside the cluster, from basehub's `deployer-hub-info` ConfigMap
     (`internalHealthUrl: http://hub.<ns>.svc:8081/hub/health`), else JupyterHub's defaults."""
@@ -133,13 +189,15 @@ class HubChecker:
         ns = hub.name
         result = HubHealth(self.cluster, hub.name)
         try:
-            pods = self.kube.pods(ns) if pods is None else pods
-            claims = self.kube.claims(ns) if claims is None else claims
-            events = self.kube.events(ns) if events is None else events
+            if pods is None:  # `health` reads the namespace itself, with the crashing containers' logs
+                verdict, events = explain_namespace(self.kube, ns)
+            else:  # `status` read every namespace at once
+                claims = self.kube.claims(ns) if claims is None else claims
+                events = self.kube.events(ns) if events is None else events
+                verdict = judge_pods(pods, claims, events)
         except KubeError as e:
             result.checks.append(Check("pods", False, f"cannot read the hub's namespace: {e.message}"))
             return result
-        verdict = judge_pods(pods, claims, events)
         result.findings.extend(verdict.findings)
         result.checks.append(Check("pods", verdict.ok, verdict.message if verdict.ok else
                                    f"{verdict.message}" if verdict.total else "no hub pods found"))

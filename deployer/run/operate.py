@@ -18,11 +18,12 @@ from deployer.adapters.process import ProcessRunner
 from deployer.adapters.sops import Sops
 from deployer.config.charts import known_charts
 from deployer.config.models import Cluster
-from deployer.errors import DeployerError, UsageError
+from deployer.errors import DeployerError
 from deployer.plan.deploy_plan import PlannedRelease, select_hubs
 from deployer.plan.diff import ObjectChange, diff_manifests, summary
 from deployer.run.deploy import load_cluster
 from deployer.run.release import DeployOptions, ReleaseDeployer, release_spec
+from deployer.run.rollback_target import choose_rollback
 from deployer.toolchain import find_tool
 
 
@@ -44,11 +45,38 @@ def connect(root: Path, cluster_name: str, hubs: Optional[list[str]], runner: Pr
     cluster = load_cluster(root, cluster_name, hubs)
     select_hubs(cluster, hubs)  # unknown hubs: a usage error naming the known ones
     sops = Sops(runner)
+    # before any tool or API answer can echo them (an API server's error quoting an object)
+    register_secrets(root, cluster, select_hubs(cluster, hubs), sops)
     helm_binary = find_tool("helm")
     with cluster_access(cluster, root / "config" / "clusters" / cluster.name, sops) as access:
         helm = Helm(helm_binary, access.kubeconfig, runner, context=access.context,
                     env={**access.env, **helm_home_env(work_dir)})
         yield Connection(root, cluster, access, helm, sops, runner, helm_binary)
+
+
+def secret_files(root: Path, cluster: Cluster, hubs: list[str], support: bool = False) -> list[Path]:
+    """The sops-encrypted files whose values the named hubs (and the support stack) deploy."""
+    from deployer.config.files import is_secret_name
+
+    folder = root / "config" / "clusters" / cluster.name
+    names: list[str] = []
+    if support and cluster.support is not None:
+        names += cluster.support.helm_chart_values_files
+    for hub in cluster.hubs:
+        if hub.name in hubs:
+            names += hub.helm_chart_values_files
+            if hub.domain_override_file:
+                names.append(hub.domain_override_file)
+    return [folder / n for n in dict.fromkeys(names) if is_secret_name(Path(n).name)]
+
+
+def register_secrets(root: Path, cluster: Cluster, hubs: list[str], sops: Sops, support: bool = False) -> int:
+    """Decrypt (in memory) every secret values file of these hubs, so that each value is known to
+    the redactor before any command output, log line or error can carry it. Returns the count."""
+    files = secret_files(root, cluster, hubs, support)
+    for path in files:
+        sops.decrypt_data(path)  # registers every leaf value; a failure (no key) stops the command
+    return len(files)
 
 
 # -- diff ---------------------------------------------------------------------------------
@@ -154,24 +182,8 @@ class RollbackResult:
 
 
 def choose_revision(history: list[Revision], hub: str, revision: Optional[int]) -> tuple[Revision, Revision]:
-    """(current, target): the target is `revision`, or by default the one before the current."""
-    if not history:
-        raise DeployerError(f"hub `{hub}` has no helm release on this cluster: nothing to roll back",
-                            hint="deploy it first with `deployer deploy`")
-    current = history[-1]
-    existing = ", ".join(f"{r.revision} ({r.status})" for r in history)
-    if revision is None:
-        if len(history) < 2:
-            raise DeployerError(f"hub `{hub}` has only revision {current.revision}: there is no previous revision",
-                                hint="roll forward instead: fix the values and run `deployer deploy`")
-        return current, history[-2]
-    by_number = {r.revision: r for r in history}
-    if revision not in by_number:
-        raise UsageError(f"hub `{hub}` has no revision {revision}", hint=f"existing revisions: {existing}")
-    if revision == current.revision:
-        raise UsageError(f"revision {revision} is the current revision of `{hub}`: nothing to roll back",
-                         hint=f"existing revisions: {existing}")
-    return current, by_number[revision]
+    """(current, target): see `deployer.run.rollback_target` (the one rule for every rollback)."""
+    return choose_rollback(history, hub, revision)
 
 
 def run_rollback(conn: Connection, hub: str, revision: Optional[int], *, dry_run: bool, timeout: float) -> RollbackResult:

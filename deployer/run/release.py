@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Optional
 
 from deployer.adapters.charts import PreparedChart, prepare_chart
-from deployer.adapters.helm import PENDING, ChartSource, Helm, HelmError, Revision
+from deployer.adapters.helm import PENDING, RENDER, UNREACHABLE, ChartSource, ClusterUnreachable, Helm, HelmError, Revision
 from deployer.adapters.process import ProcessRunner
 from deployer.adapters.sops import Sops
 from deployer.config.files import is_secret_name
@@ -24,8 +24,23 @@ from deployer.plan.deploy_plan import PlannedRelease
 from deployer.plan.terraform_plan import terraform_values
 from deployer.plan.values import generated_values, merge_values
 from deployer.run.engine import Outcome, StepContext
+from deployer.run.rollback_target import good_target
 
-GOOD = {"deployed", "superseded"}
+
+# While helm waits for a release, the API server is asked every PROBE_INTERVAL seconds whether it
+# still answers; after PROBE_FAILURES misses in a row the release fails as "cluster unreachable"
+# (helm itself would wait out its whole --timeout).
+PROBE_INTERVAL = 1.5
+PROBE_FAILURES = 3
+
+# An async function that raises when the cluster's API server does not answer.
+Probe = Callable[[], Awaitable[None]]
+# An async function saying why a release's pods are not ready (`deployer.run.health.failure_explainer`).
+Explain = Callable[["ReleaseSpec"], Awaitable[list]]
+
+# An async function sending a release's rendered objects to the API server as a dry run
+# (`deployer.adapters.kubectl.server_dry_run`), returning its DryRunResult.
+ValidateObjects = Callable[["ReleaseSpec", list], Awaitable[Any]]
 
 # Called after a successful (non-dry-run) deploy of a release; raising a DeployerError fails the
 # step (e.g. `deploy --health-check`). It may add to outcome.details and outcome.message.
@@ -93,7 +108,12 @@ def _chart_dir(chart: Any, charts: dict[str, Path]) -> Optional[Path]:
 
 class ReleaseDeployer:
     def __init__(self, helm: Helm, sops: Sops, runner: ProcessRunner, helm_binary: Path, options: DeployOptions,
-                 after_deploy: tuple[AfterDeploy, ...] = (), cloud_outputs: Optional[dict[str, Any]] = None) -> None:
+                 after_deploy: tuple[AfterDeploy, ...] = (), cloud_outputs: Optional[dict[str, Any]] = None,
+                 probe: Optional[Probe] = None, explain: Optional[Explain] = None,
+                 validate_objects: Optional[ValidateObjects] = None) -> None:
+        self.validate_objects = validate_objects
+        self.probe = probe
+        self.explain = explain
         self.after_deploy = after_deploy
         # what `deployer provision` saved for this cluster (endpoint, role ARNs, buckets, ...)
         self.cloud_outputs = cloud_outputs or {}
@@ -205,8 +225,11 @@ class ReleaseDeployer:
         return outcome
 
     async def _upgrade(self, spec: ReleaseSpec, chart: ChartSource, values: dict[str, Any]) -> dict:
-        return await self.helm.upgrade_install(spec.release, chart, values, namespace=spec.namespace,
-                                               timeout=self.options.timeout, description=f"deployer: {spec.id}")
+        upgrade = self.helm.upgrade_install(spec.release, chart, values, namespace=spec.namespace,
+                                            timeout=self.options.timeout, description=f"deployer: {spec.id}")
+        if self.probe is None:
+            return await upgrade
+        return await while_reachable(upgrade, self.probe)
 
     async def _dry_run(self, spec: ReleaseSpec, chart_path: ChartSource, values: dict[str, Any], details: dict[str, Any],
                        ctx: StepContext) -> Outcome:
@@ -220,16 +243,46 @@ class ReleaseDeployer:
         try:
             ctx.progress("server-side dry run")
             history = await self.helm.history(spec.release, spec.namespace, timeout=20)
-            await self.helm.upgrade_install(spec.release, chart_path, values, namespace=spec.namespace,
-                                            timeout=60, wait=False, dry_run=True)
+            rendered = await self.helm.upgrade_install(spec.release, chart_path, values, namespace=spec.namespace,
+                                                       timeout=60, wait=False, dry_run=True)
             current = history[-1].revision if history else 0
-            message += f"; would {'upgrade revision ' + str(current) if current else 'install'} (server dry run passed)"
-            details["server_dry_run"] = "passed"
         except HelmError as e:
             raise ReleaseFailed(f"server-side dry run failed: {e.message}", e.hint, details) from None
         except DeployerError as e:
             details["server_dry_run"] = f"skipped: {e.message}"
             message += "; cluster not reachable, server dry run skipped"
+            return Outcome(message, details)
+        message += f"; would {'upgrade revision ' + str(current) if current else 'install'}"
+        if self.validate_objects is None:
+            details["server_dry_run"] = "helm only: objects rendered against the cluster, not validated by the API server"
+            return Outcome(message + " (helm's server dry run passed; the API server did not validate the objects)",
+                           details)
+        ctx.progress("API server dry run of every object")
+        try:
+            checked = await self.validate_objects(spec, _release_objects(rendered))
+        except DeployerError as e:
+            details["server_dry_run"] = f"helm only: the API server's dry run could not run: {e.message}"
+            return Outcome(message + f" (helm's server dry run passed; the API server's could not run: {e.message})",
+                           details)
+        if checked.problems:
+            details["server_dry_run"] = "failed"
+            details["server_dry_run_problems"] = checked.problems
+            raise ReleaseFailed(f"server-side dry run failed: the API server refused {len(checked.problems)} object(s): "
+                                f"{checked.problems[0]}",
+                                "fix the values that produce this object; a real deploy would fail the same way",
+                                details)
+        from deployer.adapters.kubectl import NOT_CHECKED
+
+        details["server_dry_run"] = "passed"
+        details["server_dry_run_objects"] = checked.checked
+        details["not_checked"] = NOT_CHECKED
+        notes = [checked.namespace_note] if checked.namespace_note else []
+        if checked.unchecked_kinds:
+            kinds = sorted(set(checked.unchecked_kinds))
+            details["unchecked_kinds"] = kinds
+            notes.append(f"not validated (their CRDs are not installed yet): {', '.join(kinds)}")
+        message += (f" (server dry run passed: the API server validated {checked.checked} object(s); it does not check "
+                    f"{NOT_CHECKED})" + "".join(f"; {n}" for n in notes))
         return Outcome(message, details)
 
     async def _recover(self, spec: ReleaseSpec, history: list[Revision], ctx: StepContext) -> str:
@@ -237,12 +290,12 @@ class ReleaseDeployer:
         if not history or history[-1].status not in PENDING:
             return ""
         stuck = history[-1]
-        good = [r for r in history[:-1] if r.status in GOOD]
+        target = good_target(history, before=stuck.revision)
         ctx.progress(f"recovering from {stuck.status}")
-        if good:
-            await self.helm.rollback(spec.release, good[-1].revision, namespace=spec.namespace,
+        if target is not None:
+            await self.helm.rollback(spec.release, target.revision, namespace=spec.namespace,
                                      timeout=self.options.timeout, wait=False)
-            return f"recovered from {stuck.status} (revision {stuck.revision}) by rolling back to revision {good[-1].revision}"
+            return f"recovered from {stuck.status} (revision {stuck.revision}) by rolling back to revision {target.revision}"
         await self.helm.uninstall(spec.release, namespace=spec.namespace, timeout=self.options.timeout)
         return f"recovered from {stuck.status} (revision {stuck.revision}) by removing the never-deployed release"
 
@@ -252,19 +305,40 @@ class ReleaseDeployer:
         detail = getattr(error, "detail", "")
         if detail:
             details["helm_error"] = detail[-2000:]
+        kind = getattr(error, "kind", None)
+        if kind == UNREACHABLE:  # nothing more can be done there now: fail at once, say so
+            details["cluster_unreachable"] = True
+            return ReleaseFailed(f"{message}; nothing was rolled back (a release left pending is recovered by the "
+                                 "next deploy)", error.hint, details)
+        hint = error.hint
+        if kind != RENDER and self.explain is not None:  # helm applied it: why is it not ready?
+            ctx.progress("reading why the release is not ready")
+            from deployer.checks.health import first_reason, hint_for
+
+            try:
+                findings = await self.explain(spec)
+            except (DeployerError, asyncio.TimeoutError) as e:
+                findings = []
+                details["reasons_error"] = getattr(e, "message", "no answer")
+            if findings:
+                details["reasons"] = [f.to_json() for f in findings]
+                message = f"{message}; {first_reason(findings)}"
+                hint = hint_for(findings) or hint
         if not self.options.rollback:
             return ReleaseFailed(f"{message}; the failed release was kept (--no-rollback)",
-                                 "inspect it with `helm history` / kubectl; the next deploy redeploys it", details)
+                                 hint or "inspect it with `helm history` / kubectl; the next deploy redeploys it",
+                                 details)
+        error = DeployerError(message, hint)
         try:
             history = await self.helm.history(spec.release, spec.namespace)
             # the failed attempt is the newest revision; the one to return to is the newest good one
-            good = [r for r in history if r.status in GOOD]
-            if good:
-                ctx.progress(f"rolling back to revision {good[-1].revision}")
-                await self.helm.rollback(spec.release, good[-1].revision, namespace=spec.namespace,
+            target = good_target(history)
+            if target is not None:
+                ctx.progress(f"rolling back to revision {target.revision}")
+                await self.helm.rollback(spec.release, target.revision, namespace=spec.namespace,
                                          timeout=self.options.timeout, wait=False)
-                details["rolled_back_to"] = good[-1].revision
-                return ReleaseFailed(f"{message}; rolled back to revision {good[-1].revision}", error.hint, details)
+                details["rolled_back_to"] = target.revision
+                return ReleaseFailed(f"{message}; rolled back to revision {target.revision}", error.hint, details)
             ctx.progress("removing the failed first install")
             await self.helm.uninstall(spec.release, namespace=spec.namespace, timeout=self.options.timeout)
             details["rolled_back_to"] = None
@@ -272,6 +346,47 @@ class ReleaseDeployer:
         except DeployerError as e2:
             return ReleaseFailed(f"{message}; rollback ALSO failed: {e2.message}",
                                  "the release is in a failed state; the next deploy retries it", details)
+
+
+async def while_reachable(operation: Awaitable[Any], probe: Probe, *, interval: float = PROBE_INTERVAL,
+                          failures: int = PROBE_FAILURES) -> Any:
+    """Await `operation`, asking `probe` every `interval` seconds whether the cluster still answers;
+    after `failures` misses in a row, cancel the operation (helm is stopped) and raise
+    ClusterUnreachable."""
+    task = asyncio.ensure_future(operation)
+    misses = 0
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=interval)
+            if done:
+                return task.result()
+            try:
+                await probe()
+                misses = 0
+            except (DeployerError, asyncio.TimeoutError) as e:
+                misses += 1
+                if misses >= failures:
+                    why = getattr(e, "message", "no answer")
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
+                    raise ClusterUnreachable(
+                        f"cluster unreachable: the API server stopped answering while helm waited "
+                        f"({failures} checks {interval:g}s apart failed: {why})") from None
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+def _release_objects(rendered: Any) -> list[dict[str, Any]]:
+    """The objects of a helm dry run's release (its manifest and its hooks' manifests)."""
+    import yaml
+
+    if not isinstance(rendered, dict):
+        return []
+    texts = [rendered.get("manifest") or ""] + [h.get("manifest") or "" for h in rendered.get("hooks") or []
+                                                 if isinstance(h, dict)]
+    return [d for text in texts for d in yaml.safe_load_all(text) if isinstance(d, dict)]
 
 
 def _is_stuck(error: DeployerError) -> bool:

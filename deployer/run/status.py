@@ -78,6 +78,9 @@ def cluster_status(root: Path, cluster: Cluster, runner: ProcessRunner, options:
     folder = root / "config" / "clusters" / cluster.name
     sops = Sops(runner)
     try:
+        from deployer.run.operate import register_secrets
+
+        register_secrets(root, cluster, list(rows), sops)  # before any answer can echo a secret
         with cluster_access(cluster, folder, sops) as access:
             helm = Helm(find_tool("helm"), access.kubeconfig, runner, context=access.context,
                         env={**access.env, **helm_home_env(work_dir)})

@@ -281,10 +281,13 @@ def test_deploy_support_stack(repo):
 def test_deploy_plan_runs_the_ci_stages_locally_with_the_canary_gate(repo, tmp_path):
     root, folder, staging, prod = repo
     plan = {
-        "base": "a", "head": "b", "removals": [],
+        "version": 1, "base": "a", "head": "b", "removals": [],
         "support_jobs": [],
-        "staging_jobs": [{"cluster": "e2e", "kind": "hub", "hub": staging}],
-        "prod_jobs": [{"cluster": "e2e", "kind": "hub", "hub": prod}],
+        "staging_jobs": [{"id": f"e2e/{staging}", "cluster": "e2e", "kind": "hub", "hub": staging, "stage": "staging",
+                          "chart": "basehub", "reasons": ["new"]}],
+        "prod_jobs": [{"id": f"e2e/{prod}", "cluster": "e2e", "kind": "hub", "hub": prod, "stage": "prod",
+                       "chart": "basehub", "reasons": ["new"]}],
+        "counts": {"support": 0, "staging": 1, "prod": 1, "removals": 0},
     }
     plan_file = tmp_path / "plan.json"
     plan_file.write_text(json.dumps(plan))

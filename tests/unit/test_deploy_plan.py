@@ -33,6 +33,30 @@ def test_unknown_hub_lists_known_ones():
     assert "known hubs: staging, prod" in info.value.hint
 
 
+def job(cluster: str, kind: str = "hub", hub=None, stage=None) -> dict:
+    """A job as `plan-upgrade --output json` writes it."""
+    return {"id": f"{cluster}/{hub or 'support'}", "cluster": cluster, "kind": kind, "hub": hub,
+            "stage": stage, "chart": "basehub", "reasons": ["changed"]}
+
+
+def plan_doc(support=(), staging=(), prod=()) -> dict:
+    return {"version": 1, "base": "a", "head": "b",
+            "support_jobs": [job(c, "support") for c in support],
+            "staging_jobs": [job(c, "hub", h, "staging") for c, h in staging],
+            "prod_jobs": [job(c, "hub", h, "prod") for c, h in prod],
+            "removals": [], "counts": {"support": len(support), "staging": len(staging), "prod": len(prod),
+                                       "removals": 0}}
+
+
+def report(*steps) -> "object":
+    from deployer.plan.plan_file import RunReportFile
+
+    return RunReportFile.model_validate({
+        "version": 1, "ok": True, "interrupted": False, "started_at": "t", "duration_seconds": 1.0, "counts": {},
+        "steps": [{"id": i, "label": i, "group": "staging", "state": st, "duration_seconds": 1.0, "message": "",
+                   "hint": None, "details": {}} for i, st in steps]})
+
+
 def test_support_plan():
     assert plan_support(cluster("staging"))[0].id == "c/support"
 
@@ -42,11 +66,8 @@ def test_plan_from_upgrade_gates_prod_on_staging_and_support_per_cluster():
 
     clusters = {"c": cluster("staging", "prod", "other"), "d": cluster("prod")}
     clusters["d"] = clusters["d"].model_copy(update={"name": "d"})
-    plan = PlanFile.model_validate({
-        "support_jobs": [{"cluster": "c", "kind": "support"}],
-        "staging_jobs": [{"cluster": "c", "kind": "hub", "hub": "staging"}],
-        "prod_jobs": [{"cluster": "c", "kind": "hub", "hub": "prod"}, {"cluster": "d", "kind": "hub", "hub": "prod"}],
-    })
+    plan = PlanFile.model_validate(plan_doc(support=["c"], staging=[("c", "staging")],
+                                            prod=[("c", "prod"), ("d", "prod")]))
     steps = {s.id: s for s in plan_from_upgrade(plan, clusters)}
     assert list(steps) == ["c/support", "c/staging", "c/prod", "d/prod"]
     assert steps["c/staging"].needs == ("c/support",)
@@ -57,7 +78,7 @@ def test_plan_from_upgrade_gates_prod_on_staging_and_support_per_cluster():
 def test_plan_naming_an_unknown_hub_is_refused():
     from deployer.plan.deploy_plan import PlanFile, plan_from_upgrade
 
-    plan = PlanFile.model_validate({"prod_jobs": [{"cluster": "c", "kind": "hub", "hub": "gone"}]})
+    plan = PlanFile.model_validate(plan_doc(prod=[("c", "gone")]))
     with pytest.raises(UsageError):
         plan_from_upgrade(plan, {"c": cluster("staging")})
 
@@ -65,13 +86,9 @@ def test_plan_naming_an_unknown_hub_is_refused():
 def test_canary_gate_skips_prod_of_clusters_whose_staging_failed_or_never_reported():
     from deployer.plan.deploy_plan import PlanFile, gate
 
-    plan = PlanFile.model_validate({
-        "staging_jobs": [{"cluster": "a", "kind": "hub", "hub": "staging"}, {"cluster": "b", "kind": "hub", "hub": "staging"},
-                         {"cluster": "c", "kind": "hub", "hub": "staging"}],
-        "prod_jobs": [{"cluster": "a", "kind": "hub", "hub": "prod"}, {"cluster": "b", "kind": "hub", "hub": "prod"},
-                      {"cluster": "c", "kind": "hub", "hub": "prod"}, {"cluster": "d", "kind": "hub", "hub": "prod"}],
-    })
-    reports = [{"steps": [{"id": "a/staging", "state": "succeeded"}]}, {"steps": [{"id": "b/staging", "state": "failed"}]}]
+    plan = PlanFile.model_validate(plan_doc(staging=[("a", "staging"), ("b", "staging"), ("c", "staging")],
+                                            prod=[("a", "prod"), ("b", "prod"), ("c", "prod"), ("d", "prod")]))
+    reports = [report(("a/staging", "succeeded")), report(("b/staging", "failed"))]
     allowed, skipped = gate(plan, "prod", reports)
     assert [(j.cluster, j.hub) for j in allowed] == [("a", "prod"), ("d", "prod")]
     assert {s["cluster"]: s["reason"] for s in skipped} == {"b": "skipped: b/staging failed", "c": "skipped: c/staging no report"}

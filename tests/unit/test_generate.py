@@ -97,3 +97,102 @@ def test_generate_without_a_recipient_or_with_bad_options_explains(tmp_path, cap
     assert "--account" in capsys.readouterr().err
     assert run(root, "generate", "cluster", "Bad_Name", "--provider", "azure") == 2
     assert run(root, "generate", "cluster", "delta", "--provider", "openstack") == 2
+
+
+# -- every option checked before anything is written; YAML by the library; never outside -------
+
+def snapshot(path):
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*"))
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["--hub", "Bad_Hub"], "generate cluster: --hub: hub name `Bad_Hub` must be 1-40 lowercase letters"),
+    (["--hub", "a", "--hub", "a"], "generate cluster: --hub: hub `a` is named more than once"),
+    (["--hub", "../../../../escape-hub"], "generate cluster: --hub: hub name `../../../../escape-hub` must be"),
+    (["--hub", "x/y"], "generate cluster: --hub: hub name `x/y` must be"),
+    (["--hub", ""], "generate cluster: --hub: hub name `` must be"),
+    (["--domain", "bad domain!"], "generate cluster: --domain: `bad domain!` is not a domain name"),
+    (["--domain", "hub.example.org\nx: 1"], "generate cluster: --domain: `hub.example.org\nx: 1` is not a domain name"),
+    (["--domain", "https://hub.example.org"], "generate cluster: --domain: `https://hub.example.org` is not a domain"),
+    (["--region", "us-west-2\nprovider_url: https://evil.example"],
+     "generate cluster: --region: control characters (such as a newline) are not allowed"),
+    (["--region", "us west"], "generate cluster: --region: `us west` is not a region or zone"),
+    (["--region", "'; rm -rf /"], "generate cluster: --region: `'; rm -rf /` is not a region or zone"),
+    (["--account", "12345678901\n"], "generate cluster: --account: control characters"),
+    (["--state-bucket", "Bad Bucket"], "generate cluster: --state-bucket: `Bad Bucket` is not a bucket name"),
+    (["--state-bucket", "b\tx"], "generate cluster: --state-bucket: `b\tx` is not a bucket name"),
+    (["--project", "my-project-42"], "generate cluster: options: --project is for --provider gcp, not aws"),
+])
+def test_bad_options_are_refused_before_anything_is_written(tmp_path, capsys, args, expected):
+    root = new_root(tmp_path)
+    before = snapshot(tmp_path)
+    code = run(root, "generate", "cluster", "fresh", "--provider", "aws", "--account", "123456789012",
+               "--age-recipient", "age1" + "q" * 58, *args)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith(f"error: {expected}"), err
+    assert "Traceback" not in err and "internal error" not in err
+    assert snapshot(tmp_path) == before  # nothing written, inside or outside the repository
+
+
+def test_a_domain_another_hub_uses_is_refused(tmp_path, age_key, capsys):
+    key, recipient = age_key
+    root = new_root(tmp_path)
+    assert run(root, "generate", "cluster", "one", "--provider", "azure", "--age-recipient", recipient,
+               "--domain", "hub.example.org") == 0
+    before = snapshot(tmp_path)
+    assert run(root, "generate", "cluster", "two", "--provider", "azure", "--age-recipient", recipient,
+               "--domain", "hub.example.org") == 1
+    assert "domain(s) already used by other hubs: staging.hub.example.org (used by one/staging)" in capsys.readouterr().err
+    assert snapshot(tmp_path) == before
+
+
+def test_a_linked_cluster_folder_is_refused(tmp_path, age_key, capsys):
+    key, recipient = age_key
+    root = new_root(tmp_path)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (root / "config" / "clusters" / "linked").symlink_to(outside)
+    assert run(root, "generate", "cluster", "linked", "--provider", "azure", "--age-recipient", recipient) == 1
+    assert "exists and is not a plain folder" in capsys.readouterr().err
+    assert list(outside.iterdir()) == []
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+label = st.from_regex(r"[a-z0-9]([-a-z0-9]{0,12}[a-z0-9])?", fullmatch=True)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+@given(name=label, provider=st.sampled_from(["gcp", "aws", "azure"]), chart=st.sampled_from(["basehub", "daskhub"]),
+       hubs=st.lists(label, min_size=1, max_size=4, unique=True), domain=st.one_of(
+           st.none(), st.lists(label, min_size=2, max_size=4).map(".".join)),
+       region=st.one_of(st.none(), st.sampled_from(["us-west-2", "eu-central-1", "us-central1-b", "eastus", "ap-south-1"])))
+def test_any_valid_options_give_a_cluster_that_validates(tmp_path_factory, age_key, name, provider, chart, hubs, domain,
+                                                          region):
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    key, recipient = age_key
+    root = new_root(tmp_path_factory.mktemp("hyp"))
+    args = ["generate", "cluster", name, "--provider", provider, "--chart", chart, "--age-recipient", recipient,
+            *PROVIDER_ARGS[provider]]
+    for hub in hubs:
+        args += ["--hub", hub]
+    if domain:
+        args += ["--domain", domain]
+    if region:
+        args += ["--region", region]
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = run(root, *args)
+    assert code == 0, err.getvalue()
+    report = validate(root).report
+    assert report.errors == [], report.errors
+    assert sorted(h.name for h in validate(root).docs[0].model.hubs) == sorted(hubs)
+    assert snapshot(root) == sorted({"config", "config/clusters", f"config/clusters/{name}",
+                                     *(f"config/clusters/{name}/{f}" for f in (
+                                         "cluster.yaml", "support.values.yaml", "enc-deployer-credentials.secret.json",
+                                         *(f"{h}.values.yaml" for h in hubs),
+                                         *(f"enc-{h}.secret.values.yaml" for h in hubs)))})

@@ -223,7 +223,8 @@ def test_cli_json_and_markdown(repo, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     payload = json.loads(proc.stdout)
-    assert set(payload) == {"base", "head", "support_jobs", "staging_jobs", "prod_jobs", "removals", "counts"}
+    assert set(payload) == {"version", "base", "head", "support_jobs", "staging_jobs", "prod_jobs", "removals", "counts"}
+    assert payload["version"] == 1
     assert [j["id"] for j in payload["prod_jobs"]] == ["cloudbank/bcc"]
     assert "`cloudbank/bcc`" in md.read_text() and "bcc.values.yaml" in md.read_text()
     bad = subprocess.run([sys.executable, "-m", "deployer", "--root", str(repo), "plan-upgrade", "--base", "nope"],

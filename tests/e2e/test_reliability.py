@@ -1,0 +1,255 @@
+"""Safe under faults and secrets, end to end on the local cluster (real API server, real helm,
+real sops + age): rollback's target rule, the API server's own dry run, a failed release's
+reasons, an API server killed mid-deploy, and planted secrets traced through every output."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.operate_repo import BAD_IMAGE, MIRROR, Repo, as_json, hub_values, make_age_key
+
+pytestmark = pytest.mark.e2e
+
+
+def labelled(label: str, **kw) -> str:
+    """Hub values whose hub pod carries label `canary: <label>` (a value the API server refuses
+    when it has a space or a quote)."""
+    return hub_values(**kw) + f"    labels:\n      canary: {json.dumps(label)}\n"
+
+
+@pytest.fixture(scope="module")
+def repo(local_cluster, tmp_path_factory):
+    work = tmp_path_factory.mktemp("reliability")
+    return Repo(work / "repo", local_cluster.cluster.layout.root, {"roll": {}, "dry": {}, "why": {}})
+
+
+def test_two_failed_no_rollback_deploys_then_rollback_goes_to_the_last_deployed_revision(repo):
+    hub = repo.names["roll"]
+    values = repo.folder / "roll.values.yaml"
+    assert repo.deploy(hub).returncode == 0  # revision 1, deployed
+    values.write_text(labelled("bad value!"))
+    for _ in range(2):  # revisions 2 and 3: refused by the API server, kept
+        proc = repo.deploy(hub, "--no-rollback")
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+    values.write_text(hub_values())
+    proc = repo.run("rollback", "e2e", hub, "--output", "json", "--timeout", "60")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = as_json(proc)
+    assert (result["from_revision"], result["to_revision"], result["new_revision"], result["status"]) == (
+        3, 1, 4, "deployed")
+    proc = repo.run("rollback", "e2e", hub, "--revision", "2")
+    assert proc.returncode == 2
+    assert "revision 2 of `" + hub + "` is failed: it never ran, so deployer does not roll back to it" in proc.stderr
+
+
+@pytest.mark.parametrize("installed", [False, True], ids=["first-install", "upgrade"])
+def test_dry_run_finds_the_bad_label_value_the_real_deploy_fails_on(repo, installed):
+    hub = repo.names["dry"]
+    values = repo.folder / "dry.values.yaml"
+    values.write_text(hub_values())
+    if installed:
+        assert repo.deploy(hub).returncode == 0
+    values.write_text(labelled("bad value!"))
+    try:
+        dry = repo.run("deploy", "e2e", hub, "--chart-mirror", str(MIRROR), "--dry-run", "--output", "json")
+        step = as_json(dry)["steps"][0]
+        assert dry.returncode == 1, dry.stdout + dry.stderr
+        assert step["message"].startswith("server-side dry run failed: the API server refused 1 object(s): The "
+                                          'Deployment "hub" is invalid: spec.template.labels: Invalid value: '
+                                          '"bad value!": a valid label must be'), step["message"]
+        real = repo.deploy(hub, "--no-rollback", timeout="30")
+        assert real.returncode == 1  # the dry run and the real deploy now agree
+        values.write_text(hub_values())
+        ok = repo.run("deploy", "e2e", hub, "--chart-mirror", str(MIRROR), "--dry-run", "--output", "json")
+        assert ok.returncode == 0, ok.stdout + ok.stderr
+        message = as_json(ok)["steps"][0]["message"]
+        assert "server dry run passed: the API server validated" in message
+        assert "it does not check whether images can be pulled, pods become ready" in message
+    finally:
+        values.write_text(hub_values())
+
+
+def test_a_release_that_is_not_ready_says_why_as_health_does(repo, tmp_path):
+    hub = repo.names["why"]
+    (repo.folder / "why.values.yaml").write_text(hub_values(image=BAD_IMAGE))
+    report_file = tmp_path / "report.json"
+    proc = repo.run("deploy", "e2e", hub, "--chart-mirror", str(MIRROR), "--timeout", "15", "--no-rollback",
+                    "--report-file", str(report_file))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    step = json.loads(report_file.read_text())["steps"][0]
+    assert "context deadline exceeded" in step["message"] or "timed out" in step["message"], step["message"]
+    assert f"image {BAD_IMAGE}:4.1.0 cannot be pulled" in step["message"], step["message"]
+    assert step["hint"] == "check the image name and tag in the hub's values, and that the node can reach its registry"
+    assert any(r["code"] == "image-pull" for r in step["details"]["reasons"])
+    health = repo.run("health", "e2e", hub, "--output", "json", "--retries", "0")
+    reasons = [r["message"] for r in as_json(health)["hubs"][0]["reasons"] if r["code"] == "image-pull"]
+    assert reasons and reasons[0] in step["message"]  # the same words as `health`
+
+
+# -- the API server dies mid-deploy -------------------------------------------------------------
+
+def test_killing_the_api_server_mid_deploy_fails_in_flight_releases_promptly_then_rerun_converges(scratch_cluster,
+                                                                                                    tmp_path):
+    up = scratch_cluster.up()
+    assert up.status.healthy, up.status
+    repo = Repo(tmp_path / "repo", scratch_cluster.layout.root, {"a": {"values": hub_values(image=BAD_IMAGE)},
+                                                                 "b": {"values": hub_values(image=BAD_IMAGE)}})
+    report = tmp_path / "report.json"
+    log = tmp_path / "deploy.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "deployer", "--root", str(repo.root), "deploy", "e2e",
+                                 "--chart-mirror", str(MIRROR), "--timeout", "300", "--report-file", str(report)],
+                                stdout=out, stderr=subprocess.STDOUT, text=True)
+        try:
+            deadline = time.monotonic() + 90
+            # both releases applied (their namespaces exist), helm waiting for pods that never pull their image
+            while not _namespaces_exist(scratch_cluster, repo.names.values()) and time.monotonic() < deadline:
+                time.sleep(0.5)
+            time.sleep(3)
+            apiserver = next(c for c in scratch_cluster.status().components if c.name == "kube-apiserver")
+            os.kill(apiserver.pid, signal.SIGKILL)
+            killed = time.monotonic()
+            proc.wait(timeout=90)
+            seconds = time.monotonic() - killed
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    text = log.read_text()
+    assert proc.returncode == 1, text
+    assert seconds <= 15, f"took {seconds:.1f}s after the kill\n{text}"
+    steps = json.loads(report.read_text())["steps"]
+    assert len(steps) == 2 and all(s["state"] == "failed" for s in steps)
+    assert all(s["message"].startswith("cluster unreachable") for s in steps), [s["message"] for s in steps]
+    print(f"in-flight releases failed {seconds:.1f}s after the API server was killed")
+    # back up, good values: the rerun recovers the pending releases and converges
+    assert scratch_cluster.up().status.healthy
+    for short in ("a", "b"):
+        (repo.folder / f"{short}.values.yaml").write_text(hub_values())
+    rerun = repo.deploy(timeout="120")
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+
+
+def _namespaces_exist(cluster, names) -> bool:
+    from kubernetes import client, config
+
+    try:
+        api = config.new_client_from_config(config_file=str(cluster.layout.kubeconfig))
+        with api:
+            have = {n.metadata.name for n in client.CoreV1Api(api).list_namespace(_request_timeout=3).items}
+    except Exception:
+        return False
+    return set(names) <= have
+
+
+# -- planted secrets, traced through every output ----------------------------------------------
+
+SECRETS = {
+    "quote": 'S3cr3t-CANARY-q"uo\'te',
+    "backslash": "S3cr3t-CANARY-back\\slash",
+    "tab": "S3cr3t-CANARY-t\tab",
+    "newline": "S3cr3t-CANARY-new\nline",
+    "unicode": "S3cr3t-CANARY-ünï€😀",
+    "short": "Ωz7",  # shorter than 4: redacted where it stands as a whole value (deployer/redact.py)
+}
+
+
+def needles(secret: str) -> set[str]:
+    import yaml
+
+    forms = {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1], shlex.quote(secret),
+             repr(secret)[1:-1], yaml.safe_dump(secret, default_style='"', width=10**6).strip()[1:-1],
+             yaml.safe_dump(secret, default_style='"', allow_unicode=True, width=10**6).strip()[1:-1]}
+    for enc in (base64.b64encode, base64.urlsafe_b64encode):
+        forms.add(enc(secret.encode()).decode().rstrip("="))
+    forms |= {line for line in secret.splitlines() if len(line) >= 8}
+    return {f for f in forms if f}
+
+
+def secret_values(secrets: dict[str, str], label: bool) -> str:
+    env = "".join(f"      PLANT_{k.upper()}: {json.dumps(v)}\n" for k, v in secrets.items())
+    text = ("jupyterhub:\n  hub:\n    extraEnv:\n" + env +
+            f"    config:\n      DummyAuthenticator:\n        password: {json.dumps(secrets['quote'])}\n")
+    if label:  # a value the API server refuses, and quotes back in its error
+        text += f"    labels:\n      canary: {json.dumps(secrets['quote'])}\n"
+    return text
+
+
+def test_planted_secrets_never_appear_in_any_output_log_report_state_or_temp_file(local_cluster, tmp_path):
+    work = tmp_path
+    key, recipient = make_age_key(work)
+    temp = work / "tmp"
+    temp.mkdir()
+    reports = work / "reports"
+    reports.mkdir()
+    env = {"SOPS_AGE_KEY_FILE": str(key), "TMPDIR": str(temp)}
+    repo = Repo(work / "repo", local_cluster.cluster.layout.root, {"canary": {"secret": True}})
+    hub = repo.names["canary"]
+    repo.write_secret("canary", secret_values(SECRETS, label=False), recipient)
+    outputs: list[tuple[str, str]] = []
+
+    def run(*args: str, expect: tuple[int, ...] = (0,)) -> None:
+        for verbose in ((), ("--verbose",)):
+            proc = subprocess.run([sys.executable, "-m", "deployer", *verbose, "--root", str(repo.root), *args],
+                                  capture_output=True, text=True, timeout=300, env={**os.environ, **env})
+            outputs.append((f"{' '.join(verbose + args)} (exit {proc.returncode})", proc.stdout + proc.stderr))
+            assert proc.returncode in expect, (args, proc.stdout, proc.stderr)
+
+    n = iter(range(100))
+    mirror = ("--chart-mirror", str(MIRROR))
+    run("validate")
+    run("deploy", "e2e", hub, *mirror, "--dry-run", "--output", "json")
+    run("deploy", "e2e", hub, *mirror, "--timeout", "60", "--report-file", str(reports / f"r{next(n)}.json"))
+    run("deploy", "e2e", hub, *mirror, "--timeout", "60", "--output", "json")
+    run("status", "e2e", expect=(0, 1))
+    run("status", "e2e", "--output", "json", expect=(0, 1))
+    run("health", "e2e", hub, "--retries", "0", expect=(0, 1))
+    run("health", "e2e", hub, "--retries", "0", "--output", "json", expect=(0, 1))
+    # changed secrets: diff shows the Deployment's env change (values redacted)
+    changed = {k: (v + "2" if k != "short" else "Ωz8") for k, v in SECRETS.items()}
+    repo.write_secret("canary", secret_values(changed, label=False), recipient)
+    run("diff", "e2e", hub, *mirror, expect=(0, 2))
+    run("diff", "e2e", hub, *mirror, "--output", "json", expect=(0, 2))
+    # failures: the API server refuses the label, quoting the secret (Go-escaped) in its error
+    repo.write_secret("canary", secret_values(SECRETS, label=True), recipient)
+    run("deploy", "e2e", hub, *mirror, "--dry-run", "--output", "json", expect=(1,))
+    run("deploy", "e2e", hub, *mirror, "--timeout", "30", "--no-rollback", "--report-file",
+        str(reports / f"r{next(n)}.json"), expect=(1,))
+    run("deploy", "e2e", hub, *mirror, "--timeout", "30", "--output", "json", expect=(1,))
+    run("rollback", "e2e", hub, "--dry-run")
+    run("rollback", "e2e", hub, "--timeout", "60", expect=(0, 1))
+    run("rollback", "e2e", hub, "--revision", "99", expect=(2,))
+    run("status", "e2e", "--output", "json", expect=(0, 1))
+
+    leaks = []
+    scanned = 0
+    places = [(name, text.encode()) for name, text in outputs]
+    layout = local_cluster.cluster.layout
+    cluster_own = (Path(layout.etcd_data), Path(layout.volumes))  # the cluster's storage, not deployer's output
+    state = Path(__file__).resolve().parents[2] / ".state"  # chart work folder and helm's home (repo_dir)
+    for folder in (reports, temp, repo.root, Path(layout.root), state):
+        for path in folder.rglob("*") if folder.is_dir() else []:
+            if any(path.is_relative_to(p) for p in cluster_own):
+                continue
+            if path.is_file() and not path.name.startswith("enc-") and path.stat().st_size < 50_000_000:
+                places.append((str(path), path.read_bytes()))
+    planted = {**SECRETS, **{f"{k} (changed)": v for k, v in changed.items()}}
+    for name, data in places:
+        scanned += len(data)
+        for secret_name, secret in planted.items():
+            for needle in needles(secret):
+                if needle.encode() in data:
+                    leaks.append(f"{secret_name} as {needle!r} in {name}")
+        if b"CANARY" in data:
+            leaks.append(f"the CANARY prefix in {name}")
+    print(f"scanned {scanned:,} bytes in {len(places)} outputs and files: {len(leaks)} leak(s)")
+    assert leaks == [], "\n".join(leaks[:40])
