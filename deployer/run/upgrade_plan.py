@@ -29,7 +29,7 @@ from deployer.plan.upgrade import (
     plan_from_changed_files,
     plan_upgrade,
 )
-from deployer.run.deploy import ConfigInvalid
+from deployer.checks.validate import ConfigInvalid
 
 CHARTS_DIR = "helm-charts"
 
