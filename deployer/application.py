@@ -13,7 +13,8 @@ from functools import cached_property
 from pathlib import Path
 
 from deployer.adapters.process import ProcessRunner
-from deployer.paths import find_root, state_dir, try_find_root
+from deployer.errors import ConfigError
+from deployer.paths import STATE_DIR_ENV, find_root, state_dir, try_find_root
 from deployer.redact import Redactor
 
 
@@ -37,9 +38,28 @@ class Application:
         return state_dir(try_find_root(self.root_option) if self.root_option is None else self.root(),
                          self.state_dir_option)
 
+    def writable_state_dir(self, sub: str = "") -> Path:
+        """The state folder (or a subfolder), created if needed; a clear error when it cannot be written."""
+        folder = self.state_dir() / sub if sub else self.state_dir()
+        return ensure_writable(folder, what="the state folder", hint=f"pass --state-dir DIR or set {STATE_DIR_ENV}")
+
     def charts_work_dir(self) -> Path:
         """Where chart dependencies are built (a cache of the state folder)."""
-        return self.state_dir() / "charts"
+        return self.writable_state_dir("charts")
 
     def redact(self, text: str) -> str:
         return self.redactor(text)
+
+
+def ensure_writable(folder: Path, *, what: str, hint: str) -> Path:
+    """Create `folder` (and parents) and check a file can be made in it; ConfigError otherwise."""
+    import os
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise ConfigError(f"{what} {folder} cannot be written: {e.strerror or e}", hint=hint) from e
+    return folder

@@ -56,3 +56,22 @@ def test_no_module_computes_a_writable_path_from_the_package_location():
         if "repo_dir(" in text or '".state"' in text or "'.state'" in text or '".tools"' in text:
             offenders.append(str(py.relative_to(package)))
     assert offenders == []
+
+
+def test_an_unwritable_state_folder_is_a_clear_error_naming_the_option(tmp_path):
+    from deployer.application import Application
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    app = Application(root_option=None, state_dir_option=str(blocker / "state"))
+    with pytest.raises(ConfigError) as e:
+        app.charts_work_dir()
+    assert e.value.message == f"the state folder {blocker / 'state' / 'charts'} cannot be written: Not a directory"
+    assert e.value.hint == "pass --state-dir DIR or set DEPLOYER_STATE_DIR"
+
+
+def test_the_chart_cache_is_created_inside_the_state_folder(tmp_path):
+    from deployer.application import Application
+
+    app = Application(state_dir_option=str(tmp_path / "st"))
+    assert app.charts_work_dir() == tmp_path / "st" / "charts" and (tmp_path / "st" / "charts").is_dir()
