@@ -29,7 +29,7 @@ export SOPS_AGE_KEY_FILE="${SOPS_AGE_KEY_FILE:-$PWD/config/example-age-key.txt}"
 # Upstream charts cannot be downloaded here: the offline chart mirror stands in, and every
 # deploy says so.
 mirror="$PWD/helm-charts/mirror"
-mkdir -p .state/reports
+mkdir -p .deployer/reports
 echo
 echo "== deployer validate (the example fleet in config/clusters)"
 .venv/bin/deployer validate
@@ -38,10 +38,10 @@ echo "== deployer local up"
 .venv/bin/deployer local up
 echo
 echo "== deployer deploy-support local"
-.venv/bin/deployer deploy-support local --chart-mirror "$mirror" --timeout 300 --report-file .state/reports/support.json
+.venv/bin/deployer deploy-support local --chart-mirror "$mirror" --timeout 300 --report-file .deployer/reports/support.json
 echo
 echo "== deployer deploy local (staging first, then prod)"
-.venv/bin/deployer deploy local --chart-mirror "$mirror" --timeout 300 --report-file .state/reports/hubs.json
+.venv/bin/deployer deploy local --chart-mirror "$mirror" --timeout 300 --report-file .deployer/reports/hubs.json
 echo
-echo "run reports: .state/reports/support.json .state/reports/hubs.json"
+echo "run reports: .deployer/reports/support.json .deployer/reports/hubs.json"
 echo "the local cluster keeps running: \`.venv/bin/deployer local status\`, \`.venv/bin/deployer local down\`"

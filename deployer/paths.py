@@ -31,6 +31,16 @@ def package_dir() -> Path:
     return Path(__file__).resolve().parent
 
 
+def shipped_data(name: str) -> Path:
+    """A read-only folder shipped with deployer (`helm-charts`, `terraform`): inside the installed
+    package (`deployer/_data/<name>`, put there by the wheel build), else beside the package in a
+    source checkout or an editable install."""
+    packaged = package_dir() / "_data" / name
+    if packaged.is_dir():
+        return packaged
+    return package_dir().parent / name
+
+
 def _env(env: Mapping[str, str] | None) -> Mapping[str, str]:
     return os.environ if env is None else env
 
@@ -43,7 +53,7 @@ def _xdg(env: Mapping[str, str], var: str, default: str) -> Path:
     return Path(env.get("HOME") or Path.home()) / default
 
 
-def find_root(explicit: Path | None = None, cwd: Path | None = None, env: Mapping[str, str] | None = None) -> Path:
+def find_root(explicit: Path | str | None = None, cwd: Path | None = None, env: Mapping[str, str] | None = None) -> Path:
     """Return the repository that holds `config/clusters`.
 
     Order: an explicit `--root`, then `$DEPLOYER_ROOT`, then the nearest parent of the
@@ -55,7 +65,7 @@ def find_root(explicit: Path | None = None, cwd: Path | None = None, env: Mappin
     if explicit is not None:
         if str(explicit).strip() == "":
             raise ConfigError("--root is empty", hint="pass the path of a repository that has config/clusters")
-        root = explicit.expanduser()
+        root = Path(explicit).expanduser()
         if not (root / CLUSTERS_DIR).is_dir():
             raise ConfigError(
                 f"{root}: no {CLUSTERS_DIR} folder here",
@@ -73,7 +83,7 @@ def find_root(explicit: Path | None = None, cwd: Path | None = None, env: Mappin
     )
 
 
-def try_find_root(explicit: Path | None = None, cwd: Path | None = None, env: Mapping[str, str] | None = None) -> Path | None:
+def try_find_root(explicit: Path | str | None = None, cwd: Path | None = None, env: Mapping[str, str] | None = None) -> Path | None:
     """`find_root`, or None when there is no configuration repository (for commands that work without one)."""
     try:
         return find_root(explicit, cwd, env)
@@ -81,7 +91,7 @@ def try_find_root(explicit: Path | None = None, cwd: Path | None = None, env: Ma
         return None
 
 
-def state_dir(root: Path | None = None, explicit: Path | None = None, env: Mapping[str, str] | None = None) -> Path:
+def state_dir(root: Path | None = None, explicit: Path | str | None = None, env: Mapping[str, str] | None = None) -> Path:
     """The state folder: `--state-dir`, `$DEPLOYER_STATE_DIR`, `<root>/.deployer`, else the user's XDG state folder."""
     env = _env(env)
     if explicit is None and env.get(STATE_DIR_ENV):
@@ -89,7 +99,7 @@ def state_dir(root: Path | None = None, explicit: Path | None = None, env: Mappi
     if explicit is not None:
         if str(explicit).strip() == "":
             raise ConfigError("the state folder is empty", hint=f"pass --state-dir PATH or set {STATE_DIR_ENV} to a folder")
-        return explicit.expanduser().resolve()
+        return Path(explicit).expanduser().resolve()
     if root is not None:
         return root / STATE_FOLDER
     return _xdg(env, "XDG_STATE_HOME", ".local/state") / "deployer"

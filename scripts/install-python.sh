@@ -15,9 +15,6 @@ if [ -x .venv/bin/python ] && [ -f "$stamp" ]; then
   exit 0
 fi
 echo "python: creating .venv and installing deployer[test] (pip, from PyPI)"
-# grafana-client needs urllib3-future, whose wheel overwrites the `urllib3` package that the
-# kubernetes client and botocore use; built from its sdist with this set, it installs beside it.
-export URLLIB3_NO_OVERRIDE=true PIP_NO_BINARY=urllib3-future
 [ -x .venv/bin/python ] || "$py" -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true

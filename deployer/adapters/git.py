@@ -23,8 +23,8 @@ class Git:
     def _git(self, *args: str, timeout: float = GIT_TIMEOUT, binary: bool = False):
         try:
             return self.runner.run(["git", "-C", str(self.repo), *args], timeout=timeout)
-        except ToolMissing:
-            raise GitError("git is not installed", hint="install git (apt-get install git)") from None
+        except ToolMissing as exc:
+            raise GitError("git is not installed", hint="install git (apt-get install git)") from exc
 
     def toplevel(self) -> Path:
         result = self._git("rev-parse", "--show-toplevel")

@@ -84,10 +84,10 @@ class Kube:
             config.load_kube_config(config_file=str(kubeconfig), context=context, client_configuration=configuration,
                                     persist_config=False)
         except (ConfigException, OSError, ValueError) as e:
-            raise KubeError(f"cannot read the kubeconfig for this cluster: {self.redactor(str(e))[:300]}") from None
+            raise KubeError(f"cannot read the kubeconfig for this cluster: {self.redactor(str(e))[:300]}") from e
         except (TypeError, AttributeError, KeyError, IndexError) as e:  # a kubeconfig of the wrong shape
             raise KubeError(f"cannot read the kubeconfig for this cluster: its structure is wrong "
-                            f"({type(e).__name__})", hint="check it with `kubectl config view`") from None
+                            f"({type(e).__name__})", hint="check it with `kubectl config view`") from e
         configuration.connection_pool_maxsize = POOL_SIZE
         configuration.retries = False
         self._client = client
@@ -113,10 +113,10 @@ class Kube:
             return fn(*args, **kwargs)
         except ApiException as e:
             raise KubeError(f"kubernetes API: {what}: {e.status} {e.reason}: {self._status_message(e)}",
-                            status=e.status) from None
+                            status=e.status) from e
         except HTTPError as e:
             raise KubeError(f"kubernetes API: {what}: no answer ({type(e).__name__}: {self.redactor(str(e))[:200]})",
-                            hint="check that the cluster's API server is up and reachable") from None
+                            hint="check that the cluster's API server is up and reachable") from e
 
     def _status_message(self, e: Any) -> str:
         try:
@@ -241,7 +241,7 @@ class Kube:
             return ProxyResponse(e.status or 0, body, (e.headers or {}).get("Content-Type", "") if e.headers else "")
         except HTTPError as e:
             raise KubeError(f"GET {shown}: no answer ({type(e).__name__})",
-                            hint="check that the cluster's API server is up and reachable") from None
+                            hint="check that the cluster's API server is up and reachable") from e
 
 
 # -- translating API objects into our records (pure functions of the client's models) --------

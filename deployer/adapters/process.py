@@ -174,12 +174,12 @@ class ProcessRunner:
             raise _not_found(argv[0]) from e
         try:
             out, err = await asyncio.wait_for(proc.communicate(input), timeout)
-        except asyncio.TimeoutError:
+        except asyncio.TimeoutError as exc:
             await _stop_group_async(proc, grace)
             raise ToolTimeout(
                 f"{self.describe(argv[:3])} … timed out after {timeout:g}s",
                 hint="raise the timeout, or check that the tool's endpoint answers",
-            ) from None
+            ) from exc
         except BaseException:  # cancelled (Ctrl-C) or anything else: never leave the child running
             await asyncio.shield(_stop_group_async(proc, grace))
             raise

@@ -63,7 +63,7 @@ class Sops:
             loaded = load_json(text) if path.suffix.lower() == ".json" else load_yaml(text, positions=False)
         except YamlProblem as e:
             # the message names the position, never the content
-            raise SopsError(f"{path.name}: decrypted content does not parse: {e.message} (line {e.line})") from None
+            raise SopsError(f"{path.name}: decrypted content does not parse: {e.message} (line {e.line})") from e
         return loaded.data
 
     def encrypt_text(self, text: str, filename: str, *, recipient: Optional[str] = None,

@@ -224,4 +224,4 @@ def _json(text: str, what: str) -> Any:
         return json.loads(text)
     except ValueError as e:
         raise TerraformError(f"terraform {what} printed something that is not JSON ({e.msg})",
-                             hint="check `deployer doctor`: the terraform binary may not be the expected version") from None
+                             hint="check `deployer doctor`: the terraform binary may not be the expected version") from e

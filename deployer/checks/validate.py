@@ -45,6 +45,39 @@ def broken(outcome: "Validation", cluster: str) -> ClusterBroken:
                                    if p.file.startswith(f"{CLUSTERS_DIR.as_posix()}/{cluster}/")])
 
 
+class ConfigInvalid(DeployerError):
+    """The configuration a command needs has errors: nothing was done."""
+
+    def __init__(self, problems: list[Problem], where: str = "") -> None:
+        shown = "; ".join(f"{p.location}: {p.message}" for p in problems[:3])
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        at = f" at {where}" if where else ""
+        super().__init__(f"the configuration{at} has {len(problems)} error(s): {shown}{more}",
+                         hint="run `deployer validate` for the full list (and each fix); nothing was done")
+        self.problems = problems
+
+
+def load_valid_cluster(root: Path, name: str, hubs: Optional[list[str]] = None, *,
+                       only_cluster_file: bool = False) -> "ClusterDoc":
+    """The one way a command loads a cluster: the same checks as `deployer validate` for what the
+    command touches (the named hubs, or every hub), and ConfigInvalid listing the problems.
+
+    `only_cluster_file`: only cluster.yaml's own problems count (credentials need the cluster's
+    access, not its hubs' values). An unknown cluster is a UsageError naming the known ones; a
+    folder whose cluster.yaml does not load is ClusterBroken.
+    """
+    outcome = validate(root, name, hubs or None)
+    errors = outcome.report.errors
+    if only_cluster_file:
+        errors = [p for p in errors if p.file.endswith(CLUSTER_FILE)]
+    doc = next((d for d in outcome.docs if d.folder_name == name), None)
+    if doc is None:
+        raise broken(outcome, name)
+    if errors:
+        raise ConfigInvalid(errors)
+    return doc
+
+
 @dataclass
 class Validation:
     """The outcome: the report, and the clusters whose cluster.yaml passed the schema."""
@@ -65,7 +98,7 @@ def validate(root: Path, cluster: Optional[str] = None, hubs: Optional[list[str]
     problems: list[Problem] = []
     docs: list[ClusterDoc] = []
     for folder in folders:
-        doc, found = load_cluster(reader, folder)
+        doc, found = read_cluster_file(reader, folder)
         if cluster is None or folder.name == cluster:
             problems.extend(found)
         if doc is not None:
@@ -115,7 +148,7 @@ def validate(root: Path, cluster: Optional[str] = None, hubs: Optional[list[str]
     return Validation(report, docs)
 
 
-def load_cluster(reader: FileReader, folder: Path) -> tuple[Optional[ClusterDoc], list[Problem]]:
+def read_cluster_file(reader: FileReader, folder: Path) -> tuple[Optional[ClusterDoc], list[Problem]]:
     path = folder / CLUSTER_FILE
     rel = reader.rel(path)
     if not path.exists():

@@ -8,16 +8,18 @@ from __future__ import annotations
 import sys
 
 from deployer.cli.app import app, run_app
-from deployer.cli import config_cmd, deploy_cmd, validate_cmd
-from deployer.cli import doctor_cmd, local_cmd
+from deployer.cli import config_cmd, deploy_cmd, init_cmd, validate_cmd
+from deployer.cli import doctor_cmd, local_cmd, tools_cmd
 from deployer.cli import credentials_cmd, generate_cmd, provision_cmd
 from deployer.cli import plan_upgrade_cmd
 from deployer.cli import diff_cmd, grafana_cmd, health_cmd, rollback_cmd, status_cmd
 
+init_cmd.register(app)
 validate_cmd.register(app)
 config_cmd.register(app)
 deploy_cmd.register(app)
 doctor_cmd.register(app)
+tools_cmd.register(app)
 local_cmd.register(app)
 provision_cmd.register(app)
 credentials_cmd.register(app)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import enum
 import logging
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Optional
 
 import typer
 
 from deployer.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, DeployerError
-from deployer.paths import ROOT_ENV, find_root
+from deployer.application import Application
+from deployer.paths import ROOT_ENV, STATE_DIR_ENV
 
 log = logging.getLogger("deployer")
 
@@ -21,17 +20,12 @@ class OutputFormat(str, enum.Enum):
     json = "json"
 
 
-@dataclass
-class AppState:
-    """Handed to every command through typer's context: one place for global options."""
+class AppState(Application):
+    """Handed to every command through typer's context: the application object (deployer.application)."""
 
-    root_option: Optional[str] = None  # the raw text: Path("") would silently become "."
-    verbose: bool = False
-
-    def root(self) -> Path:
-        if self.root_option is not None and not self.root_option.strip():
-            return find_root(Path(" "))  # find_root refuses an empty explicit root (ConfigError)
-        return find_root(Path(self.root_option).expanduser() if self.root_option is not None else None)
+    @property
+    def app(self) -> Application:
+        return self
 
 
 app = typer.Typer(
@@ -62,6 +56,13 @@ def _global_options(
         metavar="PATH",
         help="Repository holding config/clusters (default: nearest parent folder that has one).",
     ),
+    state_dir: Optional[str] = typer.Option(
+        None,
+        "--state-dir",
+        envvar=STATE_DIR_ENV,
+        help="Folder for deployer's state: local cluster, chart cache, reports (default: <repository>/.deployer).",
+        metavar="DIR",
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug lines (redacted) to stderr."),
     version: bool = typer.Option(False, "--version", help="Print deployer's version and exit.",
                                  is_eager=True, callback=_print_version),
@@ -69,20 +70,42 @@ def _global_options(
     from deployer.redact import install_log_redaction
 
     install_log_redaction(verbose)  # every log record redacted; library body logging held at WARNING
-    ctx.obj = AppState(root_option=root, verbose=verbose)
+    ctx.obj = _current.app = AppState(root_option=root, state_dir_option=state_dir, verbose=verbose)
+
+
+class _Current:
+    app: AppState | None = None
+
+
+_current = _Current()
 
 
 def state(ctx: typer.Context) -> AppState:
     obj = ctx.find_root().obj
-    return obj if isinstance(obj, AppState) else AppState()
+    if isinstance(obj, AppState):
+        return obj
+    if _current.app is None:
+        _current.app = AppState()
+    return _current.app
 
 
 def print_error(err: DeployerError) -> None:
-    from deployer.redact import redact
+    """One error for the user: message and hint, through the redactor (the invocation's, which
+    also holds every secret registered anywhere in the run)."""
+    from deployer.redact import redact as redact_all
 
-    typer.echo(redact(f"error: {err.message}"), err=True)
+    own = _current.app.redactor if _current.app is not None else (lambda text: text)
+
+    def redact(text: str) -> str:
+        return redact_all(own(text))
+
+    typer.echo(f"error: {redact(err.message)}", err=True)
     if err.hint:
-        typer.echo(redact(f"  hint: {err.hint}"), err=True)
+        typer.echo(f"  hint: {redact(err.hint)}", err=True)
+    cause, seen = err.__cause__, 0
+    while cause is not None and seen < 10:  # --verbose: the causes, each redacted
+        log.debug("caused by %s: %s", type(cause).__name__, redact(str(cause))[:2000])
+        cause, seen = cause.__cause__, seen + 1
 
 
 def _click_exceptions():
@@ -103,6 +126,7 @@ def run_app(application: typer.Typer, args: list[str] | None = None) -> int:
     with their code; Ctrl-C exits 130.
     """
     click_exc = _click_exceptions()
+    _current.app = None
     try:
         rc = application(args=args, standalone_mode=False, prog_name="deployer")
     except DeployerError as err:

@@ -21,7 +21,6 @@ def use_cluster_credentials(
 
     Example: deployer use-cluster-credentials alpha -- kubectl get nodes
     """
-    from deployer.adapters.process import ProcessRunner
     from deployer.run.credentials import refuse_nesting, run_with_credentials
 
     env = dict(os.environ)
@@ -36,7 +35,7 @@ def use_cluster_credentials(
             f"  deployer use-cluster-credentials {cluster} -- {shell}    # a shell; exit it to remove them"
         )
         return
-    rc = run_with_credentials(root, cluster, command, ProcessRunner(), env, timeout)
+    rc = run_with_credentials(root, cluster, command, state(ctx).runner, env, timeout)
     raise typer.Exit(rc)
 
 

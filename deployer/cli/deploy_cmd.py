@@ -67,11 +67,9 @@ def deploy_support(
 def _run(ctx: typer.Context, cluster: str, hubs: Optional[list[str]], support: bool, concurrency: int,
          timeout: float, dry_run: bool, no_rollback: bool, chart_mirror: Optional[Path], report_file: Optional[Path],
          output: OutputFormat, plan: Optional[Path] = None, *, health_check: bool = False) -> int:
-    from deployer.adapters.process import ProcessRunner
     from deployer.cli.progress import Progress, render_summary, report_json, write_report
     from deployer.run.deploy import DeployRequest, run_deploy, run_plan_file
     from deployer.run.release import DeployOptions
-    from deployer.toolchain import repo_dir
 
     root = state(ctx).root()
     if report_file is not None:
@@ -85,7 +83,7 @@ def _run(ctx: typer.Context, cluster: str, hubs: Optional[list[str]], support: b
     options = DeployOptions(
         timeout=timeout, rollback=not no_rollback, dry_run=dry_run,
         chart_mirror=chart_mirror.resolve() if chart_mirror else None,
-        work_dir=repo_dir() / ".state" / "charts",
+        work_dir=state(ctx).charts_work_dir(),
     )
     request = DeployRequest(root, cluster, hubs, support, concurrency, options)
     from deployer.run.grafana import after_deploy_annotation
@@ -94,7 +92,7 @@ def _run(ctx: typer.Context, cluster: str, hubs: Optional[list[str]], support: b
     request.after_deploy.append(after_deploy_annotation(root))  # only where a Grafana token is configured
     if health_check:
         request.after_deploy.append(after_deploy_health(HealthOptions(retries=5, interval=2.0)))
-    runner = ProcessRunner()
+    runner = state(ctx).runner
     err = lambda text: typer.echo(runner.redactor(text), err=True)  # noqa: E731
 
     def on_plan(planned, where: str) -> None:

@@ -29,14 +29,12 @@ def diff(
 
     Exit 0 when nothing would change, 2 when something would, 1 on error.
     """
-    from deployer.adapters.process import ProcessRunner
     from deployer.run.operate import connect, run_diff
     from deployer.run.release import DeployOptions
-    from deployer.toolchain import repo_dir
 
-    work = repo_dir() / ".state" / "charts"
+    work = state(ctx).charts_work_dir()
     options = DeployOptions(chart_mirror=chart_mirror.resolve() if chart_mirror else None, work_dir=work)
-    runner = ProcessRunner()
+    runner = state(ctx).runner
     try:
         from deployer.userfiles import is_folder
 

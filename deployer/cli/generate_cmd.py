@@ -30,7 +30,6 @@ def cluster(
 ) -> None:
     """Write config/clusters/<name>/: cluster.yaml with a terraform block, support values, a staging and
     a prod hub, and sops-encrypted secret files. Refuses to overwrite anything."""
-    from deployer.adapters.process import ProcessRunner
     from deployer.plan.scaffold import check_request
     from deployer.run.generate import generate_cluster
 
@@ -38,7 +37,7 @@ def cluster(
                         resource_group=resource_group, subscription=subscription, domain=domain,
                         state_bucket=state_bucket, chart=chart, hubs=tuple(hubs) if hubs else None)
     root = state(ctx).root()
-    done = generate_cluster(root, req, ProcessRunner(), age_recipient)
+    done = generate_cluster(root, req, state(ctx).runner, age_recipient)
     typer.echo(f"wrote {done.folder.relative_to(root)}/: {', '.join(done.files)}")
     typer.echo(f"next: edit the placeholders, then `deployer validate {name}` and `deployer provision plan {name}`")
 

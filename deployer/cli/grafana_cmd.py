@@ -26,13 +26,12 @@ def deploy_dashboards(
     """Put deployer's JupyterHub dashboards (pinned JSON in deployer/dashboards) into a folder
     with a fixed UID, each with its fixed UID, overwriting earlier versions. Needs a Grafana
     token in the cluster folder's enc-grafana-token.secret.yaml (`grafana_token: ...`, sops)."""
-    from deployer.adapters.process import ProcessRunner
     from deployer.run.deploy import load_cluster
     from deployer.run.grafana import connect_grafana
     from deployer.run.grafana import deploy_dashboards as run
 
     root = state(ctx).root()
-    runner = ProcessRunner()
+    runner = state(ctx).runner
     model = load_cluster(root, cluster)
     grafana = connect_grafana(root, model, runner, grafana_url, timeout)
     result = run(grafana, cluster)

@@ -27,13 +27,11 @@ def health(
 
     Exit 0 when every hub is healthy, 1 when any is not, 2 for usage errors.
     """
-    from deployer.adapters.process import ProcessRunner
     from deployer.run.health import HealthOptions, run_health
     from deployer.run.operate import connect
-    from deployer.toolchain import repo_dir
 
     root = state(ctx).root()
-    runner = ProcessRunner()
+    runner = state(ctx).runner
     options = HealthOptions(retries=retries, interval=interval, request_timeout=request_timeout,
                             concurrency=concurrency)
     say = lambda text: typer.echo(runner.redactor(text), err=True)  # noqa: E731
@@ -43,7 +41,7 @@ def health(
         if text_mode:
             say(f"{h.hub}: attempt {h.attempts} unhealthy ({h.summary[:100]}); retrying in {interval:g}s")
 
-    with connect(root, cluster, hubs or None, runner, repo_dir() / ".state" / "charts") as conn:
+    with connect(root, cluster, hubs or None, runner, state(ctx).charts_work_dir()) as conn:
         results = run_health(conn, hubs or None, options, on_attempt=on_attempt)
     healthy = all(r.healthy for r in results)
     if output is OutputFormat.json:

@@ -28,7 +28,6 @@ def plan_upgrade(
 
     Decides by what would be deployed (chart, values content, overrides, fields), not by paths.
     """
-    from deployer.adapters.process import ProcessRunner
     from deployer.plan.upgrade import markdown_summary
     from deployer.run.upgrade_plan import plan_between_refs, plan_changed_files
 
@@ -44,7 +43,7 @@ def plan_upgrade(
         files = [f for item in changed_files for f in item.split()]
         plan = plan_changed_files(root, files)
     elif base:
-        plan = plan_between_refs(root, base, head, ProcessRunner())
+        plan = plan_between_refs(root, base, head, state(ctx).runner)
     else:
         raise UsageError("say what changed: --base REF [--head REF], or --changed-files FILE ...")
     payload = json.dumps(plan.to_json(), indent=2)

@@ -24,12 +24,11 @@ _TIMEOUT = typer.Option(3600.0, "--timeout", min=1, help="Seconds one terraform 
 
 
 def _provisioner(ctx: typer.Context, cluster: str, timeout: float):
-    from deployer.adapters.process import ProcessRunner
     from deployer.run.provision import Provisioner, load_cluster
 
     root = state(ctx).root()
     model, _ = load_cluster(root, cluster)
-    return Provisioner(root, model, ProcessRunner(), timeout=timeout)
+    return Provisioner(root, model, state(ctx).runner, timeout=timeout)
 
 
 def _echo(p, text: str, err: bool = False) -> None:
@@ -65,9 +64,9 @@ def _confirm_apply(p, yes: bool, destroy: bool = False):
             return _typed_name(p.cluster.name)
         try:
             return typer.confirm("apply these changes?", default=False, err=True)
-        except typer.Abort:
+        except typer.Abort as exc:
             raise DeployerError("not applied: no answer to the confirmation (standard input is closed)",
-                                hint="pass --yes to apply without asking (CI)") from None
+                                hint="pass --yes to apply without asking (CI)") from exc
 
     return confirm
 
@@ -75,9 +74,9 @@ def _confirm_apply(p, yes: bool, destroy: bool = False):
 def _typed_name(name: str) -> bool:
     try:
         typed = typer.prompt(f"this destroys every resource of cluster `{name}`; type its name to confirm", err=True)
-    except typer.Abort:
+    except typer.Abort as exc:
         raise DeployerError("not destroyed: no answer to the confirmation (standard input is closed)",
-                            hint="type the cluster name when asked, or pass --yes") from None
+                            hint="type the cluster name when asked, or pass --yes") from exc
     if typed.strip() != name:
         raise DeployerError(f"not destroyed: `{typed.strip()}` is not `{name}`", hint="type the cluster name exactly")
     return True

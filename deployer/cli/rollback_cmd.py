@@ -24,13 +24,11 @@ def rollback(
     """Roll a hub's release back with `helm rollback --wait` (a new revision with the old
     objects). Exit 0 on success, 1 when helm fails, 2 for an unknown cluster, hub or revision
     (the error lists the existing revisions)."""
-    from deployer.adapters.process import ProcessRunner
     from deployer.run.operate import connect, run_rollback
-    from deployer.toolchain import repo_dir
 
     root = state(ctx).root()
-    runner = ProcessRunner()
-    with connect(root, cluster, [hub], runner, repo_dir() / ".state" / "charts") as conn:
+    runner = state(ctx).runner
+    with connect(root, cluster, [hub], runner, state(ctx).charts_work_dir()) as conn:
         result = run_rollback(conn, hub, revision, dry_run=dry_run, timeout=timeout)
     if output is OutputFormat.json:
         typer.echo(runner.redactor(json.dumps({"ok": True, "cluster": cluster, **result.to_json()}, indent=2)))

@@ -27,14 +27,12 @@ def status(
 
     Exit 0 when every cluster could be read (whatever the hubs' health), 1 when one could not.
     """
-    from deployer.adapters.process import ProcessRunner
     from deployer.checks.validate import broken, validate
     from deployer.run.status import HubStatus, StatusOptions, run_status
-    from deployer.toolchain import repo_dir
 
     started = time.monotonic()
     root = state(ctx).root()
-    runner = ProcessRunner()
+    runner = state(ctx).runner
     outcome = validate(root, cluster, None)
     docs = [d for d in outcome.docs if cluster is None or d.folder_name == cluster]
     if cluster is not None and not docs:  # the folder exists (validate checked), cluster.yaml does not load
@@ -46,7 +44,7 @@ def status(
             invalid.setdefault(parts[2], f"configuration invalid ({p.location}: {p.message}); run `deployer validate`")
     clusters = [d.model for d in docs if d.folder_name not in invalid]
     options = StatusOptions(health=not no_health, request_timeout=request_timeout)
-    rows = run_status(root, clusters, runner, options, repo_dir() / ".state" / "charts")
+    rows = run_status(root, clusters, runner, options, state(ctx).charts_work_dir())
     from deployer.checks.validate import cluster_folders
 
     loaded = {d.folder_name for d in outcome.docs}

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deployer.paths import package_dir
+from deployer.paths import shipped_data
 
 
 def builtin_charts_dir() -> Path:
-    """Charts that ship with deployer: `helm-charts/` beside the package (source checkout or editable install)."""
-    return package_dir().parent / "helm-charts"
+    """Charts that ship with deployer (inside the wheel, or `helm-charts/` of a source checkout)."""
+    return shipped_data("helm-charts")
 
 
 def chart_dirs(root: Path) -> list[Path]:

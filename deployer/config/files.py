@@ -7,6 +7,8 @@ anything but a regular file (a FIFO or device would hang or stream forever).
 
 from __future__ import annotations
 
+from deployer.errors import ConfigError
+
 import os
 import stat
 from dataclasses import dataclass
@@ -47,13 +49,11 @@ class DataFile:
         return self.sops_metadata is not None
 
 
-class PathRefused(Exception):
+class PathRefused(ConfigError):
     """A referenced path that must not be read; `message` and `hint` say why."""
 
     def __init__(self, message: str, hint: str, code: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
+        super().__init__(message, hint)
         self.code = code
 
 
@@ -113,9 +113,9 @@ class FileReader:
                 "name a file in the cluster folder", "bad-path")
         try:
             real = Path(os.path.realpath(folder / pure, strict=False))
-        except (OSError, RuntimeError):  # symlink loops
+        except (OSError, RuntimeError) as exc:  # symlink loops
             raise PathRefused(f"{ref}: cannot be resolved (symlink loop?)", "replace the link with the file",
-                              "bad-path") from None
+                              "bad-path") from exc
         if not real.is_relative_to(self.root):
             raise PathRefused(
                 f"{ref}: is a symlink leading out of the repository",

@@ -95,7 +95,7 @@ class LocalConfig(Model):
     """The embedded local cluster that `deployer local up` starts (runs no containers)."""
 
     state_dir: Optional[str] = Field(
-        None, description="Where the local cluster keeps its state (default: .state/local in the deployer repository)."
+        None, description="Where the local cluster keeps its state (default: .deployer/local in the configuration repository)."
     )
 
 

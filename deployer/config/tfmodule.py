@@ -10,6 +10,8 @@ Terraform type constraints (`map(object({a = optional(number, 1)}))`) into `TfTy
 
 from __future__ import annotations
 
+from deployer.errors import ConfigError
+
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,8 +44,8 @@ ANY = TfType("any")
 PRIMITIVES = ("string", "number", "bool", "any")
 
 
-class TypeSyntaxError(ValueError):
-    pass
+class TypeSyntaxError(ConfigError, ValueError):
+    """A terraform type expression that does not parse."""
 
 
 _TOKEN = re.compile(r'\s*(?:(?P<name>[A-Za-z_][A-Za-z0-9_-]*)|(?P<punct>[(){}\[\],=])|(?P<string>"(?:[^"\\]|\\.)*")'
@@ -257,12 +259,11 @@ class Module:
     backend: Optional[str] = None  # a backend block the module declares itself
 
 
-class ModuleError(ValueError):
+class ModuleError(ConfigError, ValueError):
     """The module folder is missing or a file in it does not parse."""
 
     def __init__(self, message: str, file: str = "") -> None:
         super().__init__(message)
-        self.message = message
         self.file = file
 
 
@@ -297,11 +298,11 @@ def read_module(folder: Path) -> Module:
     for path in files:
         try:
             data = hcl2.loads(path.read_text(encoding="utf-8"))
-        except UnicodeDecodeError:
-            raise ModuleError(f"{path.name}: not UTF-8 text", str(path)) from None
+        except UnicodeDecodeError as exc:
+            raise ModuleError(f"{path.name}: not UTF-8 text", str(path)) from exc
         except Exception as e:  # the parser's own errors (lark) carry line and column
             raise ModuleError(f"{path.name}: not valid HCL: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
-                              str(path)) from None
+                              str(path)) from e
         for block in data.get("variable", []):
             for raw_name, body in block.items():
                 name = _unquote(raw_name)
@@ -309,7 +310,7 @@ def read_module(folder: Path) -> Module:
                 try:
                     vtype = parse_type(str(raw_type))
                 except TypeSyntaxError as e:
-                    raise ModuleError(f"{path.name}: variable `{name}`: {e}", str(path)) from None
+                    raise ModuleError(f"{path.name}: variable `{name}`: {e}", str(path)) from e
                 nullable = body.get("nullable", True)
                 module.variables[name] = Variable(
                     name=name, type=vtype, required="default" not in body,

@@ -16,6 +16,8 @@ Nothing here touches the network or runs a process.
 
 from __future__ import annotations
 
+from deployer.errors import ConfigError
+
 import json
 import math
 import re
@@ -40,7 +42,7 @@ Path_ = tuple[str | int, ...]
 
 
 @dataclass(frozen=True)
-class YamlProblem(Exception):
+class YamlProblem(ConfigError):
     """Why a file could not be read as data. `line`/`column` are 1-based (0 = unknown)."""
 
     message: str
@@ -186,7 +188,7 @@ def decode(raw: bytes) -> str:
         col = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
         raise YamlProblem(
             f"byte 0x{raw[e.start]:02x} is not valid UTF-8", line, col, code="not-utf8", hint="save the file as UTF-8"
-        ) from None
+        ) from e
 
 
 def load_yaml(text: str, *, positions: bool = True, max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODES) -> Loaded:
@@ -349,9 +351,9 @@ def _load(text: str, positions: bool, max_depth: int, max_nodes: int) -> Loaded:
         mark = e.problem_mark or e.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
         # the problem text names the token kind, never the file's content
-        raise YamlProblem(f"YAML syntax: {e.problem or e.context or 'invalid'}", line, col) from None
+        raise YamlProblem(f"YAML syntax: {e.problem or e.context or 'invalid'}", line, col) from e
     except YAMLError as e:
-        raise YamlProblem(f"YAML syntax: {type(e).__name__}") from None
+        raise YamlProblem(f"YAML syntax: {type(e).__name__}") from e
     finally:
         source.close()
     return Loaded(result, key_pos, val_pos)
@@ -377,11 +379,11 @@ def load_json(text: str) -> Loaded:
     try:
         return Loaded(json.loads(text, object_pairs_hook=_no_duplicates))
     except json.JSONDecodeError as e:
-        raise YamlProblem(f"JSON syntax: {e.msg}", e.lineno, e.colno, code="json-syntax") from None
+        raise YamlProblem(f"JSON syntax: {e.msg}", e.lineno, e.colno, code="json-syntax") from e
     except _DuplicateJsonKey as e:
-        raise YamlProblem(f"duplicate key {e.key!r}", code="duplicate-key") from None
-    except RecursionError:
-        raise YamlProblem("nesting too deep", code="too-deep") from None
+        raise YamlProblem(f"duplicate key {e.key!r}", code="duplicate-key") from e
+    except RecursionError as exc:
+        raise YamlProblem("nesting too deep", code="too-deep") from exc
 
 
 class _DuplicateJsonKey(ValueError):

@@ -184,14 +184,14 @@ class LocalCluster:
             try:
                 self._start(tools, port, timeout)
                 break
-            except _PortRace:
+            except _PortRace as exc:
                 self._stop_recorded()
                 self._clean()
                 if port is not None or attempt == PORT_ATTEMPTS - 1:
                     raise LocalClusterError(
                         "a port picked for the local cluster was taken by another program while it started",
                         hint="retry `deployer local up`" + (" with another --port" if port else ""),
-                    ) from None
+                    ) from exc
             except BaseException:
                 self._stop_recorded()
                 self._remove_state_file()

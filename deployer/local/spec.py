@@ -24,13 +24,10 @@ DISABLED_CONTROLLERS = ("nodeipam", "nodelifecycle", "cloud-node-lifecycle", "se
 
 
 def default_state_dir(env: Mapping[str, str] | None = None) -> Path:
-    """`$DEPLOYER_STATE_DIR/local`, else `<repo>/.state/local` (both ignored by git)."""
-    env = os.environ if env is None else env
-    if env.get(STATE_DIR_ENV):
-        return Path(env[STATE_DIR_ENV]).expanduser().resolve() / "local"
-    from deployer.toolchain import repo_dir
+    """`<state folder>/local` (deployer.paths.state_dir: $DEPLOYER_STATE_DIR, else <repo>/.deployer, else XDG state)."""
+    from deployer.paths import state_dir, try_find_root
 
-    return repo_dir() / ".state" / "local"
+    return state_dir(try_find_root(env=env), env=env) / "local"
 
 
 @dataclass(frozen=True)

@@ -153,7 +153,7 @@ def check_request(**kwargs: Any) -> ScaffoldRequest:
         loc = [str(x) for x in first.get("loc", ()) if not isinstance(x, int)]
         where = OPTION_NAMES.get(loc[0], f"--{loc[0].replace('_', '-')}") if loc else "options"
         message = str(first["msg"]).removeprefix("Value error, ")
-        raise UsageError(f"generate cluster: {where}: {message}", hint="nothing was written") from None
+        raise UsageError(f"generate cluster: {where}: {message}", hint="nothing was written") from e
 
 
 def _yaml(data: Any, header: str) -> str:

@@ -140,14 +140,17 @@ def backend_block(backend_type: str) -> str:
 
 
 def work_dir(root: Path, cluster: str, env: Mapping[str, str]) -> Path:
-    """`$DEPLOYER_STATE_DIR/terraform/<cluster>`, else `<root>/.state/terraform/<cluster>`."""
-    base = Path(env[STATE_DIR_ENV]) if env.get(STATE_DIR_ENV) else root / ".state"
-    return base / "terraform" / cluster
+    """`<state folder>/terraform/<cluster>` (deployer.paths.state_dir: $DEPLOYER_STATE_DIR, else <root>/.deployer)."""
+    from deployer.paths import state_dir
+
+    return state_dir(root, env=env) / "terraform" / cluster
 
 
 def shipped_modules() -> Path:
-    """The `terraform/` folder next to the deployer package (its gcp, aws and azure modules)."""
-    return Path(__file__).resolve().parents[2] / "terraform"
+    """deployer's own terraform root modules (gcp, aws, azure), as shipped with the package."""
+    from deployer.paths import shipped_data
+
+    return shipped_data("terraform")
 
 
 def module_candidates(root: Path, cluster: Cluster, shipped: Optional[Path] = None) -> list[Path]:

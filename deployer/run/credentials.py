@@ -16,7 +16,7 @@ from deployer.adapters.clouds.base import NESTED_ENV, ClusterAccess, private_dir
 from deployer.adapters.credentials import cluster_access
 from deployer.adapters.process import ProcessRunner
 from deployer.adapters.sops import Sops
-from deployer.checks.validate import validate
+from deployer.checks.validate import load_valid_cluster
 from deployer.config.models import Cluster
 from deployer.config.yamlload import YamlProblem, decode, load_yaml
 from deployer.errors import DeployerError
@@ -34,13 +34,8 @@ def refuse_nesting(env: Mapping[str, str], cluster: str) -> None:
 
 
 def load_cluster(root: Path, name: str) -> Cluster:
-    outcome = validate(root, name)
-    errors = [p for p in outcome.report.errors if p.file.endswith("cluster.yaml")]
-    doc = next((d for d in outcome.docs if d.folder_name == name), None)
-    if errors or doc is None:
-        shown = "; ".join(f"{p.location}: {p.message}" for p in errors[:3])
-        raise DeployerError(f"cluster `{name}`: cluster.yaml has errors: {shown}", hint=f"run `deployer validate {name}`")
-    return doc.model
+    """The cluster's model; only cluster.yaml's own problems count here (see load_valid_cluster)."""
+    return load_valid_cluster(root, name, only_cluster_file=True).model
 
 
 def child_env(access: ClusterAccess, base: Mapping[str, str], cluster: str, kubeconfig: Path) -> dict[str, str]:
@@ -55,7 +50,7 @@ def with_context(kubeconfig: Path, context: str, folder: Path) -> Path:
     try:
         data = load_yaml(decode(kubeconfig.read_bytes()), positions=False).data
     except (OSError, YamlProblem) as e:
-        raise DeployerError(f"the cluster's kubeconfig cannot be read: {e}") from None
+        raise DeployerError(f"the cluster's kubeconfig cannot be read: {e}") from e
     names = [c.get("name") for c in (data or {}).get("contexts") or [] if isinstance(c, dict)]
     if context not in names:
         raise DeployerError(f"the kubeconfig has no context `{context}`",

@@ -14,11 +14,9 @@ from deployer.adapters.credentials import cluster_access
 from deployer.adapters.helm import Helm
 from deployer.adapters.process import ProcessRunner
 from deployer.adapters.sops import Sops
-from deployer.checks.problems import Problem
-from deployer.checks.validate import validate
+from deployer.checks.validate import ConfigInvalid, load_valid_cluster  # noqa: F401 (ConfigInvalid re-exported)
 from deployer.config.charts import known_charts
 from deployer.config.models import Cluster
-from deployer.errors import DeployerError
 from deployer.plan.deploy_plan import (
     PlanFile,
     PlannedRelease,
@@ -32,16 +30,6 @@ from deployer.run.release import DeployOptions, ReleaseDeployer, release_spec
 from deployer.toolchain import find_tool
 
 log = logging.getLogger("deployer.deploy")
-
-
-class ConfigInvalid(DeployerError):
-    def __init__(self, problems: list[Problem], where: str = "") -> None:
-        shown = "; ".join(f"{p.location}: {p.message}" for p in problems[:3])
-        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-        at = f" at {where}" if where else ""
-        super().__init__(f"the configuration{at} has {len(problems)} error(s): {shown}{more}",
-                         hint="run `deployer validate` for the full list; nothing was done")
-        self.problems = problems
 
 
 @dataclass
@@ -59,15 +47,7 @@ class DeployRequest:
 
 def load_cluster(root: Path, cluster: str, hubs: Optional[list[str]] = None) -> Cluster:
     """The cluster's model, after the same checks as `deployer validate` for what will deploy."""
-    outcome = validate(root, cluster, hubs or None)
-    if outcome.report.errors:
-        raise ConfigInvalid(outcome.report.errors)
-    for doc in outcome.docs:
-        if doc.folder_name == cluster:
-            return doc.model
-    from deployer.checks.validate import broken
-
-    raise broken(outcome, cluster)  # pragma: no cover - validate reported its errors already
+    return load_valid_cluster(root, cluster, hubs).model
 
 
 def plan(cluster: Cluster, request: DeployRequest) -> list[PlannedRelease]:

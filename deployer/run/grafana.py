@@ -49,7 +49,7 @@ def load_dashboards(folder: Optional[Path] = None) -> list[dict[str, Any]]:
         try:
             data = json.loads(path.read_text())
         except (OSError, ValueError) as e:
-            raise DeployerError(f"dashboard {path.name}: not readable JSON: {e}") from None
+            raise DeployerError(f"dashboard {path.name}: not readable JSON: {e}") from e
         uid = data.get("uid") if isinstance(data, dict) else None
         if not uid or not data.get("title") or len(uid) > 40:
             raise DeployerError(f"dashboard {path.name}: needs a `title` and a `uid` of at most 40 characters")

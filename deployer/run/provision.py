@@ -20,8 +20,7 @@ from typing import Any, Optional
 
 from deployer.adapters.process import ProcessRunner
 from deployer.adapters.terraform import APPLY_TIMEOUT, StalePlan, Terraform
-from deployer.checks.problems import Problem
-from deployer.checks.validate import validate
+from deployer.checks.validate import load_valid_cluster
 from deployer.config.models import Cluster
 from deployer.config.tfmodule import read_module
 from deployer.errors import DeployerError, UsageError
@@ -36,15 +35,6 @@ SECRET_ENV = (
     "GOOGLE_OAUTH_ACCESS_TOKEN", "ARM_CLIENT_SECRET", "ARM_ACCESS_KEY", "ARM_SAS_TOKEN", "AZURE_CLIENT_SECRET",
 )
 MODULE_FILE_SUFFIXES = (".tf", ".tftpl", ".tf.json")
-
-
-class ConfigInvalid(DeployerError):
-    def __init__(self, problems: list[Problem]) -> None:
-        shown = "; ".join(f"{p.location}: {p.message}" for p in problems[:3])
-        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-        super().__init__(f"the configuration has {len(problems)} error(s): {shown}{more}",
-                         hint="run `deployer validate` for the full list (and each fix); nothing was provisioned")
-        self.problems = problems
 
 
 @dataclass(frozen=True)
@@ -79,10 +69,7 @@ Confirm = Callable[[PlanSummary], bool]
 def load_cluster(root: Path, name: str) -> tuple[Cluster, str]:
     """The cluster's model, after the same checks as `deployer validate` (the terraform block's
     included); and its cluster.yaml path relative to the root."""
-    outcome = validate(root, name)
-    if outcome.report.errors:
-        raise ConfigInvalid(outcome.report.errors)
-    doc = next(d for d in outcome.docs if d.folder_name == name)
+    doc = load_valid_cluster(root, name)
     cluster = doc.model
     if cluster.terraform is None:
         raise DeployerError(

@@ -29,7 +29,7 @@ from deployer.plan.upgrade import (
     plan_from_changed_files,
     plan_upgrade,
 )
-from deployer.run.deploy import ConfigInvalid
+from deployer.checks.validate import ConfigInvalid
 
 CHARTS_DIR = "helm-charts"
 
@@ -47,8 +47,8 @@ def plan_between_refs(root: Path, base_ref: str, head_ref: str, runner: ProcessR
     top = git.toplevel()
     try:
         prefix = root.resolve().relative_to(top.resolve()).as_posix()
-    except ValueError:
-        raise UsageError(f"{root} is not inside the git repository {top}") from None
+    except ValueError as exc:
+        raise UsageError(f"{root} is not inside the git repository {top}") from exc
     prefix = "" if prefix == "." else prefix + "/"
     paths = [f"{prefix}{CLUSTERS_DIR.as_posix()}", f"{prefix}{CHARTS_DIR}"]
     base = git.resolve(base_ref)
@@ -90,7 +90,7 @@ def _base_snapshot(git: Git, base: str, head: str, paths: list[str], prefix: str
         try:
             loaded = load_yaml(decode(locate(rel).read_bytes()), positions=True)
         except (OSError, YamlProblem) as e:
-            raise _broken_base(label, rel, getattr(e, "message", str(e))) from None
+            raise _broken_base(label, rel, getattr(e, "message", str(e))) from e
         model, problems = check_cluster_schema(loaded, rel)
         if model is None:
             raise _broken_base(label, problems[0].location, problems[0].message)

@@ -1,4 +1,4 @@
-"""Grafana dashboards and annotations through grafana-client, against a real HTTP server of ours
+"""Grafana dashboards and annotations through our Grafana adapter, against a real HTTP server of ours
 that implements the documented Grafana API endpoints deployer uses (tests/grafana_standin.py):
 a real Grafana cannot be installed on this machine."""
 

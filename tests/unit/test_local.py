@@ -69,7 +69,7 @@ def test_state_round_trips_through_json():
 
 def test_state_dir_defaults_to_the_repository_and_follows_the_environment(tmp_path):
     assert default_state_dir({"DEPLOYER_STATE_DIR": str(tmp_path)}) == tmp_path / "local"
-    assert default_state_dir({}).parts[-2:] == (".state", "local")
+    assert default_state_dir({}).parts[-2:] == (".deployer", "local")
 
 
 def pod(image: str, restart: str = "Always"):

@@ -12,7 +12,7 @@ import pytest
 
 from deployer.adapters.process import ProcessRunner
 from deployer.errors import DeployerError
-from deployer.run.deploy import ConfigInvalid
+from deployer.checks.validate import ConfigInvalid
 from deployer.run.upgrade_plan import plan_between_refs, plan_changed_files
 from tests.conftest import REPO, require_corpus
 

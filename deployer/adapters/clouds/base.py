@@ -99,7 +99,7 @@ def inject_exec_env(kubeconfig: Path, env: Mapping[str, str]) -> int:
         data: Any = load_yaml(decode(kubeconfig.read_bytes()), positions=False).data
     except (OSError, YamlProblem) as e:
         raise DeployerError(f"the kubeconfig written for the cluster cannot be read: {e}",
-                            hint="rerun with --verbose to see what the cloud CLI printed") from None
+                            hint="rerun with --verbose to see what the cloud CLI printed") from e
     if not isinstance(data, dict):
         raise DeployerError("the kubeconfig written for the cluster is empty or not a mapping")
     count = 0

@@ -29,7 +29,7 @@ def cli_binary(name: str, explicit: Optional[Path] = None) -> Path:
         return find_tool(name)
     except ToolMissing as e:
         raise ToolMissing(f"{name}: not found on PATH; it is needed for this cluster's credentials",
-                          hint=INSTALL.get(name, e.hint)) from None
+                          hint=INSTALL.get(name, e.hint)) from e
 
 
 def scrubbed_env(own: Mapping[str, str], base: Optional[Mapping[str, str]] = None) -> dict[str, str]:

