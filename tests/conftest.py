@@ -15,6 +15,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO.parent / "shared" / "corpus"
+# the real upstream charts our charts depend on, as a Helm chart repository (index.yaml + .tgz)
+SHARED_CHARTS = REPO.parent / "shared" / "charts"
 
 
 def strict() -> bool:
@@ -33,6 +35,13 @@ def require_corpus() -> Path:
     if not clusters.is_dir():
         missing(f"the shared corpus ({clusters})")
     return CORPUS / "2i2c"
+
+
+def require_chart_repo() -> Path:
+    """The shared chart repository that chart dependencies resolve from offline (`--chart-repo`)."""
+    if not (SHARED_CHARTS / "index.yaml").is_file():
+        missing(f"the shared chart repository ({SHARED_CHARTS})")
+    return SHARED_CHARTS.resolve()
 
 
 def require_tool(name: str) -> Path:
