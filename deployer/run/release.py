@@ -235,7 +235,10 @@ class ReleaseDeployer:
             message += f"; would {'upgrade revision ' + str(current) if current else 'install'} (server dry run passed)"
             details["server_dry_run"] = "passed"
         except HelmError as e:
-            raise ReleaseFailed(f"server-side dry run failed: {e.message}", e.hint, details) from None
+            if not _unreachable(e):
+                raise ReleaseFailed(f"server-side dry run failed: {e.message}", e.hint, details) from None
+            details["server_dry_run"] = f"skipped: {e.message}"
+            message += "; cluster not reachable, server dry run skipped"
         except DeployerError as e:
             details["server_dry_run"] = f"skipped: {e.message}"
             message += "; cluster not reachable, server dry run skipped"
@@ -281,6 +284,13 @@ class ReleaseDeployer:
         except DeployerError as e2:
             return ReleaseFailed(f"{message}; rollback ALSO failed: {e2.message}",
                                  "the release is in a failed state; the next deploy retries it", details)
+
+
+def _unreachable(error: HelmError) -> bool:
+    """helm could not reach the API server at all (as opposed to the server refusing the release)."""
+    text = f"{error.message} {error.detail}".lower()
+    return any(s in text for s in ("cluster unreachable", "connection refused", "no such host", "unable to connect",
+                                   "i/o timeout", "no route to host"))
 
 
 def _is_stuck(error: DeployerError) -> bool:

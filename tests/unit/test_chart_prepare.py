@@ -92,18 +92,21 @@ def archives(prepared: PreparedChart) -> list[str]:
 
 def test_basehub_takes_the_real_jupyterhub_chart_from_the_local_repository(tmp_path, helm, shared_repo):
     prepared = prepare(CHARTS / "basehub", tmp_path, helm, repo=shared_repo)
-    assert prepared.from_repository == {"jupyterhub 4.1.0": str(shared_repo / "jupyterhub-4.1.0.tgz")}
+    assert prepared.from_repository == {
+        "jupyterhub 4.3.3": str(shared_repo / "jupyterhub-4.3.3.tgz"),
+        "dask-gateway 2024.1.0": str(shared_repo / "dask-gateway-2024.1.0.tgz"),
+    }
     assert (prepared.name, prepared.version, prepared.path.name) == ("basehub", "0.1.0", "basehub")
-    assert archives(prepared) == ["jupyterhub-4.1.0.tgz"]
+    assert archives(prepared) == ["dask-gateway-2024.1.0.tgz", "jupyterhub-4.3.3.tgz"]
     # byte for byte the repository's archive: helm downloaded it by name and version
-    assert (prepared.path / "charts" / "jupyterhub-4.1.0.tgz").read_bytes() == \
-        (shared_repo / "jupyterhub-4.1.0.tgz").read_bytes()
+    assert (prepared.path / "charts" / "jupyterhub-4.3.3.tgz").read_bytes() == \
+        (shared_repo / "jupyterhub-4.3.3.tgz").read_bytes()
 
 
 def test_daskhub_reports_what_it_and_basehub_took_from_the_repository(tmp_path, helm, shared_repo):
     prepared = prepare(CHARTS / "daskhub", tmp_path, helm, repo=shared_repo)
-    assert sorted(prepared.from_repository) == ["dask-gateway 2024.1.0", "jupyterhub 4.1.0"]
-    assert archives(prepared) == ["basehub-0.1.0.tgz", "dask-gateway-2024.1.0.tgz"]
+    assert sorted(prepared.from_repository) == ["dask-gateway 2024.1.0", "jupyterhub 4.3.3"]
+    assert archives(prepared) == ["basehub-0.1.0.tgz"]
     basehub_copy = yaml.safe_load((prepared.path / "Chart.yaml").read_text())["dependencies"][0]["repository"]
     assert basehub_copy.startswith(f"file://{tmp_path}/basehub-0.1.0-")  # the prepared copy, not the source
 
@@ -126,7 +129,8 @@ def test_a_chart_with_only_local_dependencies_takes_nothing_from_the_repository(
 
 def test_the_source_chart_keeps_its_upstream_repository_urls(tmp_path, helm, shared_repo):
     meta = yaml.safe_load((CHARTS / "basehub" / "Chart.yaml").read_text())
-    assert {d["name"]: d["repository"] for d in meta["dependencies"]} == {"jupyterhub": "https://hub.jupyter.org/helm-chart/"}
+    assert {d["name"]: d["repository"] for d in meta["dependencies"]} == {
+        "jupyterhub": "https://hub.jupyter.org/helm-chart/", "dask-gateway": "https://helm.dask.org/"}
 
 
 def test_the_repository_is_served_only_while_helm_builds(tmp_path, helm, shared_repo):
@@ -232,7 +236,7 @@ def test_five_threads_preparing_the_same_chart_share_one_consistent_folder(tmp_p
     folders = sorted(p.name.split("-")[0] for p in work.iterdir() if not p.name.startswith("."))
     assert folders == ["basehub", "daskhub"]
     assert [p for p in work.iterdir() if p.name.startswith(".tmp-")] == []
-    assert archives(results[0]) == ["basehub-0.1.0.tgz", "dask-gateway-2024.1.0.tgz"]
+    assert archives(results[0]) == ["basehub-0.1.0.tgz"]
     assert (results[0].path.parent / MARKER).is_file()
 
 
