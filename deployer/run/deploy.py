@@ -109,6 +109,7 @@ def _run_planned(request: DeployRequest, clusters: dict[str, Cluster], planned: 
     specs = {p.id: release_spec(request.root, clusters[p.cluster], p, charts) for p in planned}
     sops = Sops(runner)
     helm_binary = find_tool("helm")
+    _fleet_check(request, clusters, planned, runner, helm_binary)
     steps = []
     with contextlib.ExitStack() as stack:
         where = []
@@ -130,6 +131,24 @@ def _run_planned(request: DeployRequest, clusters: dict[str, Cluster], planned: 
         order = {p.id: i for i, p in enumerate(planned)}
         steps.sort(key=lambda s: order[s.id])
         return Engine(request.concurrency, on_event).run(steps)
+
+
+class FleetConflict(DeployerError):
+    """What `deploy` would break across releases (render/fleet.py), found before touching the cluster."""
+
+
+def _fleet_check(request: DeployRequest, clusters: dict[str, Cluster], planned: list[PlannedRelease],
+                 runner: ProcessRunner, helm_binary) -> None:
+    from deployer.render.engine import RenderOptions, fleet_problems_before_deploy
+
+    options = RenderOptions(work_dir=request.options.work_dir, chart_repo=request.options.chart_repo,
+                            concurrency=request.concurrency)
+    problems = fleet_problems_before_deploy(request.root, clusters, planned, options, runner, helm_binary)
+    if problems:
+        shown = "; ".join(f"{p.where}: {p.message}" for p in problems[:3])
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise FleetConflict(f"the fleet check refused this deploy, nothing was done: {shown}{more}",
+                            hint=problems[0].hint or "run `deployer render` for the full list")
 
 
 def _action(deployer: ReleaseDeployer, spec):
