@@ -28,6 +28,8 @@ from deployer.errors import ConfigError, UsageError
 log = logging.getLogger("deployer.chart_repo")
 
 CHART_REPO_ENV = "DEPLOYER_CHART_REPO"
+_OPEN: dict[tuple[str, int, int], "ChartRepository"] = {}
+_OPEN_LOCK = threading.Lock()
 INDEX = "index.yaml"
 
 
@@ -56,6 +58,7 @@ class ChartRepository:
             raise UsageError(f"chart repository {folder}: no {INDEX} in it",
                              hint="a chart repository folder holds index.yaml (make one with `helm repo index DIR`) and .tgz files")
         self.folder = folder.resolve()
+        self._verified: set[tuple[str, int, int]] = set()
 
     @cached_property
     def _index_text(self) -> bytes:
@@ -74,7 +77,7 @@ class ChartRepository:
         import yaml
 
         try:
-            data = yaml.safe_load(self._index_text) or {}
+            data = yaml.load(self._index_text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
         except yaml.YAMLError as e:
             raise ConfigError(f"{self.folder / INDEX}: not valid YAML ({str(e).splitlines()[0]})",
                               hint="rebuild it with `helm repo index`") from None
@@ -123,6 +126,10 @@ class ChartRepository:
     def _verify(self, entry: ChartEntry) -> None:
         """The archive exists and is the one the index describes (helm itself does not check)."""
         try:
+            st = entry.archive.stat()
+            seen = (str(entry.archive), st.st_mtime_ns, st.st_size)
+            if seen in self._verified:
+                return
             data = entry.archive.read_bytes()
         except OSError as e:
             raise ConfigError(f"{entry.archive}: index.yaml lists {entry.name} {entry.version}, but the archive "
@@ -133,6 +140,23 @@ class ChartRepository:
                               f"records for {entry.name} {entry.version}",
                               hint="restore the archive from its release, or, if it was rebuilt on purpose, "
                                    "run `helm repo index` on the folder")
+        self._verified.add(seen)
+
+    @classmethod
+    def open(cls, folder: Path) -> "ChartRepository":
+        """One instance per folder and index version, shared by the releases of a run (the index is
+        parsed once, not once per release)."""
+        folder = Path(folder).expanduser()
+        try:
+            st = (folder / INDEX).stat()
+            key = (str(folder.resolve()), st.st_mtime_ns, st.st_size)
+        except OSError:
+            return cls(folder)  # the constructor says what is wrong
+        with _OPEN_LOCK:
+            repo = _OPEN.get(key)
+            if repo is None:
+                repo = _OPEN[key] = cls(folder)
+            return repo
 
     @contextmanager
     def serve(self) -> Iterator[str]:

@@ -88,7 +88,7 @@ def release_spec(root: Path, cluster: Cluster, planned: PlannedRelease, charts: 
 def prepare_release_chart(spec: ReleaseSpec, options: DeployOptions, runner: ProcessRunner,
                           helm_binary: Path) -> Optional[PreparedChart]:
     """The release's chart with its dependencies built; None for a remote chart helm fetches itself."""
-    repo = ChartRepository(options.chart_repo) if options.chart_repo is not None else None
+    repo = ChartRepository.open(options.chart_repo) if options.chart_repo is not None else None
     chart_dir = spec.chart_dir
     if chart_dir is None and isinstance(spec.chart, RemoteChart):
         if repo is None:
