@@ -54,10 +54,11 @@ def render(
 
 
 def _print_text(report, redact) -> None:
+    failed = {p.release for p in report.errors}
     for c in report.clusters:
         typer.echo(f"cluster {c.name} (Kubernetes {c.kubernetes_version})")
         for r in c.releases:
-            state_word = "FAILED" if any(p.severity == "error" for p in r.problems) else "ok"
+            state_word = "FAILED" if r.id in failed else "ok"
             line = f"  {state_word:<6} {r.id:<40} {len(r.objects):>4} objects"
             if r.rendered:
                 line += f", {r.schema_checked} checked against the Kubernetes API"
@@ -73,7 +74,7 @@ def _print_text(report, redact) -> None:
         if p.hint:
             typer.echo(redact(f"  hint: {p.hint}"), err=True)
     releases = [r for c in report.clusters for r in c.releases]
-    clean = sum(1 for r in releases if r.rendered and not r.problems)
+    clean = sum(1 for r in releases if r.rendered and r.id not in failed)
     typer.echo(f"{len(releases)} release(s) rendered in {report.seconds:.1f}s: {clean} clean, "
                f"{len(report.errors)} problem(s)")
 

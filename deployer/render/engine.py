@@ -85,9 +85,10 @@ class RenderReport:
 
     def to_json(self) -> dict[str, Any]:
         releases = [r for c in self.clusters for r in c.releases]
+        failed = {p.release for p in self.errors}
         return {
             "summary": {"clusters": len(self.clusters), "releases": len(releases),
-                        "clean": sum(1 for r in releases if not r.problems and r.rendered),
+                        "clean": sum(1 for r in releases if r.id not in failed and r.rendered),
                         "errors": len(self.errors), "seconds": round(self.seconds, 2)},
             "clusters": [{
                 "name": c.name, "kubernetes_version": c.kubernetes_version,
@@ -138,6 +139,11 @@ def render_fleet(root: Path, cluster: Optional[str], hubs: Optional[list[str]], 
     for (c, _, _), rendered in zip(jobs, results):
         c.releases.append(rendered)
     for c in renders.values():
+        by_id = {r.id: r for r in c.releases}
+        mine = [p for p in c.problems if p.release in by_id]  # validate's findings about one hub's values
+        for p in mine:
+            by_id[p.release].problems.insert(0, p)
+        c.problems = [p for p in c.problems if p.release not in by_id]
         c.problems += fleet_checks(c.releases, c.kubernetes_version)
     ordered = [renders[k] for k in sorted(renders)]
     return RenderReport(ordered, time.monotonic() - started)

@@ -323,3 +323,19 @@ def test_an_unknown_cluster_is_a_usage_error(tmp_path, capsys):
     code, _, err = render(capsys, tmp_path, "nope")
     assert code == 2
     assert err.splitlines()[0] == "error: no cluster named `nope` in config/clusters"
+
+
+def test_the_example_fleet_renders_clean_and_decrypts_in_memory_when_the_key_is_there(capsys, monkeypatch):
+    from tests.conftest import REPO
+
+    require_tool("sops")
+    code, payload = render_json(capsys, REPO, "local")
+    assert code == 0, payload["problems"]
+    without = {r["id"]: r["placeholder_values_from"] for r in payload["clusters"][0]["releases"]}
+    assert without["local/staging"] == ["enc-staging.secret.values.yaml"]
+    monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(REPO / "config" / "example-age-key.txt"))
+    code, payload = render_json(capsys, REPO, "local")
+    assert code == 0, payload["problems"]
+    assert all(r["placeholder_values_from"] == [] for r in payload["clusters"][0]["releases"])
+    # and nothing decrypted reaches the output
+    assert "ENC[" not in json.dumps(payload)
