@@ -4,7 +4,7 @@ command line. Nothing here starts a process or opens a socket."""
 from __future__ import annotations
 
 import json
-import os
+
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path

@@ -15,6 +15,7 @@ from deployer.adapters.helm import Helm
 from deployer.adapters.process import ProcessRunner
 from deployer.adapters.sops import Sops
 from deployer.checks.validate import ConfigInvalid, load_valid_cluster  # noqa: F401 (ConfigInvalid re-exported)
+from deployer.errors import DeployerError
 from deployer.config.charts import known_charts
 from deployer.config.models import Cluster
 from deployer.plan.deploy_plan import (
@@ -83,6 +84,7 @@ def _run_planned(request: DeployRequest, clusters: dict[str, Cluster], planned: 
     specs = {p.id: release_spec(request.root, clusters[p.cluster], p, charts) for p in planned}
     sops = Sops(runner)
     helm_binary = find_tool("helm")
+    _fleet_check(request, clusters, planned, runner, helm_binary)
     steps = []
     with contextlib.ExitStack() as stack:
         where = []
@@ -123,6 +125,24 @@ def _object_validator(access, runner: ProcessRunner):
                                        spec.namespace, dict(access.env))
 
     return validate_objects
+
+
+class FleetConflict(DeployerError):
+    """What `deploy` would break across releases (render/fleet.py), found before touching the cluster."""
+
+
+def _fleet_check(request: DeployRequest, clusters: dict[str, Cluster], planned: list[PlannedRelease],
+                 runner: ProcessRunner, helm_binary) -> None:
+    from deployer.render.engine import RenderOptions, fleet_problems_before_deploy
+
+    options = RenderOptions(work_dir=request.options.work_dir, chart_repo=request.options.chart_repo,
+                            concurrency=request.concurrency)
+    problems = fleet_problems_before_deploy(request.root, clusters, planned, options, runner, helm_binary)
+    if problems:
+        shown = "; ".join(f"{p.where}: {p.message}" for p in problems[:3])
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise FleetConflict(f"the fleet check refused this deploy, nothing was done: {shown}{more}",
+                            hint=problems[0].hint or "run `deployer render` for the full list")
 
 
 def _action(deployer: ReleaseDeployer, spec):

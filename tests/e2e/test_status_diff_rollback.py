@@ -7,7 +7,7 @@ import base64
 
 import pytest
 
-from tests.e2e.operate_repo import GOOD_IMAGE, MIRROR, Repo, as_json, hub_values, make_age_key
+from tests.e2e.operate_repo import CHART_REPO, GOOD_IMAGE, Repo, as_json, hub_values, make_age_key
 
 pytestmark = pytest.mark.e2e
 
@@ -39,7 +39,7 @@ def fleet(local_cluster, tmp_path_factory):
 
 
 def diff(repo: Repo, *args: str):
-    return repo.run("diff", "e2e", *args, "--chart-mirror", str(MIRROR))
+    return repo.run("diff", "e2e", *args, "--chart-repo", str(CHART_REPO))
 
 
 def test_status_shows_every_hub_with_revision_chart_helm_status_and_health(fleet):
