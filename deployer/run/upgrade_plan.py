@@ -129,7 +129,9 @@ def plan_changed_files(root: Path, files: list[str], cwd: Optional[Path] = None)
         else:
             raise GitError(f"changed file {f} is outside the repository {root}",
                            hint="list files inside the configuration repository")
-    return plan_from_changed_files(folder_snapshot(root, "working tree"), relative)
+    from deployer.run.ledger import folder_rendering
+
+    return plan_from_changed_files(folder_snapshot(root, "working tree", folder_rendering(root)), relative)
 
 
 # --- against the cluster: the ledger ------------------------------------------------------------
