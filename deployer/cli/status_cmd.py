@@ -66,7 +66,10 @@ def status(
         healthy = sum(1 for r in rows if r.health == "healthy")
         typer.echo(f"{len(rows)} hub(s) in {len({r.cluster for r in rows})} cluster(s): {healthy} healthy, "
                    f"{sum(1 for r in rows if r.health == 'unhealthy')} unhealthy, "
-                   f"{sum(1 for r in rows if r.error)} unreadable; {elapsed:.1f}s")
+                   f"{sum(1 for r in rows if r.error)} unreadable; "
+                   + "".join(f"{n} {state}, " for state in ("in sync", "out of date", "drifted")
+                             if (n := sum(1 for r in rows if r.sync == state)))
+                   + f"{elapsed:.1f}s")
     return EXIT_FAILED if failed else EXIT_OK
 
 

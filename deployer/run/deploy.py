@@ -183,7 +183,7 @@ def _unchanged(comparison: Comparison, spec):
                    "revision": state.revision if state else None}
         if comparison.notes:
             details["ledger_notes"] = list(comparison.notes)
-        return Outcome(f"unchanged: {comparison.reason} (--force deploys anyway)", details, unchanged=True)
+        return Outcome(f"{comparison.reason} (--force deploys anyway)", details, unchanged=True)
 
     return action
 

@@ -126,7 +126,7 @@ def test_a_second_deploy_of_an_unchanged_fleet_changes_no_revision_unless_forced
     assert proc.returncode == 0, proc.stderr
     steps = by_hub(report)
     assert steps[s]["state"] == steps[p]["state"] == "unchanged"
-    assert steps[s]["message"].startswith("unchanged: unchanged since revision 1 (from commit ")
+    assert steps[s]["message"].startswith("unchanged since revision 1 (from commit ")
     assert report["counts"]["unchanged"] == 2 and report["ok"] is True
     assert [r["revision"] for r in history(local_cluster, s)] == [1]
     assert [r["revision"] for r in history(local_cluster, p)] == [1]

@@ -274,3 +274,32 @@ def test_a_helm_release_record_decodes_and_garbage_is_refused():
     assert decode_release(api_value)["version"] == 2
     with pytest.raises(ReleasePayloadError):
         decode_release(base64.b64encode(b"not base64 at all!").decode())
+
+
+# --- unchanged steps in the engine and the canary gate ------------------------------------------
+
+
+def test_an_unchanged_step_is_reported_unchanged_counts_as_success_and_lets_dependents_run():
+    from deployer.run.engine import Engine, Outcome, State, Step
+
+    async def nothing(ctx):
+        return Outcome("unchanged: unchanged since revision 3", {"revision": 3}, unchanged=True)
+
+    async def work(ctx):
+        return Outcome("revision 2 deployed")
+
+    report = Engine(2).run([Step("c/s", "c/s", nothing), Step("c/p", "c/p", work, needs=("c/s",))])
+    states = {r.id: r.state for r in report.results}
+    assert states == {"c/s": State.unchanged, "c/p": State.succeeded}
+    assert report.ok and report.to_json()["counts"]["unchanged"] == 1
+
+
+def test_the_canary_gate_lets_prod_follow_an_unchanged_staging_hub():
+    from deployer.plan.deploy_plan import PlanFile, gate
+
+    plan = PlanFile.model_validate({"staging_jobs": [{"cluster": "c", "kind": "hub", "hub": "s"}],
+                                    "prod_jobs": [{"cluster": "c", "kind": "hub", "hub": "p"}]})
+    allowed, skipped = gate(plan, "prod", [{"steps": [{"id": "c/s", "state": "unchanged"}]}])
+    assert [j.hub for j in allowed] == ["p"] and skipped == []
+    allowed, skipped = gate(plan, "prod", [{"steps": [{"id": "c/s", "state": "failed"}]}])
+    assert allowed == [] and skipped[0]["reason"] == "skipped: c/s failed"
