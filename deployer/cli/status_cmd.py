@@ -64,7 +64,9 @@ def status(
     else:
         render(rows, runner.redactor)
         healthy = sum(1 for r in rows if r.health == "healthy")
-        typer.echo(f"{len(rows)} hub(s) in {len({r.cluster for r in rows})} cluster(s): {healthy} healthy, "
+        stacks = sum(1 for r in rows if r.kind == "support")
+        typer.echo(f"{len(rows) - stacks} hub(s)" + (f" and {stacks} support stack(s)" if stacks else "")
+                   + f" in {len({r.cluster for r in rows})} cluster(s): {healthy} healthy, "
                    f"{sum(1 for r in rows if r.health == 'unhealthy')} unhealthy, "
                    f"{sum(1 for r in rows if r.error)} unreadable; "
                    + "".join(f"{n} {state}, " for state in ("in sync", "out of date", "drifted")

@@ -23,6 +23,7 @@ from deployer.adapters.process import ProcessRunner
 from deployer.adapters.sops import Sops
 from deployer.config.models import Cluster
 from deployer.errors import DeployerError
+from deployer.plan.deploy_plan import SUPPORT
 from deployer.run.health import HealthOptions, HubChecker, HubHealth
 from deployer.toolchain import find_tool
 
@@ -32,7 +33,7 @@ log = logging.getLogger("deployer.status")
 @dataclass
 class HubStatus:
     cluster: str
-    hub: str
+    hub: str  # the hub, or `support` for the cluster's support stack (kind "support")
     revision: Optional[int] = None
     chart: str = ""
     chart_version: str = ""
@@ -44,6 +45,7 @@ class HubStatus:
     sync_detail: str = ""
     drifted: list[str] = field(default_factory=list)  # objects that differ from the release manifest
     error: str = ""
+    kind: str = "hub"
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -77,6 +79,8 @@ class StatusOptions:
 def cluster_status(root: Path, cluster: Cluster, runner: ProcessRunner, options: StatusOptions,
                    work_dir: Path) -> list[HubStatus]:
     rows = {h.name: HubStatus(cluster.name, h.name) for h in cluster.hubs}
+    if cluster.support is not None and SUPPORT not in rows:  # the support stack: helm's view and sync only
+        rows[SUPPORT] = HubStatus(cluster.name, SUPPORT, kind="support")
     if not rows:
         return []
     folder = root / "config" / "clusters" / cluster.name
@@ -146,7 +150,7 @@ async def _gather(cluster: Cluster, helm: Helm, access, runner: ProcessRunner, r
                 return await asyncio.to_thread(checker.check_once, cluster.hub(name),
                                                pods.get(name, []), claims.get(name, []), events.get(name, []))
 
-        names = [n for n in rows if n in pods]  # a hub without any pod is reported below, without requests
+        names = [n for n in rows if n in pods and rows[n].kind == "hub"]  # a hub without pods: reported below
         return list(await asyncio.gather(*(one(n) for n in names)))
 
     async def sync() -> None:
@@ -159,7 +163,9 @@ async def _gather(cluster: Cluster, helm: Helm, access, runner: ProcessRunner, r
     _, results, _ = await asyncio.gather(releases(), health(), sync())
     by_hub = {r.hub: r for r in results}
     for name, row in rows.items():
-        if not options.health:
+        if row.kind == "support":
+            row.health = "n/a"  # `deployer health` checks hubs; the support stack's pods are in `kubectl`
+        elif not options.health:
             row.health = "skipped"
         elif name in by_hub:
             h = by_hub[name]

@@ -173,6 +173,9 @@ def test_a_run_interrupted_after_the_support_stack_plans_the_hubs_next(local_clu
     assert planned[f"e2e/{s}"][0].startswith("last revision 1 is pending-install") or \
         planned[f"e2e/{s}"][0] == "not installed in the cluster", planned
     assert planned[f"e2e/{p}"] == ["not installed in the cluster"]
+    rows = status_rows(repo)
+    assert rows["support"]["kind"] == "support" and rows["support"]["sync"] == "in sync", rows["support"]
+    assert rows[p]["sync"] == "not deployed"
 
 
 def _pending(api_client, namespace: str) -> bool:

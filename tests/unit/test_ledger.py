@@ -303,3 +303,21 @@ def test_the_canary_gate_lets_prod_follow_an_unchanged_staging_hub():
     assert [j.hub for j in allowed] == ["p"] and skipped == []
     allowed, skipped = gate(plan, "prod", [{"steps": [{"id": "c/s", "state": "failed"}]}])
     assert allowed == [] and skipped[0]["reason"] == "skipped: c/s failed"
+
+
+def test_the_work_trees_rendering_input_is_gits_blob_id_as_plan_upgrade_reads_it(tmp_path):
+    import subprocess
+
+    from deployer.plan.upgrade import FALLBACK_RENDERING, RENDERING_FILE
+    from deployer.run.ledger import folder_rendering
+
+    assert folder_rendering(tmp_path) == FALLBACK_RENDERING  # a configuration repository without deployer's code
+    (tmp_path / RENDERING_FILE).parent.mkdir(parents=True)
+    (tmp_path / RENDERING_FILE).write_text("def generated_values():\n    return {}\n")
+    git = ["git", "-c", "user.email=a@b", "-c", "user.name=a", "-C", str(tmp_path)]
+    subprocess.run([*git, "init", "-q"], check=True, timeout=30)
+    subprocess.run([*git, "add", "-A"], check=True, timeout=30)
+    subprocess.run([*git, "commit", "-qm", "x"], check=True, timeout=30)
+    blob = subprocess.run([*git, "rev-parse", f"HEAD:{RENDERING_FILE}"], check=True, capture_output=True, text=True,
+                          timeout=30).stdout.strip()
+    assert folder_rendering(tmp_path) == blob
