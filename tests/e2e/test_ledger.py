@@ -170,8 +170,8 @@ def test_a_run_interrupted_after_the_support_stack_plans_the_hubs_next(local_clu
     data = plan(repo)
     planned = jobs(data)
     assert "e2e/support" not in planned and "e2e/support" in data["unchanged"]
-    assert planned[f"e2e/{s}"][0].startswith("last revision 1 is pending-install") or \
-        planned[f"e2e/{s}"][0] == "not installed in the cluster", planned
+    # helm, interrupted, marks the revision failed (or is killed first, leaving it pending)
+    assert planned[f"e2e/{s}"] in (["last revision 1 is failed"], ["last revision 1 is pending-install"]), planned
     assert planned[f"e2e/{p}"] == ["not installed in the cluster"]
     rows = status_rows(repo)
     assert rows["support"]["kind"] == "support" and rows["support"]["sync"] == "in sync", rows["support"]
@@ -228,8 +228,8 @@ def test_kubectl_edit_of_the_hub_deployment_shows_drifted_naming_the_objects(fle
     rows = {r["hub"]: r for r in as_json(proc)["hubs"]}
     assert rows[p]["sync"] == "in sync" and rows[p]["drifted"] == []
     assert rows[s]["sync"] == "drifted"
-    assert rows[s]["drifted"] == [f"Deployment {s}/hub (spec.template.spec.containers[0].image)",
-                                  f"Secret {s}/hub (data.{key})"]
+    assert sorted(rows[s]["drifted"]) == [f"Deployment {s}/hub (spec.template.spec.containers[0].image)",
+                                          f"Secret {s}/hub (data.{key})"]
     assert "edited-by-hand-value" not in proc.stdout and "ZWRpdGVkLWJ5LWhhbmQtdmFsdWU=" not in proc.stdout
     text = repo.run("status", repo.cluster, "--no-health")
     assert f"drifted: Deployment {s}/hub" in text.stdout.replace("\n", " ") or "drifted" in text.stdout
