@@ -22,6 +22,8 @@ _DRY = typer.Option(False, "--dry-run", help="Render and validate everything, ch
 _NO_ROLLBACK = typer.Option(False, "--no-rollback", help="Keep a failed release for debugging instead of rolling back.")
 _REPORT = typer.Option(None, "--report-file", dir_okay=False, help="Also write the run report as JSON to this file.")
 _OUTPUT = typer.Option(OutputFormat.text, "--output", "-o", help="text, or json (the run report) for scripts.")
+_FORCE = typer.Option(False, "--force",
+                      help="Deploy releases the cluster's ledger shows unchanged too (default: they are skipped).")
 
 
 def deploy(
@@ -39,17 +41,20 @@ def deploy(
     output: OutputFormat = _OUTPUT,
     health_check: bool = typer.Option(False, "--health-check",
                                       help="Check each hub's health after deploying it; an unhealthy hub counts as failed."),
+    force: bool = _FORCE,
 ) -> int:
     """Install or upgrade hubs: staging hubs first, prod hubs only if every staging hub succeeded.
 
-    Exit 0 when every hub succeeded, 1 when any failed or was skipped.
+    A hub whose inputs equal those recorded in the cluster at its last (deployed) revision is
+    reported `unchanged` and not touched, unless --force.
+    Exit 0 when every hub succeeded or was unchanged, 1 when any failed or was skipped.
     """
     if plan is not None and (cluster or hubs):
         raise UsageError("give either --plan or a cluster (and hubs), not both")
     if plan is None and not cluster:
         raise UsageError("name a cluster to deploy, or --plan FILE", hint="deployer deploy <cluster> [<hub> ...]")
     return _run(ctx, cluster or "", hubs or None, False, concurrency, timeout, dry_run, no_rollback, chart_repo,
-                report_file, output, plan, health_check=health_check)
+                report_file, output, plan, health_check=health_check, force=force)
 
 
 def deploy_support(
@@ -61,14 +66,18 @@ def deploy_support(
     chart_repo: Optional[Path] = _CHART_REPO,
     report_file: Optional[Path] = _REPORT,
     output: OutputFormat = _OUTPUT,
+    force: bool = _FORCE,
 ) -> int:
-    """Install or upgrade the cluster's support stack (ingress, cert-manager, Prometheus, Grafana)."""
-    return _run(ctx, cluster, None, True, 1, timeout, dry_run, no_rollback, chart_repo, report_file, output)
+    """Install or upgrade the cluster's support stack (ingress, cert-manager, Prometheus, Grafana).
+
+    Skipped as `unchanged` when the cluster's ledger shows its inputs deployed already, unless --force."""
+    return _run(ctx, cluster, None, True, 1, timeout, dry_run, no_rollback, chart_repo, report_file, output,
+                force=force)
 
 
 def _run(ctx: typer.Context, cluster: str, hubs: Optional[list[str]], support: bool, concurrency: int,
          timeout: float, dry_run: bool, no_rollback: bool, chart_repo: Optional[Path], report_file: Optional[Path],
-         output: OutputFormat, plan: Optional[Path] = None, *, health_check: bool = False) -> int:
+         output: OutputFormat, plan: Optional[Path] = None, *, health_check: bool = False, force: bool = False) -> int:
     from deployer.cli.progress import Progress, render_summary, report_json, write_report
     from deployer.run.deploy import DeployRequest, run_deploy, run_plan_file
     from deployer.run.release import DeployOptions
@@ -83,7 +92,7 @@ def _run(ctx: typer.Context, cluster: str, hubs: Optional[list[str]], support: b
         chart_repo=chart_repo_folder(chart_repo),
         work_dir=state(ctx).charts_work_dir(),
     )
-    request = DeployRequest(root, cluster, hubs, support, concurrency, options)
+    request = DeployRequest(root, cluster, hubs, support, concurrency, options, force=force)
     from deployer.run.grafana import after_deploy_annotation
     from deployer.run.health import HealthOptions, after_deploy_health
 

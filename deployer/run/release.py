@@ -140,6 +140,8 @@ class ReleaseDeployer:
         self.runner = runner
         self.helm_binary = helm_binary
         self.options = options
+        # release id -> the ledger's record, stored on the revision the upgrade makes (deploy.py)
+        self.labels: dict[str, dict[str, str]] = {}
 
     # -- values ---------------------------------------------------------------------------
     def read_values_file(self, path: Path) -> dict[str, Any]:
@@ -235,7 +237,8 @@ class ReleaseDeployer:
 
     async def _upgrade(self, spec: ReleaseSpec, chart: ChartSource, values: dict[str, Any]) -> dict:
         upgrade = self.helm.upgrade_install(spec.release, chart, values, namespace=spec.namespace,
-                                            timeout=self.options.timeout, description=f"deployer: {spec.id}")
+                                            timeout=self.options.timeout, description=f"deployer: {spec.id}",
+                                            labels=self.labels.get(spec.id))
         if self.probe is None:
             return await upgrade
         return await while_reachable(upgrade, self.probe)

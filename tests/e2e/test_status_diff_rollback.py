@@ -32,7 +32,7 @@ def fleet(local_cluster, tmp_path_factory):
     alpha, gamma = repo.names["alpha"], repo.names["gamma"]
     # twice: the second deploy settles what the chart generates at install (its persisted tokens)
     for _ in range(2):
-        proc = repo.deploy(alpha, gamma)
+        proc = repo.deploy(alpha, gamma, "--force")  # --force: the second is unchanged in the ledger
         assert proc.returncode == 0, proc.stdout + proc.stderr
     yield repo
     mp.undo()
