@@ -54,6 +54,13 @@ def _nest(values: dict, path: tuple[str, ...]) -> dict:
     return values
 
 
+def user_test_service() -> dict:
+    """The `deployer-user-test` service and its role (what `deployer health --user-test` uses)."""
+    from deployer.run.user_test import service_values
+
+    return service_values()["hub"]
+
+
 def hub_values(refs: Mapping[str, str], *, chart: str = "basehub", storage_class: str | None = None) -> LocalValues:
     """The local layer for one hub deployed with `chart` (jupyterhub, basehub or daskhub).
 
@@ -66,7 +73,7 @@ def hub_values(refs: Mapping[str, str], *, chart: str = "basehub", storage_class
     at = (prefix + ".") if prefix else ""
     off: list[SwitchedOff] = []
     z2jh: dict = {
-        "hub": {"image": _z2jh_image(refs["k8s-hub"])},
+        "hub": {"image": _z2jh_image(refs["k8s-hub"]), **user_test_service()},
         "proxy": {
             "chp": {"image": _z2jh_image(refs["configurable-http-proxy"])},
             # a LoadBalancer never gets an address here, and helm --wait would wait for it forever
