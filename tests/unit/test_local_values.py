@@ -20,7 +20,16 @@ def never(name: str, tag: str) -> dict:
 
 
 EXPECTED_Z2JH = {
-    "hub": {"image": never("deployer.local/k8s-hub", "4.3.3-aaaaaaaaaaaa"), "db": {"type": "sqlite-memory"}},
+    "hub": {
+        "image": never("deployer.local/k8s-hub", "4.3.3-aaaaaaaaaaaa"),
+        "db": {"type": "sqlite-memory"},
+        "services": {"deployer-user-test": {"display": False}},
+        "loadRoles": {"deployer-user-test": {
+            "description": "deployer's user test: a temporary user, its server and kernel",
+            "scopes": ["admin:users", "tokens", "servers", "access:servers"],
+            "services": ["deployer-user-test"],
+        }},
+    },
     "proxy": {
         "chp": {"image": never("deployer.local/configurable-http-proxy", "4.6.3-bbbbbbbbbbbb")},
         "service": {"type": "ClusterIP"},
