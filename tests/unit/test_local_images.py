@@ -14,7 +14,8 @@ from deployer.adapters.process import ProcessRunner
 from deployer.local.images import ImageBuildError, ensure_images, import_images
 from deployer.local.images.archive import ImageConfig, sha256_file, write_docker_archive
 from deployer.local.images.build import BuiltImage, _partial, _snapshot, _write_changes
-from deployer.local.images.recipes import HUB, PAUSE, RECIPES, Base
+from deployer.local.images import image_refs
+from deployer.local.images.recipes import CHP, HUB, RECIPES, Base
 
 
 def test_every_image_reference_is_in_a_registry_that_cannot_be_pulled_from_and_carries_its_key():
@@ -30,6 +31,12 @@ def test_the_key_changes_with_a_pin_or_the_base_and_with_nothing_else():
     assert bumped.key() != HUB.key()
     rebased = dataclasses.replace(HUB, base=Base(HUB.base.name, (*HUB.base.packages, "git")))
     assert rebased.key() != HUB.key()
+
+
+def test_the_pause_image_is_the_one_local_up_imports():
+    from deployer.local.spec import PAUSE_IMAGE
+
+    assert image_refs()["pause"] == PAUSE_IMAGE
 
 
 def test_hub_pins_are_exact_versions():
@@ -104,7 +111,7 @@ def test_an_unknown_image_name_is_refused_before_building_anything(tmp_path):
     with pytest.raises(ImageBuildError) as e:
         ensure_images(ProcessRunner(), ["k8s-hub", "grafana"], root=tmp_path)
     assert e.value.message == "no local image named grafana"
-    assert e.value.hint == "known images: pause, k8s-hub, singleuser, configurable-http-proxy, prometheus"
+    assert e.value.hint == "known images: k8s-hub, singleuser, configurable-http-proxy, prometheus"
     assert list(tmp_path.iterdir()) == []
 
 
@@ -121,11 +128,11 @@ def _fake_ctr(tmp_path: Path, listed: str) -> tuple[ProcessRunner, Path]:
 
 
 def test_import_skips_images_containerd_already_has(tmp_path):
-    runner, calls = _fake_ctr(tmp_path, f"{PAUSE.ref()}\\n")
+    runner, calls = _fake_ctr(tmp_path, f"{CHP.ref()}\\n")
     hub = BuiltImage("k8s-hub", HUB.ref(), tmp_path / "hub.tar", 1, 1.0, True)
-    pause = BuiltImage("pause", PAUSE.ref(), tmp_path / "pause.tar", 1, 1.0, True)
+    chp = BuiltImage("configurable-http-proxy", CHP.ref(), tmp_path / "chp.tar", 1, 1.0, True)
     sock = tmp_path / "containerd.sock"
-    assert import_images(runner, sock, [pause, hub]) == [HUB.ref()]
+    assert import_images(runner, sock, [chp, hub]) == [HUB.ref()]
     assert calls.read_text().splitlines() == [
         f"--address {sock} -n k8s.io images ls -q",
         f"--address {sock} -n k8s.io images import {tmp_path / 'hub.tar'}",

@@ -13,21 +13,22 @@ from deployer.adapters.process import ProcessRunner
 from deployer.errors import ToolError
 from deployer.local.images.build import (BuiltImage, ImageBuildError, cached_image, ensure_images,
                                          images_dir)
-from deployer.local.images.recipes import PAUSE, RECIPES
+from deployer.local.images.recipes import RECIPES
 
-__all__ = ["BuiltImage", "ImageBuildError", "PAUSE_REF", "cached_image", "ensure_images", "image_refs",
+__all__ = ["BuiltImage", "ImageBuildError", "cached_image", "ensure_images", "image_refs",
            "images_dir", "import_images"]
 
 CTR_TIMEOUT = 300.0
 K8S_NAMESPACE = "k8s.io"
 
-# The sandbox ("pause") image containerd's CRI plugin must be given (`sandbox_image`).
-PAUSE_REF = PAUSE.ref()
 
 
 def image_refs() -> dict[str, str]:
-    """Image name -> reference (`deployer.local/<name>:<version>-<key>`), whether built yet or not."""
-    return {name: recipe.ref() for name, recipe in RECIPES.items()}
+    """Image name -> reference (`deployer.local/<name>:<version>-<key>`), whether built yet or not; plus
+    `pause`, the sandbox image `deployer local up` builds and imports itself (deployer.local.pause)."""
+    from deployer.local.spec import PAUSE_IMAGE
+
+    return {**{name: recipe.ref() for name, recipe in RECIPES.items()}, "pause": PAUSE_IMAGE}
 
 
 def imported_refs(runner: ProcessRunner, socket: Path, namespace: str = K8S_NAMESPACE) -> set[str]:

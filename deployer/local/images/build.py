@@ -23,8 +23,7 @@ from deployer import paths
 from deployer.adapters.process import ProcessRunner
 from deployer.errors import DeployerError, ToolError
 from deployer.local.images.archive import sha256_file, write_docker_archive
-from deployer.local.images.recipes import (DEBIAN_MIRRORS, DEBIAN_SUITE, PAUSE_C, RECIPES, VENV, Base,
-                                           Recipe)
+from deployer.local.images.recipes import DEBIAN_MIRRORS, DEBIAN_SUITE, RECIPES, VENV, Base, Recipe
 
 MMDEBSTRAP_TIMEOUT = 1800.0
 PIP_TIMEOUT = 1800.0
@@ -106,9 +105,7 @@ class ImageBuilder:
             layers: list[tuple[Path, str]] = []
             if base_tar is not None:
                 layers.append((base_tar, base_digest))
-            if recipe.kind == "pause":
-                layers.append(self._pause_layer(work))
-            elif recipe.kind in ("python", "npm"):
+            if recipe.kind in ("python", "npm"):
                 layers.append(self._app_layer(recipe, base_tar, work))
             elif recipe.kind == "debian":
                 if recipe.owned_dirs or recipe.users:
@@ -127,22 +124,6 @@ class ImageBuilder:
             }, indent=2))
         self.say(f"{recipe.name}: built in {seconds:.0f}s ({size / 2**20:.0f} MiB)")
         return BuiltImage(recipe.name, recipe.ref(), final / "image.tar", size, seconds, False)
-
-    def _pause_layer(self, work: Path) -> tuple[Path, str]:
-        src = work / "pause.c"
-        src.write_text(PAUSE_C)
-        binary = work / "pause"
-        self._run(["gcc", "-Os", "-static", "-Wall", "-o", binary, src], SHORT_TIMEOUT, "compiling pause.c")
-        self._run(["strip", binary], SHORT_TIMEOUT, "stripping pause")
-        layer = work / "layer.tar"
-        with tarfile.open(layer, "w", format=tarfile.PAX_FORMAT) as tar:
-            info = tar.gettarinfo(str(binary), arcname="pause")
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            info.mode = 0o755
-            with binary.open("rb") as f:
-                tar.addfile(info, f)
-        return layer, sha256_file(layer)
 
     def _app_layer(self, recipe: Recipe, base_tar: Path, work: Path) -> tuple[Path, str]:
         """Unpack the base, install the recipe's packages, and keep what changed as one layer."""

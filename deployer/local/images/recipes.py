@@ -57,7 +57,7 @@ class User:
 
 @dataclass(frozen=True)
 class Recipe:
-    """One image. `kind`: pause (a static binary, no base), debian (the base is the image),
+    """One image. `kind`: debian (the base is the image, plus `users`/`owned_dirs`),
     python (a venv with `pip` pins on the base), npm (`npm` pins under /srv/<name> on the base)."""
 
     name: str
@@ -90,11 +90,6 @@ PROMETHEUS_BASE = Base("debian-prometheus", ("prometheus", "ca-certificates"))
 
 JOVYAN = User("jovyan", 1000, 100, "/home/jovyan")
 HUB_USER = User("jupyterhub", 1000, 1000, "/srv/jupyterhub", group="jupyterhub")
-
-PAUSE = Recipe(
-    name="pause", version="3.10", kind="pause",
-    config=ImageConfig(entrypoint=["/pause"], user="65535:65535"),
-)
 
 HUB = Recipe(
     name="k8s-hub", version=JUPYTERHUB_CHART_VERSION, kind="python", base=PYTHON_BASE,
@@ -166,27 +161,4 @@ PROMETHEUS = Recipe(
     owned_dirs=(("/prometheus", 65534, 65534),),
 )
 
-RECIPES: dict[str, Recipe] = {r.name: r for r in (PAUSE, HUB, SINGLEUSER, CHP, PROMETHEUS)}
-
-# A source for the pause container (written from scratch): sleep until told to stop, reap zombies.
-PAUSE_C = r"""
-#include <signal.h>
-#include <stdlib.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-static void stop(int sig) { (void)sig; _exit(0); }
-static void reap(int sig) { (void)sig; while (waitpid(-1, NULL, WNOHANG) > 0) {} }
-
-int main(void) {
-    struct sigaction quit = {0}, child = {0};
-    quit.sa_handler = stop;
-    child.sa_handler = reap;
-    child.sa_flags = SA_NOCLDSTOP;
-    if (sigaction(SIGINT, &quit, NULL) < 0 || sigaction(SIGTERM, &quit, NULL) < 0
-        || sigaction(SIGCHLD, &child, NULL) < 0)
-        return 1;
-    for (;;)
-        pause();
-}
-"""
+RECIPES: dict[str, Recipe] = {r.name: r for r in (HUB, SINGLEUSER, CHP, PROMETHEUS)}
