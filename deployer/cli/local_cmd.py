@@ -98,5 +98,35 @@ def status(state_dir: Optional[Path] = StateDir, output: OutputFormat = Output) 
     raise typer.Exit(EXIT_OK if st.healthy else EXIT_FAILED)
 
 
+@local_app.command("images")
+def images(
+    only: Optional[list[str]] = typer.Option(None, "--only", metavar="NAME", help="Build only this image (repeatable)."),
+    load: bool = typer.Option(True, "--import/--no-import",
+                              help="Import the images into the local node's containerd when it is up."),
+    state_dir: Optional[Path] = StateDir,
+    output: OutputFormat = Output,
+) -> None:
+    """Build the local cluster's images offline (Debian, PyPI, npm; pinned, cached), and import them."""
+    from deployer.local.images import ensure_images, import_images
+
+    cluster = _cluster(state_dir)
+    say = (lambda m: typer.echo(m, err=True)) if output is OutputFormat.text else (lambda m: None)
+    built = ensure_images(cluster.runner, only or None, progress=say)
+    imported: list[str] = []
+    up = load and cluster.status().healthy
+    if up:
+        imported = import_images(cluster.runner, cluster.layout.containerd_socket, built)
+    if output is OutputFormat.json:
+        typer.echo(json.dumps({"images": [b.to_json() for b in built], "imported": imported,
+                               "cluster_up": up}, indent=2))
+        return
+    for b in built:
+        typer.echo(f"{b.ref}  {b.size / 2**20:.0f} MiB  {'cached' if b.cached else f'built in {b.build_seconds:.0f}s'}")
+    if up:
+        typer.echo(f"imported into the local node: {len(imported)} (the rest were there already)")
+    elif load:
+        typer.echo("the local cluster is not up: nothing imported (`deployer local up` first, then rerun)")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(local_app, name="local")

@@ -135,5 +135,5 @@ def test_import_skips_images_containerd_already_has(tmp_path):
     assert import_images(runner, sock, [chp, hub]) == [HUB.ref()]
     assert calls.read_text().splitlines() == [
         f"--address {sock} -n k8s.io images ls -q",
-        f"--address {sock} -n k8s.io images import {tmp_path / 'hub.tar'}",
+        f"--address {sock} -n k8s.io images import --snapshotter=overlayfs {tmp_path / 'hub.tar'}",
     ]

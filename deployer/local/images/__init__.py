@@ -31,8 +31,8 @@ def image_refs() -> dict[str, str]:
     return {**{name: recipe.ref() for name, recipe in RECIPES.items()}, "pause": PAUSE_IMAGE}
 
 
-def imported_refs(runner: ProcessRunner, socket: Path, namespace: str = K8S_NAMESPACE) -> set[str]:
-    result = runner.run(["ctr", "--address", str(socket), "-n", namespace, "images", "ls", "-q"],
+def imported_refs(runner: ProcessRunner, socket: Path, namespace: str = K8S_NAMESPACE, ctr: str = "ctr") -> set[str]:
+    result = runner.run([ctr, "--address", str(socket), "-n", namespace, "images", "ls", "-q"],
                         timeout=60.0)
     if not result.ok:
         raise ImageBuildError(f"containerd at {socket} does not answer: {result.stderr.strip()[-300:]}",
@@ -41,14 +41,15 @@ def imported_refs(runner: ProcessRunner, socket: Path, namespace: str = K8S_NAME
 
 
 def import_images(runner: ProcessRunner, socket: Path, images: Iterable[BuiltImage], *,
-                  namespace: str = K8S_NAMESPACE, snapshotter: str | None = None) -> list[str]:
-    """Import each image containerd lacks; return the references imported now."""
-    have = imported_refs(runner, socket, namespace)
+                  namespace: str = K8S_NAMESPACE, snapshotter: str | None = "overlayfs",
+                  ctr: str = "ctr") -> list[str]:
+    """Import each image containerd lacks (unpacked for `snapshotter`); return the references imported now."""
+    have = imported_refs(runner, socket, namespace, ctr)
     done = []
     for image in images:
         if image.ref in have:
             continue
-        args = ["ctr", "--address", str(socket), "-n", namespace, "images", "import"]
+        args = [ctr, "--address", str(socket), "-n", namespace, "images", "import"]
         if snapshotter:
             args.append(f"--snapshotter={snapshotter}")
         try:
