@@ -214,12 +214,12 @@ def free_port() -> int:
 
 @contextmanager
 def port_forward(runner, kubectl: Path, kubeconfig: Path, context: Optional[str], namespace: str,
-                 service: str, log_file: Path, timeout: float) -> Iterator[str]:
+                 service: str, log_file: Path, timeout: float, remote_port: int = 80) -> Iterator[str]:
     port = free_port()
     args = [str(kubectl), "--kubeconfig", str(kubeconfig)]
     if context:
         args += ["--context", context]
-    args += ["-n", namespace, "port-forward", "--address", "127.0.0.1", f"svc/{service}", f"{port}:http"]
+    args += ["-n", namespace, "port-forward", "--address", "127.0.0.1", f"svc/{service}", f"{port}:{remote_port}"]
     proc = runner.spawn(args, log_file=log_file)
     try:
         deadline = time.monotonic() + timeout

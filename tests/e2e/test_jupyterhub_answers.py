@@ -1,0 +1,138 @@
+"""On the real local node: the real jupyterhub 4.3.3 chart, with the images built here and the local
+values layer, answers `/hub/health` and `/hub/api/` from JupyterHub itself, and the user test passes
+(and, with a user image that does not exist, fails saying why and still cleans up)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO, missing, require_tool
+
+CHART = REPO.parent / "shared" / "charts" / "jupyterhub-4.3.3.tgz"
+RELEASE = "jh"
+
+
+@pytest.fixture(scope="module")
+def images(local_cluster):
+    from deployer.adapters.process import ProcessRunner
+    from deployer.local.images import ensure_images, import_images
+
+    runner = ProcessRunner()
+    built = ensure_images(runner)  # cached after the first run (minutes the first time)
+    import_images(runner, local_cluster.cluster.layout.containerd_socket, built)
+    return built
+
+
+@pytest.fixture(scope="module")
+def hub(local_cluster, images, tmp_path_factory):
+    """The real chart installed with the local layer, in its own namespace; removed afterwards."""
+    if not CHART.is_file():
+        missing(f"the jupyterhub chart {CHART}")
+    helm = require_tool("helm")
+    from deployer.adapters.process import ProcessRunner
+    from deployer.local.images import image_refs
+    from deployer.local.values import hub_values
+
+    work = tmp_path_factory.mktemp("jh")
+    values = work / "local.yaml"
+    values.write_text(yaml.safe_dump(hub_values(image_refs(), chart="jupyterhub").values))
+    ns = "jh-e2e"
+    env = {"KUBECONFIG": str(local_cluster.kubeconfig), "HELM_CACHE_HOME": str(work / "cache"),
+           "HELM_CONFIG_HOME": str(work / "config"), "HELM_DATA_HOME": str(work / "data")}
+    runner = ProcessRunner()
+    started = time.monotonic()
+    r = runner.run([helm, "upgrade", "--install", RELEASE, CHART, "-n", ns, "--create-namespace", "-f", values,
+                    "--wait", "--timeout", "5m"], env=env, timeout=360)
+    assert r.ok, r.stderr
+    seconds = time.monotonic() - started
+    try:
+        yield {"ns": ns, "helm": helm, "env": env, "values": values, "work": work, "install_seconds": seconds,
+               "runner": runner}
+    finally:
+        runner.run([helm, "uninstall", RELEASE, "-n", ns, "--wait", "--timeout", "2m"], env=env, timeout=180)
+        runner.run([require_tool("kubectl"), "--kubeconfig", local_cluster.kubeconfig, "delete", "namespace", ns,
+                    "--wait=false"], timeout=60)
+
+
+@pytest.fixture
+def kube(local_cluster):
+    from deployer.adapters.kube import Kube
+
+    with Kube(local_cluster.kubeconfig, timeout=15) as k:
+        yield k
+
+
+def test_every_pod_runs_an_image_built_here_and_nothing_is_pulled(hub, kube):
+    pods = kube.pods(hub["ns"])
+    assert sorted(p.labels.get("component") for p in pods) == ["hub", "proxy"]
+    for pod in pods:
+        assert pod.ready, pod
+        assert all(c.image.startswith("deployer.local/") for c in pod.containers), pod.containers
+
+
+def test_the_hub_answers_health_and_its_api_itself(hub, kube):
+    health = kube.service_get(hub["ns"], "hub", 8081, "/hub/health")
+    assert health.status == 200
+    api = kube.service_get(hub["ns"], "hub", 8081, "/hub/api/")
+    assert api.status == 200
+    assert api.json() == {"version": "5.4.4"}
+    # and through the chart's proxy (configurable-http-proxy), the way users come in
+    via_proxy = kube.service_get(hub["ns"], "proxy-public", "http", "/hub/api/")
+    assert (via_proxy.status, via_proxy.json()) == (200, {"version": "5.4.4"})
+
+
+def _user_test(local_cluster, kube, hub, **options):
+    from deployer.adapters.process import ProcessRunner
+    from deployer.run.user_test import UserTest, UserTestOptions
+
+    test = UserTest(kube, ProcessRunner(), require_tool("kubectl"), local_cluster.kubeconfig, None, hub["ns"],
+                    hub["work"], UserTestOptions(**options))
+    return test.run()
+
+
+def _hub_users(kube, hub) -> list[str]:
+    from deployer.run.user_test import SERVICE_TOKEN_KEY
+
+    token = kube.secret_value(hub["ns"], "hub", SERVICE_TOKEN_KEY)
+    answer = kube.service_get(hub["ns"], "hub", 8081, "/hub/api/users", {"token": token})
+    assert answer.status == 200, answer.text()
+    return sorted(u["name"] for u in answer.json())
+
+
+def test_the_user_test_runs_python_in_a_real_user_server_and_leaves_nothing(local_cluster, kube, hub):
+    result = _user_test(local_cluster, kube, hub)
+    print(json.dumps(result.to_json(), indent=2))
+    assert result.ok, result.to_json()
+    assert [p.name for p in result.phases] == ["connect", "user", "start", "ready", "kernel", "stop"]
+    assert result.phases[4].message == "kernel ran Python: '42 3'"
+    assert result.cleanup == f"user {result.user} and its token deleted"
+    assert _hub_users(kube, hub) == []
+    assert [p.name for p in kube.pods(hub["ns"]) if p.labels.get("component") == "singleuser-server"] == []
+
+
+def test_a_user_image_that_is_not_here_fails_the_user_test_saying_why_and_still_cleans_up(
+        local_cluster, kube, hub):
+    runner, env = hub["runner"], hub["env"]
+    bad = hub["work"] / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"singleuser": {"image": {"tag": "does-not-exist"}}}))
+    r = runner.run([hub["helm"], "upgrade", RELEASE, CHART, "-n", hub["ns"], "-f", hub["values"], "-f", bad,
+                    "--wait", "--timeout", "5m"], env=env, timeout=360)
+    assert r.ok, r.stderr
+    try:
+        result = _user_test(local_cluster, kube, hub, start_timeout=45)
+        print(json.dumps(result.to_json(), indent=2))
+        assert not result.ok
+        assert [(p.name, p.ok) for p in result.phases] == [("connect", True), ("user", True), ("start", True),
+                                                            ("ready", False)]
+        assert "ErrImageNeverPull" in result.reason, result.reason
+        assert result.cleanup == f"user {result.user} and its token deleted"
+        assert _hub_users(kube, hub) == []
+    finally:
+        r = runner.run([hub["helm"], "upgrade", RELEASE, CHART, "-n", hub["ns"], "-f", hub["values"],
+                        "--wait", "--timeout", "5m"], env=env, timeout=360)
+        assert r.ok, r.stderr
