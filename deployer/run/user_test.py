@@ -267,10 +267,8 @@ class UserTest:
             result.reason = (f"the hub registers no `{SERVICE}` service (no {SERVICE_TOKEN_KEY} in the Secret "
                              f"{HUB_SECRET}); the chart's values must add it (deployer.run.user_test.service_values)")
             return result
-        log_file = self.work_dir / f"port-forward-{self.ns}.log"
         try:
-            with port_forward(self.runner, self.kubectl, self.kubeconfig, self.context, self.ns, PROXY_SERVICE,
-                              log_file, self.options.connect_timeout) as base:
+            with self.connect() as base:
                 result.phases.append(Phase("connect", True, time.monotonic() - started, f"{base} -> svc/{PROXY_SERVICE}"))
                 http = Http(base, self.options.request_timeout)
                 try:
@@ -286,6 +284,11 @@ class UserTest:
             result.reason = e.message
         result.seconds = time.monotonic() - started
         return result
+
+    def connect(self):
+        """A base URL that reaches the hub's public proxy, for the block (a port-forward)."""
+        return port_forward(self.runner, self.kubectl, self.kubeconfig, self.context, self.ns, PROXY_SERVICE,
+                            self.work_dir / f"port-forward-{self.ns}.log", self.options.connect_timeout)
 
     def _phase(self, result: UserTestResult, name: str, fn) -> Any:
         t = time.monotonic()
