@@ -41,18 +41,21 @@ def hub(local_cluster, images, tmp_path_factory):
     work = tmp_path_factory.mktemp("jh")
     values = work / "local.yaml"
     values.write_text(yaml.safe_dump(hub_values(image_refs(), chart="jupyterhub").values))
+    # what basehub sets in production too: Prometheus scrapes /hub/metrics without a token
+    extra = work / "extra.yaml"
+    extra.write_text(yaml.safe_dump({"hub": {"config": {"JupyterHub": {"authenticate_prometheus": False}}}}))
     ns = "jh-e2e"
     env = {"KUBECONFIG": str(local_cluster.kubeconfig), "HELM_CACHE_HOME": str(work / "cache"),
            "HELM_CONFIG_HOME": str(work / "config"), "HELM_DATA_HOME": str(work / "data")}
     runner = ProcessRunner()
     started = time.monotonic()
     r = runner.run([helm, "upgrade", "--install", RELEASE, CHART, "-n", ns, "--create-namespace", "-f", values,
-                    "--wait", "--timeout", "5m"], env=env, timeout=360)
+                    "-f", extra, "--wait", "--timeout", "5m"], env=env, timeout=360)
     assert r.ok, r.stderr
     seconds = time.monotonic() - started
     try:
-        yield {"ns": ns, "helm": helm, "env": env, "values": values, "work": work, "install_seconds": seconds,
-               "runner": runner}
+        yield {"ns": ns, "helm": helm, "env": env, "values": [values, extra], "work": work,
+               "install_seconds": seconds, "runner": runner}
     finally:
         runner.run([helm, "uninstall", RELEASE, "-n", ns, "--wait", "--timeout", "2m"], env=env, timeout=180)
         runner.run([require_tool("kubectl"), "--kubeconfig", local_cluster.kubeconfig, "delete", "namespace", ns,
@@ -120,7 +123,7 @@ def test_a_user_image_that_is_not_here_fails_the_user_test_saying_why_and_still_
     runner, env = hub["runner"], hub["env"]
     bad = hub["work"] / "bad.yaml"
     bad.write_text(yaml.safe_dump({"singleuser": {"image": {"tag": "does-not-exist"}}}))
-    r = runner.run([hub["helm"], "upgrade", RELEASE, CHART, "-n", hub["ns"], "-f", hub["values"], "-f", bad,
+    r = runner.run([hub["helm"], "upgrade", RELEASE, CHART, "-n", hub["ns"], *_files(hub), "-f", bad,
                     "--wait", "--timeout", "5m"], env=env, timeout=360)
     assert r.ok, r.stderr
     try:
@@ -133,6 +136,96 @@ def test_a_user_image_that_is_not_here_fails_the_user_test_saying_why_and_still_
         assert result.cleanup == f"user {result.user} and its token deleted"
         assert _hub_users(kube, hub) == []
     finally:
-        r = runner.run([hub["helm"], "upgrade", RELEASE, CHART, "-n", hub["ns"], "-f", hub["values"],
+        r = runner.run([hub["helm"], "upgrade", RELEASE, CHART, "-n", hub["ns"], *_files(hub),
                         "--wait", "--timeout", "5m"], env=env, timeout=360)
         assert r.ok, r.stderr
+
+
+def _files(hub) -> list:
+    return [x for f in hub["values"] for x in ("-f", f)]
+
+
+def _retag(image, ref: str, work: Path) -> Path:
+    """The same layers under another tag (a "new hub image" for the upgrade test)."""
+    import tarfile
+
+    from deployer.local.images.archive import ImageConfig, write_docker_archive
+
+    layers = []
+    with tarfile.open(image.path) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))[0]
+        config = json.load(tar.extractfile(manifest["Config"]))["config"]
+        for name in manifest["Layers"]:
+            out = work / name.replace("/", "-")
+            out.write_bytes(tar.extractfile(name).read())
+            layers.append((out, name.split("/")[0]))
+    archive = work / "retagged.tar"
+    write_docker_archive(archive, ref, layers, ImageConfig(
+        entrypoint=config.get("Entrypoint"), cmd=config.get("Cmd"), env=config.get("Env", []),
+        user=config.get("User", ""), workdir=config.get("WorkingDir", "")))
+    return archive
+
+
+def test_an_upgrade_to_a_new_hub_image_tag_really_runs_it(local_cluster, kube, hub, images):
+    from deployer.adapters.process import ProcessRunner
+    from deployer.local.images import BuiltImage, import_images
+
+    built = next(i for i in images if i.name == "k8s-hub")
+    name, _, tag = built.ref.rpartition(":")
+    new_ref = f"{name}:{tag}-upgrade"
+    archive = _retag(built, new_ref, hub["work"])
+    import_images(ProcessRunner(), local_cluster.cluster.layout.containerd_socket,
+                  [BuiltImage("k8s-hub", new_ref, archive, archive.stat().st_size, 0.0, False)])
+    runner, env = hub["runner"], hub["env"]
+    r = runner.run([hub["helm"], "upgrade", RELEASE, CHART, "-n", hub["ns"], *_files(hub),
+                    "--set", f"hub.image.tag={tag}-upgrade", "--wait", "--timeout", "5m"], env=env, timeout=360)
+    assert r.ok, r.stderr
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            hubs = [p for p in kube.pods(hub["ns"]) if p.labels.get("component") == "hub" and not p.deleting]
+            if len(hubs) == 1 and hubs[0].ready:
+                break
+            assert time.monotonic() < deadline, hubs
+            time.sleep(1)
+        assert [c.image for c in hubs[0].containers] == [new_ref]
+        assert kube.service_get(hub["ns"], "hub", 8081, "/hub/api/").json() == {"version": "5.4.4"}
+    finally:
+        r = runner.run([hub["helm"], "upgrade", RELEASE, CHART, "-n", hub["ns"], *_files(hub),
+                        "--wait", "--timeout", "5m"], env=env, timeout=360)
+        assert r.ok, r.stderr
+
+
+def test_prometheus_from_debian_scrapes_the_hubs_metrics(local_cluster, kube, hub):
+    from deployer.local.images import image_refs
+    from deployer.local.values import support_values
+
+    chart = REPO.parent / "shared" / "charts" / "prometheus-27.11.0.tgz"
+    if not chart.is_file():
+        missing(f"the prometheus chart {chart}")
+    layer = support_values(image_refs()).values["prometheus"]
+    layer["server"]["global"] = {"scrape_interval": "5s", "evaluation_interval": "5s"}
+    values = hub["work"] / "prometheus.yaml"
+    values.write_text(yaml.safe_dump(layer))
+    runner, env, ns = hub["runner"], hub["env"], "prom-e2e"
+    r = runner.run([hub["helm"], "upgrade", "--install", "prom", chart, "-n", ns, "--create-namespace", "-f", values,
+                    "--wait", "--timeout", "5m"], env=env, timeout=360)
+    assert r.ok, r.stderr
+    try:
+        query = {"query": f'up{{namespace="{hub["ns"]}",service="hub"}}'}
+        deadline = time.monotonic() + 90
+        while True:
+            answer = kube.service_get(ns, "prom-prometheus-server", 80, "/api/v1/query", query)
+            assert answer.status == 200, answer.text()
+            found = answer.json()["data"]["result"]
+            if found and found[0]["value"][1] == "1":
+                break
+            assert time.monotonic() < deadline, found
+            time.sleep(2)
+        metric = kube.service_get(ns, "prom-prometheus-server", 80, "/api/v1/query",
+                                  {"query": f'jupyterhub_running_servers{{namespace="{hub["ns"]}"}}'})
+        assert metric.json()["data"]["result"], metric.text()
+    finally:
+        runner.run([hub["helm"], "uninstall", "prom", "-n", ns, "--wait", "--timeout", "2m"], env=env, timeout=180)
+        runner.run([require_tool("kubectl"), "--kubeconfig", local_cluster.kubeconfig, "delete", "namespace", ns,
+                    "--wait=false"], timeout=60)
