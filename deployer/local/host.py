@@ -28,6 +28,7 @@ CNI_RESULTS = Path("/var/lib/cni/results")
 RUN_CONTAINERD = Path("/run/containerd")
 SHIM_SOCKETS = RUN_CONTAINERD / "s"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+CONTAINER_LOGS = Path("/var/log/containers")  # the kubelet's symlinks to pod logs (a fixed path)
 KUBEPODS = "kubepods"
 CHAIN_PREFIXES = ("KUBE-", "CNI-")
 TABLES = ("filter", "nat", "mangle", "raw")
@@ -159,6 +160,7 @@ class Leftovers:
     netns: list[str] = field(default_factory=list)
     containerd_state: list[str] = field(default_factory=list)
     cgroups: list[str] = field(default_factory=list)
+    log_links: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         return {k: len(v) for k, v in self.__dict__.items()}
@@ -168,8 +170,30 @@ class Leftovers:
         return not any(self.__dict__.values())
 
 
+def log_links(pod_logs: Path) -> list[str]:
+    """The kubelet's /var/log/containers symlinks that point into our pod log folder."""
+    out = []
+    try:
+        for p in CONTAINER_LOGS.iterdir():
+            if p.is_symlink() and os.readlink(p).startswith(str(pod_logs) + "/"):
+                out.append(p.name)
+    except OSError:
+        pass
+    return sorted(out)
+
+
+def remove_log_links(pod_logs: Path, existed: bool) -> None:
+    for name in log_links(pod_logs):
+        (CONTAINER_LOGS / name).unlink(missing_ok=True)
+    if not existed:
+        try:
+            CONTAINER_LOGS.rmdir()
+        except OSError:
+            pass
+
+
 def leftovers(runner: ProcessRunner, root: Path, baseline_netns: list[str] = (),
-              baseline_shims: list[str] = ()) -> Leftovers:
+              baseline_shims: list[str] = (), pod_logs: Path | None = None) -> Leftovers:
     return Leftovers(
         processes=processes_using(str(root) + "/"),
         mounts=mounts_under(root) + [m for m in mounts_under(RUN_NETNS) if Path(m).name not in baseline_netns],
@@ -181,6 +205,7 @@ def leftovers(runner: ProcessRunner, root: Path, baseline_netns: list[str] = (),
         containerd_state=([str(root / "containerd")] if (root / "containerd").exists() else [])
         + [s for s in shim_sockets() if s not in baseline_shims],
         cgroups=[str(p) for p in kubepods_cgroups()],
+        log_links=log_links(pod_logs or root / "pod-logs"),
     )
 
 

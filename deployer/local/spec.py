@@ -94,6 +94,7 @@ class Baseline:
     netns: list[str] = field(default_factory=list)
     shim_sockets: list[str] = field(default_factory=list)
     run_containerd_existed: bool = False
+    container_logs_existed: bool = True
 
 
 @dataclass

@@ -191,8 +191,9 @@ def test_installed_checks_every_binary_against_its_sha256(tmp_path):
 
 def test_a_failed_build_leaves_no_half_installed_binary(tmp_path):
     env = {"DEPLOYER_CACHE_DIR": str(tmp_path), "PATH": "/usr/local/go/bin:/usr/bin:/bin"}
-    broken = kubebuild.GoBuild(tool="broken", version="0.0.1", go_mod="module x\n\ngo 1.22\n", packages=(".",),
-                               binaries=("broken",), main_go="package main\n\nfunc main() { undefined() }\n")
+    # a go.mod go cannot read: go fails at once, before compiling anything
+    broken = kubebuild.GoBuild(tool="broken", version="0.0.1", go_mod="module x\n\ngo 1.22\nnot a directive\n",
+                               packages=(".",), binaries=("broken",), main_go="package main\n\nfunc main() {}\n")
     with pytest.raises(kubebuild.ToolError) as e:
         kubebuild.ensure(broken, env=env, timeout=300)
     assert e.value.message.startswith("building broken v0.0.1 with go failed (exit 1):")
