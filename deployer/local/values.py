@@ -112,7 +112,12 @@ def hub_values(refs: Mapping[str, str], *, chart: str = "basehub", storage_class
     else:
         z2jh["hub"]["db"] = {"pvc": {"storageClassName": storage_class}}
         z2jh["singleuser"]["storage"] = {"dynamic": {"storageClass": storage_class}}
-    return LocalValues(_nest(z2jh, HUB_NESTING[chart]), off)
+    values = _nest(z2jh, HUB_NESTING[chart])
+    if chart == "daskhub":
+        values["dask-gateway"] = {"enabled": False}
+        off.append(SwitchedOff("dask-gateway.enabled",
+                               "no dask-gateway images here (its API server, controller and traefik proxy)"))
+    return LocalValues(values, off)
 
 
 def support_values(refs: Mapping[str, str], *, storage_class: str | None = None) -> LocalValues:

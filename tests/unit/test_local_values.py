@@ -59,8 +59,11 @@ def test_basehub_nests_the_layer_under_jupyterhub():
     assert hub_values(REFS, chart="basehub").values == {"jupyterhub": EXPECTED_Z2JH}
 
 
-def test_daskhub_nests_the_layer_under_basehub_jupyterhub():
-    assert hub_values(REFS, chart="daskhub").values == {"basehub": {"jupyterhub": EXPECTED_Z2JH}}
+def test_daskhub_nests_the_layer_under_basehub_jupyterhub_and_switches_dask_gateway_off():
+    layer = hub_values(REFS, chart="daskhub")
+    assert layer.values == {"basehub": {"jupyterhub": EXPECTED_Z2JH}, "dask-gateway": {"enabled": False}}
+    assert layer.switched_off[-1].line() == ("dask-gateway.enabled: no dask-gateway images here "
+                                             "(its API server, controller and traefik proxy)")
 
 
 def test_every_component_switched_off_is_named_with_its_values_path():
