@@ -26,10 +26,11 @@ StateDir = typer.Option(
 Output = typer.Option(OutputFormat.text, "--output", "-o", help="text or json.")
 
 
-def _cluster(state_dir: Optional[Path]):
+def _cluster(state_dir: Optional[Path], *, node: bool = True):
     from deployer.local.cluster import LocalCluster, default_cluster_dir
 
-    return LocalCluster(default_cluster_dir(state_dir=state_dir) if state_dir is not None else default_cluster_dir())
+    folder = default_cluster_dir(state_dir=state_dir) if state_dir is not None else default_cluster_dir()
+    return LocalCluster(folder, node=node)
 
 
 def _print_status(status) -> None:
@@ -50,10 +51,12 @@ def up(
     state_dir: Optional[Path] = StateDir,
     port: Optional[int] = typer.Option(None, "--port", help="API server port (default: a free one)."),
     timeout: float = typer.Option(90.0, "--timeout", help="Seconds to wait for the node to be Ready."),
+    api_only: bool = typer.Option(False, "--api-only", help="Only etcd and the control plane on 127.0.0.1: "
+                                  "no node, no pod runs, the machine is not changed (no root needed)."),
     output: OutputFormat = Output,
 ) -> None:
     """Start the local cluster (or say it is already up) and write its kubeconfig."""
-    result = _cluster(state_dir).up(port=port, timeout=timeout)
+    result = _cluster(state_dir, node=not api_only).up(port=port, timeout=timeout)
     if output is OutputFormat.json:
         typer.echo(json.dumps({**result.status.to_json(), "already_running": result.already_running,
                                "seconds": round(result.seconds, 2), "cleaned": result.cleaned}, indent=2))

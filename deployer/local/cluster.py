@@ -34,7 +34,7 @@ from deployer.adapters.process import ProcessRunner
 from deployer.errors import DeployerError, ToolMissing
 from deployer.local import certs, host, procs
 from deployer.local.spec import (
-    COMPONENTS, MARKER, MAX_ROOT_LEN, NODE_IP, NODE_NAME, PORT_NAMES, Baseline, Component, Layout, State,
+    API_COMPONENTS, COMPONENTS, MARKER, MAX_ROOT_LEN, NODE_IP, NODE_NAME, PORT_NAMES, Baseline, Component, Layout, State,
     apiserver_args, cni_conflist, containerd_args, containerd_config, controller_manager_args, coredns_args,
     corefile, etcd_args, kubeconfig_text, kubelet_args, kubelet_config, proxy_args, proxy_config, scheduler_args,
 )
@@ -112,9 +112,12 @@ class LocalCluster:
     """One local cluster, identified by its folder."""
 
     def __init__(self, state_dir: Path | None = None, *, tools: dict[str, Path] | None = None,
-                 runner: ProcessRunner | None = None) -> None:
+                 runner: ProcessRunner | None = None, node: bool = True) -> None:
+        """`node=False`: an API-server-only cluster (etcd, kube-apiserver, controller manager and
+        scheduler on 127.0.0.1; no pod ever runs; the host is not touched; several may run at once)."""
         self.layout = Layout(Path(state_dir or default_cluster_dir()).expanduser().resolve())
         self.tools = tools
+        self.node = node
         self.runner = runner or ProcessRunner()
 
     # ---- ownership -----------------------------------------------------------------------------
@@ -166,7 +169,7 @@ class LocalCluster:
 
     def _components(self, state: State) -> list[ComponentStatus]:
         out = []
-        for name in COMPONENTS:
+        for name in (COMPONENTS if state.node else API_COMPONENTS):
             c = state.component(name)
             if c is None:
                 out.append(ComponentStatus(name, None, None, False, None))
@@ -190,7 +193,7 @@ class LocalCluster:
                                  hint="start it with `deployer local up`")
         comps = self._components(state)
         common = dict(components=comps, api_server=self._server(state), kubeconfig=str(self.layout.kubeconfig),
-                      node=NODE_NAME, versions=state.versions)
+                      node=NODE_NAME if state.node else None, versions=state.versions)
         if not any(c.running for c in comps):
             return ClusterStatus("stale", where, "the local cluster's processes are all gone (the machine restarted?)",
                                  hint="clean up with `deployer local down`, then `deployer local up`", **common)
@@ -206,12 +209,12 @@ class LocalCluster:
             return ClusterStatus("degraded", where, f"kube-apiserver is not ready: {problem}",
                                  hint=f"see {self.layout.log('kube-apiserver')}; restart with "
                                       "`deployer local down && deployer local up`", **common)
-        if not self._node_ready(state):
+        if state.node and not self._node_ready(state):
             return ClusterStatus("degraded", where, f"node {NODE_NAME} is not Ready",
                                  hint=f"see {self.layout.log('kubelet')} and {self.layout.log('containerd')}", **common)
+        what = f"node {NODE_NAME} Ready" if state.node else "API server only, no node"
         return ClusterStatus("up", where, f"the local cluster is up at {self._server(state)} "
-                                          f"(Kubernetes {state.versions.get('kubernetes', '?')}, node {NODE_NAME} Ready)",
-                             **common)
+                                          f"(Kubernetes {state.versions.get('kubernetes', '?')}, {what})", **common)
 
     # ---- up ------------------------------------------------------------------------------------
 
@@ -229,6 +232,15 @@ class LocalCluster:
         self.layout.root.mkdir(parents=True, exist_ok=True)
         if not self.layout.marker.exists():
             self.layout.marker.write_text(json.dumps({"created_by": "deployer local up", "created_folder": created}) + "\n")
+        try:
+            return self._up_locked(port, timeout, started)
+        except BaseException:
+            # refused before anything ran: a folder this call created goes again
+            if created and not self.layout.state_file.exists() and not self.layout.logs.exists():
+                shutil.rmtree(self.layout.root, ignore_errors=True)
+            raise
+
+    def _up_locked(self, port: int | None, timeout: float, started: float) -> UpResult:
         with self._lock():
             current = self.status()
             if current.state == "up":
@@ -241,7 +253,7 @@ class LocalCluster:
                 raise LocalClusterError(
                     f"port {port} is already in use by another program",
                     hint="choose another with --port, or leave --port out and a free port is picked")
-            other = _other_node(self.layout.root)
+            other = _other_node(self.layout.root) if self.node else None
             if other:
                 raise LocalClusterError(
                     f"another local node is already running on this machine ({other}); only one real node "
@@ -249,7 +261,8 @@ class LocalCluster:
                     hint="stop it with `deployer local down --state-dir ...` for that folder")
             tools = self._find_tools()
             try:
-                host.check_kernel()
+                if self.node:
+                    host.check_kernel()
             except host.HostProblem as e:
                 raise LocalClusterError(f"this machine cannot run a local node: {e}") from None
             try:
@@ -286,7 +299,8 @@ class LocalCluster:
         from deployer.local import kubebuild
 
         found: dict[str, Path] = {}
-        for build in (kubebuild.kubernetes_build(), kubebuild.etcd_build(), kubebuild.coredns_build()):
+        builds = [kubebuild.kubernetes_build(), kubebuild.etcd_build()] + ([kubebuild.coredns_build()] if self.node else [])
+        for build in builds:
             bin_dir = kubebuild.installed(build)
             if bin_dir is None:
                 raise ToolMissing(
@@ -296,7 +310,7 @@ class LocalCluster:
                          "./install.sh does it)")
             for name in build.binaries:
                 found[name] = bin_dir / name
-        for program, package in HOST_PROGRAMS.items():
+        for program, package in (HOST_PROGRAMS.items() if self.node else ()):
             where = shutil.which(program, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
             if where is None:
                 raise ToolMissing(f"{program}: program not found (the local node needs it)",
@@ -320,7 +334,7 @@ class LocalCluster:
                             netns=host.netns_names(), shim_sockets=host.shim_sockets(),
                             run_containerd_existed=host.RUN_CONTAINERD.exists(),
                             container_logs_existed=host.CONTAINER_LOGS.exists())
-        state = State(ports=ports, started_at=time.time(), baseline=baseline,
+        state = State(ports=ports, started_at=time.time(), baseline=baseline, node=self.node,
                       versions={"kubernetes": KUBERNETES_VERSION, "etcd": ETCD_VERSION, "coredns": COREDNS_VERSION})
         self._save(state)
         pki = certs.generate(lay.pki, node_ip=NODE_IP, node_name=NODE_NAME)
@@ -331,13 +345,45 @@ class LocalCluster:
             path = lay.component_kubeconfig(identity)
             path.write_text(kubeconfig_text(server, pki.ca_cert, pki.token(identity)))
             path.chmod(0o600)
+        if self.node:
+            self._prepare_node(state, pki)
+
+        deadline = time.monotonic() + timeout
+        node = self.node
+        self._spawn(state, "etcd", etcd_args(tools["etcd"], lay, ports), ports["etcd"])
+        if node:
+            self._spawn(state, "containerd", containerd_args(tools["containerd"], lay), None)
+        self._wait(state, "etcd", deadline, lambda: _http_ok(f"http://127.0.0.1:{ports['etcd']}/health"))
+        self._spawn(state, "kube-apiserver", apiserver_args(tools["kube-apiserver"], pki, ports, node=node), ports["api"])
+        if node:
+            self._wait(state, "containerd", deadline, lambda: _socket_answers(lay.containerd_socket))
+            from deployer.local.oci import import_image
+            from deployer.local.pause import ensure_pause_image
+
+            import_image(self.runner, lay.containerd_socket, ensure_pause_image(self.runner), ctr=str(tools["ctr"]))
+        # each waits for the API server by itself: starting them now saves their start-up time
+        self._spawn(state, "kube-controller-manager",
+                    controller_manager_args(tools["kube-controller-manager"], pki, lay, ports), ports["kcm"])
+        self._spawn(state, "kube-scheduler", scheduler_args(tools["kube-scheduler"], lay, ports), ports["scheduler"])
+        if node:
+            self._spawn(state, "kubelet", kubelet_args(tools["kubelet"], lay), ports["kubelet"])
+            self._spawn(state, "kube-proxy", proxy_args(tools["kube-proxy"], lay), None)
+            self._spawn(state, "coredns", coredns_args(tools["coredns"], lay), 53)
+        self._wait(state, "kube-apiserver", deadline, lambda: self._readyz_problem(state) is None)
+        if node:
+            self._wait(state, "kubelet", deadline, lambda: self._node_ready(state))
+        self._wait(state, "kube-controller-manager", deadline, lambda: self._default_sa_ready(state))
+        if node:
+            self._wait(state, "coredns", deadline, lambda: _http_ok(f"http://127.0.0.1:{ports['dns_ready']}/ready"))
+
+    def _prepare_node(self, state: State, pki: certs.Pki) -> None:
+        """The node's configuration files, and the host: forwarding for pods, the node address."""
+        lay, ports = self.layout, state.ports
         lay.containerd_config.write_text(containerd_config(lay))
         (lay.cni_conf_dir / "10-deployer-local.conflist").write_text(cni_conflist(lay))
         lay.kubelet_config.write_text(kubelet_config(lay, pki, ports))
         lay.proxy_config.write_text(proxy_config(lay, ports))
         lay.corefile.write_text(corefile(lay, ports))
-
-        # the host: forwarding for pods, the node address
         host.write_sysctl("ip_forward", "1")
         host.write_sysctl("bridge_nf_call_iptables", "1")
         state.baseline.node_ip_added = host.add_node_ip(self.runner)
@@ -347,28 +393,6 @@ class LocalCluster:
                 raise LocalClusterError(
                     f"port 53 on {NODE_IP} is already in use (a DNS server listening on all addresses?): "
                     "the cluster's DNS cannot start", hint="stop that DNS server, or make it listen on 127.0.0.1 only")
-
-        deadline = time.monotonic() + timeout
-        self._spawn(state, "etcd", etcd_args(tools["etcd"], lay, ports), ports["etcd"])
-        self._spawn(state, "containerd", containerd_args(tools["containerd"], lay), None)
-        self._wait(state, "etcd", deadline, lambda: _http_ok(f"http://127.0.0.1:{ports['etcd']}/health"))
-        self._spawn(state, "kube-apiserver", apiserver_args(tools["kube-apiserver"], pki, ports), ports["api"])
-        self._wait(state, "containerd", deadline, lambda: _socket_answers(lay.containerd_socket))
-        from deployer.local.oci import import_image
-        from deployer.local.pause import ensure_pause_image
-
-        import_image(self.runner, lay.containerd_socket, ensure_pause_image(self.runner), ctr=str(tools["ctr"]))
-        # each waits for the API server by itself: starting them now saves their start-up time
-        self._spawn(state, "kube-controller-manager",
-                    controller_manager_args(tools["kube-controller-manager"], pki, lay, ports), ports["kcm"])
-        self._spawn(state, "kube-scheduler", scheduler_args(tools["kube-scheduler"], lay, ports), ports["scheduler"])
-        self._spawn(state, "kubelet", kubelet_args(tools["kubelet"], lay), ports["kubelet"])
-        self._spawn(state, "kube-proxy", proxy_args(tools["kube-proxy"], lay), None)
-        self._spawn(state, "coredns", coredns_args(tools["coredns"], lay), 53)
-        self._wait(state, "kube-apiserver", deadline, lambda: self._readyz_problem(state) is None)
-        self._wait(state, "kubelet", deadline, lambda: self._node_ready(state))
-        self._wait(state, "kube-controller-manager", deadline, lambda: self._default_sa_ready(state))
-        self._wait(state, "coredns", deadline, lambda: _http_ok(f"http://127.0.0.1:{ports['dns_ready']}/ready"))
 
     def _spawn(self, state: State, name: str, args: list[str], port: int | None) -> None:
         log = self.layout.log(name)
@@ -476,6 +500,12 @@ class LocalCluster:
             stopped.extend((c.name, c.pid) for c in live)
 
         stop(("kubelet", "kube-proxy", "coredns", "kube-scheduler", "kube-controller-manager"))
+        with_node = state.node if state is not None else self.node
+        if not with_node or _other_node(root):  # never sweep the host under another folder's running node
+            stop(("containerd", "kube-apiserver", "etcd"))
+            host.kill_processes(host.processes_using(str(root) + "/"), grace=STOP_GRACE)
+            self._clear_folder(keep=(MARKER, self.layout.lock_file.name) + (("logs",) if keep_logs else ()))
+            return stopped
         host.kill_pods()
         stop(("containerd",))
         # shims and anything else started with our folder in its command line

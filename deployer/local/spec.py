@@ -33,6 +33,8 @@ MAX_ROOT_LEN = 64  # sockets below the state folder must fit in 108 bytes
 # start order; stopped in reverse
 COMPONENTS = ("etcd", "containerd", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
               "kubelet", "kube-proxy", "coredns")
+# an API-server-only cluster (no node: nothing runs, the host is not touched; several may run at once)
+API_COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 # the ports each component needs besides the API server's (picked free at `up`)
 PORT_NAMES = ("api", "etcd", "etcd_peer", "kcm", "scheduler", "kubelet", "kubelet_healthz", "proxy_healthz",
               "proxy_metrics", "dns_health", "dns_ready")
@@ -103,6 +105,7 @@ class State:
 
     ports: dict[str, int]
     started_at: float
+    node: bool = True
     versions: dict[str, str] = field(default_factory=dict)
     baseline: Baseline = field(default_factory=Baseline)
     components: list[Component] = field(default_factory=list)
@@ -140,12 +143,14 @@ def etcd_args(etcd: Path, layout: Layout, ports: dict[str, int]) -> list[str]:
     ]
 
 
-def apiserver_args(apiserver: Path, pki, ports: dict[str, int]) -> list[str]:
+def apiserver_args(apiserver: Path, pki, ports: dict[str, int], *, node: bool = True) -> list[str]:
+    # with a node: all addresses, 127.0.0.1 for deployer and helm, NODE_IP for pods (the `kubernetes`
+    # Service); API server only: 127.0.0.1 alone
+    bind, advertise = ("0.0.0.0", NODE_IP) if node else ("127.0.0.1", "127.0.0.1")
     return [
         str(apiserver),
         f"--etcd-servers=http://127.0.0.1:{ports['etcd']}",
-        # all addresses: 127.0.0.1 for deployer and helm, NODE_IP for pods (the `kubernetes` Service)
-        "--bind-address=0.0.0.0", f"--advertise-address={NODE_IP}", f"--secure-port={ports['api']}",
+        f"--bind-address={bind}", f"--advertise-address={advertise}", f"--secure-port={ports['api']}",
         f"--tls-cert-file={pki.serving_cert}", f"--tls-private-key-file={pki.serving_key}",
         f"--client-ca-file={pki.ca_cert}", f"--token-auth-file={pki.tokens}",
         f"--kubelet-client-certificate={pki.kubelet_client_cert}", f"--kubelet-client-key={pki.kubelet_client_key}",

@@ -101,3 +101,25 @@ def _default_service_account(core, namespace: str) -> bool:
         if e.status == 404:
             return False
         raise
+
+
+def require_api_server() -> None:
+    from deployer.local import kubebuild
+
+    for build in (kubebuild.kubernetes_build(), kubebuild.etcd_build()):
+        if kubebuild.installed(build) is None:
+            missing(f"{build.tool} v{build.version} (build it with `python -m deployer.local.kubebuild`)")
+
+
+@pytest.fixture
+def scratch_cluster(tmp_path) -> Iterator[object]:
+    """An API-server-only cluster of its own (etcd, kube-apiserver, controller manager, scheduler on
+    127.0.0.1; no node, so no pod runs) for destructive tests; whatever it leaves is stopped."""
+    require_api_server()
+    from deployer.local.cluster import LocalCluster
+
+    cluster = LocalCluster(tmp_path / "scratch" / "local", node=False)
+    try:
+        yield cluster
+    finally:
+        cluster.down()
