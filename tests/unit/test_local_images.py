@@ -137,3 +137,22 @@ def test_import_skips_images_containerd_already_has(tmp_path):
         f"--address {sock} -n k8s.io images ls -q",
         f"--address {sock} -n k8s.io images import --snapshotter=overlayfs {tmp_path / 'hub.tar'}",
     ]
+
+
+def test_a_second_build_on_the_same_cache_waits_for_the_first(tmp_path):
+    import fcntl
+    import threading
+
+    said: list[str] = []
+    done = threading.Event()
+    with (tmp_path / ".build.lock").open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        worker = threading.Thread(target=lambda: (ensure_images(ProcessRunner(), [], root=tmp_path,
+                                                                progress=said.append), done.set()))
+        worker.start()
+        worker.join(1.0)
+        assert not done.is_set()
+        assert said == ["another image build is running on this cache; waiting for it"]
+        fcntl.flock(held, fcntl.LOCK_UN)
+    worker.join(5.0)
+    assert done.is_set()

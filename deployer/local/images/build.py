@@ -15,7 +15,8 @@ import shutil
 import stat
 import tarfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,8 +79,29 @@ def ensure_images(runner: ProcessRunner, names: Iterable[str] | None = None, *, 
     if unknown:
         raise ImageBuildError(f"no local image named {', '.join(unknown)}",
                               hint=f"known images: {', '.join(RECIPES)}")
-    builder = ImageBuilder(runner, root or images_dir(), progress or (lambda _msg: None))
-    return [builder.ensure(RECIPES[n]) for n in wanted]
+    say = progress or (lambda _msg: None)
+    root = root or images_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    builder = ImageBuilder(runner, root, say)
+    with _build_lock(root, say):
+        return [builder.ensure(RECIPES[n]) for n in wanted]
+
+
+@contextmanager
+def _build_lock(root: Path, say: Progress) -> Iterator[None]:
+    """One builder at a time per cache (a second waits), so no two write the same `.partial-<key>`."""
+    import fcntl
+
+    with (root / ".build.lock").open("w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say("another image build is running on this cache; waiting for it")
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 @dataclass
