@@ -113,10 +113,11 @@ def hub_values(refs: Mapping[str, str], *, chart: str = "basehub", storage_class
         z2jh["hub"]["db"] = {"pvc": {"storageClassName": storage_class}}
         z2jh["singleuser"]["storage"] = {"dynamic": {"storageClass": storage_class}}
     values = _nest(z2jh, HUB_NESTING[chart])
-    if chart == "daskhub":
-        values["dask-gateway"] = {"enabled": False}
-        off.append(SwitchedOff("dask-gateway.enabled",
-                               "no dask-gateway images here (its API server, controller and traefik proxy)"))
+    if chart != "jupyterhub":  # basehub's own switch (daskhub turns it on)
+        gateway = values if chart == "basehub" else values["basehub"]
+        gateway["dask-gateway"] = {"enabled": False}
+        where = "dask-gateway.enabled" if chart == "basehub" else "basehub.dask-gateway.enabled"
+        off.append(SwitchedOff(where, "no dask-gateway images here (its API server, controller and traefik proxy)"))
     return LocalValues(values, off)
 
 

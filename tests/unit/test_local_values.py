@@ -55,14 +55,15 @@ def test_the_plain_jupyterhub_chart_gets_the_layer_at_its_top_level():
     assert hub_values(REFS, chart="jupyterhub").values == EXPECTED_Z2JH
 
 
-def test_basehub_nests_the_layer_under_jupyterhub():
-    assert hub_values(REFS, chart="basehub").values == {"jupyterhub": EXPECTED_Z2JH}
+def test_basehub_nests_the_layer_under_jupyterhub_and_switches_its_dask_gateway_off():
+    assert hub_values(REFS, chart="basehub").values == {"jupyterhub": EXPECTED_Z2JH,
+                                                        "dask-gateway": {"enabled": False}}
 
 
 def test_daskhub_nests_the_layer_under_basehub_jupyterhub_and_switches_dask_gateway_off():
     layer = hub_values(REFS, chart="daskhub")
-    assert layer.values == {"basehub": {"jupyterhub": EXPECTED_Z2JH}, "dask-gateway": {"enabled": False}}
-    assert layer.switched_off[-1].line() == ("dask-gateway.enabled: no dask-gateway images here "
+    assert layer.values == {"basehub": {"jupyterhub": EXPECTED_Z2JH, "dask-gateway": {"enabled": False}}}
+    assert layer.switched_off[-1].line() == ("basehub.dask-gateway.enabled: no dask-gateway images here "
                                              "(its API server, controller and traefik proxy)")
 
 
@@ -75,6 +76,7 @@ def test_every_component_switched_off_is_named_with_its_values_path():
         "jupyterhub.prePuller.continuous.enabled",
         "jupyterhub.hub.db.type=sqlite-memory",
         "jupyterhub.singleuser.storage.type=none",
+        "dask-gateway.enabled",
     ]
     assert off[1].line() == ("jupyterhub.scheduling.userScheduler.enabled: no kube-scheduler image here; "
                              "the cluster's own scheduler places user pods")
