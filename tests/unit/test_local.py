@@ -185,8 +185,11 @@ def test_installed_checks_every_binary_against_its_sha256(tmp_path):
     (bin_dir / "etcd").write_bytes(b"binary")
     (bin_dir / "etcd.sha256").write_text(kubebuild.sha256_file(bin_dir / "etcd") + "  etcd\n")
     assert kubebuild.installed(b, env) == bin_dir
+    assert (bin_dir / ".verified").is_file()  # remembered: the next check only stats the files
     (bin_dir / "etcd").write_bytes(b"corrupt")
     assert kubebuild.installed(b, env) is None
+    (bin_dir / "etcd").write_bytes(b"binary")
+    assert kubebuild.installed(b, env, full=True) == bin_dir
 
 
 def test_a_failed_build_leaves_no_half_installed_binary(tmp_path):
