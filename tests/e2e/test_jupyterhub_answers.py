@@ -229,3 +229,28 @@ def test_prometheus_from_debian_scrapes_the_hubs_metrics(local_cluster, kube, hu
         runner.run([hub["helm"], "uninstall", "prom", "-n", ns, "--wait", "--timeout", "2m"], env=env, timeout=180)
         runner.run([require_tool("kubectl"), "--kubeconfig", local_cluster.kubeconfig, "delete", "namespace", ns,
                     "--wait=false"], timeout=60)
+
+
+def test_deployer_health_user_test_passes_on_the_real_hub(local_cluster, hub, tmp_path):
+    """The CLI: `deployer health CLUSTER HUB --user-test` against the hub above (its namespace is its name)."""
+    import os
+    import subprocess
+    import sys
+
+    folder = tmp_path / "repo" / "config" / "clusters" / "e2e"
+    folder.mkdir(parents=True)
+    (folder / "hub.values.yaml").write_text("jupyterhub: {}\n")
+    (folder / "cluster.yaml").write_text(
+        f"name: e2e\nprovider: local\nlocal:\n  state_dir: {local_cluster.cluster.layout.root}\nhubs:\n"
+        f"- name: {hub['ns']}\n  domain: jh.e2e.test\n  helm_chart: basehub\n  stage: staging\n"
+        "  helm_chart_values_files: [hub.values.yaml]\n")
+    proc = subprocess.run([sys.executable, "-m", "deployer", "--root", str(tmp_path / "repo"), "health", "e2e",
+                           hub["ns"], "--user-test", "--output", "json", "--retries", "2"],
+                          capture_output=True, text=True, timeout=400, env=dict(os.environ))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["ok"] is True
+    [test] = report["user_tests"]
+    assert (test["hub"], test["ok"], test["reason"]) == (hub["ns"], True, None)
+    assert [p["name"] for p in test["phases"]] == ["connect", "user", "start", "ready", "kernel", "stop"]
+    assert test["cleanup"] == f"user {test['user']} and its token deleted"
