@@ -509,8 +509,10 @@ class LocalCluster:
         host.kill_pods()
         stop(("containerd",))
         # shims and anything else started with our folder in its command line
-        host.kill_processes(host.processes_using(str(root) + "/"), grace=STOP_GRACE)
+        recorded = {c.pid for c in comps.values()}
+        host.kill_processes([p for p in host.processes_using(str(root) + "/") if p not in recorded], grace=STOP_GRACE)
         stop(("kube-apiserver", "etcd"))
+        host.kill_processes(host.processes_using(str(root) + "/"), grace=STOP_GRACE)  # anything left
         host.unmount_all(host.mounts_under(root))
         host.remove_netns(baseline.netns)
         host.delete_chains(self.runner)

@@ -55,7 +55,7 @@ KUBERNETES_STAGING = (
 
 # CoreDNS with only the plugins the local cluster's Corefile uses (the full plugin set pulls in
 # every cloud SDK and doubles the build).
-COREDNS_PLUGINS = ("errors", "health", "ready", "kubernetes", "forward", "cache", "loop", "reload", "loadbalance", "log")
+COREDNS_PLUGINS = ("bind", "errors", "health", "ready", "kubernetes", "forward", "cache", "loop", "reload", "loadbalance", "log")
 
 
 @dataclass(frozen=True)

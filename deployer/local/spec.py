@@ -28,7 +28,7 @@ CNI_NETWORK = "deployer-local"
 CNI_BIN_DIR = "/usr/lib/cni"
 PAUSE_IMAGE = "registry.local/deployer/pause:3.10"
 MARKER = ".deployer-local"  # a folder deployer created for a local cluster holds this file
-MAX_ROOT_LEN = 64  # sockets below the state folder must fit in 108 bytes
+MAX_ROOT_LEN = 70  # sockets below it (kubelet/device-plugins/kubelet.sock: +35) must fit in 107 bytes
 
 # start order; stopped in reverse
 COMPONENTS = ("etcd", "containerd", "kube-apiserver", "kube-controller-manager", "kube-scheduler",

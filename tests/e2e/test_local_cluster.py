@@ -46,6 +46,10 @@ def deployer(*args: str, timeout: float = 180):
     return done
 
 
+def pod_log(core, name: str, namespace: str) -> str:
+    return core.read_namespaced_pod_log(name, namespace, _preload_content=False).data.decode()
+
+
 def recorded_pids(cluster) -> dict[str, int]:
     state = json.loads(cluster.layout.state_file.read_text())
     return {c["name"]: c["pid"] for c in state["components"]}
@@ -128,7 +132,7 @@ def test_a_pod_answers_http_through_a_service_and_its_dns_name(api_client, names
             name="client", image=web_image, image_pull_policy="Never", command=["/bin/busybox", "sh", "-c", script])])))
     phase = wait_for(lambda: core.read_namespaced_pod("client", namespace).status.phase in ("Succeeded", "Failed")
                      and core.read_namespaced_pod("client", namespace).status.phase, 90, "the client pod to finish")
-    log = core.read_namespaced_pod_log("client", namespace)
+    log = pod_log(core, "client", namespace)
     assert phase == "Succeeded", log
     assert log == INDEX + INDEX + "done\n"
 
@@ -146,7 +150,7 @@ def test_pods_reach_the_api_server_through_the_kubernetes_service(api_client, na
             name="api", image=web_image, image_pull_policy="Never", command=["/bin/busybox", "sh", "-c", script])])))
     phase = wait_for(lambda: core.read_namespaced_pod("api", namespace).status.phase in ("Succeeded", "Failed")
                      and core.read_namespaced_pod("api", namespace).status.phase, 90, "the api pod to finish")
-    log = core.read_namespaced_pod_log("api", namespace)
+    log = pod_log(core, "api", namespace)
     assert phase == "Succeeded", log
     assert json.loads(log)["gitVersion"] == f"v{KUBERNETES_VERSION}"
 
