@@ -199,7 +199,7 @@ def test_a_port_already_taken_is_refused_with_a_clear_message(local_cluster, tmp
 # ---- down leaves nothing behind (runs last: it restarts the session cluster) ----------------
 
 
-def test_a_killed_component_makes_status_degraded_then_down_leaves_nothing_and_up_comes_back(local_cluster):
+def test_a_killed_component_makes_status_degraded_then_down_leaves_nothing_and_up_comes_back(local_cluster, tmp_path):
     cluster = local_cluster.cluster
     runner = ProcessRunner()
     pids = recorded_pids(cluster)
@@ -217,6 +217,19 @@ def test_a_killed_component_makes_status_degraded_then_down_leaves_nothing_and_u
     left = cluster.leftovers()
     assert left.counts() == {"processes": 0, "mounts": 0, "interfaces": 0, "addresses": 0, "iptables_chains": 0,
                              "cni_results": 0, "netns": 0, "containerd_state": 0, "cgroups": 0, "log_links": 0}
+    # with the node down: a containerd that fails to start is a clear message and leaves nothing
+    broken = tmp_path / "containerd"
+    broken.write_text("#!/bin/sh\necho 'containerd: failed to mount overlay: invalid argument' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    tools = cluster._find_tools()
+    failing = LocalCluster(tmp_path / "f" / "local", tools={**tools, "containerd": broken})
+    with pytest.raises(LocalClusterError) as e:
+        failing.up()
+    assert e.value.message == ("containerd exited while the local cluster started: "
+                               "containerd: failed to mount overlay: invalid argument")
+    assert e.value.hint == f"see {tmp_path / 'f' / 'local' / 'logs' / 'containerd.log'}"
+    assert failing.leftovers().counts() == dict.fromkeys(left.counts(), 0)
+    assert failing.status().state == "down"
     # and back up for whatever runs after (from the cache: no build)
     again = cluster.up()
     assert again.status.healthy, again.status

@@ -306,3 +306,18 @@ def test_port_in_use_and_free_ports():
         s.bind(("127.0.0.1", 0))
         s.listen()
         assert procs.port_in_use(s.getsockname()[1])
+
+
+def test_a_kernel_without_br_netfilter_is_named(monkeypatch):
+    from deployer.local import host
+
+    monkeypatch.setattr(host, "read_sysctl", lambda name: None)
+    with pytest.raises(host.HostProblem) as e:
+        host.check_kernel()
+    assert str(e.value) == ("the kernel has no br_netfilter (/proc/sys/net/bridge is missing): Services cannot reach "
+                            "pods on the CNI bridge; load it with `modprobe br_netfilter`")
+
+
+def test_api_only_cluster_binds_loopback_only(pki):
+    f = flags(apiserver_args(Path("/bin/kube-apiserver"), pki, PORTS, node=False))
+    assert (f["bind-address"], f["advertise-address"]) == ("127.0.0.1", "127.0.0.1")
