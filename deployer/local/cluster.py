@@ -221,7 +221,8 @@ class LocalCluster:
     def up(self, *, port: int | None = None, timeout: float = START_TIMEOUT) -> UpResult:
         started = time.monotonic()
         self._refuse_foreign("use")
-        if len(str(self.layout.root)) > MAX_ROOT_LEN:
+        tools = self._find_tools()
+        if self.node and len(str(self.layout.root)) > MAX_ROOT_LEN:
             raise LocalClusterError(
                 f"the local cluster's folder path is {len(str(self.layout.root))} characters long; "
                 f"containerd's and the kubelet's sockets inside it need it at most {MAX_ROOT_LEN}",
@@ -233,14 +234,14 @@ class LocalCluster:
         if not self.layout.marker.exists():
             self.layout.marker.write_text(json.dumps({"created_by": "deployer local up", "created_folder": created}) + "\n")
         try:
-            return self._up_locked(port, timeout, started)
+            return self._up_locked(port, timeout, started, tools)
         except BaseException:
             # refused before anything ran: a folder this call created goes again
             if created and not self.layout.state_file.exists() and not self.layout.logs.exists():
                 shutil.rmtree(self.layout.root, ignore_errors=True)
             raise
 
-    def _up_locked(self, port: int | None, timeout: float, started: float) -> UpResult:
+    def _up_locked(self, port: int | None, timeout: float, started: float, tools: dict[str, Path]) -> UpResult:
         with self._lock():
             current = self.status()
             if current.state == "up":
@@ -259,7 +260,6 @@ class LocalCluster:
                     f"another local node is already running on this machine ({other}); only one real node "
                     "can run at a time (iptables rules are machine-wide)",
                     hint="stop it with `deployer local down --state-dir ...` for that folder")
-            tools = self._find_tools()
             try:
                 if self.node:
                     host.check_kernel()
@@ -294,27 +294,39 @@ class LocalCluster:
         return _Lock()
 
     def _find_tools(self) -> dict[str, Path]:
+        """Each program: the per-user build cache (exactly the pinned versions, checksum-checked), else the
+        tool folder's pinned copy (`.tools/bin`, checksum-checked), else PATH."""
         if self.tools is not None:
             return dict(self.tools)
         from deployer.local import kubebuild
+        from deployer.toolchain import _executable, find_tool, tools_dir, verify_pin
 
+        builds = [kubebuild.etcd_build(), kubebuild.kubernetes_build()] + ([kubebuild.coredns_build()] if self.node else [])
         found: dict[str, Path] = {}
-        builds = [kubebuild.kubernetes_build(), kubebuild.etcd_build()] + ([kubebuild.coredns_build()] if self.node else [])
         for build in builds:
-            bin_dir = kubebuild.installed(build)
-            if bin_dir is None:
-                raise ToolMissing(
-                    f"{build.tool} v{build.version} is not built yet (expected in "
-                    f"{paths.tool_dir(build.tool, build.version) / 'bin'})",
-                    hint="build it once with `python -m deployer.local.kubebuild` (about 20 minutes on 2 cores; "
-                         "./install.sh does it)")
-            for name in build.binaries:
-                found[name] = bin_dir / name
+            names = [n for n in build.binaries if self.node or n not in ("kubelet", "kube-proxy")]
+            cached = kubebuild.installed(build)
+            for name in names:
+                if cached is not None:
+                    found[name] = cached / name
+                    continue
+                pinned = tools_dir() / "bin" / name
+                if _executable(pinned):
+                    verify_pin(pinned)
+                    found[name] = pinned
+                    continue
+                try:
+                    found[name] = find_tool(name, verify=False)
+                except ToolMissing as e:
+                    raise ToolMissing(
+                        e.message, hint=f"build it once with `python -m deployer.local.kubebuild` (into "
+                                        f"{paths.tool_dir(build.tool, build.version) / 'bin'}; about 20 minutes on 2 "
+                                        "cores), or run ./install.sh (scripts/install-toolchain.sh does it)") from None
         for program, package in (HOST_PROGRAMS.items() if self.node else ()):
             where = shutil.which(program, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
             if where is None:
                 raise ToolMissing(f"{program}: program not found (the local node needs it)",
-                                  hint=f"install the Debian package {package}")
+                                  hint=f"install the Debian package {package} (scripts/install-toolchain.sh does it)")
             found[program] = Path(where)
         return found
 

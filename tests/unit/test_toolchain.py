@@ -163,7 +163,8 @@ def test_doctor_command_names_missing_and_corrupt_tools_without_a_traceback(tool
 
 
 def test_local_up_without_the_tools_says_what_to_install(tools, tmp_path):
-    env = {"PATH": str(tmp_path / "empty"), toolchain.TOOLS_DIR_ENV: str(tools)}
+    # no tools anywhere: neither the tool folder, nor PATH, nor the per-user build cache
+    env = {"PATH": str(tmp_path / "empty"), toolchain.TOOLS_DIR_ENV: str(tools), "DEPLOYER_CACHE_DIR": str(tmp_path / "cache")}
     done = deployer("local", "up", "--state-dir", str(tmp_path / "state"), env=env)
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
@@ -174,7 +175,8 @@ def test_local_up_refuses_a_corrupt_cached_binary_and_names_the_fix(tools, tmp_p
     for name in ("etcd", "kube-apiserver", "kube-controller-manager"):
         pin(make_tool(tools / "bin", name, "v1.20.2"))
     (tools / "bin" / "kube-apiserver").write_text("#!/bin/sh\necho corrupt\n")
-    env = {"PATH": str(tmp_path / "empty"), toolchain.TOOLS_DIR_ENV: str(tools)}
+    # no per-user build cache (it would be used first): the tool folder's corrupt copy is found and refused
+    env = {"PATH": str(tmp_path / "empty"), toolchain.TOOLS_DIR_ENV: str(tools), "DEPLOYER_CACHE_DIR": str(tmp_path / "cache")}
     done = deployer("local", "up", "--state-dir", str(tmp_path / "state"), env=env)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert f"{tools / 'bin' / 'kube-apiserver'}: checksum mismatch" in done.stderr
