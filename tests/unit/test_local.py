@@ -321,3 +321,23 @@ def test_a_kernel_without_br_netfilter_is_named(monkeypatch):
 def test_api_only_cluster_binds_loopback_only(pki):
     f = flags(apiserver_args(Path("/bin/kube-apiserver"), pki, PORTS, node=False))
     assert (f["bind-address"], f["advertise-address"]) == ("127.0.0.1", "127.0.0.1")
+
+
+def test_a_second_up_while_one_runs_for_the_same_folder_is_refused(tmp_path):
+    import fcntl
+    import os as _os
+
+    root = tmp_path / "local"
+    root.mkdir()
+    (root / MARKER).write_text("{}")
+    fd = _os.open(root / "up.lock", _os.O_RDWR | _os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # as a running `deployer local up` holds it
+    try:
+        for action in (lambda c: c.up(), lambda c: c.down()):
+            with pytest.raises(LocalClusterError) as e:
+                action(LocalCluster(root, tools={}))
+            assert e.value.message == f"another `deployer local up` or `down` is running for {root}"
+            assert e.value.hint == "wait for it to finish, then run `deployer local status`"
+    finally:
+        _os.close(fd)
+    assert sorted(p.name for p in root.iterdir()) == [MARKER, "up.lock"]
