@@ -169,9 +169,9 @@ fi
 
 # ---- the local node: Debian packages, then Kubernetes 1.34, etcd 3.6, CoreDNS built from Go modules ----
 # containerd + runc + CNI plugins run the pods; iptables and conntrack serve kube-proxy; gcc and the
-# static libc build the pause image. (Debian's kubernetes source packages after 1.20 are stripped
+# static libc build the pause image; busybox-static makes the e2e tests' web image. (Debian's kubernetes source packages after 1.20 are stripped
 # to kubectl, so the control plane and the kubelet are built from the Go module k8s.io/kubernetes.)
-apt_install containerd runc containernetworking-plugins iptables conntrack iproute2 gcc libc6-dev
+apt_install containerd runc containernetworking-plugins iptables conntrack iproute2 gcc libc6-dev busybox-static
 if [ $build_kube -eq 0 ]; then
   say kubernetes "skipped (--no-kube)"
 else

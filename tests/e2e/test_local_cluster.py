@@ -22,6 +22,7 @@ from deployer.local import oci
 from deployer.local.cluster import LocalCluster, LocalClusterError
 from deployer.local.kubebuild import KUBERNETES_VERSION
 from deployer.local.spec import NODE_IP, NODE_NAME
+from tests.conftest import missing
 
 pytestmark = pytest.mark.e2e
 
@@ -60,7 +61,7 @@ def web_image(local_cluster, tmp_path_factory) -> str:
     """A busybox image (Debian's static busybox, an index page) imported into the node's containerd."""
     busybox = Path("/bin/busybox")
     if not busybox.is_file():
-        pytest.skip("Debian's busybox-static is not installed")
+        missing("Debian's busybox-static (/bin/busybox; scripts/install-toolchain.sh installs it)")
     files = [oci.File("/bin", None), oci.File("/bin/busybox", busybox.read_bytes(), 0o755),
              oci.File("/bin/sh", link="busybox"), oci.File("/etc", None),
              oci.File("/etc/nsswitch.conf", b"hosts: files dns\n"), oci.File("/www", None),
