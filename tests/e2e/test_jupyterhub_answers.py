@@ -98,12 +98,17 @@ def _user_test(local_cluster, kube, hub, **options):
     return test.run()
 
 
-def _hub_users(kube, hub) -> list[str]:
-    from deployer.run.user_test import SERVICE_TOKEN_KEY
+def _hub_users(local_cluster, kube, hub) -> list[str]:
+    """The hub's users, asked with the user test service's token in the Authorization header (JupyterHub 5
+    refuses a token in the URL of this request: 403 "Missing or invalid credentials", measured)."""
+    from deployer.adapters.process import ProcessRunner
+    from deployer.run.user_test import PROXY_SERVICE, SERVICE_TOKEN_KEY, Http, port_forward
 
     token = kube.secret_value(hub["ns"], "hub", SERVICE_TOKEN_KEY)
-    answer = kube.service_get(hub["ns"], "hub", 8081, "/hub/api/users", {"token": token})
-    assert answer.status == 200, answer.text()
+    with port_forward(ProcessRunner(), require_tool("kubectl"), local_cluster.kubeconfig, None, hub["ns"],
+                      PROXY_SERVICE, hub["work"] / "users-port-forward.log", 20.0) as base:
+        answer = Http(base, 15.0).call("GET", "/hub/api/users", token)
+    assert answer.status == 200, answer.brief()
     return sorted(u["name"] for u in answer.json())
 
 
@@ -114,7 +119,7 @@ def test_the_user_test_runs_python_in_a_real_user_server_and_leaves_nothing(loca
     assert [p.name for p in result.phases] == ["connect", "user", "start", "ready", "kernel", "stop"]
     assert result.phases[4].message == "kernel ran Python: '42 3'"
     assert result.cleanup == f"user {result.user} and its token deleted"
-    assert _hub_users(kube, hub) == []
+    assert _hub_users(local_cluster, kube, hub) == []
     assert [p.name for p in kube.pods(hub["ns"]) if p.labels.get("component") == "singleuser-server"] == []
 
 
@@ -134,7 +139,7 @@ def test_a_user_image_that_is_not_here_fails_the_user_test_saying_why_and_still_
                                                             ("ready", False)]
         assert "ErrImageNeverPull" in result.reason, result.reason
         assert result.cleanup == f"user {result.user} and its token deleted"
-        assert _hub_users(kube, hub) == []
+        assert _hub_users(local_cluster, kube, hub) == []
     finally:
         r = runner.run([hub["helm"], "upgrade", RELEASE, CHART, "-n", hub["ns"], *_files(hub),
                         "--wait", "--timeout", "5m"], env=env, timeout=360)
