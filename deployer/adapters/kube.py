@@ -272,6 +272,14 @@ class Kube:
         except ValueError as e:
             raise KubeError(f"kubernetes API: {what}: not JSON ({e})") from None
 
+    def pod_log(self, namespace: str, pod: str, tail_lines: int = 20, container: Optional[str] = None) -> list[str]:
+        """The last lines a pod's container wrote (redacted)."""
+        kwargs: dict[str, Any] = {"tail_lines": tail_lines}
+        if container:
+            kwargs["container"] = container
+        text = self._call(f"log of pod {pod}", self.core.read_namespaced_pod_log, pod, namespace, **kwargs)
+        return [self.redactor(line) for line in str(text or "").splitlines()]
+
     # -- the service proxy ----------------------------------------------------------------
     def service_get(self, namespace: str, service: str, port: int | str, path: str,
                     params: Optional[dict[str, str]] = None, timeout: Optional[float] = None) -> ProxyResponse:
