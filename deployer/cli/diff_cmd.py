@@ -9,7 +9,7 @@ from typing import List, Optional
 import typer
 
 from deployer.cli.app import OutputFormat, print_error, state
-from deployer.errors import EXIT_FAILED, EXIT_OK, DeployerError, UsageError
+from deployer.errors import EXIT_FAILED, EXIT_OK, DeployerError
 
 EXIT_CHANGES = 2
 

@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 from typing import Optional
 
-from tests.conftest import REPO, SHARED_CHARTS, require_tool
+from tests.conftest import SHARED_CHARTS, require_tool
 
 CHART_REPO = SHARED_CHARTS  # the real upstream charts, served to helm as a chart repository
 GOOD_IMAGE = "quay.io/jupyterhub/k8s-hub"

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,7 @@ import yaml
 
 from deployer.adapters.charts import PreparedChart, helm_home_env, prepare_chart
 from deployer.adapters.process import Completed, ProcessRunner
-from tests.conftest import REPO, require_chart_repo, require_corpus, require_tool
+from tests.conftest import REPO, missing, require_chart_repo, require_tool
 
 pytestmark = pytest.mark.e2e
 
@@ -436,7 +434,19 @@ def _deployments_ready(api_client, namespace: str) -> dict[str, int]:
     return {d.metadata.name: d.status.ready_replicas or 0 for d in apps.list_namespaced_deployment(namespace).items}
 
 
+def require_kubernetes(api_client, minimum: tuple[int, int], what: str) -> None:
+    """The real charts need a current cluster with a node that runs pods (the 1.34 local cluster)."""
+    from kubernetes import client
+
+    info = client.VersionApi(api_client).get_code()
+    version = (int(info.major), int("".join(c for c in info.minor if c.isdigit())))
+    if version < minimum:
+        missing(f"a local cluster of Kubernetes >= {minimum[0]}.{minimum[1]} with a real node for {what} "
+                f"(this one runs {info.git_version})")
+
+
 def test_basehub_and_daskhub_become_ready_on_the_local_cluster(helm, prepared, local_cluster, api_client, namespace):
+    require_kubernetes(api_client, (1, 28), "jupyterhub 4.3.3")
     kubeconfig = str(local_cluster.kubeconfig)
     for chart, release, values in (
         ("basehub", "hub", generated_values(namespace)),
@@ -471,6 +481,7 @@ def test_support_becomes_ready_and_adds_its_cluster_issuer_on_the_second_deploy(
     from kubernetes import client, config
 
     api = config.new_client_from_config(config_file=kubeconfig)
+    require_kubernetes(api, (1, 22), "cert-manager v1.17.2")
     try:
         for attempt in (1, 2):
             result = helm.run("upgrade", "--install", "support", prepared["support"].path, "--namespace", "support",
