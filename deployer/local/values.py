@@ -157,3 +157,16 @@ def support_values(refs: Mapping[str, str], *, storage_class: str | None = None)
         },
     }
     return LocalValues(values, off)
+
+
+def layer_for(chart_name: str, *, support: bool) -> LocalValues:
+    """The local layer for one release of the local cluster (what deploy puts last, over the hub's
+    own files: the local cluster runs only images built here): the support chart's, or a hub's."""
+    from deployer.local.images import image_refs
+
+    refs = image_refs()
+    if support:
+        return support_values(refs)
+    if chart_name not in HUB_NESTING:
+        return LocalValues({}, [])  # a chart of the user's own: nothing of ours to point anywhere
+    return hub_values(refs, chart=chart_name)

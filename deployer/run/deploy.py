@@ -105,6 +105,8 @@ def _run_planned(request: DeployRequest, clusters: dict[str, Cluster], planned: 
             folder = request.root / "config" / "clusters" / name
             access = stack.enter_context(cluster_access(clusters[name], folder, sops))
             where.append(access.description)
+            if clusters[name].provider.value == "local" and not request.options.dry_run:
+                _local_images(clusters[name], runner, on_event)
             helm = Helm(helm_binary, access.kubeconfig, runner, context=access.context,
                         env={**access.env, **helm_home_env(request.options.work_dir)})
             ledger = read_ledger(access, runner) if use_ledger else None
@@ -171,6 +173,19 @@ def _fleet_check(request: DeployRequest, clusters: dict[str, Cluster], planned: 
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         raise FleetConflict(f"the fleet check refused this deploy, nothing was done: {shown}{more}",
                             hint=problems[0].hint or "run `deployer render` for the full list")
+
+
+def _local_images(cluster: Cluster, runner: ProcessRunner, on_event) -> None:
+    """The local node runs only images built here: build what the cache lacks (minutes, once) and
+    import into the node's containerd what it lacks (its state starts empty at every `local up`)."""
+    from deployer.local.cluster import LocalCluster
+    from deployer.local.images import ensure_images, import_images
+
+    state = Path(cluster.local.state_dir) if cluster.local and cluster.local.state_dir else None
+    node = LocalCluster(state)
+    log.info("local cluster: building (when not cached) and importing its images")
+    built = ensure_images(runner)
+    import_images(runner, node.layout.containerd_socket, built)
 
 
 def _action(deployer: ReleaseDeployer, spec, ledger_note: str = ""):

@@ -69,6 +69,7 @@ class ReleaseSpec:
     domain: Optional[str] = None
     domain_override: Optional[Path] = None
     hub: Optional[str] = None
+    provider: str = ""  # the cluster's provider: `local` adds the local cluster's own layer last
 
 
 @dataclass
@@ -88,7 +89,7 @@ def release_spec(root: Path, cluster: Cluster, planned: PlannedRelease, charts: 
         chart = cluster.support.helm_chart
         files = cluster.support.helm_chart_values_files
         return ReleaseSpec(planned.id, "support", "support", cluster.name, chart, _chart_dir(chart, charts),
-                           tuple(folder / f for f in files))
+                           tuple(folder / f for f in files), provider=cluster.provider.value)
     hub: Hub = cluster.hub(planned.hub or "")  # type: ignore[assignment]
     return ReleaseSpec(
         planned.id, hub.name, hub.name, cluster.name, hub.helm_chart, _chart_dir(hub.helm_chart, charts),
@@ -97,7 +98,18 @@ def release_spec(root: Path, cluster: Cluster, planned: PlannedRelease, charts: 
         domain=hub.domain,
         domain_override=folder / hub.domain_override_file if hub.domain_override_file else None,
         hub=hub.name,
+        provider=cluster.provider.value,
     )
+
+
+def local_layer(spec: ReleaseSpec, prepared: Optional[PreparedChart]):
+    """The local cluster's values layer for this release (deployer.local.values), or None elsewhere."""
+    if spec.provider != "local":
+        return None
+    from deployer.local.values import layer_for
+
+    name = prepared.name if prepared else (spec.chart.name if isinstance(spec.chart, RemoteChart) else str(spec.chart))
+    return layer_for(name, support=spec.hub is None)
 
 
 def prepare_release_chart(spec: ReleaseSpec, options: DeployOptions, runner: ProcessRunner,
@@ -178,6 +190,9 @@ class ReleaseDeployer:
         if self.cloud_outputs:  # after what deployer generates, before the hub's own files
             layers.append(terraform_values(self.cloud_outputs, hub=spec.hub))
         layers.extend(self.read_values_file(p) for p in spec.values_files)
+        local = local_layer(spec, prepared)
+        if local is not None:  # last: the local cluster runs only the images built for it
+            layers.append(local.values)
         return merge_values(*layers)
 
     # -- the chart ------------------------------------------------------------------------
@@ -199,6 +214,9 @@ class ReleaseDeployer:
             details["chart_version"] = spec.chart.version
         ctx.result.details.update(details)
         ctx.progress("reading values")
+        local = local_layer(spec, prepared)
+        if local is not None and local.switched_off:
+            details["local_switched_off"] = [o.line() for o in local.switched_off]
         dependencies = _dependencies(prepared.path) if prepared else []
         values = await asyncio.to_thread(self.values, spec, prepared, dependencies)
         chart_path = (ChartSource.folder(prepared.path) if prepared
