@@ -19,8 +19,12 @@ for arg in "$@"; do
 done
 
 started=$SECONDS
-bash scripts/install-python.sh
-bash scripts/install-toolchain.sh
+step() { echo "install: $1 in $((SECONDS - $2))s"; }
+t=$SECONDS; bash scripts/install-python.sh; step "python" $t
+t=$SECONDS; bash scripts/install-toolchain.sh; step "tools (helm, sops, ..., Kubernetes, etcd, CoreDNS)" $t
+# the local cluster's images (hub, proxy, singleuser, Prometheus), built offline from Debian, PyPI and
+# npm into the per-user cache once per recipe; a second run only checks them
+t=$SECONDS; .venv/bin/deployer local images --no-import; step "local images" $t
 echo "install: done in $((SECONDS - started))s"
 
 [ "$run_main" = 1 ] || exit 0
@@ -45,3 +49,7 @@ echo "== deployer deploy local (staging first, then prod)"
 echo
 echo "run reports: .deployer/reports/support.json .deployer/reports/hubs.json"
 echo "the local cluster keeps running: \`.venv/bin/deployer local status\`, \`.venv/bin/deployer local down\`"
+echo "reach a hub from this machine: \`.venv/bin/deployer local open staging\` (http://127.0.0.1:8000/hub/)"
+echo
+echo "== deployer health local (JupyterHub itself answering, through the API server's service proxy)"
+.venv/bin/deployer health local

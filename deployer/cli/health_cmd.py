@@ -69,8 +69,10 @@ def health(
         for t in user_tests:
             _print_user_test(runner, cluster, t)
         bad = [r.hub for r in results if not r.healthy] + [t.hub for t in user_tests if not t.ok]
+        answered = [f"{r.hub} (JupyterHub {r.version})" for r in results if r.healthy and r.version]
         typer.echo(f"{'ok' if healthy else 'FAILED'}: {len(results) - len(bad)} healthy"
-                   + (f", {len(bad)} unhealthy ({', '.join(bad)})" if bad else ""))
+                   + (f", {len(bad)} unhealthy ({', '.join(bad)})" if bad else "")
+                   + (f"; /hub/health and /hub/api/ answered by {', '.join(answered)}" if answered else ""))
     return EXIT_OK if healthy else EXIT_FAILED
 
 

@@ -131,5 +131,36 @@ def images(
         typer.echo("the local cluster is not up: nothing imported (`deployer local up` first, then rerun)")
 
 
+@local_app.command("open")
+def open_hub(
+    hub: str = typer.Argument(..., help="The hub (its release and namespace) to reach."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port on 127.0.0.1 to forward."),
+    timeout: float = typer.Option(3600.0, "--timeout", min=1, help="Stop forwarding after this many seconds."),
+    state_dir: Optional[Path] = StateDir,
+) -> None:
+    """Reach a hub of the local cluster from this machine: forward 127.0.0.1:PORT to its proxy
+    (`kubectl port-forward`) until Ctrl-C or --timeout, and print the URL."""
+    from deployer.run.user_test import PROXY_SERVICE
+    from deployer.toolchain import find_tool
+
+    status = _cluster(state_dir).status()
+    if not status.healthy or not status.kubeconfig:
+        raise typer.Exit(_not_up(status))
+    kubectl = find_tool("kubectl")
+    typer.echo(f"JupyterHub `{hub}`: http://127.0.0.1:{port}/hub/  (forwarding for up to {timeout:.0f}s; Ctrl-C stops)")
+    from deployer.adapters.process import ProcessRunner
+
+    rc = ProcessRunner().run_attached([kubectl, "--kubeconfig", status.kubeconfig, "-n", hub, "port-forward",
+                                       "--address", "127.0.0.1", f"svc/{PROXY_SERVICE}", f"{port}:80"],
+                                      timeout=timeout)
+    raise typer.Exit(EXIT_OK if rc == 0 else EXIT_FAILED)
+
+
+def _not_up(status) -> int:
+    typer.echo(f"error: the local cluster is not up ({status.state}): {status.message}", err=True)
+    typer.echo("  hint: start it with `deployer local up`", err=True)
+    return EXIT_FAILED
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(local_app, name="local")
