@@ -160,8 +160,8 @@ def support_values(refs: Mapping[str, str], *, storage_class: str | None = None)
 
 
 def layer_for(chart_name: str, *, support: bool) -> LocalValues:
-    """The local layer for one release of the local cluster (what deploy puts last, over the hub's
-    own files: the local cluster runs only images built here): the support chart's, or a hub's."""
+    """The local layer for one release of the local cluster, layered after what deployer generates and
+    before the hub's own files (which may override it, e.g. an image tag): the support chart's, or a hub's."""
     from deployer.local.images import image_refs
 
     refs = image_refs()

@@ -187,12 +187,12 @@ class ReleaseDeployer:
                                            dependencies=dependencies, chart_name=chart_name))
         else:
             layers.append({"global": {"clusterName": spec.cluster}})
+        local = local_layer(spec, prepared)
+        if local is not None:  # the local cluster's images and switches; the hub's own files may override
+            layers.append(local.values)
         if self.cloud_outputs:  # after what deployer generates, before the hub's own files
             layers.append(terraform_values(self.cloud_outputs, hub=spec.hub))
         layers.extend(self.read_values_file(p) for p in spec.values_files)
-        local = local_layer(spec, prepared)
-        if local is not None:  # last: the local cluster runs only the images built for it
-            layers.append(local.values)
         return merge_values(*layers)
 
     # -- the chart ------------------------------------------------------------------------
