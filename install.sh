@@ -19,16 +19,20 @@ for arg in "$@"; do
 done
 
 started=$SECONDS
-bash scripts/install-python.sh
-bash scripts/install-toolchain.sh
+step() { echo "install: $1 in $((SECONDS - $2))s"; }
+t=$SECONDS; bash scripts/install-python.sh; step "python" $t
+t=$SECONDS; bash scripts/install-toolchain.sh; step "tools (helm, sops, ..., Kubernetes, etcd, CoreDNS)" $t
+# the local cluster's images (hub, proxy, singleuser, Prometheus), built offline from Debian, PyPI and
+# npm into the per-user cache once per recipe; a second run only checks them
+t=$SECONDS; .venv/bin/deployer local images --no-import; step "local images" $t
 echo "install: done in $((SECONDS - started))s"
 
 [ "$run_main" = 1 ] || exit 0
 # The example fleet's secrets are encrypted to a public example key (see README).
 export SOPS_AGE_KEY_FILE="${SOPS_AGE_KEY_FILE:-$PWD/config/example-age-key.txt}"
-# Upstream charts cannot be downloaded here: the offline chart mirror stands in, and every
-# deploy says so.
-mirror="$PWD/helm-charts/mirror"
+# Upstream charts cannot be downloaded here: their real releases come from the local chart
+# repository ../shared/charts (index.yaml + .tgz), which helm reads over 127.0.0.1; every deploy says so.
+export DEPLOYER_CHART_REPO="${DEPLOYER_CHART_REPO:-$(cd .. && pwd)/shared/charts}"
 mkdir -p .deployer/reports
 echo
 echo "== deployer validate (the example fleet in config/clusters)"
@@ -38,10 +42,14 @@ echo "== deployer local up"
 .venv/bin/deployer local up
 echo
 echo "== deployer deploy-support local"
-.venv/bin/deployer deploy-support local --chart-mirror "$mirror" --timeout 300 --report-file .deployer/reports/support.json
+.venv/bin/deployer deploy-support local --timeout 300 --report-file .deployer/reports/support.json
 echo
 echo "== deployer deploy local (staging first, then prod)"
-.venv/bin/deployer deploy local --chart-mirror "$mirror" --timeout 300 --report-file .deployer/reports/hubs.json
+.venv/bin/deployer deploy local --timeout 300 --report-file .deployer/reports/hubs.json
 echo
 echo "run reports: .deployer/reports/support.json .deployer/reports/hubs.json"
 echo "the local cluster keeps running: \`.venv/bin/deployer local status\`, \`.venv/bin/deployer local down\`"
+echo "reach a hub from this machine: \`.venv/bin/deployer local open staging\` (http://127.0.0.1:8000/hub/)"
+echo
+echo "== deployer health local (JupyterHub itself answering, through the API server's service proxy)"
+.venv/bin/deployer health local

@@ -25,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
-MIRROR = REPO / "helm-charts" / "mirror"
+CHART_REPO = REPO.parent / "shared" / "charts"  # the real upstream charts (a Helm chart repository)
 
 from local_fleet import write_repo  # noqa: E402
 
@@ -50,7 +50,7 @@ def main() -> None:
         try:
             kubeconfig = up.status.kubeconfig
             work = tmp / "charts"
-            chart = prepare_chart(REPO / "helm-charts" / "basehub", work_dir=work, mirror=MIRROR,
+            chart = prepare_chart(REPO / "helm-charts" / "basehub", work_dir=work, chart_repo=CHART_REPO,
                                   runner=ProcessRunner(), helm=helm)
             env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
 
@@ -75,7 +75,7 @@ def main() -> None:
                 t = time.perf_counter()
                 proc = subprocess.run(
                     [sys.executable, "-m", "deployer", "--root", str(root), "deploy", prefix, "--concurrency",
-                     str(concurrency), "--chart-mirror", str(MIRROR), "--timeout", "300", "--output", "json"],
+                     str(concurrency), "--chart-repo", str(CHART_REPO), "--timeout", "300", "--output", "json"],
                     capture_output=True, text=True, timeout=1800,
                 )
                 took = time.perf_counter() - t

@@ -27,7 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
-MIRROR = REPO / "helm-charts" / "mirror"
+CHART_REPO = REPO.parent / "shared" / "charts"  # the real upstream charts (a Helm chart repository)
 
 from local_fleet import write_repo  # noqa: E402
 
@@ -54,7 +54,7 @@ def main() -> None:
             root = tmp / "repo"
             names = write_repo(root, cluster.layout.root, "bench", args.hubs)
             t0 = time.monotonic()
-            proc = deployer(root, "deploy", "bench", "--chart-mirror", str(MIRROR), "--concurrency", "8",
+            proc = deployer(root, "deploy", "bench", "--chart-repo", str(CHART_REPO), "--concurrency", "8",
                             "--timeout", "300", "--output", "json")
             report = json.loads(proc.stdout)
             print(f"set-up: deployed {report['counts']['succeeded']}/{len(names)} hubs in {time.monotonic() - t0:.1f}s")

@@ -113,6 +113,17 @@ def cache_dir(env: Mapping[str, str] | None = None) -> Path:
     return _xdg(env, "XDG_CACHE_HOME", ".cache") / "deployer"
 
 
+TOOLS_DIR_ENV = "DEPLOYER_TOOLS_DIR"
+
+
+def tools_root(env: Mapping[str, str] | None = None) -> Path:
+    """The tool cache: `$DEPLOYER_TOOLS_DIR`, else `<cache>/tools`."""
+    env = _env(env)
+    if env.get(TOOLS_DIR_ENV):
+        return Path(env[TOOLS_DIR_ENV]).expanduser().resolve()
+    return cache_dir(env) / "tools"
+
+
 def tool_dir(tool: str, version: str, env: Mapping[str, str] | None = None) -> Path:
-    """`<cache>/tools/<tool>/<version>`: one pinned tool's files (binaries under `bin/`)."""
-    return cache_dir(env) / "tools" / tool / version
+    """`<tool cache>/<tool>/<version>`: one pinned tool's files (binaries under `bin/`)."""
+    return tools_root(env) / tool / version

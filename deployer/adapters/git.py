@@ -116,3 +116,24 @@ class Git:
         if not result.ok:
             raise GitError(f"git diff {base[:12]} {head[:12]} failed: {last_line(result.stderr)}")
         return [p for p in result.stdout.split("\0") if p]
+
+    def has_commit(self, commit: str) -> bool:
+        """Whether `commit` (a full id) is in this repository."""
+        result = self._git("cat-file", "-e", f"{commit}^{{commit}}")
+        return result.ok
+
+    def changed_since(self, commit: str, paths: list[str]) -> list[str]:
+        """Files under `paths` that differ between `commit` and the work tree (staged, unstaged and
+        untracked alike)."""
+        result = self._git("diff", "--name-only", "--no-renames", "-z", commit, "--", *paths)
+        if not result.ok:
+            raise GitError(f"git diff {commit[:12]} failed: {last_line(result.stderr)}")
+        untracked = self._git("ls-files", "--others", "--exclude-standard", "-z", "--", *paths)
+        names = [p for p in result.stdout.split("\0") if p]
+        if untracked.ok:
+            top = self.toplevel()
+            rel = Path(self.repo).resolve().relative_to(top.resolve()).as_posix()
+            prefix = "" if rel == "." else rel + "/"
+            names += [prefix + p for p in untracked.stdout.split("\0") if p]
+        return sorted(set(names))
+

@@ -8,6 +8,7 @@ on helm's standard input (never a file).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,10 @@ PENDING = {"pending-install", "pending-upgrade", "pending-rollback"}
 GRACE = 30.0  # seconds allowed beyond helm's own --timeout before we cancel it
 STOP_GRACE = 4.0  # seconds a cancelled helm may take to exit (it leaves a pending release, recovered later)
 COMMAND_CEILING = 6 * 3600.0  # the process layer's own bound; each call has its own, shorter one
+# labels for the `helm upgrade` of the current task (pyhelm3 has no option for them); a context
+# variable, so concurrent upgrades on one Helm each carry their own
+_UPGRADE_LABELS: contextvars.ContextVar[Optional[dict[str, str]]] = contextvars.ContextVar("upgrade_labels",
+                                                                                           default=None)
 
 
 # What kind of failure a helm error is, decided once here from helm's own text.
@@ -124,6 +129,9 @@ def _command_class():
         async def run(self, command: list, input: Optional[bytes] = None) -> bytes:
             # helm 3 reads a bare --dry-run as client-side; ours asks the API server to validate
             argv = [self._executable, *("--dry-run=server" if str(c) == "--dry-run" else str(c) for c in command)]
+            labels = _UPGRADE_LABELS.get()
+            if labels and command and str(command[0]) == "upgrade":
+                argv += ["--labels", ",".join(f"{k}={v}" for k, v in sorted(labels.items()))]
             if self._kubeconfig:
                 argv += ["--kubeconfig", str(self._kubeconfig)]
             if self._kubecontext:
@@ -209,7 +217,19 @@ class Helm:
         ]
 
     async def upgrade_install(self, release: str, chart: ChartSource, values: dict[str, Any], *, namespace: str,
-                              timeout: float, wait: bool = True, dry_run: bool = False, description: str = "") -> dict:
+                              timeout: float, wait: bool = True, dry_run: bool = False, description: str = "",
+                              labels: Optional[dict[str, str]] = None) -> dict:
+        """`helm upgrade --install`; `labels` are stored on the new revision's release record
+        (helm merges them with the labels of the revision before)."""
+        token = _UPGRADE_LABELS.set(labels or None)
+        try:
+            return await self._upgrade_install(release, chart, values, namespace=namespace, timeout=timeout,
+                                               wait=wait, dry_run=dry_run, description=description)
+        finally:
+            _UPGRADE_LABELS.reset(token)
+
+    async def _upgrade_install(self, release: str, chart: ChartSource, values: dict[str, Any], *, namespace: str,
+                               timeout: float, wait: bool, dry_run: bool, description: str) -> dict:
         return await self._call(
             f"upgrade --install {release}",
             self._command.install_or_upgrade(

@@ -29,7 +29,9 @@ from deployer.redact import Redactor
 log = logging.getLogger("deployer.kube")
 
 DEFAULT_TIMEOUT = 10.0
-POOL_SIZE = 32  # concurrent requests on one client (health and status run hubs in threads)
+POOL_SIZE = 32
+# metadata only (PartialObjectMetadataList, served since Kubernetes 1.15), else the full list
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"  # concurrent requests on one client (health and status run hubs in threads)
 
 
 class KubeError(ToolError):
@@ -211,6 +213,72 @@ class Kube:
                 return None
             raise
         return dict(secret.data or {})
+
+    # -- helm's release records and live objects (the ledger, drift) ----------------------
+    def helm_release_labels(self) -> list[tuple[str, dict[str, str]]]:
+        """(namespace, labels) of every helm release record in the cluster (helm's default Secret
+        storage, `owner=helm`): one request, metadata only (the release payloads stay on the server)."""
+        data = self._get_json("list helm release records", "/api/v1/secrets", {"labelSelector": "owner=helm"},
+                              accept=METADATA_LIST)
+        return [((i.get("metadata") or {}).get("namespace", ""), dict((i.get("metadata") or {}).get("labels") or {}))
+                for i in data.get("items") or []]
+
+    def helm_deployed_payloads(self) -> list[tuple[str, str]]:
+        """(namespace, encoded release) of every release revision helm marks deployed: one request."""
+        data = self._get_json("list deployed helm releases", "/api/v1/secrets",
+                              {"labelSelector": "owner=helm,status=deployed"})
+        return [((i.get("metadata") or {}).get("namespace", ""), str((i.get("data") or {}).get("release", "")))
+                for i in data.get("items") or []]
+
+    def label_secret(self, namespace: str, name: str, labels: dict[str, str]) -> None:
+        """Set labels on a Secret (a merge patch of its metadata; its data is not read)."""
+        self._call(f"label secret {namespace}/{name}", self.core.patch_namespaced_secret, name, namespace,
+                   {"metadata": {"labels": labels}})
+
+    def api_resources(self, group_version: str) -> list[dict[str, Any]]:
+        """The resources an API group version serves (discovery): name, kind, namespaced."""
+        path = "/api/v1" if group_version == "v1" else f"/apis/{group_version}"
+        try:
+            return list(self._get_json(f"discover {group_version}", path).get("resources") or [])
+        except KubeError as e:
+            if e.status == 404:
+                return []
+            raise
+
+    def list_objects(self, group_version: str, plural: str, field_selector: str = "") -> list[dict[str, Any]]:
+        """Every object of one resource in the cluster, as plain JSON: one request."""
+        prefix = "/api/v1" if group_version == "v1" else f"/apis/{group_version}"
+        query = {"fieldSelector": field_selector} if field_selector else None
+        return list(self._get_json(f"list {plural}", f"{prefix}/{plural}", query).get("items") or [])
+
+    def _get_json(self, what: str, path: str, query: Optional[dict[str, str]] = None,
+                  accept: str = "application/json") -> dict[str, Any]:
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        try:
+            resp = self._api.call_api(
+                path, "GET", query_params=list((query or {}).items()), header_params={"Accept": accept},
+                auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
+                _request_timeout=self.timeout,
+            )
+            return json.loads(resp.data)
+        except ApiException as e:
+            raise KubeError(f"kubernetes API: {what}: {e.status} {e.reason}: {self._status_message(e)}",
+                            status=e.status) from None
+        except HTTPError as e:
+            raise KubeError(f"kubernetes API: {what}: no answer ({type(e).__name__}: {self.redactor(str(e))[:200]})",
+                            hint="check that the cluster's API server is up and reachable") from None
+        except ValueError as e:
+            raise KubeError(f"kubernetes API: {what}: not JSON ({e})") from None
+
+    def pod_log(self, namespace: str, pod: str, tail_lines: int = 20, container: Optional[str] = None) -> list[str]:
+        """The last lines a pod's container wrote (redacted)."""
+        kwargs: dict[str, Any] = {"tail_lines": tail_lines}
+        if container:
+            kwargs["container"] = container
+        text = self._call(f"log of pod {pod}", self.core.read_namespaced_pod_log, pod, namespace, **kwargs)
+        return [self.redactor(line) for line in str(text or "").splitlines()]
 
     # -- the service proxy ----------------------------------------------------------------
     def service_get(self, namespace: str, service: str, port: int | str, path: str,

@@ -134,6 +134,7 @@ def validate(root: Path, cluster: Optional[str] = None, hubs: Optional[list[str]
         for ref in check.references(hub_names):
             check.check_reference(ref)
         check.check_charts(hub_names)
+        problems.extend(_hub_value_keys(doc, root / CLUSTERS_DIR / doc.folder_name, reader, hub_names))
         if hub_names is None:
             check.check_unreferenced()
         problems.extend(check.problems)
@@ -146,6 +147,30 @@ def validate(root: Path, cluster: Optional[str] = None, hubs: Optional[list[str]
         files=files,
     )
     return Validation(report, docs)
+
+
+def _hub_value_keys(doc: ClusterDoc, folder: Path, reader: FileReader, hub_names: Optional[set[str]]) -> list[Problem]:
+    """basehub/daskhub hubs: every key they set works or is refused by name (checks/hub_values.py)."""
+    from deployer.checks.hub_values import check_hub_values
+
+    found: list[Problem] = []
+    for hub in doc.model.hubs:
+        if hub_names is not None and hub.name not in hub_names:
+            continue
+        if hub.helm_chart not in ("basehub", "daskhub") or hub.chart_override:
+            continue
+        files = []
+        for ref in hub.helm_chart_values_files:
+            try:
+                path = reader.resolve_reference(folder, ref)
+            except PathRefused:
+                continue  # reported by the file rules
+            if path.is_file():
+                f = reader.read(path)
+                if f.problem is None:
+                    files.append(f)
+        found.extend(check_hub_values(hub.name, str(hub.helm_chart), files))
+    return found
 
 
 def read_cluster_file(reader: FileReader, folder: Path) -> tuple[Optional[ClusterDoc], list[Problem]]:

@@ -11,7 +11,7 @@ from deployer.cli.app import app, run_app
 from deployer.cli import config_cmd, deploy_cmd, init_cmd, validate_cmd
 from deployer.cli import doctor_cmd, local_cmd, tools_cmd
 from deployer.cli import credentials_cmd, generate_cmd, provision_cmd
-from deployer.cli import plan_upgrade_cmd
+from deployer.cli import plan_upgrade_cmd, render_cmd
 from deployer.cli import diff_cmd, grafana_cmd, health_cmd, rollback_cmd, status_cmd
 
 init_cmd.register(app)
@@ -30,6 +30,7 @@ status_cmd.register(app)
 diff_cmd.register(app)
 rollback_cmd.register(app)
 grafana_cmd.register(app)
+render_cmd.register(app)
 
 
 def main() -> None:

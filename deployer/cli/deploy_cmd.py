@@ -11,15 +11,19 @@ import typer
 from deployer.cli.app import OutputFormat, state
 from deployer.errors import EXIT_FAILED, EXIT_OK, UsageError
 
-MIRROR_ENV = "DEPLOYER_CHART_MIRROR"
+CHART_REPO_ENV = "DEPLOYER_CHART_REPO"
 
-_MIRROR = typer.Option(None, "--chart-mirror", envvar=MIRROR_ENV, file_okay=False,
-                       help="Folder of charts that replace upstream chart dependencies of the same name (offline use).")
+_CHART_REPO = typer.Option(
+    None, "--chart-repo", envvar=CHART_REPO_ENV, file_okay=False,
+    help="Local Helm chart repository (index.yaml + .tgz) that chart dependencies come from instead of "
+         "their public repositories (offline use).")
 _TIMEOUT = typer.Option(600.0, "--timeout", min=1, help="Seconds helm may wait for one release to be ready.")
 _DRY = typer.Option(False, "--dry-run", help="Render and validate everything, change nothing, print the plan.")
 _NO_ROLLBACK = typer.Option(False, "--no-rollback", help="Keep a failed release for debugging instead of rolling back.")
 _REPORT = typer.Option(None, "--report-file", dir_okay=False, help="Also write the run report as JSON to this file.")
 _OUTPUT = typer.Option(OutputFormat.text, "--output", "-o", help="text, or json (the run report) for scripts.")
+_FORCE = typer.Option(False, "--force",
+                      help="Deploy releases the cluster's ledger shows unchanged too (default: they are skipped).")
 
 
 def deploy(
@@ -32,22 +36,25 @@ def deploy(
     timeout: float = _TIMEOUT,
     dry_run: bool = _DRY,
     no_rollback: bool = _NO_ROLLBACK,
-    chart_mirror: Optional[Path] = _MIRROR,
+    chart_repo: Optional[Path] = _CHART_REPO,
     report_file: Optional[Path] = _REPORT,
     output: OutputFormat = _OUTPUT,
     health_check: bool = typer.Option(False, "--health-check",
                                       help="Check each hub's health after deploying it; an unhealthy hub counts as failed."),
+    force: bool = _FORCE,
 ) -> int:
     """Install or upgrade hubs: staging hubs first, prod hubs only if every staging hub succeeded.
 
-    Exit 0 when every hub succeeded, 1 when any failed or was skipped.
+    A hub whose inputs equal those recorded in the cluster at its last (deployed) revision is
+    reported `unchanged` and not touched, unless --force.
+    Exit 0 when every hub succeeded or was unchanged, 1 when any failed or was skipped.
     """
     if plan is not None and (cluster or hubs):
         raise UsageError("give either --plan or a cluster (and hubs), not both")
     if plan is None and not cluster:
         raise UsageError("name a cluster to deploy, or --plan FILE", hint="deployer deploy <cluster> [<hub> ...]")
-    return _run(ctx, cluster or "", hubs or None, False, concurrency, timeout, dry_run, no_rollback, chart_mirror,
-                report_file, output, plan, health_check=health_check)
+    return _run(ctx, cluster or "", hubs or None, False, concurrency, timeout, dry_run, no_rollback, chart_repo,
+                report_file, output, plan, health_check=health_check, force=force)
 
 
 def deploy_support(
@@ -56,17 +63,21 @@ def deploy_support(
     timeout: float = _TIMEOUT,
     dry_run: bool = _DRY,
     no_rollback: bool = _NO_ROLLBACK,
-    chart_mirror: Optional[Path] = _MIRROR,
+    chart_repo: Optional[Path] = _CHART_REPO,
     report_file: Optional[Path] = _REPORT,
     output: OutputFormat = _OUTPUT,
+    force: bool = _FORCE,
 ) -> int:
-    """Install or upgrade the cluster's support stack (ingress, cert-manager, Prometheus, Grafana)."""
-    return _run(ctx, cluster, None, True, 1, timeout, dry_run, no_rollback, chart_mirror, report_file, output)
+    """Install or upgrade the cluster's support stack (ingress, cert-manager, Prometheus, Grafana).
+
+    Skipped as `unchanged` when the cluster's ledger shows its inputs deployed already, unless --force."""
+    return _run(ctx, cluster, None, True, 1, timeout, dry_run, no_rollback, chart_repo, report_file, output,
+                force=force)
 
 
 def _run(ctx: typer.Context, cluster: str, hubs: Optional[list[str]], support: bool, concurrency: int,
-         timeout: float, dry_run: bool, no_rollback: bool, chart_mirror: Optional[Path], report_file: Optional[Path],
-         output: OutputFormat, plan: Optional[Path] = None, *, health_check: bool = False) -> int:
+         timeout: float, dry_run: bool, no_rollback: bool, chart_repo: Optional[Path], report_file: Optional[Path],
+         output: OutputFormat, plan: Optional[Path] = None, *, health_check: bool = False, force: bool = False) -> int:
     from deployer.cli.progress import Progress, render_summary, report_json, write_report
     from deployer.run.deploy import DeployRequest, run_deploy, run_plan_file
     from deployer.run.release import DeployOptions
@@ -76,16 +87,12 @@ def _run(ctx: typer.Context, cluster: str, hubs: Optional[list[str]], support: b
         from deployer.userfiles import check_writable
 
         check_writable(report_file, "--report-file")  # before deploying anything
-    from deployer.userfiles import is_folder
-
-    if chart_mirror is not None and not is_folder(chart_mirror):
-        raise UsageError(f"--chart-mirror {chart_mirror}: no such folder")
     options = DeployOptions(
         timeout=timeout, rollback=not no_rollback, dry_run=dry_run,
-        chart_mirror=chart_mirror.resolve() if chart_mirror else None,
+        chart_repo=chart_repo_folder(chart_repo),
         work_dir=state(ctx).charts_work_dir(),
     )
-    request = DeployRequest(root, cluster, hubs, support, concurrency, options)
+    request = DeployRequest(root, cluster, hubs, support, concurrency, options, force=force)
     from deployer.run.grafana import after_deploy_annotation
     from deployer.run.health import HealthOptions, after_deploy_health
 
@@ -101,8 +108,8 @@ def _run(ctx: typer.Context, cluster: str, hubs: Optional[list[str]], support: b
         for p in planned:
             gate = f"  after {', '.join(p.needs)}" if p.needs else ""
             err(f"  {p.id:<32} {p.stage.value if p.stage else p.kind}{gate}")
-        if options.chart_mirror:
-            err(f"chart mirror in effect: {options.chart_mirror} replaces upstream charts of the same name")
+        if options.chart_repo:
+            err(f"chart dependencies come from the local chart repository {options.chart_repo}")
 
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
@@ -114,7 +121,7 @@ def _run(ctx: typer.Context, cluster: str, hubs: Optional[list[str]], support: b
     finally:
         signal.signal(signal.SIGTERM, previous)
     extra = {"cluster": cluster or None, "plan": str(plan) if plan else None, "dry_run": dry_run,
-             "chart_mirror": str(options.chart_mirror) if options.chart_mirror else None}
+             "chart_repo": str(options.chart_repo) if options.chart_repo else None}
     text = report_json(report, runner.redactor, extra)
     if report_file is not None:
         write_report(report_file, text)
@@ -122,13 +129,26 @@ def _run(ctx: typer.Context, cluster: str, hubs: Optional[list[str]], support: b
         typer.echo(text)
     else:
         render_summary(report, runner.redactor)
-        substitutions = sorted({f"{k} -> {v}" for r in report.results for k, v in (r.details.get("chart_mirror") or {}).items()})
-        if substitutions:
-            err("chart mirror used: " + "; ".join(substitutions))
+        taken = sorted({k for r in report.results for k in (r.details.get("chart_repository") or {})})
+        if taken:
+            err(f"from the local chart repository {options.chart_repo}: " + ", ".join(taken))
     if report.interrupted:
         err("interrupted: releases shown as interrupted may be left pending; the next deploy recovers them")
         return 130
     return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def chart_repo_folder(chart_repo: Optional[Path]) -> Optional[Path]:
+    """--chart-repo checked once at the boundary: a folder holding a Helm chart repository index."""
+    from deployer.userfiles import is_file, is_folder
+
+    if chart_repo is None:
+        return None
+    if not is_file(chart_repo / "index.yaml"):
+        raise UsageError(f"--chart-repo {chart_repo}: " + ("no index.yaml in it" if is_folder(chart_repo) else "no such folder"),
+                         hint="a local chart repository is a folder with index.yaml and chart .tgz files "
+                              "(`helm repo index DIR` makes the index)")
+    return chart_repo.resolve()
 
 
 def register(app: typer.Typer) -> None:

@@ -9,7 +9,7 @@ from typing import List, Optional
 import typer
 
 from deployer.cli.app import OutputFormat, print_error, state
-from deployer.errors import EXIT_FAILED, EXIT_OK, DeployerError, UsageError
+from deployer.errors import EXIT_FAILED, EXIT_OK, DeployerError
 
 EXIT_CHANGES = 2
 
@@ -18,9 +18,9 @@ def diff(
     ctx: typer.Context,
     cluster: str = typer.Argument(..., help="Cluster whose hubs to compare."),
     hubs: Optional[List[str]] = typer.Argument(None, help="Hubs to compare (default: every hub of the cluster)."),
-    chart_mirror: Optional[Path] = typer.Option(
-        None, "--chart-mirror", envvar="DEPLOYER_CHART_MIRROR", file_okay=False,
-        help="Folder of charts that replace upstream chart dependencies of the same name (as for deploy)."),
+    chart_repo: Optional[Path] = typer.Option(
+        None, "--chart-repo", envvar="DEPLOYER_CHART_REPO", file_okay=False,
+        help="Local Helm chart repository that chart dependencies come from (as for deploy)."),
     context_lines: int = typer.Option(3, "--context", "-U", min=0, max=100, help="Lines of context around a change."),
     output: OutputFormat = typer.Option(OutputFormat.text, "--output", "-o", help="text, or json for scripts."),
 ) -> int:
@@ -30,17 +30,15 @@ def diff(
     Exit 0 when nothing would change, 2 when something would, 1 on error.
     """
     from deployer.run.operate import connect, run_diff
+    from deployer.cli.deploy_cmd import chart_repo_folder
     from deployer.run.release import DeployOptions
 
-    work = state(ctx).charts_work_dir()
-    options = DeployOptions(chart_mirror=chart_mirror.resolve() if chart_mirror else None, work_dir=work)
     runner = state(ctx).runner
     try:
-        from deployer.userfiles import is_folder
-
-        if chart_mirror is not None and not is_folder(chart_mirror):
-            raise UsageError(f"--chart-mirror {chart_mirror}: no such folder")
-        with connect(state(ctx).root(), cluster, hubs or None, runner, work) as conn:
+        root = state(ctx).root()
+        work = state(ctx).charts_work_dir()
+        options = DeployOptions(chart_repo=chart_repo_folder(chart_repo), work_dir=work)
+        with connect(root, cluster, hubs or None, runner, work) as conn:
             results = run_diff(conn, hubs or None, options)
     except DeployerError as e:  # 2 means "changes" here, so every error (a usage one too) is 1
         print_error(e)

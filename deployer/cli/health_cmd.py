@@ -20,6 +20,10 @@ def health(
     request_timeout: float = typer.Option(10.0, "--request-timeout", min=0.5, help="Seconds allowed per API request."),
     concurrency: int = typer.Option(8, "--concurrency", "-j", min=1, max=64, help="Hubs checked at once."),
     output: OutputFormat = typer.Option(OutputFormat.text, "--output", "-o", help="text, or json for scripts."),
+    user_test: bool = typer.Option(False, "--user-test", help="Also, on each healthy hub: create a temporary user, "
+                                   "start its server, run Python in a kernel, stop it, delete the user."),
+    user_test_start_timeout: float = typer.Option(180.0, "--user-test-start-timeout", min=1,
+                                                  help="Seconds a user server may take to be ready."),
 ) -> int:
     """Check each hub: pods Ready, /hub/health and the hub API answer (through the API server's
     service proxy), and the hub lists its services. Says why when not (image pull failure,
@@ -43,9 +47,13 @@ def health(
 
     with connect(root, cluster, hubs or None, runner, state(ctx).charts_work_dir()) as conn:
         results = run_health(conn, hubs or None, options, on_attempt=on_attempt)
-    healthy = all(r.healthy for r in results)
+        user_tests = _user_tests(conn, [r.hub for r in results if r.healthy], user_test_start_timeout,
+                                 say if text_mode else None) if user_test else []
+    healthy = all(r.healthy for r in results) and all(t.ok for t in user_tests)
     if output is OutputFormat.json:
         payload = {"ok": healthy, "cluster": cluster, "hubs": [r.to_json() for r in results]}
+        if user_test:
+            payload["user_tests"] = [t.to_json() for t in user_tests]
         typer.echo(runner.redactor(json.dumps(payload, indent=2)))
     else:
         for r in results:
@@ -58,10 +66,39 @@ def health(
             if not r.healthy:
                 for f in r.findings:
                     typer.echo(runner.redactor(f"    why: {f.line()}"))
-        bad = [r.hub for r in results if not r.healthy]
+        for t in user_tests:
+            _print_user_test(runner, cluster, t)
+        bad = [r.hub for r in results if not r.healthy] + [t.hub for t in user_tests if not t.ok]
+        answered = [f"{r.hub} (JupyterHub {r.version})" for r in results if r.healthy and r.version]
         typer.echo(f"{'ok' if healthy else 'FAILED'}: {len(results) - len(bad)} healthy"
-                   + (f", {len(bad)} unhealthy ({', '.join(bad)})" if bad else ""))
+                   + (f", {len(bad)} unhealthy ({', '.join(bad)})" if bad else "")
+                   + (f"; /hub/health and /hub/api/ answered by {', '.join(answered)}" if answered else ""))
     return EXIT_OK if healthy else EXIT_FAILED
+
+
+def _user_tests(conn, hubs: list[str], start_timeout: float, say):
+    import tempfile
+    from pathlib import Path
+
+    from deployer.run.user_test import UserTestOptions, run_user_tests
+
+    if say:
+        say(f"user test on {', '.join(hubs) or 'no healthy hub'}")
+    with tempfile.TemporaryDirectory(prefix="deployer-user-test-") as work:
+        return run_user_tests(conn, hubs, UserTestOptions(start_timeout=start_timeout), Path(work))
+
+
+def _print_user_test(runner, cluster: str, t) -> None:
+    mark = "✓" if t.ok else "✗"
+    typer.echo(runner.redactor(f"{mark} {cluster}/{t.hub}: user test {'passed' if t.ok else 'FAILED'} "
+                               f"({t.seconds:.1f}s, temporary user {t.user})"))
+    for p in t.phases:
+        typer.echo(runner.redactor(f"    {'ok  ' if p.ok else 'FAIL'} {p.name:<8} {p.seconds:5.1f}s {p.message}"))
+    if not t.ok:
+        typer.echo(runner.redactor(f"    why: {t.reason}"))
+        for line in t.pod_log:
+            typer.echo(runner.redactor(f"    log: {line}"))
+    typer.echo(runner.redactor(f"    cleanup: {t.cleanup}"))
 
 
 def register(app: typer.Typer) -> None:

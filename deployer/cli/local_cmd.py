@@ -1,4 +1,4 @@
-"""`deployer local up | down | status`: the embedded local cluster (it runs no containers)."""
+"""`deployer local up | down | status`: a real single-node Kubernetes on this machine."""
 
 from __future__ import annotations
 
@@ -13,22 +13,24 @@ from deployer.errors import EXIT_FAILED, EXIT_OK
 
 local_app = typer.Typer(
     name="local",
-    help="An embedded Kubernetes API on 127.0.0.1 to deploy to (etcd, kube-apiserver, "
-    "kube-controller-manager and a simulated node: no container ever runs).",
+    help="A real single-node Kubernetes on this machine (etcd, the control plane, containerd, "
+    "the kubelet, kube-proxy, CoreDNS) to deploy to. Needs root; one per machine.",
     no_args_is_help=True,
 )
 
 StateDir = typer.Option(
     None, "--state-dir", file_okay=False,
-    help="Folder for the cluster's state (default: $DEPLOYER_STATE_DIR/local, else <repo>/.state/local).",
+    help="State folder; the cluster lives in <state-dir>/local (default: $DEPLOYER_STATE_DIR, "
+    "else <repo>/.deployer, else ~/.local/state/deployer).",
 )
 Output = typer.Option(OutputFormat.text, "--output", "-o", help="text or json.")
 
 
-def _cluster(state_dir: Optional[Path]):
-    from deployer.local.cluster import LocalCluster
+def _cluster(state_dir: Optional[Path], *, node: bool = True):
+    from deployer.local.cluster import LocalCluster, default_cluster_dir
 
-    return LocalCluster(state_dir)
+    folder = default_cluster_dir(state_dir=state_dir) if state_dir is not None else default_cluster_dir()
+    return LocalCluster(folder, node=node)
 
 
 def _print_status(status) -> None:
@@ -47,12 +49,14 @@ def _print_status(status) -> None:
 @local_app.command("up")
 def up(
     state_dir: Optional[Path] = StateDir,
-    port: Optional[int] = typer.Option(None, "--port", help="API server port on 127.0.0.1 (default: a free one)."),
-    timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait for the cluster to be ready."),
+    port: Optional[int] = typer.Option(None, "--port", help="API server port (default: a free one)."),
+    timeout: float = typer.Option(90.0, "--timeout", help="Seconds to wait for the node to be Ready."),
+    api_only: bool = typer.Option(False, "--api-only", help="Only etcd and the control plane on 127.0.0.1: "
+                                  "no node, no pod runs, the machine is not changed (no root needed)."),
     output: OutputFormat = Output,
 ) -> None:
     """Start the local cluster (or say it is already up) and write its kubeconfig."""
-    result = _cluster(state_dir).up(port=port, timeout=timeout)
+    result = _cluster(state_dir, node=not api_only).up(port=port, timeout=timeout)
     if output is OutputFormat.json:
         typer.echo(json.dumps({**result.status.to_json(), "already_running": result.already_running,
                                "seconds": round(result.seconds, 2), "cleaned": result.cleaned}, indent=2))
@@ -62,34 +66,100 @@ def up(
         if result.already_running:
             typer.echo("the local cluster is already up; nothing to do")
         else:
-            typer.echo(f"started in {result.seconds:.1f}s (no containers run: a simulated node reports Pods Ready)")
+            typer.echo(f"started in {result.seconds:.1f}s")
         _print_status(result.status)
     raise typer.Exit(EXIT_OK if result.status.healthy else EXIT_FAILED)
 
 
 @local_app.command("down")
 def down(state_dir: Optional[Path] = StateDir, output: OutputFormat = Output) -> None:
-    """Stop exactly the processes `up` started (by recorded PID) and remove the cluster's state."""
+    """Stop the local cluster, take back its changes to the machine, and remove its state."""
     result = _cluster(state_dir).down()
     if output is OutputFormat.json:
         typer.echo(json.dumps({"state_dir": result.state_dir, "was_recorded": result.was_recorded,
+                               "seconds": round(result.seconds, 2), "leftovers": result.leftovers,
                                "stopped": [{"name": n, "pid": p} for n, p in result.stopped]}, indent=2))
-    elif not result.was_recorded:
+    elif not result.was_recorded and not result.stopped:
         typer.echo("the local cluster was not running; nothing to stop")
     else:
         names = ", ".join(f"{n} (pid {p})" for n, p in result.stopped) or "nothing was still running"
-        typer.echo(f"stopped: {names}; removed {result.state_dir}")
+        typer.echo(f"stopped: {names}; cleaned {result.state_dir} in {result.seconds:.1f}s")
+    if result.leftovers:
+        left = ", ".join(f"{n} {k}" for k, n in result.leftovers.items())
+        typer.echo(f"left behind: {left}", err=True)
+        raise typer.Exit(EXIT_FAILED)
 
 
 @local_app.command("status")
 def status(state_dir: Optional[Path] = StateDir, output: OutputFormat = Output) -> None:
-    """Report each component (running or dead, pid, port). Exit 1 unless the cluster is up and ready."""
+    """Report each component (running or dead, pid, port). Exit 1 unless the cluster is up and Ready."""
     st = _cluster(state_dir).status()
     if output is OutputFormat.json:
         typer.echo(json.dumps(st.to_json(), indent=2))
     else:
         _print_status(st)
     raise typer.Exit(EXIT_OK if st.healthy else EXIT_FAILED)
+
+
+@local_app.command("images")
+def images(
+    only: Optional[list[str]] = typer.Option(None, "--only", metavar="NAME", help="Build only this image (repeatable)."),
+    load: bool = typer.Option(True, "--import/--no-import",
+                              help="Import the images into the local node's containerd when it is up."),
+    state_dir: Optional[Path] = StateDir,
+    output: OutputFormat = Output,
+) -> None:
+    """Build the local cluster's images offline (Debian, PyPI, npm; pinned, cached), and import them."""
+    from deployer.local.images import ensure_images, import_images
+
+    cluster = _cluster(state_dir)
+    say = (lambda m: typer.echo(m, err=True)) if output is OutputFormat.text else (lambda m: None)
+    built = ensure_images(cluster.runner, only or None, progress=say)
+    imported: list[str] = []
+    up = load and cluster.status().healthy
+    if up:
+        imported = import_images(cluster.runner, cluster.layout.containerd_socket, built)
+    if output is OutputFormat.json:
+        typer.echo(json.dumps({"images": [b.to_json() for b in built], "imported": imported,
+                               "cluster_up": up}, indent=2))
+        return
+    for b in built:
+        typer.echo(f"{b.ref}  {b.size / 2**20:.0f} MiB  {'cached' if b.cached else f'built in {b.build_seconds:.0f}s'}")
+    if up:
+        typer.echo(f"imported into the local node: {len(imported)} (the rest were there already)")
+    elif load:
+        typer.echo("the local cluster is not up: nothing imported (`deployer local up` first, then rerun)")
+
+
+@local_app.command("open")
+def open_hub(
+    hub: str = typer.Argument(..., help="The hub (its release and namespace) to reach."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port on 127.0.0.1 to forward."),
+    timeout: float = typer.Option(3600.0, "--timeout", min=1, help="Stop forwarding after this many seconds."),
+    state_dir: Optional[Path] = StateDir,
+) -> None:
+    """Reach a hub of the local cluster from this machine: forward 127.0.0.1:PORT to its proxy
+    (`kubectl port-forward`) until Ctrl-C or --timeout, and print the URL."""
+    from deployer.run.user_test import PROXY_SERVICE
+    from deployer.toolchain import find_tool
+
+    status = _cluster(state_dir).status()
+    if not status.healthy or not status.kubeconfig:
+        raise typer.Exit(_not_up(status))
+    kubectl = find_tool("kubectl")
+    typer.echo(f"JupyterHub `{hub}`: http://127.0.0.1:{port}/hub/  (forwarding for up to {timeout:.0f}s; Ctrl-C stops)")
+    from deployer.adapters.process import ProcessRunner
+
+    rc = ProcessRunner().run_attached([kubectl, "--kubeconfig", status.kubeconfig, "-n", hub, "port-forward",
+                                       "--address", "127.0.0.1", f"svc/{PROXY_SERVICE}", f"{port}:80"],
+                                      timeout=timeout)
+    raise typer.Exit(EXIT_OK if rc == 0 else EXIT_FAILED)
+
+
+def _not_up(status) -> int:
+    typer.echo(f"error: the local cluster is not up ({status.state}): {status.message}", err=True)
+    typer.echo("  hint: start it with `deployer local up`", err=True)
+    return EXIT_FAILED
 
 
 def register(app: typer.Typer) -> None:

@@ -23,10 +23,15 @@ def plan_upgrade(
                                             help="Also write a markdown summary (for a pull-request comment)."),
     plan_file: Optional[Path] = typer.Option(None, "--plan-file", dir_okay=False,
                                              help="Also write the JSON plan to this file (for `deploy --plan`)."),
+    against: Optional[str] = typer.Option(
+        None, "--against", metavar="cluster",
+        help="`cluster`: compare the work tree with what each cluster recorded it runs (its ledger), not with a commit."),
+    clusters: Optional[List[str]] = typer.Option(None, "--cluster", help="With --against cluster: only this cluster (repeat)."),
 ) -> int:
     """Plan the releases a change affects: support stacks, staging hubs, prod hubs, removals.
 
     Decides by what would be deployed (chart, values content, overrides, fields), not by paths.
+    With --against cluster, the change is the one between each cluster's ledger and the work tree.
     """
     from deployer.plan.upgrade import markdown_summary
     from deployer.run.upgrade_plan import plan_between_refs, plan_changed_files
@@ -37,15 +42,25 @@ def plan_upgrade(
     for option, path in (("--markdown", markdown), ("--plan-file", plan_file)):
         if path is not None:
             check_writable(path, option)  # before any work
+    if against is not None and against != "cluster":
+        raise UsageError(f"--against {against}: the one thing to plan against is `cluster`")
+    if against and (base or changed_files):
+        raise UsageError("give --against cluster, --base or --changed-files, not several")
+    if clusters and not against:
+        raise UsageError("--cluster goes with --against cluster")
     if changed_files and base:
         raise UsageError("give either --base or --changed-files, not both")
-    if changed_files:
+    if against:
+        from deployer.run.upgrade_plan import plan_against_cluster
+
+        plan = plan_against_cluster(root, clusters, state(ctx).runner)
+    elif changed_files:
         files = [f for item in changed_files for f in item.split()]
         plan = plan_changed_files(root, files)
     elif base:
         plan = plan_between_refs(root, base, head, state(ctx).runner)
     else:
-        raise UsageError("say what changed: --base REF [--head REF], or --changed-files FILE ...")
+        raise UsageError("say what changed: --base REF [--head REF], --changed-files FILE ..., or --against cluster")
     payload = json.dumps(plan.to_json(), indent=2)
     if plan_file is not None:
         write_text(plan_file, payload + "\n", "--plan-file")
@@ -60,7 +75,8 @@ def plan_upgrade(
 
 def _print_text(plan) -> None:
     if plan.empty:
-        typer.echo("nothing to deploy: no cluster or hub is affected")
+        typer.echo("nothing to deploy: every release is unchanged in its cluster" if plan.against == "cluster"
+                   else "nothing to deploy: no cluster or hub is affected")
         return
     for title, jobs in (("support", plan.support_jobs), ("staging", plan.staging_jobs), ("prod", plan.prod_jobs)):
         for job in jobs:
@@ -68,7 +84,14 @@ def _print_text(plan) -> None:
     for removal in plan.removals:
         typer.echo(f"{'remove':<8} {removal['id']:<40} {removal['reason']} (not removed automatically)")
     c = plan.to_json()["counts"]
-    typer.echo(f"{c['support']} support, {c['staging']} staging, {c['prod']} prod job(s); {c['removals']} removal(s)")
+    tail = ""
+    if plan.against == "cluster":
+        tail = f"; {len(plan.unchanged)} unchanged"
+        if plan.unchecked:
+            tail += f"; {len(plan.unchecked)} NOT CHECKED (planned anyway: " + ", ".join(
+                sorted({u['cluster'] for u in plan.unchecked})) + " could not be read)"
+    typer.echo(f"{c['support']} support, {c['staging']} staging, {c['prod']} prod job(s); {c['removals']} removal(s)"
+               + tail)
 
 
 

@@ -14,7 +14,7 @@ import typer
 from deployer.redact import Redactor
 from deployer.run.engine import RunReport, State, StepResult
 
-_SYMBOL = {State.pending: " ", State.running: "…", State.succeeded: "✓", State.failed: "✗",
+_SYMBOL = {State.pending: " ", State.running: "…", State.succeeded: "✓", State.unchanged: "=", State.failed: "✗",
            State.skipped: "-", State.interrupted: "!"}
 
 
@@ -79,7 +79,7 @@ def render_summary(report: RunReport, redactor: Redactor, echo: Callable[[str], 
                       f"{r.duration:.1f}s", redactor(r.message + (f" (hint: {r.hint})" if r.hint and r.state is State.failed else "")))
     console = Console(file=sys.stdout, width=max(120, Console().width))
     console.print(table)
-    counts = ", ".join(f"{report.count(s)} {s.value}" for s in (State.succeeded, State.failed, State.skipped, State.interrupted)
+    counts = ", ".join(f"{report.count(s)} {s.value}" for s in (State.succeeded, State.unchanged, State.failed, State.skipped, State.interrupted)
                        if report.count(s))
     echo(f"{'ok' if report.ok else 'FAILED'}: {counts} in {report.duration:.1f}s")
 

@@ -12,17 +12,20 @@ import typer
 from deployer.cli.app import OutputFormat, state
 from deployer.errors import EXIT_FAILED, EXIT_OK
 
-COLUMNS = ("cluster", "hub", "revision", "chart", "helm status", "last deployed", "health")
+COLUMNS = ("cluster", "hub", "revision", "chart", "helm status", "last deployed", "sync", "health")
 
 
 def status(
     ctx: typer.Context,
     cluster: Optional[str] = typer.Argument(None, help="Cluster to show (default: every cluster)."),
     no_health: bool = typer.Option(False, "--no-health", help="Only helm's view; skip the health checks."),
+    no_sync: bool = typer.Option(False, "--no-sync",
+                                 help="Skip the ledger and drift: in sync / out of date / drifted."),
     request_timeout: float = typer.Option(10.0, "--request-timeout", min=0.5, help="Seconds allowed per API request."),
     output: OutputFormat = typer.Option(OutputFormat.text, "--output", "-o", help="text, or json for scripts."),
 ) -> int:
-    """Per hub: release revision, chart version, helm status, last deployed, and health (one
+    """Per hub: release revision, chart version, helm status, last deployed, sync (in sync, out of
+    date with the repository, or drifted: live objects edited by hand, named) and health (one
     attempt, no retries), gathered concurrently across hubs and clusters.
 
     Exit 0 when every cluster could be read (whatever the hubs' health), 1 when one could not.
@@ -43,7 +46,7 @@ def status(
         if len(parts) > 2 and parts[:2] == ["config", "clusters"]:
             invalid.setdefault(parts[2], f"configuration invalid ({p.location}: {p.message}); run `deployer validate`")
     clusters = [d.model for d in docs if d.folder_name not in invalid]
-    options = StatusOptions(health=not no_health, request_timeout=request_timeout)
+    options = StatusOptions(health=not no_health, request_timeout=request_timeout, sync=not no_sync)
     rows = run_status(root, clusters, runner, options, state(ctx).charts_work_dir())
     from deployer.checks.validate import cluster_folders
 
@@ -65,9 +68,14 @@ def status(
     else:
         render(rows, runner.redactor)
         healthy = sum(1 for r in rows if r.health == "healthy")
-        typer.echo(f"{len(rows)} hub(s) in {len({r.cluster for r in rows})} cluster(s): {healthy} healthy, "
+        stacks = sum(1 for r in rows if r.kind == "support")
+        typer.echo(f"{len(rows) - stacks} hub(s)" + (f" and {stacks} support stack(s)" if stacks else "")
+                   + f" in {len({r.cluster for r in rows})} cluster(s): {healthy} healthy, "
                    f"{sum(1 for r in rows if r.health == 'unhealthy')} unhealthy, "
-                   f"{sum(1 for r in rows if r.error)} unreadable; {elapsed:.1f}s")
+                   f"{sum(1 for r in rows if r.error)} unreadable; "
+                   + "".join(f"{n} {state}, " for state in ("in sync", "out of date", "drifted")
+                             if (n := sum(1 for r in rows if r.sync == state)))
+                   + f"{elapsed:.1f}s")
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -83,8 +91,9 @@ def render(rows, redactor) -> None:
         if r.error:
             health = f"{r.health}: {r.error}"
         chart = f"{r.chart} {r.chart_version}".strip()
+        sync = r.sync + (f": {r.sync_detail}" if r.sync_detail else "")
         table.add_row(r.cluster, r.hub, "" if r.revision is None else str(r.revision), chart, r.helm_status,
-                      r.last_deployed, redactor(health)[:160])
+                      r.last_deployed, redactor(sync)[:200], redactor(health)[:160])
     Console(file=sys.stdout, width=max(140, Console().width)).print(table)
 
 

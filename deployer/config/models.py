@@ -202,6 +202,11 @@ class Cluster(Model):
     local: Optional[LocalConfig] = None
     terraform: Optional[TerraformConfig] = None
     support: Optional[SupportConfig] = None
+    kubernetes_version: Optional[str] = Field(
+        None, pattern=r"^v?\d+\.\d+(\.\d+)?$",
+        description="Kubernetes version the cluster runs, e.g. 1.34 (default: the local cluster's, 1.34): "
+        "`deployer render` checks charts and objects against it.",
+    )
     hubs: list[Hub] = Field(default_factory=list, description="The hubs deployed to this cluster.")
 
     def provider_block(self) -> Optional[Model]:

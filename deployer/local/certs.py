@@ -1,5 +1,8 @@
-"""Key material for the local cluster: a CA, the API server's serving certificate, a
-service-account key pair, and a random admin token. Generated with `cryptography`, no subprocess."""
+"""Key material for the local cluster, generated with `cryptography` (no subprocess): a CA; the
+API server's serving certificate (SANs: 127.0.0.1, the `kubernetes` Service IP, the node IP and
+the `kubernetes.default...` names, so pods reach it too); the kubelet's serving certificate; the
+API server's client certificate for the kubelet; a service-account key pair; and one random token
+per identity (admin, the node, kube-proxy, the controller manager, the scheduler)."""
 
 from __future__ import annotations
 
@@ -7,20 +10,47 @@ import datetime as dt
 import ipaddress
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+# identity -> (user, groups) in the API server's --token-auth-file
+IDENTITIES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "admin": ("deployer-admin", ("system:masters",)),
+    "kube-controller-manager": ("system:kube-controller-manager", ()),
+    "kube-scheduler": ("system:kube-scheduler", ()),
+    "kube-proxy": ("system:kube-proxy", ()),
+    # the node's user is completed with the node name (the Node authorizer reads it)
+    "kubelet": ("system:node:", ("system:nodes",)),
+    "coredns": ("deployer-coredns", ("system:masters",)),
+}
 
 
 @dataclass(frozen=True)
 class Pki:
-    ca_cert: Path
-    ca_key: Path
-    serving_cert: Path
-    serving_key: Path
-    sa_key: Path
-    sa_pub: Path
-    tokens: Path  # kube-apiserver --token-auth-file
-    admin_token: str
+    folder: Path
+    tokens_by_identity: dict[str, str] = field(default_factory=dict)
+
+    def _p(self, name: str) -> Path:
+        return self.folder / name
+
+    ca_cert = property(lambda self: self._p("ca.crt"))
+    ca_key = property(lambda self: self._p("ca.key"))
+    serving_cert = property(lambda self: self._p("apiserver.crt"))
+    serving_key = property(lambda self: self._p("apiserver.key"))
+    kubelet_cert = property(lambda self: self._p("kubelet.crt"))
+    kubelet_key = property(lambda self: self._p("kubelet.key"))
+    kubelet_client_cert = property(lambda self: self._p("apiserver-kubelet-client.crt"))
+    kubelet_client_key = property(lambda self: self._p("apiserver-kubelet-client.key"))
+    sa_key = property(lambda self: self._p("sa.key"))
+    sa_pub = property(lambda self: self._p("sa.pub"))
+    tokens = property(lambda self: self._p("tokens.csv"))
+
+    @property
+    def admin_token(self) -> str:
+        return self.tokens_by_identity["admin"]
+
+    def token(self, identity: str) -> str:
+        return self.tokens_by_identity[identity]
 
 
 SERVING_NAMES = ("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
@@ -33,12 +63,23 @@ def _write(path: Path, data: bytes) -> None:
         f.write(data)
 
 
-def generate(folder: Path, *, service_ip: str = "10.96.0.1", days: int = 365) -> Pki:
+def token_lines(tokens: dict[str, str], node_name: str) -> str:
+    """The --token-auth-file: `token,user,uid,"group1,group2"` per identity (pure)."""
+    rows = []
+    for identity, token in tokens.items():
+        user, groups = IDENTITIES[identity]
+        if user.endswith(":"):
+            user += node_name
+        rows.append(f'{token},{user},{user}' + (f',"{",".join(groups)}"' if groups else ""))
+    return "\n".join(rows) + "\n"
+
+
+def generate(folder: Path, *, node_ip: str, node_name: str, service_ip: str = "10.96.0.1", days: int = 365) -> Pki:
     """Write a fresh PKI into `folder` (files readable by the owner only)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
-    from cryptography.x509.oid import NameOID
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
     folder.mkdir(parents=True, exist_ok=True)
     os.chmod(folder, 0o700)
@@ -63,47 +104,46 @@ def generate(folder: Path, *, service_ip: str = "10.96.0.1", days: int = 365) ->
         .sign(ca_key, hashes.SHA256())
     )
 
-    srv_key = ec.generate_private_key(ec.SECP256R1())
-    sans = [x509.DNSName(n) for n in SERVING_NAMES]
-    sans += [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.IPAddress(ipaddress.ip_address(service_ip))]
-    srv_cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
-        .issuer_name(ca_name)
-        .public_key(srv_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now).not_valid_after(until)
-        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
+    def leaf(cn: str, usage, dns=(), ips=(), org: str | None = None):
+        key = ec.generate_private_key(ec.SECP256R1())
+        attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
+        if org:
+            attrs.insert(0, x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
+        b = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name(attrs)).issuer_name(ca_name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now).not_valid_after(until)
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        )
+        sans = [x509.DNSName(n) for n in dns] + [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
+        if sans:
+            b = b.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        return key, b.sign(ca_key, hashes.SHA256())
 
+    server = ExtendedKeyUsageOID.SERVER_AUTH
+    srv_key, srv_cert = leaf("kube-apiserver", server, SERVING_NAMES, ("127.0.0.1", service_ip, node_ip))
+    kl_key, kl_cert = leaf(node_name, server, (node_name, "localhost"), ("127.0.0.1", node_ip))
+    kc_key, kc_cert = leaf("kube-apiserver-kubelet-client", ExtendedKeyUsageOID.CLIENT_AUTH, org="system:masters")
     sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
-    pki = Pki(
-        ca_cert=folder / "ca.crt", ca_key=folder / "ca.key",
-        serving_cert=folder / "apiserver.crt", serving_key=folder / "apiserver.key",
-        sa_key=folder / "sa.key", sa_pub=folder / "sa.pub",
-        tokens=folder / "tokens.csv", admin_token=secrets.token_urlsafe(32),
-    )
+    pki = Pki(folder, {identity: secrets.token_urlsafe(32) for identity in IDENTITIES})
     _write(pki.ca_cert, ca_cert.public_bytes(pem))
     _write(pki.ca_key, ca_key.private_bytes(pem, pkcs8, noenc))
-    _write(pki.serving_cert, srv_cert.public_bytes(pem) + ca_cert.public_bytes(pem))
-    _write(pki.serving_key, srv_key.private_bytes(pem, pkcs8, noenc))
+    for cert_path, key_path, key, cert in ((pki.serving_cert, pki.serving_key, srv_key, srv_cert),
+                                           (pki.kubelet_cert, pki.kubelet_key, kl_key, kl_cert),
+                                           (pki.kubelet_client_cert, pki.kubelet_client_key, kc_key, kc_cert)):
+        _write(cert_path, cert.public_bytes(pem) + ca_cert.public_bytes(pem))
+        _write(key_path, key.private_bytes(pem, pkcs8, noenc))
     _write(pki.sa_key, sa_key.private_bytes(pem, serialization.PrivateFormat.TraditionalOpenSSL, noenc))
     _write(pki.sa_pub, sa_key.public_key().public_bytes(pem, serialization.PublicFormat.SubjectPublicKeyInfo))
-    # token,user,uid,"group1,group2"
-    _write(pki.tokens, f'{pki.admin_token},deployer-admin,deployer-admin,"system:masters"\n'.encode())
+    _write(pki.tokens, token_lines(pki.tokens_by_identity, node_name).encode())
     return pki
 
 
 def load(folder: Path) -> Pki:
-    """The PKI an earlier `generate` wrote (the admin token read back from the token file)."""
-    tokens = folder / "tokens.csv"
-    token = tokens.read_text().split(",", 1)[0].strip()
-    return Pki(
-        ca_cert=folder / "ca.crt", ca_key=folder / "ca.key",
-        serving_cert=folder / "apiserver.crt", serving_key=folder / "apiserver.key",
-        sa_key=folder / "sa.key", sa_pub=folder / "sa.pub", tokens=tokens, admin_token=token,
-    )
+    """The PKI an earlier `generate` wrote (tokens read back from the token file, in IDENTITIES order)."""
+    rows = [r for r in (folder / "tokens.csv").read_text().splitlines() if r.strip()]
+    return Pki(folder, {identity: row.split(",", 1)[0] for identity, row in zip(IDENTITIES, rows)})

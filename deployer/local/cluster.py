@@ -1,41 +1,54 @@
-"""The embedded local cluster: etcd, kube-apiserver, kube-controller-manager and a simulated node,
-all on 127.0.0.1, with their state (PIDs, ports, keys, logs) in one folder.
+"""The local cluster: a real single-node Kubernetes on this machine (see `deployer.local.spec` for
+what runs where), with its state (PIDs, ports, keys, configs, logs, containerd's and the kubelet's
+data) in one folder that deployer marks as its own.
 
-No container runs here: the simulated node (`deployer.local.node`) only *reports* Pods as
-Running and Ready through the API, so Deployments and `helm --wait` complete.
+- `up` starts etcd, containerd, kube-apiserver, kube-controller-manager, kube-scheduler, the
+  kubelet, kube-proxy and CoreDNS, imports the pause image, and waits until the node is Ready,
+  the default service account exists and DNS answers.
+- `down` stops them and takes back every change to the host (`deployer.local.host`): processes,
+  container processes and cgroups, mounts, network namespaces, the CNI bridge, the node address,
+  iptables chains, CNI results, shim sockets, sysctls; then removes the folder's content.
+- `status` only reads.
+
+Ownership: a folder `up` creates (or an empty one it is given) gets a marker file; `down`,
+`status` and `up` never delete or reuse a folder that holds files but no marker.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
+import os
 import shutil
+import socket
 import ssl
-import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from deployer import paths
 from deployer.adapters.process import ProcessRunner
-from deployer.errors import DeployerError
-from deployer.local import certs, procs
+from deployer.errors import DeployerError, ToolMissing
+from deployer.local import certs, host, procs
 from deployer.local.spec import (
-    COMPONENTS, NODE_NAME, Component, Layout, State, apiserver_args, controller_manager_args,
-    default_state_dir, etcd_args, kubeconfig_text, node_args,
+    API_COMPONENTS, COMPONENTS, MARKER, MAX_ROOT_LEN, NODE_IP, NODE_NAME, PORT_NAMES, Baseline, Component, Layout, State,
+    apiserver_args, cni_conflist, containerd_args, containerd_config, controller_manager_args, coredns_args,
+    corefile, etcd_args, kubeconfig_text, kubelet_args, kubelet_config, proxy_args, proxy_config, scheduler_args,
 )
 
-START_TIMEOUT = 60.0
-STOP_TIMEOUT = 5.0  # then SIGKILL: an API server whose etcd died does not stop on SIGTERM
-PORT_ATTEMPTS = 3
+START_TIMEOUT = 90.0
+STOP_GRACE = 3.0
+COMPONENT_IDENTITY = {"kube-controller-manager": "kube-controller-manager", "kube-scheduler": "kube-scheduler",
+                      "kubelet": "kubelet", "kube-proxy": "kube-proxy", "coredns": "coredns"}
+HOST_PROGRAMS = {"containerd": "containerd", "containerd-shim-runc-v2": "containerd", "runc": "runc",
+                 "ctr": "containerd", "iptables": "iptables", "ip": "iproute2"}
 
 
 class LocalClusterError(DeployerError):
-    """The local cluster cannot start, or is broken."""
-
-
-class _PortRace(Exception):
-    """A component lost a port we picked as free to another program: pick again."""
+    """The local cluster cannot start, or is broken, or its folder is not deployer's."""
 
 
 @dataclass(frozen=True)
@@ -49,8 +62,8 @@ class ComponentStatus:
 
 @dataclass
 class ClusterStatus:
-    """`state`: up (all running and the API ready), down (nothing recorded), stale (recorded
-    processes all gone: the folder was cleaned), or degraded (some component dead or API not ready)."""
+    """`state`: up (all running, API ready, node Ready), down (nothing recorded), stale (recorded
+    processes all gone: `local down` cleans up), or degraded (some component dead or not ready)."""
 
     state: str
     state_dir: str
@@ -59,14 +72,14 @@ class ClusterStatus:
     components: list[ComponentStatus] = field(default_factory=list)
     api_server: str | None = None
     kubeconfig: str | None = None
+    node: str | None = None
+    versions: dict[str, str] = field(default_factory=dict)
 
     @property
     def healthy(self) -> bool:
         return self.state == "up"
 
     def to_json(self) -> dict[str, object]:
-        from dataclasses import asdict
-
         return {**asdict(self), "healthy": self.healthy}
 
 
@@ -75,7 +88,7 @@ class UpResult:
     status: ClusterStatus
     already_running: bool
     seconds: float
-    cleaned: str | None = None  # what was found and cleaned before starting
+    cleaned: str | None = None
 
 
 @dataclass
@@ -83,17 +96,61 @@ class DownResult:
     state_dir: str
     stopped: list[tuple[str, int]]
     was_recorded: bool
+    seconds: float = 0.0
+    leftovers: dict[str, int] = field(default_factory=dict)
+    removed_folder: bool = False
+
+
+def default_cluster_dir(root: Path | None = None, state_dir: Path | None = None) -> Path:
+    """`<state folder>/local` (`--state-dir`, `$DEPLOYER_STATE_DIR`, `<repo>/.deployer`, XDG state)."""
+    if root is None and state_dir is None:
+        root = paths.try_find_root()
+    return paths.state_dir(root, state_dir) / "local"
 
 
 class LocalCluster:
-    """One local cluster, identified by its state folder."""
+    """One local cluster, identified by its folder."""
 
-    def __init__(self, state_dir: Path | None = None, *, tools: Path | None = None,
-                 runner: ProcessRunner | None = None, python: str | None = None) -> None:
-        self.layout = Layout((state_dir or default_state_dir()).resolve())
+    def __init__(self, state_dir: Path | None = None, *, tools: dict[str, Path] | None = None,
+                 runner: ProcessRunner | None = None, node: bool = True) -> None:
+        """`node=False`: an API-server-only cluster (etcd, kube-apiserver, controller manager and
+        scheduler on 127.0.0.1; no pod ever runs; the host is not touched; several may run at once)."""
+        self.layout = Layout(Path(state_dir or default_cluster_dir()).expanduser().resolve())
         self.tools = tools
+        self.node = node
         self.runner = runner or ProcessRunner()
-        self.python = python or sys.executable
+
+    # ---- ownership -----------------------------------------------------------------------------
+
+    def _owned(self) -> bool | None:
+        """True: deployer's folder (marker); None: no folder or an empty one; False: someone else's."""
+        root = self.layout.root
+        if self.layout.marker.is_file():
+            return True
+        if not root.exists():
+            return None
+        if not root.is_dir():
+            return False
+        return None if not any(root.iterdir()) else False
+
+    def _refuse_foreign(self, action: str) -> None:
+        root = self.layout.root
+        precious = {Path("/"), Path.home().resolve()}
+        if root in precious or root.parent in precious:
+            raise LocalClusterError(
+                f"refusing to keep the local cluster in {root}: its state folder {root.parent} is a home or root folder",
+                hint="pass --state-dir a folder of its own (e.g. ~/.local/state/deployer)")
+        if self._owned() is False:
+            raise LocalClusterError(
+                f"{root} was not created by deployer (it has no {MARKER} marker); refusing to {action} it",
+                hint="pass --state-dir a new or empty folder for the local cluster (it uses <state-dir>/local)",
+            )
+
+    def _marker_info(self) -> dict:
+        try:
+            return json.loads(self.layout.marker.read_text())
+        except (OSError, ValueError):
+            return {}
 
     # ---- reading the state ---------------------------------------------------------------------
 
@@ -103,7 +160,7 @@ class LocalCluster:
         except FileNotFoundError:
             return None
         except (ValueError, TypeError, KeyError):
-            return None  # unreadable: treated like a stale folder
+            return None
 
     def _save(self, state: State) -> None:
         tmp = self.layout.state_file.with_suffix(".tmp")
@@ -112,7 +169,7 @@ class LocalCluster:
 
     def _components(self, state: State) -> list[ComponentStatus]:
         out = []
-        for name in COMPONENTS:
+        for name in (COMPONENTS if state.node else API_COMPONENTS):
             c = state.component(name)
             if c is None:
                 out.append(ComponentStatus(name, None, None, False, None))
@@ -123,26 +180,23 @@ class LocalCluster:
     def _server(self, state: State) -> str:
         return f"https://127.0.0.1:{state.api_port}"
 
-    def status(self, *, clean_stale: bool = True) -> ClusterStatus:
-        """Each component's state; a folder whose processes are all gone is cleaned."""
+    def status(self) -> ClusterStatus:
+        """Each component's state. Reads only: never stops, cleans or deletes anything."""
         where = str(self.layout.root)
+        self._refuse_foreign("read")
         state = self._load()
         if state is None:
-            if self.layout.state_file.exists() or (self.layout.root.is_dir() and any(self.layout.root.iterdir())):
-                if clean_stale:
-                    self._clean()
-                return ClusterStatus("stale", where, "found an unreadable or partial state folder; cleaned it",
-                                     hint="start the local cluster with `deployer local up`")
+            if self._owned() and any(p.name not in (MARKER, "logs", self.layout.lock_file.name) for p in self.layout.root.iterdir()):
+                return ClusterStatus("stale", where, "found a partial local cluster (no state.json)",
+                                     hint="clean it up with `deployer local down`, then `deployer local up`")
             return ClusterStatus("down", where, "the local cluster is not running",
                                  hint="start it with `deployer local up`")
         comps = self._components(state)
-        common = dict(components=comps, api_server=self._server(state), kubeconfig=str(self.layout.kubeconfig))
+        common = dict(components=comps, api_server=self._server(state), kubeconfig=str(self.layout.kubeconfig),
+                      node=NODE_NAME if state.node else None, versions=state.versions)
         if not any(c.running for c in comps):
-            if clean_stale:
-                self._clean()
-            return ClusterStatus("stale", where,
-                                 "found a stale state folder from an earlier run whose processes are all gone; cleaned it",
-                                 hint="start the local cluster with `deployer local up`", components=comps)
+            return ClusterStatus("stale", where, "the local cluster's processes are all gone (the machine restarted?)",
+                                 hint="clean up with `deployer local down`, then `deployer local up`", **common)
         dead = [c for c in comps if not c.running]
         if dead:
             names = ", ".join(f"{c.name} (pid {c.pid})" if c.pid else c.name for c in dead)
@@ -155,85 +209,194 @@ class LocalCluster:
             return ClusterStatus("degraded", where, f"kube-apiserver is not ready: {problem}",
                                  hint=f"see {self.layout.log('kube-apiserver')}; restart with "
                                       "`deployer local down && deployer local up`", **common)
-        return ClusterStatus("up", where, f"the local cluster is up at {self._server(state)}", **common)
+        if state.node and not self._node_ready(state):
+            return ClusterStatus("degraded", where, f"node {NODE_NAME} is not Ready",
+                                 hint=f"see {self.layout.log('kubelet')} and {self.layout.log('containerd')}", **common)
+        what = f"node {NODE_NAME} Ready" if state.node else "API server only, no node"
+        return ClusterStatus("up", where, f"the local cluster is up at {self._server(state)} "
+                                          f"(Kubernetes {state.versions.get('kubernetes', '?')}, {what})", **common)
 
     # ---- up ------------------------------------------------------------------------------------
 
     def up(self, *, port: int | None = None, timeout: float = START_TIMEOUT) -> UpResult:
         started = time.monotonic()
-        current = self.status(clean_stale=True)
-        cleaned = None
-        if current.state == "up":
-            return UpResult(current, True, time.monotonic() - started)
-        if current.state == "stale":
-            cleaned = current.message
-        elif current.state == "degraded":
-            stopped = self._stop_recorded()
-            self._clean()
-            cleaned = f"{current.message}; stopped what was left ({len(stopped)} process(es)) and started afresh"
-        if port is not None:
-            if not 1 <= port <= 65535:
-                raise LocalClusterError(f"port {port} is not a TCP port", hint="choose a port between 1024 and 65535")
-            if procs.port_in_use(port):
-                raise LocalClusterError(
-                    f"port {port} on 127.0.0.1 is already in use by another program",
-                    hint="choose another with --port, or leave --port out and a free port is picked",
-                )
+        self._refuse_foreign("use")
         tools = self._find_tools()
-        for attempt in range(PORT_ATTEMPTS):
+        if self.node and len(str(self.layout.root)) > MAX_ROOT_LEN:
+            raise LocalClusterError(
+                f"the local cluster's folder path is {len(str(self.layout.root))} characters long; "
+                f"containerd's and the kubelet's sockets inside it need it at most {MAX_ROOT_LEN}",
+                hint="pass a shorter --state-dir")
+        if port is not None and not 1 <= port <= 65535:
+            raise LocalClusterError(f"port {port} is not a TCP port", hint="choose a port between 1024 and 65535")
+        created = not self.layout.root.exists()
+        self.layout.root.mkdir(parents=True, exist_ok=True)
+        if not self.layout.marker.exists():
+            self.layout.marker.write_text(json.dumps({"created_by": "deployer local up", "created_folder": created}) + "\n")
+        try:
+            return self._up_locked(port, timeout, started, tools)
+        except BaseException:
+            # refused before anything ran: a folder this call created goes again
+            if created and not self.layout.state_file.exists() and not self.layout.logs.exists():
+                shutil.rmtree(self.layout.root, ignore_errors=True)
+            raise
+
+    def _up_locked(self, port: int | None, timeout: float, started: float, tools: dict[str, Path]) -> UpResult:
+        with self._lock():
+            current = self.status()
+            if current.state == "up":
+                return UpResult(current, True, time.monotonic() - started)
+            cleaned = None
+            if current.state in ("stale", "degraded"):
+                self._teardown(self._load())
+                cleaned = f"{current.message}; cleaned up what was left and started afresh"
+            if port is not None and procs.port_in_use(port, "0.0.0.0"):
+                raise LocalClusterError(
+                    f"port {port} is already in use by another program",
+                    hint="choose another with --port, or leave --port out and a free port is picked")
+            other = _other_node(self.layout.root) if self.node else None
+            if other:
+                raise LocalClusterError(
+                    f"another local node is already running on this machine ({other}); only one real node "
+                    "can run at a time (iptables rules are machine-wide)",
+                    hint="stop it with `deployer local down --state-dir ...` for that folder")
+            try:
+                if self.node:
+                    host.check_kernel()
+            except host.HostProblem as e:
+                raise LocalClusterError(f"this machine cannot run a local node: {e}") from None
             try:
                 self._start(tools, port, timeout)
-                break
-            except _PortRace as exc:
-                self._stop_recorded()
-                self._clean()
-                if port is not None or attempt == PORT_ATTEMPTS - 1:
-                    raise LocalClusterError(
-                        "a port picked for the local cluster was taken by another program while it started",
-                        hint="retry `deployer local up`" + (" with another --port" if port else ""),
-                    ) from exc
             except BaseException:
-                self._stop_recorded()
-                self._remove_state_file()
+                self._teardown(self._load(), keep_logs=True)
                 raise
-        return UpResult(self.status(clean_stale=False), False, time.monotonic() - started, cleaned)
+            return UpResult(self.status(), False, time.monotonic() - started, cleaned)
+
+    def _lock(self):
+        lay = self.layout
+
+        class _Lock:
+            def __enter__(s):
+                s.fd = os.open(lay.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+                try:
+                    fcntl.flock(s.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    os.close(s.fd)
+                    raise LocalClusterError(
+                        f"another `deployer local up` or `down` is running for {lay.root}",
+                        hint="wait for it to finish, then run `deployer local status`") from None
+                return s
+
+            def __exit__(s, *exc):
+                fcntl.flock(s.fd, fcntl.LOCK_UN)
+                os.close(s.fd)
+
+        return _Lock()
 
     def _find_tools(self) -> dict[str, Path]:
+        """Each program: the per-user tool cache (exactly the pinned versions, checksum-checked), else PATH."""
+        if self.tools is not None:
+            return dict(self.tools)
+        from deployer.local import kubebuild
         from deployer.toolchain import find_tool
 
-        return {name: find_tool(name, tools=self.tools) for name in ("etcd", "kube-apiserver", "kube-controller-manager")}
+        builds = [kubebuild.etcd_build(), kubebuild.kubernetes_build()] + ([kubebuild.coredns_build()] if self.node else [])
+        found: dict[str, Path] = {}
+        for build in builds:
+            names = [n for n in build.binaries if self.node or n not in ("kubelet", "kube-proxy")]
+            cached = kubebuild.installed(build)  # checksum-verified, remembered by file stat
+            for name in names:
+                found[name] = cached / name if cached is not None else find_tool(name)
+        for program, package in (HOST_PROGRAMS.items() if self.node else ()):
+            where = shutil.which(program, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+            if where is None:
+                raise ToolMissing(f"{program}: program not found (the local node needs it)",
+                                  hint=f"install the Debian package {package} (scripts/install-toolchain.sh does it)")
+            found[program] = Path(where)
+        return found
 
     def _start(self, tools: dict[str, Path], port: int | None, timeout: float) -> None:
         lay = self.layout
-        self._clean()
-        lay.root.mkdir(parents=True, exist_ok=True)
-        lay.logs.mkdir(exist_ok=True)
-        lay.volumes.mkdir(exist_ok=True)
-        pki = certs.generate(lay.pki)
-        p = procs.free_ports(4)
-        state = State(api_port=port or p[0], etcd_port=p[1], etcd_peer_port=p[2], kcm_port=p[3], started_at=time.time())
-        if port is not None and port in p[1:]:
-            state.etcd_port = procs.free_ports(5)[4]
-        lay.kubeconfig.write_text(kubeconfig_text(self._server(state), pki))
-        lay.kubeconfig.chmod(0o600)
-        self._save(state)
-        deadline = time.monotonic() + timeout
+        self._clear_folder(keep=(MARKER, lay.lock_file.name))
+        for d in (lay.logs, lay.configs, lay.cni_conf_dir, lay.cni_ipam_dir, lay.kubelet_root, lay.pod_logs):
+            d.mkdir(parents=True, exist_ok=True)
+        free = [p for p in procs.free_ports(len(PORT_NAMES) + 1, "0.0.0.0") if p != port]
+        ports = dict(zip(PORT_NAMES, free))
+        if port is not None:
+            ports = {"api": port, **dict(zip(PORT_NAMES[1:], free))}
+        from deployer.local.kubebuild import COREDNS_VERSION, ETCD_VERSION, KUBERNETES_VERSION
 
-        self._spawn(state, "etcd", etcd_args(tools["etcd"], lay, state), state.etcd_port)
-        self._wait(state, "etcd", deadline, lambda: _http_ok(f"http://127.0.0.1:{state.etcd_port}/health"))
-        self._spawn(state, "kube-apiserver", apiserver_args(tools["kube-apiserver"], pki, state), state.api_port)
-        # both wait for the API server by themselves: starting them now saves their start-up time
+        baseline = Baseline(ip_forward=host.read_sysctl("ip_forward") or "0",
+                            bridge_nf_call_iptables=host.read_sysctl("bridge_nf_call_iptables"),
+                            netns=host.netns_names(), shim_sockets=host.shim_sockets(),
+                            run_containerd_existed=host.RUN_CONTAINERD.exists(),
+                            container_logs_existed=host.CONTAINER_LOGS.exists())
+        state = State(ports=ports, started_at=time.time(), baseline=baseline, node=self.node,
+                      versions={"kubernetes": KUBERNETES_VERSION, "etcd": ETCD_VERSION, "coredns": COREDNS_VERSION})
+        self._save(state)
+        pki = certs.generate(lay.pki, node_ip=NODE_IP, node_name=NODE_NAME)
+        server = self._server(state)
+        lay.kubeconfig.write_text(kubeconfig_text(server, pki.ca_cert, pki.admin_token))
+        lay.kubeconfig.chmod(0o600)
+        for identity in certs.IDENTITIES:
+            path = lay.component_kubeconfig(identity)
+            path.write_text(kubeconfig_text(server, pki.ca_cert, pki.token(identity)))
+            path.chmod(0o600)
+        if self.node:
+            self._prepare_node(state, pki)
+
+        deadline = time.monotonic() + timeout
+        node = self.node
+        self._spawn(state, "etcd", etcd_args(tools["etcd"], lay, ports), ports["etcd"])
+        if node:
+            self._spawn(state, "containerd", containerd_args(tools["containerd"], lay), None)
+        self._wait(state, "etcd", deadline, lambda: _http_ok(f"http://127.0.0.1:{ports['etcd']}/health"))
+        self._spawn(state, "kube-apiserver", apiserver_args(tools["kube-apiserver"], pki, ports, node=node), ports["api"])
+        if node:
+            self._wait(state, "containerd", deadline, lambda: _socket_answers(lay.containerd_socket))
+            from deployer.local.oci import import_image
+            from deployer.local.pause import ensure_pause_image
+
+            import_image(self.runner, lay.containerd_socket, ensure_pause_image(self.runner), ctr=str(tools["ctr"]))
+        # each waits for the API server by itself: starting them now saves their start-up time
         self._spawn(state, "kube-controller-manager",
-                    controller_manager_args(tools["kube-controller-manager"], pki, lay.kubeconfig, state), state.kcm_port)
-        self._spawn(state, "node", node_args(self.python, lay.kubeconfig, lay), None)
+                    controller_manager_args(tools["kube-controller-manager"], pki, lay, ports), ports["kcm"])
+        self._spawn(state, "kube-scheduler", scheduler_args(tools["kube-scheduler"], lay, ports), ports["scheduler"])
+        if node:
+            self._spawn(state, "kubelet", kubelet_args(tools["kubelet"], lay), ports["kubelet"])
+            self._spawn(state, "kube-proxy", proxy_args(tools["kube-proxy"], lay), None)
+            self._spawn(state, "coredns", coredns_args(tools["coredns"], lay), 53)
         self._wait(state, "kube-apiserver", deadline, lambda: self._readyz_problem(state) is None)
-        # ready for work: the node reports Ready, and the controllers made the default service account
-        self._wait(state, "node", deadline, lambda: self._node_ready(state, pki))
-        self._wait(state, "kube-controller-manager", deadline, lambda: self._default_token_ready(state, pki))
+        if node:
+            self._wait(state, "kubelet", deadline, lambda: self._node_ready(state))
+        self._wait(state, "kube-controller-manager", deadline, lambda: self._default_sa_ready(state))
+        if node:
+            self._wait(state, "coredns", deadline, lambda: _http_ok(f"http://127.0.0.1:{ports['dns_ready']}/ready"))
+
+    def _prepare_node(self, state: State, pki: certs.Pki) -> None:
+        """The node's configuration files, and the host: forwarding for pods, the node address."""
+        lay, ports = self.layout, state.ports
+        lay.containerd_config.write_text(containerd_config(lay))
+        (lay.cni_conf_dir / "10-deployer-local.conflist").write_text(cni_conflist(lay))
+        lay.kubelet_config.write_text(kubelet_config(lay, pki, ports))
+        lay.proxy_config.write_text(proxy_config(lay, ports))
+        lay.corefile.write_text(corefile(lay, ports))
+        host.write_sysctl("ip_forward", "1")
+        host.write_sysctl("bridge_nf_call_iptables", "1")
+        state.baseline.node_ip_added = host.add_node_ip(self.runner)
+        self._save(state)
+        for proto in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+            if _bind_fails(NODE_IP, 53, proto):
+                raise LocalClusterError(
+                    f"port 53 on {NODE_IP} is already in use (a DNS server listening on all addresses?): "
+                    "the cluster's DNS cannot start", hint="stop that DNS server, or make it listen on 127.0.0.1 only")
 
     def _spawn(self, state: State, name: str, args: list[str], port: int | None) -> None:
         log = self.layout.log(name)
-        proc = self.runner.spawn(args, log_file=log, cwd=self.layout.root)
+        path = os.environ.get("PATH", "/usr/bin:/bin")
+        # the kubelet, kube-proxy and containerd call runc, iptables, mount and conntrack by name
+        env = {"PATH": path + "".join(f":{d}" for d in ("/usr/sbin", "/sbin") if d not in path.split(":"))}
+        proc = self.runner.spawn(args, log_file=log, cwd=self.layout.root, env=env)
         state.components.append(Component(name, proc.pid, procs.start_ticks(proc.pid), port, str(log)))
         self._save(state)
 
@@ -246,18 +409,17 @@ class LocalCluster:
                     procs.reap(c.pid)
                     tail = _tail(Path(c.log))
                     if "address already in use" in tail:
-                        raise _PortRace()
+                        raise LocalClusterError(
+                            f"{c.name} could not listen: a port it needs was taken by another program while it started",
+                            hint=f"see {c.log}; retry `deployer local up`")
                     raise LocalClusterError(
                         f"{c.name} exited while the local cluster started: {_last_line(tail) or 'no output'}",
-                        hint=f"see {c.log}",
-                    )
+                        hint=f"see {c.log}")
             if ready():
                 return
             if time.monotonic() > deadline:
-                raise LocalClusterError(
-                    f"{name} was not ready within {START_TIMEOUT:g}s",
-                    hint=f"see {comp.log}; then `deployer local down` and retry",
-                )
+                raise LocalClusterError(f"{name} was not ready in time",
+                                        hint=f"see {comp.log}; raise --timeout on a loaded machine")
             time.sleep(0.1)
 
     # ---- talking to the API (stdlib only: `up` and `status` stay fast) -------------------------
@@ -277,51 +439,147 @@ class LocalCluster:
         except (OSError, ssl.SSLError) as e:
             return f"{url} does not answer ({getattr(e, 'reason', e)})"
 
-    def _api_get(self, state: State, pki: certs.Pki, path: str) -> dict | None:
-        req = urllib.request.Request(self._server(state) + path,
-                                     headers={"Authorization": f"Bearer {pki.admin_token}"})
+    def _api(self, state: State, path: str, method: str = "GET", body: dict | None = None) -> dict | None:
         try:
-            with urllib.request.urlopen(req, timeout=3, context=self._ssl()) as r:
+            token = certs.load(self.layout.pki).admin_token
+        except (OSError, IndexError, KeyError):
+            return None
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self._server(state) + path, data=data, method=method,
+                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=5, context=self._ssl()) as r:
                 return json.loads(r.read())
         except (OSError, ssl.SSLError, ValueError):
             return None
 
-    def _node_ready(self, state: State, pki: certs.Pki) -> bool:
-        node = self._api_get(state, pki, f"/api/v1/nodes/{NODE_NAME}")
+    def _node_ready(self, state: State) -> bool:
+        node = self._api(state, f"/api/v1/nodes/{NODE_NAME}")
         conds = ((node or {}).get("status") or {}).get("conditions") or []
         return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds)
 
-    def _default_token_ready(self, state: State, pki: certs.Pki) -> bool:
-        """The controllers made the default service account *and* its token: Pods can be created."""
-        sa = self._api_get(state, pki, "/api/v1/namespaces/default/serviceaccounts/default")
-        return bool((sa or {}).get("secrets"))
+    def _default_sa_ready(self, state: State) -> bool:
+        return self._api(state, "/api/v1/namespaces/default/serviceaccounts/default") is not None
 
     # ---- down ----------------------------------------------------------------------------------
 
     def down(self) -> DownResult:
-        state = self._load()
-        stopped = self._stop_recorded(state)
-        had = state is not None
-        self._clean()
-        return DownResult(str(self.layout.root), stopped, had)
+        started = time.monotonic()
+        root = self.layout.root
+        self._refuse_foreign("delete")
+        if self._owned() is None:
+            return DownResult(str(root), [], False, time.monotonic() - started)
+        with self._lock():
+            state = self._load()
+            stopped = self._teardown(state)
+        removed = False
+        if self._marker_info().get("created_folder"):
+            shutil.rmtree(root, ignore_errors=True)
+            removed = not root.exists()
+        else:
+            self._clear_folder(keep=())
+        left = host.leftovers(self.runner, root, state.baseline.netns if state else [],
+                              state.baseline.shim_sockets if state else [], self.layout.pod_logs)
+        return DownResult(str(root), stopped, state is not None, time.monotonic() - started,
+                          {k: v for k, v in left.counts().items() if v}, removed)
 
-    def _stop_recorded(self, state: State | None = None) -> list[tuple[str, int]]:
-        state = state or self._load()
-        if state is None:
-            return []
-        stopped = []
-        for c in reversed(state.components):
-            if procs.stop(c.pid, c.ticks, timeout=STOP_TIMEOUT):
-                stopped.append((c.name, c.pid))
+    def _teardown(self, state: State | None, *, keep_logs: bool = False) -> list[tuple[str, int]]:
+        """Stop every process and take back every change to the host; the folder keeps only the
+        marker (and the logs when `keep_logs`, after a failed start)."""
+        root = self.layout.root
+        baseline = state.baseline if state else Baseline()
+        comps = {c.name: c for c in (state.components if state else [])}
+        stopped: list[tuple[str, int]] = []
+
+        def stop(names: tuple[str, ...]) -> None:
+            live = [comps[n] for n in names if n in comps and procs.is_alive(comps[n].pid, comps[n].ticks)]
+            host.kill_processes([c.pid for c in live], grace=STOP_GRACE)
+            stopped.extend((c.name, c.pid) for c in live)
+
+        stop(("kubelet", "kube-proxy", "coredns", "kube-scheduler", "kube-controller-manager"))
+        with_node = state.node if state is not None else self.node
+        if not with_node or _other_node(root):  # never sweep the host under another folder's running node
+            stop(("containerd", "kube-apiserver", "etcd"))
+            host.kill_processes(host.processes_using(str(root) + "/"), grace=STOP_GRACE)
+            self._clear_folder(keep=(MARKER, self.layout.lock_file.name) + (("logs",) if keep_logs else ()))
+            return stopped
+        host.kill_pods()
+        stop(("containerd",))
+        # shims and anything else started with our folder in its command line
+        recorded = {c.pid for c in comps.values()}
+        host.kill_processes([p for p in host.processes_using(str(root) + "/") if p not in recorded], grace=STOP_GRACE)
+        stop(("kube-apiserver", "etcd"))
+        host.kill_processes(host.processes_using(str(root) + "/"), grace=STOP_GRACE)  # anything left
+        host.unmount_all(host.mounts_under(root))
+        host.remove_netns(baseline.netns)
+        host.delete_chains(self.runner)
+        host.delete_links(self.runner)
+        if state is None or baseline.node_ip_added:
+            host.remove_node_ip(self.runner)
+        host.remove_cni_results()
+        host.remove_log_links(self.layout.pod_logs, baseline.container_logs_existed)
+        host.remove_shim_sockets(baseline.shim_sockets, baseline.run_containerd_existed)
+        if state is not None:
+            host.write_sysctl("ip_forward", baseline.ip_forward)
+            if baseline.bridge_nf_call_iptables is not None:
+                host.write_sysctl("bridge_nf_call_iptables", baseline.bridge_nf_call_iptables)
+        for c in comps.values():
+            procs.reap(c.pid)
+        self._clear_folder(keep=(MARKER, self.layout.lock_file.name) + (("logs",) if keep_logs else ()))
         return stopped
 
-    def _remove_state_file(self) -> None:
-        self.layout.state_file.unlink(missing_ok=True)
-
-    def _clean(self) -> None:
+    def _clear_folder(self, keep: tuple[str, ...]) -> None:
+        """Remove the content of our (marked) folder, never following a mount out of it."""
         root = self.layout.root
-        if root.is_dir():
-            shutil.rmtree(root, ignore_errors=True)
+        if not self.layout.marker.is_file() or not root.is_dir():
+            return
+        host.unmount_all(host.mounts_under(root))
+        for child in root.iterdir():
+            if child.name in keep:
+                continue
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)
+
+    def leftovers(self) -> host.Leftovers:
+        state = self._load()
+        return host.leftovers(self.runner, self.layout.root, state.baseline.netns if state else [],
+                              state.baseline.shim_sockets if state else [], self.layout.pod_logs)
+
+
+def _other_node(root: Path) -> str | None:
+    """A kubelet of another local cluster folder running on this machine, if any."""
+    for pid in host.processes_using(f"--hostname-override={NODE_NAME}"):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        for arg in cmd:
+            if arg.startswith(b"--root-dir="):
+                other = arg.split(b"=", 1)[1].decode(errors="replace")
+                if not other.startswith(str(root) + "/"):
+                    return f"kubelet pid {pid}, folder {Path(other).parent}"
+    return None
+
+
+def _bind_fails(address: str, port: int, kind: int) -> bool:
+    with socket.socket(socket.AF_INET, kind) as s:
+        try:
+            s.bind((address, port))
+        except OSError as e:
+            return e.errno == errno.EADDRINUSE
+    return False
+
+
+def _socket_answers(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(1)
+        try:
+            s.connect(str(path))
+            return True
+        except OSError:
+            return False
 
 
 def _http_ok(url: str) -> bool:

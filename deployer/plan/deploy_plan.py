@@ -101,7 +101,7 @@ def gate(plan: PlanFile, stage: Literal["staging", "prod"],
     for job in earlier:
         jid = f"{job.cluster}/{job.hub or SUPPORT}"
         state = states.get(jid, "no report")
-        if state != "succeeded":
+        if state not in ("succeeded", "unchanged"):  # unchanged: the ledger showed nothing to do
             failed.setdefault(job.cluster, []).append(f"{jid} {state}")
     jobs = plan.staging_jobs if stage == "staging" else plan.prod_jobs
     allowed = [j for j in jobs if j.cluster not in failed]

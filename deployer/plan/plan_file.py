@@ -31,6 +31,7 @@ class PlanJob(_Strict):
     stage: Optional[Literal["staging", "prod"]]
     chart: str
     reasons: list[str]
+    digest: Optional[str] = None  # the release's input digest (what the cluster's ledger records)
 
 
 class PlanRemoval(_Strict):
@@ -59,13 +60,17 @@ class PlanFile(_Strict):
     prod_jobs: list[PlanJob]
     removals: list[PlanRemoval]
     counts: PlanCounts
+    # planned against the clusters' ledgers (plan-upgrade --against cluster)
+    against: Optional[Literal["cluster"]] = None
+    unchecked: list[dict[str, Any]] = []  # releases that could not be checked: planned anyway
+    unchanged: list[str] = []  # release ids the ledger shows deployed as they are
 
 
 class StepRecord(_Strict):
     id: str
     label: str
     group: str
-    state: Literal["pending", "running", "succeeded", "failed", "skipped", "interrupted"]
+    state: Literal["pending", "running", "succeeded", "unchanged", "failed", "skipped", "interrupted"]
     duration_seconds: float
     message: str
     hint: Optional[str]
@@ -85,7 +90,7 @@ class RunReportFile(_Strict):
     cluster: Optional[str] = None
     plan: Optional[str] = None
     dry_run: Optional[bool] = None
-    chart_mirror: Optional[str] = None
+    chart_repo: Optional[str] = None
 
 
 def _check_version(data: Any, option: str, path: Path, current: int, maker: str) -> None:

@@ -214,6 +214,20 @@ def release_inputs(snapshot: Snapshot) -> dict[str, ReleaseInputs]:
     return releases
 
 
+DIGEST_FORMAT = "deployer-inputs-1"
+
+
+def release_digest(r: ReleaseInputs) -> str:
+    """One digest of every input of a release (what the ledger records in the cluster): plain
+    values files count by their parsed content, like the comparison between two commits."""
+    h = hashlib.sha256(DIGEST_FORMAT.encode())
+    for key in sorted(r.parts):
+        value = r.parts[key]
+        shown = f"parsed {_parsed_digest(value.raw, value.path)}" if isinstance(value, ValuesDigest) else str(value)
+        h.update(f"\n{key}\0{shown}".encode())
+    return h.hexdigest()
+
+
 def _join(folder: str, ref: str) -> str:
     return os.path.normpath(f"{folder}/{ref}")
 
@@ -262,6 +276,7 @@ class Job:
     stage: Optional[str]
     chart: str
     reasons: tuple[str, ...]
+    digest: str = ""  # of the inputs at head (what the ledger records)
 
     @property
     def id(self) -> str:
@@ -269,7 +284,7 @@ class Job:
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "cluster": self.cluster, "kind": self.kind, "hub": self.hub, "stage": self.stage,
-                "chart": self.chart, "reasons": list(self.reasons)}
+                "chart": self.chart, "reasons": list(self.reasons), "digest": self.digest}
 
 
 @dataclass
@@ -280,6 +295,10 @@ class UpgradePlan:
     staging_jobs: list[Job] = field(default_factory=list)
     prod_jobs: list[Job] = field(default_factory=list)
     removals: list[dict[str, Any]] = field(default_factory=list)
+    # planned against a cluster's ledger (plan-upgrade --against cluster):
+    against: str = "commit"
+    unchecked: list[dict[str, Any]] = field(default_factory=list)  # could not be checked: planned anyway
+    unchanged: list[str] = field(default_factory=list)  # release ids the ledger shows unchanged
 
     @property
     def empty(self) -> bool:
@@ -298,6 +317,8 @@ class UpgradePlan:
             "removals": self.removals,
             "counts": {"support": len(self.support_jobs), "staging": len(self.staging_jobs),
                        "prod": len(self.prod_jobs), "removals": len(self.removals)},
+            **({"against": self.against, "unchecked": self.unchecked, "unchanged": self.unchanged}
+               if self.against != "commit" else {}),
         }
 
 
@@ -344,7 +365,8 @@ def plan_upgrade(base: Snapshot, head: Snapshot, base_ref: str, head_ref: str) -
         reasons = _reasons(before.get(rid), inputs)
         if reasons:
             planned[rid] = Job(inputs.cluster, inputs.kind, inputs.hub,
-                               inputs.stage.value if inputs.stage else None, inputs.chart, tuple(reasons))
+                               inputs.stage.value if inputs.stage else None, inputs.chart, tuple(reasons),
+                               release_digest(inputs))
     # A new hub is a new kind of change for its cluster: its staging hubs go first, as a canary.
     for rid, job in list(planned.items()):
         if job.reasons == ("new",) and job.kind == "hub" and job.stage == Stage.prod.value:
@@ -352,7 +374,7 @@ def plan_upgrade(base: Snapshot, head: Snapshot, base_ref: str, head_ref: str) -
                 if other.cluster == job.cluster and other.kind == "hub" and other.stage is Stage.staging \
                         and other.id not in planned:
                     planned[other.id] = Job(other.cluster, "hub", other.hub, Stage.staging.value, other.chart,
-                                            (f"canary for new hub {job.hub}",))
+                                            (f"canary for new hub {job.hub}",), release_digest(other))
     for job in sorted(planned.values(), key=lambda j: j.id):
         if job.kind == "support":
             plan.support_jobs.append(job)
@@ -380,7 +402,7 @@ def plan_from_changed_files(head: Snapshot, changed: list[str], label: str = "wo
             hits.append(cluster_yaml)
         if hits:
             job = Job(r.cluster, r.kind, r.hub, r.stage.value if r.stage else None, r.chart,
-                      tuple(f"changed {h}" for h in hits))
+                      tuple(f"changed {h}" for h in hits), release_digest(r))
             (plan.support_jobs if r.kind == "support" else
              plan.staging_jobs if r.stage is Stage.staging else plan.prod_jobs).append(job)
     return plan
@@ -393,9 +415,18 @@ def _part_names_file(part: str, path: str) -> bool:
 
 
 def markdown_summary(plan: UpgradePlan) -> str:
-    lines = [f"### deployer plan: `{plan.base[:12]}` → `{plan.head[:12]}`", ""]
+    if plan.against == "cluster":
+        lines = [f"### deployer plan: the clusters' ledgers → `{plan.head[:12]}`", ""]
+        if plan.unchecked:
+            lines += [f"**Not checked** ({len(plan.unchecked)}): planned anyway, the cluster could not be read:", ""]
+            lines += [f"- `{u['id']}`: {u['reason']}" for u in plan.unchecked] + [""]
+        if plan.unchanged:
+            lines += [f"{len(plan.unchanged)} release(s) unchanged in their cluster.", ""]
+    else:
+        lines = [f"### deployer plan: `{plan.base[:12]}` → `{plan.head[:12]}`", ""]
     if plan.empty:
-        lines.append("No cluster or hub is affected by this change.")
+        lines.append("No cluster or hub is affected by this change." if plan.against != "cluster"
+                     else "Every release is unchanged in its cluster.")
         return "\n".join(lines) + "\n"
     for title, jobs in (("Support stacks", plan.support_jobs), ("Staging hubs (first)", plan.staging_jobs),
                         ("Prod hubs (after their cluster's staging hubs succeed)", plan.prod_jobs)):

@@ -1,7 +1,13 @@
-"""`deploy` as a linear script of stages: load -> plan -> connect -> run -> report."""
+"""`deploy` as a linear script of stages: load -> plan -> connect -> read the ledger -> run -> report.
+
+The ledger (deployer.run.ledger): each release's input digest is compared with the one recorded in
+the cluster; a release whose record matches and whose last revision is deployed is `unchanged`
+(no helm call) unless `force`; every other one records its digest, commit and deployer version on
+the revision it makes."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
@@ -15,6 +21,7 @@ from deployer.adapters.helm import Helm
 from deployer.adapters.process import ProcessRunner
 from deployer.adapters.sops import Sops
 from deployer.checks.validate import ConfigInvalid, load_valid_cluster  # noqa: F401 (ConfigInvalid re-exported)
+from deployer.errors import DeployerError
 from deployer.config.charts import known_charts
 from deployer.config.models import Cluster
 from deployer.plan.deploy_plan import (
@@ -24,7 +31,10 @@ from deployer.plan.deploy_plan import (
     plan_hubs,
     plan_support,
 )
-from deployer.run.engine import Engine, RunReport, Step, StepResult
+from deployer import __version__
+from deployer.plan.ledger import Comparison, Source, Verdict, record_labels
+from deployer.run.engine import Engine, Outcome, RunReport, Step, StepResult
+from deployer.run.ledger import desired_digests, fix_revision_label, read_ledger, repo_source
 from deployer.run.provision import saved_outputs
 from deployer.run.release import DeployOptions, ReleaseDeployer, release_spec
 from deployer.toolchain import find_tool
@@ -40,6 +50,7 @@ class DeployRequest:
     support: bool = False
     concurrency: int = 4
     options: DeployOptions = field(default_factory=DeployOptions)
+    force: bool = False  # deploy releases the ledger shows unchanged too
     # each called once per cluster with (cluster, access, runner): a hook run after every
     # successful release of that cluster (health check, Grafana annotation), or None
     after_deploy: list[Callable] = field(default_factory=list)
@@ -83,6 +94,10 @@ def _run_planned(request: DeployRequest, clusters: dict[str, Cluster], planned: 
     specs = {p.id: release_spec(request.root, clusters[p.cluster], p, charts) for p in planned}
     sops = Sops(runner)
     helm_binary = find_tool("helm")
+    _fleet_check(request, clusters, planned, runner, helm_binary)
+    use_ledger = not request.options.dry_run
+    digests = desired_digests(request.root, clusters) if use_ledger else {}
+    source = repo_source(request.root, runner) if use_ledger else Source(None)
     steps = []
     with contextlib.ExitStack() as stack:
         where = []
@@ -90,9 +105,15 @@ def _run_planned(request: DeployRequest, clusters: dict[str, Cluster], planned: 
             folder = request.root / "config" / "clusters" / name
             access = stack.enter_context(cluster_access(clusters[name], folder, sops))
             where.append(access.description)
+            if clusters[name].provider.value == "local" and not request.options.dry_run:
+                _local_images(clusters[name], runner, on_event)
             helm = Helm(helm_binary, access.kubeconfig, runner, context=access.context,
                         env={**access.env, **helm_home_env(request.options.work_dir)})
+            ledger = read_ledger(access, runner) if use_ledger else None
+            predicted: dict[str, int] = {}
             hooks = tuple(h for h in (f(clusters[name], access, runner) for f in request.after_deploy) if h)
+            if ledger is not None:
+                hooks = (_record_fixup(access, runner, predicted), *hooks)
             from deployer.run.health import failure_explainer, reachability_probe
 
             deployer = ReleaseDeployer(helm, sops, runner, helm_binary, request.options, hooks,
@@ -100,11 +121,22 @@ def _run_planned(request: DeployRequest, clusters: dict[str, Cluster], planned: 
                                        probe=reachability_probe(access, runner),
                                        explain=failure_explainer(access, runner),
                                        validate_objects=_object_validator(access, runner))
-            steps += [
-                Step(p.id, p.id, _action(deployer, specs[p.id]), needs=p.needs,
-                     timeout=request.options.timeout * 2 + 120, group=p.stage.value if p.stage else p.kind)
-                for p in planned if p.cluster == name
-            ]
+            for p in planned:
+                if p.cluster != name:
+                    continue
+                action = _action(deployer, specs[p.id])
+                digest = digests.get(p.id)
+                if ledger is not None and digest:
+                    comparison = ledger.compare(p.id, name, digest)
+                    if comparison.verdict is Verdict.unchanged and not request.force:
+                        action = _unchanged(comparison, specs[p.id])
+                    else:
+                        state = ledger.state(p.id)
+                        predicted[p.id] = state.revision + 1 if state else 1
+                        deployer.labels[p.id] = record_labels(digest, source, __version__, predicted[p.id], name)
+                        action = _action(deployer, specs[p.id], _ledger_note(comparison, request.force))
+                steps.append(Step(p.id, p.id, action, needs=p.needs, timeout=request.options.timeout * 2 + 120,
+                                  group=p.stage.value if p.stage else p.kind))
         on_plan(planned, "; ".join(where) or "no cluster")
         order = {p.id: i for i, p in enumerate(planned)}
         steps.sort(key=lambda s: order[s.id])
@@ -125,8 +157,76 @@ def _object_validator(access, runner: ProcessRunner):
     return validate_objects
 
 
-def _action(deployer: ReleaseDeployer, spec):
+class FleetConflict(DeployerError):
+    """What `deploy` would break across releases (render/fleet.py), found before touching the cluster."""
+
+
+def _fleet_check(request: DeployRequest, clusters: dict[str, Cluster], planned: list[PlannedRelease],
+                 runner: ProcessRunner, helm_binary) -> None:
+    from deployer.render.engine import RenderOptions, fleet_problems_before_deploy
+
+    options = RenderOptions(work_dir=request.options.work_dir, chart_repo=request.options.chart_repo,
+                            concurrency=request.concurrency)
+    problems = fleet_problems_before_deploy(request.root, clusters, planned, options, runner, helm_binary)
+    if problems:
+        shown = "; ".join(f"{p.where}: {p.message}" for p in problems[:3])
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise FleetConflict(f"the fleet check refused this deploy, nothing was done: {shown}{more}",
+                            hint=problems[0].hint or "run `deployer render` for the full list")
+
+
+def _local_images(cluster: Cluster, runner: ProcessRunner, on_event) -> None:
+    """The local node runs only images built here: build what the cache lacks (minutes, once) and
+    import into the node's containerd what it lacks (its state starts empty at every `local up`)."""
+    from deployer.local.cluster import LocalCluster
+    from deployer.local.images import ensure_images, import_images
+
+    state = Path(cluster.local.state_dir) if cluster.local and cluster.local.state_dir else None
+    node = LocalCluster(state)
+    log.info("local cluster: building (when not cached) and importing its images")
+    built = ensure_images(runner)
+    import_images(runner, node.layout.containerd_socket, built)
+
+
+def _action(deployer: ReleaseDeployer, spec, ledger_note: str = ""):
     async def action(ctx):
+        if ledger_note:
+            ctx.result.details["ledger"] = ledger_note
         return await deployer.deploy(spec, ctx)
 
     return action
+
+
+def _ledger_note(comparison: Comparison, force: bool) -> str:
+    if comparison.verdict is Verdict.unchanged:
+        return f"{comparison.reason}; deployed anyway (--force)" if force else comparison.reason
+    return "; ".join((comparison.reason, *comparison.notes))
+
+
+def _unchanged(comparison: Comparison, spec):
+    """A release the ledger shows unchanged: reported, never touched."""
+    async def action(ctx):
+        state = comparison.state
+        details = {"release": spec.release, "namespace": spec.namespace, "ledger": comparison.reason,
+                   "revision": state.revision if state else None}
+        if comparison.notes:
+            details["ledger_notes"] = list(comparison.notes)
+        return Outcome(f"{comparison.reason} (--force deploys anyway)", details, unchanged=True)
+
+    return action
+
+
+def _record_fixup(access, runner: ProcessRunner, predicted: dict[str, int]):
+    """After a release deployed: if helm made another revision than the record names (a stuck
+    release was recovered first), move the record onto it. A failure here leaves the record
+    stale, which the next plan treats as changed by hand: it redeploys, never skips."""
+    async def hook(spec, outcome: Outcome, ctx) -> None:
+        made = outcome.details.get("revision")
+        if spec.id not in predicted or not made or made == predicted[spec.id]:
+            return
+        try:
+            await asyncio.to_thread(fix_revision_label, access, runner, spec.id, int(made))
+        except DeployerError as e:
+            outcome.details["ledger"] = f"record not moved to revision {made}: {e.message}"
+
+    return hook

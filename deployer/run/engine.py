@@ -25,6 +25,7 @@ class State(str, enum.Enum):
     pending = "pending"
     running = "running"
     succeeded = "succeeded"
+    unchanged = "unchanged"  # nothing to do: the cluster already runs what would be deployed
     failed = "failed"
     skipped = "skipped"
     interrupted = "interrupted"
@@ -36,6 +37,10 @@ class Outcome:
 
     message: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+    unchanged: bool = False  # the step had nothing to do (reported as `unchanged`, a success)
+
+
+DONE = (State.succeeded, State.unchanged)  # the states a step that needs another may follow
 
 
 @dataclass
@@ -97,7 +102,7 @@ class RunReport:
 
     @property
     def ok(self) -> bool:
-        return not self.interrupted and all(r.state is State.succeeded for r in self.results)
+        return not self.interrupted and all(r.state in DONE for r in self.results)
 
     def to_json(self) -> dict[str, Any]:
         from deployer.plan.plan_file import REPORT_VERSION
@@ -145,7 +150,7 @@ class Engine:
             try:
                 for need in step.needs:
                     await done[need].wait()
-                failed_needs = [n for n in step.needs if results[n].state is not State.succeeded]
+                failed_needs = [n for n in step.needs if results[n].state not in DONE]
                 if failed_needs:
                     result.state = State.skipped
                     result.message = "skipped: " + ", ".join(
@@ -202,7 +207,7 @@ class Engine:
             result.message = f"internal error: {type(e).__name__}: {e}"
             result.hint = "this is a bug in deployer; rerun with --verbose for the traceback"
         else:
-            result.state = State.succeeded
+            result.state = State.unchanged if outcome.unchanged else State.succeeded
             result.message = outcome.message
             result.details.update(outcome.details)
         result.duration = time.monotonic() - result.started

@@ -52,6 +52,7 @@ class HealthOptions:
     interval: float = 3.0  # seconds between attempts
     request_timeout: float = 10.0  # per API request
     concurrency: int = 8
+    user_test: bool = False  # after deploy: also the user test (deployer.run.user_test) on a healthy hub
 
 
 @dataclass
@@ -375,7 +376,30 @@ def after_deploy_health(options: HealthOptions):
                     f"the release was kept; see `deployer health {cluster.name} {spec.hub}`, "
                     f"or go back with `deployer rollback {cluster.name} {spec.hub}`", details)
             outcome.message += "; healthy"
+            if options.user_test:
+                ctx.progress("user test")
+                test = await asyncio.to_thread(_user_test, access, runner, spec.hub, options)
+                outcome.details["user_test"] = test.to_json()
+                if not test.ok:
+                    raise HubUnhealthy(
+                        f"{outcome.message}, but the user test failed: {test.reason}",
+                        f"see `deployer health {cluster.name} {spec.hub} --user-test`", {**outcome.details})
+                outcome.message += f"; user test passed in {test.seconds:.0f}s"
 
         return hook
 
     return factory
+
+
+def _user_test(access, runner, hub: str, options: HealthOptions):
+    import tempfile
+    from pathlib import Path
+
+    from deployer.adapters.kube import Kube
+    from deployer.run.user_test import UserTest, UserTestOptions
+    from deployer.toolchain import find_tool
+
+    with tempfile.TemporaryDirectory(prefix="deployer-user-test-") as work, \
+            Kube(access.kubeconfig, access.context, timeout=options.request_timeout, redactor=runner.redactor) as kube:
+        return UserTest(kube, runner, find_tool("kubectl"), access.kubeconfig, access.context, hub, Path(work),
+                        UserTestOptions(request_timeout=max(options.request_timeout, 15.0))).run()

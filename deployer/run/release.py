@@ -1,7 +1,7 @@
 """Deploying one helm release (a hub, or a cluster's support stack): the steps a step runs.
 
 values (generated layer, then each file in order, secrets decrypted in memory) -> chart
-(prepared, with the chart mirror named when it is in effect) -> recover a stuck release ->
+(prepared, naming what came from a local chart repository) -> recover a stuck release ->
 `helm upgrade --install --wait` -> on failure, roll back (unless told not to).
 """
 
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Optional
 
+from deployer.adapters.chart_repo import ChartRepository
 from deployer.adapters.charts import PreparedChart, prepare_chart
 from deployer.adapters.helm import PENDING, RENDER, UNREACHABLE, ChartSource, ClusterUnreachable, Helm, HelmError, Revision
 from deployer.adapters.process import ProcessRunner
@@ -68,6 +69,7 @@ class ReleaseSpec:
     domain: Optional[str] = None
     domain_override: Optional[Path] = None
     hub: Optional[str] = None
+    provider: str = ""  # the cluster's provider: `local` adds the local cluster's own layer last
 
 
 @dataclass
@@ -75,8 +77,9 @@ class DeployOptions:
     timeout: float = 600.0
     rollback: bool = True
     dry_run: bool = False
-    chart_mirror: Optional[Path] = None
-    work_dir: Path = field(default_factory=lambda: Path(".state/charts"))
+    # a local Helm chart repository (index.yaml + .tgz) that chart dependencies come from (offline use)
+    chart_repo: Optional[Path] = None
+    work_dir: Path = field(default_factory=lambda: Path(".deployer/charts"))
 
 
 def release_spec(root: Path, cluster: Cluster, planned: PlannedRelease, charts: dict[str, Path]) -> ReleaseSpec:
@@ -86,7 +89,7 @@ def release_spec(root: Path, cluster: Cluster, planned: PlannedRelease, charts: 
         chart = cluster.support.helm_chart
         files = cluster.support.helm_chart_values_files
         return ReleaseSpec(planned.id, "support", "support", cluster.name, chart, _chart_dir(chart, charts),
-                           tuple(folder / f for f in files))
+                           tuple(folder / f for f in files), provider=cluster.provider.value)
     hub: Hub = cluster.hub(planned.hub or "")  # type: ignore[assignment]
     return ReleaseSpec(
         planned.id, hub.name, hub.name, cluster.name, hub.helm_chart, _chart_dir(hub.helm_chart, charts),
@@ -95,7 +98,34 @@ def release_spec(root: Path, cluster: Cluster, planned: PlannedRelease, charts: 
         domain=hub.domain,
         domain_override=folder / hub.domain_override_file if hub.domain_override_file else None,
         hub=hub.name,
+        provider=cluster.provider.value,
     )
+
+
+def local_layer(spec: ReleaseSpec, prepared: Optional[PreparedChart]):
+    """The local cluster's values layer for this release (deployer.local.values), or None elsewhere."""
+    if spec.provider != "local":
+        return None
+    from deployer.local.values import layer_for
+
+    name = prepared.name if prepared else (spec.chart.name if isinstance(spec.chart, RemoteChart) else str(spec.chart))
+    return layer_for(name, support=spec.hub is None)
+
+
+def prepare_release_chart(spec: ReleaseSpec, options: DeployOptions, runner: ProcessRunner,
+                          helm_binary: Path) -> Optional[PreparedChart]:
+    """The release's chart with its dependencies built; None for a remote chart helm fetches itself."""
+    repo = ChartRepository.open(options.chart_repo) if options.chart_repo is not None else None
+    chart_dir = spec.chart_dir
+    if chart_dir is None and isinstance(spec.chart, RemoteChart):
+        if repo is None:
+            return None  # helm fetches it from its repository
+        entry = repo.require(spec.chart.name, spec.chart.version, wanted_by=f"release {spec.id}")
+        return PreparedChart(entry.archive, entry.name, entry.version,
+                             {f"{entry.name} {entry.version}": str(entry.archive)})
+    assert chart_dir is not None
+    return prepare_chart(chart_dir, work_dir=options.work_dir, chart_repo=repo, runner=runner, helm=helm_binary,
+                         chart_override=spec.chart_override)
 
 
 def _chart_dir(chart: Any, charts: dict[str, Path]) -> Optional[Path]:
@@ -122,6 +152,8 @@ class ReleaseDeployer:
         self.runner = runner
         self.helm_binary = helm_binary
         self.options = options
+        # release id -> the ledger's record, stored on the revision the upgrade makes (deploy.py)
+        self.labels: dict[str, dict[str, str]] = {}
 
     # -- values ---------------------------------------------------------------------------
     def read_values_file(self, path: Path) -> dict[str, Any]:
@@ -155,6 +187,9 @@ class ReleaseDeployer:
                                            dependencies=dependencies, chart_name=chart_name))
         else:
             layers.append({"global": {"clusterName": spec.cluster}})
+        local = local_layer(spec, prepared)
+        if local is not None:  # the local cluster's images and switches; the hub's own files may override
+            layers.append(local.values)
         if self.cloud_outputs:  # after what deployer generates, before the hub's own files
             layers.append(terraform_values(self.cloud_outputs, hub=spec.hub))
         layers.extend(self.read_values_file(p) for p in spec.values_files)
@@ -162,16 +197,7 @@ class ReleaseDeployer:
 
     # -- the chart ------------------------------------------------------------------------
     def prepare(self, spec: ReleaseSpec) -> Optional[PreparedChart]:
-        chart_dir = spec.chart_dir
-        if chart_dir is None and isinstance(spec.chart, RemoteChart):
-            mirror = self.options.chart_mirror
-            if mirror is not None and (mirror / spec.chart.name / "Chart.yaml").is_file():
-                chart_dir = mirror / spec.chart.name
-            else:
-                return None  # helm fetches it from its repository
-        assert chart_dir is not None
-        return prepare_chart(chart_dir, work_dir=self.options.work_dir, mirror=self.options.chart_mirror,
-                             runner=self.runner, helm=self.helm_binary, chart_override=spec.chart_override)
+        return prepare_release_chart(spec, self.options, self.runner, self.helm_binary)
 
     # -- the release ----------------------------------------------------------------------
     async def deploy(self, spec: ReleaseSpec, ctx: StepContext) -> Outcome:
@@ -181,13 +207,16 @@ class ReleaseDeployer:
         if prepared is not None:
             details["chart"] = prepared.name
             details["chart_version"] = prepared.version
-            if prepared.substitutions:
-                details["chart_mirror"] = dict(prepared.substitutions)
+            if prepared.from_repository:
+                details["chart_repository"] = dict(prepared.from_repository)
         else:
             details["chart"] = spec.chart.name
             details["chart_version"] = spec.chart.version
         ctx.result.details.update(details)
         ctx.progress("reading values")
+        local = local_layer(spec, prepared)
+        if local is not None and local.switched_off:
+            details["local_switched_off"] = [o.line() for o in local.switched_off]
         dependencies = _dependencies(prepared.path) if prepared else []
         values = await asyncio.to_thread(self.values, spec, prepared, dependencies)
         chart_path = (ChartSource.folder(prepared.path) if prepared
@@ -226,7 +255,8 @@ class ReleaseDeployer:
 
     async def _upgrade(self, spec: ReleaseSpec, chart: ChartSource, values: dict[str, Any]) -> dict:
         upgrade = self.helm.upgrade_install(spec.release, chart, values, namespace=spec.namespace,
-                                            timeout=self.options.timeout, description=f"deployer: {spec.id}")
+                                            timeout=self.options.timeout, description=f"deployer: {spec.id}",
+                                            labels=self.labels.get(spec.id))
         if self.probe is None:
             return await upgrade
         return await while_reachable(upgrade, self.probe)
@@ -247,7 +277,11 @@ class ReleaseDeployer:
                                                        timeout=60, wait=False, dry_run=True)
             current = history[-1].revision if history else 0
         except HelmError as e:
-            raise ReleaseFailed(f"server-side dry run failed: {e.message}", e.hint, details) from None
+            if e.kind != UNREACHABLE:
+                raise ReleaseFailed(f"server-side dry run failed: {e.message}", e.hint, details) from None
+            details["server_dry_run"] = f"skipped: {e.message}"
+            message += "; cluster not reachable, server dry run skipped"
+            return Outcome(message, details)
         except DeployerError as e:
             details["server_dry_run"] = f"skipped: {e.message}"
             message += "; cluster not reachable, server dry run skipped"
@@ -387,6 +421,7 @@ def _release_objects(rendered: Any) -> list[dict[str, Any]]:
     texts = [rendered.get("manifest") or ""] + [h.get("manifest") or "" for h in rendered.get("hooks") or []
                                                  if isinstance(h, dict)]
     return [d for text in texts for d in yaml.safe_load_all(text) if isinstance(d, dict)]
+
 
 
 def _is_stuck(error: DeployerError) -> bool:

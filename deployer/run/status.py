@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -23,6 +23,7 @@ from deployer.adapters.process import ProcessRunner
 from deployer.adapters.sops import Sops
 from deployer.config.models import Cluster
 from deployer.errors import DeployerError
+from deployer.plan.deploy_plan import SUPPORT
 from deployer.run.health import HealthOptions, HubChecker, HubHealth
 from deployer.toolchain import find_tool
 
@@ -32,7 +33,7 @@ log = logging.getLogger("deployer.status")
 @dataclass
 class HubStatus:
     cluster: str
-    hub: str
+    hub: str  # the hub, or `support` for the cluster's support stack (kind "support")
     revision: Optional[int] = None
     chart: str = ""
     chart_version: str = ""
@@ -40,7 +41,11 @@ class HubStatus:
     last_deployed: str = ""
     health: str = "unknown"  # healthy | unhealthy | not deployed | unknown | skipped
     health_detail: str = ""
+    sync: str = "unknown"  # in sync | out of date | drifted | not deployed | unknown | skipped
+    sync_detail: str = ""
+    drifted: list[str] = field(default_factory=list)  # objects that differ from the release manifest
     error: str = ""
+    kind: str = "hub"
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -68,11 +73,14 @@ class StatusOptions:
     health: bool = True
     request_timeout: float = 10.0
     concurrency: int = 16
+    sync: bool = True  # the ledger and drift
 
 
 def cluster_status(root: Path, cluster: Cluster, runner: ProcessRunner, options: StatusOptions,
                    work_dir: Path) -> list[HubStatus]:
     rows = {h.name: HubStatus(cluster.name, h.name) for h in cluster.hubs}
+    if cluster.support is not None and SUPPORT not in rows:  # the support stack: helm's view and sync only
+        rows[SUPPORT] = HubStatus(cluster.name, SUPPORT, kind="support")
     if not rows:
         return []
     folder = root / "config" / "clusters" / cluster.name
@@ -87,7 +95,7 @@ def cluster_status(root: Path, cluster: Cluster, runner: ProcessRunner, options:
         with cluster_access(cluster, folder, sops) as access:
             helm = Helm(find_tool("helm"), access.kubeconfig, runner, context=access.context,
                         env={**access.env, **helm_home_env(work_dir)})
-            asyncio.run(_gather(cluster, helm, access, runner, rows, options))
+            asyncio.run(_gather(cluster, helm, access, runner, rows, options, root))
     except DeployerError as e:
         for row in rows.values():
             row.error = e.message
@@ -97,7 +105,7 @@ def cluster_status(root: Path, cluster: Cluster, runner: ProcessRunner, options:
 
 
 async def _gather(cluster: Cluster, helm: Helm, access, runner: ProcessRunner, rows: dict[str, HubStatus],
-                  options: StatusOptions) -> None:
+                  options: StatusOptions, root: Optional[Path] = None) -> None:
     """helm's view and the health checks at once (the Kubernetes client, slow to import, is made
     while helm runs)."""
     async def releases() -> None:
@@ -148,13 +156,22 @@ async def _gather(cluster: Cluster, helm: Helm, access, runner: ProcessRunner, r
                 return await asyncio.to_thread(checker.check_once, cluster.hub(name),
                                                pods.get(name, []), claims.get(name, []), events.get(name, []))
 
-        names = [n for n in rows if n in pods]  # a hub without any pod is reported below, without requests
+        names = [n for n in rows if n in pods and rows[n].kind == "hub"]  # a hub without pods: reported below
         return list(await asyncio.gather(*(one(n) for n in names)))
 
-    _, results = await asyncio.gather(releases(), health())
+    async def sync() -> None:
+        if not options.sync or root is None:
+            for row in rows.values():
+                row.sync = "skipped"
+            return
+        await asyncio.to_thread(_sync, root, cluster, access, runner, rows, options)
+
+    _, results, _ = await asyncio.gather(releases(), health(), sync())
     by_hub = {r.hub: r for r in results}
     for name, row in rows.items():
-        if not options.health:
+        if row.kind == "support":
+            row.health = "n/a"  # `deployer health` checks hubs; the support stack's pods are in `kubectl`
+        elif not options.health:
             row.health = "skipped"
         elif name in by_hub:
             h = by_hub[name]
@@ -181,3 +198,36 @@ def run_status(root: Path, clusters: list[Cluster], runner: ProcessRunner, optio
         return list(await asyncio.gather(*(one(c) for c in clusters)))
 
     return [row for rows in asyncio.run(main()) for row in rows]
+
+
+def _sync(root: Path, cluster: Cluster, access, runner: ProcessRunner, rows: dict[str, HubStatus],
+          options: StatusOptions) -> None:
+    """Per hub: in sync (the ledger's digest is the repository's, nothing drifted), out of date
+    (the inputs differ, or the last revision was not deployed by deployer or did not succeed),
+    drifted (live objects differ from the release manifest), or not deployed."""
+    from deployer.plan.ledger import Verdict
+    from deployer.run.ledger import cluster_sync, desired_digests
+
+    digests = {rid: d for rid, d in desired_digests(root, {cluster.name: cluster}).items()
+               if rid.split("/", 1)[1] in rows}
+    try:
+        with Kube(access.kubeconfig, access.context, timeout=options.request_timeout, redactor=runner.redactor) as kube:
+            synced = cluster_sync(kube, cluster.name, digests)
+    except DeployerError as e:
+        for row in rows.values():
+            row.sync, row.sync_detail = "unknown", e.message
+        return
+    for rid, s in synced.items():
+        row = rows[rid.split("/", 1)[1]]
+        c = s.comparison
+        if c.verdict is Verdict.not_installed:
+            row.sync, row.sync_detail = "not deployed", ""
+            continue
+        row.drifted = [d.describe() for d in s.drift or []]
+        if c.verdict is Verdict.unchanged:
+            row.sync, row.sync_detail = ("drifted", "; ".join(row.drifted)) if row.drifted else ("in sync", "")
+        else:
+            row.sync = "out of date"
+            row.sync_detail = c.reason + (f"; drifted: {'; '.join(row.drifted)}" if row.drifted else "")
+        if s.drift_error:
+            row.sync_detail = (row.sync_detail + "; " if row.sync_detail else "") + s.drift_error

@@ -71,10 +71,13 @@ def plan_between_refs(root: Path, base_ref: str, head_ref: str, runner: ProcessR
 
 
 def _base_snapshot(git: Git, base: str, head: str, paths: list[str], prefix: str, head_root: Path, scratch: Path,
-                   label: str, rendering: str) -> Snapshot:
+                   label: str, rendering: str, changed: Optional[set[str]] = None) -> Snapshot:
+    """The configuration at `base`, as an overlay on `head_root`: `changed` (relative to the
+    configuration root; by default what git says differs between `base` and `head`) is read from git."""
     strip = len(prefix)
     files = frozenset(f[strip:] for f in git.files(base, paths))
-    changed = {f[strip:] for f in git.changed_files(base, head, paths)}
+    if changed is None:
+        changed = {f[strip:] for f in git.changed_files(base, head, paths)}
     for rel, content in git.read_blobs(base, [prefix + c for c in sorted(changed & files)]).items():
         target = scratch / rel[strip:]
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -126,4 +129,107 @@ def plan_changed_files(root: Path, files: list[str], cwd: Optional[Path] = None)
         else:
             raise GitError(f"changed file {f} is outside the repository {root}",
                            hint="list files inside the configuration repository")
-    return plan_from_changed_files(folder_snapshot(root, "working tree"), relative)
+    from deployer.run.ledger import folder_rendering
+
+    return plan_from_changed_files(folder_snapshot(root, "working tree", folder_rendering(root)), relative)
+
+
+# --- against the cluster: the ledger ------------------------------------------------------------
+
+
+def plan_against_cluster(root: Path, clusters: Optional[list[str]], runner: ProcessRunner,
+                         concurrency: int = 8) -> UpgradePlan:
+    """Per release, the work tree's input digest against the one recorded in its cluster: stages
+    load (validate) -> read every cluster's ledger (one request each, clusters in parallel) ->
+    compare (pure) -> name the inputs changed since each recorded commit (git) -> the plan."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from deployer.adapters.credentials import cluster_access
+    from deployer.adapters.sops import Sops
+    from deployer.plan.ledger import plan_from_ledger, recorded_elsewhere
+    from deployer.plan.upgrade import release_inputs
+    from deployer.run.ledger import ClusterLedger, folder_rendering, read_ledger, repo_source
+
+    head = folder_snapshot(root, "working tree", folder_rendering(root))
+    names = sorted(head.clusters)
+    if clusters:
+        unknown = [c for c in clusters if c not in head.clusters]
+        if unknown:
+            raise UsageError(f"no cluster named {', '.join(f'`{c}`' for c in unknown)}",
+                             hint=f"known clusters: {', '.join(names)}")
+        names = sorted(set(clusters))
+    inputs = {rid: r for rid, r in release_inputs(head).items() if r.cluster in names}
+    source = repo_source(root, runner)
+    sops = Sops(runner)
+
+    def ledger_of(name: str) -> ClusterLedger:
+        try:
+            with cluster_access(head.clusters[name], root / CLUSTERS_DIR / name, sops) as access:
+                return read_ledger(access, runner)
+        except DeployerError as e:
+            return ClusterLedger(error=e.message)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(names)))) as pool:
+        ledgers = dict(zip(names, pool.map(ledger_of, names)))
+    from deployer.plan.upgrade import release_digest
+
+    comparisons = {rid: ledgers[r.cluster].compare(rid, r.cluster, release_digest(r)) for rid, r in inputs.items()}
+    changes = _changes_since_records(root, runner, head, inputs, comparisons)
+    removals = [gone for name in names for gone in recorded_elsewhere(name, ledgers[name].states, set(inputs))]
+    label = "working tree" if source.commit is None else source.commit + (" (dirty work tree)" if source.dirty else "")
+    return plan_from_ledger(inputs, comparisons, changes, removals, label)
+
+
+def _changes_since_records(root: Path, runner: ProcessRunner, head: Snapshot, inputs: dict, comparisons: dict) -> dict[str, list[str]]:
+    """For each changed release whose record names a commit: the inputs that differ between that
+    commit and the work tree, or why they cannot be named."""
+    from deployer.plan.ledger import Verdict
+    from deployer.plan.upgrade import _reasons, release_inputs
+
+    wanted: dict[str, list[str]] = {}
+    for rid, c in comparisons.items():
+        if c.verdict is Verdict.changed and c.record is not None and c.record.commit:
+            wanted.setdefault(c.record.commit, []).append(rid)
+    if not wanted:
+        return {}
+    out: dict[str, list[str]] = {}
+    git = Git(root, runner)
+    try:
+        top = git.toplevel()
+        prefix = root.resolve().relative_to(top.resolve()).as_posix()
+    except (DeployerError, ValueError):
+        return {rid: ["the changed inputs cannot be named: the repository is not a git work tree"]
+                for rids in wanted.values() for rid in rids}
+    prefix = "" if prefix == "." else prefix + "/"
+    paths = [f"{prefix}{CLUSTERS_DIR.as_posix()}", f"{prefix}{CHARTS_DIR}"]
+    with tempfile.TemporaryDirectory(prefix="deployer-ledger-") as tmp:
+        for commit, rids in sorted(wanted.items()):
+            if not git.has_commit(commit):
+                shallow = " (this clone is shallow: fetch-depth: 0)" if git.is_shallow() else ""
+                for rid in rids:
+                    out[rid] = [f"recorded commit {commit[:12]} is not in this repository{shallow}: "
+                                "the changed inputs cannot be named"]
+                continue
+            try:
+                changed = {f[len(prefix):] for f in git.changed_since(commit, paths)}
+                base = _base_snapshot(git, commit, "", paths, prefix, root, Path(tmp) / commit[:12],
+                                      f"recorded commit {commit[:12]}", git.blob_id(commit, f"{prefix}{RENDERING_FILE}")
+                                      or FALLBACK_RENDERING, changed=changed)
+                before = release_inputs(base)
+            except DeployerError as e:
+                for rid in rids:
+                    out[rid] = [f"the inputs at recorded commit {commit[:12]} could not be read: {e.message}"]
+                continue
+            for rid in rids:
+                reasons = _reasons(before.get(rid), inputs[rid])
+                record = comparisons[rid].record
+                if reasons == ["new"]:
+                    reasons = [f"not in the configuration at recorded commit {commit[:12]}"]
+                elif not reasons:
+                    reasons = ["no input differs from recorded commit " + commit[:12] + (
+                        ": that deploy came from a dirty work tree" if record.dirty else
+                        ": the digest was computed differently (another deployer version)")]
+                else:
+                    reasons = [f"since {commit[:12]}: {r}" for r in reasons]
+                out[rid] = reasons
+    return out

@@ -24,12 +24,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from deployer.errors import DeployerError, ToolError, ToolMissing
-from deployer.paths import cache_dir
+from deployer.paths import TOOLS_DIR_ENV, tools_root  # noqa: F401 (TOOLS_DIR_ENV re-exported)
 from deployer.toolchain.pins import INSTALL_HINT, TOOLS, ToolSpec
 
 __all__ = ["INSTALL_HINT", "TOOLS", "ToolSpec", "find_tool", "tools_dir", "tool_bin_dir", "terraform_env", "doctor"]
 
-TOOLS_DIR_ENV = "DEPLOYER_TOOLS_DIR"
 VERSION_TIMEOUT = 30.0
 
 _VERSION_RE = re.compile(r"v?(\d+\.\d+\.\d+)")
@@ -43,11 +42,8 @@ def parse_version(output: str) -> str | None:
 
 
 def tools_dir(env: Mapping[str, str] | None = None) -> Path:
-    """The root of the tool cache: `$DEPLOYER_TOOLS_DIR`, else `<cache>/tools`."""
-    env = os.environ if env is None else env
-    if env.get(TOOLS_DIR_ENV):
-        return Path(env[TOOLS_DIR_ENV]).expanduser().resolve()
-    return cache_dir(env) / "tools"
+    """The root of the tool cache: `$DEPLOYER_TOOLS_DIR`, else `<cache>/tools` (deployer.paths.tools_root)."""
+    return tools_root(env)
 
 
 def tool_bin_dir(spec: ToolSpec, tools: Path | None = None) -> Path:

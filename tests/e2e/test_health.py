@@ -135,7 +135,7 @@ def test_deploy_health_check_fails_an_unhealthy_hub_and_the_canary_gate_holds_pr
         standin.put_behind_service()
         with standin.following_rollouts():
             # staging answers (the stand-in), prod has nothing behind its Service
-            proc = repo.deploy("--health-check", "--output", "json")
+            proc = repo.deploy("--health-check", "--force", "--output", "json")
             steps = {s["id"].split("/", 1)[1]: s for s in as_json(proc)["steps"]}
             assert proc.returncode == 1
             assert steps[staging]["state"] == "succeeded", steps[staging]["message"]
@@ -148,7 +148,7 @@ def test_deploy_health_check_fails_an_unhealthy_hub_and_the_canary_gate_holds_pr
 
             # now staging stops answering: it fails, and prod is not even deployed
             standin.stop()
-            proc = repo.deploy("--health-check", "--output", "json")
+            proc = repo.deploy("--health-check", "--force", "--output", "json")
             steps = {s["id"].split("/", 1)[1]: s for s in as_json(proc)["steps"]}
             assert proc.returncode == 1
             assert steps[staging]["state"] == "failed" and "unhealthy" in steps[staging]["message"]

@@ -7,7 +7,7 @@ import base64
 
 import pytest
 
-from tests.e2e.operate_repo import GOOD_IMAGE, MIRROR, Repo, as_json, hub_values, make_age_key
+from tests.e2e.operate_repo import CHART_REPO, GOOD_IMAGE, Repo, as_json, hub_values, make_age_key
 
 pytestmark = pytest.mark.e2e
 
@@ -32,14 +32,14 @@ def fleet(local_cluster, tmp_path_factory):
     alpha, gamma = repo.names["alpha"], repo.names["gamma"]
     # twice: the second deploy settles what the chart generates at install (its persisted tokens)
     for _ in range(2):
-        proc = repo.deploy(alpha, gamma)
+        proc = repo.deploy(alpha, gamma, "--force")  # --force: the second is unchanged in the ledger
         assert proc.returncode == 0, proc.stdout + proc.stderr
     yield repo
     mp.undo()
 
 
 def diff(repo: Repo, *args: str):
-    return repo.run("diff", "e2e", *args, "--chart-mirror", str(MIRROR))
+    return repo.run("diff", "e2e", *args, "--chart-repo", str(CHART_REPO))
 
 
 def test_status_shows_every_hub_with_revision_chart_helm_status_and_health(fleet):

@@ -92,7 +92,7 @@ def test_an_unreadable_plan_path_is_a_clear_error(repo, tmp_path, capsys, name):
 def good_report() -> dict:
     return {"version": 1, "ok": True, "interrupted": False, "started_at": "2026-12-02T08:00:00+00:00",
             "duration_seconds": 1.0, "counts": {"succeeded": 1}, "cluster": "alpha", "plan": None, "dry_run": False,
-            "chart_mirror": None,
+            "chart_repo": None,
             "steps": [{"id": "alpha/staging", "label": "alpha/staging", "group": "staging", "state": "succeeded",
                        "duration_seconds": 1.0, "message": "revision 1 deployed", "hint": None, "details": {}}]}
 
@@ -104,8 +104,8 @@ BAD_REPORTS = {
     "step-unknown-key": (json.dumps({**good_report(), "steps": [{**good_report()["steps"][0], "x": 1}]}),
                          "not a run report: unknown key `steps.0.x`"),
     "bad-state": (json.dumps({**good_report(), "steps": [{**good_report()["steps"][0], "state": "great"}]}),
-                  "not a run report: `steps.0.state`: Input should be 'pending', 'running', 'succeeded', 'failed', "
-                  "'skipped' or 'interrupted'"),
+                  "not a run report: `steps.0.state`: Input should be 'pending', 'running', 'succeeded', 'unchanged', "
+                  "'failed', 'skipped' or 'interrupted'"),
     "truncated": ('{"version": 1, "ok": tr', "not JSON (line 1, column 22: Expecting value)"),
 }
 
@@ -133,7 +133,7 @@ def test_a_report_deploy_writes_is_read_back_by_the_gate(repo, tmp_path, capsys)
     from deployer.cli.progress import report_json
     from deployer.redact import Redactor
 
-    text = report_json(report, Redactor(), {"cluster": "alpha", "plan": None, "dry_run": False, "chart_mirror": None})
+    text = report_json(report, Redactor(), {"cluster": "alpha", "plan": None, "dry_run": False, "chart_repo": None})
     assert RunReportFile.model_validate_json(text).steps[0].state == "succeeded"
 
 

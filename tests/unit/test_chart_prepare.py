@@ -1,9 +1,11 @@
-"""prepare_chart with the real helm: explicit mirror substitutions, overrides, reuse, concurrency,
-and clear errors when a dependency cannot be fetched (this machine has no network for it)."""
+"""prepare_chart with the real helm: dependencies resolved by helm from a local chart repository
+(the real upstream charts in ../shared/charts, served on 127.0.0.1), overrides, reuse, concurrency,
+and clear errors when a dependency cannot be had (this machine has no network for it)."""
 
 from __future__ import annotations
 
 import re
+import socket
 import threading
 import time
 from collections.abc import Sequence
@@ -15,10 +17,9 @@ import yaml
 from deployer.adapters.charts import MARKER, PreparedChart, prepare_chart
 from deployer.adapters.process import Completed, ProcessRunner
 from deployer.errors import ConfigError, DeployerError, ToolError, UsageError
-from tests.conftest import REPO, require_tool
+from tests.conftest import REPO, require_chart_repo, require_tool
 
 CHARTS = REPO / "helm-charts"
-MIRROR = CHARTS / "mirror"
 
 
 class CountingRunner(ProcessRunner):
@@ -43,6 +44,11 @@ def helm() -> Path:
     return require_tool("helm")
 
 
+@pytest.fixture(scope="module")
+def shared_repo() -> Path:
+    return require_chart_repo()
+
+
 def make_chart(folder: Path, name: str, version: str = "0.1.0", deps: list[dict] = ()) -> Path:
     chart = folder / name
     (chart / "templates").mkdir(parents=True)
@@ -57,78 +63,99 @@ def make_chart(folder: Path, name: str, version: str = "0.1.0", deps: list[dict]
     return chart
 
 
+def make_repo(folder: Path, helm: Path, *charts: tuple[str, str]) -> Path:
+    """A chart repository of our own (for charts that are not in ../shared/charts): `helm package`
+    each chart, then `helm repo index`, as a chart publisher does."""
+    folder.mkdir(parents=True, exist_ok=True)
+    runner = ProcessRunner()
+    for name, version in charts:
+        src = make_chart(folder.parent / f"src-{name}-{version}", name, version)
+        assert runner.run([helm, "package", src, "--destination", folder], timeout=60).ok
+    assert runner.run([helm, "repo", "index", folder], timeout=60).ok
+    return folder
+
+
 def tree(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def prepare(chart: Path, work: Path, helm: Path, *, mirror: Path | None = MIRROR, runner=None, **kw) -> PreparedChart:
-    return prepare_chart(chart, work_dir=work, mirror=mirror, runner=runner or ProcessRunner(), helm=helm, **kw)
+def prepare(chart: Path, work: Path, helm: Path, *, repo: Path | None, runner=None, **kw) -> PreparedChart:
+    return prepare_chart(chart, work_dir=work, chart_repo=repo, runner=runner or ProcessRunner(), helm=helm, **kw)
 
 
 def archives(prepared: PreparedChart) -> list[str]:
     return sorted(p.name for p in (prepared.path / "charts").glob("*.tgz"))
 
 
-# --- substitutions --------------------------------------------------------------------------------
+# --- resolution from the local chart repository ----------------------------------------------------
 
 
-def test_basehub_reports_the_jupyterhub_chart_it_took_from_the_mirror(tmp_path, helm):
-    prepared = prepare(CHARTS / "basehub", tmp_path, helm)
-    assert prepared.substitutions == {"jupyterhub": str(MIRROR / "jupyterhub")}
-    assert (prepared.name, prepared.version, prepared.path.name) == ("basehub", "0.1.0", "basehub")
-    assert archives(prepared) == ["jupyterhub-4.1.0.tgz"]
-    deps = yaml.safe_load((prepared.path / "Chart.yaml").read_text())["dependencies"]
-    assert deps[0]["repository"] == f"file://{MIRROR / 'jupyterhub'}"
-
-
-def test_daskhub_reports_substitutions_made_inside_basehub_too(tmp_path, helm):
-    prepared = prepare(CHARTS / "daskhub", tmp_path, helm)
-    assert prepared.substitutions == {
-        "jupyterhub": str(MIRROR / "jupyterhub"),
-        "dask-gateway": str(MIRROR / "dask-gateway"),
+def test_basehub_takes_the_real_jupyterhub_chart_from_the_local_repository(tmp_path, helm, shared_repo):
+    prepared = prepare(CHARTS / "basehub", tmp_path, helm, repo=shared_repo)
+    assert prepared.from_repository == {
+        "jupyterhub 4.3.3": str(shared_repo / "jupyterhub-4.3.3.tgz"),
+        "dask-gateway 2024.1.0": str(shared_repo / "dask-gateway-2024.1.0.tgz"),
     }
-    assert archives(prepared) == ["basehub-0.1.0.tgz", "dask-gateway-2024.1.0.tgz"]
+    assert (prepared.name, prepared.version, prepared.path.name) == ("basehub", "0.1.0", "basehub")
+    assert archives(prepared) == ["dask-gateway-2024.1.0.tgz", "jupyterhub-4.3.3.tgz"]
+    # byte for byte the repository's archive: helm downloaded it by name and version
+    assert (prepared.path / "charts" / "jupyterhub-4.3.3.tgz").read_bytes() == \
+        (shared_repo / "jupyterhub-4.3.3.tgz").read_bytes()
+
+
+def test_daskhub_reports_what_it_and_basehub_took_from_the_repository(tmp_path, helm, shared_repo):
+    prepared = prepare(CHARTS / "daskhub", tmp_path, helm, repo=shared_repo)
+    assert sorted(prepared.from_repository) == ["dask-gateway 2024.1.0", "jupyterhub 4.3.3"]
+    assert archives(prepared) == ["basehub-0.1.0.tgz"]
     basehub_copy = yaml.safe_load((prepared.path / "Chart.yaml").read_text())["dependencies"][0]["repository"]
     assert basehub_copy.startswith(f"file://{tmp_path}/basehub-0.1.0-")  # the prepared copy, not the source
 
 
-def test_support_reports_all_four_upstream_charts(tmp_path, helm):
-    prepared = prepare(CHARTS / "support", tmp_path, helm)
-    assert sorted(prepared.substitutions) == ["cert-manager", "grafana", "ingress-nginx", "prometheus"]
+def test_support_takes_all_four_upstream_charts(tmp_path, helm, shared_repo):
+    prepared = prepare(CHARTS / "support", tmp_path, helm, repo=shared_repo)
+    assert sorted(prepared.from_repository) == ["cert-manager v1.17.2", "grafana 8.13.1", "ingress-nginx 4.12.1",
+                                                "prometheus 27.11.0"]
+    assert archives(prepared) == ["cert-manager-v1.17.2.tgz", "grafana-8.13.1.tgz", "ingress-nginx-4.12.1.tgz",
+                                  "prometheus-27.11.0.tgz"]
 
 
-def test_a_chart_with_only_local_dependencies_reports_no_substitution(tmp_path, helm):
+def test_a_chart_with_only_local_dependencies_takes_nothing_from_the_repository(tmp_path, helm, shared_repo):
     make_chart(tmp_path / "src", "leaf")
     top = make_chart(tmp_path / "src", "top", deps=[{"name": "leaf", "version": "0.1.0", "repository": "file://../leaf"}])
-    prepared = prepare(top, tmp_path / "work", helm, mirror=None)
-    assert prepared.substitutions == {}
+    prepared = prepare(top, tmp_path / "work", helm, repo=shared_repo)
+    assert prepared.from_repository == {}
     assert archives(prepared) == ["leaf-0.1.0.tgz"]
 
 
-def test_the_mirror_is_used_only_for_names_it_holds(tmp_path, helm):
-    mirror = tmp_path / "mirror"
-    make_chart(mirror, "upstream-thing", "1.2.3")
-    make_chart(tmp_path / "src", "leaf")
-    top = make_chart(tmp_path / "src", "top", deps=[
-        {"name": "leaf", "version": "0.1.0", "repository": "file://../leaf"},
-        {"name": "upstream-thing", "version": "1.2.3", "repository": "https://charts.example.org/"},
-    ])
-    prepared = prepare(top, tmp_path / "work", helm, mirror=mirror)
-    assert prepared.substitutions == {"upstream-thing": str(mirror / "upstream-thing")}
-    assert archives(prepared) == ["leaf-0.1.0.tgz", "upstream-thing-1.2.3.tgz"]
+def test_the_source_chart_keeps_its_upstream_repository_urls(tmp_path, helm, shared_repo):
+    meta = yaml.safe_load((CHARTS / "basehub" / "Chart.yaml").read_text())
+    assert {d["name"]: d["repository"] for d in meta["dependencies"]} == {
+        "jupyterhub": "https://hub.jupyter.org/helm-chart/", "dask-gateway": "https://helm.dask.org/"}
 
 
-def test_preparing_never_edits_the_source_chart(tmp_path, helm):
-    before = tree(CHARTS / "daskhub"), tree(CHARTS / "basehub")
-    prepare(CHARTS / "daskhub", tmp_path, helm)
-    assert (tree(CHARTS / "daskhub"), tree(CHARTS / "basehub")) == before
+def test_the_repository_is_served_only_while_helm_builds(tmp_path, helm, shared_repo):
+    runner = CountingRunner()
+    prepare(CHARTS / "basehub", tmp_path, helm, repo=shared_repo, runner=runner)
+    built = yaml.safe_load(next(tmp_path.glob("basehub-*/basehub/Chart.yaml")).read_text())
+    url = built["dependencies"][0]["repository"]
+    match = re.fullmatch(r"http://127\.0\.0\.1:(\d+)/", url)
+    assert match, url
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", int(match.group(1))), timeout=2).close()
+    assert not [t for t in threading.enumerate() if t.name == "chart-repository"]
+
+
+def test_preparing_never_edits_the_source_chart_or_the_repository(tmp_path, helm, shared_repo):
+    before = tree(CHARTS / "daskhub"), tree(CHARTS / "basehub"), tree(shared_repo)
+    prepare(CHARTS / "daskhub", tmp_path, helm, repo=shared_repo)
+    assert (tree(CHARTS / "daskhub"), tree(CHARTS / "basehub"), tree(shared_repo)) == before
     assert not (CHARTS / "daskhub" / "charts").exists() and not (CHARTS / "basehub" / "charts").exists()
 
 
 # --- chart_override -------------------------------------------------------------------------------
 
 
-def test_a_chart_override_replaces_chart_yaml(tmp_path, helm):
+def test_a_chart_override_replaces_chart_yaml(tmp_path, helm, shared_repo):
     override = tmp_path / "hub-chart.yaml"
     override.write_text(yaml.safe_dump({
         "apiVersion": "v2", "name": "basehub", "version": "0.1.0-lis", "description": "one hub's own basehub",
@@ -138,8 +165,8 @@ def test_a_chart_override_replaces_chart_yaml(tmp_path, helm):
              "condition": "dask-gateway.enabled"},
         ],
     }))
-    plain = prepare(CHARTS / "basehub", tmp_path / "work", helm)
-    prepared = prepare(CHARTS / "basehub", tmp_path / "work", helm, chart_override=override)
+    plain = prepare(CHARTS / "basehub", tmp_path / "work", helm, repo=shared_repo)
+    prepared = prepare(CHARTS / "basehub", tmp_path / "work", helm, repo=shared_repo, chart_override=override)
 
     assert prepared.version == "0.1.0-lis"
     assert prepared.path != plain.path
@@ -147,7 +174,7 @@ def test_a_chart_override_replaces_chart_yaml(tmp_path, helm):
     assert meta["description"] == "one hub's own basehub"
     assert [d["name"] for d in meta["dependencies"]] == ["jupyterhub", "dask-gateway"]
     assert archives(prepared) == ["dask-gateway-2024.1.0.tgz", "jupyterhub-4.1.0.tgz"]
-    assert sorted(prepared.substitutions) == ["dask-gateway", "jupyterhub"]
+    assert sorted(prepared.from_repository) == ["dask-gateway 2024.1.0", "jupyterhub 4.1.0"]
     # the rest of the chart is basehub's own
     assert (prepared.path / "templates" / "hub-info.yaml").read_bytes() == \
         (CHARTS / "basehub" / "templates" / "hub-info.yaml").read_bytes()
@@ -157,32 +184,32 @@ def test_a_chart_override_replaces_chart_yaml(tmp_path, helm):
 # --- reuse and concurrency ------------------------------------------------------------------------
 
 
-def test_a_second_prepare_reuses_the_finished_folder_and_a_change_makes_a_new_one(tmp_path, helm):
+def test_a_second_prepare_reuses_the_finished_folder_and_a_change_makes_a_new_one(tmp_path, helm, shared_repo):
     src = make_chart(tmp_path / "src", "solo", deps=[
         {"name": "grafana", "version": "8.13.1", "repository": "https://grafana.github.io/helm-charts"}])
     runner = CountingRunner()
-    first = prepare(src, tmp_path / "work", helm, runner=runner)
-    again = prepare(src, tmp_path / "work", helm, runner=runner)
+    first = prepare(src, tmp_path / "work", helm, repo=shared_repo, runner=runner)
+    again = prepare(src, tmp_path / "work", helm, repo=shared_repo, runner=runner)
     assert again == first
     assert runner.builds() == ["solo"]
 
     (src / "values.yaml").write_text("greeting: bonjour\n")
-    changed = prepare(src, tmp_path / "work", helm, runner=runner)
+    changed = prepare(src, tmp_path / "work", helm, repo=shared_repo, runner=runner)
     assert changed.path != first.path
     assert (changed.path / "values.yaml").read_text() == "greeting: bonjour\n"
     assert (first.path / "values.yaml").read_text() == "greeting: hello\n"
 
 
-def test_a_changed_mirror_chart_gives_a_new_folder(tmp_path, helm):
-    mirror = tmp_path / "mirror"
-    make_chart(mirror, "thing", "1.0.0")
+def test_a_changed_repository_index_gives_a_new_folder(tmp_path, helm):
+    repo = make_repo(tmp_path / "repo", helm, ("thing", "1.0.0"))
     src = make_chart(tmp_path / "src", "top", deps=[{"name": "thing", "version": "1.0.0", "repository": "https://x.example/"}])
-    first = prepare(src, tmp_path / "work", helm, mirror=mirror)
-    (mirror / "thing" / "values.yaml").write_text("greeting: changed\n")
-    assert prepare(src, tmp_path / "work", helm, mirror=mirror).path != first.path
+    first = prepare(src, tmp_path / "work", helm, repo=repo)
+    assert first.from_repository == {"thing 1.0.0": str(repo / "thing-1.0.0.tgz")}
+    make_repo(repo, helm, ("thing", "1.0.1"))  # a new version published beside the old one
+    assert prepare(src, tmp_path / "work", helm, repo=repo).path != first.path
 
 
-def test_five_threads_preparing_the_same_chart_share_one_consistent_folder(tmp_path, helm):
+def test_five_threads_preparing_the_same_chart_share_one_consistent_folder(tmp_path, helm, shared_repo):
     runner = CountingRunner()
     work = tmp_path / "work"
     barrier = threading.Barrier(5)
@@ -192,7 +219,7 @@ def test_five_threads_preparing_the_same_chart_share_one_consistent_folder(tmp_p
     def worker() -> None:
         barrier.wait()
         try:
-            results.append(prepare(CHARTS / "daskhub", work, helm, runner=runner))
+            results.append(prepare(CHARTS / "daskhub", work, helm, repo=shared_repo, runner=runner))
         except BaseException as e:  # noqa: BLE001 - reported below
             errors.append(e)
 
@@ -209,75 +236,108 @@ def test_five_threads_preparing_the_same_chart_share_one_consistent_folder(tmp_p
     folders = sorted(p.name.split("-")[0] for p in work.iterdir() if not p.name.startswith("."))
     assert folders == ["basehub", "daskhub"]
     assert [p for p in work.iterdir() if p.name.startswith(".tmp-")] == []
-    assert archives(results[0]) == ["basehub-0.1.0.tgz", "dask-gateway-2024.1.0.tgz"]
+    assert archives(results[0]) == ["basehub-0.1.0.tgz"]
     assert (results[0].path.parent / MARKER).is_file()
 
 
-def test_warm_prepare_is_fast(tmp_path, helm):
-    prepare(CHARTS / "daskhub", tmp_path, helm)
+def test_warm_prepare_is_fast(tmp_path, helm, shared_repo):
+    prepare(CHARTS / "daskhub", tmp_path, helm, repo=shared_repo)
     started = time.monotonic()
-    prepare(CHARTS / "daskhub", tmp_path, helm)
+    prepare(CHARTS / "daskhub", tmp_path, helm, repo=shared_repo)
     assert time.monotonic() - started < 0.5
 
 
 # --- errors ---------------------------------------------------------------------------------------
 
 
-def test_a_remote_dependency_without_a_mirror_is_a_tool_error_naming_the_chart_mirror(tmp_path, helm):
+def test_a_remote_dependency_without_a_local_repository_is_a_tool_error_naming_chart_repo(tmp_path, helm):
     # `.invalid` never resolves (RFC 2606): the fetch really fails, with or without network
     src = make_chart(tmp_path / "src", "needs-net", deps=[
         {"name": "jupyterhub", "version": "4.1.0", "repository": "https://charts.invalid/helm-chart/"}])
     with pytest.raises(ToolError) as caught:
-        prepare(src, tmp_path / "work", helm, mirror=None, timeout=60)
+        prepare(src, tmp_path / "work", helm, repo=None, timeout=60)
     err = caught.value
     assert "needs-net" in err.message and "jupyterhub 4.1.0" in err.message
     assert "charts.invalid" in err.message  # helm's own reason, not its vaguer follow-up error
-    assert "--chart-mirror" in err.hint and "network" in err.hint
+    assert "--chart-repo" in err.hint and "network" in err.hint
     assert "https://charts.invalid/helm-chart/" in err.hint
     # nothing half-built is left behind
     assert [p.name for p in (tmp_path / "work").iterdir() if not p.name.startswith(".")] == []
     assert list((tmp_path / "work").glob(".tmp-*")) == []
 
 
-def test_a_mirror_without_the_dependency_still_says_how_to_get_it(tmp_path, helm):
-    empty_mirror = tmp_path / "mirror"
-    empty_mirror.mkdir()
-    src = make_chart(tmp_path / "src", "needs-net", deps=[
-        {"name": "prometheus", "version": "27.11.0", "repository": "https://charts.invalid/prometheus"}])
-    with pytest.raises(ToolError) as caught:
-        prepare(src, tmp_path / "work", helm, mirror=empty_mirror, timeout=60)
-    assert "--chart-mirror" in caught.value.hint
-
-
-def test_a_mirror_chart_of_another_version_says_which_version_the_mirror_holds(tmp_path, helm):
+def test_a_version_the_repository_lacks_is_an_error_naming_the_versions_it_holds(tmp_path, helm, shared_repo):
     src = make_chart(tmp_path / "src", "pinned", deps=[
-        {"name": "jupyterhub", "version": "4.3.3", "repository": "https://hub.jupyter.org/helm-chart/"}])
-    with pytest.raises(ToolError) as caught:
-        prepare(src, tmp_path / "work", helm)
-    assert "mirror" in caught.value.message
-    assert "jupyterhub 4.1.0" in caught.value.hint
+        {"name": "jupyterhub", "version": "4.3.9", "repository": "https://hub.jupyter.org/helm-chart/"}])
+    runner = CountingRunner()
+    with pytest.raises(ConfigError) as caught:
+        prepare(src, tmp_path / "work", helm, repo=shared_repo, runner=runner)
+    assert caught.value.message == (
+        f"chart pinned ({src / 'Chart.yaml'}) depends on jupyterhub 4.3.9, but the chart repository {shared_repo} "
+        "holds jupyterhub 4.3.3, 4.1.0, 2.0.0 only")
+    assert caught.value.hint.startswith("pin one of 4.3.3, 4.1.0, 2.0.0 in Chart.yaml")
+    assert runner.calls == []  # refused before helm ran
 
 
-def test_a_missing_mirror_folder_is_a_usage_error(tmp_path, helm):
+def test_a_chart_the_repository_lacks_is_an_error_listing_what_it_holds(tmp_path, helm, shared_repo):
+    src = make_chart(tmp_path / "src", "wants", deps=[
+        {"name": "binderhub-service", "version": "0.1.0", "repository": "https://2i2c.org/binderhub-service"}])
+    with pytest.raises(ConfigError) as caught:
+        prepare(src, tmp_path / "work", helm, repo=shared_repo)
+    assert caught.value.message.endswith(f"the chart repository {shared_repo} has no chart named binderhub-service")
+    assert "jupyterhub" in caught.value.hint.split("; ")[0] and "dask-gateway" in caught.value.hint
+
+
+def test_a_corrupt_archive_in_the_repository_is_refused_naming_the_archive(tmp_path, helm):
+    # helm itself would copy it into charts/ without a word; the index's digest catches it
+    repo = make_repo(tmp_path / "repo", helm, ("thing", "1.0.0"))
+    (repo / "thing-1.0.0.tgz").write_bytes(b"this is not a gzip archive\n")
+    src = make_chart(tmp_path / "src", "top", deps=[{"name": "thing", "version": "1.0.0", "repository": "https://x.example/"}])
+    runner = CountingRunner()
+    with pytest.raises(ConfigError) as caught:
+        prepare(src, tmp_path / "work", helm, repo=repo, runner=runner)
+    assert caught.value.message == (f"{repo / 'thing-1.0.0.tgz'}: corrupt or replaced archive: its sha256 is not the "
+                                    "digest index.yaml records for thing 1.0.0")
+    assert runner.calls == []
+
+
+def test_an_archive_missing_from_the_repository_is_refused_naming_it(tmp_path, helm):
+    repo = make_repo(tmp_path / "repo", helm, ("thing", "1.0.0"))
+    (repo / "thing-1.0.0.tgz").unlink()
+    src = make_chart(tmp_path / "src", "top", deps=[{"name": "thing", "version": "1.0.0", "repository": "https://x.example/"}])
+    with pytest.raises(ConfigError) as caught:
+        prepare(src, tmp_path / "work", helm, repo=repo)
+    assert caught.value.message == (f"{repo / 'thing-1.0.0.tgz'}: index.yaml lists thing 1.0.0, but the archive cannot "
+                                    "be read (No such file or directory)")
+
+
+def test_a_missing_repository_folder_is_a_usage_error(tmp_path, helm):
     with pytest.raises(UsageError) as caught:
-        prepare(CHARTS / "basehub", tmp_path, helm, mirror=tmp_path / "no-such-mirror")
-    assert "no-such-mirror" in caught.value.message
+        prepare(CHARTS / "basehub", tmp_path, helm, repo=tmp_path / "no-such-repo")
+    assert caught.value.message == f"chart repository {tmp_path / 'no-such-repo'}: no such folder"
+
+
+def test_a_folder_without_an_index_is_a_usage_error(tmp_path, helm):
+    (tmp_path / "charts").mkdir()
+    with pytest.raises(UsageError) as caught:
+        prepare(CHARTS / "basehub", tmp_path / "work", helm, repo=tmp_path / "charts")
+    assert caught.value.message == f"chart repository {tmp_path / 'charts'}: no index.yaml in it"
 
 
 def test_a_folder_without_chart_yaml_is_a_config_error(tmp_path, helm):
     with pytest.raises(ConfigError, match="not a chart"):
-        prepare(tmp_path, tmp_path / "work", helm)
+        prepare(tmp_path, tmp_path / "work", helm, repo=None)
 
 
-def test_a_broken_chart_override_points_at_its_line(tmp_path, helm):
+def test_a_broken_chart_override_points_at_its_line(tmp_path, helm, shared_repo):
     override = tmp_path / "bad-chart.yaml"
     override.write_text("apiVersion: v2\nname: basehub\nversion: [unclosed\n")
     with pytest.raises(ConfigError) as caught:
-        prepare(CHARTS / "basehub", tmp_path / "work", helm, chart_override=override)
+        prepare(CHARTS / "basehub", tmp_path / "work", helm, repo=shared_repo, chart_override=override)
     assert re.match(rf"{re.escape(str(override))}:\d+:\d+: ", caught.value.message)
 
 
 def test_errors_are_deployer_errors_never_bare_exceptions(tmp_path, helm):
     src = make_chart(tmp_path / "src", "cyclic", deps=[{"name": "cyclic", "version": "0.1.0", "repository": "file://."}])
     with pytest.raises(DeployerError, match="cycle"):
-        prepare(src, tmp_path / "work", helm, mirror=None)
+        prepare(src, tmp_path / "work", helm, repo=None)

@@ -9,9 +9,19 @@ import sys
 from deployer.checks.validate import validate
 
 
-def test_whole_corpus_validates_without_errors(corpus_root):
+# What the corpus asks of 2i2c's basehub that ours does not provide: refused by name (issue 12,
+# "no silent drops"); every other key of the corpus works.
+CORPUS_REFUSALS = {"home-nfs-server-unavailable": 132, "binderhub-unavailable": 30,
+                   "gateway-service-name-unknown": 18, "nfs-dirsize-reporter-unavailable": 5}
+
+
+def test_whole_corpus_validates_except_the_features_our_basehub_refuses_by_name(corpus_root):
     report = validate(corpus_root).report
-    assert report.errors == [], [p.location + " " + p.message for p in report.errors]
+    found: dict[str, int] = {}
+    for p in report.errors:
+        found[p.code] = found.get(p.code, 0) + 1
+    assert found == CORPUS_REFUSALS, [p.location + " " + p.message for p in report.errors if p.code not in CORPUS_REFUSALS]
+    assert all(p.hint for p in report.errors)
     assert report.clusters == 20 and report.hubs == 148
     # the corpus really has a few unreferenced files; they are warnings, named one by one
     assert {p.code for p in report.warnings} <= {"unreferenced-file"}
@@ -29,6 +39,7 @@ def test_corpus_through_the_cli_in_one_process(corpus_root):
         capture_output=True, text=True, timeout=120,
     )
     payload = json.loads(proc.stdout)
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1, proc.stderr  # the refusals above
+    assert payload["summary"]["errors"] == sum(CORPUS_REFUSALS.values())
     assert payload["summary"]["clusters"] == 20 and payload["summary"]["hubs"] == 148
     assert "ENC[" not in proc.stdout + proc.stderr

@@ -1,131 +1,303 @@
-"""The local cluster's pure parts: command lines, kubeconfig, recorded state, simulated pod status,
-and how `status` reads a state folder without starting anything."""
+"""The local cluster's pure parts (command lines, configuration files, kubeconfig, recorded state,
+the Go builds) and how `status`, `down` and `up` treat a folder before starting anything:
+never reuse or delete a folder deployer did not create."""
 
 from __future__ import annotations
 
 import json
 import sys
+import tomllib
 from pathlib import Path
-from types import SimpleNamespace
 
+import pytest
 from ruamel.yaml import YAML
 
 from deployer.adapters.process import ProcessRunner
-from deployer.local import certs, procs
-from deployer.local.cluster import LocalCluster
-from deployer.local.node import pod_status
+from deployer.local import certs, kubebuild, procs
+from deployer.local.cluster import LocalCluster, LocalClusterError
 from deployer.local.spec import (
-    Component, Layout, State, apiserver_args, controller_manager_args, default_state_dir, etcd_args, kubeconfig_text,
+    BRIDGE, CLUSTER_CIDR, MARKER, NODE_IP, NODE_NAME, PAUSE_IMAGE, POD_SUBNET, PORT_NAMES, SERVICE_CIDR, Component,
+    Layout, State, apiserver_args, cni_conflist, containerd_config, controller_manager_args, corefile, etcd_args,
+    kubeconfig_text, kubelet_args, kubelet_config, proxy_config, scheduler_args,
 )
+
+PORTS = {name: 20000 + i for i, name in enumerate(PORT_NAMES)}
 
 
 def state() -> State:
-    return State(api_port=6443, etcd_port=2379, etcd_peer_port=2380, kcm_port=10257, started_at=0.0)
+    return State(ports=dict(PORTS), started_at=0.0)
 
 
-def test_every_component_listens_on_loopback_only(tmp_path):
-    pki = certs.generate(tmp_path / "pki")
+def flags(args: list[str]) -> dict[str, str]:
+    return dict(a[2:].split("=", 1) for a in args[1:] if a.startswith("--") and "=" in a)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return certs.generate(tmp_path_factory.mktemp("pki"), node_ip=NODE_IP, node_name=NODE_NAME)
+
+
+# ---- command lines and configuration -------------------------------------------------------------
+
+
+def test_etcd_listens_on_loopback_only(tmp_path):
+    f = flags(etcd_args(Path("/bin/etcd"), Layout(tmp_path), PORTS))
+    assert f["listen-client-urls"] == f"http://127.0.0.1:{PORTS['etcd']}"
+    assert f["listen-peer-urls"] == f"http://127.0.0.1:{PORTS['etcd_peer']}"
+    assert f["data-dir"] == str(tmp_path / "etcd")
+
+
+def test_api_server_is_reachable_from_pods_and_authenticates_the_kubelet(pki):
+    f = flags(apiserver_args(Path("/bin/kube-apiserver"), pki, PORTS))
+    assert f["bind-address"] == "0.0.0.0" and f["advertise-address"] == NODE_IP
+    assert f["secure-port"] == str(PORTS["api"])
+    assert f["authorization-mode"] == "Node,RBAC" and f["enable-admission-plugins"] == "NodeRestriction"
+    assert f["service-cluster-ip-range"] == SERVICE_CIDR
+    assert f["kubelet-client-certificate"] == str(pki.kubelet_client_cert)
+    assert "insecure-port" not in f  # removed in 1.24: a 1.34 API server refuses to start with it
+
+
+def test_api_server_certificate_names_loopback_the_service_ip_and_the_node_ip(pki):
+    from cryptography import x509
+
+    cert = x509.load_pem_x509_certificate(pki.serving_cert.read_bytes())
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert sorted(str(ip) for ip in san.get_values_for_type(x509.IPAddress)) == ["10.250.0.1", "10.96.0.1", "127.0.0.1"]
+    assert "kubernetes.default.svc.cluster.local" in san.get_values_for_type(x509.DNSName)
+
+
+def test_each_component_has_its_own_token_identity(pki):
+    rows = pki.tokens.read_text().splitlines()
+    users = [r.split(",")[1] for r in rows]
+    assert users == ["deployer-admin", "system:kube-controller-manager", "system:kube-scheduler",
+                     "system:kube-proxy", f"system:node:{NODE_NAME}", "deployer-coredns"]
+    assert rows[4].endswith(',"system:nodes"') and rows[0].endswith(',"system:masters"')
+    assert len({r.split(",")[0] for r in rows}) == len(rows)  # distinct tokens
+    assert certs.load(pki.folder).tokens_by_identity == pki.tokens_by_identity
+
+
+def test_controller_manager_allocates_the_node_cidr(tmp_path, pki):
+    f = flags(controller_manager_args(Path("/bin/kcm"), pki, Layout(tmp_path), PORTS))
+    assert (f["allocate-node-cidrs"], f["cluster-cidr"], f["node-cidr-mask-size"]) == ("true", CLUSTER_CIDR, "24")
+    assert f["use-service-account-credentials"] == "true" and f["bind-address"] == "127.0.0.1"
+    assert f["kubeconfig"] == str(tmp_path / "config" / "kube-controller-manager.kubeconfig")
+
+
+def test_scheduler_and_kubelet_command_lines(tmp_path):
+    s = flags(scheduler_args(Path("/bin/kube-scheduler"), Layout(tmp_path), PORTS))
+    assert s["leader-elect"] == "false" and s["secure-port"] == str(PORTS["scheduler"])
+    k = flags(kubelet_args(Path("/bin/kubelet"), Layout(tmp_path)))
+    assert (k["node-ip"], k["hostname-override"], k["root-dir"]) == (NODE_IP, NODE_NAME, str(tmp_path / "kubelet"))
+
+
+def test_containerd_config_is_private_and_restricts_oom_score_adj(tmp_path):
     lay = Layout(tmp_path)
-    args = [*etcd_args(Path("etcd"), lay, state()), *apiserver_args(Path("kas"), pki, state()),
-            *controller_manager_args(Path("kcm"), pki, lay.kubeconfig, state())]
-    urls = [a.split("=", 1)[1] for a in args if "urls=" in a or a.startswith("--initial-cluster=")]
-    assert urls and all("127.0.0.1" in u for u in urls)
-    assert "--bind-address=127.0.0.1" in apiserver_args(Path("kas"), pki, state())
-    assert "--insecure-port=0" in apiserver_args(Path("kas"), pki, state())
+    cfg = tomllib.loads(containerd_config(lay))
+    assert cfg["version"] == 2
+    assert cfg["root"] == str(tmp_path / "containerd" / "root") and cfg["state"] == str(tmp_path / "containerd" / "state")
+    assert cfg["grpc"]["address"] == str(lay.containerd_socket)
+    cri = cfg["plugins"]["io.containerd.grpc.v1.cri"]
+    assert cri["restrict_oom_score_adj"] is True and cri["sandbox_image"] == PAUSE_IMAGE
+    assert cri["netns_mounts_under_state_dir"] is True
+    assert cri["containerd"]["snapshotter"] == "overlayfs"
+    runc = cri["containerd"]["runtimes"]["runc"]
+    assert runc["runtime_type"] == "io.containerd.runc.v2"
+    assert runc["options"] == {"SystemdCgroup": False, "Root": str(tmp_path / "containerd" / "runc")}
+    assert cri["cni"]["conf_dir"] == str(tmp_path / "cni" / "net.d") and cri["cni"]["bin_dir"] == "/usr/lib/cni"
+    assert cfg["plugins"]["io.containerd.internal.v1.opt"]["path"] == str(tmp_path / "containerd" / "opt")
 
 
-def test_api_server_has_tls_token_auth_rbac_and_service_account_keys(tmp_path):
-    pki = certs.generate(tmp_path / "pki")
-    args = apiserver_args(Path("kas"), pki, state())
-    assert "--authorization-mode=Node,RBAC" in args
-    assert f"--token-auth-file={pki.tokens}" in args and f"--tls-cert-file={pki.serving_cert}" in args
-    assert f"--service-account-key-file={pki.sa_pub}" in args
-    assert any(a.startswith("--service-cluster-ip-range=") for a in args)
-    assert oct(pki.sa_key.stat().st_mode & 0o777) == "0o600"
+def test_cni_conflist_is_a_bridge_with_portmap(tmp_path):
+    conf = json.loads(cni_conflist(Layout(tmp_path)))
+    bridge, portmap = conf["plugins"]
+    assert (bridge["type"], bridge["bridge"], bridge["isGateway"], bridge["ipMasq"]) == ("bridge", BRIDGE, True, True)
+    assert bridge["ipam"]["ranges"] == [[{"subnet": POD_SUBNET}]]
+    assert bridge["ipam"]["dataDir"] == str(tmp_path / "cni" / "ipam")
+    assert portmap == {"type": "portmap", "capabilities": {"portMappings": True}}
 
 
-def test_controller_manager_runs_without_the_controllers_the_node_replaces(tmp_path):
-    pki = certs.generate(tmp_path / "pki")
-    args = controller_manager_args(Path("kcm"), pki, tmp_path / "kc", state())
-    controllers = next(a for a in args if a.startswith("--controllers=")).split("=", 1)[1].split(",")
-    assert controllers[0] == "*"
-    assert {"-nodelifecycle", "-service", "-route", "-attachdetach", "-persistentvolume-binder"} <= set(controllers)
-    assert "--leader-elect=false" in args
+def test_kubelet_config_uses_cgroupfs_on_cgroup_v1_and_the_cluster_dns(tmp_path, pki):
+    cfg = YAML(typ="safe").load(kubelet_config(Layout(tmp_path), pki, PORTS))
+    assert cfg["kind"] == "KubeletConfiguration"
+    assert (cfg["cgroupDriver"], cfg["failCgroupV1"], cfg["failSwapOn"]) == ("cgroupfs", False, False)
+    assert cfg["clusterDNS"] == [NODE_IP] and cfg["clusterDomain"] == "cluster.local"
+    assert cfg["containerRuntimeEndpoint"] == f"unix://{tmp_path}/containerd/containerd.sock"
+    assert cfg["evictionHard"]["memory.available"] == "100Mi"
+    assert cfg["authentication"]["anonymous"]["enabled"] is False and cfg["authorization"]["mode"] == "Webhook"
+    assert cfg["readOnlyPort"] == 0 and cfg["podLogsDir"] == str(tmp_path / "pod-logs")
+
+
+def test_kube_proxy_runs_iptables_mode_and_leaves_conntrack_sysctls_alone(tmp_path):
+    cfg = json.loads(proxy_config(Layout(tmp_path), PORTS))
+    assert (cfg["mode"], cfg["clusterCIDR"], cfg["hostnameOverride"]) == ("iptables", CLUSTER_CIDR, NODE_NAME)
+    assert cfg["conntrack"]["maxPerCore"] == 0 and cfg["conntrack"]["tcpEstablishedTimeout"] == "0s"
+    assert cfg["healthzBindAddress"] == f"127.0.0.1:{PORTS['proxy_healthz']}"
+
+
+def test_coredns_serves_the_cluster_domain_on_the_node_ip(tmp_path):
+    text = corefile(Layout(tmp_path), PORTS)
+    assert text.count(f"bind {NODE_IP}") == 2
+    assert f"kubeconfig {tmp_path}/config/coredns.kubeconfig deployer-local" in text
+    assert f"ready 127.0.0.1:{PORTS['dns_ready']}" in text and "forward . /etc/resolv.conf" in text
 
 
 def test_kubeconfig_is_valid_yaml_pointing_at_the_ca_and_token(tmp_path):
-    pki = certs.generate(tmp_path / "pki")
-    cfg = YAML(typ="safe").load(kubeconfig_text("https://127.0.0.1:6443", pki))
-    assert cfg["clusters"][0]["cluster"] == {"server": "https://127.0.0.1:6443",
-                                             "certificate-authority": str(pki.ca_cert)}
-    assert cfg["users"][0]["user"]["token"] == pki.admin_token == certs.load(tmp_path / "pki").admin_token
+    doc = YAML(typ="safe").load(kubeconfig_text("https://127.0.0.1:1", tmp_path / "ca.crt", 'to"ken'))
+    assert doc["clusters"][0]["cluster"] == {"server": "https://127.0.0.1:1", "certificate-authority": str(tmp_path / "ca.crt")}
+    assert doc["users"][0]["user"]["token"] == 'to"ken'
 
 
 def test_state_round_trips_through_json():
     s = state()
-    s.components.append(Component("etcd", 123, 456, 2379, "/x/etcd.log"))
-    assert State.from_json(s.to_json()) == s
+    s.components.append(Component("etcd", 12, 34, 2379, "/x/etcd.log"))
+    s.baseline.netns = ["a"]
+    back = State.from_json(s.to_json())
+    assert back == s and back.api_port == PORTS["api"]
 
 
-def test_state_dir_defaults_to_the_repository_and_follows_the_environment(tmp_path):
-    assert default_state_dir({"DEPLOYER_STATE_DIR": str(tmp_path)}) == tmp_path / "local"
-    assert default_state_dir({}).parts[-2:] == (".deployer", "local")
+# ---- the Go builds ----------------------------------------------------------------------------
 
 
-def pod(image: str, restart: str = "Always"):
-    container = SimpleNamespace(name="main", image=image)
-    return SimpleNamespace(spec=SimpleNamespace(containers=[container], init_containers=None, restart_policy=restart))
+def test_kubernetes_build_replaces_every_staging_module_with_the_release_version():
+    b = kubebuild.kubernetes_build("1.34.4")
+    assert "require k8s.io/kubernetes v1.34.4\n" in b.go_mod
+    assert "\tk8s.io/client-go => k8s.io/client-go v0.34.4\n" in b.go_mod
+    assert b.go_mod.count(" => ") == len(kubebuild.KUBERNETES_STAGING) == 29
+    assert "-X k8s.io/component-base/version.gitVersion=v1.34.4" in b.ldflags
+    assert "-X k8s.io/component-base/version.gitMinor=34" in b.ldflags
+    args = b.go_args(Path("/o"))
+    assert args[:3] == ["go", "build", "-trimpath"] and args[5:7] == ["-o", "/o/"] and len(args) == 12
 
 
-def test_simulated_pods_run_and_are_ready():
-    st = pod_status(pod("jupyterhub/k8s-hub:4.0.0"), "n", backoff=False)
-    assert st["phase"] == "Running"
-    assert {c["type"]: c["status"] for c in st["conditions"]}["Ready"] == "True"
-    assert st["containerStatuses"][0]["ready"] and "running" in st["containerStatuses"][0]["state"]
+def test_a_single_package_build_names_its_output(tmp_path):
+    b = kubebuild.etcd_build("3.6.16")
+    assert b.go_args(tmp_path)[-2:] == [str(tmp_path / "etcd"), "."]
+    assert "etcdmain.Main(os.Args)" in b.main_go
+    assert '_ "github.com/coredns/coredns/plugin/kubernetes"' in kubebuild.coredns_build().main_go
 
 
-def test_pods_that_never_restart_complete():
-    assert pod_status(pod("busybox", restart="Never"), "n", backoff=False)["phase"] == "Succeeded"
+def test_installed_checks_every_binary_against_its_sha256(tmp_path):
+    env = {"DEPLOYER_CACHE_DIR": str(tmp_path)}
+    b = kubebuild.etcd_build("3.6.16")
+    bin_dir = tmp_path / "tools" / "etcd" / "3.6.16" / "bin"
+    assert kubebuild.installed(b, env) is None
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "etcd").write_bytes(b"binary")
+    (bin_dir / "etcd.sha256").write_text(kubebuild.sha256_file(bin_dir / "etcd") + "  etcd\n")
+    assert kubebuild.installed(b, env) == bin_dir
+    assert (bin_dir / ".verified").is_file()  # remembered: the next check only stats the files
+    (bin_dir / "etcd").write_bytes(b"corrupt")
+    assert kubebuild.installed(b, env) is None
+    (bin_dir / "etcd").write_bytes(b"binary")
+    assert kubebuild.installed(b, env, full=True) == bin_dir
 
 
-def test_an_unpullable_image_reports_err_image_pull_then_back_off():
-    first = pod_status(pod("registry/unpullable:1"), "n", backoff=False)
-    later = pod_status(pod("registry/unpullable:1"), "n", backoff=True)
-    assert first["phase"] == later["phase"] == "Pending"
-    assert first["containerStatuses"][0]["state"]["waiting"]["reason"] == "ErrImagePull"
-    assert later["containerStatuses"][0]["state"]["waiting"]["reason"] == "ImagePullBackOff"
+def test_a_failed_build_leaves_no_half_installed_binary(tmp_path):
+    env = {"DEPLOYER_CACHE_DIR": str(tmp_path), "PATH": "/usr/local/go/bin:/usr/bin:/bin"}
+    # a go.mod go cannot read: go fails at once, before compiling anything
+    broken = kubebuild.GoBuild(tool="broken", version="0.0.1", go_mod="module x\n\ngo 1.22\nnot a directive\n",
+                               packages=(".",), binaries=("broken",), main_go="package main\n\nfunc main() {}\n")
+    with pytest.raises(kubebuild.ToolError) as e:
+        kubebuild.ensure(broken, env=env, timeout=300)
+    assert e.value.message.startswith("building broken v0.0.1 with go failed (exit 1):")
+    assert not (tmp_path / "tools" / "broken").exists() or not any((tmp_path / "tools" / "broken").iterdir())
 
 
-def test_status_of_an_empty_folder_says_not_running(tmp_path):
+# ---- ownership: never reuse or delete a folder deployer did not create ------------------------
+
+
+def test_status_of_a_missing_folder_says_not_running(tmp_path):
     st = LocalCluster(tmp_path / "none").status()
-    assert st.state == "down" and not st.healthy and "deployer local up" in st.hint
+    assert (st.state, st.message, st.hint) == ("down", "the local cluster is not running",
+                                                "start it with `deployer local up`")
 
 
-def test_status_cleans_a_stale_folder_whose_processes_are_gone(tmp_path):
+def test_status_never_deletes_a_folder_with_user_files(tmp_path):
+    d = tmp_path / "mine"
+    d.mkdir()
+    (d / "precious.txt").write_text("keep")
+    with pytest.raises(LocalClusterError) as e:
+        LocalCluster(d).status()
+    assert e.value.message == f"{d} was not created by deployer (it has no {MARKER} marker); refusing to read it"
+    assert (d / "precious.txt").read_text() == "keep"
+
+
+def test_down_refuses_a_folder_with_user_files_and_keeps_them(tmp_path):
+    d = tmp_path / "mine"
+    d.mkdir()
+    (d / "precious.txt").write_text("keep")
+    (d / "state.json").write_text("{}")
+    with pytest.raises(LocalClusterError) as e:
+        LocalCluster(d).down()
+    assert e.value.message == f"{d} was not created by deployer (it has no {MARKER} marker); refusing to delete it"
+    assert sorted(p.name for p in d.iterdir()) == ["precious.txt", "state.json"]
+
+
+def test_up_refuses_a_folder_with_user_files(tmp_path):
+    d = tmp_path / "mine"
+    d.mkdir()
+    (d / "notes.md").write_text("x")
+    with pytest.raises(LocalClusterError) as e:
+        LocalCluster(d).up()
+    assert e.value.message == f"{d} was not created by deployer (it has no {MARKER} marker); refusing to use it"
+    assert [p.name for p in d.iterdir()] == ["notes.md"]
+
+
+def test_the_home_folder_is_refused_as_a_state_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(LocalClusterError) as e:
+        LocalCluster(tmp_path / "local").down()
+    assert e.value.message == (f"refusing to keep the local cluster in {tmp_path / 'local'}: its state folder "
+                               f"{tmp_path} is a home or root folder")
+
+
+def test_down_of_an_empty_folder_stops_nothing_and_keeps_the_folder(tmp_path):
+    result = LocalCluster(tmp_path).down()
+    assert result.stopped == [] and not result.was_recorded and tmp_path.is_dir()
+
+
+def test_status_of_a_marked_folder_whose_processes_are_gone_is_stale_and_kept(tmp_path):
     root = tmp_path / "stale"
     root.mkdir()
-    # a process that has finished: its PID is recorded but nothing runs under it
+    (root / MARKER).write_text("{}")
     done = ProcessRunner().run([sys.executable, "-c", "import os; print(os.getpid())"], timeout=30)
     s = state()
     s.components.append(Component("etcd", int(done.stdout), 1, 2379, str(root / "etcd.log")))
     (root / "state.json").write_text(s.to_json())
     st = LocalCluster(root).status()
-    assert st.state == "stale" and "cleaned" in st.message and not root.exists()
+    assert (st.state, st.hint) == ("stale", "clean up with `deployer local down`, then `deployer local up`")
+    assert (root / "state.json").exists()
 
 
-def test_an_unreadable_state_file_is_treated_as_stale(tmp_path):
-    root = tmp_path / "garbled"
-    root.mkdir()
-    (root / "state.json").write_text("{not json")
-    assert LocalCluster(root).status().state == "stale" and not root.exists()
+def run_cli(args: list[str]) -> int:
+    from deployer.cli import app
+    from deployer.cli.app import run_app
+
+    return run_app(app, args)
 
 
-def test_down_with_nothing_recorded_stops_nothing(tmp_path):
-    result = LocalCluster(tmp_path / "none").down()
-    assert result.stopped == [] and not result.was_recorded
+def test_cli_status_and_down_of_a_user_folder_exit_1_with_the_message(tmp_path, capsys):
+    (tmp_path / "local").mkdir()
+    (tmp_path / "local" / "precious.txt").write_text("keep")
+    for command in ("status", "down", "up"):
+        assert run_cli(["local", command, "--state-dir", str(tmp_path)]) == 1
+        verb = {"status": "read", "down": "delete", "up": "use"}[command]
+        err = capsys.readouterr().err
+        assert (f"{tmp_path / 'local'} was not created by deployer (it has no {MARKER} marker); "
+                f"refusing to {verb} it") in err.splitlines()[0]
+    assert (tmp_path / "local" / "precious.txt").read_text() == "keep"
 
 
-def test_port_in_use_and_free_ports(tmp_path):
+def test_cli_status_of_a_user_folder_without_local_says_not_running(tmp_path, capsys):
+    (tmp_path / "precious.txt").write_text("keep")
+    assert run_cli(["local", "status", "--state-dir", str(tmp_path)]) == 1
+    assert capsys.readouterr().out.splitlines()[0] == "the local cluster is not running"
+    assert run_cli(["local", "down", "--state-dir", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "the local cluster was not running; nothing to stop"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["precious.txt"]
+
+
+def test_port_in_use_and_free_ports():
     import socket
 
     a, b = procs.free_ports(2)
@@ -136,6 +308,36 @@ def test_port_in_use_and_free_ports(tmp_path):
         assert procs.port_in_use(s.getsockname()[1])
 
 
-def test_the_status_json_is_serialisable(tmp_path):
-    st = LocalCluster(tmp_path / "none").status()
-    assert json.loads(json.dumps(st.to_json()))["healthy"] is False
+def test_a_kernel_without_br_netfilter_is_named(monkeypatch):
+    from deployer.local import host
+
+    monkeypatch.setattr(host, "read_sysctl", lambda name: None)
+    with pytest.raises(host.HostProblem) as e:
+        host.check_kernel()
+    assert str(e.value) == ("the kernel has no br_netfilter (/proc/sys/net/bridge is missing): Services cannot reach "
+                            "pods on the CNI bridge; load it with `modprobe br_netfilter`")
+
+
+def test_api_only_cluster_binds_loopback_only(pki):
+    f = flags(apiserver_args(Path("/bin/kube-apiserver"), pki, PORTS, node=False))
+    assert (f["bind-address"], f["advertise-address"]) == ("127.0.0.1", "127.0.0.1")
+
+
+def test_a_second_up_while_one_runs_for_the_same_folder_is_refused(tmp_path):
+    import fcntl
+    import os as _os
+
+    root = tmp_path / "local"
+    root.mkdir()
+    (root / MARKER).write_text("{}")
+    fd = _os.open(root / "up.lock", _os.O_RDWR | _os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # as a running `deployer local up` holds it
+    try:
+        for action in (lambda c: c.up(), lambda c: c.down()):
+            with pytest.raises(LocalClusterError) as e:
+                action(LocalCluster(root, tools={}))
+            assert e.value.message == f"another `deployer local up` or `down` is running for {root}"
+            assert e.value.hint == "wait for it to finish, then run `deployer local status`"
+    finally:
+        _os.close(fd)
+    assert sorted(p.name for p in root.iterdir()) == [MARKER, "up.lock"]

@@ -128,3 +128,13 @@ def test_tools_install_with_everything_cached_reinstalls_nothing():
     require_tool("sops")
     results = inst.install_tools(ProcessRunner(), ["helm", "sops"])
     assert {r.package: r.action for r in results} == {"helm": "ok", "sops": "ok"}
+
+
+def test_the_go_builds_pins_agree_with_the_one_list():
+    from deployer.local import kubebuild
+    from deployer.toolchain.pins import TOOLS
+
+    assert TOOLS["kube-apiserver"].pinned == kubebuild.KUBERNETES_VERSION
+    assert TOOLS["etcd"].pinned == kubebuild.ETCD_VERSION
+    assert TOOLS["coredns"].pinned == kubebuild.COREDNS_VERSION
+    assert {n for n, s in TOOLS.items() if s.package == "kubernetes"} == set(kubebuild.KUBERNETES_BINARIES)

@@ -139,9 +139,11 @@ def test_secret_with_syntax_error_does_not_leak_its_content(tmp_path, capsys):
 
 def test_encrypted_file_needs_a_secret_name_and_no_cleartext_values(tmp_path):
     folder = make_cluster(tmp_path, "alpha")
-    (folder / "staging.values.yaml").write_text(encrypted_yaml())
+    # (values under `jupyterhub:`, a key of the basehub chart these hubs use)
+    (folder / "staging.values.yaml").write_text(encrypted_yaml("jupyterhub:\n  secret: ENC[AES256_GCM,data:AAAA,iv:AAAA,tag:AAAA,type:str]\n"))
     (folder / "prod.values.yaml").unlink()
-    (folder / "enc-prod.secret.values.yaml").write_text(encrypted_yaml("a: ENC[AES256_GCM,data:AA,iv:AA,tag:AA,type:str]\nb: added-by-hand\n"))
+    (folder / "enc-prod.secret.values.yaml").write_text(encrypted_yaml(
+        "jupyterhub:\n  a: ENC[AES256_GCM,data:AA,iv:AA,tag:AA,type:str]\n  b: added-by-hand\n"))
     (folder / "cluster.yaml").write_text(cluster_yaml("alpha").replace("- prod.values.yaml", "- enc-prod.secret.values.yaml"))
     problems = validate(tmp_path).report.errors
     assert {p.code for p in problems} == {"secret-name", "plaintext-in-encrypted"}

@@ -59,3 +59,19 @@ def test_actionlint_passes():
     proc = subprocess.run([str(actionlint), "-no-color", str(WORKFLOW)], capture_output=True, text=True, timeout=120,
                           cwd=REPO)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_pushes_plan_against_the_clusters_not_the_commit_before(workflow):
+    steps = workflow["jobs"]["plan"]["steps"]
+    text = str(steps)
+    assert "plan-upgrade --against cluster --plan-file plan.json" in text
+    assert "github.event.before" not in WORKFLOW.read_text()  # a cancelled run's changes are never lost
+    # reading the ledgers needs the clusters' credentials, as the deploy jobs do
+    assert any(s.get("uses") == "./.github/actions/setup-deployer" for s in steps)
+    assert "::warning::" in text and ".unchecked[]" in text  # releases not checked are said, and planned
+
+
+def test_deploys_queue_one_at_a_time_and_only_pull_request_plans_are_cancelled(workflow):
+    concurrency = workflow["concurrency"]
+    assert concurrency["group"] == "deploy-${{ github.ref }}"
+    assert concurrency["cancel-in-progress"] == "${{ github.event_name == 'pull_request' }}"

@@ -15,7 +15,7 @@ from deployer.errors import DeployerError
 def access(state_dir: Optional[Path] = None) -> Iterator[ClusterAccess]:
     from deployer.local.cluster import LocalCluster
 
-    status = LocalCluster(state_dir).status()
+    status = LocalCluster(state_dir).status()  # None: the default folder (<state folder>/local)
     if not status.healthy or not status.kubeconfig:
         raise DeployerError(
             f"the local cluster is not up ({status.state}): {status.message}",

@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""Figures for the ledger (issue 14), all measured in this one run on a local cluster:
+
+- D: a no-op `deployer deploy` of an N-hub fleet that is already deployed (every hub unchanged),
+  a fresh process each time, start-up included (median of --runs);
+- E: the same fleet upgraded with a shell loop of `helm upgrade --install --wait`, one per hub
+  (same prepared chart, same values);
+- F: `deployer plan-upgrade --against cluster` for the fleet, nothing changed (median of --runs);
+- G: the same after a change to the values file every hub uses, committed (every hub planned,
+  the changed input named from the recorded commit).
+Prints D/E (target: D < 5 s and E/D >= 20) and F, G (target < 3 s).
+
+Usage: .venv/bin/python benchmarks/ledger_speed.py [--hubs 50] [--runs 3]
+Needs the local cluster's tools (etcd, kube-apiserver, kube-controller-manager) and helm.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+MIRROR = REPO / "helm-charts" / "mirror"
+GIT = ["git", "-c", "user.email=bench@example.org", "-c", "user.name=bench", "-c", "commit.gpgsign=false"]
+
+from local_fleet import write_repo  # noqa: E402
+
+
+def deployer(root: Path, *args: str, timeout: float = 1800) -> tuple[float, subprocess.CompletedProcess]:
+    t = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "deployer", "--root", str(root), *args], capture_output=True,
+                          text=True, timeout=timeout)
+    took = time.perf_counter() - t
+    if proc.returncode != 0:
+        sys.exit(f"deployer {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return took, proc
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--hubs", type=int, default=50)
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+
+    from deployer.adapters.charts import prepare_chart
+    from deployer.adapters.process import ProcessRunner
+    from deployer.local.cluster import LocalCluster
+    from deployer.plan.values import generated_values
+    from deployer.toolchain import find_tool
+
+    helm = find_tool("helm")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        cluster = LocalCluster(tmp / "state")
+        up = cluster.up()
+        print(f"local cluster up in {up.seconds:.1f}s")
+        try:
+            root = tmp / "repo"
+            names = write_repo(root, cluster.layout.root, "led", args.hubs)
+            for cmd in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "fleet"]):
+                subprocess.run([*GIT, "-C", str(root), *cmd], check=True, capture_output=True, timeout=60)
+            took, _ = deployer(root, "deploy", "led", "--concurrency", "8", "--chart-mirror", str(MIRROR),
+                               "--timeout", "300", "--output", "json")
+            print(f"first deploy of {args.hubs} hubs (installs, --concurrency 8): {took:.1f}s")
+
+            noop = []
+            for _ in range(args.runs):
+                took, proc = deployer(root, "deploy", "led", "--chart-mirror", str(MIRROR), "--output", "json")
+                counts = json.loads(proc.stdout)["counts"]
+                if counts.get("unchanged") != args.hubs:
+                    sys.exit(f"expected {args.hubs} unchanged, got {counts}")
+                noop.append(took)
+
+            plans = []
+            for _ in range(args.runs):
+                took, proc = deployer(root, "plan-upgrade", "--against", "cluster", "--output", "json")
+                data = json.loads(proc.stdout)
+                if len(data["unchanged"]) != args.hubs:
+                    sys.exit(f"expected {args.hubs} unchanged in the plan, got {len(data['unchanged'])}")
+                plans.append(took)
+
+            values = root / "config" / "clusters" / "led" / "hub.values.yaml"
+            values.write_text(values.read_text() + "    changed: true\n")
+            subprocess.run([*GIT, "-C", str(root), "commit", "-qam", "change"], check=True, capture_output=True,
+                           timeout=60)
+            changed = []
+            for _ in range(args.runs):
+                took, proc = deployer(root, "plan-upgrade", "--against", "cluster", "--output", "json")
+                data = json.loads(proc.stdout)
+                if data["counts"]["staging"] != args.hubs or "since " not in data["staging_jobs"][0]["reasons"][1]:
+                    sys.exit(f"expected {args.hubs} planned with the changed input named: {data['staging_jobs'][:1]}")
+                changed.append(took)
+            values.write_text(values.read_text().replace("    changed: true\n", ""))
+
+            # E: every hub upgraded with helm, the way a fleet is redeployed without a ledger
+            chart = prepare_chart(REPO / "helm-charts" / "basehub", work_dir=tmp / "charts", mirror=MIRROR,
+                                  runner=ProcessRunner(), helm=helm)
+            script = []
+            for n in names:
+                gen = tmp / f"{n}.generated.json"
+                gen.write_text(json.dumps(generated_values(cluster="led", hub=n, domain=f"{n}.bench.test",
+                                                           dependencies=["jupyterhub"], chart_name="basehub")))
+                script.append(f"{helm} upgrade --install {n} {chart.path} -n {n} --create-namespace --wait "
+                              f"--timeout 300s -f {gen} -f {values} >/dev/null")
+            env = {**os.environ, "KUBECONFIG": str(up.status.kubeconfig)}
+            t = time.perf_counter()
+            subprocess.run(["bash", "-ec", "\n".join(script)], env=env, check=True, timeout=3600)
+            helm_loop = time.perf_counter() - t
+        finally:
+            cluster.down()
+    d = statistics.median(noop)
+    print(f"D  no-op deployer deploy, {args.hubs} hubs unchanged:          median {d:5.2f}s "
+          f"(runs {', '.join(f'{x:.2f}' for x in noop)})  target < 5 s")
+    print(f"E  helm upgrade --install --wait each, {args.hubs} hubs:       {helm_loop:6.1f}s")
+    print(f"E/D = {helm_loop / d:.1f}x  (target >= 20x)")
+    print(f"F  plan-upgrade --against cluster, nothing changed:    median {statistics.median(plans):5.2f}s "
+          f"(runs {', '.join(f'{x:.2f}' for x in plans)})  target < 3 s")
+    print(f"G  plan-upgrade --against cluster, {args.hubs} hubs changed:   median {statistics.median(changed):5.2f}s "
+          f"(runs {', '.join(f'{x:.2f}' for x in changed)})  target < 3 s")
+    print(f"load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())} (2 cores, shared)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,299 @@
+"""Build the local cluster's Go programs from the Go module proxy, once per version, into the
+per-user cache: Kubernetes (kube-apiserver, kube-controller-manager, kube-scheduler, kubelet,
+kube-proxy), etcd and CoreDNS.
+
+Each build is described purely (`GoBuild`: a go.mod of our own, maybe a main package, the
+packages to build and the version ldflags) and run by `ensure`, which
+
+- runs `go build` through the ProcessRunner with a timeout, Go's module and build caches under
+  `<cache>/go/` (never inside the clone or the package),
+- installs the binaries into `tool_dir(tool, version)/bin` with a `<name>.sha256` beside each,
+  by building into a temporary folder and renaming it: a build that fails half-way leaves no
+  half-installed binary,
+- on a later call only checks the installed binaries against their `.sha256` files.
+
+Kubernetes is built from the `k8s.io/kubernetes` module: its go.mod requires every staging
+module (`k8s.io/api`, `k8s.io/client-go`, ...) at `v0.0.0` and replaces them with folders of its
+own repository, which a dependent module cannot see (kubernetes issue #79384); our go.mod
+replaces each with the release's matching `v0.X.Y`. The version ldflags make `/version` and
+`--version` tell the truth (helm's `kubeVersion` checks read them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deployer import paths
+from deployer.adapters.process import ProcessRunner
+from deployer.errors import ToolError, ToolMissing
+
+# Kubernetes 1.34: the newest minor whose kubelet still runs on cgroup v1 by default
+# (1.35 turned the kubelet's `failCgroupV1` on; this VM and many CI machines are cgroup v1).
+KUBERNETES_VERSION = "1.34.4"
+ETCD_VERSION = "3.6.16"
+COREDNS_VERSION = "1.14.7"
+GO_MIN = (1, 26)  # etcd 3.6.16's go.mod asks for go 1.26
+BUILD_TIMEOUT = 3600.0
+
+KUBERNETES_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy")
+
+# The staging modules k8s.io/kubernetes v1.34 requires at v0.0.0 (its go.mod's `replace` block).
+KUBERNETES_STAGING = (
+    "api", "apiextensions-apiserver", "apimachinery", "apiserver", "cli-runtime", "client-go",
+    "cloud-provider", "cluster-bootstrap", "code-generator", "component-base", "component-helpers",
+    "controller-manager", "cri-api", "cri-client", "csi-translation-lib", "dynamic-resource-allocation",
+    "endpointslice", "externaljwt", "kms", "kube-aggregator", "kube-controller-manager", "kube-proxy",
+    "kube-scheduler", "kubectl", "kubelet", "metrics", "mount-utils", "pod-security-admission",
+    "sample-apiserver",
+)
+
+# CoreDNS with only the plugins the local cluster's Corefile uses (the full plugin set pulls in
+# every cloud SDK and doubles the build).
+COREDNS_PLUGINS = ("bind", "errors", "health", "ready", "kubernetes", "forward", "cache", "loop", "reload", "loadbalance", "log")
+
+
+@dataclass(frozen=True)
+class GoBuild:
+    """One Go build, described without running anything."""
+
+    tool: str
+    version: str
+    go_mod: str
+    packages: tuple[str, ...]
+    binaries: tuple[str, ...]
+    ldflags: tuple[str, ...] = ()
+    main_go: str | None = None  # a main package of our own (built as ".")
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    def go_args(self, out_dir: Path) -> list[str]:
+        args = ["go", "build", "-trimpath", "-ldflags", " ".join(("-s", "-w", *self.ldflags)), "-o"]
+        if len(self.packages) == 1:
+            return [*args, str(out_dir / self.binaries[0]), self.packages[0]]
+        return [*args, str(out_dir) + "/", *self.packages]
+
+
+def _minor(version: str) -> str:
+    return version.split(".")[1]
+
+
+def kubernetes_build(version: str = KUBERNETES_VERSION) -> GoBuild:
+    major, minor, patch = version.split(".")
+    staging = f"v0.{minor}.{patch}"
+    replaces = "".join(f"\tk8s.io/{m} => k8s.io/{m} {staging}\n" for m in KUBERNETES_STAGING)
+    go_mod = (
+        "module deployer.local/build/kubernetes\n\n"
+        "go 1.24.0\n\n"
+        f"require k8s.io/kubernetes v{version}\n\n"
+        f"replace (\n{replaces})\n"
+    )
+    ldflags: list[str] = []
+    for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        ldflags += [f"-X {pkg}.gitVersion=v{version}", f"-X {pkg}.gitMajor={major}", f"-X {pkg}.gitMinor={minor}",
+                    f"-X {pkg}.gitTreeState=clean", f"-X {pkg}.buildDate=1970-01-01T00:00:00Z"]
+    return GoBuild(
+        tool="kubernetes", version=version, go_mod=go_mod,
+        packages=tuple(f"k8s.io/kubernetes/cmd/{b}" for b in KUBERNETES_BINARIES),
+        binaries=KUBERNETES_BINARIES, ldflags=tuple(ldflags),
+    )
+
+
+def etcd_build(version: str = ETCD_VERSION) -> GoBuild:
+    go_mod = (
+        "module deployer.local/build/etcd\n\n"
+        "go 1.26.0\n\n"
+        f"require go.etcd.io/etcd/server/v3 v{version}\n"
+    )
+    main_go = (
+        "package main\n\n"
+        'import (\n\t"os"\n\n\t"go.etcd.io/etcd/server/v3/etcdmain"\n)\n\n'
+        "func main() { etcdmain.Main(os.Args) }\n"
+    )
+    return GoBuild(tool="etcd", version=version, go_mod=go_mod, packages=(".",), binaries=("etcd",), main_go=main_go)
+
+
+def coredns_build(version: str = COREDNS_VERSION) -> GoBuild:
+    go_mod = (
+        "module deployer.local/build/coredns\n\n"
+        "go 1.25.0\n\n"
+        f"require github.com/coredns/coredns v{version}\n"
+    )
+    imports = "".join(f'\t_ "github.com/coredns/coredns/plugin/{p}"\n' for p in COREDNS_PLUGINS)
+    main_go = (
+        "package main\n\n"
+        "import (\n"
+        '\t_ "github.com/coredns/coredns/core/dnsserver"\n'
+        '\t"github.com/coredns/coredns/coremain"\n'
+        f"{imports})\n\n"
+        "func main() { coremain.Run() }\n"
+    )
+    return GoBuild(tool="coredns", version=version, go_mod=go_mod, packages=(".",), binaries=("coredns",),
+                   main_go=main_go)
+
+
+# ---- running a build ------------------------------------------------------------------------
+
+
+def go_cache_dir(env: Mapping[str, str] | None = None) -> Path:
+    return paths.cache_dir(env) / "go"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def installed(build: GoBuild, env: Mapping[str, str] | None = None, *, full: bool = False) -> Path | None:
+    """The build's bin folder when every binary is there and matches its `.sha256`; else None.
+
+    A full check hashes about 400 MB for Kubernetes (1-2 s); so the result is remembered in
+    `bin/.verified` with each file's size, modification time and inode, and a later call hashes
+    only a file whose stat changed (`full=True` hashes everything)."""
+    import json
+
+    bin_dir = paths.tool_dir(build.tool, build.version, env) / "bin"
+    stamp_file = bin_dir / ".verified"
+    try:
+        stamp = {} if full else json.loads(stamp_file.read_text())
+    except (OSError, ValueError):
+        stamp = {}
+    fresh: dict[str, list] = {}
+    for name in build.binaries:
+        binary, pin = bin_dir / name, bin_dir / f"{name}.sha256"
+        try:
+            expected = pin.read_text().split()[0]
+            st = binary.stat()
+        except (OSError, IndexError):
+            return None
+        key = [st.st_size, st.st_mtime_ns, st.st_ino, expected]
+        if stamp.get(name) != key and sha256_file(binary) != expected:
+            return None
+        fresh[name] = key
+    if fresh != stamp:
+        try:
+            stamp_file.write_text(json.dumps(fresh))
+        except OSError:
+            pass
+    return bin_dir
+
+
+def find_go(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    found = shutil.which("go", path=env.get("PATH")) or next(
+        (p for p in ("/usr/local/go/bin/go", "/usr/lib/go/bin/go") if os.access(p, os.X_OK)), None)
+    if not found:
+        raise ToolMissing("go: program not found (needed to build Kubernetes, etcd and CoreDNS)",
+                          hint=f"install Go {GO_MIN[0]}.{GO_MIN[1]} or newer (https://go.dev/dl is not reachable here: "
+                               "use the machine's Go, e.g. /usr/local/go)")
+    return Path(found)
+
+
+@dataclass
+class BuildResult:
+    bin_dir: Path
+    built: bool  # False: the cache was already complete
+    seconds: float
+
+
+def ensure(build: GoBuild, runner: ProcessRunner | None = None, *, env: Mapping[str, str] | None = None,
+           timeout: float = BUILD_TIMEOUT, log_file: Path | None = None) -> BuildResult:
+    """The build's binaries, built now unless the cache already holds them intact."""
+    started = time.monotonic()
+    done = installed(build, env)
+    if done is not None:
+        return BuildResult(done, False, time.monotonic() - started)
+    runner = runner or ProcessRunner()
+    go = find_go(env)
+    cache = go_cache_dir(env)
+    work = cache / "work" / f"{build.tool}-v{build.version}"
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "go.mod").write_text(build.go_mod)
+    if build.main_go is not None:
+        (work / "main.go").write_text(build.main_go)
+    target = paths.tool_dir(build.tool, build.version, env)
+    staging = target.with_name(f".{target.name}.partial-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    (staging / "bin").mkdir(parents=True)
+    go_env = {
+        "GOMODCACHE": str(cache / "mod"), "GOCACHE": str(cache / "build"), "GOPATH": str(cache / "path"),
+        "GOFLAGS": "-mod=mod", "CGO_ENABLED": "0", "GOTOOLCHAIN": "local", "GOWORK": "off",
+        "PATH": f"{go.parent}{os.pathsep}{(os.environ if env is None else env).get('PATH', '')}",
+        **build.env,
+    }
+    args = build.go_args(staging / "bin")
+    args[0] = str(go)
+    try:
+        result = runner.run(args, cwd=work, env=go_env, timeout=timeout)
+        if log_file is not None:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            log_file.write_text(result.stdout + result.stderr)
+        if not result.ok:
+            tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-15:])
+            raise ToolError(f"building {build.tool} v{build.version} with go failed (exit {result.returncode}):\n{tail}",
+                            hint=f"the Go module and build caches are in {cache}; rerun to resume from them")
+        for name in build.binaries:
+            binary = staging / "bin" / name
+            if not binary.is_file():
+                raise ToolError(f"building {build.tool} v{build.version}: go made no {name}")
+            (staging / "bin" / f"{name}.sha256").write_text(f"{sha256_file(binary)}  {name}\n")
+        if target.exists():
+            shutil.rmtree(target)  # an incomplete or corrupt earlier install in our own cache
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return BuildResult(target / "bin", True, time.monotonic() - started)
+
+
+def ensure_kubernetes(runner: ProcessRunner | None = None, version: str = KUBERNETES_VERSION, **kw) -> Path:
+    """`<cache>/tools/kubernetes/<version>/bin` with the five node and control-plane binaries."""
+    return ensure(kubernetes_build(version), runner, **kw).bin_dir
+
+
+def ensure_etcd(runner: ProcessRunner | None = None, version: str = ETCD_VERSION, **kw) -> Path:
+    return ensure(etcd_build(version), runner, **kw).bin_dir
+
+
+def ensure_coredns(runner: ProcessRunner | None = None, version: str = COREDNS_VERSION, **kw) -> Path:
+    return ensure(coredns_build(version), runner, **kw).bin_dir
+
+
+def ensure_all(runner: ProcessRunner | None = None, **kw) -> dict[str, Path]:
+    """Every Go program the local cluster runs: {tool: bin folder}."""
+    return {"kubernetes": ensure_kubernetes(runner, **kw), "etcd": ensure_etcd(runner, **kw),
+            "coredns": ensure_coredns(runner, **kw)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m deployer.local.kubebuild [kubernetes|etcd|coredns ...]`: used by scripts/install-toolchain.sh."""
+    import sys
+
+    from deployer.errors import DeployerError
+
+    wanted = (argv if argv is not None else sys.argv[1:]) or ["kubernetes", "etcd", "coredns"]
+    builds = {"kubernetes": kubernetes_build, "etcd": etcd_build, "coredns": coredns_build}
+    for name in wanted:
+        if name not in builds:
+            print(f"unknown build {name!r}; choose from {', '.join(builds)}", file=sys.stderr)
+            return 2
+        b = builds[name]()
+        try:
+            r = ensure(b, log_file=go_cache_dir() / "logs" / f"{b.tool}-v{b.version}.log")
+        except DeployerError as e:
+            print(f"error: {e.message}" + (f"\n  hint: {e.hint}" if e.hint else ""), file=sys.stderr)
+            return 1
+        how = f"built in {r.seconds:.0f}s" if r.built else f"cached, verified in {r.seconds:.2f}s"
+        print(f"{b.tool} v{b.version}: {r.bin_dir} ({how})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

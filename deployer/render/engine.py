@@ -1,0 +1,461 @@
+"""Render a fleet offline, as deploy would, and check it: the stages of `deployer render`.
+
+load (validate's checks) -> for each release, concurrently: the chart prepared with its real
+dependencies -> values layered by deploy's own code (encrypted files decrypted in memory when a key
+is at hand, else their keys kept with placeholder values) -> `helm template` (helm's schema checks
+of the chart and every subchart) -> every object against the Kubernetes API schemas of the
+cluster's version -> per cluster, the fleet checks (render/fleet.py).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import re
+import tarfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Optional
+
+from deployer.adapters.charts import PreparedChart, helm_home_env
+from deployer.adapters.process import ProcessRunner
+from deployer.adapters.sops import AGE_KEY_ENV, Sops
+from deployer.checks.problems import Severity
+from deployer.checks.validate import validate
+from deployer.config.files import is_secret_name
+from deployer.config.models import Cluster, RemoteChart
+from deployer.config.yamlload import YamlProblem, decode, load_yaml
+from deployer.errors import DeployerError
+from deployer.plan.deploy_plan import PlannedRelease, plan_hubs, plan_support
+from deployer.render.fleet import fleet_checks
+from deployer.render.kube_schema import DEFAULT_KUBERNETES_VERSION, KubeSchemas
+from deployer.render.model import RenderedObject, RenderedRelease, RenderProblem
+from deployer.run.release import DeployOptions, ReleaseDeployer, ReleaseSpec, prepare_release_chart, release_spec
+
+log = logging.getLogger("deployer.render")
+
+TEMPLATE_TIMEOUT = 120.0
+PLACEHOLDER = {"str": "placeholder", "int": 0, "float": 0.0, "bool": False, "bytes": "placeholder"}
+_ENC = re.compile(r"^ENC\[[A-Z0-9_]+,data:.*,type:(\w+)\]$", re.S)
+
+
+@dataclass
+class RenderOptions:
+    work_dir: Path  # prepared charts (the state folder's charts/)
+    chart_repo: Optional[Path] = None
+    concurrency: int = 4
+    schemas: bool = True  # validate objects against the Kubernetes API schemas
+    decrypt: bool = True  # decrypt sops files when an age key is available
+
+
+@dataclass
+class ClusterRender:
+    name: str
+    kubernetes_version: str
+    releases: list[RenderedRelease] = field(default_factory=list)
+    problems: list[RenderProblem] = field(default_factory=list)  # fleet checks and validate's findings
+
+
+@dataclass
+class RenderReport:
+    clusters: list[ClusterRender]
+    seconds: float = 0.0
+
+    @property
+    def problems(self) -> list[RenderProblem]:
+        out = []
+        for c in self.clusters:
+            out += c.problems
+            for r in c.releases:
+                out += r.problems
+        return out
+
+    @property
+    def errors(self) -> list[RenderProblem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def to_json(self) -> dict[str, Any]:
+        releases = [r for c in self.clusters for r in c.releases]
+        failed = {p.release for p in self.errors}
+        return {
+            "summary": {"clusters": len(self.clusters), "releases": len(releases),
+                        "clean": sum(1 for r in releases if r.id not in failed and r.rendered),
+                        "errors": len(self.errors), "seconds": round(self.seconds, 2)},
+            "clusters": [{
+                "name": c.name, "kubernetes_version": c.kubernetes_version,
+                "releases": [{
+                    "id": r.id, "release": r.release, "namespace": r.namespace, "chart": r.chart,
+                    "chart_version": r.chart_version, "objects": len(r.objects), "schema_checked": r.schema_checked,
+                    "custom_resources_not_checked": r.schema_skipped, "placeholder_values_from": r.placeholders,
+                    "seconds": round(r.seconds, 3),
+                } for r in c.releases],
+            } for c in self.clusters],
+            "problems": [p.to_json() for p in self.problems],
+        }
+
+
+def kubernetes_version(cluster: Cluster) -> str:
+    return getattr(cluster, "kubernetes_version", None) or DEFAULT_KUBERNETES_VERSION
+
+
+# --- the stages -------------------------------------------------------------------------------------
+
+
+def render_fleet(root: Path, cluster: Optional[str], hubs: Optional[list[str]], options: RenderOptions,
+                 runner: ProcessRunner, helm: Path) -> RenderReport:
+    started = time.monotonic()
+    validation = validate(root, cluster, hubs)
+    docs = [d for d in validation.docs if cluster is None or d.folder_name == cluster]
+    renders: dict[str, ClusterRender] = {}
+    for p in validation.report.problems:
+        if p.severity is not Severity.error:
+            continue
+        name = _cluster_of(p.file) or (cluster or "")
+        hub = re.match(r"hub ([\w.-]+): ", p.message)
+        renders.setdefault(name, ClusterRender(name, "")).problems.append(
+            RenderProblem(f"{name}/{hub.group(1)}" if hub else name, p.code, p.message, p.hint, file=p.location))
+    jobs: list[tuple[ClusterRender, Cluster, PlannedRelease]] = []
+    for doc in docs:
+        model = doc.model
+        c = renders.setdefault(model.name, ClusterRender(model.name, ""))
+        c.kubernetes_version = kubernetes_version(model)
+        planned = plan_hubs(model, hubs) if hubs else [*(plan_support(model) if model.support else []),
+                                                       *plan_hubs(model, None)]
+        jobs += [(c, model, p) for p in planned]
+    for c in renders.values():
+        c.kubernetes_version = c.kubernetes_version or DEFAULT_KUBERNETES_VERSION
+    renderer = Renderer(root, options, runner, helm)
+    with ThreadPoolExecutor(max(1, options.concurrency)) as pool:
+        results = list(pool.map(lambda job: renderer.render(job[1], job[2], job[0].kubernetes_version), jobs))
+    for (c, _, _), rendered in zip(jobs, results):
+        c.releases.append(rendered)
+    for c in renders.values():
+        by_id = {r.id: r for r in c.releases}
+        mine = [p for p in c.problems if p.release in by_id]  # validate's findings about one hub's values
+        for p in mine:
+            by_id[p.release].problems.insert(0, p)
+        c.problems = [p for p in c.problems if p.release not in by_id]
+        c.problems += fleet_checks(c.releases, c.kubernetes_version)
+    ordered = [renders[k] for k in sorted(renders)]
+    return RenderReport(ordered, time.monotonic() - started)
+
+
+def fleet_problems_before_deploy(root: Path, clusters: dict[str, Cluster], planned: list[PlannedRelease],
+                                 options: RenderOptions, runner: ProcessRunner, helm: Path) -> list[RenderProblem]:
+    """What `deploy` checks before touching a cluster: the fleet checks over what it will deploy."""
+    renderer = Renderer(root, options, runner, helm, schemas=False)
+    with ThreadPoolExecutor(max(1, options.concurrency)) as pool:
+        rendered = list(pool.map(
+            lambda p: renderer.render(clusters[p.cluster], p, kubernetes_version(clusters[p.cluster])), planned))
+    problems: list[RenderProblem] = []
+    for name, cluster in sorted(clusters.items()):
+        problems += fleet_checks([r for r in rendered if r.cluster == name], kubernetes_version(cluster))
+    return problems
+
+
+class Renderer:
+    def __init__(self, root: Path, options: RenderOptions, runner: ProcessRunner, helm: Path, *,
+                 schemas: Optional[bool] = None) -> None:
+        self.root = root
+        self.options = options
+        self.runner = runner
+        self.helm = helm
+        self.sops = Sops(runner)
+        self.deploy_options = DeployOptions(chart_repo=options.chart_repo, work_dir=options.work_dir)
+        self.use_schemas = options.schemas if schemas is None else schemas
+        self._schemas: dict[str, KubeSchemas] = {}
+        self._charts = None
+        # identical manifests recur across a fleet (CRDs in every support release): parsed and
+        # checked once. Objects are never modified after parsing, so they can be shared.
+        self._parsed: dict[str, list[Any]] = {}
+        self._checked: dict[tuple[str, int], tuple[bool, list[Any]]] = {}
+
+    def schemas(self, version: str) -> KubeSchemas:
+        if version not in self._schemas:
+            self._schemas[version] = KubeSchemas(version)
+        return self._schemas[version]
+
+    def render(self, cluster: Cluster, planned: PlannedRelease, version: str) -> RenderedRelease:
+        from deployer.config.charts import known_charts
+
+        started = time.monotonic()
+        out = RenderedRelease(planned.id, planned.hub or "support", planned.hub or "support", cluster.name,
+                              is_hub=planned.kind == "hub")
+        try:
+            if self._charts is None:
+                self._charts = known_charts(self.root)
+            spec = release_spec(self.root, cluster, planned, self._charts)
+            out.release, out.namespace = spec.release, spec.namespace
+            self._render(spec, out, version)
+        except DeployerError as e:
+            out.problems.append(RenderProblem(planned.id, "render-failed", e.message, e.hint,
+                                              file=getattr(e, "file", "")))
+        out.seconds = time.monotonic() - started
+        return out
+
+    def _render(self, spec: ReleaseSpec, out: RenderedRelease, version: str) -> None:
+        try:
+            prepared = prepare_release_chart(spec, self.deploy_options, self.runner, self.helm)
+        except DeployerError as e:
+            out.problems.append(RenderProblem(out.id, "chart-unavailable", e.message, e.hint,
+                                              file=str(spec.chart_dir / "Chart.yaml") if spec.chart_dir else ""))
+            return
+        values_reader = _Values(self.sops, self.runner, self.options.decrypt, self.root, spec.cluster)
+        try:
+            dependencies = _dependencies(prepared.path) if prepared else []
+            values = values_reader.values(spec, prepared, dependencies)
+        except DeployerError as e:
+            out.problems.append(RenderProblem(out.id, "values-unreadable", e.message, e.hint))
+            return
+        out.placeholders = values_reader.placeholders
+        out.domain = ((values.get("global") or {}).get("domain") if isinstance(values.get("global"), dict) else None) \
+            or spec.domain
+        if prepared is not None:
+            out.chart, out.chart_version = prepared.name, prepared.version
+            out.kube_versions = chart_kube_versions(prepared.path)
+        else:
+            out.chart, out.chart_version = spec.chart.name, spec.chart.version
+        args: list[Any] = [self.helm, "template", spec.release]
+        if prepared is not None:
+            args.append(prepared.path)
+        else:
+            chart: RemoteChart = spec.chart
+            args += [chart.name, "--repo", chart.repository, "--version", chart.version]
+        args += ["--namespace", spec.namespace, "--kube-version", _full(version), "--values", "-"]
+        result = self.runner.run(args, timeout=TEMPLATE_TIMEOUT, env=helm_home_env(self.options.work_dir),
+                                 input=json.dumps(values))
+        if not result.ok:
+            if "requires kubeVersion" in result.stderr and out.kube_versions:
+                return  # the fleet check names each chart whose kubeVersion excludes the cluster
+            out.problems.append(helm_problem(out.id, result.stderr, spec))
+            return
+        try:
+            out.objects = parse_manifests(result.stdout, self._parsed)
+        except ManifestError as e:
+            out.problems.append(RenderProblem(out.id, "invalid-manifest", e.message,
+                                              "fix the template: its output is not valid YAML", file=e.source))
+            return
+        if self.use_schemas:
+            self._check_schemas(out, version)
+
+    def _check_schemas(self, out: RenderedRelease, version: str) -> None:
+        try:
+            schemas = self.schemas(version)
+        except ValueError as e:
+            out.problems.append(RenderProblem(out.id, "no-api-schemas", f"{e}: objects not checked against the "
+                                              "Kubernetes API", "kubernetes-validate bundles the schemas of "
+                                              "Kubernetes 1.25 and later", severity="warning"))
+            return
+        for o in out.objects:
+            key = (version, id(o.body))  # shared parsed objects: same id, same result
+            found = self._checked.get(key)
+            if found is None:
+                found = self._checked[key] = schemas.check(o.body)
+            checked, findings = found
+            if not checked:
+                out.schema_skipped += 1
+                continue
+            out.schema_checked += 1
+            for f in findings:
+                code = "api-not-served" if f.unknown_api else "kubernetes-schema"
+                hint = (f"use an apiVersion Kubernetes {schemas.version} serves (the chart may be too old for it)"
+                        if f.unknown_api else f"the object does not match the Kubernetes {schemas.version} API")
+                out.problems.append(RenderProblem(out.id, code, f.message, hint, kind=o.kind, name=o.name,
+                                                  file=o.source))
+
+
+# --- values ---------------------------------------------------------------------------------------------
+
+
+class _Values(ReleaseDeployer):
+    """deploy's own values layering; only reading an encrypted file differs when no key is at hand."""
+
+    def __init__(self, sops: Sops, runner: ProcessRunner, decrypt: bool, root: Path, cluster: str) -> None:
+        from deployer.run.provision import saved_outputs
+
+        super().__init__(None, sops, runner, Path("helm"), DeployOptions(),  # type: ignore[arg-type]
+                         cloud_outputs=saved_outputs(root, cluster))
+        self.decrypt = decrypt
+        self.placeholders: list[str] = []
+
+    def read_values_file(self, path: Path) -> dict[str, Any]:
+        if not is_secret_name(path.name):
+            return super().read_values_file(path)
+        try:
+            raw = load_yaml(decode(path.read_bytes()), positions=False).data
+        except (OSError, YamlProblem):
+            return super().read_values_file(path)  # the same error deploy gives
+        meta = raw.get("sops") if isinstance(raw, dict) else None
+        if self.decrypt and _age_key_available() and isinstance(meta, dict) and meta.get("age"):
+            return super().read_values_file(path)
+        self.placeholders.append(path.name)
+        data = _placeholders(raw)
+        if isinstance(data, dict):
+            data.pop("sops", None)
+        return data if isinstance(data, dict) else {}
+
+
+def _age_key_available() -> bool:
+    key_file = os.environ.get(AGE_KEY_ENV)
+    return bool(os.environ.get("SOPS_AGE_KEY")) or bool(key_file and Path(key_file).is_file())
+
+
+def _placeholders(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _placeholders(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_placeholders(v) for v in node]
+    if isinstance(node, str):
+        m = _ENC.match(node)
+        if m:
+            return PLACEHOLDER.get(m.group(1), "placeholder")
+    return node
+
+
+def _dependencies(chart: Path) -> list[str]:
+    try:
+        data = load_yaml(decode((chart / "Chart.yaml").read_bytes()), positions=False).data or {}
+    except (OSError, YamlProblem):
+        return []
+    return [d.get("name") for d in data.get("dependencies") or [] if isinstance(d, dict)]
+
+
+# --- helm's output and errors ------------------------------------------------------------------------
+
+
+class ManifestError(DeployerError):
+    """A rendered manifest that is not valid YAML; `source` names the template it came from."""
+
+    def __init__(self, message: str, source: str) -> None:
+        super().__init__(message)
+        self.source = source
+
+
+_SOURCE = re.compile(r"^# Source: (.+)$", re.M)
+
+
+def parse_manifests(text: str, cache: Optional[dict[str, list[Any]]] = None) -> list[RenderedObject]:
+    """helm's output as objects, each with the template that made it. `cache` (chunk text -> parsed
+    documents) lets a fleet parse the many identical manifests of its releases (CRDs) once."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    objects = []
+    for chunk in re.split(r"^---\s*$", text, flags=re.M):
+        if not chunk.strip():
+            continue
+        m = _SOURCE.search(chunk)
+        source = m.group(1).strip() if m else ""
+        docs = cache.get(chunk) if cache is not None else None
+        try:
+            if docs is None:
+                docs = list(yaml.load_all(chunk, Loader=loader))
+                if cache is not None:
+                    cache[chunk] = docs
+        except yaml.YAMLError as e:
+            raise ManifestError(f"{source or 'a manifest'} is not valid YAML: {str(e).splitlines()[0]}", source) from None
+        for doc in docs:
+            if not doc:
+                continue
+            if not isinstance(doc, dict) or "kind" not in doc:
+                raise ManifestError(f"{source or 'a manifest'} holds something that is not a Kubernetes object", source)
+            meta = doc.get("metadata") or {}
+            objects.append(RenderedObject(str(doc.get("kind")), str(meta.get("name", "")),
+                                          str(meta.get("namespace", "")), str(doc.get("apiVersion", "")), source, doc))
+    return objects
+
+
+_AT_TEMPLATE = re.compile(r"\(([\w./-]+\.(?:yaml|yml|tpl|txt|json)):(\d+):(\d+)\)")
+_TEMPLATE = re.compile(r"template: ([\w./-]+\.(?:yaml|yml|tpl|txt|json)):(\d+):(\d+)")
+_YAML_ON = re.compile(r"YAML parse error on ([\w./-]+)")
+
+
+def helm_problem(release: str, stderr: str, spec: ReleaseSpec) -> RenderProblem:
+    """helm's error as one problem naming the template (and its line) or the values it refused."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    text = " ".join(lines)
+    first = next((ln for ln in lines if ln.startswith("Error:")), lines[0] if lines else "helm template failed")
+    message = first.removeprefix("Error: ")
+    values_files = ", ".join(p.name for p in spec.values_files) or "(generated values only)"
+    if "don't meet the specifications of the schema" in text:
+        detail = "; ".join(ln for ln in lines[1:] if not ln.startswith("Error:"))
+        return RenderProblem(release, "values-schema", f"values refused by the charts' schemas: {detail}",
+                             f"fix the key named in the hub's values files ({values_files})", file=values_files)
+    if "YAML parse error" in text:
+        m = _YAML_ON.search(text)
+        return RenderProblem(release, "invalid-manifest", message, "the template renders something that is not valid "
+                             "YAML with these values", file=m.group(1) if m else "")
+    m = _AT_TEMPLATE.search(text) or _TEMPLATE.search(text)
+    if m:
+        return RenderProblem(release, "template-failed", message,
+                             f"the values ({values_files}) break this template line", file=f"{m.group(1)}:{m.group(2)}")
+    if "requires kubeVersion" in text:
+        return RenderProblem(release, "kube-version-excluded", message,
+                             "set cluster.yaml `kubernetes_version` to the version the cluster runs, or use a chart "
+                             "version that supports it")
+    return RenderProblem(release, "template-failed", message, "run `helm template` on the chart to see the whole error")
+
+
+# --- chart metadata --------------------------------------------------------------------------------------
+
+
+def chart_kube_versions(chart: Path) -> dict[str, str]:
+    """"<name> <version>" -> kubeVersion for the chart and every subchart it carries (nested archives too)."""
+    return dict(_kube_versions_cached(str(chart)))
+
+
+@lru_cache(maxsize=256)
+def _kube_versions_cached(chart: str) -> tuple[tuple[str, str], ...]:
+    import yaml
+
+    out: dict[str, str] = {}
+    try:
+        meta = yaml.safe_load((Path(chart) / "Chart.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return ()
+    out[f"{meta.get('name')} {meta.get('version')}"] = str(meta.get("kubeVersion") or "")
+    for archive in sorted((Path(chart) / "charts").glob("*.tgz")):
+        try:
+            _from_archive(archive.read_bytes(), out)
+        except (OSError, tarfile.TarError, yaml.YAMLError):
+            continue
+    return tuple(sorted(out.items()))
+
+
+def _from_archive(data: bytes, out: dict[str, str]) -> None:
+    import yaml
+
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        for member in tar.getmembers():
+            parts = member.name.split("/")
+            if not member.isfile():
+                continue
+            f = tar.extractfile(member)
+            if f is None:
+                continue
+            if len(parts) == 2 and parts[1] == "Chart.yaml":
+                meta = yaml.safe_load(f.read()) or {}
+                out[f"{meta.get('name')} {meta.get('version')}"] = str(meta.get("kubeVersion") or "")
+            elif len(parts) == 3 and parts[1] == "charts" and parts[2].endswith(".tgz"):
+                _from_archive(f.read(), out)
+
+
+def _full(version: str) -> str:
+    return version if version.count(".") >= 2 else f"{version}.0"
+
+
+def _cluster_of(file: str) -> str:
+    m = re.match(r"config/clusters/([^/]+)/", file)
+    return m.group(1) if m else ""
+
+
+__all__ = ["PreparedChart", "RenderOptions", "RenderReport", "fleet_problems_before_deploy", "render_fleet"]

@@ -1,0 +1,199 @@
+"""The user test's pure parts: scopes, the kernel protocol, and the chart values it needs."""
+
+from __future__ import annotations
+
+from deployer.run.user_test import (EXPECTED_OUTPUT, KernelOutput, absorb, execute_request, service_values,
+                                    user_scopes)
+
+
+def test_the_temporary_users_token_reaches_its_own_server_only():
+    assert user_scopes("deployer-test-1a2b3c4d") == ["servers!user=deployer-test-1a2b3c4d",
+                                                     "access:servers!user=deployer-test-1a2b3c4d"]
+
+
+def test_the_chart_registers_the_user_test_service_with_its_role():
+    assert service_values() == {"hub": {
+        "services": {"deployer-user-test": {"display": False}},
+        "loadRoles": {"deployer-user-test": {
+            "description": "deployer's user test: a temporary user, its server and kernel",
+            "scopes": ["admin:users", "tokens", "servers", "access:servers"],
+            "services": ["deployer-user-test"]}},
+    }}
+
+
+def test_an_execute_request_is_a_jupyter_message_on_the_shell_channel():
+    msg_id, msg = execute_request("print(1)", "s1")
+    assert msg["header"]["msg_id"] == msg_id
+    assert (msg["header"]["msg_type"], msg["header"]["session"], msg["channel"]) == ("execute_request", "s1", "shell")
+    assert msg["content"]["code"] == "print(1)"
+    assert msg["content"]["allow_stdin"] is False
+
+
+def _msg(kind: str, parent: str, **content) -> dict:
+    return {"header": {"msg_type": kind}, "parent_header": {"msg_id": parent}, "content": content}
+
+
+def test_output_is_collected_from_the_answers_to_our_request_only():
+    out = KernelOutput()
+    absorb(out, _msg("status", "m1", execution_state="busy"), "m1")
+    absorb(out, _msg("stream", "other", name="stdout", text="not ours\n"), "m1")
+    absorb(out, _msg("stream", "m1", name="stdout", text="42 "), "m1")
+    absorb(out, _msg("stream", "m1", name="stderr", text="warning\n"), "m1")
+    absorb(out, _msg("stream", "m1", name="stdout", text="3\n"), "m1")
+    assert not out.done
+    absorb(out, _msg("execute_reply", "m1", status="ok"), "m1")
+    assert (out.stdout.strip(), out.error, out.done) == (EXPECTED_OUTPUT, "", True)
+
+
+def test_a_kernel_error_is_reported_with_its_name_and_value():
+    out = KernelOutput()
+    absorb(out, _msg("error", "m1", ename="NameError", evalue="name 'x' is not defined", traceback=[]), "m1")
+    absorb(out, _msg("execute_reply", "m1", status="error", ename="NameError", evalue="name 'x' is not defined"), "m1")
+    assert (out.error, out.done) == ("NameError: name 'x' is not defined", True)
+
+
+# -- the whole flow against a small stand-in for the hub's REST API (no cluster) ------------------------
+
+import json as _json  # noqa: E402
+import threading  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: E402
+
+import pytest  # noqa: E402
+
+from deployer.run.user_test import SERVICE_TOKEN_KEY, UserTest, UserTestOptions  # noqa: E402
+
+
+class FakeHub:
+    """Users, tokens and one server per user; the server never becomes ready (a spawn that hangs)."""
+
+    def __init__(self) -> None:
+        self.users: dict[str, dict] = {}
+        self.calls: list[str] = []
+        hub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _send(self, status: int, body=None):
+                data = _json.dumps(body).encode() if body is not None else b""
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _route(self, method: str):
+                token = self.headers.get("Authorization", "")
+                hub.calls.append(f"{method} {self.path} {token}")
+                parts = self.path.split("/")  # '', hub, api, users, NAME, ...
+                name = parts[4] if len(parts) > 4 else ""
+                rest = "/".join(parts[5:])
+                if method == "POST" and not rest:
+                    hub.users[name] = {"name": name, "servers": {}}
+                    return self._send(201, hub.users[name])
+                if name not in hub.users:
+                    return self._send(404, {"message": "no such user"})
+                user = hub.users[name]
+                if method == "POST" and rest == "tokens":
+                    return self._send(201, {"token": "user-token"})
+                if method == "POST" and rest == "server":
+                    user["servers"][""] = {"ready": False, "pending": "spawn", "url": f"/user/{name}/"}
+                    return self._send(202)
+                if method == "GET" and not rest:
+                    return self._send(200, user)
+                if method == "DELETE" and rest == "server":
+                    user["servers"] = {}
+                    return self._send(204)
+                if method == "DELETE" and not rest:
+                    del hub.users[name]
+                    return self._send(204)
+                return self._send(400, {"message": f"unexpected {method} {self.path}"})
+
+            def do_GET(self):
+                self._route("GET")
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self._route("POST")
+
+            def do_DELETE(self):
+                self._route("DELETE")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+class FakeKube:
+    """The service token in the Secret; no server pods."""
+
+    def secret_value(self, ns, name, key):
+        assert (ns, name, key) == ("hub1", "hub", SERVICE_TOKEN_KEY)
+        return "service-token"
+
+    def pods(self, ns, selector=""):
+        return []
+
+
+class StandInTest(UserTest):
+    def __init__(self, hub: FakeHub, tmp_path, interrupt_after_polls: int | None = None, **options):
+        super().__init__(FakeKube(), None, tmp_path / "kubectl", tmp_path / "kubeconfig", None, "hub1", tmp_path,
+                         UserTestOptions(**options))
+        self.hub = hub
+        self.polls = 0
+        self.interrupt_after_polls = interrupt_after_polls
+
+    @contextmanager
+    def connect(self):
+        yield self.hub.url
+
+    def _server(self, http, token, u):
+        self.polls += 1
+        if self.interrupt_after_polls is not None and self.polls > self.interrupt_after_polls:
+            raise KeyboardInterrupt
+        return super()._server(http, token, u)
+
+
+@pytest.fixture
+def fake_hub():
+    hub = FakeHub()
+    yield hub
+    hub.server.shutdown()
+
+
+def test_a_server_that_never_gets_ready_fails_the_ready_phase_and_the_user_is_deleted(fake_hub, tmp_path):
+    test = StandInTest(fake_hub, tmp_path, start_timeout=1.0)
+    result = test.run()
+    assert not result.ok
+    assert [(p.name, p.ok) for p in result.phases] == [("connect", True), ("user", True), ("start", True),
+                                                        ("ready", False)]
+    assert result.reason == "ready: the server was not ready within 1s (pending: spawn)"
+    assert result.cleanup == f"user {test.user} and its token deleted"
+    assert fake_hub.users == {}
+    u = test.user
+    assert [c for c in fake_hub.calls if not c.startswith("GET")] == [
+        f"POST /hub/api/users/{u} token service-token",
+        f"POST /hub/api/users/{u}/tokens token service-token",
+        f"POST /hub/api/users/{u}/server token user-token",
+        f"DELETE /hub/api/users/{u}/server token service-token",
+        f"DELETE /hub/api/users/{u} token service-token",
+    ]
+
+
+def test_ctrl_c_while_waiting_still_stops_the_server_and_deletes_the_user(fake_hub, tmp_path):
+    test = StandInTest(fake_hub, tmp_path, interrupt_after_polls=2, start_timeout=60.0)
+    with pytest.raises(KeyboardInterrupt):
+        test.run()
+    assert fake_hub.users == {}
+    assert fake_hub.calls[-1] == f"DELETE /hub/api/users/{test.user} token service-token"
+
+
+def test_a_hub_without_the_user_test_service_is_reported_without_touching_the_hub(fake_hub, tmp_path):
+    test = StandInTest(fake_hub, tmp_path)
+    test.kube = type("NoToken", (), {"secret_value": lambda self, *a: None})()
+    result = test.run()
+    assert (result.ok, result.phases, fake_hub.calls) == (False, [], [])
+    assert result.reason == ("the hub registers no `deployer-user-test` service (no "
+                             "hub.services.deployer-user-test.apiToken in the Secret hub); the chart's values must "
+                             "add it (deployer.run.user_test.service_values)")
