@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.operate_repo import BAD_IMAGE, MIRROR, Repo, as_json, hub_values, make_age_key
+from tests.e2e.operate_repo import BAD_IMAGE, CHART_REPO, Repo, as_json, hub_values, make_age_key
 
 pytestmark = pytest.mark.e2e
 
@@ -61,7 +61,7 @@ def test_dry_run_finds_the_bad_label_value_the_real_deploy_fails_on(repo, instal
         assert repo.deploy(hub).returncode == 0
     values.write_text(labelled("bad value!"))
     try:
-        dry = repo.run("deploy", "e2e", hub, "--chart-mirror", str(MIRROR), "--dry-run", "--output", "json")
+        dry = repo.run("deploy", "e2e", hub, "--chart-repo", str(CHART_REPO), "--dry-run", "--output", "json")
         step = as_json(dry)["steps"][0]
         assert dry.returncode == 1, dry.stdout + dry.stderr
         assert step["message"].startswith("server-side dry run failed: the API server refused 1 object(s): The "
@@ -70,7 +70,7 @@ def test_dry_run_finds_the_bad_label_value_the_real_deploy_fails_on(repo, instal
         real = repo.deploy(hub, "--no-rollback", timeout="30")
         assert real.returncode == 1  # the dry run and the real deploy now agree
         values.write_text(hub_values())
-        ok = repo.run("deploy", "e2e", hub, "--chart-mirror", str(MIRROR), "--dry-run", "--output", "json")
+        ok = repo.run("deploy", "e2e", hub, "--chart-repo", str(CHART_REPO), "--dry-run", "--output", "json")
         assert ok.returncode == 0, ok.stdout + ok.stderr
         message = as_json(ok)["steps"][0]["message"]
         assert "server dry run passed: the API server validated" in message
@@ -83,7 +83,7 @@ def test_a_release_that_is_not_ready_says_why_as_health_does(repo, tmp_path):
     hub = repo.names["why"]
     (repo.folder / "why.values.yaml").write_text(hub_values(image=BAD_IMAGE))
     report_file = tmp_path / "report.json"
-    proc = repo.run("deploy", "e2e", hub, "--chart-mirror", str(MIRROR), "--timeout", "15", "--no-rollback",
+    proc = repo.run("deploy", "e2e", hub, "--chart-repo", str(CHART_REPO), "--timeout", "15", "--no-rollback",
                     "--report-file", str(report_file))
     assert proc.returncode == 1, proc.stdout + proc.stderr
     step = json.loads(report_file.read_text())["steps"][0]
@@ -108,7 +108,7 @@ def test_killing_the_api_server_mid_deploy_fails_in_flight_releases_promptly_the
     log = tmp_path / "deploy.log"
     with open(log, "w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "deployer", "--root", str(repo.root), "deploy", "e2e",
-                                 "--chart-mirror", str(MIRROR), "--timeout", "300", "--report-file", str(report)],
+                                 "--chart-repo", str(CHART_REPO), "--timeout", "300", "--report-file", str(report)],
                                 stdout=out, stderr=subprocess.STDOUT, text=True)
         try:
             deadline = time.monotonic() + 90
@@ -205,7 +205,7 @@ def test_planted_secrets_never_appear_in_any_output_log_report_state_or_temp_fil
             assert proc.returncode in expect, (args, proc.stdout, proc.stderr)
 
     n = iter(range(100))
-    mirror = ("--chart-mirror", str(MIRROR))
+    mirror = ("--chart-repo", str(CHART_REPO))
     run("validate")
     run("deploy", "e2e", hub, *mirror, "--dry-run", "--output", "json")
     run("deploy", "e2e", hub, *mirror, "--timeout", "60", "--report-file", str(reports / f"r{next(n)}.json"))
