@@ -136,33 +136,79 @@ def secret_forms(secret: str) -> set[str]:
 
 # -- the redactor ---------------------------------------------------------------------------------
 
-_WORD = r"[^\W]"  # a letter, digit or underscore (any script)
+ANYWHERE, TOKEN, VALUE = 0, 1, 2  # how a form must stand to be replaced (see the module's notes)
 
 
-def _token_pattern(form: str) -> str:
-    """`form` as a whole token: not inside a word nor joined to one by `.` or `-`."""
-    body = re.escape(form)
-    if re.match(_WORD, form[0]):
-        body = rf"(?<!{_WORD})(?<!{_WORD}[.\-]){body}"
-    if re.match(_WORD, form[-1]):
-        body = rf"{body}(?!{_WORD})(?![.\-]{_WORD})"
-    return body
+def _is_word(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
 
 
-def _value_pattern(form: str) -> str:
-    """`form` standing as a whole value (for secrets shorter than MIN_SECRET_LEN)."""
-    before = r"(?:^|(?<=[:=] )|(?<=[:=])|(?<=[\"'])|(?<=- ))"
-    after = r"(?=[\"',}\]\\]|[ \t]*$)"
-    return f"{before}{re.escape(form)}{after}"
+def _stands_as_token(text: str, start: int, end: int) -> bool:
+    """Not inside a word, nor joined to one by `.` or `-` (a host name's label, `my-word`)."""
+    if _is_word(text[start]) and start > 0:
+        before = text[start - 1]
+        if _is_word(before) or (before in ".-" and start > 1 and _is_word(text[start - 2])):
+            return False
+    if _is_word(text[end - 1]) and end < len(text):
+        after = text[end]
+        if _is_word(after) or (after in ".-" and end + 1 < len(text) and _is_word(text[end + 1])):
+            return False
+    return True
+
+
+def _stands_as_value(text: str, start: int, end: int) -> bool:
+    """A whole value: after a line start, `:`, `=`, a quote or a list dash; before a quote, `,`,
+    `}`, `]`, a backslash (an escaped quote) or the end of the line."""
+    line_start = text.rfind("\n", 0, start) + 1
+    before = text[line_start:start]
+    if not (before.strip() == "" or before.endswith((":", ": ", "=", '"', "'", "- "))):
+        return False
+    rest = text[end:text.find("\n", end) if "\n" in text[end:] else len(text)]
+    return rest.strip(" \t") == "" or rest[:1] in ('"', "'", ",", "}", "]", "\\")
+
+
+def _trie_pattern(words: list[str]) -> str:
+    """One regular expression matching any of `words`, longest first, as a trie (a prefix shared
+    by many words is tried once: thousands of forms cost little more than one)."""
+    trie: dict = {}
+    for word in words:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = True
+
+    def build(node: dict) -> str:
+        # iterative over single-child runs (path compression), recursive only at branch points
+        parts = []
+        for ch in sorted(k for k in node if k):
+            run, child = [ch], node[ch]
+            while len(child) == 1 and "" not in child:
+                (nxt, child), = child.items()
+                run.append(nxt)
+            parts.append(re.escape("".join(run)) + build_tail(child))
+        return "|".join(parts)
+
+    def build_tail(node: dict) -> str:
+        if len(node) == 1 and "" in node:
+            return ""
+        inner = build(node)
+        return f"(?:{inner})?" if "" in node else f"(?:{inner})"
+
+    return build(trie)
 
 
 class Redactor:
+    """Secrets are compiled in chunks: a secret added later costs the compilation of its own forms
+    only (chunks are merged now and then). Every chunk finds its spans in the original text, and
+    the union of all spans is replaced, so that a secret split over chunks is still hidden whole."""
+
     def __init__(self, secrets: Iterable[str] = (), *, _global: bool = False) -> None:
         self._lock = threading.Lock()
         self._secrets: set[str] = set()
         self._short: set[str] = set()
-        self._pattern: re.Pattern[str] | None = None
-        self._dirty = False
+        self._kinds: dict[str, int] = {}  # every form so far -> how it must stand
+        self._pending: dict[str, int] = {}  # forms not compiled yet
+        self._chunks: list[_Compiled] = []
         self._is_global = _global
         for s in secrets:
             self.add(s)
@@ -173,61 +219,88 @@ class Redactor:
         values = {secret, *(line for line in secret.splitlines() if line.strip())}
         with self._lock:
             for value in values:
-                stripped = value.strip()
-                for v in {value, stripped}:
-                    if not v.strip():
+                for v in {value, value.strip()}:
+                    if not v.strip() or v in self._secrets or v in self._short:
                         continue
                     if len(v) >= MIN_SECRET_LEN:
-                        if v not in self._secrets:
-                            self._secrets.add(v)
-                            self._dirty = True
-                    elif v not in self._short:
+                        self._secrets.add(v)
+                        forms = {f: ANYWHERE if len(v) >= ANYWHERE_LEN else TOKEN for f in secret_forms(v)}
+                        forms.update({core: ANYWHERE for core in base64_cores(v.encode())})
+                    else:
                         self._short.add(v)
-                        self._dirty = True
+                        forms = {f: VALUE for f in secret_forms(v)}
+                    for form, kind in forms.items():
+                        if kind < self._kinds.get(form, VALUE + 1):  # the loosest rule wins
+                            self._kinds[form] = kind
+                            self._pending[form] = kind
         if not self._is_global:
             _GLOBAL.add(secret)
 
-    def _compiled(self) -> re.Pattern[str] | None:
+    def _compiled(self) -> list["_Compiled"]:
         with self._lock:
-            if self._dirty or self._pattern is None:
-                self._pattern = _build(self._secrets, self._short)
-                self._dirty = False
-            return self._pattern
+            if self._pending:
+                self._chunks.append(_compile(dict(self._pending)))
+                self._pending = {}
+                # like a binary counter: chunks of similar size are merged, so that n secrets added
+                # one by one cost O(n log n) compilation, and there are O(log n) chunks to run
+                while len(self._chunks) >= 2 and len(self._chunks[-2].kinds) <= 2 * len(self._chunks[-1].kinds):
+                    last = self._chunks.pop()
+                    self._chunks[-1] = _compile({**self._chunks[-1].kinds, **last.kinds})
+            return list(self._chunks)
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        return [span for chunk in self._compiled() for span in chunk.spans(text)]
 
     def __call__(self, text: str) -> str:
         if not text or not isinstance(text, str):
             return text
-        pattern = self._compiled()
-        if pattern is not None:
-            text = pattern.sub(MARKER, text)
+        spans = self.spans(text)
         if not self._is_global:  # what another part of the run registered is a secret here too
-            text = _GLOBAL(text)
-        return text
+            spans += _GLOBAL.spans(text)
+        return _replace(text, spans)
 
     def __len__(self) -> int:
         return len(self._secrets) + len(self._short)
 
 
-def _build(secrets: set[str], short: set[str]) -> re.Pattern[str] | None:
-    anywhere: set[str] = set()
-    tokens: set[str] = set()
-    values: set[str] = set()
-    for secret in secrets:
-        forms = secret_forms(secret)
-        if len(secret) >= ANYWHERE_LEN:
-            anywhere |= forms
+def _replace(text: str, spans: list[tuple[int, int]]) -> str:
+    if not spans:
+        return text
+    out, last_end = [], 0
+    merged: list[list[int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
         else:
-            tokens |= forms
-        anywhere |= base64_cores(secret.encode())
-    for secret in short:
-        values |= secret_forms(secret)
-    tokens -= anywhere
-    alternatives = [re.escape(f) for f in sorted(anywhere, key=len, reverse=True)]
-    alternatives += [_token_pattern(f) for f in sorted(tokens, key=len, reverse=True)]
-    alternatives += [_value_pattern(f) for f in sorted(values, key=len, reverse=True)]
-    if not alternatives:
-        return None
-    return re.compile("|".join(alternatives), re.MULTILINE)
+            merged.append([start, end])
+    for start, end in merged:
+        out.append(text[last_end:start])
+        out.append(MARKER)
+        last_end = end
+    out.append(text[last_end:])
+    return "".join(out)
+
+
+class _Compiled:
+    def __init__(self, pattern: re.Pattern[str], kinds: dict[str, int]) -> None:
+        self.pattern = pattern
+        self.kinds = kinds
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        found = []
+        for m in self.pattern.finditer(text):
+            start, end = m.span()
+            if start == end:
+                continue
+            kind = self.kinds.get(m.group(0), ANYWHERE)
+            if kind == ANYWHERE or (kind == TOKEN and _stands_as_token(text, start, end)) or \
+                    (kind == VALUE and _stands_as_value(text, start, end)):
+                found.append((start, end))
+        return found
+
+
+def _compile(kinds: dict[str, int]) -> _Compiled:
+    return _Compiled(re.compile(_trie_pattern(sorted(kinds))), kinds)
 
 
 # One process-wide redactor that every other one feeds: what error printing and the logging
@@ -326,6 +399,30 @@ def install_log_redaction(verbose: bool) -> logging.Handler:
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     return _installed_handler
+
+
+def leaf_paths(data: Any, prefix: tuple = ()) -> Iterator[tuple]:
+    """The key path of every leaf of nested mappings (lists count as leaves: their items are
+    registered together)."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield from leaf_paths(value, (*prefix, key))
+    else:
+        yield prefix
+
+
+def strings_at(data: Any, paths: Iterable[tuple], *, numbers: bool = True) -> Iterator[str]:
+    """Every string under each of `paths` in `data` (what an older revision held where today's
+    secret files put their values: the old secrets)."""
+    for path in paths:
+        node = data
+        for key in path:
+            if not isinstance(node, dict) or key not in node:
+                node = None
+                break
+            node = node[key]
+        if node is not None:
+            yield from leaf_strings(node, numbers=numbers)
 
 
 def leaf_strings(data: Any, *, numbers: bool = False) -> Iterator[str]:

@@ -136,6 +136,9 @@ def _command_class():
                 argv += ["--kubeconfig", str(self._kubeconfig)]
             if self._kubecontext:
                 argv += ["--kube-context", self._kubecontext]
+            if input:  # pyhelm3 sends values as ASCII JSON: characters beyond the BMP (an emoji) become
+                # surrogate-pair escapes, which helm's YAML parser refuses; send them as UTF-8 instead
+                input = _utf8_json(input)
             # a cancelled helm (Ctrl-C, the cluster gone) gets STOP_GRACE seconds to exit before SIGKILL
             result = await self._runner.run_async(argv, timeout=COMMAND_CEILING, env=self._env, input=input,
                                                   grace=STOP_GRACE)
@@ -279,12 +282,28 @@ class Helm:
                                             dry_run=True)
         return [d for d in yaml.safe_load_all(result.get("manifest") or "") if d]
 
+    async def user_values(self, release: str, namespace: str, revision: Optional[int] = None,
+                          timeout: float = 60) -> dict:
+        """The values given to a revision of the release (`helm get values`); {} when none."""
+        values = await self._call(f"get values {release}",
+                                  self._command.get_values(release, namespace=namespace, revision=revision), timeout)
+        return values if isinstance(values, dict) else {}
+
     async def manifest(self, release: str, namespace: str, timeout: float = 60) -> list[dict]:
         """The objects of the release's current revision (`helm get manifest`), hooks excluded."""
         async def load() -> list[dict]:
             return [d for d in await self._command.get_resources(release, namespace=namespace) if d]
 
         return await self._call(f"get manifest {release}", load(), timeout)
+
+
+def _utf8_json(data: bytes) -> bytes:
+    import json
+
+    try:
+        return json.dumps(json.loads(data), ensure_ascii=False).encode("utf-8")
+    except ValueError:
+        return data
 
 
 def _summary(detail: str) -> str:

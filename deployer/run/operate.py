@@ -73,10 +73,38 @@ def secret_files(root: Path, cluster: Cluster, hubs: list[str], support: bool = 
 def register_secrets(root: Path, cluster: Cluster, hubs: list[str], sops: Sops, support: bool = False) -> int:
     """Decrypt (in memory) every secret values file of these hubs, so that each value is known to
     the redactor before any command output, log line or error can carry it. Returns the count."""
-    files = secret_files(root, cluster, hubs, support)
-    for path in files:
-        sops.decrypt_data(path)  # registers every leaf value; a failure (no key) stops the command
-    return len(files)
+    return len(secret_paths(root, cluster, hubs, sops, support))
+
+
+def secret_paths(root: Path, cluster: Cluster, hubs: list[str], sops: Sops, support: bool = False) -> list[tuple]:
+    """Decrypt (and so register) the hubs' secret files; the key paths of their values."""
+    from deployer.redact import leaf_paths
+
+    paths: list[tuple] = []
+    for path in secret_files(root, cluster, hubs, support):
+        data = sops.decrypt_data(path)  # registers every leaf value; a failure (no key) stops the command
+        if isinstance(data, dict):
+            data.pop("sops", None)
+            paths.extend(leaf_paths(data))
+    return paths
+
+
+async def register_live_secrets(helm: Helm, release: str, namespace: str, paths: list[tuple],
+                                revisions: tuple[Optional[int], ...] = (None,)) -> None:
+    """What deployed revisions hold at the secret files' key paths are secrets too (older values,
+    which today's files no longer contain): register them before showing anything of those
+    revisions (diff's live side, rollback's target)."""
+    from deployer.redact import strings_at
+
+    if not paths:
+        return
+    for revision in revisions:
+        try:
+            values = await helm.user_values(release, namespace, revision)
+        except DeployerError:
+            continue  # not installed (yet), or no such revision: nothing to hide
+        for value in strings_at(values, paths):
+            helm.redactor.add(value)
 
 
 # -- diff ---------------------------------------------------------------------------------
@@ -119,6 +147,8 @@ def run_diff(conn: Connection, hubs: Optional[list[str]], options: DeployOptions
                 values = await asyncio.to_thread(deployer.values, spec, prepared, dependencies)
                 chart = (ChartSource.folder(prepared.path) if prepared else
                          ChartSource.remote(spec.chart.name, spec.chart.repository, spec.chart.version))
+                paths = await asyncio.to_thread(secret_paths, conn.root, conn.cluster, [name], conn.sops)
+                await register_live_secrets(conn.helm, spec.release, spec.namespace, paths)
                 live_task = asyncio.ensure_future(_live(conn.helm, spec.release, spec.namespace))
                 desired = await conn.helm.render(spec.release, chart, values, namespace=spec.namespace)
                 live = await live_task
@@ -192,6 +222,9 @@ def run_rollback(conn: Connection, hub: str, revision: Optional[int], *, dry_run
     async def main() -> RollbackResult:
         history = await conn.helm.history(hub, hub)
         current, target = choose_revision(history, hub, revision)
+        # the values of both revisions at the secret files' paths (older secrets) are hidden too
+        await register_live_secrets(conn.helm, hub, hub, secret_paths(conn.root, conn.cluster, [hub], conn.sops),
+                                    (current.revision, target.revision))
         result = RollbackResult(hub, current.revision, target.revision, dry_run, target=target, current=current)
         if dry_run:
             return result

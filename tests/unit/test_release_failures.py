@@ -170,3 +170,23 @@ def test_a_render_failure_reads_no_pods_and_an_unreachable_cluster_is_not_rolled
     assert failed.message == ("cluster unreachable: helm upgrade failed: connection refused; nothing was rolled back "
                               "(a release left pending is recovered by the next deploy)")
     assert failed.details["cluster_unreachable"] is True
+
+
+def test_values_reach_helm_as_utf8_json_so_an_emoji_is_not_a_surrogate_escape():
+    from deployer.adapters.helm import Helm
+    from deployer.adapters.process import Completed, ProcessRunner
+
+    sent = []
+
+    class Runner(ProcessRunner):
+        async def run_async(self, args, *, timeout=0, env=None, input=None, grace=10.0):
+            sent.append(input)
+            return Completed(tuple(args), 0, '{"version": 1, "info": {"status": "deployed"}}', "", 0.1)
+
+    from pathlib import Path
+
+    from deployer.adapters.helm import ChartSource
+
+    helm = Helm(Path("/bin/helm"), None, Runner())
+    asyncio.run(helm.upgrade_install("hub", ChartSource("chart"), {"k": "S3cr3t-ünï€😀"}, namespace="hub", timeout=5))
+    assert sent[0] == '{"k": "S3cr3t-ünï€😀"}'.encode()
