@@ -26,8 +26,13 @@ StateDir = typer.Option(
 Output = typer.Option(OutputFormat.text, "--output", "-o", help="text or json.")
 
 
-def _cluster(state_dir: Optional[Path], *, node: bool = True):
+def _cluster(state_dir: Optional[str], *, node: bool = True):
+    from deployer.errors import UsageError
     from deployer.local.cluster import LocalCluster, default_cluster_dir
+
+    if state_dir is not None and not state_dir.strip():
+        raise UsageError("--state-dir is empty", hint="pass the folder of the local cluster's state, or leave the option out")
+    state_dir = Path(state_dir) if state_dir is not None else None
 
     folder = default_cluster_dir(state_dir=state_dir) if state_dir is not None else default_cluster_dir()
     return LocalCluster(folder, node=node)
@@ -48,7 +53,7 @@ def _print_status(status) -> None:
 
 @local_app.command("up")
 def up(
-    state_dir: Optional[Path] = StateDir,
+    state_dir: Optional[str] = StateDir,
     port: Optional[int] = typer.Option(None, "--port", help="API server port (default: a free one)."),
     timeout: float = typer.Option(90.0, "--timeout", help="Seconds to wait for the node to be Ready."),
     api_only: bool = typer.Option(False, "--api-only", help="Only etcd and the control plane on 127.0.0.1: "
@@ -72,7 +77,7 @@ def up(
 
 
 @local_app.command("down")
-def down(state_dir: Optional[Path] = StateDir, output: OutputFormat = Output) -> None:
+def down(state_dir: Optional[str] = StateDir, output: OutputFormat = Output) -> None:
     """Stop the local cluster, take back its changes to the machine, and remove its state."""
     result = _cluster(state_dir).down()
     if output is OutputFormat.json:
@@ -91,7 +96,7 @@ def down(state_dir: Optional[Path] = StateDir, output: OutputFormat = Output) ->
 
 
 @local_app.command("status")
-def status(state_dir: Optional[Path] = StateDir, output: OutputFormat = Output) -> None:
+def status(state_dir: Optional[str] = StateDir, output: OutputFormat = Output) -> None:
     """Report each component (running or dead, pid, port). Exit 1 unless the cluster is up and Ready."""
     st = _cluster(state_dir).status()
     if output is OutputFormat.json:
@@ -106,7 +111,7 @@ def images(
     only: Optional[list[str]] = typer.Option(None, "--only", metavar="NAME", help="Build only this image (repeatable)."),
     load: bool = typer.Option(True, "--import/--no-import",
                               help="Import the images into the local node's containerd when it is up."),
-    state_dir: Optional[Path] = StateDir,
+    state_dir: Optional[str] = StateDir,
     output: OutputFormat = Output,
 ) -> None:
     """Build the local cluster's images offline (Debian, PyPI, npm; pinned, cached), and import them."""
@@ -136,7 +141,7 @@ def open_hub(
     hub: str = typer.Argument(..., help="The hub (its release and namespace) to reach."),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port on 127.0.0.1 to forward."),
     timeout: float = typer.Option(3600.0, "--timeout", min=1, help="Stop forwarding after this many seconds."),
-    state_dir: Optional[Path] = StateDir,
+    state_dir: Optional[str] = StateDir,
 ) -> None:
     """Reach a hub of the local cluster from this machine: forward 127.0.0.1:PORT to its proxy
     (`kubectl port-forward`) until Ctrl-C or --timeout, and print the URL."""

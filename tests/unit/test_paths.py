@@ -75,3 +75,16 @@ def test_the_chart_cache_is_created_inside_the_state_folder(tmp_path):
 
     app = Application(state_dir_option=str(tmp_path / "st"))
     assert app.charts_work_dir() == tmp_path / "st" / "charts" and (tmp_path / "st" / "charts").is_dir()
+
+
+@pytest.mark.parametrize("command", [["local", "status"], ["local", "down"], ["local", "up"]])
+def test_an_empty_local_state_dir_is_refused_and_nothing_is_deleted(tmp_path, command):
+    import subprocess
+    import sys
+
+    (tmp_path / "precious.txt").write_text("keep")
+    done = subprocess.run([sys.executable, "-m", "deployer", *command, "--state-dir", ""], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.startswith("error: --state-dir is empty")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["precious.txt"]
