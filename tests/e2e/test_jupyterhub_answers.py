@@ -165,8 +165,10 @@ def _retag(image, ref: str, work: Path) -> Path:
             out.write_bytes(tar.extractfile(name).read())
             layers.append((out, name.split("/")[0]))
     archive = work / "retagged.tar"
+    # one more variable makes it a distinct image (its own id), as a rebuilt hub image would be
     write_docker_archive(archive, ref, layers, ImageConfig(
-        entrypoint=config.get("Entrypoint"), cmd=config.get("Cmd"), env=config.get("Env", []),
+        entrypoint=config.get("Entrypoint"), cmd=config.get("Cmd"),
+        env=[*config.get("Env", []), "DEPLOYER_E2E_UPGRADE=1"],
         user=config.get("User", ""), workdir=config.get("WorkingDir", "")))
     return archive
 
@@ -209,7 +211,7 @@ def test_prometheus_from_debian_scrapes_the_hubs_metrics(local_cluster, kube, hu
     if not chart.is_file():
         missing(f"the prometheus chart {chart}")
     layer = support_values(image_refs()).values["prometheus"]
-    layer["server"]["global"] = {"scrape_interval": "5s", "evaluation_interval": "5s"}
+    layer["server"]["global"] = {"scrape_interval": "5s", "scrape_timeout": "4s", "evaluation_interval": "5s"}
     values = hub["work"] / "prometheus.yaml"
     values.write_text(yaml.safe_dump(layer))
     runner, env, ns = hub["runner"], hub["env"], "prom-e2e"
