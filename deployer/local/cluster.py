@@ -248,7 +248,8 @@ class LocalCluster:
                 return UpResult(current, True, time.monotonic() - started)
             cleaned = None
             if current.state in ("stale", "degraded"):
-                self._teardown(self._load())
+                with _machine_lock(self.node, timeout):
+                    self._teardown(self._load())
                 cleaned = f"{current.message}; cleaned up what was left and started afresh"
             if port is not None and procs.port_in_use(port, "0.0.0.0"):
                 raise LocalClusterError(
@@ -487,7 +488,9 @@ class LocalCluster:
             return DownResult(str(root), [], False, time.monotonic() - started)
         with self._lock():
             state = self._load()
-            stopped = self._teardown(state)
+            # a node's teardown sweeps machine-wide state: no other node may start meanwhile
+            with _machine_lock(state.node if state is not None else self.node, START_TIMEOUT):
+                stopped = self._teardown(state)
         removed = False
         if self._marker_info().get("created_folder"):
             shutil.rmtree(root, ignore_errors=True)
