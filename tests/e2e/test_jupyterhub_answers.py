@@ -210,7 +210,7 @@ def test_prometheus_from_debian_scrapes_the_hubs_metrics(local_cluster, kube, hu
     chart = REPO.parent / "shared" / "charts" / "prometheus-27.11.0.tgz"
     if not chart.is_file():
         missing(f"the prometheus chart {chart}")
-    layer = support_values(image_refs()).values["prometheus"]
+    layer = support_values(image_refs(), hubs=[hub["ns"]]).values["prometheus"]
     layer["server"]["global"] = {"scrape_interval": "5s", "scrape_timeout": "4s", "evaluation_interval": "5s"}
     values = hub["work"] / "prometheus.yaml"
     values.write_text(yaml.safe_dump(layer))
