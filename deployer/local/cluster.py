@@ -248,28 +248,30 @@ class LocalCluster:
                 return UpResult(current, True, time.monotonic() - started)
             cleaned = None
             if current.state in ("stale", "degraded"):
-                self._teardown(self._load())
+                with _machine_lock(self.node, timeout):
+                    self._teardown(self._load())
                 cleaned = f"{current.message}; cleaned up what was left and started afresh"
             if port is not None and procs.port_in_use(port, "0.0.0.0"):
                 raise LocalClusterError(
                     f"port {port} is already in use by another program",
                     hint="choose another with --port, or leave --port out and a free port is picked")
-            other = _other_node(self.layout.root) if self.node else None
-            if other:
-                raise LocalClusterError(
-                    f"another local node is already running on this machine ({other}); only one real node "
-                    "can run at a time (iptables rules are machine-wide)",
-                    hint="stop it with `deployer local down --state-dir ...` for that folder")
-            try:
-                if self.node:
-                    host.check_kernel()
-            except host.HostProblem as e:
-                raise LocalClusterError(f"this machine cannot run a local node: {e}") from None
-            try:
-                self._start(tools, port, timeout)
-            except BaseException:
-                self._teardown(self._load(), keep_logs=True)
-                raise
+            with _machine_lock(self.node, timeout):
+                other = _other_node(self.layout.root) if self.node else None
+                if other:
+                    raise LocalClusterError(
+                        f"another local node is already running on this machine ({other}); only one real node "
+                        "can run at a time (iptables rules are machine-wide)",
+                        hint="stop it with `deployer local down --state-dir ...` for that folder")
+                try:
+                    if self.node:
+                        host.check_kernel()
+                except host.HostProblem as e:
+                    raise LocalClusterError(f"this machine cannot run a local node: {e}") from None
+                try:
+                    self._start(tools, port, timeout)
+                except BaseException:
+                    self._teardown(self._load(), keep_logs=True)
+                    raise
             return UpResult(self.status(), False, time.monotonic() - started, cleaned)
 
     def _lock(self):
@@ -471,7 +473,9 @@ class LocalCluster:
             return DownResult(str(root), [], False, time.monotonic() - started)
         with self._lock():
             state = self._load()
-            stopped = self._teardown(state)
+            # a node's teardown sweeps machine-wide state: no other node may start meanwhile
+            with _machine_lock(state.node if state is not None else self.node, START_TIMEOUT):
+                stopped = self._teardown(state)
         removed = False
         if self._marker_info().get("created_folder"):
             shutil.rmtree(root, ignore_errors=True)
@@ -546,6 +550,39 @@ class LocalCluster:
         state = self._load()
         return host.leftovers(self.runner, self.layout.root, state.baseline.netns if state else [],
                               state.baseline.shim_sockets if state else [], self.layout.pod_logs)
+
+
+MACHINE_LOCK = Path("/run/lock/deployer-local-node.lock")
+
+
+class _machine_lock:
+    """Held while a real node starts, so two `up`s on one machine cannot both pass the
+    one-node check before either has a kubelet (a no-op for API-server-only clusters)."""
+
+    def __init__(self, node: bool, timeout: float) -> None:
+        self.node, self.timeout, self.fd = node, timeout, None
+
+    def __enter__(self):
+        if not self.node:
+            return self
+        MACHINE_LOCK.parent.mkdir(parents=True, exist_ok=True)
+        self.fd = os.open(MACHINE_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + self.timeout + 30
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return self
+            except OSError:
+                if time.monotonic() > deadline:
+                    os.close(self.fd)
+                    raise LocalClusterError("another local node is starting on this machine and holds "
+                                            f"{MACHINE_LOCK}", hint="wait for it, then `deployer local status`") from None
+                time.sleep(0.2)
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
 
 
 def _other_node(root: Path) -> str | None:

@@ -197,7 +197,9 @@ def leftovers(runner: ProcessRunner, root: Path, baseline_netns: list[str] = (),
               baseline_shims: list[str] = (), pod_logs: Path | None = None) -> Leftovers:
     return Leftovers(
         processes=processes_using(str(root) + "/"),
-        mounts=mounts_under(root) + [m for m in mounts_under(RUN_NETNS) if Path(m).name not in baseline_netns],
+        # /run/netns itself is a mount point once anyone ran `ip netns add`: only namespaces below it count
+        mounts=mounts_under(root) + [m for m in mounts_under(RUN_NETNS)
+                                     if m != str(RUN_NETNS) and Path(m).name not in baseline_netns],
         interfaces=links(),
         addresses=[NODE_IP] if node_ip_present(runner) else [],
         iptables_chains=iptables_chains(runner),

@@ -121,8 +121,22 @@ def hub_values(refs: Mapping[str, str], *, chart: str = "basehub", storage_class
     return LocalValues(values, off)
 
 
-def support_values(refs: Mapping[str, str], *, storage_class: str | None = None) -> LocalValues:
-    """The local layer for the support chart: Prometheus from Debian's package; the rest switched off."""
+def hub_scrape_configs(hubs: list[str]) -> list[dict]:
+    """Static scrape jobs for each hub's `/hub/metrics` (Service `hub`, port 8081, in the hub's namespace).
+
+    Debian's Prometheus is built without Kubernetes service discovery (`kubernetes_sd_configs` is an unknown
+    field to it, measured), so the chart's default jobs cannot load; deployer knows the hubs instead."""
+    return [{
+        "job_name": "jupyterhub",
+        "metrics_path": "/hub/metrics",
+        "static_configs": [{"targets": [f"hub.{hub}.svc:8081"], "labels": {"namespace": hub, "service": "hub"}}
+                           for hub in hubs],
+    }, {"job_name": "prometheus", "static_configs": [{"targets": ["localhost:9090"]}]}]
+
+
+def support_values(refs: Mapping[str, str], *, storage_class: str | None = None,
+                   hubs: list[str] | None = None) -> LocalValues:
+    """The local layer for the support chart: Prometheus from Debian's package scraping `hubs`; the rest off."""
     name, tag = _split(refs["prometheus"])
     server: dict = {"image": {"repository": name, "tag": tag, "pullPolicy": PULL_POLICY}}
     off = [
@@ -135,6 +149,9 @@ def support_values(refs: Mapping[str, str], *, storage_class: str | None = None)
         SwitchedOff("prometheus.prometheus-node-exporter.enabled", "no node-exporter image built here"),
         SwitchedOff("prometheus.alertmanager.enabled", "no Alertmanager image built here"),
         SwitchedOff("prometheus.prometheus-pushgateway.enabled", "no Pushgateway image built here"),
+        SwitchedOff("prometheus.serverFiles.prometheus.yml.scrape_configs",
+                    "Debian's Prometheus has no Kubernetes service discovery: static jobs for the hubs' "
+                    "/hub/metrics replace the chart's kubernetes_sd jobs"),
     ]
     if storage_class is None:
         server["persistentVolume"] = {"enabled": False}
@@ -149,6 +166,7 @@ def support_values(refs: Mapping[str, str], *, storage_class: str | None = None)
         "grafana": {"enabled": False},
         "prometheus": {
             "server": server,
+            "serverFiles": {"prometheus.yml": {"scrape_configs": hub_scrape_configs(list(hubs or []))}},
             "configmapReload": {"prometheus": {"enabled": False}},
             "kube-state-metrics": {"enabled": False},
             "prometheus-node-exporter": {"enabled": False},

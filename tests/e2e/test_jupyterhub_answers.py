@@ -53,6 +53,8 @@ def hub(local_cluster, images, tmp_path_factory):
                     "-f", extra, "--wait", "--timeout", "5m"], env=env, timeout=360)
     assert r.ok, r.stderr
     seconds = time.monotonic() - started
+    # helm --wait returns when the hub pod is Ready, and its readiness probe is /hub/health
+    print(f"\nfirst install of jupyterhub 4.3.3 to Ready (/hub/health answering): {seconds:.1f}s")
     try:
         yield {"ns": ns, "helm": helm, "env": env, "values": [values, extra], "work": work,
                "install_seconds": seconds, "runner": runner}
@@ -165,8 +167,10 @@ def _retag(image, ref: str, work: Path) -> Path:
             out.write_bytes(tar.extractfile(name).read())
             layers.append((out, name.split("/")[0]))
     archive = work / "retagged.tar"
+    # one more variable makes it a distinct image (its own id), as a rebuilt hub image would be
     write_docker_archive(archive, ref, layers, ImageConfig(
-        entrypoint=config.get("Entrypoint"), cmd=config.get("Cmd"), env=config.get("Env", []),
+        entrypoint=config.get("Entrypoint"), cmd=config.get("Cmd"),
+        env=[*config.get("Env", []), "DEPLOYER_E2E_UPGRADE=1"],
         user=config.get("User", ""), workdir=config.get("WorkingDir", "")))
     return archive
 
@@ -208,8 +212,8 @@ def test_prometheus_from_debian_scrapes_the_hubs_metrics(local_cluster, kube, hu
     chart = REPO.parent / "shared" / "charts" / "prometheus-27.11.0.tgz"
     if not chart.is_file():
         missing(f"the prometheus chart {chart}")
-    layer = support_values(image_refs()).values["prometheus"]
-    layer["server"]["global"] = {"scrape_interval": "5s", "evaluation_interval": "5s"}
+    layer = support_values(image_refs(), hubs=[hub["ns"]]).values["prometheus"]
+    layer["server"]["global"] = {"scrape_interval": "5s", "scrape_timeout": "4s", "evaluation_interval": "5s"}
     values = hub["work"] / "prometheus.yaml"
     values.write_text(yaml.safe_dump(layer))
     runner, env, ns = hub["runner"], hub["env"], "prom-e2e"

@@ -210,7 +210,7 @@ def test_a_killed_component_makes_status_degraded_then_down_leaves_nothing_and_u
     assert st.message == f"the local cluster is broken: kube-scheduler (pid {pids['kube-scheduler']}) not running"
     # a half-up cluster with running pods: down must still take everything back
     before = cluster.leftovers()
-    assert before.processes and before.interfaces and before.iptables_chains and before.addresses
+    assert before.processes and before.iptables_chains and before.addresses and before.cgroups and before.mounts
     done = deployer("local", "down", "--state-dir", str(local_cluster.state_dir), "-o", "json")
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(done.stdout)

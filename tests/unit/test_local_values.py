@@ -102,7 +102,7 @@ def test_a_reference_without_tag_is_refused():
 
 
 def test_support_layer_runs_prometheus_from_the_local_image_and_switches_the_rest_off():
-    layer = support_values(REFS)
+    layer = support_values(REFS, hubs=["hub1", "hub2"])
     assert layer.values == {
         "ingress-nginx": {"enabled": False},
         "cert-manager": {"enabled": False},
@@ -114,6 +114,13 @@ def test_support_layer_runs_prometheus_from_the_local_image_and_switches_the_res
                           "pullPolicy": "Never"},
                 "persistentVolume": {"enabled": False},
             },
+            "serverFiles": {"prometheus.yml": {"scrape_configs": [
+                {"job_name": "jupyterhub", "metrics_path": "/hub/metrics", "static_configs": [
+                    {"targets": ["hub.hub1.svc:8081"], "labels": {"namespace": "hub1", "service": "hub"}},
+                    {"targets": ["hub.hub2.svc:8081"], "labels": {"namespace": "hub2", "service": "hub"}},
+                ]},
+                {"job_name": "prometheus", "static_configs": [{"targets": ["localhost:9090"]}]},
+            ]}},
             "configmapReload": {"prometheus": {"enabled": False}},
             "kube-state-metrics": {"enabled": False},
             "prometheus-node-exporter": {"enabled": False},
@@ -125,5 +132,6 @@ def test_support_layer_runs_prometheus_from_the_local_image_and_switches_the_res
         "ingress-nginx.enabled", "cert-manager.enabled", "letsencrypt.clusterIssuer.enabled", "grafana.enabled",
         "prometheus.configmapReload.prometheus.enabled", "prometheus.kube-state-metrics.enabled",
         "prometheus.prometheus-node-exporter.enabled", "prometheus.alertmanager.enabled",
-        "prometheus.prometheus-pushgateway.enabled", "prometheus.server.persistentVolume.enabled",
+        "prometheus.prometheus-pushgateway.enabled", "prometheus.serverFiles.prometheus.yml.scrape_configs",
+        "prometheus.server.persistentVolume.enabled",
     ]
