@@ -177,14 +177,14 @@ def support_values(refs: Mapping[str, str], *, storage_class: str | None = None,
     return LocalValues(values, off)
 
 
-def layer_for(chart_name: str, *, support: bool) -> LocalValues:
+def layer_for(chart_name: str, *, support: bool, hubs: list[str] | None = None) -> LocalValues:
     """The local layer for one release of the local cluster, layered after what deployer generates and
     before the hub's own files (which may override it, e.g. an image tag): the support chart's, or a hub's."""
     from deployer.local.images import image_refs
 
     refs = image_refs()
     if support:
-        return support_values(refs)
+        return support_values(refs, hubs=hubs)
     if chart_name not in HUB_NESTING:
         return LocalValues({}, [])  # a chart of the user's own: nothing of ours to point anywhere
     return hub_values(refs, chart=chart_name)

@@ -69,7 +69,8 @@ class ReleaseSpec:
     domain: Optional[str] = None
     domain_override: Optional[Path] = None
     hub: Optional[str] = None
-    provider: str = ""  # the cluster's provider: `local` adds the local cluster's own layer last
+    provider: str = ""  # the cluster's provider: `local` adds the local cluster's own layer
+    cluster_hubs: tuple[str, ...] = ()  # the support stack's: the hubs its Prometheus scrapes on the local cluster
 
 
 @dataclass
@@ -89,7 +90,8 @@ def release_spec(root: Path, cluster: Cluster, planned: PlannedRelease, charts: 
         chart = cluster.support.helm_chart
         files = cluster.support.helm_chart_values_files
         return ReleaseSpec(planned.id, "support", "support", cluster.name, chart, _chart_dir(chart, charts),
-                           tuple(folder / f for f in files), provider=cluster.provider.value)
+                           tuple(folder / f for f in files), provider=cluster.provider.value,
+                           cluster_hubs=tuple(h.name for h in cluster.hubs))
     hub: Hub = cluster.hub(planned.hub or "")  # type: ignore[assignment]
     return ReleaseSpec(
         planned.id, hub.name, hub.name, cluster.name, hub.helm_chart, _chart_dir(hub.helm_chart, charts),
@@ -109,7 +111,7 @@ def local_layer(spec: ReleaseSpec, prepared: Optional[PreparedChart]):
     from deployer.local.values import layer_for
 
     name = prepared.name if prepared else (spec.chart.name if isinstance(spec.chart, RemoteChart) else str(spec.chart))
-    return layer_for(name, support=spec.hub is None)
+    return layer_for(name, support=spec.hub is None, hubs=list(spec.cluster_hubs))
 
 
 def prepare_release_chart(spec: ReleaseSpec, options: DeployOptions, runner: ProcessRunner,
