@@ -55,7 +55,7 @@ apt_install iproute2
 # serve kube-proxy; gcc and the static libc build the pause image; busybox-static makes the e2e
 # tests' web image. (Debian's kubernetes source packages after 1.20 are stripped to kubectl, so the
 # control plane, the kubelet, etcd and CoreDNS are built from Go modules by `deployer tools install`.)
-apt_install containerd runc containernetworking-plugins iptables conntrack gcc libc6-dev busybox-static
+apt_install containerd runc containernetworking-plugins iptables conntrack gcc libc6-dev busybox-static mmdebstrap ca-certificates
 
 # every pinned tool: one list of pins, in deployer/toolchain/pins.py. Kubernetes 1.34, etcd 3.6 and
 # CoreDNS are built from the Go module proxy into the per-user cache once per version (20-40 min on

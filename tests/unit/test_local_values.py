@@ -135,3 +135,18 @@ def test_support_layer_runs_prometheus_from_the_local_image_and_switches_the_res
         "prometheus.prometheus-pushgateway.enabled", "prometheus.serverFiles.prometheus.yml.scrape_configs",
         "prometheus.server.persistentVolume.enabled",
     ]
+
+
+def test_basehub_registers_the_user_test_service_with_the_same_scopes_everywhere():
+    """Real clusters get the user test's service from basehub itself; the local layer sets the same."""
+    from pathlib import Path
+
+    import yaml
+
+    from deployer.run.user_test import SERVICE, SERVICE_SCOPES, service_values
+
+    base = yaml.safe_load((Path(__file__).resolve().parents[2] / "helm-charts" / "basehub" / "values.yaml").read_text())
+    hub = base["jupyterhub"]["hub"]
+    assert hub["services"][SERVICE] == {"display": False}
+    assert hub["loadRoles"][SERVICE]["scopes"] == list(SERVICE_SCOPES) == service_values()["hub"]["loadRoles"][SERVICE]["scopes"]
+    assert hub["config"]["JupyterHub"]["authenticate_prometheus"] is False
