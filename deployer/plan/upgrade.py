@@ -26,8 +26,23 @@ from deployer.config.models import Cluster, Hub, RemoteChart, Stage
 from deployer.config.yamlload import YamlProblem, decode, load_json, load_yaml
 from deployer.paths import CLUSTERS_DIR
 
-RENDERING_FILE = "deployer/plan/values.py"  # generated values: part of what a release is
+# deployer's own code that builds a release's values (the generated layer, the order of the layers,
+# the local cluster's layer): part of what a release is, when the repository holds it
+RENDERING_FILES = ("deployer/plan/values.py", "deployer/run/release.py", "deployer/local/values.py")
+RENDERING_FILE = RENDERING_FILES[0]
 FALLBACK_RENDERING = "rendering-1"
+
+
+def rendering_id(blob_ids: dict[str, str | None]) -> str:
+    """One input from the git blob ids of RENDERING_FILES (None: the file is not there): the one
+    blob id when only the first exists (as before), else a digest of all of them; the fallback when
+    the repository holds none (a configuration repository without deployer's code)."""
+    present = {k: v for k, v in blob_ids.items() if v}
+    if not present:
+        return FALLBACK_RENDERING
+    if list(present) == [RENDERING_FILES[0]]:
+        return present[RENDERING_FILES[0]]
+    return hashlib.sha1("\n".join(f"{k}={present[k]}" for k in sorted(present)).encode()).hexdigest()
 
 
 @dataclass(frozen=True)

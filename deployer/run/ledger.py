@@ -21,7 +21,7 @@ from deployer.errors import DeployerError
 from deployer.paths import CLUSTERS_DIR
 from deployer.plan.deploy_plan import SUPPORT
 from deployer.plan.ledger import Comparison, ReleaseState, Source, Verdict, compare, latest_revisions
-from deployer.plan.upgrade import FALLBACK_RENDERING, RENDERING_FILE, ReleaseInputs, Snapshot, release_digest, release_inputs
+from deployer.plan.upgrade import RENDERING_FILES, ReleaseInputs, rendering_id, Snapshot, release_digest, release_inputs
 
 log = logging.getLogger("deployer.ledger")
 
@@ -38,12 +38,15 @@ def release_location(release_id: str) -> tuple[str, str]:
 def folder_rendering(root: Path) -> str:
     """The rendering-logic input of a work tree: git's blob id of the file (so that it equals
     `plan-upgrade`'s for a clean checkout), or the fallback when the repository has none."""
-    path = root / RENDERING_FILE
-    try:
-        content = path.read_bytes()
-    except OSError:
-        return FALLBACK_RENDERING
-    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
+    ids: dict[str, str | None] = {}
+    for rel in RENDERING_FILES:
+        try:
+            content = (root / rel).read_bytes()
+        except OSError:
+            ids[rel] = None
+            continue
+        ids[rel] = hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
+    return rendering_id(ids)
 
 
 def desired_inputs(root: Path, clusters: dict[str, Cluster]) -> dict[str, ReleaseInputs]:

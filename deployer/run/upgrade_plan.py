@@ -23,11 +23,12 @@ from deployer.errors import DeployerError, UsageError
 from deployer.paths import CLUSTERS_DIR
 from deployer.plan.upgrade import (
     FALLBACK_RENDERING,
-    RENDERING_FILE,
+    RENDERING_FILES,
     Snapshot,
     UpgradePlan,
     plan_from_changed_files,
     plan_upgrade,
+    rendering_id,
 )
 from deployer.checks.validate import ConfigInvalid
 
@@ -55,7 +56,7 @@ def plan_between_refs(root: Path, base_ref: str, head_ref: str, runner: ProcessR
     head = git.resolve(head_ref)
 
     def rendering(commit: str) -> str:
-        return git.blob_id(commit, f"{prefix}{RENDERING_FILE}") or FALLBACK_RENDERING
+        return rendering_id({rel: git.blob_id(commit, f"{prefix}{rel}") for rel in RENDERING_FILES})
 
     with tempfile.TemporaryDirectory(prefix="deployer-plan-") as tmp:
         label = f"head {head_ref} ({head[:12]})"
@@ -213,8 +214,9 @@ def _changes_since_records(root: Path, runner: ProcessRunner, head: Snapshot, in
             try:
                 changed = {f[len(prefix):] for f in git.changed_since(commit, paths)}
                 base = _base_snapshot(git, commit, "", paths, prefix, root, Path(tmp) / commit[:12],
-                                      f"recorded commit {commit[:12]}", git.blob_id(commit, f"{prefix}{RENDERING_FILE}")
-                                      or FALLBACK_RENDERING, changed=changed)
+                                      f"recorded commit {commit[:12]}",
+                                      rendering_id({rel: git.blob_id(commit, f"{prefix}{rel}") for rel in RENDERING_FILES}),
+                                      changed=changed)
                 before = release_inputs(base)
             except DeployerError as e:
                 for rid in rids:
