@@ -77,7 +77,8 @@ def test_a_clean_cluster_renders_every_release_and_checks_every_object(tmp_path,
 
 
 def test_json_output_counts_objects_checked_against_the_kubernetes_api(tmp_path, capsys):
-    make_cluster(tmp_path, "alpha", ["staging"])
+    # a cloud-like cluster: the local cluster's own layer switches components off (fewer objects)
+    make_cluster(tmp_path, "alpha", ["staging"], provider="kubeconfig")
     code, payload = render_json(capsys, tmp_path, "alpha", "staging")
     assert code == 0
     assert payload["summary"] | {"seconds": 0} == {"clusters": 1, "releases": 1, "clean": 1, "errors": 0, "seconds": 0}
@@ -107,7 +108,8 @@ def test_two_daskhubs_side_by_side_render_clean(tmp_path, capsys):
     folder = make_cluster(tmp_path, "alpha", ["dask-a", "dask-b"])
     for hub in ("dask-a", "dask-b"):
         set_chart(folder, hub, "daskhub")
-        set_values(folder, hub, {"basehub": {"jupyterhub": {}}})
+        # the local cluster's layer switches the gateway off (no images here); a hub may switch it on
+        set_values(folder, hub, {"basehub": {"jupyterhub": {}, "dask-gateway": {"enabled": True}}})
     code, payload = render_json(capsys, tmp_path, "alpha", "dask-a", "dask-b")
     assert code == 0, payload["problems"]
 
@@ -116,7 +118,7 @@ def test_a_fixed_gateway_fullname_makes_two_daskhubs_collide_and_is_refused(tmp_
     folder = make_cluster(tmp_path, "alpha", ["dask-a", "dask-b"])
     for hub in ("dask-a", "dask-b"):
         set_chart(folder, hub, "daskhub")
-        set_values(folder, hub, {"basehub": {"dask-gateway": {"fullnameOverride": "dask-gateway"}}})
+        set_values(folder, hub, {"basehub": {"dask-gateway": {"enabled": True, "fullnameOverride": "dask-gateway"}}})
     code, payload = render_json(capsys, tmp_path, "alpha", "dask-a", "dask-b")
     assert code == 1
     shared = problems(payload, "shared-cluster-object")
@@ -133,7 +135,7 @@ def test_deploy_refuses_the_colliding_daskhubs_before_touching_the_cluster(tmp_p
     folder = make_cluster(tmp_path, "alpha", ["dask-a", "dask-b"])
     for hub in ("dask-a", "dask-b"):
         set_chart(folder, hub, "daskhub")
-        set_values(folder, hub, {"basehub": {"dask-gateway": {"fullnameOverride": "dask-gateway"}}})
+        set_values(folder, hub, {"basehub": {"dask-gateway": {"enabled": True, "fullnameOverride": "dask-gateway"}}})
     code = run_app(app, ["--root", str(tmp_path), "deploy", "alpha", "--timeout", "5"])
     out, err = capsys.readouterr()
     assert code == 1
