@@ -21,7 +21,6 @@ replaces each with the release's matching `v0.X.Y`. The version ldflags make `/v
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import time
@@ -144,11 +143,9 @@ def go_cache_dir(env: Mapping[str, str] | None = None) -> Path:
 
 
 def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    from deployer.toolchain import sha256_file as digest
+
+    return digest(path)
 
 
 def installed(build: GoBuild, env: Mapping[str, str] | None = None, *, full: bool = False) -> Path | None:

@@ -35,7 +35,8 @@ from deployer.plan.deploy_plan import PlannedRelease, plan_hubs, plan_support
 from deployer.render.fleet import fleet_checks
 from deployer.render.kube_schema import DEFAULT_KUBERNETES_VERSION, KubeSchemas
 from deployer.render.model import RenderedObject, RenderedRelease, RenderProblem
-from deployer.run.release import DeployOptions, ReleaseDeployer, ReleaseSpec, prepare_release_chart, release_spec
+from deployer.run.release import (DeployOptions, ReleaseDeployer, ReleaseSpec, chart_dependencies, prepare_release_chart,
+                                  release_spec)
 
 log = logging.getLogger("deployer.render")
 
@@ -211,7 +212,7 @@ class Renderer:
             return
         values_reader = _Values(self.sops, self.runner, self.options.decrypt, self.root, spec.cluster)
         try:
-            dependencies = _dependencies(prepared.path) if prepared else []
+            dependencies = chart_dependencies(prepared.path) if prepared else []
             values = values_reader.values(spec, prepared, dependencies)
         except DeployerError as e:
             out.problems.append(RenderProblem(out.id, "values-unreadable", e.message, e.hint))
@@ -319,14 +320,6 @@ def _placeholders(node: Any) -> Any:
         if m:
             return PLACEHOLDER.get(m.group(1), "placeholder")
     return node
-
-
-def _dependencies(chart: Path) -> list[str]:
-    try:
-        data = load_yaml(decode((chart / "Chart.yaml").read_bytes()), positions=False).data or {}
-    except (OSError, YamlProblem):
-        return []
-    return [d.get("name") for d in data.get("dependencies") or [] if isinstance(d, dict)]
 
 
 # --- helm's output and errors ------------------------------------------------------------------------

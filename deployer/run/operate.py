@@ -177,9 +177,9 @@ async def _live(helm: Helm, release: str, namespace: str) -> Optional[list[dict]
 
 
 def _dependencies(prepared) -> list[str]:
-    from deployer.run.release import _dependencies as deps
+    from deployer.run.release import chart_dependencies
 
-    return deps(prepared.path) if prepared else []
+    return chart_dependencies(prepared.path) if prepared else []
 
 
 # -- rollback -----------------------------------------------------------------------------

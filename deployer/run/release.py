@@ -219,7 +219,7 @@ class ReleaseDeployer:
         local = local_layer(spec, prepared)
         if local is not None and local.switched_off:
             details["local_switched_off"] = [o.line() for o in local.switched_off]
-        dependencies = _dependencies(prepared.path) if prepared else []
+        dependencies = chart_dependencies(prepared.path) if prepared else []
         values = await asyncio.to_thread(self.values, spec, prepared, dependencies)
         chart_path = (ChartSource.folder(prepared.path) if prepared
                       else ChartSource.remote(spec.chart.name, spec.chart.repository, spec.chart.version))
@@ -431,7 +431,8 @@ def _is_stuck(error: DeployerError) -> bool:
     return "another operation" in text and "in progress" in text
 
 
-def _dependencies(chart: Path) -> list[str]:
+def chart_dependencies(chart: Path) -> list[str]:
+    """The names of a chart's dependencies (its Chart.yaml), for the generated values layer."""
     try:
         data = load_yaml(decode((chart / "Chart.yaml").read_bytes()), positions=False).data or {}
     except (OSError, YamlProblem):
