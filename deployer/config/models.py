@@ -92,7 +92,7 @@ class KubeconfigConfig(Model):
 
 
 class LocalConfig(Model):
-    """The embedded local cluster that `deployer local up` starts (runs no containers)."""
+    """The embedded local cluster that `deployer local up` starts (Kubernetes 1.34 with a real node on this machine)."""
 
     state_dir: Optional[str] = Field(
         None, description="Where the local cluster keeps its state (default: .deployer/local in the configuration repository)."
