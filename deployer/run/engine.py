@@ -212,3 +212,41 @@ class Engine:
             result.details.update(outcome.details)
         result.duration = time.monotonic() - result.started
         self.on_event(result)
+
+
+@dataclass
+class Mapped:
+    """One item's result from `run_each`: the action's value, or the step that failed or timed out."""
+
+    item: Any
+    value: Any
+    step: StepResult
+
+    @property
+    def ok(self) -> bool:
+        return self.step.state is State.succeeded
+
+
+def run_each(items: Sequence[Any], action: Callable[[Any], Awaitable[Any]], *, concurrency: int, timeout: float,
+             label: Callable[[Any], str] = str, group: str = "",
+             on_event: Callable[[StepResult], None] = lambda r: None) -> list[Mapped]:
+    """Run `action(item)` for every item through the engine (concurrency limit, per-step timeout,
+    failure isolation, Ctrl-C): the one loop for commands that act on several releases (diff,
+    health, status). KeyboardInterrupt is raised again after the running steps were stopped."""
+    values: dict[str, Any] = {}
+
+    def step(index: int, item: Any) -> Step:
+        sid = f"{index}:{label(item)}"
+
+        async def run(ctx: StepContext) -> Outcome:
+            values[sid] = await action(item)
+            return Outcome()
+
+        return Step(sid, label(item), run, timeout=timeout, group=group)
+
+    steps = [step(i, item) for i, item in enumerate(items)]
+    report = Engine(concurrency, on_event).run(steps)
+    if report.interrupted:
+        raise KeyboardInterrupt
+    by_id = {r.id: r for r in report.results}
+    return [Mapped(item, values.get(st.id), by_id[st.id]) for item, st in zip(items, steps)]

@@ -129,41 +129,42 @@ class HubDiff:
         return text if self.installed else f"not installed yet: {text}"
 
 
-def run_diff(conn: Connection, hubs: Optional[list[str]], options: DeployOptions, concurrency: int = 4) -> list[HubDiff]:
+def run_diff(conn: Connection, hubs: Optional[list[str]], options: DeployOptions, concurrency: int = 4,
+             timeout: float = 300.0) -> list[HubDiff]:
     """Per hub: render what deploy would apply (same values, same prepared chart) and compare it
     with the live release's manifest."""
     charts = known_charts(conn.root)
     names = select_hubs(conn.cluster, hubs)
     deployer = ReleaseDeployer(conn.helm, conn.sops, conn.runner, conn.helm_binary, options)
 
-    async def one(name: str, semaphore: asyncio.Semaphore) -> HubDiff:
-        async with semaphore:
-            planned = PlannedRelease(f"{conn.cluster.name}/{name}", conn.cluster.name, "hub", name, None)
-            spec = release_spec(conn.root, conn.cluster, planned, charts)
-            result = HubDiff(name)
-            try:
-                prepared = await asyncio.to_thread(deployer.prepare, spec)
-                dependencies = _dependencies(prepared)
-                values = await asyncio.to_thread(deployer.values, spec, prepared, dependencies)
-                chart = (ChartSource.folder(prepared.path) if prepared else
-                         ChartSource.remote(spec.chart.name, spec.chart.repository, spec.chart.version))
-                paths = await asyncio.to_thread(secret_paths, conn.root, conn.cluster, [name], conn.sops)
-                await register_live_secrets(conn.helm, spec.release, spec.namespace, paths)
-                live_task = asyncio.ensure_future(_live(conn.helm, spec.release, spec.namespace))
-                desired = await conn.helm.render(spec.release, chart, values, namespace=spec.namespace)
-                live = await live_task
-            except DeployerError as e:
-                result.error, result.hint = e.message, e.hint
-                return result
-            result.installed = live is not None
-            result.changes = diff_manifests(live or [], desired, spec.namespace)
+    async def one(name: str) -> HubDiff:
+        planned = PlannedRelease(f"{conn.cluster.name}/{name}", conn.cluster.name, "hub", name, None)
+        spec = release_spec(conn.root, conn.cluster, planned, charts)
+        result = HubDiff(name)
+        try:
+            prepared = await asyncio.to_thread(deployer.prepare, spec)
+            dependencies = _dependencies(prepared)
+            values = await asyncio.to_thread(deployer.values, spec, prepared, dependencies)
+            chart = (ChartSource.folder(prepared.path) if prepared else
+                     ChartSource.remote(spec.chart.name, spec.chart.repository, spec.chart.version))
+            paths = await asyncio.to_thread(secret_paths, conn.root, conn.cluster, [name], conn.sops)
+            await register_live_secrets(conn.helm, spec.release, spec.namespace, paths)
+            live_task = asyncio.ensure_future(_live(conn.helm, spec.release, spec.namespace))
+            desired = await conn.helm.render(spec.release, chart, values, namespace=spec.namespace)
+            live = await live_task
+        except DeployerError as e:
+            result.error, result.hint = e.message, e.hint
             return result
+        result.installed = live is not None
+        result.changes = diff_manifests(live or [], desired, spec.namespace)
+        return result
 
-    async def main() -> list[HubDiff]:
-        semaphore = asyncio.Semaphore(concurrency)
-        return list(await asyncio.gather(*(one(n, semaphore) for n in names)))
+    from deployer.run.engine import run_each
 
-    return asyncio.run(main())
+    out = []
+    for m in run_each(names, one, concurrency=concurrency, timeout=timeout, group="diff"):
+        out.append(m.value if m.ok else HubDiff(m.item, error=m.step.message, hint=m.step.hint))
+    return out
 
 
 async def _live(helm: Helm, release: str, namespace: str) -> Optional[list[dict]]:

@@ -90,3 +90,42 @@ def test_bad_plans_are_refused():
         Engine().run([Step("a", "a", sleeper(0), needs=("zzz",))])
     with pytest.raises(DeployerError):
         Engine(concurrency=0)
+
+
+def test_run_each_keeps_order_isolates_failures_and_times_out_per_item():
+    import asyncio
+
+    from deployer.errors import DeployerError
+    from deployer.run.engine import State, run_each
+
+    async def act(item):
+        if item == "slow":
+            await asyncio.sleep(30)
+        if item == "bad":
+            raise DeployerError("bad item", hint="fix it")
+        return item.upper()
+
+    out = run_each(["a", "slow", "bad", "b"], act, concurrency=4, timeout=0.5)
+    assert [(m.item, m.value, m.step.state) for m in out] == [
+        ("a", "A", State.succeeded), ("slow", None, State.failed), ("bad", None, State.failed), ("b", "B", State.succeeded)]
+    assert out[1].step.message == f"timed out after {0.5:.0f}s"
+    assert (out[2].step.message, out[2].step.hint) == ("bad item", "fix it")
+
+
+def test_run_each_respects_the_concurrency_limit():
+    import asyncio
+
+    from deployer.run.engine import run_each
+
+    running, peak = 0, 0
+
+    async def act(item):
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.05)
+        running -= 1
+        return item
+
+    run_each(list(range(10)), act, concurrency=3, timeout=10)
+    assert peak == 3
