@@ -106,8 +106,10 @@ def deployment_image(api_client, namespace: str) -> str:
     return hub.spec.template.spec.containers[0].image
 
 
-def running_hub_image(api_client, namespace: str, timeout: float = 240) -> str:
-    """The image of the one Ready hub pod (waits for an old one to go: the hub's strategy is Recreate)."""
+def running_hub(api_client, namespace: str, timeout: float = 240) -> tuple[str, str]:
+    """(name, image) of the one Ready hub pod, waiting for an old one to go (the hub's strategy is Recreate).
+    The image is the pod's own (its spec): the node reports a status image by image ID, and the upgrade
+    tag is the same image as the first tag, so the status may name either."""
     from kubernetes import client
 
     core = client.CoreV1Api(api_client)
@@ -117,7 +119,7 @@ def running_hub_image(api_client, namespace: str, timeout: float = 240) -> str:
                 if p.metadata.deletion_timestamp is None]
         ready = [p for p in pods if any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])]
         if len(pods) == 1 and ready:
-            return ready[0].status.container_statuses[0].image
+            return ready[0].metadata.name, ready[0].spec.containers[0].image
         assert time.monotonic() < deadline, [(p.metadata.name, p.status.phase) for p in pods]
         time.sleep(1)
 
@@ -133,7 +135,8 @@ def test_deploy_two_hubs_then_upgrade_with_changed_values(repo, api_client):
     assert s[staging]["details"]["chart_repository"]  # what came from the local repository is named
     assert f"chart dependencies come from the local chart repository {CHART_REPO}" in proc.stderr
     assert deployment_image(api_client, prod) == f"{GOOD_IMAGE}:{GOOD_TAG}"
-    assert running_hub_image(api_client, prod) == f"{GOOD_IMAGE}:{GOOD_TAG}"
+    first_pod, image = running_hub(api_client, prod)
+    assert image == f"{GOOD_IMAGE}:{GOOD_TAG}"
 
     # a new hub image tag (the same layers under a second tag, imported into the node)
     (folder / "prod.values.yaml").write_text(hub_values("prod", tag=UPGRADE_TAG))
@@ -141,7 +144,8 @@ def test_deploy_two_hubs_then_upgrade_with_changed_values(repo, api_client):
     assert proc.returncode == 0, proc.stderr
     assert steps(report_of(proc))[prod]["details"]["revision"] == 2
     assert deployment_image(api_client, prod) == f"{GOOD_IMAGE}:{UPGRADE_TAG}"
-    assert running_hub_image(api_client, prod) == f"{GOOD_IMAGE}:{UPGRADE_TAG}"  # the new pod really runs it
+    new_pod, image = running_hub(api_client, prod)
+    assert new_pod != first_pod and image == f"{GOOD_IMAGE}:{UPGRADE_TAG}"  # a new pod, Ready, runs it
 
 
 def test_secret_reaches_the_cluster_but_no_output_log_error_or_report(repo, api_client, tmp_path):
@@ -184,7 +188,7 @@ def test_breaking_values_fail_and_roll_back_while_the_other_hub_succeeds(repo, a
     assert "last log lines of hub:" in message and "e2e: this hub crashes on purpose" in message, message
     assert s[prod]["state"] == "succeeded" and s[prod]["details"]["revision"] == 2
     assert deployment_image(api_client, staging) == f"{GOOD_IMAGE}:{GOOD_TAG}"  # the rollback is live
-    assert running_hub_image(api_client, staging) == f"{GOOD_IMAGE}:{GOOD_TAG}"
+    assert running_hub(api_client, staging)[1] == f"{GOOD_IMAGE}:{GOOD_TAG}"
     health = deployer(root, "health", "e2e", staging, "--output", "json", "--retries", "30", "--interval", "2")
     assert health.returncode == 0, health.stdout + health.stderr  # and it answers again
 

@@ -334,3 +334,16 @@ def test_the_work_trees_rendering_input_is_gits_blob_id_as_plan_upgrade_reads_it
     blob = subprocess.run([*git, "rev-parse", f"HEAD:{RENDERING_FILE}"], check=True, capture_output=True, text=True,
                           timeout=30).stdout.strip()
     assert folder_rendering(tmp_path) == blob
+
+
+def test_a_zero_or_false_the_api_server_drops_is_not_drift():
+    """The jupyterhub 4.3.3 chart renders `readinessProbe.initialDelaySeconds: 0`; the API server returns
+    the probe without it (Go's omitempty). A real value gone, or a zero where the manifest says 5, is drift."""
+    from deployer.plan.drift import differences
+
+    want = {"readinessProbe": {"initialDelaySeconds": 0, "periodSeconds": 2}, "hostNetwork": False}
+    assert differences(want, {"readinessProbe": {"periodSeconds": 2}}) == []
+    assert differences({"readinessProbe": {"initialDelaySeconds": 5}}, {"readinessProbe": {}}) == [
+        "readinessProbe.initialDelaySeconds"]
+    assert differences({"readinessProbe": {"initialDelaySeconds": 5}}, {"readinessProbe": {"initialDelaySeconds": 0}}) == [
+        "readinessProbe.initialDelaySeconds"]
