@@ -323,6 +323,7 @@ class Kube:
         import http.client
         import socket as socketlib
 
+        from kubernetes import client
         from kubernetes.stream import portforward
 
         wait = timeout or self.timeout
@@ -330,10 +331,13 @@ class Kube:
                  "Connection: close", *(f"{k}: {v}" for k, v in (headers or {}).items()), "", ""]
         where = f"pod {namespace}/{pod} port {port}"
         forward = None
+        # a client of its own: kubernetes.stream swaps its client's request function while it connects,
+        # which would break other threads' calls on the shared client (`status` checks hubs concurrently)
+        api = client.ApiClient(self._api.configuration)
         try:
             forward = self._call(f"port-forward to {where}", portforward,
-                                 self.core.connect_get_namespaced_pod_portforward, pod, namespace, ports=str(port),
-                                 _request_timeout=wait)
+                                 client.CoreV1Api(api).connect_get_namespaced_pod_portforward, pod, namespace,
+                                 ports=str(port), _request_timeout=wait)
             sock = forward.socket(port)
             sock.setblocking(True)
             sock.settimeout(wait)
@@ -342,14 +346,15 @@ class Kube:
             answer.begin()
             body = answer.read()
             return ProxyResponse(answer.status, body, answer.getheader("Content-Type", "") or "")
-        except (OSError, socketlib.timeout, http.client.HTTPException) as e:
-            why = forward.error(port) if forward is not None else None
+        except (OSError, socketlib.timeout, http.client.HTTPException, ValueError) as e:
+            why = forward.error(port) if forward is not None and port in forward.local_ports else None
             raise KubeError(f"GET {self.redactor(path)} from {where}: no answer "
                             f"({self.redactor(str(why or e) or type(e).__name__)[:200]})",
                             hint="check that the pod is running and listens on that port") from None
         finally:
             if forward is not None:
                 forward.close()
+            api.close()
 
 
 # -- translating API objects into our records (pure functions of the client's models) --------

@@ -296,10 +296,11 @@ class HubChecker:
             port = endpoint.port if isinstance(endpoint.port, int) else HUB_PORT
             resp = self.kube.pod_get(ns, pods[0].name, port, path, {"Authorization": f"token {token}"},
                                      timeout=self.options.request_timeout)
-            listed = listed_services(resp.json()) if resp.ok else None
         except KubeError as e:
             result.checks.append(Check("services", False, f"{path}: {e.message}"))
             return
+        try:
+            listed = listed_services(resp.json()) if resp.ok else None
         except ValueError:
             listed = None
         if listed is None:

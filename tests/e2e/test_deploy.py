@@ -133,7 +133,7 @@ def test_deploy_two_hubs_then_upgrade_with_changed_values(repo, api_client):
     assert s[staging]["state"] == s[prod]["state"] == "succeeded"
     assert s[staging]["details"]["revision"] == 1 and s[prod]["details"]["revision"] == 1
     assert s[staging]["details"]["chart_repository"]  # what came from the local repository is named
-    assert f"chart dependencies come from the local chart repository {CHART_REPO}" in proc.stderr
+    assert f"chart dependencies come from the local chart repository {CHART_REPO.resolve()}" in proc.stderr
     assert deployment_image(api_client, prod) == f"{GOOD_IMAGE}:{GOOD_TAG}"
     first_pod, image = running_hub(api_client, prod)
     assert image == f"{GOOD_IMAGE}:{GOOD_TAG}"

@@ -87,7 +87,9 @@ def test_diff_of_changed_values_is_a_unified_diff_and_exits_2(fleet):
         assert f"+        image: {GOOD_IMAGE}:{UPGRADE_TAG}" in proc.stdout
         report = as_json(diff(repo, repo.names["alpha"], "--output", "json"))
         changes = report["hubs"][0]["changes"]
-        assert report["changed"] and [c["object"] for c in changes] == [f"Deployment {repo.names['alpha']}/hub"]
+        # the jupyterhub chart keeps its values (the image tag too) in the Secret `hub` (values.yaml)
+        assert report["changed"] and [c["object"] for c in changes] == [f"Deployment {repo.names['alpha']}/hub",
+                                                                         f"Secret {repo.names['alpha']}/hub"]
     finally:
         values.write_text(hub_values())
 
