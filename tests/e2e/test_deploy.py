@@ -261,7 +261,7 @@ hubs:
 """)
     (kube / "slow.values.yaml").write_text(hub_values("slow", image=BAD_IMAGE))
     secret_values = kube / "enc-slow.secret.values.yaml"
-    secret_values.write_text(f"jupyterhub:\n  hub:\n    config:\n      x:\n        password: {SECRET}\n")
+    secret_values.write_text(f"jupyterhub:\n  hub:\n    config:\n      DummyAuthenticator:\n        password: {SECRET}\n")
     encrypt(secret_values, recipient)
     tmpdir = tmp_path / "tmpdir"
     tmpdir.mkdir()

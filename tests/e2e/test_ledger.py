@@ -151,9 +151,16 @@ def test_a_run_interrupted_after_the_support_stack_plans_the_hubs_next(local_clu
     git(repo.root, "init", "-q", "-b", "main")
     commit(repo.root, "first")
     s, p = repo.names["s"], repo.names["p"]
-    full = {"support_jobs": [{"cluster": "e2e", "kind": "support"}],
-            "staging_jobs": [{"cluster": "e2e", "kind": "hub", "hub": s}],
-            "prod_jobs": [{"cluster": "e2e", "kind": "hub", "hub": p}], "removals": []}
+    def job(kind: str, hub, stage, chart: str) -> dict:
+        return {"id": f"e2e/{hub or 'support'}", "cluster": "e2e", "kind": kind, "hub": hub, "stage": stage,
+                "chart": chart, "reasons": ["new"]}
+
+    # a plan file as `plan-upgrade --output json` writes it (its schema is checked)
+    full = {"version": 1, "base": "a", "head": "b",
+            "support_jobs": [job("support", None, None, "support")],
+            "staging_jobs": [job("hub", s, "staging", "basehub")],
+            "prod_jobs": [job("hub", p, "prod", "basehub")], "removals": [],
+            "counts": {"support": 1, "staging": 1, "prod": 1, "removals": 0}}
     plan_file = tmp_path / "plan.json"
     plan_file.write_text(json.dumps(full))
     run = subprocess.Popen([sys.executable, "-m", "deployer", "--root", str(repo.root), "deploy", "--plan",
