@@ -311,6 +311,51 @@ class Kube:
             raise KubeError(f"GET {shown}: no answer ({type(e).__name__})",
                             hint="check that the cluster's API server is up and reachable") from e
 
+    # -- a pod's port, through the API's port-forward ---------------------------------------
+    def pod_get(self, namespace: str, pod: str, port: int, path: str, headers: Optional[dict[str, str]] = None,
+                timeout: Optional[float] = None) -> ProxyResponse:
+        """GET `path` from a pod's `port` through the API server's port-forward (pods/portforward).
+
+        Unlike the service proxy, this carries the request's own headers to the pod: the API server
+        removes an `Authorization` header it authenticated (so a JupyterHub token, which JupyterHub 5
+        accepts only in that header, cannot go through the service proxy). Raises KubeError when the
+        port cannot be reached or does not answer HTTP within `timeout`."""
+        import http.client
+        import socket as socketlib
+
+        from kubernetes import client
+        from kubernetes.stream import portforward
+
+        wait = timeout or self.timeout
+        lines = [f"GET /{path.lstrip('/')} HTTP/1.1", f"Host: {pod}:{port}", "Accept: application/json",
+                 "Connection: close", *(f"{k}: {v}" for k, v in (headers or {}).items()), "", ""]
+        where = f"pod {namespace}/{pod} port {port}"
+        forward = None
+        # a client of its own: kubernetes.stream swaps its client's request function while it connects,
+        # which would break other threads' calls on the shared client (`status` checks hubs concurrently)
+        api = client.ApiClient(self._api.configuration)
+        try:
+            forward = self._call(f"port-forward to {where}", portforward,
+                                 client.CoreV1Api(api).connect_get_namespaced_pod_portforward, pod, namespace,
+                                 ports=str(port), _request_timeout=wait)
+            sock = forward.socket(port)
+            sock.setblocking(True)
+            sock.settimeout(wait)
+            sock.sendall("\r\n".join(lines).encode())
+            answer = http.client.HTTPResponse(sock)
+            answer.begin()
+            body = answer.read()
+            return ProxyResponse(answer.status, body, answer.getheader("Content-Type", "") or "")
+        except (OSError, socketlib.timeout, http.client.HTTPException, ValueError) as e:
+            why = forward.error(port) if forward is not None and port in forward.local_ports else None
+            raise KubeError(f"GET {self.redactor(path)} from {where}: no answer "
+                            f"({self.redactor(str(why or e) or type(e).__name__)[:200]})",
+                            hint="check that the pod is running and listens on that port") from None
+        finally:
+            if forward is not None:
+                forward.close()
+            api.close()
+
 
 # -- translating API objects into our records (pure functions of the client's models) --------
 

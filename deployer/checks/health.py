@@ -15,6 +15,9 @@ from typing import Optional
 # reported as a warning), not finished Jobs
 USER_SERVER_COMPONENT = "singleuser-server"
 IMAGE_PULL = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
+# the kubelet's reason for an image that is not on the node when its pull policy is Never (the local
+# cluster's images are imported, never pulled): no registry is involved, so "cannot be pulled" misleads
+NEVER_PULL = "ErrImageNeverPull"
 CRASH = {"CrashLoopBackOff", "RunContainerError", "CreateContainerError", "CreateContainerConfigError"}
 RECENT_EVENTS = dt.timedelta(minutes=30)
 
@@ -111,7 +114,12 @@ def explain_pod(pod: PodState, claims: dict[str, ClaimState]) -> list[Finding]:
     out: list[Finding] = []
     for c in pod.containers:
         where = f"{'init ' if c.init else ''}container {c.name}"
-        if c.waiting_reason in IMAGE_PULL:
+        if c.waiting_reason == NEVER_PULL:
+            out.append(Finding(severity, "image-pull", subject,
+                               f"{where}: image {c.image} is not on the node and its pull policy is Never, "
+                               f"so it is never pulled ({c.waiting_reason})"
+                               + (f": {c.waiting_message}" if c.waiting_message else "")))
+        elif c.waiting_reason in IMAGE_PULL:
             out.append(Finding(severity, "image-pull", subject,
                                f"{where}: image {c.image} cannot be pulled ({c.waiting_reason})"
                                + (f": {c.waiting_message}" if c.waiting_message else "")))
@@ -218,11 +226,18 @@ HINTS = {
 }
 
 
+NEVER_PULL_HINT = ("the image is not on the node and is never pulled (pull policy Never): check the image name "
+                   "and tag in the hub's values against the images on the node (`deployer local images` imports "
+                   "the ones built here)")
+
+
 def hint_for(findings: list[Finding]) -> Optional[str]:
     """What to do about the first error (else warning) finding, or None."""
     for severity in ("error", "warning"):
         for f in findings:
             if f.severity == severity and f.code in HINTS:
+                if f.code == "image-pull" and f"({NEVER_PULL})" in f.message:
+                    return NEVER_PULL_HINT
                 return HINTS[f.code]
     return None
 

@@ -4,7 +4,7 @@
 A live object holds much more than its manifest (defaults, status, fields controllers set), so
 the comparison asks only whether every field the manifest sets still has that value: mappings by
 their keys, lists element by element (a different length is drift), quantities by value (`0.5`
-and `500m` are one CPU amount), and a field the manifest leaves empty may be absent. Secrets are
+and `500m` are one CPU amount), and a field the manifest leaves empty, 0 or false may be absent. Secrets are
 compared by their decoded values in memory and reported by key name only: no value, digest or
 length of a Secret is ever part of the result.
 """
@@ -90,6 +90,12 @@ def _empty(value: Any) -> bool:
     return value is None or value == {} or value == [] or value == ""
 
 
+def _zero(value: Any) -> bool:
+    """0 or false: the API server's Go types drop such a value from what they return (`omitempty`), so a
+    manifest's `initialDelaySeconds: 0` (the jupyterhub 4.3.3 chart's hub and proxy probes) is absent live."""
+    return value is False or (isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0)
+
+
 def _same_scalar(want: Any, have: Any) -> bool:
     if want == have:
         return True
@@ -109,7 +115,7 @@ def differences(want: Any, have: Any, path: str = "") -> list[str]:
         for key, value in want.items():
             sub = f"{path}.{key}" if path else str(key)
             if key not in have:
-                if not _empty(value):
+                if not _empty(value) and not _zero(value):
                     out.append(sub)
                 continue
             out += differences(value, have[key], sub)

@@ -183,6 +183,10 @@ def _local_images(cluster: Cluster, runner: ProcessRunner, on_event) -> None:
 
     state = Path(cluster.local.state_dir) if cluster.local and cluster.local.state_dir else None
     node = LocalCluster(state)
+    status = node.status()
+    if status.state == "up" and status.node is None:  # `local up --api-only`: no containerd to import into
+        log.info("local cluster: API server only (no node), so no images to build or import")
+        return
     log.info("local cluster: building (when not cached) and importing its images")
     built = ensure_images(runner)
     import_images(runner, node.layout.containerd_socket, built)

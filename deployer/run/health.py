@@ -12,8 +12,9 @@ Per hub, one *attempt* is:
 4. services: the services the chart registered (their tokens live in the Secret `hub` as
              `hub.services.<name>.apiToken`) are all listed by GET /hub/api/services, asked with
              the token of the `deployer-health` service basehub registers (its role can only list
-             service names). The API server's proxy consumes the Authorization header, so the
-             token travels as JupyterHub's `token` query parameter. Without that token (a chart
+             service names). JupyterHub 5 reads a token only from the Authorization header, which
+             the API server's service proxy consumes, so this one request goes to a ready hub pod
+             through the API's port-forward (pods/portforward). Without that token (a chart
              other than basehub/daskhub) this check is reported as skipped.
 A hub that fails is retried, a bounded number of times, `interval` seconds apart.
 """
@@ -43,6 +44,8 @@ from deployer.errors import DeployerError
 HUB_INFO = "deployer-hub-info"
 HUB_SECRET = "hub"
 HEALTH_SERVICE = "deployer-health"
+HUB_POD_SELECTOR = "component=hub"  # the jupyterhub chart's hub pod
+HUB_PORT = 8081  # the hub container's port (the chart's hub Service maps 8081 to it)
 SERVICE_TOKEN = "hub.services.{}.apiToken"
 
 
@@ -283,11 +286,21 @@ class HubChecker:
             return
         path = endpoint.base + "api/services"
         try:
-            resp = self._get(ns, endpoint, path, {"token": token})
-            listed = listed_services(resp.json()) if resp.ok else None
+            # JupyterHub 5 takes a token only from the Authorization header (never `?token=`), and the API
+            # server's service proxy drops that header: so this request goes to a ready hub pod through the
+            # API's port-forward, header and all
+            pods = [p for p in self.kube.pods(ns, HUB_POD_SELECTOR) if p.ready and not p.deleting]
+            if not pods:
+                result.checks.append(Check("services", False, f"{path}: no ready hub pod ({HUB_POD_SELECTOR})"))
+                return
+            port = endpoint.port if isinstance(endpoint.port, int) else HUB_PORT
+            resp = self.kube.pod_get(ns, pods[0].name, port, path, {"Authorization": f"token {token}"},
+                                     timeout=self.options.request_timeout)
         except KubeError as e:
             result.checks.append(Check("services", False, f"{path}: {e.message}"))
             return
+        try:
+            listed = listed_services(resp.json()) if resp.ok else None
         except ValueError:
             listed = None
         if listed is None:

@@ -67,6 +67,24 @@ def local_cluster(tmp_path_factory) -> Iterator[RunningCluster]:
 
 
 @pytest.fixture(scope="session")
+def hub_images(local_cluster) -> dict[str, str]:
+    """The images built here, imported into the node once per session (what `deploy` does itself;
+    done here so the first deploy is not the one paying for it), plus the hub image under a second
+    tag (tests.e2e.operate_repo.UPGRADE_TAG: a real new hub image tag for upgrades)."""
+    from deployer.adapters.process import ProcessRunner
+    from deployer.local.images import ensure_images, image_refs, import_images
+    from tests.e2e.operate_repo import GOOD_IMAGE, GOOD_TAG, UPGRADE_TAG
+
+    runner = ProcessRunner()
+    socket = local_cluster.cluster.layout.containerd_socket
+    import_images(runner, socket, ensure_images(runner))
+    result = runner.run(["ctr", "--address", str(socket), "-n", "k8s.io", "images", "tag", "--force",
+                         f"{GOOD_IMAGE}:{GOOD_TAG}", f"{GOOD_IMAGE}:{UPGRADE_TAG}"], timeout=120)
+    assert result.ok, result.stderr
+    return {**image_refs(), "k8s-hub-upgrade": f"{GOOD_IMAGE}:{UPGRADE_TAG}"}
+
+
+@pytest.fixture(scope="session")
 def api_client(local_cluster):
     client = local_cluster.api_client()
     yield client

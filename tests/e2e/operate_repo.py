@@ -1,6 +1,12 @@
 """Configuration repositories for the operating commands' e2e tests (health, status, diff,
-rollback, grafana): a `local` cluster pointing at the session's local cluster, hubs named with a
-unique suffix (so tests sharing the cluster never collide), real sops + age for secrets."""
+rollback, grafana): a `local` cluster pointing at the session's local cluster (a real node), hubs
+named with a unique suffix (so tests sharing the cluster never collide), real sops + age for secrets.
+
+Images: the real node runs only images built here and imported into its containerd (pull policy
+Never, set by the local values layer). GOOD_IMAGE:GOOD_TAG is the hub image built here;
+UPGRADE_TAG is the same image under a second tag (the `hub_images` fixture imports it), a real
+"new hub image" for upgrades; BAD_IMAGE is an image that is not on the node, so its pod waits in
+ErrImageNeverPull (the real node's reason; the simulated node said ImagePullBackOff)."""
 
 from __future__ import annotations
 
@@ -15,8 +21,19 @@ from typing import Optional
 from tests.conftest import SHARED_CHARTS, require_tool
 
 CHART_REPO = SHARED_CHARTS  # the real upstream charts, served to helm as a chart repository
-GOOD_IMAGE = "quay.io/jupyterhub/k8s-hub"
-BAD_IMAGE = "registry.invalid/unpullable-hub"
+
+
+def _hub_ref() -> tuple[str, str]:
+    from deployer.local.images import image_refs
+
+    name, _, tag = image_refs()["k8s-hub"].rpartition(":")
+    return name, tag
+
+
+GOOD_IMAGE, GOOD_TAG = _hub_ref()
+UPGRADE_TAG = f"{GOOD_TAG}-upgrade"  # the same image, imported under a second tag by the `hub_images` fixture
+BAD_IMAGE = "deployer.local/not-on-the-node"  # never built, never imported: ErrImageNeverPull
+CRASH = "raise SystemExit('e2e: this hub crashes on purpose')"  # hub.extraConfig that makes the real hub exit 1
 
 
 def make_age_key(folder: Path) -> tuple[Path, str]:
@@ -33,8 +50,12 @@ def encrypt(path: Path, recipient: str) -> None:
                    check=True, capture_output=True, timeout=60)
 
 
-def hub_values(image: str = GOOD_IMAGE, tag: str = "4.1.0") -> str:
-    return f"jupyterhub:\n  hub:\n    image:\n      name: {image}\n      tag: \"{tag}\"\n"
+def hub_values(image: str = GOOD_IMAGE, tag: str = GOOD_TAG, crash: bool = False) -> str:
+    """A hub's values naming its hub image; `crash`: the hub process exits at start (CrashLoopBackOff)."""
+    text = f"jupyterhub:\n  hub:\n    image:\n      name: {image}\n      tag: \"{tag}\"\n"
+    if crash:
+        text += f"    extraConfig:\n      zz-e2e-crash: {json.dumps(CRASH)}\n"
+    return text
 
 
 class Repo:
@@ -59,17 +80,36 @@ class Repo:
         (self.folder / "cluster.yaml").write_text("\n".join(lines) + "\n")
         self.recipient: Optional[str] = None
 
+    @property
+    def charts_dir(self) -> Path:
+        """Where deploy prepares the charts (the state folder's `charts`, `<repo>/.deployer/charts`)."""
+        return self.root / ".deployer" / "charts"
+
     def write_secret(self, short: str, text: str, recipient: str) -> None:
         path = self.folder / f"enc-{short}.secret.values.yaml"
         path.write_text(text)
         encrypt(path, recipient)
 
-    def run(self, *args: str, timeout: float = 300, env: Optional[dict] = None) -> subprocess.CompletedProcess:
+    def run(self, *args: str, timeout: float = 600, env: Optional[dict] = None) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "deployer", "--root", str(self.root), *args],
                               capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
 
-    def deploy(self, *args: str, timeout: str = "60") -> subprocess.CompletedProcess:
+    def deploy(self, *args: str, timeout: str = "240") -> subprocess.CompletedProcess:
         return self.run("deploy", self.cluster, *args, "--chart-repo", str(CHART_REPO), "--timeout", timeout)
+
+
+def delete_namespaces(api_client, names) -> None:
+    """Real hub pods use the node's two cores: what a test deployed goes when it is done (deleting a
+    namespace takes its helm release records with it)."""
+    from kubernetes import client
+
+    core = client.CoreV1Api(api_client)
+    for name in names:
+        try:
+            core.delete_namespace(name)
+        except client.ApiException as e:
+            if e.status != 404:
+                raise
 
 
 def as_json(proc: subprocess.CompletedProcess) -> dict:

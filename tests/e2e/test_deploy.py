@@ -1,5 +1,6 @@
-"""`deployer deploy` end to end: the local cluster (real etcd, kube-apiserver, controller-manager,
-simulated node), the real helm, and real sops + age."""
+"""`deployer deploy` end to end: the local cluster (real etcd, kube-apiserver, controller-manager, and a
+real node: containerd, kubelet, kube-proxy, CoreDNS) running real JupyterHub pods from the images built
+here, the real helm and charts, and real sops + age."""
 
 from __future__ import annotations
 
@@ -15,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, SHARED_CHARTS, require_tool
-from tests.e2e.operate_repo import encrypt, make_age_key
+from tests.conftest import SHARED_CHARTS, require_tool
+from tests.e2e.operate_repo import (BAD_IMAGE, GOOD_IMAGE, GOOD_TAG, UPGRADE_TAG, delete_namespaces, encrypt,
+                                    make_age_key)
 
 SECRET = "planted-s3cret-7f3a9c21e5"
 CHART_REPO = SHARED_CHARTS  # the real upstream charts, served to helm as a chart repository
-GOOD_IMAGE = "quay.io/jupyterhub/k8s-hub"
-BAD_IMAGE = "registry.invalid/unpullable-hub"
+WAIT = "240"  # helm --wait for a real hub pod to start on a loaded two-core machine
 
 pytestmark = pytest.mark.e2e
 
@@ -31,13 +32,15 @@ def age_key(tmp_path_factory) -> tuple[Path, str]:
     return make_age_key(tmp_path_factory.mktemp("age"))
 
 
-def hub_values(name: str, image: str = GOOD_IMAGE, tag: str = "4.1.0") -> str:
-    return (f"jupyterhub:\n  hub:\n    image:\n      name: {image}\n      tag: \"{tag}\"\n"
+def hub_values(name: str, image: str = GOOD_IMAGE, tag: str = GOOD_TAG, crash: bool = False) -> str:
+    crash_config = ("    extraConfig:\n      zz-e2e-crash: \"raise SystemExit('e2e: this hub crashes on purpose')\"\n"
+                    if crash else "")
+    return (f"jupyterhub:\n  hub:\n    image:\n      name: {image}\n      tag: \"{tag}\"\n{crash_config}"
             f"  custom:\n    hubName: {name}\n")
 
 
 @pytest.fixture
-def repo(tmp_path, local_cluster, age_key, monkeypatch):
+def repo(tmp_path, local_cluster, hub_images, age_key, monkeypatch, api_client):
     """A configuration repository with one local cluster `e2e` and hubs `staging` and `prod`;
     staging has a sops-encrypted values file holding SECRET."""
     key, recipient = age_key
@@ -73,7 +76,8 @@ hubs:
     secret_file.write_text(f"jupyterhub:\n  hub:\n    config:\n      DummyAuthenticator:\n        password: {SECRET}\n")
     encrypt(secret_file, recipient)
     assert SECRET not in secret_file.read_text()
-    return root, folder, f"staging-{suffix}", f"prod-{suffix}"
+    yield root, folder, f"staging-{suffix}", f"prod-{suffix}"
+    delete_namespaces(api_client, [f"staging-{suffix}", f"prod-{suffix}", f"slow-prod-{suffix}"])
 
 
 def deployer(root: Path, *args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -102,23 +106,46 @@ def deployment_image(api_client, namespace: str) -> str:
     return hub.spec.template.spec.containers[0].image
 
 
+def running_hub(api_client, namespace: str, timeout: float = 240) -> tuple[str, str]:
+    """(name, image) of the one Ready hub pod, waiting for an old one to go (the hub's strategy is Recreate).
+    The image is the pod's own (its spec): the node reports a status image by image ID, and the upgrade
+    tag is the same image as the first tag, so the status may name either."""
+    from kubernetes import client
+
+    core = client.CoreV1Api(api_client)
+    deadline = time.monotonic() + timeout
+    while True:
+        pods = [p for p in core.list_namespaced_pod(namespace, label_selector="component=hub").items
+                if p.metadata.deletion_timestamp is None]
+        ready = [p for p in pods if any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])]
+        if len(pods) == 1 and ready:
+            return ready[0].metadata.name, ready[0].spec.containers[0].image
+        assert time.monotonic() < deadline, [(p.metadata.name, p.status.phase) for p in pods]
+        time.sleep(1)
+
+
 def test_deploy_two_hubs_then_upgrade_with_changed_values(repo, api_client):
     root, folder, staging, prod = repo
-    proc = deployer(root, "deploy", "e2e", "--chart-repo", str(CHART_REPO), "--timeout", "60", "--output", "json")
+    proc = deployer(root, "deploy", "e2e", "--chart-repo", str(CHART_REPO), "--timeout", WAIT, "--output", "json")
     report = report_of(proc)
     assert proc.returncode == 0, proc.stderr
     s = steps(report)
     assert s[staging]["state"] == s[prod]["state"] == "succeeded"
     assert s[staging]["details"]["revision"] == 1 and s[prod]["details"]["revision"] == 1
     assert s[staging]["details"]["chart_repository"]  # what came from the local repository is named
-    assert f"chart dependencies come from the local chart repository {CHART_REPO}" in proc.stderr
-    assert deployment_image(api_client, prod) == f"{GOOD_IMAGE}:4.1.0"
+    assert f"chart dependencies come from the local chart repository {CHART_REPO.resolve()}" in proc.stderr
+    assert deployment_image(api_client, prod) == f"{GOOD_IMAGE}:{GOOD_TAG}"
+    first_pod, image = running_hub(api_client, prod)
+    assert image == f"{GOOD_IMAGE}:{GOOD_TAG}"
 
-    (folder / "prod.values.yaml").write_text(hub_values("prod", tag="4.2.0"))
-    proc = deployer(root, "deploy", "e2e", prod, "--chart-repo", str(CHART_REPO), "--timeout", "60", "--output", "json")
+    # a new hub image tag (the same layers under a second tag, imported into the node)
+    (folder / "prod.values.yaml").write_text(hub_values("prod", tag=UPGRADE_TAG))
+    proc = deployer(root, "deploy", "e2e", prod, "--chart-repo", str(CHART_REPO), "--timeout", WAIT, "--output", "json")
     assert proc.returncode == 0, proc.stderr
     assert steps(report_of(proc))[prod]["details"]["revision"] == 2
-    assert deployment_image(api_client, prod) == f"{GOOD_IMAGE}:4.2.0"
+    assert deployment_image(api_client, prod) == f"{GOOD_IMAGE}:{UPGRADE_TAG}"
+    new_pod, image = running_hub(api_client, prod)
+    assert new_pod != first_pod and image == f"{GOOD_IMAGE}:{UPGRADE_TAG}"  # a new pod, Ready, runs it
 
 
 def test_secret_reaches_the_cluster_but_no_output_log_error_or_report(repo, api_client, tmp_path):
@@ -126,9 +153,9 @@ def test_secret_reaches_the_cluster_but_no_output_log_error_or_report(repo, api_
 
     root, folder, staging, prod = repo
     report_file = tmp_path / "report.json"
-    # prod fails too (unpullable image), so error paths are covered as well
+    # prod fails too (an image not on the node), so error paths are covered as well
     (folder / "prod.values.yaml").write_text(hub_values("prod", image=BAD_IMAGE))
-    proc = deployer(root, "--verbose", "deploy", "e2e", "--chart-repo", str(CHART_REPO), "--timeout", "15",
+    proc = deployer(root, "--verbose", "deploy", "e2e", "--chart-repo", str(CHART_REPO), "--timeout", "45",
                     "--report-file", str(report_file))
     assert proc.returncode == 1
     secrets = client.CoreV1Api(api_client).list_namespaced_secret(staging).items
@@ -140,20 +167,30 @@ def test_secret_reaches_the_cluster_but_no_output_log_error_or_report(repo, api_
 
 
 def test_breaking_values_fail_and_roll_back_while_the_other_hub_succeeds(repo, api_client):
+    """staging's values make the real hub process exit at start: CrashLoopBackOff for real, the reason
+    with the container's last log lines, and the automatic rollback brings back a hub that answers."""
     root, folder, staging, prod = repo
-    assert deployer(root, "deploy", "e2e", "--chart-repo", str(CHART_REPO), "--timeout", "60").returncode == 0
-    (folder / "staging.values.yaml").write_text(hub_values("staging", image=BAD_IMAGE))
-    (folder / "prod.values.yaml").write_text(hub_values("prod", tag="4.2.0"))
+    first = deployer(root, "deploy", "e2e", "--chart-repo", str(CHART_REPO), "--timeout", WAIT)
+    assert first.returncode == 0, first.stdout + first.stderr
+    (folder / "staging.values.yaml").write_text(hub_values("staging", crash=True))
+    (folder / "prod.values.yaml").write_text(hub_values("prod", tag=UPGRADE_TAG))
     # both hubs in the same stage here, so the failure of one must not stop the other
     text = (folder / "cluster.yaml").read_text().replace("  stage: prod\n", "  stage: staging\n")
     (folder / "cluster.yaml").write_text(text)
-    proc = deployer(root, "deploy", "e2e", "--chart-repo", str(CHART_REPO), "--timeout", "15", "--output", "json")
+    # long enough for the kubelet to back off after the second crash (CrashLoopBackOff)
+    proc = deployer(root, "deploy", "e2e", "--chart-repo", str(CHART_REPO), "--timeout", "90", "--output", "json")
     s = steps(report_of(proc))
     assert proc.returncode == 1
     assert s[staging]["state"] == "failed" and s[staging]["details"]["rolled_back_to"] == 1
-    assert "rolled back to revision 1" in s[staging]["message"]
+    message = s[staging]["message"]
+    assert "rolled back to revision 1" in message
+    assert "container hub keeps crashing (CrashLoopBackOff" in message, message
+    assert "last log lines of hub:" in message and "e2e: this hub crashes on purpose" in message, message
     assert s[prod]["state"] == "succeeded" and s[prod]["details"]["revision"] == 2
-    assert deployment_image(api_client, staging) == f"{GOOD_IMAGE}:4.1.0"  # the rollback is live
+    assert deployment_image(api_client, staging) == f"{GOOD_IMAGE}:{GOOD_TAG}"  # the rollback is live
+    assert running_hub(api_client, staging)[1] == f"{GOOD_IMAGE}:{GOOD_TAG}"
+    health = deployer(root, "health", "e2e", staging, "--output", "json", "--retries", "30", "--interval", "2")
+    assert health.returncode == 0, health.stdout + health.stderr  # and it answers again
 
 
 def test_prod_is_skipped_when_staging_fails(repo):
@@ -168,9 +205,10 @@ def test_prod_is_skipped_when_staging_fails(repo):
 
 def test_release_stuck_in_pending_upgrade_is_recovered(repo, local_cluster):
     root, folder, staging, prod = repo
-    assert deployer(root, "deploy", "e2e", prod, "--chart-repo", str(CHART_REPO), "--timeout", "60").returncode == 0
+    first = deployer(root, "deploy", "e2e", prod, "--chart-repo", str(CHART_REPO), "--timeout", WAIT)
+    assert first.returncode == 0, first.stdout + first.stderr
     helm = require_tool("helm")
-    chart = REPO / ".state" / "charts"
+    chart = root / ".deployer" / "charts"  # where deploy prepared the charts (the state folder)
     prepared = sorted((p for p in chart.glob("basehub-*/basehub") if (p / "Chart.yaml").is_file()), key=lambda p: p.stat().st_mtime)
     assert prepared, "the first deploy prepared basehub"
     env = {**os.environ, "KUBECONFIG": str(local_cluster.kubeconfig)}
@@ -193,7 +231,7 @@ def test_release_stuck_in_pending_upgrade_is_recovered(repo, local_cluster):
     finally:
         os.killpg(stuck.pid, signal.SIGKILL)
         stuck.wait()
-    proc = deployer(root, "deploy", "e2e", prod, "--chart-repo", str(CHART_REPO), "--timeout", "60", "--output", "json")
+    proc = deployer(root, "deploy", "e2e", prod, "--chart-repo", str(CHART_REPO), "--timeout", WAIT, "--output", "json")
     s = steps(report_of(proc))[prod]
     assert proc.returncode == 0, proc.stderr
     assert s["state"] == "succeeded" and "recovered from pending-upgrade" in s["details"]["recovered"]
@@ -223,7 +261,7 @@ hubs:
 """)
     (kube / "slow.values.yaml").write_text(hub_values("slow", image=BAD_IMAGE))
     secret_values = kube / "enc-slow.secret.values.yaml"
-    secret_values.write_text(f"jupyterhub:\n  hub:\n    config:\n      x:\n        password: {SECRET}\n")
+    secret_values.write_text(f"jupyterhub:\n  hub:\n    config:\n      DummyAuthenticator:\n        password: {SECRET}\n")
     encrypt(secret_values, recipient)
     tmpdir = tmp_path / "tmpdir"
     tmpdir.mkdir()
@@ -272,7 +310,7 @@ def test_unknown_hub_or_cluster_is_a_usage_error(repo):
 
 def test_deploy_support_stack(repo):
     root, folder, staging, prod = repo
-    proc = deployer(root, "deploy-support", "e2e", "--chart-repo", str(CHART_REPO), "--timeout", "90", "--output", "json")
+    proc = deployer(root, "deploy-support", "e2e", "--chart-repo", str(CHART_REPO), "--timeout", WAIT, "--output", "json")
     assert proc.returncode == 0, proc.stderr
     s = steps(report_of(proc))["support"]
     assert s["state"] == "succeeded" and s["details"]["revision"] >= 1
@@ -291,7 +329,7 @@ def test_deploy_plan_runs_the_ci_stages_locally_with_the_canary_gate(repo, tmp_p
     }
     plan_file = tmp_path / "plan.json"
     plan_file.write_text(json.dumps(plan))
-    proc = deployer(root, "deploy", "--plan", str(plan_file), "--chart-repo", str(CHART_REPO), "--timeout", "60",
+    proc = deployer(root, "deploy", "--plan", str(plan_file), "--chart-repo", str(CHART_REPO), "--timeout", WAIT,
                     "--output", "json")
     s = steps(report_of(proc))
     assert proc.returncode == 0, proc.stderr

@@ -1,13 +1,13 @@
 """`deployer grafana deploy-dashboards` and deploy annotations end to end: the token decrypted by
-the real sops + age from enc-grafana-token.secret.yaml, the real helm and local cluster for the
-deploy, and for Grafana a real HTTP server of ours implementing its documented API (a real Grafana
+the real sops + age from enc-grafana-token.secret.yaml, the real helm and the local cluster (a real node running the hub) for
+the deploy, and for Grafana a real HTTP server of ours implementing its documented API (a real Grafana
 cannot run here)."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.e2e.operate_repo import Repo, as_json, encrypt, make_age_key
+from tests.e2e.operate_repo import Repo, as_json, delete_namespaces, encrypt, make_age_key
 from tests.grafana_standin import GrafanaStandin
 
 pytestmark = pytest.mark.e2e
@@ -16,7 +16,7 @@ TOKEN = "glsa_e2e-grafana-token-9f2c71"
 
 
 @pytest.fixture
-def setup(local_cluster, tmp_path, monkeypatch):
+def setup(local_cluster, hub_images, api_client, tmp_path, monkeypatch):
     key, recipient = make_age_key(tmp_path)
     monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(key))
     with GrafanaStandin(TOKEN) as grafana:
@@ -26,6 +26,7 @@ def setup(local_cluster, tmp_path, monkeypatch):
         token_file.write_text(f"grafana_token: {TOKEN}\n")
         encrypt(token_file, recipient)
         yield repo, grafana
+    delete_namespaces(api_client, repo.names.values())
 
 
 def test_deploy_dashboards_with_the_sops_token_from_the_cluster_folder(setup):

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, require_tool
-from tests.e2e.operate_repo import BAD_IMAGE, MIRROR, Repo, as_json, hub_values
+from tests.conftest import require_tool
+from tests.e2e.operate_repo import BAD_IMAGE, CHART_REPO, UPGRADE_TAG, Repo, as_json, delete_namespaces, hub_values
 
 pytestmark = pytest.mark.e2e
 
@@ -40,13 +40,14 @@ def commit(root: Path, message: str = "change") -> str:
 
 
 @pytest.fixture
-def fleet(local_cluster, tmp_path) -> Repo:
+def fleet(local_cluster, hub_images, api_client, tmp_path) -> Repo:
     """Two hubs (staging `s`, prod `p`) of cluster `e2e`, in a git repository."""
     repo = Repo(tmp_path / "repo", local_cluster.cluster.layout.root,
                 {"s": {"stage": "staging"}, "p": {"stage": "prod"}})
     git(repo.root, "init", "-q", "-b", "main")
     commit(repo.root, "first")
-    return repo
+    yield repo
+    delete_namespaces(api_client, repo.names.values())
 
 
 def plan(repo: Repo, *args: str) -> dict:
@@ -59,8 +60,8 @@ def jobs(data: dict) -> dict[str, list[str]]:
     return {j["id"]: j["reasons"] for key in ("support_jobs", "staging_jobs", "prod_jobs") for j in data[key]}
 
 
-def deploy_json(repo: Repo, *args: str, timeout: str = "60") -> tuple[subprocess.CompletedProcess, dict]:
-    proc = repo.run("deploy", repo.cluster, *args, "--chart-mirror", str(MIRROR), "--timeout", timeout,
+def deploy_json(repo: Repo, *args: str, timeout: str = "240") -> tuple[subprocess.CompletedProcess, dict]:
+    proc = repo.run("deploy", repo.cluster, *args, "--chart-repo", str(CHART_REPO), "--timeout", timeout,
                     "--output", "json")
     return proc, as_json(proc)
 
@@ -103,7 +104,7 @@ def test_deploy_records_digest_commit_and_version_on_the_revision_it_makes(fleet
 
     assert labels["deployer/version"] == __version__
     # the digest recorded is the one plan-upgrade computes for the same inputs
-    (folder := repo.folder / "s.values.yaml").write_text(hub_values(tag="4.2.0"))
+    (folder := repo.folder / "s.values.yaml").write_text(hub_values(tag=UPGRADE_TAG))
     data = plan(repo)
     job = next(j for j in data["staging_jobs"] if j["hub"] == s)
     folder.write_text(hub_values())
@@ -139,7 +140,8 @@ def test_a_second_deploy_of_an_unchanged_fleet_changes_no_revision_unless_forced
     assert "deployed anyway (--force)" in by_hub(report)[s]["details"]["ledger"]
 
 
-def test_a_run_interrupted_after_the_support_stack_plans_the_hubs_next(local_cluster, api_client, tmp_path):
+def test_a_run_interrupted_after_the_support_stack_plans_the_hubs_next(local_cluster, hub_images, api_client,
+                                                                      tmp_path):
     """The CI failure of 2i2c-org/infrastructure#8630: a run stops after the support stack; the
     next plan, made against the cluster, still has the hubs."""
     repo = Repo(tmp_path / "repo", local_cluster.cluster.layout.root,
@@ -149,13 +151,20 @@ def test_a_run_interrupted_after_the_support_stack_plans_the_hubs_next(local_clu
     git(repo.root, "init", "-q", "-b", "main")
     commit(repo.root, "first")
     s, p = repo.names["s"], repo.names["p"]
-    full = {"support_jobs": [{"cluster": "e2e", "kind": "support"}],
-            "staging_jobs": [{"cluster": "e2e", "kind": "hub", "hub": s}],
-            "prod_jobs": [{"cluster": "e2e", "kind": "hub", "hub": p}], "removals": []}
+    def job(kind: str, hub, stage, chart: str) -> dict:
+        return {"id": f"e2e/{hub or 'support'}", "cluster": "e2e", "kind": kind, "hub": hub, "stage": stage,
+                "chart": chart, "reasons": ["new"]}
+
+    # a plan file as `plan-upgrade --output json` writes it (its schema is checked)
+    full = {"version": 1, "base": "a", "head": "b",
+            "support_jobs": [job("support", None, None, "support")],
+            "staging_jobs": [job("hub", s, "staging", "basehub")],
+            "prod_jobs": [job("hub", p, "prod", "basehub")], "removals": [],
+            "counts": {"support": 1, "staging": 1, "prod": 1, "removals": 0}}
     plan_file = tmp_path / "plan.json"
     plan_file.write_text(json.dumps(full))
     run = subprocess.Popen([sys.executable, "-m", "deployer", "--root", str(repo.root), "deploy", "--plan",
-                            str(plan_file), "--chart-mirror", str(MIRROR), "--timeout", "120", "--force"],
+                            str(plan_file), "--chart-repo", str(CHART_REPO), "--timeout", "120", "--force"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 180
@@ -195,7 +204,7 @@ def test_a_hand_made_helm_upgrade_shows_out_of_date_and_is_planned(fleet, local_
     assert proc.returncode == 0, proc.stderr
     assert status_rows(repo)[s]["sync"] == "in sync"
     helm = require_tool("helm")
-    charts = sorted((p for p in (REPO / ".state" / "charts").glob("basehub-*/basehub") if (p / "Chart.yaml").is_file()),
+    charts = sorted((p for p in repo.charts_dir.glob("basehub-*/basehub") if (p / "Chart.yaml").is_file()),
                     key=lambda p: p.stat().st_mtime)
     assert charts, "the deploy prepared basehub"
     by_hand = subprocess.run([str(helm), "upgrade", s, str(charts[-1]), "-n", s, "--reuse-values",
@@ -246,7 +255,7 @@ def test_a_failed_release_is_planned_again_and_deployed_by_the_next_deploy(fleet
     proc, _ = deploy_json(repo, s)
     assert proc.returncode == 0, proc.stderr
     (repo.folder / "s.values.yaml").write_text(hub_values(image=BAD_IMAGE))
-    proc, report = deploy_json(repo, s, "--no-rollback", timeout="10")
+    proc, report = deploy_json(repo, s, "--no-rollback", timeout="20")
     assert proc.returncode == 1 and by_hub(report)[s]["state"] == "failed"
     (repo.folder / "s.values.yaml").write_text(hub_values())  # back to what revision 1 runs
     assert jobs(plan(repo))[f"e2e/{s}"] == ["last revision 2 is failed"]
@@ -256,7 +265,7 @@ def test_a_failed_release_is_planned_again_and_deployed_by_the_next_deploy(fleet
     assert by_hub(report)[s]["state"] == "succeeded" and by_hub(report)[s]["details"]["revision"] == 3
     # a failure rolled back by deploy is planned again too: the rollback is not a deployer revision
     (repo.folder / "s.values.yaml").write_text(hub_values(image=BAD_IMAGE))
-    proc, report = deploy_json(repo, s, timeout="10")
+    proc, report = deploy_json(repo, s, timeout="20")
     assert proc.returncode == 1 and by_hub(report)[s]["details"]["rolled_back_to"] == 3
     assert jobs(plan(repo))[f"e2e/{s}"][0] == (
         "revision 5 was not made by deployer (it recorded revision 3): a helm upgrade or rollback by hand")
@@ -268,7 +277,7 @@ def test_the_reason_names_the_inputs_changed_since_the_recorded_commit(fleet):
     proc, _ = deploy_json(repo)
     assert proc.returncode == 0, proc.stderr
     recorded = git(repo.root, "rev-parse", "HEAD")
-    (repo.folder / "s.values.yaml").write_text(hub_values(tag="4.2.0"))
+    (repo.folder / "s.values.yaml").write_text(hub_values(tag=UPGRADE_TAG))
     commit(repo.root, "new tag")
     data = plan(repo)
     assert list(jobs(data)) == [f"e2e/{s}"]

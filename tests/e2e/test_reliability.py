@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.operate_repo import BAD_IMAGE, CHART_REPO, Repo, as_json, hub_values, make_age_key
+from tests.e2e.operate_repo import (BAD_IMAGE, CHART_REPO, GOOD_TAG, Repo, as_json, delete_namespaces, hub_values,
+                                    make_age_key)
 
 pytestmark = pytest.mark.e2e
 
@@ -28,9 +29,11 @@ def labelled(label: str, **kw) -> str:
 
 
 @pytest.fixture(scope="module")
-def repo(local_cluster, tmp_path_factory):
+def repo(local_cluster, hub_images, api_client, tmp_path_factory):
     work = tmp_path_factory.mktemp("reliability")
-    return Repo(work / "repo", local_cluster.cluster.layout.root, {"roll": {}, "dry": {}, "why": {}})
+    repo = Repo(work / "repo", local_cluster.cluster.layout.root, {"roll": {}, "dry": {}, "why": {}})
+    yield repo
+    delete_namespaces(api_client, repo.names.values())
 
 
 def test_two_failed_no_rollback_deploys_then_rollback_goes_to_the_last_deployed_revision(repo):
@@ -42,7 +45,7 @@ def test_two_failed_no_rollback_deploys_then_rollback_goes_to_the_last_deployed_
         proc = repo.deploy(hub, "--no-rollback")
         assert proc.returncode == 1, proc.stdout + proc.stderr
     values.write_text(hub_values())
-    proc = repo.run("rollback", "e2e", hub, "--output", "json", "--timeout", "60")
+    proc = repo.run("rollback", "e2e", hub, "--output", "json", "--timeout", "240")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     result = as_json(proc)
     assert (result["from_revision"], result["to_revision"], result["new_revision"], result["status"]) == (
@@ -83,13 +86,17 @@ def test_a_release_that_is_not_ready_says_why_as_health_does(repo, tmp_path):
     hub = repo.names["why"]
     (repo.folder / "why.values.yaml").write_text(hub_values(image=BAD_IMAGE))
     report_file = tmp_path / "report.json"
-    proc = repo.run("deploy", "e2e", hub, "--chart-repo", str(CHART_REPO), "--timeout", "15", "--no-rollback",
+    proc = repo.run("deploy", "e2e", hub, "--chart-repo", str(CHART_REPO), "--timeout", "20", "--no-rollback",
                     "--report-file", str(report_file))
     assert proc.returncode == 1, proc.stdout + proc.stderr
     step = json.loads(report_file.read_text())["steps"][0]
     assert "context deadline exceeded" in step["message"] or "timed out" in step["message"], step["message"]
-    assert f"image {BAD_IMAGE}:4.1.0 cannot be pulled" in step["message"], step["message"]
-    assert step["hint"] == "check the image name and tag in the hub's values, and that the node can reach its registry"
+    # the real node never pulls (pull policy Never): ErrImageNeverPull, and the hint says what to do about that
+    assert (f"image {BAD_IMAGE}:{GOOD_TAG} is not on the node and its pull policy is Never, so it is never pulled "
+            "(ErrImageNeverPull)") in step["message"], step["message"]
+    from deployer.checks.health import NEVER_PULL_HINT
+
+    assert step["hint"] == NEVER_PULL_HINT
     assert any(r["code"] == "image-pull" for r in step["details"]["reasons"])
     health = repo.run("health", "e2e", hub, "--output", "json", "--retries", "0")
     reasons = [r["message"] for r in as_json(health)["hubs"][0]["reasons"] if r["code"] == "image-pull"]
@@ -225,8 +232,8 @@ def test_planted_secrets_never_appear_in_any_output_log_report_state_or_temp_fil
     mirror = ("--chart-repo", str(CHART_REPO))
     run("validate")
     run("deploy", "e2e", hub, *mirror, "--dry-run", "--output", "json")
-    run("deploy", "e2e", hub, *mirror, "--timeout", "60", "--report-file", str(reports / f"r{next(n)}.json"))
-    run("deploy", "e2e", hub, *mirror, "--timeout", "60", "--output", "json")
+    run("deploy", "e2e", hub, *mirror, "--timeout", "240", "--report-file", str(reports / f"r{next(n)}.json"))
+    run("deploy", "e2e", hub, *mirror, "--timeout", "240", "--output", "json")
     run("status", "e2e", expect=(0, 1))
     run("status", "e2e", "--output", "json", expect=(0, 1))
     run("health", "e2e", hub, "--retries", "0", expect=(0, 1))
@@ -243,7 +250,7 @@ def test_planted_secrets_never_appear_in_any_output_log_report_state_or_temp_fil
         str(reports / f"r{next(n)}.json"), expect=(1,))
     run("deploy", "e2e", hub, *mirror, "--timeout", "30", "--output", "json", expect=(1,))
     run("rollback", "e2e", hub, "--dry-run")
-    run("rollback", "e2e", hub, "--timeout", "60", expect=(0, 1))
+    run("rollback", "e2e", hub, "--timeout", "240", expect=(0, 1))
     run("rollback", "e2e", hub, "--revision", "99", expect=(2,))
     run("status", "e2e", "--output", "json", expect=(0, 1))
 

@@ -1,5 +1,6 @@
-"""`deployer status`, `deployer diff` and `deployer rollback` end to end: the local cluster, the
-real helm (server-side dry runs, `get manifest`, `rollback --wait`) and real sops + age."""
+"""`deployer status`, `deployer diff` and `deployer rollback` end to end: the local cluster with its
+real node running real JupyterHub pods, the real helm (server-side dry runs, `get manifest`,
+`rollback --wait`) and real sops + age."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import base64
 
 import pytest
 
-from tests.e2e.operate_repo import CHART_REPO, GOOD_IMAGE, Repo, as_json, hub_values, make_age_key
+from tests.e2e.operate_repo import (CHART_REPO, GOOD_IMAGE, GOOD_TAG, UPGRADE_TAG, Repo, as_json, delete_namespaces,
+                                    hub_values, make_age_key)
 
 pytestmark = pytest.mark.e2e
 
@@ -20,7 +22,7 @@ def secret_values(password: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def fleet(local_cluster, tmp_path_factory):
+def fleet(local_cluster, hub_images, api_client, tmp_path_factory):
     work = tmp_path_factory.mktemp("operate")
     key, recipient = make_age_key(work)
     mp = pytest.MonkeyPatch()
@@ -36,6 +38,7 @@ def fleet(local_cluster, tmp_path_factory):
         assert proc.returncode == 0, proc.stdout + proc.stderr
     yield repo
     mp.undo()
+    delete_namespaces(api_client, repo.names.values())
 
 
 def diff(repo: Repo, *args: str):
@@ -50,8 +53,8 @@ def test_status_shows_every_hub_with_revision_chart_helm_status_and_health(fleet
     alpha, beta = rows[repo.names["alpha"]], rows[repo.names["beta"]]
     assert alpha["revision"] == 2 and alpha["chart"] == "basehub" and alpha["chart_version"] == "0.1.0"
     assert alpha["helm_status"] == "deployed" and alpha["last_deployed"][:2] == "20"
-    # nothing answers behind the hub Service on the local cluster (no stand-in here): unhealthy, and why
-    assert alpha["health"] == "unhealthy" and "no ready endpoints" in alpha["health_detail"]
+    # the real JupyterHub answers behind the hub Service on the real node
+    assert alpha["health"] == "healthy", alpha
     assert beta["revision"] is None and beta["helm_status"] == "not deployed" and beta["health"] == "not deployed"
 
     text = repo.run("status", "e2e")
@@ -76,15 +79,17 @@ def test_diff_of_changed_values_is_a_unified_diff_and_exits_2(fleet):
     repo = fleet
     values = repo.folder / "alpha.values.yaml"
     try:
-        values.write_text(hub_values(tag="4.2.0"))
+        values.write_text(hub_values(tag=UPGRADE_TAG))
         proc = diff(repo, repo.names["alpha"])
         assert proc.returncode == 2, proc.stdout + proc.stderr
         assert f"--- live: Deployment {repo.names['alpha']}/hub" in proc.stdout
-        assert f"-        image: {GOOD_IMAGE}:4.1.0" in proc.stdout
-        assert f"+        image: {GOOD_IMAGE}:4.2.0" in proc.stdout
+        assert f"-        image: {GOOD_IMAGE}:{GOOD_TAG}" in proc.stdout
+        assert f"+        image: {GOOD_IMAGE}:{UPGRADE_TAG}" in proc.stdout
         report = as_json(diff(repo, repo.names["alpha"], "--output", "json"))
         changes = report["hubs"][0]["changes"]
-        assert report["changed"] and [c["object"] for c in changes] == [f"Deployment {repo.names['alpha']}/hub"]
+        # the jupyterhub chart keeps its values (the image tag too) in the Secret `hub` (values.yaml)
+        assert report["changed"] and [c["object"] for c in changes] == [f"Deployment {repo.names['alpha']}/hub",
+                                                                         f"Secret {repo.names['alpha']}/hub"]
     finally:
         values.write_text(hub_values())
 
@@ -127,27 +132,27 @@ def test_rollback_dry_run_then_default_previous_revision_then_unknown_revision(f
     repo = fleet
     gamma = repo.names["gamma"]
     values = repo.folder / "gamma.values.yaml"
-    values.write_text(hub_values(tag="4.2.0"))
-    assert repo.deploy(gamma).returncode == 0  # revision 3, with 4.2.0
+    values.write_text(hub_values(tag=UPGRADE_TAG))
+    assert repo.deploy(gamma).returncode == 0  # revision 3, with the upgrade tag
 
     def image() -> str:
         deploy = client.AppsV1Api(api_client).read_namespaced_deployment("hub", gamma)
         return deploy.spec.template.spec.containers[0].image
 
-    assert image() == f"{GOOD_IMAGE}:4.2.0"
+    assert image() == f"{GOOD_IMAGE}:{UPGRADE_TAG}"
     proc = repo.run("rollback", "e2e", gamma, "--dry-run")
     assert proc.returncode == 0, proc.stderr
     assert "would roll back" in proc.stdout and "from revision 3 to revision 2" in proc.stdout
-    assert image() == f"{GOOD_IMAGE}:4.2.0"  # nothing changed
+    assert image() == f"{GOOD_IMAGE}:{UPGRADE_TAG}"  # nothing changed
 
-    proc = repo.run("rollback", "e2e", gamma, "--output", "json", "--timeout", "60")
+    proc = repo.run("rollback", "e2e", gamma, "--output", "json", "--timeout", "240")
     assert proc.returncode == 0, proc.stderr
     result = as_json(proc)
     assert (result["from_revision"], result["to_revision"], result["new_revision"]) == (3, 2, 4)
     assert result["status"] == "deployed"
-    assert image() == f"{GOOD_IMAGE}:4.1.0"
+    assert image() == f"{GOOD_IMAGE}:{GOOD_TAG}"
 
-    proc = repo.run("rollback", "e2e", gamma, "--revision", "1", "--timeout", "60")
+    proc = repo.run("rollback", "e2e", gamma, "--revision", "1", "--timeout", "240")
     assert proc.returncode == 0 and "to revision 1" in proc.stdout and "now revision 5" in proc.stdout
 
     proc = repo.run("rollback", "e2e", gamma, "--revision", "42")

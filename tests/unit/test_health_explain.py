@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from deployer.checks.health import (ClaimState, ContainerState, Event, PodCondition, PodState, explain_pod,
-                                    first_reason, judge_pods)
+from deployer.checks.health import (NEVER_PULL_HINT, ClaimState, ContainerState, Event, PodCondition, PodState,
+                                    explain_pod, first_reason, hint_for, judge_pods)
 
 NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.timezone.utc)
 READY = (PodCondition("PodScheduled", "True"), PodCondition("Ready", "True"))
@@ -28,6 +28,19 @@ def test_image_pull_failure_names_the_image_and_the_reason():
     assert not verdict.ok
     (f,) = [f for f in verdict.findings if f.code == "image-pull"]
     assert f.subject == "pod/hub-1" and "registry.invalid/unpullable-hub:1" in f.message and "ImagePullBackOff" in f.message
+
+
+def test_an_image_not_on_the_node_with_pull_policy_never_says_so_and_what_to_do():
+    # what the kubelet reports for an image missing from the node when imagePullPolicy is Never
+    message = ('Container image "deployer.local/k8s-hub:4.3.3-absent" is not present with pull policy of Never')
+    c = ContainerState("hub", "deployer.local/k8s-hub:4.3.3-absent", waiting_reason="ErrImageNeverPull",
+                       waiting_message=message)
+    verdict = judge_pods([pod(phase="Pending", containers=[c], conditions=NOT_READY)], [], [], NOW)
+    (f,) = [f for f in verdict.findings if f.code == "image-pull"]
+    assert f.message == ("container hub: image deployer.local/k8s-hub:4.3.3-absent is not on the node and its pull "
+                         f"policy is Never, so it is never pulled (ErrImageNeverPull): {message}")
+    assert hint_for(verdict.findings) == NEVER_PULL_HINT
+    assert "deployer local images" in NEVER_PULL_HINT
 
 
 def test_crash_loop_reports_restarts_and_last_exit():

@@ -357,3 +357,16 @@ def test_the_rendering_input_covers_the_layer_order_and_the_local_layer_too(tmp_
     assert before == rendering_id(blobs) != blobs[RENDERING_FILES[0]]
     (tmp_path / "deployer/run/release.py").write_text("# the layers in another order\n")
     assert folder_rendering(tmp_path) != before
+
+
+def test_a_zero_or_false_the_api_server_drops_is_not_drift():
+    """The jupyterhub 4.3.3 chart renders `readinessProbe.initialDelaySeconds: 0`; the API server returns
+    the probe without it (Go's omitempty). A real value gone, or a zero where the manifest says 5, is drift."""
+    from deployer.plan.drift import differences
+
+    want = {"readinessProbe": {"initialDelaySeconds": 0, "periodSeconds": 2}, "hostNetwork": False}
+    assert differences(want, {"readinessProbe": {"periodSeconds": 2}}) == []
+    assert differences({"readinessProbe": {"initialDelaySeconds": 5}}, {"readinessProbe": {}}) == [
+        "readinessProbe.initialDelaySeconds"]
+    assert differences({"readinessProbe": {"initialDelaySeconds": 5}}, {"readinessProbe": {"initialDelaySeconds": 0}}) == [
+        "readinessProbe.initialDelaySeconds"]
