@@ -7,5 +7,11 @@ if [ ! -x .venv/bin/python ]; then
   echo "test.sh: no .venv here; run ./install.sh first" >&2
   exit 1
 fi
+# One real node per machine: the e2e tests start their own, so the cluster ./install.sh left
+# running (this repository's .deployer/local) is stopped first.
+if .venv/bin/deployer local status >/dev/null 2>&1; then
+  echo "test.sh: stopping this repository's local cluster (the tests start their own node)"
+  .venv/bin/deployer local down >/dev/null
+fi
 # pytest exits 5 when it ran no test: that is a failure here, as any non-zero code is.
 exec .venv/bin/python -m pytest "$@"
