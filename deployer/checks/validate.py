@@ -159,17 +159,25 @@ def _hub_value_keys(doc: ClusterDoc, folder: Path, reader: FileReader, hub_names
             continue
         if hub.helm_chart not in ("basehub", "daskhub") or hub.chart_override:
             continue
-        files = []
+        paths = []
         for ref in hub.helm_chart_values_files:
             try:
                 path = reader.resolve_reference(folder, ref)
             except PathRefused:
                 continue  # reported by the file rules
             if path.is_file():
-                f = reader.read(path)
-                if f.problem is None:
-                    files.append(f)
-        found.extend(check_hub_values(hub.name, str(hub.helm_chart), files))
+                paths.append(path)
+
+        def files(with_positions: set[str]) -> list:
+            read = (reader.read(path, positions=reader.rel(path) in with_positions) for path in paths)
+            return [f for f in read if f.problem is None]
+
+        # parsed without positions (as the file rules read them: one parse per file); only the files
+        # with problems are read again with line numbers, to point at each key
+        problems = check_hub_values(hub.name, str(hub.helm_chart), files(set()))
+        if problems:
+            problems = check_hub_values(hub.name, str(hub.helm_chart), files({p.file for p in problems}))
+        found.extend(problems)
     return found
 
 
