@@ -183,9 +183,10 @@ def needles(secret: str) -> set[str]:
 
 
 def secret_values(secrets: dict[str, str], label: bool) -> str:
-    env = "".join(f"      PLANT_{k.upper()}: {json.dumps(v)}\n" for k, v in secrets.items())
+    # UTF-8 as it is (ensure_ascii=False): json's surrogate escapes for the emoji are not YAML (sops refuses them)
+    env = "".join(f"      PLANT_{k.upper()}: {json.dumps(v, ensure_ascii=False)}\n" for k, v in secrets.items())
     text = ("jupyterhub:\n  hub:\n    extraEnv:\n" + env +
-            f"    config:\n      DummyAuthenticator:\n        password: {json.dumps(secrets['quote'])}\n")
+            f"    config:\n      DummyAuthenticator:\n        password: {json.dumps(secrets['quote'], ensure_ascii=False)}\n")
     if label:  # a value the API server refuses, and quotes back in its error
         text += f"    labels:\n      canary: {json.dumps(secrets['quote'])}\n"
     return text
