@@ -242,8 +242,11 @@ def test_planted_secrets_never_appear_in_any_output_log_report_state_or_temp_fil
     scanned = 0
     places = [(name, text.encode()) for name, text in outputs]
     layout = local_cluster.cluster.layout
-    cluster_own = (Path(layout.etcd_data), Path(layout.volumes))  # the cluster's storage, not deployer's output
-    state = Path(__file__).resolve().parents[2] / ".state"  # chart work folder and helm's home (repo_dir)
+    # the cluster's own storage, not deployer's output: etcd, the node's containerd (images, container
+    # filesystems) and the kubelet's folder (the pods' Secret volumes hold the values, as they should)
+    cluster_own = tuple(Path(p) for p in (layout.etcd_data, layout.containerd_root, layout.containerd_state,
+                                          layout.runc_root, layout.kubelet_root))
+    state = repo.root / ".deployer"  # chart work folder and helm's home (the state folder; inside repo.root too)
     for folder in (reports, temp, repo.root, Path(layout.root), state):
         for path in folder.rglob("*") if folder.is_dir() else []:
             if any(path.is_relative_to(p) for p in cluster_own):
