@@ -127,6 +127,7 @@ def _command_class():
             self._env = env
 
         async def run(self, command: list, input: Optional[bytes] = None) -> bytes:
+            input = utf8_values(input)
             # helm 3 reads a bare --dry-run as client-side; ours asks the API server to validate
             argv = [self._executable, *("--dry-run=server" if str(c) == "--dry-run" else str(c) for c in command)]
             labels = _UPGRADE_LABELS.get()
@@ -311,3 +312,17 @@ def _summary(detail: str) -> str:
     errors = [ln for ln in lines if ln.lower().startswith("error")]
     line = (errors or lines or ["(no message)"])[-1]
     return line.removeprefix("Error: ").removeprefix("error: ")[:500]
+
+
+def utf8_values(data: Optional[bytes]) -> Optional[bytes]:
+    """pyhelm3 hands helm its values as JSON on stdin, written with json's ASCII escapes: a character
+    beyond the BMP (an emoji in a secret) becomes a surrogate pair `\\ud83d\\ude00`, which helm's YAML
+    parser refuses ("found invalid Unicode character escape code"). The same JSON in plain UTF-8."""
+    if not data:
+        return data
+    import json
+
+    try:
+        return json.dumps(json.loads(data), ensure_ascii=False).encode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return data

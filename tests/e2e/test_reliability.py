@@ -200,9 +200,10 @@ def needles(secret: str) -> set[str]:
 
 
 def secret_values(secrets: dict[str, str], label: bool) -> str:
+    # UTF-8 as it is (ensure_ascii=False): json's surrogate escapes for the emoji are not YAML (sops refuses them)
     env = "".join(f"      PLANT_{k.upper()}: {json.dumps(v, ensure_ascii=False)}\n" for k, v in secrets.items())
     text = ("jupyterhub:\n  hub:\n    extraEnv:\n" + env +
-            f"    config:\n      DummyAuthenticator:\n        password: {json.dumps(secrets['quote'])}\n")
+            f"    config:\n      DummyAuthenticator:\n        password: {json.dumps(secrets['quote'], ensure_ascii=False)}\n")
     if label:  # a value the API server refuses, and quotes back in its error
         text += f"    labels:\n      canary: {json.dumps(secrets['quote'])}\n"
     return text
@@ -258,8 +259,11 @@ def test_planted_secrets_never_appear_in_any_output_log_report_state_or_temp_fil
     scanned = 0
     places = [(name, text.encode()) for name, text in outputs]
     layout = local_cluster.cluster.layout
-    cluster_own = (Path(layout.etcd_data), Path(layout.volumes))  # the cluster's storage, not deployer's output
-    state = Path(__file__).resolve().parents[2] / ".state"  # chart work folder and helm's home (repo_dir)
+    # the cluster's own storage, not deployer's output: etcd, the node's containerd (images, container
+    # filesystems) and the kubelet's folder (the pods' Secret volumes hold the values, as they should)
+    cluster_own = tuple(Path(p) for p in (layout.etcd_data, layout.containerd_root, layout.containerd_state,
+                                          layout.runc_root, layout.kubelet_root))
+    state = repo.root / ".deployer"  # chart work folder and helm's home (the state folder; inside repo.root too)
     for folder in (reports, temp, repo.root, Path(layout.root), state):
         for path in folder.rglob("*") if folder.is_dir() else []:
             if any(path.is_relative_to(p) for p in cluster_own):
