@@ -141,3 +141,9 @@ def scratch_cluster(tmp_path) -> Iterator[object]:
         yield cluster
     finally:
         cluster.down()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that take the session's node down and up again (new ports, containerd's images gone) run
+    after every other test, so no later test meets a cluster that was rebuilt under it."""
+    items.sort(key=lambda item: item.get_closest_marker("session_cluster_last") is not None)
