@@ -181,13 +181,15 @@ def test_an_upgrade_to_a_new_hub_image_tag_really_runs_it(local_cluster, kube, h
 
     built = next(i for i in images if i.name == "k8s-hub")
     name, _, tag = built.ref.rpartition(":")
-    new_ref = f"{name}:{tag}-upgrade"
+    # a tag of its own: `{tag}-upgrade` is the session's second tag of the *same* image (the
+    # hub_images fixture), under which the node would report the older tag of that one image
+    new_ref = f"{name}:{tag}-rebuilt"
     archive = _retag(built, new_ref, hub["work"])
     import_images(ProcessRunner(), local_cluster.cluster.layout.containerd_socket,
                   [BuiltImage("k8s-hub", new_ref, archive, archive.stat().st_size, 0.0, False)])
     runner, env = hub["runner"], hub["env"]
     r = runner.run([hub["helm"], "upgrade", RELEASE, CHART, "-n", hub["ns"], *_files(hub),
-                    "--set", f"hub.image.tag={tag}-upgrade", "--wait", "--timeout", "5m"], env=env, timeout=360)
+                    "--set", f"hub.image.tag={tag}-rebuilt", "--wait", "--timeout", "5m"], env=env, timeout=360)
     assert r.ok, r.stderr
     try:
         deadline = time.monotonic() + 120
