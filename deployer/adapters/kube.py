@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Optional
 from urllib.parse import quote, urlencode
 
-from deployer.checks.health import ClaimState, ContainerState, Event, PodCondition, PodState
+from deployer.checks.health import ClaimState, ContainerState, Event, NodeState, PodCondition, PodState
 from deployer.errors import ToolError
 from deployer.redact import Redactor
 
@@ -149,6 +149,17 @@ class Kube:
         items = self._call(f"list pods in {namespace}", self.core.list_namespaced_pod, namespace,
                            label_selector=label_selector).items
         return [pod_state(p) for p in items]
+
+    def nodes(self) -> list[NodeState]:
+        """Every node's Ready condition; empty when the credentials may not list nodes (a
+        namespace-scoped deploy account), as the nodes are an explanation, never a requirement."""
+        try:
+            items = self._call("list nodes", self.core.list_node).items
+        except KubeError as e:
+            if e.status in (401, 403):
+                return []
+            raise
+        return [node_state(n) for n in items]
 
     def pods_by_namespace(self, label_selector: str = "") -> dict[str, list[PodState]]:
         """Every pod of the cluster in one request, grouped by namespace (for fleet-wide views)."""
@@ -388,6 +399,14 @@ def pod_state(pod: Any) -> PodState:
         labels=dict(pod.metadata.labels or {}), containers=tuple(containers), conditions=conditions, claims=claims,
         deleting=pod.metadata.deletion_timestamp is not None, node=pod.spec.node_name,
     )
+
+
+def node_state(node: Any) -> NodeState:
+    conditions = (node.status.conditions if node.status else None) or []
+    ready = next((c for c in conditions if c.type == "Ready"), None)
+    return NodeState(name=node.metadata.name, ready=ready is not None and ready.status == "True",
+                     reason=(ready.reason or "") if ready else "no Ready condition",
+                     message=(ready.message or "").strip() if ready else "")
 
 
 def event(e: Any) -> Event:

@@ -68,6 +68,16 @@ class PodState:
 
 
 @dataclass(frozen=True)
+class NodeState:
+    """A node's Ready condition (a node whose kubelet or container runtime died turns NotReady)."""
+
+    name: str
+    ready: bool
+    reason: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True)
 class ClaimState:
     name: str
     phase: str
@@ -182,13 +192,31 @@ class PodsVerdict:
     total: int
 
 
+def explain_nodes(pods: list[PodState], nodes: list[NodeState]) -> list[Finding]:
+    """The not-Ready nodes that pods which are not Ready are on (once per node): a pod on a node
+    whose kubelet or container runtime stopped never starts, and its own status is stale."""
+    by_name = {n.name: n for n in nodes}
+    out: list[Finding] = []
+    seen: set[str] = set()
+    for pod in pods:
+        node = by_name.get(pod.node or "")
+        if pod.ready or node is None or node.ready or node.name in seen:
+            continue
+        seen.add(node.name)
+        why = ": ".join(x for x in (node.reason, node.message) if x) or "no reason given"
+        out.append(Finding("error", "node-not-ready", f"node/{node.name}",
+                           f"node {node.name} is not Ready ({why}); the pods on it cannot start or report"))
+    return out
+
+
 def judge_pods(pods: list[PodState], claims: list[ClaimState], events: list[Event],
-               now: Optional[dt.datetime] = None) -> PodsVerdict:
-    """Are the hub's pods Ready, and if not, why (from statuses first, then Warning events)."""
+               now: Optional[dt.datetime] = None, nodes: Optional[list[NodeState]] = None) -> PodsVerdict:
+    """Are the hub's pods Ready, and if not, why (the nodes they are on first, then their statuses,
+    then Warning events)."""
     now = now or dt.datetime.now(dt.timezone.utc)
     by_name = {c.name: c for c in claims}
     core = core_pods(pods)
-    findings: list[Finding] = []
+    findings: list[Finding] = explain_nodes(core, nodes or [])
     for pod in core:
         findings.extend(explain_pod(pod, by_name))
     for pod in pods:
@@ -221,6 +249,8 @@ HINTS = {
     "crash-loop": "the container keeps exiting: see its last log lines above (`kubectl logs --previous`)",
     "unschedulable": "no node can take the pod: check its resource requests and node selectors against the nodes",
     "pending-volume": "a volume claim is not bound: check its storage class and that a volume can be provisioned",
+    "node-not-ready": "the node's kubelet or container runtime is down: on the local cluster `deployer local up` "
+                      "starts it again (keeping the releases); elsewhere check the node (`kubectl describe node`)",
     "not-ready": "a container runs but does not pass its readiness probe: see `deployer health` and its logs",
     "no-pods": "no pods were created: check the chart's workloads and the namespace's events",
 }

@@ -32,6 +32,7 @@ from deployer.adapters.kube import Kube, KubeError
 from deployer.checks.health import (
     Finding,
     PodsVerdict,
+    core_pods,
     crash_looping_containers,
     first_reason,
     judge_pods,
@@ -109,7 +110,9 @@ def explain_namespace(kube: Kube, namespace: str, log_lines: int = 5) -> tuple[P
     pods = kube.pods(namespace)
     claims = kube.claims(namespace)
     events = kube.events(namespace)
-    verdict = judge_pods(pods, claims, events)
+    # the nodes are read only when some pod is not Ready (a dead kubelet leaves stale pod statuses)
+    nodes = kube.nodes() if any(not p.ready for p in core_pods(pods)) else []
+    verdict = judge_pods(pods, claims, events, nodes=nodes)
     by_name = {p.name: p for p in pods}
     for i, finding in enumerate(verdict.findings):
         pod = by_name.get(finding.subject.removeprefix("pod/"))

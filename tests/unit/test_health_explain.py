@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from deployer.checks.health import (NEVER_PULL_HINT, ClaimState, ContainerState, Event, PodCondition, PodState,
+from deployer.checks.health import (NEVER_PULL_HINT, ClaimState, ContainerState, Event, NodeState, PodCondition, PodState,
                                     explain_pod, first_reason, hint_for, judge_pods)
 
 NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.timezone.utc)
@@ -99,3 +99,44 @@ def test_a_not_ready_pod_without_a_known_reason_still_says_what_it_waits_for():
 def test_first_reason_prefers_errors():
     verdict = judge_pods([pod(phase="Pending", conditions=NOT_READY)], [], [], NOW)
     assert first_reason(verdict.findings).startswith("pod/hub-1:")
+
+
+# -- a node whose kubelet or containerd died ---------------------------------------------------
+
+KUBELET_GONE = NodeState("local-node", False, "NodeStatusUnknown", "Kubelet stopped posting node status.")
+
+
+def on_node(p: PodState, node: str = "local-node") -> PodState:
+    return PodState(p.name, p.phase, p.labels, p.containers, p.conditions, p.claims, node=node)
+
+
+def test_pods_on_a_node_that_is_not_ready_name_the_node_first_with_its_reason_and_the_fix():
+    pods = [on_node(pod("hub-1", phase="Pending", conditions=NOT_READY)),
+            on_node(pod("proxy-1", phase="Pending", conditions=NOT_READY, labels={"component": "proxy"}))]
+    verdict = judge_pods(pods, [], [], NOW, nodes=[KUBELET_GONE, NodeState("other", True)])
+    assert not verdict.ok
+    assert verdict.findings[0].to_json() == {
+        "severity": "error", "code": "node-not-ready", "subject": "node/local-node",
+        "message": "node local-node is not Ready (NodeStatusUnknown: Kubelet stopped posting node status.); "
+                   "the pods on it cannot start or report"}
+    assert [f.code for f in verdict.findings].count("node-not-ready") == 1  # once per node, not per pod
+    assert hint_for(verdict.findings).startswith("the node's kubelet or container runtime is down")
+
+
+def test_a_not_ready_node_is_not_blamed_for_ready_pods_or_for_pods_elsewhere():
+    ready = on_node(pod("hub-1"))
+    elsewhere = on_node(pod("proxy-1", phase="Pending", conditions=NOT_READY, labels={"component": "proxy"}), "other")
+    verdict = judge_pods([ready, elsewhere], [], [], NOW, nodes=[KUBELET_GONE, NodeState("other", True)])
+    assert "node-not-ready" not in [f.code for f in verdict.findings]
+
+
+def test_node_state_reads_the_ready_condition_of_the_api_object():
+    from types import SimpleNamespace as NS
+
+    from deployer.adapters.kube import node_state
+
+    cond = NS(type="Ready", status="Unknown", reason="NodeStatusUnknown", message=" Kubelet stopped posting node status. ")
+    node = NS(metadata=NS(name="n1"), status=NS(conditions=[NS(type="MemoryPressure", status="False", reason="", message=""),
+                                                            cond]))
+    assert node_state(node) == NodeState("n1", False, "NodeStatusUnknown", "Kubelet stopped posting node status.")
+    assert node_state(NS(metadata=NS(name="n2"), status=None)) == NodeState("n2", False, "no Ready condition", "")

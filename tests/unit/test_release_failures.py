@@ -103,7 +103,7 @@ def _failed(error: DeployerError, explain, rollback: bool = True):
     return asyncio.run(deployer._failed(spec, error, {}, ctx)), helm
 
 
-def explainer_for(pods, events=(), logs=None):
+def explainer_for(pods, events=(), logs=None, nodes=()):
     """The real explanation code (`explain_namespace`) over a fake Kubernetes API."""
     from deployer.run.health import explain_namespace
 
@@ -116,6 +116,9 @@ def explainer_for(pods, events=(), logs=None):
 
         def events(self, ns):
             return list(events)
+
+        def nodes(self):
+            return list(nodes)
 
         def log_tail(self, ns, pod, container, lines=5):
             return list(logs or [])
@@ -136,6 +139,22 @@ def test_a_timed_out_release_says_why_as_health_does_with_a_hint():
                               "rolled back to revision 1")
     assert failed.hint == "check the image name and tag in the hub's values, and that the node can reach its registry"
     assert failed.details["reasons"][0]["code"] == "image-pull" and helm.rollbacks == [1]
+
+
+def test_a_release_timed_out_on_a_node_whose_kubelet_died_names_the_node_first():
+    from dataclasses import replace
+
+    from deployer.checks.health import NodeState
+
+    pods = [replace(_pod("hub-3", name="hub", image="hub:1"), phase="Pending", node="local-node")]
+    nodes = [NodeState("local-node", False, "NodeStatusUnknown", "Kubelet stopped posting node status.")]
+    error = HelmError("helm upgrade --install hub failed: context deadline exceeded", kind=TIMEOUT)
+    failed, _ = _failed(error, explainer_for(pods, nodes=nodes), rollback=False)
+    assert failed.message == ("helm upgrade --install hub failed: context deadline exceeded; node/local-node: node "
+                              "local-node is not Ready (NodeStatusUnknown: Kubelet stopped posting node status.); "
+                              "the pods on it cannot start or report; the failed release was kept (--no-rollback)")
+    assert failed.hint.startswith("the node's kubelet or container runtime is down: on the local cluster "
+                                  "`deployer local up` starts it again")
 
 
 def test_a_crash_looping_release_carries_the_containers_last_log_lines():
