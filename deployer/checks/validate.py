@@ -13,6 +13,7 @@ from deployer.checks.schema_check import check_cluster_schema
 from deployer.config.charts import known_charts
 from deployer.config.files import FileReader, PathRefused
 from deployer.config.models import Hub
+from deployer.config.parse_cache import ParseCache
 from deployer.errors import DeployerError, UsageError
 from deployer.paths import CLUSTERS_DIR
 
@@ -86,8 +87,11 @@ class Validation:
     docs: list[ClusterDoc] = field(default_factory=list)
 
 
-def validate(root: Path, cluster: Optional[str] = None, hubs: Optional[list[str]] = None) -> Validation:
-    reader = FileReader(root)
+def validate(root: Path, cluster: Optional[str] = None, hubs: Optional[list[str]] = None, *,
+             parse_cache: Optional[ParseCache] = None) -> Validation:
+    """Every rule over the repository at `root` (or one cluster, or some of its hubs). With a
+    `parse_cache`, files parsed by an earlier run are not parsed again (the caller saves it)."""
+    reader = FileReader(root, parse_cache)
     folders = cluster_folders(root)
     by_name = {f.name: f for f in folders}
     if cluster is not None and cluster not in by_name:

@@ -18,17 +18,24 @@ def validate(
     hubs: Optional[List[str]] = typer.Argument(None, help="Hubs of CLUSTER to check (default: all of them)."),
     output: OutputFormat = typer.Option(OutputFormat.text, "--output", "-o", help="text, or json for scripts."),
     strict: bool = typer.Option(False, "--strict", help="Count warnings as failures too."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Parse every file again, ignoring what an earlier "
+                                  "run parsed (kept per repository in the per-user cache, keyed by each file's bytes)."),
 ) -> int:
     """Check cluster.yaml files and the files they name: syntax, schema, names, domains, secrets.
 
     Offline: no network, no cloud credentials, no subprocess. Exit 0 when clean, 1 when any
     error is found (warnings do not fail unless --strict), 2 for usage errors.
     """
+    from deployer import paths
     from deployer.checks.validate import validate as run_validation
+    from deployer.config.parse_cache import ParseCache
 
     root = state(ctx).root()
     started = time.perf_counter()
-    report = run_validation(root, cluster, hubs or None).report
+    cache = None if no_cache else ParseCache.for_repository(root, paths.cache_dir())
+    report = run_validation(root, cluster, hubs or None, parse_cache=cache).report
+    if cache is not None:
+        cache.save()
     elapsed = time.perf_counter() - started
     failed = not report.ok or (strict and report.warnings)
     if output is OutputFormat.json:

@@ -13,9 +13,12 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from deployer.config.yamlload import MAX_FILE_BYTES, Loaded, YamlProblem, decode, load_json, load_yaml
+
+if TYPE_CHECKING:
+    from deployer.config.parse_cache import ParseCache
 
 NAME_MAX = 255  # bytes in one file name (Linux, macOS)
 
@@ -62,8 +65,9 @@ def is_secret_name(name: str) -> bool:
 
 
 class FileReader:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, parse_cache: Optional["ParseCache"] = None) -> None:
         self.root = root.resolve()
+        self.parse_cache = parse_cache
         self._cache: dict[tuple[Path, bool], DataFile] = {}
         self._resolved: dict[tuple[Path, str], Path | PathRefused] = {}
         self._folders: dict[Path, Path] = {}
@@ -174,6 +178,10 @@ class FileReader:
                 raw = fh.read(MAX_FILE_BYTES + 1)
         except OSError as e:
             return DataFile(path, rel, problem=YamlProblem(f"cannot read: {e.strerror}", code="unreadable"))
+        cache = self.parse_cache
+        loaded = cache.get(raw, positions) if cache is not None else None
+        if loaded is not None:
+            return DataFile(path, rel, loaded=loaded)
         try:
             text = decode(raw)
             if path.suffix.lower() == ".json":
@@ -182,4 +190,8 @@ class FileReader:
                 loaded = load_yaml(text, positions=positions)
         except YamlProblem as problem:
             return DataFile(path, rel, problem=problem)
-        return DataFile(path, rel, loaded=loaded)
+        result = DataFile(path, rel, loaded=loaded)
+        # a file named as a secret is kept only encrypted: never a secret left in clear text by mistake
+        if cache is not None and (result.is_encrypted or not is_secret_name(path.name)):
+            cache.put(raw, positions, loaded)
+        return result
