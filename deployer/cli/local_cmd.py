@@ -64,10 +64,14 @@ def up(
     result = _cluster(state_dir, node=not api_only).up(port=port, timeout=timeout)
     if output is OutputFormat.json:
         typer.echo(json.dumps({**result.status.to_json(), "already_running": result.already_running,
-                               "seconds": round(result.seconds, 2), "cleaned": result.cleaned}, indent=2))
+                               "seconds": round(result.seconds, 2), "cleaned": result.cleaned,
+                               "repaired": result.repaired}, indent=2))
     else:
         if result.cleaned:
             typer.echo(result.cleaned)
+        if result.repaired:
+            typer.echo(f"{', '.join(result.repaired)} had stopped: started again; the cluster keeps its releases, "
+                       "images and volumes")
         if result.already_running:
             typer.echo("the local cluster is already up; nothing to do")
         else:

@@ -88,7 +88,8 @@ class UpResult:
     status: ClusterStatus
     already_running: bool
     seconds: float
-    cleaned: str | None = None
+    cleaned: str | None = None  # a broken cluster was stopped and started afresh (its content is gone)
+    repaired: list[str] | None = None  # only these stopped components were started again (content kept)
 
 
 @dataclass
@@ -202,7 +203,7 @@ class LocalCluster:
             names = ", ".join(f"{c.name} (pid {c.pid})" if c.pid else c.name for c in dead)
             logs = ", ".join(c.log for c in dead if c.log)
             return ClusterStatus("degraded", where, f"the local cluster is broken: {names} not running",
-                                 hint="restart it with `deployer local down && deployer local up`"
+                                 hint="start them again with `deployer local up` (the cluster keeps its releases)"
                                       + (f"; see {logs}" if logs else ""), **common)
         problem = self._readyz_problem(state)
         if problem:
@@ -247,6 +248,10 @@ class LocalCluster:
             if current.state == "up":
                 return UpResult(current, True, time.monotonic() - started)
             cleaned = None
+            if current.state == "degraded" and any(not c.running for c in current.components):
+                repaired = self._repair(tools, timeout)
+                if repaired is not None:
+                    return UpResult(self.status(), False, time.monotonic() - started, repaired=repaired)
             if current.state in ("stale", "degraded"):
                 with _machine_lock(self.node, timeout):
                     self._teardown(self._load())
@@ -349,31 +354,104 @@ class LocalCluster:
 
         deadline = time.monotonic() + timeout
         node = self.node
-        self._spawn(state, "etcd", etcd_args(tools["etcd"], lay, ports), ports["etcd"])
+        self._spawn_component(state, tools, pki, "etcd")
         if node:
-            self._spawn(state, "containerd", containerd_args(tools["containerd"], lay), None)
-        self._wait(state, "etcd", deadline, lambda: _http_ok(f"http://127.0.0.1:{ports['etcd']}/health"))
-        self._spawn(state, "kube-apiserver", apiserver_args(tools["kube-apiserver"], pki, ports, node=node), ports["api"])
+            self._spawn_component(state, tools, pki, "containerd")
+        self._wait(state, "etcd", deadline, self._ready_check(state, "etcd"))
+        self._spawn_component(state, tools, pki, "kube-apiserver")
         if node:
-            self._wait(state, "containerd", deadline, lambda: _socket_answers(lay.containerd_socket))
-            from deployer.local.oci import import_image
-            from deployer.local.pause import ensure_pause_image
-
-            import_image(self.runner, lay.containerd_socket, ensure_pause_image(self.runner), ctr=str(tools["ctr"]))
+            self._wait(state, "containerd", deadline, self._ready_check(state, "containerd"))
+            self._import_pause(tools)
         # each waits for the API server by itself: starting them now saves their start-up time
-        self._spawn(state, "kube-controller-manager",
-                    controller_manager_args(tools["kube-controller-manager"], pki, lay, ports), ports["kcm"])
-        self._spawn(state, "kube-scheduler", scheduler_args(tools["kube-scheduler"], lay, ports), ports["scheduler"])
+        self._spawn_component(state, tools, pki, "kube-controller-manager")
+        self._spawn_component(state, tools, pki, "kube-scheduler")
         if node:
-            self._spawn(state, "kubelet", kubelet_args(tools["kubelet"], lay), ports["kubelet"])
-            self._spawn(state, "kube-proxy", proxy_args(tools["kube-proxy"], lay), None)
-            self._spawn(state, "coredns", coredns_args(tools["coredns"], lay), 53)
-        self._wait(state, "kube-apiserver", deadline, lambda: self._readyz_problem(state) is None)
-        if node:
-            self._wait(state, "kubelet", deadline, lambda: self._node_ready(state))
-        self._wait(state, "kube-controller-manager", deadline, lambda: self._default_sa_ready(state))
-        if node:
-            self._wait(state, "coredns", deadline, lambda: _http_ok(f"http://127.0.0.1:{ports['dns_ready']}/ready"))
+            for name in ("kubelet", "kube-proxy", "coredns"):
+                self._spawn_component(state, tools, pki, name)
+        for name in ("kube-apiserver", "kubelet", "kube-controller-manager", "coredns"):
+            if node or name in API_COMPONENTS:
+                self._wait(state, name, deadline, self._ready_check(state, name))
+
+    def _import_pause(self, tools: dict[str, Path]) -> None:
+        from deployer.local.oci import import_image
+        from deployer.local.pause import ensure_pause_image
+
+        import_image(self.runner, self.layout.containerd_socket, ensure_pause_image(self.runner), ctr=str(tools["ctr"]))
+
+    def _component_args(self, name: str, tools: dict[str, Path], pki: certs.Pki, state: State) -> tuple[list[str], int | None]:
+        """How each component is started (the same for a first start and a repair)."""
+        lay, ports = self.layout, state.ports
+        table = {
+            "etcd": (lambda: etcd_args(tools["etcd"], lay, ports), ports.get("etcd")),
+            "containerd": (lambda: containerd_args(tools["containerd"], lay), None),
+            "kube-apiserver": (lambda: apiserver_args(tools["kube-apiserver"], pki, ports, node=state.node), ports.get("api")),
+            "kube-controller-manager": (lambda: controller_manager_args(tools["kube-controller-manager"], pki, lay, ports),
+                                        ports.get("kcm")),
+            "kube-scheduler": (lambda: scheduler_args(tools["kube-scheduler"], lay, ports), ports.get("scheduler")),
+            "kubelet": (lambda: kubelet_args(tools["kubelet"], lay), ports.get("kubelet")),
+            "kube-proxy": (lambda: proxy_args(tools["kube-proxy"], lay), None),
+            "coredns": (lambda: coredns_args(tools["coredns"], lay), 53),
+        }
+        build, port = table[name]
+        return build(), port
+
+    def _spawn_component(self, state: State, tools: dict[str, Path], pki: certs.Pki, name: str) -> None:
+        args, port = self._component_args(name, tools, pki, state)
+        self._spawn(state, name, args, port)
+
+    def _ready_check(self, state: State, name: str):
+        """A function telling whether component `name` is ready (what `up` waits for)."""
+        lay, ports = self.layout, state.ports
+        checks = {
+            "etcd": lambda: _http_ok(f"http://127.0.0.1:{ports['etcd']}/health"),
+            "containerd": lambda: _socket_answers(lay.containerd_socket),
+            "kube-apiserver": lambda: self._readyz_problem(state) is None,
+            "kubelet": lambda: self._node_ready(state),
+            "kube-controller-manager": lambda: self._default_sa_ready(state),
+            "coredns": lambda: _http_ok(f"http://127.0.0.1:{ports['dns_ready']}/ready"),
+        }
+        return checks.get(name, lambda: True)
+
+    # ---- repair --------------------------------------------------------------------------------
+
+    def _repair(self, tools: dict[str, Path], timeout: float) -> list[str] | None:
+        """Start again only the components that died, keeping everything the cluster holds (etcd's
+        data, containerd's images and containers, the releases): what a second `up` does after a
+        crash of the kubelet or containerd. Returns the components started, or None when a repair cannot
+        work (the folder's keys or configuration are gone) and the caller starts afresh."""
+        state = self._load()
+        if state is None:
+            return None
+        try:
+            pki = certs.load(self.layout.pki)
+        except (OSError, IndexError, KeyError, ValueError):
+            return None
+        dead = [c for c in state.components if not procs.is_alive(c.pid, c.ticks)]
+        if not dead or any(c.name not in COMPONENTS for c in dead):
+            return None
+        names = sorted((c.name for c in dead), key=COMPONENTS.index)
+        for c in dead:
+            procs.reap(c.pid)
+        state.components = [c for c in state.components if c.name not in names]
+        self._save(state)
+        deadline = time.monotonic() + timeout
+        with _machine_lock(state.node, timeout):
+            try:
+                for name in names:
+                    self._spawn_component(state, tools, pki, name)
+                    if name in ("etcd", "containerd"):  # the others need these first
+                        self._wait(state, name, deadline, self._ready_check(state, name))
+                for name in names:
+                    self._wait(state, name, deadline, self._ready_check(state, name))
+                if "kubelet" in names or "containerd" in names:
+                    # a node that was cut off is Ready again only once the kubelet has reported
+                    self._wait(state, "kubelet", deadline, self._ready_check(state, "kubelet"))
+            except LocalClusterError as e:
+                raise LocalClusterError(f"restarting {', '.join(names)} failed: {e.message}",
+                                        hint=(e.hint + "; " if e.hint else "")
+                                        + "or start afresh with `deployer local down && deployer local up` "
+                                          "(the cluster's releases are lost then)") from e
+        return names
 
     def _prepare_node(self, state: State, pki: certs.Pki) -> None:
         """The node's configuration files, and the host: forwarding for pods, the node address."""

@@ -39,9 +39,11 @@ def repo(local_cluster, hub_images, api_client, tmp_path_factory):
 def test_two_failed_no_rollback_deploys_then_rollback_goes_to_the_last_deployed_revision(repo):
     hub = repo.names["roll"]
     values = repo.folder / "roll.values.yaml"
-    assert repo.deploy(hub).returncode == 0  # revision 1, deployed
+    first = repo.deploy(hub, "--output", "json")
+    assert first.returncode == 0, first.stdout + first.stderr
+    good = as_json(first)["steps"][0]["details"]["revision"]  # 2: the first install, settled
     values.write_text(labelled("bad value!"))
-    for _ in range(2):  # revisions 2 and 3: refused by the API server, kept
+    for _ in range(2):  # revisions good+1 and good+2: refused by the API server, kept
         proc = repo.deploy(hub, "--no-rollback")
         assert proc.returncode == 1, proc.stdout + proc.stderr
     values.write_text(hub_values())
@@ -49,10 +51,11 @@ def test_two_failed_no_rollback_deploys_then_rollback_goes_to_the_last_deployed_
     assert proc.returncode == 0, proc.stdout + proc.stderr
     result = as_json(proc)
     assert (result["from_revision"], result["to_revision"], result["new_revision"], result["status"]) == (
-        3, 1, 4, "deployed")
-    proc = repo.run("rollback", "e2e", hub, "--revision", "2")
+        good + 2, good, good + 3, "deployed")
+    proc = repo.run("rollback", "e2e", hub, "--revision", str(good + 1))
     assert proc.returncode == 2
-    assert "revision 2 of `" + hub + "` is failed: it never ran, so deployer does not roll back to it" in proc.stderr
+    assert (f"revision {good + 1} of `{hub}` is failed: it never ran, so deployer does not roll back to it"
+            in proc.stderr)
 
 
 @pytest.mark.parametrize("installed", [False, True], ids=["first-install", "upgrade"])
@@ -161,6 +164,89 @@ def test_killing_the_api_server_mid_deploy_fails_in_flight_releases_promptly_the
         assert step["state"] == "succeeded" or (
             "unreachable" not in step["message"] and "another operation" not in step["message"]
             and step["details"].get("reasons")), step  # failed only on the pods, and says why
+
+
+def test_up_after_components_died_starts_only_those_again_and_keeps_the_clusters_content(scratch_cluster):
+    from kubernetes import client, config
+
+    assert scratch_cluster.up().status.healthy
+    api = config.new_client_from_config(config_file=str(scratch_cluster.layout.kubeconfig))
+    with api:
+        client.CoreV1Api(api).create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="kept")))
+    before = {c.name: c.pid for c in scratch_cluster.status().components}
+    for name in ("kube-scheduler", "kube-controller-manager"):
+        os.kill(before[name], signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while scratch_cluster.status().state != "degraded":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    status = scratch_cluster.status()
+    assert status.message == (f"the local cluster is broken: kube-controller-manager (pid {before['kube-controller-manager']}),"
+                              f" kube-scheduler (pid {before['kube-scheduler']}) not running")
+    assert status.hint.startswith("start them again with `deployer local up` (the cluster keeps its releases)")
+    result = scratch_cluster.up()
+    assert result.repaired == ["kube-controller-manager", "kube-scheduler"] and result.cleaned is None
+    assert result.status.state == "up", result.status
+    after = {c.name: c.pid for c in result.status.components}
+    assert {n: after[n] for n in ("etcd", "kube-apiserver")} == {n: before[n] for n in ("etcd", "kube-apiserver")}
+    assert all(after[n] != before[n] for n in ("kube-scheduler", "kube-controller-manager"))
+    api = config.new_client_from_config(config_file=str(scratch_cluster.layout.kubeconfig))
+    with api:
+        assert client.CoreV1Api(api).read_namespace("kept").metadata.name == "kept"
+
+
+# -- the node's kubelet or containerd dies mid-deploy -------------------------------------------
+
+@pytest.mark.parametrize("component", ["kubelet", "containerd"])
+def test_killing_a_node_component_mid_deploy_fails_each_hub_clearly_then_up_and_a_rerun_converge(
+        component, local_cluster, hub_images, api_client, tmp_path):
+    from deployer.local.spec import NODE_NAME
+
+    repo = Repo(tmp_path / "repo", local_cluster.cluster.layout.root, {"a": {}, "b": {}})
+    report = tmp_path / "report.json"
+    log = tmp_path / "deploy.log"
+    try:
+        with open(log, "w") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "deployer", "--root", str(repo.root), "deploy", "e2e",
+                                     "--chart-repo", str(CHART_REPO), "--timeout", "90", "--report-file", str(report)],
+                                    stdout=out, stderr=subprocess.STDOUT, text=True)
+            try:
+                deadline = time.monotonic() + 120
+                # both releases applied (their namespaces exist), helm waiting for their pods
+                while not _namespaces_exist(local_cluster.cluster, repo.names.values()):
+                    assert time.monotonic() < deadline and proc.poll() is None, log.read_text()
+                    time.sleep(0.5)
+                victim = next(c for c in local_cluster.cluster.status().components if c.name == component)
+                os.kill(victim.pid, signal.SIGKILL)
+                proc.wait(timeout=400)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+        text = log.read_text()
+        assert proc.returncode == 1, text
+        assert "Traceback" not in text and "internal error" not in text, text
+        ids = {f"e2e/{n}" for n in repo.names.values()}
+        steps = [s for s in json.loads(report.read_text())["steps"] if s["id"] in ids]
+        assert len(steps) == 2, report.read_text()
+        for step in steps:  # each hub failed on its own, and says the node is why
+            assert step["state"] == "failed", step
+            assert f"node/{NODE_NAME}: node {NODE_NAME} is not Ready (" in step["message"], step["message"]
+        print(f"{component} killed: {[s['message'][:200] for s in steps]}")
+        status = local_cluster.cluster.status()
+        assert status.state == "degraded" and f"{component} (pid {victim.pid})" in status.message
+        # `local up` starts only the dead component again; the rerun deploys both hubs and they answer
+        up = repo.run("local", "up", "--state-dir", str(local_cluster.state_dir), timeout=200)
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert f"{component} had stopped: started again; the cluster keeps its releases" in up.stdout, up.stdout
+        rerun = repo.deploy("--output", "json", timeout="300")
+        assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+        assert [s["state"] for s in as_json(rerun)["steps"] if s["id"] in ids] == ["succeeded", "succeeded"]
+        health = repo.run("health", "e2e", "--output", "json", "--retries", "10")
+        assert health.returncode == 0, health.stdout + health.stderr
+    finally:
+        delete_namespaces(api_client, repo.names.values())
+        if local_cluster.cluster.status().state != "up":  # never leave the session's node broken
+            local_cluster.cluster.up()
 
 
 def _namespaces_exist(cluster, names) -> bool:
