@@ -245,6 +245,9 @@ class ReleaseDeployer:
             except DeployerError as e2:
                 raise await self._failed(spec, e2, details, ctx) from None
         revision = int(result.get("version", 0))
+        if revision == 1:
+            result = await self._settle(spec, chart_path, values, result, details, ctx)
+            revision = int(result.get("version", 0))
         status = (result.get("info") or {}).get("status", "")
         details.update(revision=revision, status=status)
         chart_meta = (result.get("chart") or {}).get("metadata") or {}
@@ -254,6 +257,35 @@ class ReleaseDeployer:
         for hook in self.after_deploy:
             await hook(spec, outcome, ctx)
         return outcome
+
+    async def _settle(self, spec: ReleaseSpec, chart: ChartSource, values: dict[str, Any], installed: dict,
+                      details: dict[str, Any], ctx: StepContext) -> dict:
+        """After a first install, render the release again against the cluster, as the next deploy
+        (and `diff`) will. A chart that generates values at install and keeps them (jupyterhub's
+        tokens, read back with `lookup`) renders checksums of the *kept* values from then on, while
+        the install rendered checksums of values generated twice in one render; applying the second
+        rendering now leaves a release that a `diff` right after the deploy finds unchanged."""
+        from deployer.plan.diff import diff_manifests
+
+        ctx.progress("rendering again against the cluster (values the chart generated at install)")
+        try:
+            desired = await self.helm.render(spec.release, chart, values, namespace=spec.namespace)
+            live = await self.helm.manifest(spec.release, spec.namespace)
+        except DeployerError as e:
+            details["settled"] = f"not checked: {e.message}"
+            return installed
+        changed = [c.key for c in diff_manifests(live, desired, spec.namespace)]
+        if not changed:
+            return installed
+        ctx.progress("helm upgrade --wait (settling what the chart generated at install)")
+        try:
+            result = await self._upgrade(spec, chart, values)
+        except DeployerError as e:
+            # the install itself succeeded and runs: the next deploy settles it
+            details["settled"] = f"failed: {e.message}"
+            return installed
+        details["settled"] = changed
+        return result
 
     async def _upgrade(self, spec: ReleaseSpec, chart: ChartSource, values: dict[str, Any]) -> dict:
         upgrade = self.helm.upgrade_install(spec.release, chart, values, namespace=spec.namespace,
