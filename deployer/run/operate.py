@@ -13,7 +13,7 @@ from typing import Any, Optional
 from deployer.adapters.charts import helm_home_env
 from deployer.adapters.clouds.base import ClusterAccess
 from deployer.adapters.credentials import cluster_access
-from deployer.adapters.helm import ChartSource, Helm, HelmError, Revision
+from deployer.adapters.helm import Helm, HelmError, Revision
 from deployer.adapters.process import ProcessRunner
 from deployer.adapters.sops import Sops
 from deployer.config.charts import known_charts
@@ -22,7 +22,8 @@ from deployer.errors import DeployerError
 from deployer.plan.deploy_plan import PlannedRelease, select_hubs
 from deployer.plan.diff import ObjectChange, diff_manifests, summary
 from deployer.run.deploy import load_cluster
-from deployer.run.release import DeployOptions, ReleaseDeployer, release_spec
+from deployer.run.provision import saved_outputs
+from deployer.run.release import DeployOptions, ReleaseDeployer, helm_chart_source, release_spec
 from deployer.run.rollback_target import choose_rollback
 from deployer.toolchain import find_tool
 
@@ -135,7 +136,9 @@ def run_diff(conn: Connection, hubs: Optional[list[str]], options: DeployOptions
     with the live release's manifest."""
     charts = known_charts(conn.root)
     names = select_hubs(conn.cluster, hubs)
-    deployer = ReleaseDeployer(conn.helm, conn.sops, conn.runner, conn.helm_binary, options)
+    # the same values as deploy: the saved outputs of `deployer provision` are a layer too
+    deployer = ReleaseDeployer(conn.helm, conn.sops, conn.runner, conn.helm_binary, options,
+                               cloud_outputs=saved_outputs(conn.root, conn.cluster.name))
 
     async def one(name: str) -> HubDiff:
         planned = PlannedRelease(f"{conn.cluster.name}/{name}", conn.cluster.name, "hub", name, None)
@@ -143,10 +146,8 @@ def run_diff(conn: Connection, hubs: Optional[list[str]], options: DeployOptions
         result = HubDiff(name)
         try:
             prepared = await asyncio.to_thread(deployer.prepare, spec)
-            dependencies = _dependencies(prepared)
-            values = await asyncio.to_thread(deployer.values, spec, prepared, dependencies)
-            chart = (ChartSource.folder(prepared.path) if prepared else
-                     ChartSource.remote(spec.chart.name, spec.chart.repository, spec.chart.version))
+            values = await asyncio.to_thread(deployer.release_values, spec, prepared)
+            chart = helm_chart_source(spec, prepared)
             paths = await asyncio.to_thread(secret_paths, conn.root, conn.cluster, [name], conn.sops)
             await register_live_secrets(conn.helm, spec.release, spec.namespace, paths)
             live_task = asyncio.ensure_future(_live(conn.helm, spec.release, spec.namespace))
@@ -175,12 +176,6 @@ async def _live(helm: Helm, release: str, namespace: str) -> Optional[list[dict]
         if "not found" in f"{e.message} {e.detail}".lower():
             return None
         raise
-
-
-def _dependencies(prepared) -> list[str]:
-    from deployer.run.release import chart_dependencies
-
-    return chart_dependencies(prepared.path) if prepared else []
 
 
 # -- rollback -----------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Deploying one helm release (a hub, or a cluster's support stack): the steps a step runs.
 
-values (generated layer, then each file in order, secrets decrypted in memory) -> chart
-(prepared, naming what came from a local chart repository) -> recover a stuck release ->
+chart (prepared, naming what came from a local chart repository) -> values (the layers
+`deployer.plan.release_values` orders; files read and secrets decrypted in memory here) -> recover a
+stuck release ->
 `helm upgrade --install --wait` -> on failure, roll back (unless told not to).
 """
 
@@ -18,12 +19,11 @@ from deployer.adapters.helm import PENDING, RENDER, UNREACHABLE, ChartSource, Cl
 from deployer.adapters.process import ProcessRunner
 from deployer.adapters.sops import Sops
 from deployer.config.files import is_secret_name
-from deployer.config.models import Cluster, Hub, RemoteChart
+from deployer.config.models import Cluster, RemoteChart
 from deployer.config.yamlload import YamlProblem, decode, load_yaml
 from deployer.errors import DeployerError
 from deployer.plan.deploy_plan import PlannedRelease
-from deployer.plan.terraform_plan import terraform_values
-from deployer.plan.values import generated_values, merge_values
+from deployer.plan.release_values import LayerSources, ReleaseSpec, cluster_release_spec, release_values
 from deployer.run.engine import Outcome, StepContext
 from deployer.run.rollback_target import good_target
 
@@ -54,25 +54,6 @@ class ReleaseFailed(DeployerError):
         self.details = details or {}
 
 
-@dataclass(frozen=True)
-class ReleaseSpec:
-    """Everything that determines one release, as paths and names (no I/O done yet)."""
-
-    id: str
-    release: str
-    namespace: str
-    cluster: str
-    chart: Any  # str (a chart folder name) or RemoteChart
-    chart_dir: Optional[Path]
-    values_files: tuple[Path, ...]
-    chart_override: Optional[Path] = None
-    domain: Optional[str] = None
-    domain_override: Optional[Path] = None
-    hub: Optional[str] = None
-    provider: str = ""  # the cluster's provider: `local` adds the local cluster's own layer
-    cluster_hubs: tuple[str, ...] = ()  # the support stack's: the hubs its Prometheus scrapes on the local cluster
-
-
 @dataclass
 class DeployOptions:
     timeout: float = 600.0
@@ -85,23 +66,22 @@ class DeployOptions:
 
 def release_spec(root: Path, cluster: Cluster, planned: PlannedRelease, charts: dict[str, Path]) -> ReleaseSpec:
     folder = root / "config" / "clusters" / cluster.name
-    if planned.kind == "support":
-        assert cluster.support is not None
-        chart = cluster.support.helm_chart
-        files = cluster.support.helm_chart_values_files
-        return ReleaseSpec(planned.id, "support", "support", cluster.name, chart, _chart_dir(chart, charts),
-                           tuple(folder / f for f in files), provider=cluster.provider.value,
-                           cluster_hubs=tuple(h.name for h in cluster.hubs))
-    hub: Hub = cluster.hub(planned.hub or "")  # type: ignore[assignment]
-    return ReleaseSpec(
-        planned.id, hub.name, hub.name, cluster.name, hub.helm_chart, _chart_dir(hub.helm_chart, charts),
-        tuple(folder / f for f in hub.helm_chart_values_files),
-        chart_override=folder / hub.chart_override if hub.chart_override else None,
-        domain=hub.domain,
-        domain_override=folder / hub.domain_override_file if hub.domain_override_file else None,
-        hub=hub.name,
-        provider=cluster.provider.value,
-    )
+    return cluster_release_spec(folder, cluster, None if planned.kind == "support" else planned.hub or "", charts,
+                                planned.id)
+
+
+def chart_name(spec: ReleaseSpec, prepared: Optional[PreparedChart]) -> str:
+    """The name of the chart the release deploys (the prepared chart's, as its Chart.yaml says)."""
+    if prepared is not None:
+        return prepared.name
+    return spec.chart.name if isinstance(spec.chart, RemoteChart) else str(spec.chart)
+
+
+def helm_chart_source(spec: ReleaseSpec, prepared: Optional[PreparedChart]) -> ChartSource:
+    """Where helm takes the release's chart from: the prepared folder, or the remote repository."""
+    if prepared is not None:
+        return ChartSource.folder(prepared.path)
+    return ChartSource.remote(spec.chart.name, spec.chart.repository, spec.chart.version)
 
 
 def local_layer(spec: ReleaseSpec, prepared: Optional[PreparedChart]):
@@ -110,8 +90,7 @@ def local_layer(spec: ReleaseSpec, prepared: Optional[PreparedChart]):
         return None
     from deployer.local.values import layer_for
 
-    name = prepared.name if prepared else (spec.chart.name if isinstance(spec.chart, RemoteChart) else str(spec.chart))
-    return layer_for(name, support=spec.hub is None, hubs=list(spec.cluster_hubs))
+    return layer_for(chart_name(spec, prepared), support=spec.hub is None, hubs=list(spec.cluster_hubs))
 
 
 def prepare_release_chart(spec: ReleaseSpec, options: DeployOptions, runner: ProcessRunner,
@@ -128,14 +107,6 @@ def prepare_release_chart(spec: ReleaseSpec, options: DeployOptions, runner: Pro
     assert chart_dir is not None
     return prepare_chart(chart_dir, work_dir=options.work_dir, chart_repo=repo, runner=runner, helm=helm_binary,
                          chart_override=spec.chart_override)
-
-
-def _chart_dir(chart: Any, charts: dict[str, Path]) -> Optional[Path]:
-    if isinstance(chart, RemoteChart):
-        return None
-    if chart not in charts:
-        raise DeployerError(f"chart `{chart}` is not known", hint=f"known charts: {', '.join(sorted(charts))}")
-    return charts[chart]
 
 
 class ReleaseDeployer:
@@ -176,26 +147,19 @@ class ReleaseDeployer:
             raise DeployerError(f"{path.name}: values must be a mapping", hint="run `deployer validate`")
         return data
 
-    def values(self, spec: ReleaseSpec, prepared: Optional[PreparedChart], dependencies: list[str]) -> dict[str, Any]:
-        domain = spec.domain
-        if spec.domain_override is not None:
-            override = self.read_values_file(spec.domain_override)
-            if isinstance(override.get("domain"), str):
-                domain = override["domain"]
-        layers: list[dict[str, Any]] = []
-        if spec.hub is not None and domain:
-            chart_name = prepared.name if prepared else (spec.chart.name if isinstance(spec.chart, RemoteChart) else str(spec.chart))
-            layers.append(generated_values(cluster=spec.cluster, hub=spec.hub, domain=domain,
-                                           dependencies=dependencies, chart_name=chart_name))
-        else:
-            layers.append({"global": {"clusterName": spec.cluster}})
+    def layer_sources(self, spec: ReleaseSpec, prepared: Optional[PreparedChart],
+                      dependencies: list[str]) -> LayerSources:
+        """What fills the release's layers (deployer.plan.release_values decides which, in which order)."""
         local = local_layer(spec, prepared)
-        if local is not None:  # the local cluster's images and switches; the hub's own files may override
-            layers.append(local.values)
-        if self.cloud_outputs:  # after what deployer generates, before the hub's own files
-            layers.append(terraform_values(self.cloud_outputs, hub=spec.hub))
-        layers.extend(self.read_values_file(p) for p in spec.values_files)
-        return merge_values(*layers)
+        return LayerSources(self.read_values_file, chart_name(spec, prepared), tuple(dependencies),
+                            local.values if local is not None else {}, self.cloud_outputs)
+
+    def values(self, spec: ReleaseSpec, prepared: Optional[PreparedChart], dependencies: list[str]) -> dict[str, Any]:
+        return release_values(spec, self.layer_sources(spec, prepared, dependencies))
+
+    def release_values(self, spec: ReleaseSpec, prepared: Optional[PreparedChart]) -> dict[str, Any]:
+        """The values helm gets for the release (deploy, diff and render all take them from here)."""
+        return self.values(spec, prepared, chart_dependencies(prepared.path) if prepared else [])
 
     # -- the chart ------------------------------------------------------------------------
     def prepare(self, spec: ReleaseSpec) -> Optional[PreparedChart]:
@@ -219,10 +183,8 @@ class ReleaseDeployer:
         local = local_layer(spec, prepared)
         if local is not None and local.switched_off:
             details["local_switched_off"] = [o.line() for o in local.switched_off]
-        dependencies = chart_dependencies(prepared.path) if prepared else []
-        values = await asyncio.to_thread(self.values, spec, prepared, dependencies)
-        chart_path = (ChartSource.folder(prepared.path) if prepared
-                      else ChartSource.remote(spec.chart.name, spec.chart.repository, spec.chart.version))
+        values = await asyncio.to_thread(self.release_values, spec, prepared)
+        chart_path = helm_chart_source(spec, prepared)
         if self.options.dry_run:
             return await self._dry_run(spec, chart_path, values, details, ctx)
         # Optimistic: one helm call in the common case. Only when helm refuses because an old
