@@ -249,3 +249,81 @@ def test_render_hands_helm_template_the_values_deploy_hands_helm_upgrade(repo, p
     assert [p.code for p in rendered.problems] == ["template-failed"]
     assert [layers for _, layers in plans] == [("generated", "terraform outputs", "values #1 staging.values.yaml")] * 2
     assert json.loads(runner.inputs[0]) == deployed
+
+
+# --- plan-upgrade fingerprints the layers and the code that builds them ---------------------------
+
+
+def test_every_function_that_orders_or_builds_a_layer_is_in_the_rendering_fingerprint():
+    import inspect
+
+    from deployer.local import values as local_values
+    from deployer.plan import values as plan_values
+    from deployer.plan.upgrade import RENDERING_FILES
+    from deployer.run import release
+
+    builders = [rv.value_plan, rv.layer_values, rv.release_values, rv.cluster_release_spec, plan_values.merge_values,
+                plan_values.generated_values, plan_values.terraform_values, local_values.layer_for,
+                release.ReleaseDeployer.read_values_file, release.ReleaseDeployer.layer_sources, release.local_layer,
+                release.chart_dependencies]
+    files = {Path(inspect.getsourcefile(f)).relative_to(REPO).as_posix() for f in builders}  # type: ignore[arg-type]
+    assert files == set(RENDERING_FILES)
+    assert all((REPO / f).is_file() for f in RENDERING_FILES)
+
+
+@pytest.mark.parametrize("changed", ["deployer/plan/release_values.py", "deployer/plan/values.py",
+                                     "deployer/run/release.py", "deployer/local/values.py"])
+def test_changing_any_file_that_builds_the_layers_changes_the_rendering_input(tmp_path, changed):
+    from deployer.plan.upgrade import RENDERING_FILES
+    from deployer.run.ledger import folder_rendering
+
+    for rel in RENDERING_FILES:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(f"# {rel}\n")
+    before = folder_rendering(tmp_path)
+    (tmp_path / changed).write_text("# the layers in another order\n")
+    assert folder_rendering(tmp_path) != before
+
+
+def _inputs(root: Path, clusters: dict):
+    from deployer.config.charts import known_charts
+    from deployer.plan.upgrade import Snapshot, release_inputs
+
+    return release_inputs(Snapshot.of_folder(root, clusters, known_charts(root), "rendering-x"))
+
+
+def test_two_orders_of_the_layers_give_two_digests_and_the_plan_names_the_order(tmp_path, monkeypatch):
+    from deployer.plan import upgrade
+    from deployer.plan.upgrade import _reasons, release_digest
+
+    make_cluster(tmp_path, "c", ["staging"], provider="local")
+    clusters = {"c": load_valid_cluster(tmp_path, "c").model}
+    before = _inputs(tmp_path, clusters)
+    real = upgrade.value_plan
+
+    def files_before_the_local_layer(spec, cloud_outputs=None):
+        plan = real(spec, cloud_outputs)
+        local = [layer for layer in plan.layers if layer.kind is LayerKind.local]
+        return rv.ValuePlan(plan.release, plan.chart, (plan.layers[0], *plan.files, *local), plan.cluster, plan.hub,
+                            plan.domain, plan.domain_override)
+
+    monkeypatch.setattr(upgrade, "value_plan", files_before_the_local_layer)
+    after = _inputs(tmp_path, clusters)
+    assert sorted(after) == ["c/staging", "c/support"]
+    for rid in after:
+        assert release_digest(before[rid]) != release_digest(after[rid])
+        assert _reasons(before[rid], after[rid]) == ["changed value layers"]
+
+
+def test_a_cluster_given_a_terraform_block_replans_for_its_outputs_layer(tmp_path):
+    from deployer.plan.upgrade import _reasons
+
+    make_cluster(tmp_path, "c", ["staging", "prod"], provider="kubeconfig")
+    cluster = load_valid_cluster(tmp_path, "c").model
+    before = _inputs(tmp_path, {"c": cluster})
+    provisioned = cluster.model_copy(update={"terraform": TerraformConfig(backend=TerraformBackend(type="local"))})
+    after = _inputs(tmp_path, {"c": provisioned})
+    assert {rid: _reasons(before[rid], after[rid]) for rid in after} == {
+        "c/prod": ["changed value layers"], "c/staging": ["changed value layers"],
+        "c/support": ["changed value layers"]}
+    assert _reasons(before["c/prod"], _inputs(tmp_path, {"c": cluster})["c/prod"]) == []
