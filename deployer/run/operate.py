@@ -13,7 +13,7 @@ from typing import Any, Optional
 from deployer.adapters.charts import helm_home_env
 from deployer.adapters.clouds.base import ClusterAccess
 from deployer.adapters.credentials import cluster_access
-from deployer.adapters.helm import Helm, HelmError, Revision
+from deployer.adapters.helm import Helm, ReleaseNotFound, Revision
 from deployer.adapters.process import ProcessRunner
 from deployer.adapters.sops import Sops
 from deployer.config.charts import known_charts
@@ -172,10 +172,8 @@ async def _live(helm: Helm, release: str, namespace: str) -> Optional[list[dict]
     """The live release's objects; None when the release does not exist."""
     try:
         return await helm.manifest(release, namespace)
-    except HelmError as e:
-        if "not found" in f"{e.message} {e.detail}".lower():
-            return None
-        raise
+    except ReleaseNotFound:
+        return None
 
 
 # -- rollback -----------------------------------------------------------------------------

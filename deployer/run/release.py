@@ -15,7 +15,8 @@ from typing import Any, Awaitable, Callable, Optional
 
 from deployer.adapters.chart_repo import ChartRepository
 from deployer.adapters.charts import PreparedChart, prepare_chart
-from deployer.adapters.helm import PENDING, RENDER, UNREACHABLE, ChartSource, ClusterUnreachable, Helm, HelmError, Revision
+from deployer.adapters.helm import (PENDING, AnotherOperationInProgress, ChartRenderFailed, ChartSource, ClusterUnreachable,
+                                    Helm, Revision)
 from deployer.adapters.process import ProcessRunner
 from deployer.adapters.sops import Sops
 from deployer.config.files import is_secret_name
@@ -193,19 +194,10 @@ class ReleaseDeployer:
         ctx.progress("helm upgrade --install --wait")
         try:
             result = await self._upgrade(spec, chart_path, values)
+        except AnotherOperationInProgress as e:  # a killed helm left the release pending
+            result, recovered = await self._upgrade_after_recovery(spec, chart_path, values, e, details, ctx)
         except DeployerError as e:
-            if not _is_stuck(e):
-                raise await self._failed(spec, e, details, ctx) from None
-            ctx.progress("checking release state")
-            recovered = await self._recover(spec, await self.helm.history(spec.release, spec.namespace), ctx)
-            if not recovered:
-                raise await self._failed(spec, e, details, ctx) from None
-            details["recovered"] = recovered
-            ctx.progress("helm upgrade --install --wait (after recovery)")
-            try:
-                result = await self._upgrade(spec, chart_path, values)
-            except DeployerError as e2:
-                raise await self._failed(spec, e2, details, ctx) from None
+            raise await self._failed(spec, e, details, ctx) from None
         revision = int(result.get("version", 0))
         status = (result.get("info") or {}).get("status", "")
         details.update(revision=revision, status=status)
@@ -225,6 +217,21 @@ class ReleaseDeployer:
             return await upgrade
         return await while_reachable(upgrade, self.probe)
 
+    async def _upgrade_after_recovery(self, spec: ReleaseSpec, chart: ChartSource, values: dict[str, Any],
+                                      stuck: AnotherOperationInProgress, details: dict[str, Any],
+                                      ctx: StepContext) -> tuple[dict, str]:
+        """The upgrade again, once the pending release is rolled back (or removed); and what was done."""
+        ctx.progress("checking release state")
+        recovered = await self._recover(spec, await self.helm.history(spec.release, spec.namespace), ctx)
+        if not recovered:
+            raise await self._failed(spec, stuck, details, ctx) from stuck
+        details["recovered"] = recovered
+        ctx.progress("helm upgrade --install --wait (after recovery)")
+        try:
+            return await self._upgrade(spec, chart, values), recovered
+        except DeployerError as e:
+            raise await self._failed(spec, e, details, ctx) from e
+
     async def _dry_run(self, spec: ReleaseSpec, chart_path: ChartSource, values: dict[str, Any], details: dict[str, Any],
                        ctx: StepContext) -> Outcome:
         ctx.progress("helm template")
@@ -240,12 +247,12 @@ class ReleaseDeployer:
             rendered = await self.helm.upgrade_install(spec.release, chart_path, values, namespace=spec.namespace,
                                                        timeout=60, wait=False, dry_run=True)
             current = history[-1].revision if history else 0
-        except HelmError as e:
-            if e.kind != UNREACHABLE:
-                raise ReleaseFailed(f"server-side dry run failed: {e.message}", e.hint, details) from None
+        except ClusterUnreachable as e:
             details["server_dry_run"] = f"skipped: {e.message}"
             message += "; cluster not reachable, server dry run skipped"
             return Outcome(message, details)
+        except HelmError as e:
+            raise ReleaseFailed(f"server-side dry run failed: {e.message}", e.hint, details) from None
         except DeployerError as e:
             details["server_dry_run"] = f"skipped: {e.message}"
             message += "; cluster not reachable, server dry run skipped"
@@ -303,13 +310,12 @@ class ReleaseDeployer:
         detail = getattr(error, "detail", "")
         if detail:
             details["helm_error"] = detail[-2000:]
-        kind = getattr(error, "kind", None)
-        if kind == UNREACHABLE:  # nothing more can be done there now: fail at once, say so
+        if isinstance(error, ClusterUnreachable):  # nothing more can be done there now: fail at once, say so
             details["cluster_unreachable"] = True
             return ReleaseFailed(f"{message}; nothing was rolled back (a release left pending is recovered by the "
                                  "next deploy)", error.hint, details)
         hint = error.hint
-        if kind != RENDER and self.explain is not None:  # helm applied it: why is it not ready?
+        if not isinstance(error, ChartRenderFailed) and self.explain is not None:  # helm applied it: why is it not ready?
             ctx.progress("reading why the release is not ready")
             from deployer.checks.health import first_reason, hint_for
 
@@ -386,11 +392,6 @@ def _release_objects(rendered: Any) -> list[dict[str, Any]]:
                                                  if isinstance(h, dict)]
     return [d for text in texts for d in yaml.safe_load_all(text) if isinstance(d, dict)]
 
-
-
-def _is_stuck(error: DeployerError) -> bool:
-    text = f"{error.message} {getattr(error, 'detail', '')}".lower()
-    return "another operation" in text and "in progress" in text
 
 
 def chart_dependencies(chart: Path) -> list[str]:
