@@ -56,18 +56,13 @@ class DeployRequest:
     after_deploy: list[Callable] = field(default_factory=list)
 
 
-def load_cluster(root: Path, cluster: str, hubs: Optional[list[str]] = None) -> Cluster:
-    """The cluster's model, after the same checks as `deployer validate` for what will deploy."""
-    return load_valid_cluster(root, cluster, hubs).model
-
-
 def plan(cluster: Cluster, request: DeployRequest) -> list[PlannedRelease]:
     return plan_support(cluster) if request.support else plan_hubs(cluster, request.hubs)
 
 
 def run_deploy(request: DeployRequest, runner: ProcessRunner, on_event: Callable[[StepResult], None],
                on_plan: Callable[[list[PlannedRelease], str], None] = lambda p, a: None) -> RunReport:
-    cluster = load_cluster(request.root, request.cluster, request.hubs)
+    cluster = load_valid_cluster(request.root, request.cluster, request.hubs).model
     return _run_planned(request, {cluster.name: cluster}, plan(cluster, request), runner, on_event, on_plan)
 
 
@@ -83,7 +78,7 @@ def run_plan_file(request: DeployRequest, plan_path: Path, runner: ProcessRunner
     """Run a plan made by `plan-upgrade`: the same stages and canary gate as CI, on a laptop."""
     plan_file = load_plan_file(plan_path)
     names = sorted({j.cluster for j in plan_file.support_jobs + plan_file.staging_jobs + plan_file.prod_jobs})
-    clusters = {name: load_cluster(request.root, name) for name in names}
+    clusters = {name: load_valid_cluster(request.root, name).model for name in names}
     return _run_planned(request, clusters, plan_from_upgrade(plan_file, clusters), runner, on_event, on_plan)
 
 

@@ -16,12 +16,12 @@ from deployer.adapters.credentials import cluster_access
 from deployer.adapters.helm import ChartSource, Helm, HelmError, Revision
 from deployer.adapters.process import ProcessRunner
 from deployer.adapters.sops import Sops
+from deployer.checks.validate import load_valid_cluster
 from deployer.config.charts import known_charts
 from deployer.config.models import Cluster
 from deployer.errors import DeployerError
 from deployer.plan.deploy_plan import PlannedRelease, select_hubs
 from deployer.plan.diff import ObjectChange, diff_manifests, summary
-from deployer.run.deploy import load_cluster
 from deployer.run.release import DeployOptions, ReleaseDeployer, release_spec
 from deployer.run.rollback_target import choose_rollback
 from deployer.toolchain import find_tool
@@ -42,7 +42,7 @@ class Connection:
 def connect(root: Path, cluster_name: str, hubs: Optional[list[str]], runner: ProcessRunner,
             work_dir: Path) -> Iterator[Connection]:
     """Load and validate the cluster (as deploy does), then open its credentials for the block."""
-    cluster = load_cluster(root, cluster_name, hubs)
+    cluster = load_valid_cluster(root, cluster_name, hubs).model
     select_hubs(cluster, hubs)  # unknown hubs: a usage error naming the known ones
     sops = Sops(runner)
     # before any tool or API answer can echo them (an API server's error quoting an object)
