@@ -15,9 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from deployer.adapters.charts import helm_home_env
-from deployer.adapters.credentials import cluster_access
-from deployer.adapters.helm import Helm
 from deployer.adapters.process import ProcessRunner
 from deployer.adapters.sops import Sops
 from deployer.checks.validate import ConfigInvalid, load_valid_cluster  # noqa: F401 (ConfigInvalid re-exported)
@@ -33,6 +30,7 @@ from deployer.plan.deploy_plan import (
 )
 from deployer import __version__
 from deployer.plan.ledger import Comparison, Source, Verdict, record_labels
+from deployer.run.cluster_connection import open_cluster
 from deployer.run.engine import Engine, Outcome, RunReport, Step, StepResult
 from deployer.run.ledger import desired_digests, fix_revision_label, read_ledger, repo_source
 from deployer.run.provision import saved_outputs
@@ -97,13 +95,13 @@ def _run_planned(request: DeployRequest, clusters: dict[str, Cluster], planned: 
     with contextlib.ExitStack() as stack:
         where = []
         for name in sorted({p.cluster for p in planned}):
-            folder = request.root / "config" / "clusters" / name
-            access = stack.enter_context(cluster_access(clusters[name], folder, sops))
+            conn = stack.enter_context(open_cluster(request.root, clusters[name], runner, request.options.work_dir,
+                                                    sops=sops, helm_binary=helm_binary))
+            access = conn.access
             where.append(access.description)
             if clusters[name].provider.value == "local" and not request.options.dry_run:
                 _local_images(clusters[name], runner, on_event)
-            helm = Helm(helm_binary, access.kubeconfig, runner, context=access.context,
-                        env={**access.env, **helm_home_env(request.options.work_dir)})
+            helm = conn.helm
             ledger = read_ledger(access, runner) if use_ledger else None
             predicted: dict[str, int] = {}
             hooks = tuple(h for h in (f(clusters[name], access, runner) for f in request.after_deploy) if h)

@@ -41,6 +41,7 @@ from deployer.checks.health import (
 )
 from deployer.config.models import Hub
 from deployer.errors import DeployerError
+from deployer.run.cluster_connection import kube_for
 
 HUB_INFO = "deployer-hub-info"
 HUB_SECRET = "hub"
@@ -130,7 +131,7 @@ def failure_explainer(access, runner, request_timeout: float = 5.0, budget: floa
 
     async def explain(spec) -> list[Finding]:
         def read() -> list[Finding]:
-            with Kube(access.kubeconfig, access.context, timeout=request_timeout, redactor=runner.redactor) as kube:
+            with kube_for(access, runner, request_timeout) as kube:
                 return explain_namespace(kube, spec.namespace)[0].findings
 
         return await asyncio.wait_for(asyncio.to_thread(read), budget)
@@ -144,7 +145,7 @@ def reachability_probe(access, runner, timeout: float = 3.0):
 
     def probe() -> None:
         if "kube" not in holder:
-            holder["kube"] = Kube(access.kubeconfig, access.context, timeout=timeout, redactor=runner.redactor)
+            holder["kube"] = kube_for(access, runner, timeout)
         holder["kube"].probe(timeout)
 
     async def run() -> None:
@@ -355,8 +356,7 @@ def run_health(conn, hubs: Optional[list[str]], options: HealthOptions,
     from deployer.plan.deploy_plan import select_hubs
 
     names = select_hubs(conn.cluster, hubs)
-    with Kube(conn.access.kubeconfig, conn.access.context, timeout=options.request_timeout,
-              redactor=conn.runner.redactor) as kube:
+    with conn.kube(options.request_timeout) as kube:
         checker = HubChecker(kube, conn.cluster.name, options)
         return asyncio.run(check_hubs(checker, [conn.cluster.hub(n) for n in names], on_result, on_attempt))
 
@@ -381,8 +381,7 @@ def after_deploy_health(options: HealthOptions):
             def attempt(h: HubHealth) -> None:
                 ctx.progress(f"health check: attempt {h.attempts} unhealthy ({h.summary[:80]}); retrying")
 
-            with Kube(access.kubeconfig, access.context, timeout=options.request_timeout,
-                      redactor=runner.redactor) as kube:
+            with kube_for(access, runner, options.request_timeout) as kube:
                 result = await HubChecker(kube, cluster.name, options).check(cluster.hub(spec.hub), attempt)
             outcome.details["health"] = result.to_json()
             if not result.healthy:
@@ -411,11 +410,10 @@ def _user_test(access, runner, hub: str, options: HealthOptions):
     import tempfile
     from pathlib import Path
 
-    from deployer.adapters.kube import Kube
     from deployer.run.user_test import UserTest, UserTestOptions
     from deployer.toolchain import find_tool
 
     with tempfile.TemporaryDirectory(prefix="deployer-user-test-") as work, \
-            Kube(access.kubeconfig, access.context, timeout=options.request_timeout, redactor=runner.redactor) as kube:
+            kube_for(access, runner, options.request_timeout) as kube:
         return UserTest(kube, runner, find_tool("kubectl"), access.kubeconfig, access.context, hub, Path(work),
                         UserTestOptions(request_timeout=max(options.request_timeout, 15.0))).run()

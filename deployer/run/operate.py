@@ -1,5 +1,6 @@
-"""Operating deployed hubs: the connection every operating command opens, then `diff` and
-`rollback` as linear scripts of stages (load -> connect -> read -> act -> result)."""
+"""Operating deployed hubs: load, validate and open the cluster (`connect`, on
+`run.cluster_connection.open_cluster`), then `diff` and `rollback` as linear scripts of stages
+(load -> connect -> read -> act -> result)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from deployer.adapters.charts import helm_home_env
-from deployer.adapters.clouds.base import ClusterAccess
-from deployer.adapters.credentials import cluster_access
 from deployer.adapters.helm import ChartSource, Helm, HelmError, Revision
 from deployer.adapters.process import ProcessRunner
 from deployer.adapters.sops import Sops
@@ -22,36 +20,24 @@ from deployer.config.models import Cluster
 from deployer.errors import DeployerError
 from deployer.plan.deploy_plan import PlannedRelease, select_hubs
 from deployer.plan.diff import ObjectChange, diff_manifests, summary
+from deployer.run.cluster_connection import ClusterConnection, open_cluster
 from deployer.run.release import DeployOptions, ReleaseDeployer, release_spec
 from deployer.run.rollback_target import choose_rollback
 from deployer.toolchain import find_tool
 
 
-@dataclass
-class Connection:
-    root: Path
-    cluster: Cluster
-    access: ClusterAccess
-    helm: Helm
-    sops: Sops
-    runner: ProcessRunner
-    helm_binary: Path
-
-
 @contextlib.contextmanager
 def connect(root: Path, cluster_name: str, hubs: Optional[list[str]], runner: ProcessRunner,
-            work_dir: Path) -> Iterator[Connection]:
-    """Load and validate the cluster (as deploy does), then open its credentials for the block."""
+            work_dir: Path) -> Iterator[ClusterConnection]:
+    """Load and validate the cluster (as deploy does), then open it for the block."""
     cluster = load_valid_cluster(root, cluster_name, hubs).model
     select_hubs(cluster, hubs)  # unknown hubs: a usage error naming the known ones
     sops = Sops(runner)
     # before any tool or API answer can echo them (an API server's error quoting an object)
     register_secrets(root, cluster, select_hubs(cluster, hubs), sops)
     helm_binary = find_tool("helm")
-    with cluster_access(cluster, root / "config" / "clusters" / cluster.name, sops) as access:
-        helm = Helm(helm_binary, access.kubeconfig, runner, context=access.context,
-                    env={**access.env, **helm_home_env(work_dir)})
-        yield Connection(root, cluster, access, helm, sops, runner, helm_binary)
+    with open_cluster(root, cluster, runner, work_dir, sops=sops, helm_binary=helm_binary) as conn:
+        yield conn
 
 
 def secret_files(root: Path, cluster: Cluster, hubs: list[str], support: bool = False) -> list[Path]:
@@ -129,7 +115,7 @@ class HubDiff:
         return text if self.installed else f"not installed yet: {text}"
 
 
-def run_diff(conn: Connection, hubs: Optional[list[str]], options: DeployOptions, concurrency: int = 4,
+def run_diff(conn: ClusterConnection, hubs: Optional[list[str]], options: DeployOptions, concurrency: int = 4,
              timeout: float = 300.0) -> list[HubDiff]:
     """Per hub: render what deploy would apply (same values, same prepared chart) and compare it
     with the live release's manifest."""
@@ -217,7 +203,7 @@ def choose_revision(history: list[Revision], hub: str, revision: Optional[int]) 
     return choose_rollback(history, hub, revision)
 
 
-def run_rollback(conn: Connection, hub: str, revision: Optional[int], *, dry_run: bool, timeout: float) -> RollbackResult:
+def run_rollback(conn: ClusterConnection, hub: str, revision: Optional[int], *, dry_run: bool, timeout: float) -> RollbackResult:
     select_hubs(conn.cluster, [hub])
 
     async def main() -> RollbackResult:

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from deployer.adapters.charts import helm_home_env
-from deployer.adapters.credentials import cluster_access
 from deployer.adapters.helm import Helm
 from deployer.adapters.kube import Kube
 from deployer.adapters.process import ProcessRunner
@@ -24,8 +22,8 @@ from deployer.adapters.sops import Sops
 from deployer.config.models import Cluster
 from deployer.errors import DeployerError
 from deployer.plan.deploy_plan import SUPPORT
+from deployer.run.cluster_connection import kube_for, open_cluster
 from deployer.run.health import HealthOptions, HubChecker, HubHealth
-from deployer.toolchain import find_tool
 
 log = logging.getLogger("deployer.status")
 
@@ -83,7 +81,6 @@ def cluster_status(root: Path, cluster: Cluster, runner: ProcessRunner, options:
         rows[SUPPORT] = HubStatus(cluster.name, SUPPORT, kind="support")
     if not rows:
         return []
-    folder = root / "config" / "clusters" / cluster.name
     sops = Sops(runner)
     try:
         from deployer.run.operate import register_secrets
@@ -92,10 +89,8 @@ def cluster_status(root: Path, cluster: Cluster, runner: ProcessRunner, options:
             register_secrets(root, cluster, list(rows), sops)
         except DeployerError as e:
             log.debug("status of %s: secrets not registered: %s", cluster.name, e.message)
-        with cluster_access(cluster, folder, sops) as access:
-            helm = Helm(find_tool("helm"), access.kubeconfig, runner, context=access.context,
-                        env={**access.env, **helm_home_env(work_dir)})
-            asyncio.run(_gather(cluster, helm, access, runner, rows, options, root))
+        with open_cluster(root, cluster, runner, work_dir, sops=sops) as conn:
+            asyncio.run(_gather(cluster, conn.helm, conn.access, runner, rows, options, root))
     except DeployerError as e:
         for row in rows.values():
             row.error = e.message
@@ -128,8 +123,7 @@ async def _gather(cluster: Cluster, helm: Helm, access, runner: ProcessRunner, r
         if not options.health:
             return []
         try:
-            kube = await asyncio.to_thread(Kube, access.kubeconfig, access.context, timeout=options.request_timeout,
-                                           redactor=runner.redactor)
+            kube = await asyncio.to_thread(kube_for, access, runner, options.request_timeout)
         except DeployerError as e:
             for row in rows.values():
                 row.health, row.health_detail = "unknown", e.message
@@ -211,7 +205,7 @@ def _sync(root: Path, cluster: Cluster, access, runner: ProcessRunner, rows: dic
     digests = {rid: d for rid, d in desired_digests(root, {cluster.name: cluster}).items()
                if rid.split("/", 1)[1] in rows}
     try:
-        with Kube(access.kubeconfig, access.context, timeout=options.request_timeout, redactor=runner.redactor) as kube:
+        with kube_for(access, runner, options.request_timeout) as kube:
             synced = cluster_sync(kube, cluster.name, digests)
     except DeployerError as e:
         for row in rows.values():

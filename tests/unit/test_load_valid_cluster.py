@@ -100,7 +100,7 @@ def test_every_command_refuses_an_invalid_cluster_yaml_with_the_same_config_inva
 
 
 def test_a_broken_hub_values_file_stops_deploy_and_provision_but_not_credentials(tmp_path, capsys, monkeypatch):
-    from deployer.run import credentials
+    from deployer.run import cluster_connection, credentials
     from tests.repo_builder import make_cluster
 
     folder = make_cluster(tmp_path, "alpha", ["prod"])
@@ -115,7 +115,7 @@ def test_a_broken_hub_values_file_stops_deploy_and_provision_but_not_credentials
     def cluster_access(cluster, *args, **kwargs):
         raise Reached(cluster.name)
 
-    monkeypatch.setattr(credentials, "cluster_access", cluster_access)
+    monkeypatch.setattr(cluster_connection, "cluster_access", cluster_access)
     with pytest.raises(Reached) as e:  # past the load: the credentials were asked for
         credentials.run_with_credentials(tmp_path, "alpha", ["true"], None, {}, 10)
     assert e.value.args == ("alpha",)
