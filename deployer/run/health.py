@@ -49,6 +49,7 @@ HEALTH_SERVICE = "deployer-health"
 HUB_POD_SELECTOR = "component=hub"  # the jupyterhub chart's hub pod
 HUB_PORT = 8081  # the hub container's port (the chart's hub Service maps 8081 to it)
 SERVICE_TOKEN = "hub.services.{}.apiToken"
+REQUESTS_PER_ATTEMPT = 12  # the API requests of one attempt, at most (pods, claims, events, logs, proxy, ...)
 
 
 @dataclass
@@ -58,6 +59,14 @@ class HealthOptions:
     request_timeout: float = 10.0  # per API request
     concurrency: int = 8
     user_test: bool = False  # after deploy: also the user test (deployer.run.user_test) on a healthy hub
+    timeout: Optional[float] = None  # seconds one hub's check may take, every attempt included
+
+    def hub_timeout(self) -> float:
+        """One hub's budget: every attempt's requests at their timeout, and the waits between."""
+        if self.timeout is not None:
+            return self.timeout
+        attempts = self.retries + 1
+        return attempts * REQUESTS_PER_ATTEMPT * self.request_timeout + self.retries * self.interval + 30.0
 
 
 @dataclass
@@ -336,29 +345,38 @@ class HubChecker:
         return result
 
 
-async def check_hubs(checker: HubChecker, hubs: list[Hub], on_result: Callable[[HubHealth], None] = lambda h: None,
-                     on_attempt: Callable[[HubHealth], None] = lambda h: None) -> list[HubHealth]:
-    semaphore = asyncio.Semaphore(checker.options.concurrency)
-
-    async def one(hub: Hub) -> HubHealth:
-        async with semaphore:
-            result = await checker.check(hub, on_attempt)
-        on_result(result)
-        return result
-
-    return list(await asyncio.gather(*(one(h) for h in hubs)))
-
-
 def run_health(conn, hubs: Optional[list[str]], options: HealthOptions,
                on_result: Callable[[HubHealth], None] = lambda h: None,
                on_attempt: Callable[[HubHealth], None] = lambda h: None) -> list[HubHealth]:
-    """Check the named hubs (default: every hub) of a connected cluster (`run.operate.connect`)."""
+    """Check the named hubs (default: every hub) of a connected cluster (`run.operate.connect`),
+    each a step of the engine (`run_each`): `options.concurrency` at once, each within
+    `options.hub_timeout()`; a check that fails or times out is that hub's result only."""
     from deployer.plan.deploy_plan import select_hubs
+    from deployer.run.engine import run_each
 
     names = select_hubs(conn.cluster, hubs)
     with conn.kube(options.request_timeout) as kube:
         checker = HubChecker(kube, conn.cluster.name, options)
-        return asyncio.run(check_hubs(checker, [conn.cluster.hub(n) for n in names], on_result, on_attempt))
+
+        async def one(name: str) -> HubHealth:
+            result = await checker.check(conn.cluster.hub(name), on_attempt)
+            on_result(result)
+            return result
+
+        done = run_each(names, one, concurrency=options.concurrency, timeout=options.hub_timeout(), group="health")
+    results = []
+    for m in done:
+        if not m.ok:
+            m.value = not_checked(conn.cluster.name, m.item, m.step)
+            on_result(m.value)
+        results.append(m.value)
+    return results
+
+
+def not_checked(cluster: str, hub: str, step) -> HubHealth:
+    """A hub whose check did not finish (timed out, or broke): unhealthy, and says why."""
+    return HubHealth(cluster, hub, healthy=False, seconds=step.duration,
+                     checks=[Check("check", False, f"the health check did not finish: {step.message}")])
 
 
 class HubUnhealthy(DeployerError):

@@ -204,6 +204,10 @@ def choose_revision(history: list[Revision], hub: str, revision: Optional[int]) 
 
 
 def run_rollback(conn: ClusterConnection, hub: str, revision: Optional[int], *, dry_run: bool, timeout: float) -> RollbackResult:
+    """A step of the engine (`run_each`), within helm's `timeout` twice over and two minutes for
+    the history and the secrets; a failure is raised as it was (its exit code kept)."""
+    from deployer.run.engine import run_each
+
     select_hubs(conn.cluster, [hub])
 
     async def main() -> RollbackResult:
@@ -221,4 +225,14 @@ def run_rollback(conn: ClusterConnection, hub: str, revision: Optional[int], *, 
             result.new_revision, result.status = after[-1].revision, after[-1].status
         return result
 
-    return asyncio.run(main())
+    [done] = run_each([hub], lambda _: main(), concurrency=1, timeout=timeout * 2 + 120, group="rollback")
+    if done.ok:
+        return done.value
+    error = done.step.error
+    if error is not None and not isinstance(error, asyncio.TimeoutError):  # its own error, or a bug, as it was
+        raise error
+    raise RollbackFailed(f"rollback of {hub}: {done.step.message}", hint=done.step.hint) from done.step.error
+
+
+class RollbackFailed(DeployerError):
+    """A rollback that timed out, or broke, without an error of its own."""

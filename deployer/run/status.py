@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -22,8 +23,9 @@ from deployer.adapters.sops import Sops
 from deployer.config.models import Cluster
 from deployer.errors import DeployerError
 from deployer.plan.deploy_plan import SUPPORT
-from deployer.run.cluster_connection import kube_for, open_cluster
-from deployer.run.health import HealthOptions, HubChecker, HubHealth
+from deployer.run.cluster_connection import kube_for, open_cluster_async
+from deployer.run.engine import run_each, run_each_async
+from deployer.run.health import REQUESTS_PER_ATTEMPT, HealthOptions, HubChecker, HubHealth
 
 log = logging.getLogger("deployer.status")
 
@@ -70,15 +72,35 @@ def short_time(updated: str) -> str:
 class StatusOptions:
     health: bool = True
     request_timeout: float = 10.0
-    concurrency: int = 16
+    concurrency: int = 16  # hubs of a cluster checked at once
     sync: bool = True  # the ledger and drift
+    cluster_timeout: float = 300.0  # one cluster: credentials, helm's list, the API lists and its hubs' checks
+    hub_timeout: Optional[float] = None  # one hub's health check (one attempt); default from request_timeout
+
+    def hub_check_timeout(self) -> float:
+        return self.hub_timeout if self.hub_timeout is not None else REQUESTS_PER_ATTEMPT * self.request_timeout + 5.0
 
 
-def cluster_status(root: Path, cluster: Cluster, runner: ProcessRunner, options: StatusOptions,
-                   work_dir: Path) -> list[HubStatus]:
+def _rows(cluster: Cluster) -> dict[str, HubStatus]:
     rows = {h.name: HubStatus(cluster.name, h.name) for h in cluster.hubs}
     if cluster.support is not None and SUPPORT not in rows:  # the support stack: helm's view and sync only
         rows[SUPPORT] = HubStatus(cluster.name, SUPPORT, kind="support")
+    return rows
+
+
+def _unreadable(rows: dict[str, HubStatus], message: str) -> list[HubStatus]:
+    for row in rows.values():
+        row.error = message
+        row.health = "unknown"
+        row.helm_status = "unknown"
+    return list(rows.values())
+
+
+async def cluster_status(root: Path, cluster: Cluster, runner: ProcessRunner, options: StatusOptions,
+                         work_dir: Path) -> list[HubStatus]:
+    """One cluster's rows: open it (its credentials got off the event loop), then helm's view,
+    the health checks and the sync at once."""
+    rows = _rows(cluster)
     if not rows:
         return []
     sops = Sops(runner)
@@ -86,16 +108,13 @@ def cluster_status(root: Path, cluster: Cluster, runner: ProcessRunner, options:
         from deployer.run.operate import register_secrets
 
         try:  # before any answer can echo a secret; status shows no values, so without a key it goes on
-            register_secrets(root, cluster, list(rows), sops)
+            await asyncio.to_thread(register_secrets, root, cluster, list(rows), sops)
         except DeployerError as e:
             log.debug("status of %s: secrets not registered: %s", cluster.name, e.message)
-        with open_cluster(root, cluster, runner, work_dir, sops=sops) as conn:
-            asyncio.run(_gather(cluster, conn.helm, conn.access, runner, rows, options, root))
+        async with open_cluster_async(root, cluster, runner, work_dir, sops=sops) as conn:
+            await _gather(cluster, conn.helm, conn.access, runner, rows, options, root)
     except DeployerError as e:
-        for row in rows.values():
-            row.error = e.message
-            row.health = "unknown"
-            row.helm_status = "unknown"
+        return _unreadable(rows, e.message)
     return list(rows.values())
 
 
@@ -143,15 +162,18 @@ async def _gather(cluster: Cluster, helm: Helm, access, runner: ProcessRunner, r
             for row in rows.values():
                 row.health, row.health_detail = "unknown", e.message
             return []
-        semaphore = asyncio.Semaphore(options.concurrency)
 
         async def one(name: str) -> HubHealth:
-            async with semaphore:
-                return await asyncio.to_thread(checker.check_once, cluster.hub(name),
-                                               pods.get(name, []), claims.get(name, []), events.get(name, []))
+            return await asyncio.to_thread(checker.check_once, cluster.hub(name),
+                                           pods.get(name, []), claims.get(name, []), events.get(name, []))
 
         names = [n for n in rows if n in pods and rows[n].kind == "hub"]  # a hub without pods: reported below
-        return list(await asyncio.gather(*(one(n) for n in names)))
+        checked = await run_each_async(names, one, concurrency=options.concurrency,
+                                       timeout=options.hub_check_timeout(), group=f"{cluster.name} health")
+        for m in checked:
+            if not m.ok:  # that hub only: timed out, or its check broke
+                rows[m.item].health_detail = f"the health check did not finish: {m.step.message}"
+        return [m.value for m in checked if m.ok]
 
     async def sync() -> None:
         if not options.sync or root is None:
@@ -181,17 +203,27 @@ async def _gather(cluster: Cluster, helm: Helm, access, runner: ProcessRunner, r
 
 def run_status(root: Path, clusters: list[Cluster], runner: ProcessRunner, options: StatusOptions, work_dir: Path,
                on_cluster: Callable[[str, list[HubStatus]], None] = lambda c, r: None) -> list[HubStatus]:
-    """Every cluster at once (a thread each: credentials and helm are per cluster)."""
+    """Every cluster at once, each a step of the engine (`run_each`) within
+    `options.cluster_timeout`: a cluster that is slow, unreachable or broken shows its hubs with
+    the error, and never holds up the others."""
 
-    async def main() -> list[list[HubStatus]]:
-        async def one(cluster: Cluster) -> list[HubStatus]:
-            rows = await asyncio.to_thread(cluster_status, root, cluster, runner, options, work_dir)
-            on_cluster(cluster.name, rows)
-            return rows
+    async def one(cluster: Cluster) -> list[HubStatus]:
+        rows = await cluster_status(root, cluster, runner, options, work_dir)
+        on_cluster(cluster.name, rows)
+        return rows
 
-        return list(await asyncio.gather(*(one(c) for c in clusters)))
-
-    return [row for rows in asyncio.run(main()) for row in rows]
+    # credentials, helm and the API are per cluster, and mostly wait: threads for every cluster's
+    # blocking calls, as many as one cluster alone would have
+    threads = max(1, len(clusters)) * min(32, (os.cpu_count() or 1) + 4)
+    done = run_each(clusters, one, concurrency=max(1, len(clusters)), timeout=options.cluster_timeout,
+                    label=lambda c: c.name, group="status", threads=min(threads, 256))
+    out: list[HubStatus] = []
+    for m in done:
+        if not m.ok:
+            m.value = _unreadable(_rows(m.item), m.step.message)
+            on_cluster(m.item.name, m.value)
+        out.extend(m.value)
+    return out
 
 
 def _sync(root: Path, cluster: Cluster, access, runner: ProcessRunner, rows: dict[str, HubStatus],
