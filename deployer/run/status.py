@@ -257,3 +257,61 @@ def _sync(root: Path, cluster: Cluster, access, runner: ProcessRunner, rows: dic
             row.sync_detail = c.reason + (f"; drifted: {'; '.join(row.drifted)}" if row.drifted else "")
         if s.drift_error:
             row.sync_detail = (row.sync_detail + "; " if row.sync_detail else "") + s.drift_error
+
+
+# --- the fleet: which clusters can be read, then read them ---------------------------------------
+
+@dataclass
+class Targets:
+    """What `status` reads: the clusters whose configuration is valid; and for the others, a row
+    per hub (a row per cluster whose cluster.yaml does not load) that says why it is not read."""
+
+    clusters: list[Cluster]
+    unreadable: list[HubStatus]
+    order: dict[str, int]  # cluster -> its place in the table (the repository's order)
+
+
+def status_targets(root: Path, cluster: Optional[str] = None) -> Targets:
+    """Validate (every cluster, or `cluster`) as `deployer validate` does, and attribute each
+    error to the cluster whose checks found it (`Validation.errors_of`)."""
+    from deployer.checks.validate import broken, cluster_folders, validate
+
+    outcome = validate(root, cluster, None)
+    docs = [d for d in outcome.docs if cluster is None or d.folder_name == cluster]
+    if cluster is not None and not docs:  # the folder exists (validate checked), cluster.yaml does not load
+        raise broken(outcome, cluster)
+    clusters: list[Cluster] = []
+    unreadable: list[HubStatus] = []
+    loaded = {d.folder_name for d in outcome.docs}
+    for folder in cluster_folders(root):  # a cluster whose cluster.yaml does not load is shown as broken
+        if (cluster is None or folder.name == cluster) and folder.name not in loaded:
+            unreadable.append(HubStatus(folder.name, "-", helm_status="unknown",
+                                        error=broken(outcome, folder.name).message))
+    for d in docs:
+        errors = outcome.errors_of(d.folder_name)
+        if not errors:
+            clusters.append(d.model)
+            continue
+        first = errors[0]
+        reason = f"configuration invalid ({first.location}: {first.message}); run `deployer validate`"
+        unreadable += [HubStatus(d.folder_name, h.name, helm_status="unknown", error=reason) for h in d.model.hubs]
+    return Targets(clusters, unreadable, {d.folder_name: i for i, d in enumerate(docs)})
+
+
+@dataclass
+class FleetStatus:
+    rows: list[HubStatus]
+
+    @property
+    def ok(self) -> bool:
+        """Every cluster could be read (whatever the hubs' health: `deployer health` is the gate)."""
+        return not any(r.error for r in self.rows)
+
+
+def fleet_status(root: Path, targets: Targets, runner: ProcessRunner, options: StatusOptions,
+                 work_dir: Path) -> FleetStatus:
+    """Read the clusters `status_targets` picked (run_status): one table, in the repository's
+    order, with the clusters that could not be read."""
+    rows = run_status(root, targets.clusters, runner, options, work_dir) + targets.unreadable
+    rows.sort(key=lambda r: (targets.order.get(r.cluster, 0), r.cluster, r.hub))
+    return FleetStatus(rows)
