@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from deployer.adapters.process import ProcessRunner
 from deployer.adapters.sops import Sops
@@ -37,25 +37,53 @@ from deployer.run.provision import saved_outputs
 from deployer.run.release import DeployOptions, ReleaseDeployer, release_spec
 from deployer.toolchain import find_tool
 
+if TYPE_CHECKING:
+    from deployer.run.health import HealthOptions
+
 log = logging.getLogger("deployer.deploy")
 
 
 @dataclass
 class DeployRequest:
+    """Everything a deploy is asked to do, built once (by the CLI) and handed to `deploy`."""
+
     root: Path
-    cluster: str
+    cluster: str  # "" with a plan file
     hubs: Optional[list[str]] = None
     support: bool = False
     concurrency: int = 4
     options: DeployOptions = field(default_factory=DeployOptions)
     force: bool = False  # deploy releases the ledger shows unchanged too
+    plan_file: Optional[Path] = None  # a plan from `plan-upgrade --output json`, instead of cluster and hubs
+    health: Optional["HealthOptions"] = None  # check each hub after deploying it (`--health-check`)
+    annotate: bool = True  # mark each release in the cluster's Grafana, where a Grafana token is configured
     # each called once per cluster with (cluster, access, runner): a hook run after every
-    # successful release of that cluster (health check, Grafana annotation), or None
+    # successful release of that cluster, or None; after the annotation and health check above
     after_deploy: list[Callable] = field(default_factory=list)
+
+    def hook_factories(self) -> list[Callable]:
+        factories: list[Callable] = []
+        if self.annotate:
+            from deployer.run.grafana import after_deploy_annotation
+
+            factories.append(after_deploy_annotation(self.root))  # only where a Grafana token is configured
+        if self.health is not None:
+            from deployer.run.health import after_deploy_health
+
+            factories.append(after_deploy_health(self.health))
+        return [*factories, *self.after_deploy]
 
 
 def plan(cluster: Cluster, request: DeployRequest) -> list[PlannedRelease]:
     return plan_support(cluster) if request.support else plan_hubs(cluster, request.hubs)
+
+
+def deploy(request: DeployRequest, runner: ProcessRunner, on_event: Callable[[StepResult], None],
+           on_plan: Callable[[list[PlannedRelease], str], None] = lambda p, a: None) -> RunReport:
+    """The cluster's hubs (or support stack), or the request's plan file."""
+    if request.plan_file is not None:
+        return run_plan_file(request, request.plan_file, runner, on_event, on_plan)
+    return run_deploy(request, runner, on_event, on_plan)
 
 
 def run_deploy(request: DeployRequest, runner: ProcessRunner, on_event: Callable[[StepResult], None],
@@ -104,7 +132,7 @@ def _run_planned(request: DeployRequest, clusters: dict[str, Cluster], planned: 
             helm = conn.helm
             ledger = read_ledger(access, runner) if use_ledger else None
             predicted: dict[str, int] = {}
-            hooks = tuple(h for h in (f(clusters[name], access, runner) for f in request.after_deploy) if h)
+            hooks = tuple(h for h in (f(clusters[name], access, runner) for f in request.hook_factories()) if h)
             if ledger is not None:
                 hooks = (_record_fixup(access, runner, predicted), *hooks)
             from deployer.run.health import failure_explainer, reachability_probe
