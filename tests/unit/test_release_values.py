@@ -209,13 +209,15 @@ def _deploy_values(root: Path, helm: FakeHelm) -> dict:
 
 
 def test_deploy_and_diff_hand_helm_the_same_layers_saved_outputs_included(repo, plans):
-    from deployer.run.operate import Connection, run_diff
+    from deployer.run.cluster_connection import ClusterConnection
+    from deployer.run.operate import run_diff
     from deployer.run.release import DeployOptions
 
     deploy_helm, diff_helm = FakeHelm(), FakeHelm()
     deployed = _deploy_values(repo, deploy_helm)
     cluster = load_valid_cluster(repo, "c").model
-    conn = Connection(repo, cluster, None, diff_helm, None, None, Path("helm"))  # type: ignore[arg-type]
+    conn = ClusterConnection(repo, cluster, None, None, None, helm_binary=Path("helm"),  # type: ignore[arg-type]
+                             _helm=diff_helm)
     [diff] = run_diff(conn, None, DeployOptions(work_dir=repo / ".deployer" / "charts"))
     assert diff.error == "" and diff.installed
     layers = ("generated", "terraform outputs", "values #1 staging.values.yaml")
