@@ -20,6 +20,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -60,7 +61,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--runs", type=int, default=3, help="runs of C (one hub with start-up)")
     args = parser.parse_args()
-    state = Path(os.environ.setdefault("DEPLOYER_STATE_DIR", str(REPO / ".deployer-bench")))
+    state = Path(os.environ.setdefault("DEPLOYER_STATE_DIR", str(Path(tempfile.gettempdir()) / "deployer-render-bench")))
     helm = find_tool("helm")
     options = RenderOptions(work_dir=state / "charts", chart_repo=CHARTS, concurrency=args.concurrency)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -31,52 +32,113 @@ _UPGRADE_LABELS: contextvars.ContextVar[Optional[dict[str, str]]] = contextvars.
                                                                                            default=None)
 
 
-# What kind of failure a helm error is, decided once here from helm's own text.
+# What kind of failure a helm error is, decided once here from helm's own text (helm has no
+# machine-readable errors): each kind is a subclass of HelmError below, and callers branch on the
+# class. The samples in tests/unit/data/helm_stderr/ are helm 3.17's own words.
 RENDER = "render"  # the chart did not render with these values (nothing was applied)
 UNREACHABLE = "unreachable"  # the cluster's API server did not answer
 TIMEOUT = "timeout"  # applied, but not ready in time (helm's --wait gave up)
 REJECTED = "rejected"  # the API server refused an object (validation, admission)
+NOT_FOUND = "not-found"  # no such release
+IN_PROGRESS = "in-progress"  # the release's last operation is still pending (helm was killed mid-way)
 OTHER = "other"
 
+_NOT_FOUND = ("release: not found",)
+_IN_PROGRESS = ("another operation (install/upgrade/rollback) is in progress",)
 _UNREACHABLE = ("connection refused", "no such host", "unable to connect", "kubernetes cluster unreachable",
                 "connect: connection reset", "i/o timeout", "eof", "the server is currently unable",
                 "tls handshake timeout", "no route to host", "cluster unreachable", "unexpected eof", ": eof\n")
 _TIMEOUT = ("context deadline exceeded", "timed out waiting for the condition", "resource not ready")
-_RENDER = ("failed to render chart", "execution error", "values don't meet the specifications",
-           "parse error", "template:")
+_SCHEMA = ("values don't meet the specifications",)
+_RENDER = ("failed to render chart", "execution error", *_SCHEMA, "parse error", "template:")
 _REJECTED = ("is invalid", "admission webhook", "forbidden", "field is immutable", "unprocessable")
 
 
 def classify(stderr: str) -> str:
-    """RENDER, UNREACHABLE, TIMEOUT, REJECTED or OTHER for helm's error text."""
+    """The kind (RENDER, UNREACHABLE, ..., OTHER) of helm's error text."""
     low = stderr.lower() + "\n"
-    if any(k in low for k in _RENDER):
-        return RENDER
-    if any(k in low for k in _UNREACHABLE):
-        return UNREACHABLE
-    if any(k in low for k in _TIMEOUT):
-        return TIMEOUT
-    if any(k in low for k in _REJECTED):
-        return REJECTED
+    for kind, keys in ((NOT_FOUND, _NOT_FOUND), (IN_PROGRESS, _IN_PROGRESS), (RENDER, _RENDER),
+                       (UNREACHABLE, _UNREACHABLE), (TIMEOUT, _TIMEOUT), (REJECTED, _REJECTED)):
+        if any(k in low for k in keys):
+            return kind
     return OTHER
 
 
 class HelmError(ToolError):
-    """A helm operation failed; `detail` is helm's own (redacted) explanation, `kind` its class."""
+    """A helm operation failed; `detail` is helm's own (redacted) explanation. Its class says what
+    kind of failure it is (`kind` names it too, for reports)."""
 
-    def __init__(self, message: str, hint: Optional[str] = None, detail: str = "", kind: str = OTHER) -> None:
+    KIND = OTHER
+
+    def __init__(self, message: str, hint: Optional[str] = None, detail: str = "") -> None:
         super().__init__(message, hint)
         self.detail = detail
-        self.kind = kind
+
+    @property
+    def kind(self) -> str:
+        return self.KIND
 
 
 class ClusterUnreachable(HelmError):
     """The API server stopped answering (found by helm, or by the probe while helm waited)."""
 
+    KIND = UNREACHABLE
+
     def __init__(self, message: str, hint: Optional[str] = None, detail: str = "") -> None:
         super().__init__(message, hint or "the cluster's API server did not answer: check that it is up "
                          "(`deployer local status` for the local cluster), then deploy again: a release left "
-                         "pending is recovered", detail, UNREACHABLE)
+                         "pending is recovered", detail)
+
+
+class ReleaseNotFound(HelmError):
+    """The release does not exist (in that namespace)."""
+
+    KIND = NOT_FOUND
+
+
+class AnotherOperationInProgress(HelmError):
+    """helm refuses to touch the release: its last operation is pending (a killed helm left it)."""
+
+    KIND = IN_PROGRESS
+
+
+class ChartRenderFailed(HelmError):
+    """The chart did not render with these values: nothing was applied."""
+
+    KIND = RENDER
+
+
+class ChartSchemaRejected(ChartRenderFailed):
+    """The values do not meet the JSON schema of the chart or of a subchart."""
+
+
+class ObjectsRejected(HelmError):
+    """The API server refused an object of the release (validation, admission, immutable field)."""
+
+    KIND = REJECTED
+
+
+class ReleaseTimeout(HelmError):
+    """helm applied the release, but it was not ready within --timeout (`--wait` gave up)."""
+
+    KIND = TIMEOUT
+
+
+_CLASSES: dict[str, type[HelmError]] = {NOT_FOUND: ReleaseNotFound, IN_PROGRESS: AnotherOperationInProgress,
+                                        RENDER: ChartRenderFailed, TIMEOUT: ReleaseTimeout, REJECTED: ObjectsRejected}
+
+
+def helm_error(what: str, detail: str) -> HelmError:
+    """helm's (redacted) error text for `helm <what>` as the one typed error it means."""
+    first = _summary(detail)
+    kind = classify(detail)
+    if kind == UNREACHABLE:
+        return ClusterUnreachable(f"cluster unreachable: helm {what} failed: {first}", detail=detail)
+    if kind == RENDER:
+        cls: type[HelmError] = ChartSchemaRejected if any(k in detail.lower() for k in _SCHEMA) else ChartRenderFailed
+        return cls(f"helm {what} failed: {first}",
+                   "the chart could not render with these values: check the values files named above", detail)
+    return _CLASSES.get(kind, HelmError)(f"helm {what} failed: {first}", None, detail)
 
 
 @dataclass(frozen=True)
@@ -145,17 +207,8 @@ def _command_class():
                                                   grace=STOP_GRACE)
             if result.ok:
                 return result.stdout.encode()
-            err = result.stderr.lower()
-            kind = classify(err)
-            if "release: not found" in err:
-                cls = herr.ReleaseNotFoundError
-            elif kind == RENDER:
-                cls = herr.FailedToRenderChartError
-            elif kind == UNREACHABLE:
-                cls = herr.ConnectionError
-            else:
-                cls = herr.Error
-            raise cls(result.returncode, result.stdout.encode(), result.stderr.encode())
+            # carried to Helm._call, which classifies it (helm_error) once
+            raise herr.Error(result.returncode, result.stdout.encode(), result.stderr.encode())
 
     return DeployerCommand
 
@@ -180,37 +233,17 @@ class Helm:
             raise ToolTimeout(f"helm {what}: no answer after {timeout:.0f}s",
                               hint="check that the cluster's API server answers (`deployer local status` for the local cluster)") from None
         except herr.Error as e:
-            detail = self.redactor(e.stderr.decode(errors="replace").strip())
-            first = _summary(detail)
-            kind = classify(detail)
-            if kind == UNREACHABLE:
-                raise ClusterUnreachable(f"cluster unreachable: helm {what} failed: {first}", detail=detail) from None
-            hint = None
-            if kind == RENDER:
-                hint = "the chart could not render with these values: check the values files named above"
-            raise HelmError(f"helm {what} failed: {first}", hint, detail, kind) from None
+            raise helm_error(what, self.redactor(e.stderr.decode(errors="replace").strip())) from e
         except FileNotFoundError as e:
             raise ToolError(f"helm not found: {e}", hint="run ./install.sh") from None
 
     async def history(self, release: str, namespace: str, timeout: float = 60) -> list[Revision]:
         """Revisions, oldest first; [] when the release does not exist."""
-        from pyhelm3 import errors as herr
-
         try:
-            raw = await asyncio.wait_for(self._command.history(release, namespace=namespace, max_revisions=20), timeout)
-        except herr.ReleaseNotFoundError:
+            raw = await self._call(f"history {release}",
+                                   self._command.history(release, namespace=namespace, max_revisions=20), timeout)
+        except ReleaseNotFound:
             return []
-        except asyncio.TimeoutError:
-            raise ToolTimeout(f"helm history {release}: no answer after {timeout:.0f}s") from None
-        except herr.Error as e:
-            detail = self.redactor(e.stderr.decode(errors="replace").strip())
-            if classify(detail) == UNREACHABLE:
-                raise ClusterUnreachable(f"cluster unreachable: helm history {release} failed: {_summary(detail)}",
-                                         detail=detail) from None
-            if "not found" in detail.lower():
-                return []
-            raise HelmError(f"helm history {release} failed: {_summary(detail)}", detail=detail,
-                            kind=classify(detail)) from None
         return [
             Revision(int(r["revision"]), str(r.get("status", "")), str(r.get("chart", "")),
                      str(r.get("app_version", "")), str(r.get("updated", "")), str(r.get("description", "")))
@@ -311,7 +344,13 @@ def _summary(detail: str) -> str:
     lines = [ln.strip() for ln in detail.splitlines() if ln.strip()]
     errors = [ln for ln in lines if ln.lower().startswith("error")]
     line = (errors or lines or ["(no message)"])[-1]
+    if _MULTI.search(line):  # "Error: 1 error occurred:" then one "* ..." line per error: those say what
+        items = [ln.removeprefix("* ") for ln in lines[lines.index(line) + 1:] if ln.startswith("* ")]
+        line = "; ".join(items) or line
     return line.removeprefix("Error: ").removeprefix("error: ")[:500]
+
+
+_MULTI = re.compile(r"\d+ errors? occurred:$")
 
 
 def utf8_values(data: Optional[bytes]) -> Optional[bytes]:

@@ -42,8 +42,7 @@ class ClusterBroken(DeployerError):
 
 def broken(outcome: "Validation", cluster: str) -> ClusterBroken:
     """The error for a cluster whose folder exists but whose cluster.yaml did not load."""
-    return ClusterBroken(cluster, [p for p in outcome.report.errors
-                                   if p.file.startswith(f"{CLUSTERS_DIR.as_posix()}/{cluster}/")])
+    return ClusterBroken(cluster, outcome.errors_of(cluster))
 
 
 class ConfigInvalid(DeployerError):
@@ -85,6 +84,14 @@ class Validation:
 
     report: Report
     docs: list[ClusterDoc] = field(default_factory=list)
+    # the problems found while checking each cluster (its folder name), whatever their file paths
+    # look like (a `config` folder reached through a symlink, a file shared between clusters)
+    by_cluster: dict[str, set[Problem]] = field(default_factory=dict)
+
+    def errors_of(self, cluster: str) -> list[Problem]:
+        """The errors found while checking `cluster`, in the report's order."""
+        mine = self.by_cluster.get(cluster, set())
+        return [p for p in self.report.errors if p in mine]
 
 
 def validate(root: Path, cluster: Optional[str] = None, hubs: Optional[list[str]] = None, *,
@@ -100,11 +107,17 @@ def validate(root: Path, cluster: Optional[str] = None, hubs: Optional[list[str]
             hint=f"known clusters: {', '.join(sorted(by_name)) or '(none)'}",
         )
     problems: list[Problem] = []
+    by_cluster: dict[str, set[Problem]] = {}
+
+    def found_in(name: str, found: list[Problem]) -> None:
+        problems.extend(found)
+        by_cluster.setdefault(name, set()).update(found)
+
     docs: list[ClusterDoc] = []
     for folder in folders:
         doc, found = read_cluster_file(reader, folder)
         if cluster is None or folder.name == cluster:
-            problems.extend(found)
+            found_in(folder.name, found)
         if doc is not None:
             docs.append(doc)
     selected = [d for d in docs if cluster is None or d.folder_name == cluster]
@@ -124,24 +137,27 @@ def validate(root: Path, cluster: Optional[str] = None, hubs: Optional[list[str]
     def being_validated(doc: ClusterDoc, hub: Hub) -> bool:
         return (cluster is None or doc.folder_name == cluster) and (hub_names is None or hub.name in hub_names)
 
-    # Domains must be unique across the whole repository, even when checking one cluster.
-    problems.extend(check_unique_domains(docs, being_validated))
+    # Domains must be unique across the whole repository, even when checking one cluster. Each
+    # clash is reported at the cluster.yaml of the hub that came second: that cluster's problem.
+    of_file = {d.rel: d.folder_name for d in docs}
+    for p in check_unique_domains(docs, being_validated):
+        found_in(of_file[p.file], [p])
     charts = known_charts(root)
     hub_count = 0
     for doc in selected:
-        problems.extend(check_cluster(doc))
+        found_in(doc.folder_name, check_cluster(doc))
         if doc.model.terraform is not None:  # lazily: the HCL parser is loaded only for these
             from deployer.checks.terraform_check import check_terraform
 
-            problems.extend(check_terraform(doc, root))
+            found_in(doc.folder_name, check_terraform(doc, root))
         check = FileCheck(doc, root / CLUSTERS_DIR / doc.folder_name, reader, charts)
         for ref in check.references(hub_names):
             check.check_reference(ref)
         check.check_charts(hub_names)
-        problems.extend(_hub_value_keys(doc, root / CLUSTERS_DIR / doc.folder_name, reader, hub_names))
+        found_in(doc.folder_name, _hub_value_keys(doc, root / CLUSTERS_DIR / doc.folder_name, reader, hub_names))
         if hub_names is None:
             check.check_unreferenced()
-        problems.extend(check.problems)
+        found_in(doc.folder_name, check.problems)
         hub_count += len(hub_names) if hub_names is not None else len(doc.model.hubs)
     files = reader.files_read
     report = Report(
@@ -150,7 +166,7 @@ def validate(root: Path, cluster: Optional[str] = None, hubs: Optional[list[str]
         hubs=hub_count,
         files=files,
     )
-    return Validation(report, docs)
+    return Validation(report, docs, by_cluster)
 
 
 def _hub_value_keys(doc: ClusterDoc, folder: Path, reader: FileReader, hub_names: Optional[set[str]]) -> list[Problem]:

@@ -41,6 +41,10 @@ def deploy(
     output: OutputFormat = _OUTPUT,
     health_check: bool = typer.Option(False, "--health-check",
                                       help="Check each hub's health after deploying it; an unhealthy hub counts as failed."),
+    health_retries: int = typer.Option(5, "--health-retries", min=0, max=100,
+                                       help="With --health-check: attempts after the first, for a hub not healthy yet."),
+    health_interval: float = typer.Option(2.0, "--health-interval", min=0,
+                                          help="With --health-check: seconds between attempts."),
     force: bool = _FORCE,
 ) -> int:
     """Install or upgrade hubs: staging hubs first, prod hubs only if every staging hub succeeded.
@@ -49,12 +53,19 @@ def deploy(
     reported `unchanged` and not touched, unless --force.
     Exit 0 when every hub succeeded or was unchanged, 1 when any failed or was skipped.
     """
+    from deployer.run.deploy import DeployRequest
+    from deployer.run.health import HealthOptions
+
     if plan is not None and (cluster or hubs):
         raise UsageError("give either --plan or a cluster (and hubs), not both")
     if plan is None and not cluster:
         raise UsageError("name a cluster to deploy, or --plan FILE", hint="deployer deploy <cluster> [<hub> ...]")
-    return _run(ctx, cluster or "", hubs or None, False, concurrency, timeout, dry_run, no_rollback, chart_repo,
-                report_file, output, plan, health_check=health_check, force=force)
+    root = _root_and_report_file(ctx, report_file)
+    request = DeployRequest(
+        root, cluster or "", hubs or None, support=False, concurrency=concurrency,
+        options=_options(ctx, timeout, dry_run, no_rollback, chart_repo), force=force, plan_file=plan,
+        health=HealthOptions(retries=health_retries, interval=health_interval) if health_check else None)
+    return _run(ctx, request, output, report_file)
 
 
 def deploy_support(
@@ -71,39 +82,41 @@ def deploy_support(
     """Install or upgrade the cluster's support stack (ingress, cert-manager, Prometheus, Grafana).
 
     Skipped as `unchanged` when the cluster's ledger shows its inputs deployed already, unless --force."""
-    return _run(ctx, cluster, None, True, 1, timeout, dry_run, no_rollback, chart_repo, report_file, output,
-                force=force)
+    from deployer.run.deploy import DeployRequest
+
+    root = _root_and_report_file(ctx, report_file)
+    request = DeployRequest(root, cluster, None, support=True, concurrency=1,
+                            options=_options(ctx, timeout, dry_run, no_rollback, chart_repo), force=force)
+    return _run(ctx, request, output, report_file)
 
 
-def _run(ctx: typer.Context, cluster: str, hubs: Optional[list[str]], support: bool, concurrency: int,
-         timeout: float, dry_run: bool, no_rollback: bool, chart_repo: Optional[Path], report_file: Optional[Path],
-         output: OutputFormat, plan: Optional[Path] = None, *, health_check: bool = False, force: bool = False) -> int:
-    from deployer.cli.progress import Progress, render_summary, report_json, write_report
-    from deployer.run.deploy import DeployRequest, run_deploy, run_plan_file
-    from deployer.run.release import DeployOptions
-
+def _root_and_report_file(ctx: typer.Context, report_file: Optional[Path]) -> Path:
     root = state(ctx).root()
     if report_file is not None:
         from deployer.userfiles import check_writable
 
         check_writable(report_file, "--report-file")  # before deploying anything
-    options = DeployOptions(
-        timeout=timeout, rollback=not no_rollback, dry_run=dry_run,
-        chart_repo=chart_repo_folder(chart_repo),
-        work_dir=state(ctx).charts_work_dir(),
-    )
-    request = DeployRequest(root, cluster, hubs, support, concurrency, options, force=force)
-    from deployer.run.grafana import after_deploy_annotation
-    from deployer.run.health import HealthOptions, after_deploy_health
+    return root
 
-    request.after_deploy.append(after_deploy_annotation(root))  # only where a Grafana token is configured
-    if health_check:
-        request.after_deploy.append(after_deploy_health(HealthOptions(retries=5, interval=2.0)))
+
+def _options(ctx: typer.Context, timeout: float, dry_run: bool, no_rollback: bool, chart_repo: Optional[Path]):
+    from deployer.run.release import DeployOptions
+
+    return DeployOptions(timeout=timeout, rollback=not no_rollback, dry_run=dry_run,
+                         chart_repo=chart_repo_folder(chart_repo), work_dir=state(ctx).charts_work_dir())
+
+
+def _run(ctx: typer.Context, request, output: OutputFormat, report_file: Optional[Path]) -> int:
+    """Run a DeployRequest (deployer.run.deploy) with progress, then show and write its report."""
+    from deployer.cli.progress import Progress, render_summary, report_json, write_report
+    from deployer.run.deploy import deploy as run
+
+    options = request.options
     runner = state(ctx).runner
     err = lambda text: typer.echo(runner.redactor(text), err=True)  # noqa: E731
 
     def on_plan(planned, where: str) -> None:
-        verb = "would deploy (dry run)" if dry_run else "deploying"
+        verb = "would deploy (dry run)" if options.dry_run else "deploying"
         err(f"{verb} {len(planned)} release(s) to {where}:")
         for p in planned:
             gate = f"  after {', '.join(p.needs)}" if p.needs else ""
@@ -114,13 +127,11 @@ def _run(ctx: typer.Context, cluster: str, hubs: Optional[list[str]], support: b
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         with Progress(runner.redactor, live=False if output is OutputFormat.json else None) as progress:
-            if plan is not None:
-                report = run_plan_file(request, plan, runner, progress.event, on_plan)
-            else:
-                report = run_deploy(request, runner, progress.event, on_plan)
+            report = run(request, runner, progress.event, on_plan)
     finally:
         signal.signal(signal.SIGTERM, previous)
-    extra = {"cluster": cluster or None, "plan": str(plan) if plan else None, "dry_run": dry_run,
+    plan = request.plan_file
+    extra = {"cluster": request.cluster or None, "plan": str(plan) if plan else None, "dry_run": options.dry_run,
              "chart_repo": str(options.chart_repo) if options.chart_repo else None}
     text = report_json(report, runner.redactor, extra)
     if report_file is not None:

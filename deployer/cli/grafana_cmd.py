@@ -26,13 +26,13 @@ def deploy_dashboards(
     """Put deployer's JupyterHub dashboards (pinned JSON in deployer/dashboards) into a folder
     with a fixed UID, each with its fixed UID, overwriting earlier versions. Needs a Grafana
     token in the cluster folder's enc-grafana-token.secret.yaml (`grafana_token: ...`, sops)."""
-    from deployer.run.deploy import load_cluster
+    from deployer.checks.validate import load_valid_cluster
     from deployer.run.grafana import connect_grafana
     from deployer.run.grafana import deploy_dashboards as run
 
     root = state(ctx).root()
     runner = state(ctx).runner
-    model = load_cluster(root, cluster)
+    model = load_valid_cluster(root, cluster).model
     grafana = connect_grafana(root, model, runner, grafana_url, timeout)
     result = run(grafana, cluster)
     if output is OutputFormat.json:

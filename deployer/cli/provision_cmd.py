@@ -24,10 +24,11 @@ _TIMEOUT = typer.Option(3600.0, "--timeout", min=1, help="Seconds one terraform 
 
 
 def _provisioner(ctx: typer.Context, cluster: str, timeout: float):
-    from deployer.run.provision import Provisioner, load_cluster
+    from deployer.checks.validate import load_valid_cluster
+    from deployer.run.provision import Provisioner, terraform_block
 
     root = state(ctx).root()
-    model, _ = load_cluster(root, cluster)
+    model = terraform_block(load_valid_cluster(root, cluster))
     return Provisioner(root, model, state(ctx).runner, timeout=timeout)
 
 

@@ -30,37 +30,15 @@ def status(
 
     Exit 0 when every cluster could be read (whatever the hubs' health), 1 when one could not.
     """
-    from deployer.checks.validate import broken, validate
-    from deployer.run.status import HubStatus, StatusOptions, run_status
+    from deployer.run.status import StatusOptions, fleet_status, status_targets
 
     started = time.monotonic()
     root = state(ctx).root()
     runner = state(ctx).runner
-    outcome = validate(root, cluster, None)
-    docs = [d for d in outcome.docs if cluster is None or d.folder_name == cluster]
-    if cluster is not None and not docs:  # the folder exists (validate checked), cluster.yaml does not load
-        raise broken(outcome, cluster)
-    invalid: dict[str, str] = {}
-    for p in outcome.report.errors:
-        parts = p.file.split("/")
-        if len(parts) > 2 and parts[:2] == ["config", "clusters"]:
-            invalid.setdefault(parts[2], f"configuration invalid ({p.location}: {p.message}); run `deployer validate`")
-    clusters = [d.model for d in docs if d.folder_name not in invalid]
+    targets = status_targets(root, cluster)  # validated; the clusters that cannot be read, and why
     options = StatusOptions(health=not no_health, request_timeout=request_timeout, sync=not no_sync)
-    rows = run_status(root, clusters, runner, options, state(ctx).charts_work_dir())
-    from deployer.checks.validate import cluster_folders
-
-    loaded = {d.folder_name for d in outcome.docs}
-    for folder in cluster_folders(root):  # a cluster whose cluster.yaml does not load is shown as broken
-        if (cluster is None or folder.name == cluster) and folder.name not in loaded:
-            rows.append(HubStatus(folder.name, "-", helm_status="unknown", error=broken(outcome, folder.name).message))
-    for d in docs:
-        if d.folder_name in invalid:
-            rows += [HubStatus(d.folder_name, h.name, helm_status="unknown", error=invalid[d.folder_name])
-                     for h in d.model.hubs]
-    order = {d.folder_name: i for i, d in enumerate(docs)}
-    rows.sort(key=lambda r: (order.get(r.cluster, 0), r.cluster, r.hub))
-    failed = any(r.error for r in rows)
+    fleet = fleet_status(root, targets, runner, options, state(ctx).charts_work_dir())
+    rows, failed = fleet.rows, not fleet.ok
     elapsed = time.monotonic() - started
     if output is OutputFormat.json:
         payload = {"ok": not failed, "seconds": round(elapsed, 2), "hubs": [r.to_json() for r in rows]}

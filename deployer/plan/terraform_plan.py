@@ -7,7 +7,8 @@ From a cluster's model this decides, without running anything:
   share a state), rendered as a `-backend-config` file;
 - where the cluster's working folder lives;
 and it reads Terraform's JSON (`terraform show -json`, `terraform output -json`) into a plan
-summary, the outputs worth saving, and the values layer `deployer deploy` can use.
+summary and the outputs worth saving (which `deployer.plan.values.terraform_values` turns into
+the values layer `deployer deploy` uses).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from deployer.config.models import Cluster, Provider
+from deployer.plan.values import terraform_values  # noqa: F401 (the outputs as a values layer live there)
 from deployer.redact import leaf_strings
 
 TFVARS_SUFFIX = ".tfvars.json"
@@ -347,33 +349,3 @@ def sensitive_strings(raw: Mapping[str, Any]) -> list[str]:
     """Every string inside the sensitive outputs (to register with the redactor)."""
     secret = [item.get("value") for item in raw.values() if isinstance(item, Mapping) and item.get("sensitive")]
     return list(leaf_strings(secret))
-
-
-# --- outputs as helm values -------------------------------------------------------------------
-
-_HUB_IDENTITY = {"hub_role_arns": "roleArn", "hub_service_accounts": "serviceAccountEmail"}
-
-
-def terraform_values(outputs: Mapping[str, Any], hub: Optional[str] = None) -> dict[str, Any]:
-    """The saved outputs of `deployer provision` as a generated values layer.
-
-    Every (non-sensitive) output goes under `global.cloud` with its own name, so any chart can
-    read e.g. `.Values.global.cloud.cluster_endpoint`; for a hub, `global.cloud.hub` holds its
-    own cloud identity (IRSA role ARN or Google service-account email) and the Kubernetes
-    service account that identity trusts. Layer it after deployer's generated layer and before
-    the hub's own values files, so a values file can still override it.
-    """
-    if not outputs:
-        return {}
-    cloud: dict[str, Any] = {k: v for k, v in sorted(outputs.items())}
-    if hub is not None:
-        mine: dict[str, Any] = {}
-        for output, key in _HUB_IDENTITY.items():
-            by_hub = outputs.get(output)
-            if isinstance(by_hub, Mapping) and hub in by_hub:
-                mine[key] = by_hub[hub]
-        if mine and outputs.get("user_service_account"):
-            mine["serviceAccountName"] = outputs["user_service_account"]
-        if mine:
-            cloud["hub"] = mine
-    return {"global": {"cloud": cloud}}

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -25,10 +25,15 @@ from deployer.config.files import is_secret_name
 from deployer.config.models import Cluster, Hub, RemoteChart, Stage
 from deployer.config.yamlload import YamlProblem, decode, load_json, load_yaml
 from deployer.paths import CLUSTERS_DIR
+from deployer.plan.release_values import ValuePlan, cluster_release_spec, value_plan
 
-# deployer's own code that builds a release's values (the generated layer, the order of the layers,
-# the local cluster's layer): part of what a release is, when the repository holds it
-RENDERING_FILES = ("deployer/plan/values.py", "deployer/run/release.py", "deployer/local/values.py")
+# deployer's own code that builds a release's values: part of what a release is, when the repository
+# holds it. The order of the layers (plan/release_values.py), the generated and terraform-outputs
+# layers and helm's merge (plan/values.py), reading and decrypting the files (run/release.py), the
+# local cluster's layer (local/values.py). tests/unit/test_release_values.py checks that every
+# function that decides or builds a layer lives in one of these files.
+RENDERING_FILES = ("deployer/plan/values.py", "deployer/run/release.py", "deployer/local/values.py",
+                   "deployer/plan/release_values.py")
 RENDERING_FILE = RENDERING_FILES[0]
 FALLBACK_RENDERING = "rendering-1"
 
@@ -200,16 +205,18 @@ class _Digests:
 
 
 def release_inputs(snapshot: Snapshot) -> dict[str, ReleaseInputs]:
+    """Per release: its inputs, the values files and their order as `deployer.plan.release_values`
+    lays them out for deploy (the order of the layers is an input too)."""
     digests = _Digests(snapshot)
     releases: dict[str, ReleaseInputs] = {}
     for name, cluster in sorted(snapshot.clusters.items()):
-        folder = f"{CLUSTERS_DIR.as_posix()}/{name}"
+        folder = Path(CLUSTERS_DIR.as_posix()) / name
         common = _cluster_fields(cluster)
         if cluster.support is not None:
             r = ReleaseInputs(f"{name}/support", name, "support", None, None, _chart_name(cluster.support.helm_chart))
             r.parts.update(common)
             _add_chart(r, cluster.support.helm_chart, digests)
-            _add_files(r, folder, cluster.support.helm_chart_values_files, digests)
+            _add_layers(r, value_plan(cluster_release_spec(folder, cluster, None, None)), digests)
             r.parts["deployer rendering logic"] = snapshot.rendering
             releases[r.id] = r
         for hub in cluster.hubs:
@@ -217,12 +224,13 @@ def release_inputs(snapshot: Snapshot) -> dict[str, ReleaseInputs]:
             r.parts.update(common)
             r.parts.update(_hub_fields(hub))
             _add_chart(r, hub.helm_chart, digests)
-            _add_files(r, folder, hub.helm_chart_values_files, digests)
-            if hub.chart_override:
-                rel = _join(folder, hub.chart_override)
+            plan = value_plan(cluster_release_spec(folder, cluster, hub.name, None))
+            _add_layers(r, plan, digests)
+            if plan.chart.override is not None:
+                rel = os.path.normpath(plan.chart.override)
                 r.parts[f"chart override {rel}"] = digests.raw(rel)
-            if hub.domain_override_file:
-                rel = _join(folder, hub.domain_override_file)
+            if plan.domain_override is not None:
+                rel = os.path.normpath(plan.domain_override)
                 r.parts[f"domain override {rel}"] = digests.values(rel)
             r.parts["deployer rendering logic"] = snapshot.rendering
             releases[r.id] = r
@@ -241,10 +249,6 @@ def release_digest(r: ReleaseInputs) -> str:
         shown = f"parsed {_parsed_digest(value.raw, value.path)}" if isinstance(value, ValuesDigest) else str(value)
         h.update(f"\n{key}\0{shown}".encode())
     return h.hexdigest()
-
-
-def _join(folder: str, ref: str) -> str:
-    return os.path.normpath(f"{folder}/{ref}")
 
 
 def _chart_name(chart: Any) -> str:
@@ -270,10 +274,12 @@ def _add_chart(r: ReleaseInputs, chart: Any, digests: _Digests) -> None:
     r.parts.update(digests.chart_parts(str(chart)))
 
 
-def _add_files(r: ReleaseInputs, folder: str, files: Iterable[str], digests: _Digests) -> None:
-    for i, ref in enumerate(files):
-        rel = _join(folder, ref)
+def _add_layers(r: ReleaseInputs, plan: ValuePlan, digests: _Digests) -> None:
+    """The release's values files, numbered in their order, and the order of all its layers."""
+    for i, layer in enumerate(plan.files):
+        rel = os.path.normpath(layer.path)  # type: ignore[arg-type]
         r.parts[f"values #{i + 1} {rel}"] = digests.values(rel)
+    r.parts["value layers"] = _h(plan.order())
 
 
 def _h(value: str) -> str:

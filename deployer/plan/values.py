@@ -1,4 +1,6 @@
-"""Helm values: the layer deployer generates for a hub, and layering with helm's own semantics.
+"""Helm values: the layers deployer computes (the generated layer, provision's outputs), and
+layering with helm's own semantics. Which layers a release has, in which order:
+`deployer.plan.release_values`.
 
 pyhelm3 merges several values dicts by concatenating lists and ignoring nulls; helm itself
 (`-f a.yaml -f b.yaml`) replaces lists and lets a null delete a chart default. Configurations
@@ -9,7 +11,8 @@ exactly as helm does, and hands helm one dict.
 from __future__ import annotations
 
 import copy
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Optional
 
 TLS_SECRET = "https-auto-tls"
 
@@ -43,3 +46,33 @@ def generated_values(*, cluster: str, hub: str, domain: str, dependencies: list[
     elif chart_name == "jupyterhub":
         values["ingress"] = ingress
     return values
+
+
+# --- provision's outputs as a values layer ----------------------------------------------------
+
+_HUB_IDENTITY = {"hub_role_arns": "roleArn", "hub_service_accounts": "serviceAccountEmail"}
+
+
+def terraform_values(outputs: Mapping[str, Any], hub: Optional[str] = None) -> dict[str, Any]:
+    """The saved outputs of `deployer provision` as a generated values layer.
+
+    Every (non-sensitive) output goes under `global.cloud` with its own name, so any chart can
+    read e.g. `.Values.global.cloud.cluster_endpoint`; for a hub, `global.cloud.hub` holds its
+    own cloud identity (IRSA role ARN or Google service-account email) and the Kubernetes
+    service account that identity trusts. Layer it after deployer's generated layer and before
+    the hub's own values files, so a values file can still override it.
+    """
+    if not outputs:
+        return {}
+    cloud: dict[str, Any] = {k: v for k, v in sorted(outputs.items())}
+    if hub is not None:
+        mine: dict[str, Any] = {}
+        for output, key in _HUB_IDENTITY.items():
+            by_hub = outputs.get(output)
+            if isinstance(by_hub, Mapping) and hub in by_hub:
+                mine[key] = by_hub[hub]
+        if mine and outputs.get("user_service_account"):
+            mine["serviceAccountName"] = outputs["user_service_account"]
+        if mine:
+            cloud["hub"] = mine
+    return {"global": {"cloud": cloud}}

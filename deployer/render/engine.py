@@ -1,7 +1,7 @@
 """Render a fleet offline, as deploy would, and check it: the stages of `deployer render`.
 
 load (validate's checks) -> for each release, concurrently: the chart prepared with its real
-dependencies -> values layered by deploy's own code (encrypted files decrypted in memory when a key
+dependencies -> values layered by deploy's own code, in the order `deployer.plan.release_values` decides (encrypted files decrypted in memory when a key
 is at hand, else their keys kept with placeholder values) -> `helm template` (helm's schema checks
 of the chart and every subchart) -> every object against the Kubernetes API schemas of the
 cluster's version -> per cluster, the fleet checks (render/fleet.py).
@@ -35,8 +35,7 @@ from deployer.plan.deploy_plan import PlannedRelease, plan_hubs, plan_support
 from deployer.render.fleet import fleet_checks
 from deployer.render.kube_schema import DEFAULT_KUBERNETES_VERSION, KubeSchemas
 from deployer.render.model import RenderedObject, RenderedRelease, RenderProblem
-from deployer.run.release import (DeployOptions, ReleaseDeployer, ReleaseSpec, chart_dependencies, prepare_release_chart,
-                                  release_spec)
+from deployer.run.release import DeployOptions, ReleaseDeployer, ReleaseSpec, prepare_release_chart, release_spec
 
 log = logging.getLogger("deployer.render")
 
@@ -212,8 +211,7 @@ class Renderer:
             return
         values_reader = _Values(self.sops, self.runner, self.options.decrypt, self.root, spec.cluster)
         try:
-            dependencies = chart_dependencies(prepared.path) if prepared else []
-            values = values_reader.values(spec, prepared, dependencies)
+            values = values_reader.release_values(spec, prepared)
         except DeployerError as e:
             out.problems.append(RenderProblem(out.id, "values-unreadable", e.message, e.hint))
             return

@@ -13,14 +13,11 @@ from pathlib import Path
 from typing import Optional
 
 from deployer.adapters.clouds.base import NESTED_ENV, ClusterAccess, private_dir, write_private
-from deployer.adapters.credentials import cluster_access
 from deployer.adapters.process import ProcessRunner
-from deployer.adapters.sops import Sops
 from deployer.checks.validate import load_valid_cluster
-from deployer.config.models import Cluster
 from deployer.config.yamlload import YamlProblem, decode, load_yaml
 from deployer.errors import DeployerError
-from deployer.paths import CLUSTERS_DIR
+from deployer.run.cluster_connection import open_cluster
 
 
 def refuse_nesting(env: Mapping[str, str], cluster: str) -> None:
@@ -31,11 +28,6 @@ def refuse_nesting(env: Mapping[str, str], cluster: str) -> None:
             f"already running with the credentials of cluster `{outer}`{same}: refusing to nest `{cluster}` inside them",
             hint="leave the outer `deployer use-cluster-credentials` command (or shell) first",
         )
-
-
-def load_cluster(root: Path, name: str) -> Cluster:
-    """The cluster's model; only cluster.yaml's own problems count here (see load_valid_cluster)."""
-    return load_valid_cluster(root, name, only_cluster_file=True).model
 
 
 def child_env(access: ClusterAccess, base: Mapping[str, str], cluster: str, kubeconfig: Path) -> dict[str, str]:
@@ -63,9 +55,9 @@ def run_with_credentials(root: Path, name: str, command: Sequence[str], runner: 
                          env: Mapping[str, str], timeout: float,
                          binaries: Optional[Mapping[str, Path]] = None) -> int:
     refuse_nesting(env, name)
-    cluster = load_cluster(root, name)
-    folder = root / CLUSTERS_DIR / name
-    with cluster_access(cluster, folder, Sops(runner), binaries) as access, private_dir("deployer-ctx-") as tmp:
+    cluster = load_valid_cluster(root, name, only_cluster_file=True).model  # the cluster's access, not its hubs
+    with open_cluster(root, cluster, runner, binaries=binaries) as conn, private_dir("deployer-ctx-") as tmp:
+        access = conn.access
         kubeconfig = with_context(access.kubeconfig, access.context, tmp) if access.context else access.kubeconfig
         return runner.run_attached(list(command), timeout=timeout,
                                    env=child_env(access, env, name, kubeconfig), replace_env=True)

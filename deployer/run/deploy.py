@@ -13,11 +13,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-from deployer.adapters.charts import helm_home_env
-from deployer.adapters.credentials import cluster_access
-from deployer.adapters.helm import Helm
 from deployer.adapters.process import ProcessRunner
 from deployer.adapters.sops import Sops
 from deployer.checks.validate import ConfigInvalid, load_valid_cluster  # noqa: F401 (ConfigInvalid re-exported)
@@ -33,41 +30,65 @@ from deployer.plan.deploy_plan import (
 )
 from deployer import __version__
 from deployer.plan.ledger import Comparison, Source, Verdict, record_labels
+from deployer.run.cluster_connection import open_cluster
 from deployer.run.engine import Engine, Outcome, RunReport, Step, StepResult
 from deployer.run.ledger import desired_digests, fix_revision_label, read_ledger, repo_source
 from deployer.run.provision import saved_outputs
 from deployer.run.release import DeployOptions, ReleaseDeployer, release_spec
 from deployer.toolchain import find_tool
 
+if TYPE_CHECKING:
+    from deployer.run.health import HealthOptions
+
 log = logging.getLogger("deployer.deploy")
 
 
 @dataclass
 class DeployRequest:
+    """Everything a deploy is asked to do, built once (by the CLI) and handed to `deploy`."""
+
     root: Path
-    cluster: str
+    cluster: str  # "" with a plan file
     hubs: Optional[list[str]] = None
     support: bool = False
     concurrency: int = 4
     options: DeployOptions = field(default_factory=DeployOptions)
     force: bool = False  # deploy releases the ledger shows unchanged too
+    plan_file: Optional[Path] = None  # a plan from `plan-upgrade --output json`, instead of cluster and hubs
+    health: Optional["HealthOptions"] = None  # check each hub after deploying it (`--health-check`)
+    annotate: bool = True  # mark each release in the cluster's Grafana, where a Grafana token is configured
     # each called once per cluster with (cluster, access, runner): a hook run after every
-    # successful release of that cluster (health check, Grafana annotation), or None
+    # successful release of that cluster, or None; after the annotation and health check above
     after_deploy: list[Callable] = field(default_factory=list)
 
+    def hook_factories(self) -> list[Callable]:
+        factories: list[Callable] = []
+        if self.annotate:
+            from deployer.run.grafana import after_deploy_annotation
 
-def load_cluster(root: Path, cluster: str, hubs: Optional[list[str]] = None) -> Cluster:
-    """The cluster's model, after the same checks as `deployer validate` for what will deploy."""
-    return load_valid_cluster(root, cluster, hubs).model
+            factories.append(after_deploy_annotation(self.root))  # only where a Grafana token is configured
+        if self.health is not None:
+            from deployer.run.health import after_deploy_health
+
+            factories.append(after_deploy_health(self.health))
+        return [*factories, *self.after_deploy]
 
 
 def plan(cluster: Cluster, request: DeployRequest) -> list[PlannedRelease]:
     return plan_support(cluster) if request.support else plan_hubs(cluster, request.hubs)
 
 
+def deploy(request: DeployRequest, runner: ProcessRunner, on_event: Callable[[StepResult], None],
+           on_plan: Callable[[list[PlannedRelease], str], None] = lambda p, a: None) -> RunReport:
+    """The cluster's hubs (or support stack), or the request's plan file."""
+    if request.plan_file is not None:
+        return run_plan_file(request, request.plan_file, runner, on_event, on_plan)
+    return run_deploy(request, runner, on_event, on_plan)
+
+
 def run_deploy(request: DeployRequest, runner: ProcessRunner, on_event: Callable[[StepResult], None],
                on_plan: Callable[[list[PlannedRelease], str], None] = lambda p, a: None) -> RunReport:
-    cluster = load_cluster(request.root, request.cluster, request.hubs)
+    cluster = load_valid_cluster(request.root, request.cluster, request.hubs).model
     return _run_planned(request, {cluster.name: cluster}, plan(cluster, request), runner, on_event, on_plan)
 
 
@@ -83,7 +104,7 @@ def run_plan_file(request: DeployRequest, plan_path: Path, runner: ProcessRunner
     """Run a plan made by `plan-upgrade`: the same stages and canary gate as CI, on a laptop."""
     plan_file = load_plan_file(plan_path)
     names = sorted({j.cluster for j in plan_file.support_jobs + plan_file.staging_jobs + plan_file.prod_jobs})
-    clusters = {name: load_cluster(request.root, name) for name in names}
+    clusters = {name: load_valid_cluster(request.root, name).model for name in names}
     return _run_planned(request, clusters, plan_from_upgrade(plan_file, clusters), runner, on_event, on_plan)
 
 
@@ -102,16 +123,16 @@ def _run_planned(request: DeployRequest, clusters: dict[str, Cluster], planned: 
     with contextlib.ExitStack() as stack:
         where = []
         for name in sorted({p.cluster for p in planned}):
-            folder = request.root / "config" / "clusters" / name
-            access = stack.enter_context(cluster_access(clusters[name], folder, sops))
+            conn = stack.enter_context(open_cluster(request.root, clusters[name], runner, request.options.work_dir,
+                                                    sops=sops, helm_binary=helm_binary))
+            access = conn.access
             where.append(access.description)
             if clusters[name].provider.value == "local" and not request.options.dry_run:
                 _local_images(clusters[name], runner, on_event)
-            helm = Helm(helm_binary, access.kubeconfig, runner, context=access.context,
-                        env={**access.env, **helm_home_env(request.options.work_dir)})
+            helm = conn.helm
             ledger = read_ledger(access, runner) if use_ledger else None
             predicted: dict[str, int] = {}
-            hooks = tuple(h for h in (f(clusters[name], access, runner) for f in request.after_deploy) if h)
+            hooks = tuple(h for h in (f(clusters[name], access, runner) for f in request.hook_factories()) if h)
             if ledger is not None:
                 hooks = (_record_fixup(access, runner, predicted), *hooks)
             from deployer.run.health import failure_explainer, reachability_probe

@@ -12,6 +12,7 @@ import enum
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Optional
@@ -64,6 +65,9 @@ class StepResult:
     message: str = ""
     hint: Optional[str] = None
     details: dict[str, Any] = field(default_factory=dict)
+    # what made the step fail (its DeployerError, a bug's exception): for a caller that raises it
+    # again (a command of one release), never in the report
+    error: Optional[BaseException] = field(default=None, repr=False, compare=False)
 
     def elapsed(self) -> float:
         if self.state is State.running and self.started is not None:
@@ -125,9 +129,18 @@ class Engine:
         self.concurrency = concurrency
         self.on_event = on_event
 
-    def run(self, steps: Sequence[Step]) -> RunReport:
-        """Run synchronously (the one sync bridge); Ctrl-C marks running steps interrupted."""
-        return asyncio.run(self.run_async(steps))
+    def run(self, steps: Sequence[Step], threads: Optional[int] = None) -> RunReport:
+        """Run synchronously (the one sync bridge); Ctrl-C marks running steps interrupted.
+        `threads`: the worker threads blocking calls (`asyncio.to_thread`) share, when the
+        default (a few per CPU) would hold back steps that mostly wait on the network."""
+
+        async def main() -> RunReport:
+            if threads:
+                asyncio.get_running_loop().set_default_executor(
+                    ThreadPoolExecutor(max_workers=threads, thread_name_prefix="deployer-step"))
+            return await self.run_async(steps)
+
+        return asyncio.run(main())
 
     async def run_async(self, steps: Sequence[Step]) -> RunReport:
         ids = [s.id for s in steps]
@@ -187,14 +200,16 @@ class Engine:
         ctx = StepContext(result, self.on_event)
         try:
             outcome = await asyncio.wait_for(step.action(ctx), step.timeout)
-        except asyncio.TimeoutError:
+        except asyncio.TimeoutError as e:
             result.state = State.failed
             result.message = f"timed out after {step.timeout:.0f}s"
             result.hint = "raise --timeout, or look at the hub's pods for what is slow"
+            result.error = e
         except DeployerError as e:
             result.state = State.failed
             result.message = e.message
             result.hint = e.hint
+            result.error = e
             details = getattr(e, "details", None)
             if isinstance(details, dict):
                 result.details.update(details)
@@ -206,6 +221,7 @@ class Engine:
             result.state = State.failed
             result.message = f"internal error: {type(e).__name__}: {e}"
             result.hint = "this is a bug in deployer; rerun with --verbose for the traceback"
+            result.error = e
         else:
             result.state = State.unchanged if outcome.unchanged else State.succeeded
             result.message = outcome.message
@@ -227,12 +243,8 @@ class Mapped:
         return self.step.state is State.succeeded
 
 
-def run_each(items: Sequence[Any], action: Callable[[Any], Awaitable[Any]], *, concurrency: int, timeout: float,
-             label: Callable[[Any], str] = str, group: str = "",
-             on_event: Callable[[StepResult], None] = lambda r: None) -> list[Mapped]:
-    """Run `action(item)` for every item through the engine (concurrency limit, per-step timeout,
-    failure isolation, Ctrl-C): the one loop for commands that act on several releases (diff,
-    health, status). KeyboardInterrupt is raised again after the running steps were stopped."""
+def _each(items: Sequence[Any], action: Callable[[Any], Awaitable[Any]], timeout: float,
+          label: Callable[[Any], str], group: str) -> tuple[list[Step], dict[str, Any]]:
     values: dict[str, Any] = {}
 
     def step(index: int, item: Any) -> Step:
@@ -244,9 +256,35 @@ def run_each(items: Sequence[Any], action: Callable[[Any], Awaitable[Any]], *, c
 
         return Step(sid, label(item), run, timeout=timeout, group=group)
 
-    steps = [step(i, item) for i, item in enumerate(items)]
-    report = Engine(concurrency, on_event).run(steps)
-    if report.interrupted:
-        raise KeyboardInterrupt
+    return [step(i, item) for i, item in enumerate(items)], values
+
+
+def _mapped(items: Sequence[Any], steps: list[Step], values: dict[str, Any], report: RunReport) -> list[Mapped]:
     by_id = {r.id: r for r in report.results}
     return [Mapped(item, values.get(st.id), by_id[st.id]) for item, st in zip(items, steps)]
+
+
+def run_each(items: Sequence[Any], action: Callable[[Any], Awaitable[Any]], *, concurrency: int, timeout: float,
+             label: Callable[[Any], str] = str, group: str = "",
+             on_event: Callable[[StepResult], None] = lambda r: None, threads: Optional[int] = None) -> list[Mapped]:
+    """Run `action(item)` for every item through the engine (concurrency limit, per-step timeout,
+    failure isolation, Ctrl-C): the one loop for commands that act on several releases (diff,
+    health, status, rollback). KeyboardInterrupt is raised again after the running steps were
+    stopped."""
+    steps, values = _each(items, action, timeout, label, group)
+    report = Engine(concurrency, on_event).run(steps, threads)
+    if report.interrupted:
+        raise KeyboardInterrupt
+    return _mapped(items, steps, values, report)
+
+
+async def run_each_async(items: Sequence[Any], action: Callable[[Any], Awaitable[Any]], *, concurrency: int,
+                         timeout: float, label: Callable[[Any], str] = str, group: str = "",
+                         on_event: Callable[[StepResult], None] = lambda r: None) -> list[Mapped]:
+    """`run_each` inside a running step (status: the hubs of one cluster, within that cluster's
+    step). Cancelled (the outer step's timeout, Ctrl-C), it stops its steps and is cancelled too."""
+    steps, values = _each(items, action, timeout, label, group)
+    report = await Engine(concurrency, on_event).run_async(steps)
+    if report.interrupted:
+        raise asyncio.CancelledError
+    return _mapped(items, steps, values, report)

@@ -41,6 +41,7 @@ from deployer.checks.health import (
 )
 from deployer.config.models import Hub
 from deployer.errors import DeployerError
+from deployer.run.cluster_connection import kube_for
 
 HUB_INFO = "deployer-hub-info"
 HUB_SECRET = "hub"
@@ -48,6 +49,7 @@ HEALTH_SERVICE = "deployer-health"
 HUB_POD_SELECTOR = "component=hub"  # the jupyterhub chart's hub pod
 HUB_PORT = 8081  # the hub container's port (the chart's hub Service maps 8081 to it)
 SERVICE_TOKEN = "hub.services.{}.apiToken"
+REQUESTS_PER_ATTEMPT = 12  # the API requests of one attempt, at most (pods, claims, events, logs, proxy, ...)
 
 
 @dataclass
@@ -57,6 +59,14 @@ class HealthOptions:
     request_timeout: float = 10.0  # per API request
     concurrency: int = 8
     user_test: bool = False  # after deploy: also the user test (deployer.run.user_test) on a healthy hub
+    timeout: Optional[float] = None  # seconds one hub's check may take, every attempt included
+
+    def hub_timeout(self) -> float:
+        """One hub's budget: every attempt's requests at their timeout, and the waits between."""
+        if self.timeout is not None:
+            return self.timeout
+        attempts = self.retries + 1
+        return attempts * REQUESTS_PER_ATTEMPT * self.request_timeout + self.retries * self.interval + 30.0
 
 
 @dataclass
@@ -130,7 +140,7 @@ def failure_explainer(access, runner, request_timeout: float = 5.0, budget: floa
 
     async def explain(spec) -> list[Finding]:
         def read() -> list[Finding]:
-            with Kube(access.kubeconfig, access.context, timeout=request_timeout, redactor=runner.redactor) as kube:
+            with kube_for(access, runner, request_timeout) as kube:
                 return explain_namespace(kube, spec.namespace)[0].findings
 
         return await asyncio.wait_for(asyncio.to_thread(read), budget)
@@ -144,7 +154,7 @@ def reachability_probe(access, runner, timeout: float = 3.0):
 
     def probe() -> None:
         if "kube" not in holder:
-            holder["kube"] = Kube(access.kubeconfig, access.context, timeout=timeout, redactor=runner.redactor)
+            holder["kube"] = kube_for(access, runner, timeout)
         holder["kube"].probe(timeout)
 
     async def run() -> None:
@@ -335,30 +345,38 @@ class HubChecker:
         return result
 
 
-async def check_hubs(checker: HubChecker, hubs: list[Hub], on_result: Callable[[HubHealth], None] = lambda h: None,
-                     on_attempt: Callable[[HubHealth], None] = lambda h: None) -> list[HubHealth]:
-    semaphore = asyncio.Semaphore(checker.options.concurrency)
-
-    async def one(hub: Hub) -> HubHealth:
-        async with semaphore:
-            result = await checker.check(hub, on_attempt)
-        on_result(result)
-        return result
-
-    return list(await asyncio.gather(*(one(h) for h in hubs)))
-
-
 def run_health(conn, hubs: Optional[list[str]], options: HealthOptions,
                on_result: Callable[[HubHealth], None] = lambda h: None,
                on_attempt: Callable[[HubHealth], None] = lambda h: None) -> list[HubHealth]:
-    """Check the named hubs (default: every hub) of a connected cluster (`run.operate.connect`)."""
+    """Check the named hubs (default: every hub) of a connected cluster (`run.operate.connect`),
+    each a step of the engine (`run_each`): `options.concurrency` at once, each within
+    `options.hub_timeout()`; a check that fails or times out is that hub's result only."""
     from deployer.plan.deploy_plan import select_hubs
+    from deployer.run.engine import run_each
 
     names = select_hubs(conn.cluster, hubs)
-    with Kube(conn.access.kubeconfig, conn.access.context, timeout=options.request_timeout,
-              redactor=conn.runner.redactor) as kube:
+    with conn.kube(options.request_timeout) as kube:
         checker = HubChecker(kube, conn.cluster.name, options)
-        return asyncio.run(check_hubs(checker, [conn.cluster.hub(n) for n in names], on_result, on_attempt))
+
+        async def one(name: str) -> HubHealth:
+            result = await checker.check(conn.cluster.hub(name), on_attempt)
+            on_result(result)
+            return result
+
+        done = run_each(names, one, concurrency=options.concurrency, timeout=options.hub_timeout(), group="health")
+    results = []
+    for m in done:
+        if not m.ok:
+            m.value = not_checked(conn.cluster.name, m.item, m.step)
+            on_result(m.value)
+        results.append(m.value)
+    return results
+
+
+def not_checked(cluster: str, hub: str, step) -> HubHealth:
+    """A hub whose check did not finish (timed out, or broke): unhealthy, and says why."""
+    return HubHealth(cluster, hub, healthy=False, seconds=step.duration,
+                     checks=[Check("check", False, f"the health check did not finish: {step.message}")])
 
 
 class HubUnhealthy(DeployerError):
@@ -381,8 +399,7 @@ def after_deploy_health(options: HealthOptions):
             def attempt(h: HubHealth) -> None:
                 ctx.progress(f"health check: attempt {h.attempts} unhealthy ({h.summary[:80]}); retrying")
 
-            with Kube(access.kubeconfig, access.context, timeout=options.request_timeout,
-                      redactor=runner.redactor) as kube:
+            with kube_for(access, runner, options.request_timeout) as kube:
                 result = await HubChecker(kube, cluster.name, options).check(cluster.hub(spec.hub), attempt)
             outcome.details["health"] = result.to_json()
             if not result.healthy:
@@ -411,11 +428,10 @@ def _user_test(access, runner, hub: str, options: HealthOptions):
     import tempfile
     from pathlib import Path
 
-    from deployer.adapters.kube import Kube
     from deployer.run.user_test import UserTest, UserTestOptions
     from deployer.toolchain import find_tool
 
     with tempfile.TemporaryDirectory(prefix="deployer-user-test-") as work, \
-            Kube(access.kubeconfig, access.context, timeout=options.request_timeout, redactor=runner.redactor) as kube:
+            kube_for(access, runner, options.request_timeout) as kube:
         return UserTest(kube, runner, find_tool("kubectl"), access.kubeconfig, access.context, hub, Path(work),
                         UserTestOptions(request_timeout=max(options.request_timeout, 15.0))).run()

@@ -94,10 +94,10 @@ class ClusterLedger:
 def read_ledger(access: ClusterAccess, runner: ProcessRunner, timeout: float = 10.0) -> ClusterLedger:
     """One request: the labels of every helm release record of the cluster. A failure is kept
     (as `error`), never raised: callers plan what they could not check."""
-    from deployer.adapters.kube import Kube
+    from deployer.run.cluster_connection import kube_for
 
     try:
-        with Kube(access.kubeconfig, access.context, timeout=timeout, redactor=runner.redactor) as kube:
+        with kube_for(access, runner, timeout) as kube:
             items = kube.helm_release_labels()
     except DeployerError as e:
         return ClusterLedger(error=e.message)
@@ -108,11 +108,11 @@ def fix_revision_label(access: ClusterAccess, runner: ProcessRunner, release_id:
                        timeout: float = 10.0) -> None:
     """When helm made another revision number than the one predicted for the record (a stuck
     release was recovered first), the record is moved onto the revision actually made."""
-    from deployer.adapters.kube import Kube
     from deployer.plan.ledger import L_REVISION
+    from deployer.run.cluster_connection import kube_for
 
     namespace, name = release_location(release_id)
-    with Kube(access.kubeconfig, access.context, timeout=timeout, redactor=runner.redactor) as kube:
+    with kube_for(access, runner, timeout) as kube:
         kube.label_secret(namespace, f"sh.helm.release.v1.{name}.v{revision}", {L_REVISION: str(revision)})
 
 

@@ -1,5 +1,6 @@
-"""Operating deployed hubs: the connection every operating command opens, then `diff` and
-`rollback` as linear scripts of stages (load -> connect -> read -> act -> result)."""
+"""Operating deployed hubs: load, validate and open the cluster (`connect`, on
+`run.cluster_connection.open_cluster`), then `diff` and `rollback` as linear scripts of stages
+(load -> connect -> read -> act -> result)."""
 
 from __future__ import annotations
 
@@ -10,48 +11,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from deployer.adapters.charts import helm_home_env
-from deployer.adapters.clouds.base import ClusterAccess
-from deployer.adapters.credentials import cluster_access
-from deployer.adapters.helm import ChartSource, Helm, HelmError, Revision
+from deployer.adapters.helm import Helm, ReleaseNotFound, Revision
 from deployer.adapters.process import ProcessRunner
 from deployer.adapters.sops import Sops
+from deployer.checks.validate import load_valid_cluster
 from deployer.config.charts import known_charts
 from deployer.config.models import Cluster
 from deployer.errors import DeployerError
 from deployer.plan.deploy_plan import PlannedRelease, select_hubs
 from deployer.plan.diff import ObjectChange, diff_manifests, summary
-from deployer.run.deploy import load_cluster
-from deployer.run.release import DeployOptions, ReleaseDeployer, release_spec
+from deployer.run.cluster_connection import ClusterConnection, open_cluster
+from deployer.run.provision import saved_outputs
+from deployer.run.release import DeployOptions, ReleaseDeployer, helm_chart_source, release_spec
 from deployer.run.rollback_target import choose_rollback
 from deployer.toolchain import find_tool
 
 
-@dataclass
-class Connection:
-    root: Path
-    cluster: Cluster
-    access: ClusterAccess
-    helm: Helm
-    sops: Sops
-    runner: ProcessRunner
-    helm_binary: Path
-
-
 @contextlib.contextmanager
 def connect(root: Path, cluster_name: str, hubs: Optional[list[str]], runner: ProcessRunner,
-            work_dir: Path) -> Iterator[Connection]:
-    """Load and validate the cluster (as deploy does), then open its credentials for the block."""
-    cluster = load_cluster(root, cluster_name, hubs)
+            work_dir: Path) -> Iterator[ClusterConnection]:
+    """Load and validate the cluster (as deploy does), then open it for the block."""
+    cluster = load_valid_cluster(root, cluster_name, hubs).model
     select_hubs(cluster, hubs)  # unknown hubs: a usage error naming the known ones
     sops = Sops(runner)
     # before any tool or API answer can echo them (an API server's error quoting an object)
     register_secrets(root, cluster, select_hubs(cluster, hubs), sops)
     helm_binary = find_tool("helm")
-    with cluster_access(cluster, root / "config" / "clusters" / cluster.name, sops) as access:
-        helm = Helm(helm_binary, access.kubeconfig, runner, context=access.context,
-                    env={**access.env, **helm_home_env(work_dir)})
-        yield Connection(root, cluster, access, helm, sops, runner, helm_binary)
+    with open_cluster(root, cluster, runner, work_dir, sops=sops, helm_binary=helm_binary) as conn:
+        yield conn
 
 
 def secret_files(root: Path, cluster: Cluster, hubs: list[str], support: bool = False) -> list[Path]:
@@ -129,13 +116,15 @@ class HubDiff:
         return text if self.installed else f"not installed yet: {text}"
 
 
-def run_diff(conn: Connection, hubs: Optional[list[str]], options: DeployOptions, concurrency: int = 4,
+def run_diff(conn: ClusterConnection, hubs: Optional[list[str]], options: DeployOptions, concurrency: int = 4,
              timeout: float = 300.0) -> list[HubDiff]:
     """Per hub: render what deploy would apply (same values, same prepared chart) and compare it
     with the live release's manifest."""
     charts = known_charts(conn.root)
     names = select_hubs(conn.cluster, hubs)
-    deployer = ReleaseDeployer(conn.helm, conn.sops, conn.runner, conn.helm_binary, options)
+    # the same values as deploy: the saved outputs of `deployer provision` are a layer too
+    deployer = ReleaseDeployer(conn.helm, conn.sops, conn.runner, conn.helm_binary, options,
+                               cloud_outputs=saved_outputs(conn.root, conn.cluster.name))
 
     async def one(name: str) -> HubDiff:
         planned = PlannedRelease(f"{conn.cluster.name}/{name}", conn.cluster.name, "hub", name, None)
@@ -143,10 +132,8 @@ def run_diff(conn: Connection, hubs: Optional[list[str]], options: DeployOptions
         result = HubDiff(name)
         try:
             prepared = await asyncio.to_thread(deployer.prepare, spec)
-            dependencies = _dependencies(prepared)
-            values = await asyncio.to_thread(deployer.values, spec, prepared, dependencies)
-            chart = (ChartSource.folder(prepared.path) if prepared else
-                     ChartSource.remote(spec.chart.name, spec.chart.repository, spec.chart.version))
+            values = await asyncio.to_thread(deployer.release_values, spec, prepared)
+            chart = helm_chart_source(spec, prepared)
             paths = await asyncio.to_thread(secret_paths, conn.root, conn.cluster, [name], conn.sops)
             await register_live_secrets(conn.helm, spec.release, spec.namespace, paths)
             live_task = asyncio.ensure_future(_live(conn.helm, spec.release, spec.namespace))
@@ -171,16 +158,8 @@ async def _live(helm: Helm, release: str, namespace: str) -> Optional[list[dict]
     """The live release's objects; None when the release does not exist."""
     try:
         return await helm.manifest(release, namespace)
-    except HelmError as e:
-        if "not found" in f"{e.message} {e.detail}".lower():
-            return None
-        raise
-
-
-def _dependencies(prepared) -> list[str]:
-    from deployer.run.release import chart_dependencies
-
-    return chart_dependencies(prepared.path) if prepared else []
+    except ReleaseNotFound:
+        return None
 
 
 # -- rollback -----------------------------------------------------------------------------
@@ -217,7 +196,11 @@ def choose_revision(history: list[Revision], hub: str, revision: Optional[int]) 
     return choose_rollback(history, hub, revision)
 
 
-def run_rollback(conn: Connection, hub: str, revision: Optional[int], *, dry_run: bool, timeout: float) -> RollbackResult:
+def run_rollback(conn: ClusterConnection, hub: str, revision: Optional[int], *, dry_run: bool, timeout: float) -> RollbackResult:
+    """A step of the engine (`run_each`), within helm's `timeout` twice over and two minutes for
+    the history and the secrets; a failure is raised as it was (its exit code kept)."""
+    from deployer.run.engine import run_each
+
     select_hubs(conn.cluster, [hub])
 
     async def main() -> RollbackResult:
@@ -235,4 +218,14 @@ def run_rollback(conn: Connection, hub: str, revision: Optional[int], *, dry_run
             result.new_revision, result.status = after[-1].revision, after[-1].status
         return result
 
-    return asyncio.run(main())
+    [done] = run_each([hub], lambda _: main(), concurrency=1, timeout=timeout * 2 + 120, group="rollback")
+    if done.ok:
+        return done.value
+    error = done.step.error
+    if error is not None and not isinstance(error, asyncio.TimeoutError):  # its own error, or a bug, as it was
+        raise error
+    raise RollbackFailed(f"rollback of {hub}: {done.step.message}", hint=done.step.hint) from done.step.error
+
+
+class RollbackFailed(DeployerError):
+    """A rollback that timed out, or broke, without an error of its own."""

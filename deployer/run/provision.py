@@ -20,7 +20,7 @@ from typing import Any, Optional
 
 from deployer.adapters.process import ProcessRunner
 from deployer.adapters.terraform import APPLY_TIMEOUT, StalePlan, Terraform
-from deployer.checks.validate import load_valid_cluster
+from deployer.checks.rules import ClusterDoc
 from deployer.config.models import Cluster
 from deployer.config.tfmodule import read_module
 from deployer.errors import DeployerError, UsageError
@@ -66,20 +66,20 @@ class ApplyResult:
 Confirm = Callable[[PlanSummary], bool]
 
 
-def load_cluster(root: Path, name: str) -> tuple[Cluster, str]:
-    """The cluster's model, after the same checks as `deployer validate` (the terraform block's
-    included); and its cluster.yaml path relative to the root."""
-    doc = load_valid_cluster(root, name)
+def terraform_block(doc: ClusterDoc) -> Cluster:
+    """A cluster loaded by `load_valid_cluster` (the same checks as `deployer validate`, the
+    terraform block's included) that provision can work on: it has a `terraform:` block with a
+    backend. Not a loader: provision's own rule on top of the one way to load a cluster."""
     cluster = doc.model
     if cluster.terraform is None:
         raise DeployerError(
-            f"cluster `{name}` has no `terraform:` block in {doc.rel}: nothing to provision",
+            f"cluster `{cluster.name}` has no `terraform:` block in {doc.rel}: nothing to provision",
             hint="add `terraform: {backend: {type: ..., config: {...}}, variables: {...}}` (see README: Provisioning clusters)",
         )
     if cluster.terraform.backend is None:  # validate reports it too; kept for direct callers
         raise DeployerError(f"{doc.rel}: the `terraform:` block has no `backend:`",
                             hint="add `backend: {type: s3|gcs|azurerm|local, config: {...}}`")
-    return cluster, doc.rel
+    return cluster
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """Deploying one helm release (a hub, or a cluster's support stack): the steps a step runs.
 
-values (generated layer, then each file in order, secrets decrypted in memory) -> chart
-(prepared, naming what came from a local chart repository) -> recover a stuck release ->
+chart (prepared, naming what came from a local chart repository) -> values (the layers
+`deployer.plan.release_values` orders; files read and secrets decrypted in memory here) -> recover a
+stuck release ->
 `helm upgrade --install --wait` -> on failure, roll back (unless told not to).
 """
 
@@ -14,16 +15,16 @@ from typing import Any, Awaitable, Callable, Optional
 
 from deployer.adapters.chart_repo import ChartRepository
 from deployer.adapters.charts import PreparedChart, prepare_chart
-from deployer.adapters.helm import PENDING, RENDER, UNREACHABLE, ChartSource, ClusterUnreachable, Helm, HelmError, Revision
+from deployer.adapters.helm import (PENDING, AnotherOperationInProgress, ChartRenderFailed, ChartSource, ClusterUnreachable,
+                                    Helm, Revision)
 from deployer.adapters.process import ProcessRunner
 from deployer.adapters.sops import Sops
 from deployer.config.files import is_secret_name
-from deployer.config.models import Cluster, Hub, RemoteChart
+from deployer.config.models import Cluster, RemoteChart
 from deployer.config.yamlload import YamlProblem, decode, load_yaml
 from deployer.errors import DeployerError
 from deployer.plan.deploy_plan import PlannedRelease
-from deployer.plan.terraform_plan import terraform_values
-from deployer.plan.values import generated_values, merge_values
+from deployer.plan.release_values import LayerSources, ReleaseSpec, cluster_release_spec, release_values
 from deployer.run.engine import Outcome, StepContext
 from deployer.run.rollback_target import good_target
 
@@ -54,25 +55,6 @@ class ReleaseFailed(DeployerError):
         self.details = details or {}
 
 
-@dataclass(frozen=True)
-class ReleaseSpec:
-    """Everything that determines one release, as paths and names (no I/O done yet)."""
-
-    id: str
-    release: str
-    namespace: str
-    cluster: str
-    chart: Any  # str (a chart folder name) or RemoteChart
-    chart_dir: Optional[Path]
-    values_files: tuple[Path, ...]
-    chart_override: Optional[Path] = None
-    domain: Optional[str] = None
-    domain_override: Optional[Path] = None
-    hub: Optional[str] = None
-    provider: str = ""  # the cluster's provider: `local` adds the local cluster's own layer
-    cluster_hubs: tuple[str, ...] = ()  # the support stack's: the hubs its Prometheus scrapes on the local cluster
-
-
 @dataclass
 class DeployOptions:
     timeout: float = 600.0
@@ -85,23 +67,22 @@ class DeployOptions:
 
 def release_spec(root: Path, cluster: Cluster, planned: PlannedRelease, charts: dict[str, Path]) -> ReleaseSpec:
     folder = root / "config" / "clusters" / cluster.name
-    if planned.kind == "support":
-        assert cluster.support is not None
-        chart = cluster.support.helm_chart
-        files = cluster.support.helm_chart_values_files
-        return ReleaseSpec(planned.id, "support", "support", cluster.name, chart, _chart_dir(chart, charts),
-                           tuple(folder / f for f in files), provider=cluster.provider.value,
-                           cluster_hubs=tuple(h.name for h in cluster.hubs))
-    hub: Hub = cluster.hub(planned.hub or "")  # type: ignore[assignment]
-    return ReleaseSpec(
-        planned.id, hub.name, hub.name, cluster.name, hub.helm_chart, _chart_dir(hub.helm_chart, charts),
-        tuple(folder / f for f in hub.helm_chart_values_files),
-        chart_override=folder / hub.chart_override if hub.chart_override else None,
-        domain=hub.domain,
-        domain_override=folder / hub.domain_override_file if hub.domain_override_file else None,
-        hub=hub.name,
-        provider=cluster.provider.value,
-    )
+    return cluster_release_spec(folder, cluster, None if planned.kind == "support" else planned.hub or "", charts,
+                                planned.id)
+
+
+def chart_name(spec: ReleaseSpec, prepared: Optional[PreparedChart]) -> str:
+    """The name of the chart the release deploys (the prepared chart's, as its Chart.yaml says)."""
+    if prepared is not None:
+        return prepared.name
+    return spec.chart.name if isinstance(spec.chart, RemoteChart) else str(spec.chart)
+
+
+def helm_chart_source(spec: ReleaseSpec, prepared: Optional[PreparedChart]) -> ChartSource:
+    """Where helm takes the release's chart from: the prepared folder, or the remote repository."""
+    if prepared is not None:
+        return ChartSource.folder(prepared.path)
+    return ChartSource.remote(spec.chart.name, spec.chart.repository, spec.chart.version)
 
 
 def local_layer(spec: ReleaseSpec, prepared: Optional[PreparedChart]):
@@ -110,8 +91,7 @@ def local_layer(spec: ReleaseSpec, prepared: Optional[PreparedChart]):
         return None
     from deployer.local.values import layer_for
 
-    name = prepared.name if prepared else (spec.chart.name if isinstance(spec.chart, RemoteChart) else str(spec.chart))
-    return layer_for(name, support=spec.hub is None, hubs=list(spec.cluster_hubs))
+    return layer_for(chart_name(spec, prepared), support=spec.hub is None, hubs=list(spec.cluster_hubs))
 
 
 def prepare_release_chart(spec: ReleaseSpec, options: DeployOptions, runner: ProcessRunner,
@@ -128,14 +108,6 @@ def prepare_release_chart(spec: ReleaseSpec, options: DeployOptions, runner: Pro
     assert chart_dir is not None
     return prepare_chart(chart_dir, work_dir=options.work_dir, chart_repo=repo, runner=runner, helm=helm_binary,
                          chart_override=spec.chart_override)
-
-
-def _chart_dir(chart: Any, charts: dict[str, Path]) -> Optional[Path]:
-    if isinstance(chart, RemoteChart):
-        return None
-    if chart not in charts:
-        raise DeployerError(f"chart `{chart}` is not known", hint=f"known charts: {', '.join(sorted(charts))}")
-    return charts[chart]
 
 
 class ReleaseDeployer:
@@ -176,26 +148,19 @@ class ReleaseDeployer:
             raise DeployerError(f"{path.name}: values must be a mapping", hint="run `deployer validate`")
         return data
 
-    def values(self, spec: ReleaseSpec, prepared: Optional[PreparedChart], dependencies: list[str]) -> dict[str, Any]:
-        domain = spec.domain
-        if spec.domain_override is not None:
-            override = self.read_values_file(spec.domain_override)
-            if isinstance(override.get("domain"), str):
-                domain = override["domain"]
-        layers: list[dict[str, Any]] = []
-        if spec.hub is not None and domain:
-            chart_name = prepared.name if prepared else (spec.chart.name if isinstance(spec.chart, RemoteChart) else str(spec.chart))
-            layers.append(generated_values(cluster=spec.cluster, hub=spec.hub, domain=domain,
-                                           dependencies=dependencies, chart_name=chart_name))
-        else:
-            layers.append({"global": {"clusterName": spec.cluster}})
+    def layer_sources(self, spec: ReleaseSpec, prepared: Optional[PreparedChart],
+                      dependencies: list[str]) -> LayerSources:
+        """What fills the release's layers (deployer.plan.release_values decides which, in which order)."""
         local = local_layer(spec, prepared)
-        if local is not None:  # the local cluster's images and switches; the hub's own files may override
-            layers.append(local.values)
-        if self.cloud_outputs:  # after what deployer generates, before the hub's own files
-            layers.append(terraform_values(self.cloud_outputs, hub=spec.hub))
-        layers.extend(self.read_values_file(p) for p in spec.values_files)
-        return merge_values(*layers)
+        return LayerSources(self.read_values_file, chart_name(spec, prepared), tuple(dependencies),
+                            local.values if local is not None else {}, self.cloud_outputs)
+
+    def values(self, spec: ReleaseSpec, prepared: Optional[PreparedChart], dependencies: list[str]) -> dict[str, Any]:
+        return release_values(spec, self.layer_sources(spec, prepared, dependencies))
+
+    def release_values(self, spec: ReleaseSpec, prepared: Optional[PreparedChart]) -> dict[str, Any]:
+        """The values helm gets for the release (deploy, diff and render all take them from here)."""
+        return self.values(spec, prepared, chart_dependencies(prepared.path) if prepared else [])
 
     # -- the chart ------------------------------------------------------------------------
     def prepare(self, spec: ReleaseSpec) -> Optional[PreparedChart]:
@@ -219,10 +184,8 @@ class ReleaseDeployer:
         local = local_layer(spec, prepared)
         if local is not None and local.switched_off:
             details["local_switched_off"] = [o.line() for o in local.switched_off]
-        dependencies = chart_dependencies(prepared.path) if prepared else []
-        values = await asyncio.to_thread(self.values, spec, prepared, dependencies)
-        chart_path = (ChartSource.folder(prepared.path) if prepared
-                      else ChartSource.remote(spec.chart.name, spec.chart.repository, spec.chart.version))
+        values = await asyncio.to_thread(self.release_values, spec, prepared)
+        chart_path = helm_chart_source(spec, prepared)
         if self.options.dry_run:
             return await self._dry_run(spec, chart_path, values, details, ctx)
         # Optimistic: one helm call in the common case. Only when helm refuses because an old
@@ -231,19 +194,10 @@ class ReleaseDeployer:
         ctx.progress("helm upgrade --install --wait")
         try:
             result = await self._upgrade(spec, chart_path, values)
+        except AnotherOperationInProgress as e:  # a killed helm left the release pending
+            result, recovered = await self._upgrade_after_recovery(spec, chart_path, values, e, details, ctx)
         except DeployerError as e:
-            if not _is_stuck(e):
-                raise await self._failed(spec, e, details, ctx) from None
-            ctx.progress("checking release state")
-            recovered = await self._recover(spec, await self.helm.history(spec.release, spec.namespace), ctx)
-            if not recovered:
-                raise await self._failed(spec, e, details, ctx) from None
-            details["recovered"] = recovered
-            ctx.progress("helm upgrade --install --wait (after recovery)")
-            try:
-                result = await self._upgrade(spec, chart_path, values)
-            except DeployerError as e2:
-                raise await self._failed(spec, e2, details, ctx) from None
+            raise await self._failed(spec, e, details, ctx) from None
         revision = int(result.get("version", 0))
         if revision == 1:
             result = await self._settle(spec, chart_path, values, result, details, ctx)
@@ -295,6 +249,21 @@ class ReleaseDeployer:
             return await upgrade
         return await while_reachable(upgrade, self.probe)
 
+    async def _upgrade_after_recovery(self, spec: ReleaseSpec, chart: ChartSource, values: dict[str, Any],
+                                      stuck: AnotherOperationInProgress, details: dict[str, Any],
+                                      ctx: StepContext) -> tuple[dict, str]:
+        """The upgrade again, once the pending release is rolled back (or removed); and what was done."""
+        ctx.progress("checking release state")
+        recovered = await self._recover(spec, await self.helm.history(spec.release, spec.namespace), ctx)
+        if not recovered:
+            raise await self._failed(spec, stuck, details, ctx) from stuck
+        details["recovered"] = recovered
+        ctx.progress("helm upgrade --install --wait (after recovery)")
+        try:
+            return await self._upgrade(spec, chart, values), recovered
+        except DeployerError as e:
+            raise await self._failed(spec, e, details, ctx) from e
+
     async def _dry_run(self, spec: ReleaseSpec, chart_path: ChartSource, values: dict[str, Any], details: dict[str, Any],
                        ctx: StepContext) -> Outcome:
         ctx.progress("helm template")
@@ -310,12 +279,12 @@ class ReleaseDeployer:
             rendered = await self.helm.upgrade_install(spec.release, chart_path, values, namespace=spec.namespace,
                                                        timeout=60, wait=False, dry_run=True)
             current = history[-1].revision if history else 0
-        except HelmError as e:
-            if e.kind != UNREACHABLE:
-                raise ReleaseFailed(f"server-side dry run failed: {e.message}", e.hint, details) from None
+        except ClusterUnreachable as e:
             details["server_dry_run"] = f"skipped: {e.message}"
             message += "; cluster not reachable, server dry run skipped"
             return Outcome(message, details)
+        except HelmError as e:
+            raise ReleaseFailed(f"server-side dry run failed: {e.message}", e.hint, details) from None
         except DeployerError as e:
             details["server_dry_run"] = f"skipped: {e.message}"
             message += "; cluster not reachable, server dry run skipped"
@@ -373,13 +342,12 @@ class ReleaseDeployer:
         detail = getattr(error, "detail", "")
         if detail:
             details["helm_error"] = detail[-2000:]
-        kind = getattr(error, "kind", None)
-        if kind == UNREACHABLE:  # nothing more can be done there now: fail at once, say so
+        if isinstance(error, ClusterUnreachable):  # nothing more can be done there now: fail at once, say so
             details["cluster_unreachable"] = True
             return ReleaseFailed(f"{message}; nothing was rolled back (a release left pending is recovered by the "
                                  "next deploy)", error.hint, details)
         hint = error.hint
-        if kind != RENDER and self.explain is not None:  # helm applied it: why is it not ready?
+        if not isinstance(error, ChartRenderFailed) and self.explain is not None:  # helm applied it: why is it not ready?
             ctx.progress("reading why the release is not ready")
             from deployer.checks.health import first_reason, hint_for
 
@@ -456,11 +424,6 @@ def _release_objects(rendered: Any) -> list[dict[str, Any]]:
                                                  if isinstance(h, dict)]
     return [d for text in texts for d in yaml.safe_load_all(text) if isinstance(d, dict)]
 
-
-
-def _is_stuck(error: DeployerError) -> bool:
-    text = f"{error.message} {getattr(error, 'detail', '')}".lower()
-    return "another operation" in text and "in progress" in text
 
 
 def chart_dependencies(chart: Path) -> list[str]:

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from deployer.adapters.charts import helm_home_env
-from deployer.adapters.credentials import cluster_access
 from deployer.adapters.helm import Helm
 from deployer.adapters.kube import Kube
 from deployer.adapters.process import ProcessRunner
@@ -24,8 +23,9 @@ from deployer.adapters.sops import Sops
 from deployer.config.models import Cluster
 from deployer.errors import DeployerError
 from deployer.plan.deploy_plan import SUPPORT
-from deployer.run.health import HealthOptions, HubChecker, HubHealth
-from deployer.toolchain import find_tool
+from deployer.run.cluster_connection import kube_for, open_cluster_async
+from deployer.run.engine import run_each, run_each_async
+from deployer.run.health import REQUESTS_PER_ATTEMPT, HealthOptions, HubChecker, HubHealth
 
 log = logging.getLogger("deployer.status")
 
@@ -72,35 +72,49 @@ def short_time(updated: str) -> str:
 class StatusOptions:
     health: bool = True
     request_timeout: float = 10.0
-    concurrency: int = 16
+    concurrency: int = 16  # hubs of a cluster checked at once
     sync: bool = True  # the ledger and drift
+    cluster_timeout: float = 300.0  # one cluster: credentials, helm's list, the API lists and its hubs' checks
+    hub_timeout: Optional[float] = None  # one hub's health check (one attempt); default from request_timeout
+
+    def hub_check_timeout(self) -> float:
+        return self.hub_timeout if self.hub_timeout is not None else REQUESTS_PER_ATTEMPT * self.request_timeout + 5.0
 
 
-def cluster_status(root: Path, cluster: Cluster, runner: ProcessRunner, options: StatusOptions,
-                   work_dir: Path) -> list[HubStatus]:
+def _rows(cluster: Cluster) -> dict[str, HubStatus]:
     rows = {h.name: HubStatus(cluster.name, h.name) for h in cluster.hubs}
     if cluster.support is not None and SUPPORT not in rows:  # the support stack: helm's view and sync only
         rows[SUPPORT] = HubStatus(cluster.name, SUPPORT, kind="support")
+    return rows
+
+
+def _unreadable(rows: dict[str, HubStatus], message: str) -> list[HubStatus]:
+    for row in rows.values():
+        row.error = message
+        row.health = "unknown"
+        row.helm_status = "unknown"
+    return list(rows.values())
+
+
+async def cluster_status(root: Path, cluster: Cluster, runner: ProcessRunner, options: StatusOptions,
+                         work_dir: Path) -> list[HubStatus]:
+    """One cluster's rows: open it (its credentials got off the event loop), then helm's view,
+    the health checks and the sync at once."""
+    rows = _rows(cluster)
     if not rows:
         return []
-    folder = root / "config" / "clusters" / cluster.name
     sops = Sops(runner)
     try:
         from deployer.run.operate import register_secrets
 
         try:  # before any answer can echo a secret; status shows no values, so without a key it goes on
-            register_secrets(root, cluster, list(rows), sops)
+            await asyncio.to_thread(register_secrets, root, cluster, list(rows), sops)
         except DeployerError as e:
             log.debug("status of %s: secrets not registered: %s", cluster.name, e.message)
-        with cluster_access(cluster, folder, sops) as access:
-            helm = Helm(find_tool("helm"), access.kubeconfig, runner, context=access.context,
-                        env={**access.env, **helm_home_env(work_dir)})
-            asyncio.run(_gather(cluster, helm, access, runner, rows, options, root))
+        async with open_cluster_async(root, cluster, runner, work_dir, sops=sops) as conn:
+            await _gather(cluster, conn.helm, conn.access, runner, rows, options, root)
     except DeployerError as e:
-        for row in rows.values():
-            row.error = e.message
-            row.health = "unknown"
-            row.helm_status = "unknown"
+        return _unreadable(rows, e.message)
     return list(rows.values())
 
 
@@ -128,8 +142,7 @@ async def _gather(cluster: Cluster, helm: Helm, access, runner: ProcessRunner, r
         if not options.health:
             return []
         try:
-            kube = await asyncio.to_thread(Kube, access.kubeconfig, access.context, timeout=options.request_timeout,
-                                           redactor=runner.redactor)
+            kube = await asyncio.to_thread(kube_for, access, runner, options.request_timeout)
         except DeployerError as e:
             for row in rows.values():
                 row.health, row.health_detail = "unknown", e.message
@@ -149,15 +162,18 @@ async def _gather(cluster: Cluster, helm: Helm, access, runner: ProcessRunner, r
             for row in rows.values():
                 row.health, row.health_detail = "unknown", e.message
             return []
-        semaphore = asyncio.Semaphore(options.concurrency)
 
         async def one(name: str) -> HubHealth:
-            async with semaphore:
-                return await asyncio.to_thread(checker.check_once, cluster.hub(name),
-                                               pods.get(name, []), claims.get(name, []), events.get(name, []))
+            return await asyncio.to_thread(checker.check_once, cluster.hub(name),
+                                           pods.get(name, []), claims.get(name, []), events.get(name, []))
 
         names = [n for n in rows if n in pods and rows[n].kind == "hub"]  # a hub without pods: reported below
-        return list(await asyncio.gather(*(one(n) for n in names)))
+        checked = await run_each_async(names, one, concurrency=options.concurrency,
+                                       timeout=options.hub_check_timeout(), group=f"{cluster.name} health")
+        for m in checked:
+            if not m.ok:  # that hub only: timed out, or its check broke
+                rows[m.item].health_detail = f"the health check did not finish: {m.step.message}"
+        return [m.value for m in checked if m.ok]
 
     async def sync() -> None:
         if not options.sync or root is None:
@@ -187,17 +203,27 @@ async def _gather(cluster: Cluster, helm: Helm, access, runner: ProcessRunner, r
 
 def run_status(root: Path, clusters: list[Cluster], runner: ProcessRunner, options: StatusOptions, work_dir: Path,
                on_cluster: Callable[[str, list[HubStatus]], None] = lambda c, r: None) -> list[HubStatus]:
-    """Every cluster at once (a thread each: credentials and helm are per cluster)."""
+    """Every cluster at once, each a step of the engine (`run_each`) within
+    `options.cluster_timeout`: a cluster that is slow, unreachable or broken shows its hubs with
+    the error, and never holds up the others."""
 
-    async def main() -> list[list[HubStatus]]:
-        async def one(cluster: Cluster) -> list[HubStatus]:
-            rows = await asyncio.to_thread(cluster_status, root, cluster, runner, options, work_dir)
-            on_cluster(cluster.name, rows)
-            return rows
+    async def one(cluster: Cluster) -> list[HubStatus]:
+        rows = await cluster_status(root, cluster, runner, options, work_dir)
+        on_cluster(cluster.name, rows)
+        return rows
 
-        return list(await asyncio.gather(*(one(c) for c in clusters)))
-
-    return [row for rows in asyncio.run(main()) for row in rows]
+    # credentials, helm and the API are per cluster, and mostly wait: threads for every cluster's
+    # blocking calls, as many as one cluster alone would have
+    threads = max(1, len(clusters)) * min(32, (os.cpu_count() or 1) + 4)
+    done = run_each(clusters, one, concurrency=max(1, len(clusters)), timeout=options.cluster_timeout,
+                    label=lambda c: c.name, group="status", threads=min(threads, 256))
+    out: list[HubStatus] = []
+    for m in done:
+        if not m.ok:
+            m.value = _unreadable(_rows(m.item), m.step.message)
+            on_cluster(m.item.name, m.value)
+        out.extend(m.value)
+    return out
 
 
 def _sync(root: Path, cluster: Cluster, access, runner: ProcessRunner, rows: dict[str, HubStatus],
@@ -211,7 +237,7 @@ def _sync(root: Path, cluster: Cluster, access, runner: ProcessRunner, rows: dic
     digests = {rid: d for rid, d in desired_digests(root, {cluster.name: cluster}).items()
                if rid.split("/", 1)[1] in rows}
     try:
-        with Kube(access.kubeconfig, access.context, timeout=options.request_timeout, redactor=runner.redactor) as kube:
+        with kube_for(access, runner, options.request_timeout) as kube:
             synced = cluster_sync(kube, cluster.name, digests)
     except DeployerError as e:
         for row in rows.values():
@@ -231,3 +257,61 @@ def _sync(root: Path, cluster: Cluster, access, runner: ProcessRunner, rows: dic
             row.sync_detail = c.reason + (f"; drifted: {'; '.join(row.drifted)}" if row.drifted else "")
         if s.drift_error:
             row.sync_detail = (row.sync_detail + "; " if row.sync_detail else "") + s.drift_error
+
+
+# --- the fleet: which clusters can be read, then read them ---------------------------------------
+
+@dataclass
+class Targets:
+    """What `status` reads: the clusters whose configuration is valid; and for the others, a row
+    per hub (a row per cluster whose cluster.yaml does not load) that says why it is not read."""
+
+    clusters: list[Cluster]
+    unreadable: list[HubStatus]
+    order: dict[str, int]  # cluster -> its place in the table (the repository's order)
+
+
+def status_targets(root: Path, cluster: Optional[str] = None) -> Targets:
+    """Validate (every cluster, or `cluster`) as `deployer validate` does, and attribute each
+    error to the cluster whose checks found it (`Validation.errors_of`)."""
+    from deployer.checks.validate import broken, cluster_folders, validate
+
+    outcome = validate(root, cluster, None)
+    docs = [d for d in outcome.docs if cluster is None or d.folder_name == cluster]
+    if cluster is not None and not docs:  # the folder exists (validate checked), cluster.yaml does not load
+        raise broken(outcome, cluster)
+    clusters: list[Cluster] = []
+    unreadable: list[HubStatus] = []
+    loaded = {d.folder_name for d in outcome.docs}
+    for folder in cluster_folders(root):  # a cluster whose cluster.yaml does not load is shown as broken
+        if (cluster is None or folder.name == cluster) and folder.name not in loaded:
+            unreadable.append(HubStatus(folder.name, "-", helm_status="unknown",
+                                        error=broken(outcome, folder.name).message))
+    for d in docs:
+        errors = outcome.errors_of(d.folder_name)
+        if not errors:
+            clusters.append(d.model)
+            continue
+        first = errors[0]
+        reason = f"configuration invalid ({first.location}: {first.message}); run `deployer validate`"
+        unreadable += [HubStatus(d.folder_name, h.name, helm_status="unknown", error=reason) for h in d.model.hubs]
+    return Targets(clusters, unreadable, {d.folder_name: i for i, d in enumerate(docs)})
+
+
+@dataclass
+class FleetStatus:
+    rows: list[HubStatus]
+
+    @property
+    def ok(self) -> bool:
+        """Every cluster could be read (whatever the hubs' health: `deployer health` is the gate)."""
+        return not any(r.error for r in self.rows)
+
+
+def fleet_status(root: Path, targets: Targets, runner: ProcessRunner, options: StatusOptions,
+                 work_dir: Path) -> FleetStatus:
+    """Read the clusters `status_targets` picked (run_status): one table, in the repository's
+    order, with the clusters that could not be read."""
+    rows = run_status(root, targets.clusters, runner, options, work_dir) + targets.unreadable
+    rows.sort(key=lambda r: (targets.order.get(r.cluster, 0), r.cluster, r.hub))
+    return FleetStatus(rows)

@@ -145,10 +145,10 @@ def plan_against_cluster(root: Path, clusters: Optional[list[str]], runner: Proc
     compare (pure) -> name the inputs changed since each recorded commit (git) -> the plan."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from deployer.adapters.credentials import cluster_access
     from deployer.adapters.sops import Sops
     from deployer.plan.ledger import plan_from_ledger, recorded_elsewhere
     from deployer.plan.upgrade import release_inputs
+    from deployer.run.cluster_connection import open_cluster
     from deployer.run.ledger import ClusterLedger, folder_rendering, read_ledger, repo_source
 
     head = folder_snapshot(root, "working tree", folder_rendering(root))
@@ -165,8 +165,8 @@ def plan_against_cluster(root: Path, clusters: Optional[list[str]], runner: Proc
 
     def ledger_of(name: str) -> ClusterLedger:
         try:
-            with cluster_access(head.clusters[name], root / CLUSTERS_DIR / name, sops) as access:
-                return read_ledger(access, runner)
+            with open_cluster(root, head.clusters[name], runner, sops=sops) as conn:
+                return read_ledger(conn.access, runner)
         except DeployerError as e:
             return ClusterLedger(error=e.message)
 

@@ -423,13 +423,11 @@ class UserTest:
 def run_user_tests(conn, hubs: list[str], options: UserTestOptions, work_dir: Path,
                    on_result=lambda r: None) -> list[UserTestResult]:
     """The user test on each named hub of a connected cluster (`run.operate.connect`), one after another."""
-    from deployer.adapters.kube import Kube
     from deployer.toolchain import find_tool
 
     kubectl = find_tool("kubectl")
     results = []
-    with Kube(conn.access.kubeconfig, conn.access.context, timeout=options.request_timeout,
-              redactor=conn.runner.redactor) as kube:
+    with conn.kube(options.request_timeout) as kube:
         for hub in hubs:
             test = UserTest(kube, conn.runner, kubectl, conn.access.kubeconfig, conn.access.context, hub,
                             work_dir, options)

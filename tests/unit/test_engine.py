@@ -129,3 +129,55 @@ def test_run_each_respects_the_concurrency_limit():
 
     run_each(list(range(10)), act, concurrency=3, timeout=10)
     assert peak == 3
+
+
+def test_a_failed_step_keeps_the_error_that_failed_it_out_of_the_report():
+    from deployer.run.engine import run_each
+
+    async def act(item):
+        if item == "slow":
+            await asyncio.sleep(30)
+        raise DeployerError("broke") if item == "bad" else ValueError("bug")
+
+    bad, slow, bug = run_each(["bad", "slow", "bug"], act, concurrency=3, timeout=0.3)
+    assert type(bad.step.error) is DeployerError and bad.step.error.message == "broke"
+    assert isinstance(slow.step.error, asyncio.TimeoutError)
+    assert type(bug.step.error) is ValueError and bug.step.message == "internal error: ValueError: bug"
+    assert "error" not in bad.step.to_json()
+
+
+def test_run_each_inside_a_step_is_stopped_with_it_when_the_step_times_out():
+    from deployer.run.engine import run_each_async
+
+    inner_states = []
+
+    async def hub(item):
+        await asyncio.sleep(30 if item == "hung" else 0)
+        return item
+
+    async def cluster(ctx):
+        def seen(r):
+            if r.state.value not in ("pending", "running"):
+                inner_states.append((r.label, r.state.value))
+
+        await run_each_async(["fast", "hung"], hub, concurrency=2, timeout=60, on_event=seen)
+        return Outcome("never")
+
+    report = Engine().run([Step("c", "c", cluster, timeout=0.5), Step("d", "d", sleeper(0.01))])
+    assert [(r.id, r.state, r.message) for r in report.results] == [
+        ("c", State.failed, "timed out after 0s"), ("d", State.succeeded, "done")]
+    assert inner_states == [("fast", "succeeded")]  # hung was stopped, not left running or reported done
+
+
+def test_the_engine_gives_blocking_calls_the_threads_it_is_asked_for():
+    import threading
+
+    from deployer.run.engine import run_each
+
+    barrier = threading.Barrier(10, timeout=5)  # passes only when 10 calls block at once
+
+    async def act(item):
+        return await asyncio.to_thread(barrier.wait)
+
+    out = run_each(list(range(10)), act, concurrency=10, timeout=10, threads=10)
+    assert sorted(m.value for m in out) == list(range(10))

@@ -65,3 +65,57 @@ def test_there_is_one_load_function_and_one_config_invalid():
             if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name in ("ConfigInvalid", "load_valid_cluster"):
                 defined.setdefault(node.name, []).append(path.relative_to(PACKAGE).as_posix())
     assert defined == {"ConfigInvalid": ["checks/validate.py"], "load_valid_cluster": ["checks/validate.py"]}
+
+
+def test_no_command_keeps_a_load_cluster_of_its_own():
+    loaders = sorted(path.relative_to(PACKAGE).as_posix() for path in PACKAGE.rglob("*.py")
+                     for node in ast.parse(path.read_text()).body
+                     if isinstance(node, ast.FunctionDef) and node.name == "load_cluster")
+    assert loaders == []
+
+
+def _cli(capsys, root: Path, *args: str) -> tuple[int, str]:
+    from deployer.cli import app
+    from deployer.cli.app import run_app
+
+    code = run_app(app, ["--root", str(root), *args])
+    return code, capsys.readouterr().err
+
+
+COMMANDS = {"deploy": ["deploy", "alpha"], "diff": ["diff", "alpha"], "provision": ["provision", "plan", "alpha"],
+            "credentials": ["use-cluster-credentials", "alpha", "--", "true"],
+            "grafana": ["grafana", "deploy-dashboards", "alpha"]}
+
+
+def test_every_command_refuses_an_invalid_cluster_yaml_with_the_same_config_invalid(tmp_path, capsys):
+    from tests.repo_builder import cluster_yaml, make_cluster
+
+    make_cluster(tmp_path, "alpha", ["prod"], cluster_text=cluster_yaml("alpha", ["prod"]).replace(
+        "name: alpha", "name: beta"))
+    expected = ("error: the configuration has 1 error(s): config/clusters/alpha/cluster.yaml:1:7: "
+                "name `beta` differs from its folder `alpha`\n"
+                "  hint: run `deployer validate` for the full list (and each fix); nothing was done\n")
+    seen = {name: _cli(capsys, tmp_path, *args) for name, args in COMMANDS.items()}
+    assert seen == {name: (1, expected) for name in COMMANDS}
+
+
+def test_a_broken_hub_values_file_stops_deploy_and_provision_but_not_credentials(tmp_path, capsys, monkeypatch):
+    from deployer.run import cluster_connection, credentials
+    from tests.repo_builder import make_cluster
+
+    folder = make_cluster(tmp_path, "alpha", ["prod"])
+    (folder / "prod.values.yaml").write_text("jupyterhub: [\n")
+    for name in ("deploy", "provision"):
+        code, err = _cli(capsys, tmp_path, *COMMANDS[name])
+        assert code == 1 and err.startswith(
+            "error: the configuration has 1 error(s): config/clusters/alpha/prod.values.yaml:2:1: "), (name, err)
+    class Reached(Exception):
+        pass
+
+    def cluster_access(cluster, *args, **kwargs):
+        raise Reached(cluster.name)
+
+    monkeypatch.setattr(cluster_connection, "cluster_access", cluster_access)
+    with pytest.raises(Reached) as e:  # past the load: the credentials were asked for
+        credentials.run_with_credentials(tmp_path, "alpha", ["true"], None, {}, 10)
+    assert e.value.args == ("alpha",)

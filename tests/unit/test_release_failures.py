@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from deployer.adapters.helm import OTHER, RENDER, REJECTED, TIMEOUT, UNREACHABLE, ClusterUnreachable, HelmError, classify
+from deployer.adapters.helm import (OTHER, RENDER, REJECTED, TIMEOUT, UNREACHABLE, ChartRenderFailed, ClusterUnreachable,
+                                    ReleaseTimeout, classify)
 from deployer.adapters.kube import KubeError
 from deployer.checks.health import ContainerState, Event, PodCondition, PodState
 from deployer.errors import DeployerError
@@ -132,7 +133,7 @@ def explainer_for(pods, events=(), logs=None, nodes=()):
 def test_a_timed_out_release_says_why_as_health_does_with_a_hint():
     pods = [_pod("hub-1", name="hub", image="registry.invalid/x:1", waiting_reason="ImagePullBackOff",
                  waiting_message="Back-off pulling image")]
-    error = HelmError("helm upgrade --install hub failed: context deadline exceeded", kind=TIMEOUT)
+    error = ReleaseTimeout("helm upgrade --install hub failed: context deadline exceeded")
     failed, helm = _failed(error, explainer_for(pods))
     assert failed.message == ("helm upgrade --install hub failed: context deadline exceeded; pod/hub-1: container hub: "
                               "image registry.invalid/x:1 cannot be pulled (ImagePullBackOff): Back-off pulling image; "
@@ -148,7 +149,7 @@ def test_a_release_timed_out_on_a_node_whose_kubelet_died_names_the_node_first()
 
     pods = [replace(_pod("hub-3", name="hub", image="hub:1"), phase="Pending", node="local-node")]
     nodes = [NodeState("local-node", False, "NodeStatusUnknown", "Kubelet stopped posting node status.")]
-    error = HelmError("helm upgrade --install hub failed: context deadline exceeded", kind=TIMEOUT)
+    error = ReleaseTimeout("helm upgrade --install hub failed: context deadline exceeded")
     failed, _ = _failed(error, explainer_for(pods, nodes=nodes), rollback=False)
     assert failed.message == ("helm upgrade --install hub failed: context deadline exceeded; node/local-node: node "
                               "local-node is not Ready (NodeStatusUnknown: Kubelet stopped posting node status.); "
@@ -164,7 +165,7 @@ def test_a_crash_looping_release_carries_the_containers_last_log_lines():
 
     events = [Event("Pod", "hub-2", "Warning", "BackOff", "Back-off restarting failed container", 7,
                     dt.datetime.now(dt.timezone.utc))]
-    error = HelmError("helm upgrade --install hub failed: context deadline exceeded", kind=TIMEOUT)
+    error = ReleaseTimeout("helm upgrade --install hub failed: context deadline exceeded")
     failed, _ = _failed(error, explainer_for(pods, events, ["Traceback ...", "KeyError: 'JUPYTERHUB_API_TOKEN'"]),
                         rollback=False)
     assert failed.message == (
@@ -182,7 +183,7 @@ def test_a_render_failure_reads_no_pods_and_an_unreachable_cluster_is_not_rolled
         called.append(spec)
         return []
 
-    failed, helm = _failed(HelmError("helm upgrade failed: template: x", kind=RENDER), explain)
+    failed, helm = _failed(ChartRenderFailed("helm upgrade failed: template: x"), explain)
     assert called == [] and helm.rollbacks == [1]
     failed, helm = _failed(ClusterUnreachable("cluster unreachable: helm upgrade failed: connection refused"), explain)
     assert called == [] and helm.rollbacks == []

@@ -1,0 +1,224 @@
+"""What helm gets for one release: its chart, and its values layers in order, as data.
+
+This module is the one place that decides which layers a release has and in which order; deploy
+(`run/release.py`), diff (`run/operate.py`), render (`render/engine.py`) and plan-upgrade
+(`plan/upgrade.py`, which fingerprints the order) all take it from here. It is pure: files are
+read, and secrets decrypted, only through the `read` function the caller hands in.
+
+The layers, first to last; a later layer wins, merged with helm's own semantics (`plan/values.py`):
+
+1. `generated` — what deployer knows: the cluster's name and, for a hub with a domain, the hub's
+   names and domain on the ingress with TLS (a hub's domain override file, when it has one,
+   supplies the domain). The support stack and a hub without a domain get the cluster name only.
+2. `local cluster` — provider `local` only: the images built on this machine and the components
+   switched off for want of one (`deployer/local/values.py` computes it).
+3. `terraform outputs` — a cluster `deployer provision` manages (a `terraform:` block), or any
+   cluster with saved outputs: the outputs under `global.cloud` (`plan/values.py::terraform_values`).
+4. each values file of cluster.yaml, in its order; a sops-encrypted one is a *secret* layer,
+   decrypted in memory when it is read.
+
+No command takes `--set` overrides, so there is no such layer.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from deployer.config.files import is_secret_name
+from deployer.config.models import Cluster, Hub, RemoteChart
+from deployer.errors import DeployerError
+from deployer.plan.values import generated_values, merge_values, terraform_values
+
+
+@dataclass(frozen=True)
+class ReleaseSpec:
+    """Everything that determines one release, as paths and names (no I/O done yet)."""
+
+    id: str
+    release: str
+    namespace: str
+    cluster: str
+    chart: Any  # str (a chart folder name) or RemoteChart
+    chart_dir: Optional[Path]
+    values_files: tuple[Path, ...]
+    chart_override: Optional[Path] = None
+    domain: Optional[str] = None
+    domain_override: Optional[Path] = None
+    hub: Optional[str] = None
+    provider: str = ""  # the cluster's provider: `local` adds the local cluster's own layer
+    cluster_hubs: tuple[str, ...] = ()  # the support stack's: the hubs its Prometheus scrapes on the local cluster
+    provisioned: bool = False  # the cluster has a `terraform:` block: its saved outputs are a layer
+
+
+def cluster_release_spec(folder: Path, cluster: Cluster, hub: Optional[str], charts: Optional[Mapping[str, Path]],
+                         release_id: Optional[str] = None) -> ReleaseSpec:
+    """The spec of the cluster's support stack (`hub` None) or of one hub. `folder` is the cluster's
+    folder (values files are named relative to it); `charts` maps a chart name to its folder (None:
+    chart folders are not looked up, as plan-upgrade needs only the layers)."""
+    release_id = release_id or f"{cluster.name}/{hub or 'support'}"
+    provisioned = cluster.terraform is not None
+    if hub is None:
+        assert cluster.support is not None
+        chart = cluster.support.helm_chart
+        return ReleaseSpec(release_id, "support", "support", cluster.name, chart, _chart_dir(chart, charts),
+                           tuple(folder / f for f in cluster.support.helm_chart_values_files),
+                           provider=cluster.provider.value, cluster_hubs=tuple(h.name for h in cluster.hubs),
+                           provisioned=provisioned)
+    model: Hub = cluster.hub(hub)  # type: ignore[assignment]
+    return ReleaseSpec(
+        release_id, model.name, model.name, cluster.name, model.helm_chart, _chart_dir(model.helm_chart, charts),
+        tuple(folder / f for f in model.helm_chart_values_files),
+        chart_override=folder / model.chart_override if model.chart_override else None,
+        domain=model.domain,
+        domain_override=folder / model.domain_override_file if model.domain_override_file else None,
+        hub=model.name,
+        provider=cluster.provider.value,
+        provisioned=provisioned,
+    )
+
+
+def _chart_dir(chart: Any, charts: Optional[Mapping[str, Path]]) -> Optional[Path]:
+    if isinstance(chart, RemoteChart) or charts is None:
+        return None
+    if chart not in charts:
+        raise DeployerError(f"chart `{chart}` is not known", hint=f"known charts: {', '.join(sorted(charts))}")
+    return charts[chart]
+
+
+# --- the chart ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReleaseChart:
+    """Where the release's chart comes from: a chart folder of ours (prepared, its dependencies
+    built, before helm uses it; `override` replaces files of it), or a repository and a version."""
+
+    name: str
+    folder: Optional[Path] = None
+    override: Optional[Path] = None
+    repository: Optional[str] = None
+    version: Optional[str] = None
+
+    @property
+    def remote(self) -> bool:
+        return self.repository is not None
+
+
+def release_chart(spec: ReleaseSpec) -> ReleaseChart:
+    if isinstance(spec.chart, RemoteChart):
+        return ReleaseChart(spec.chart.name, repository=spec.chart.repository, version=spec.chart.version)
+    return ReleaseChart(str(spec.chart), spec.chart_dir, spec.chart_override)
+
+
+# --- the layers ---------------------------------------------------------------------------------
+
+
+class LayerKind(str, enum.Enum):
+    generated = "generated"
+    local = "local cluster"
+    cloud = "terraform outputs"
+    values_file = "values file"
+    secret_file = "secret values file"
+
+
+@dataclass(frozen=True)
+class Layer:
+    name: str  # shown to people: "generated", "values #2 enc-prod.secret.values.yaml", ...
+    kind: LayerKind
+    path: Optional[Path] = None  # the file of a file layer
+
+    @property
+    def secret(self) -> bool:
+        return self.kind is LayerKind.secret_file
+
+
+@dataclass(frozen=True)
+class ValuePlan:
+    """A release's chart and its values layers, first to last (the last one wins)."""
+
+    release: str  # the release id, `<cluster>/<hub>` or `<cluster>/support`
+    chart: ReleaseChart
+    layers: tuple[Layer, ...]
+    cluster: str
+    hub: Optional[str] = None
+    domain: Optional[str] = None
+    domain_override: Optional[Path] = None  # read for the generated layer's domain
+
+    @property
+    def names(self) -> list[str]:
+        return [layer.name for layer in self.layers]
+
+    @property
+    def files(self) -> list[Layer]:
+        return [layer for layer in self.layers if layer.path is not None]
+
+    def order(self) -> str:
+        """The order of the layers as one line of kinds (what plan-upgrade fingerprints)."""
+        return " > ".join(layer.kind.value for layer in self.layers)
+
+
+def value_plan(spec: ReleaseSpec, cloud_outputs: Mapping[str, Any] | None = None) -> ValuePlan:
+    """THE order of a release's values layers (see the module's docstring)."""
+    layers = [Layer("generated", LayerKind.generated)]
+    if spec.provider == "local":  # the local cluster's images and switches; the hub's own files may override
+        layers.append(Layer("local cluster", LayerKind.local))
+    if spec.provisioned or cloud_outputs:  # after what deployer generates, before the hub's own files
+        layers.append(Layer("terraform outputs", LayerKind.cloud))
+    for i, path in enumerate(spec.values_files):
+        kind = LayerKind.secret_file if is_secret_name(path.name) else LayerKind.values_file
+        layers.append(Layer(f"values #{i + 1} {path.name}", kind, path))
+    return ValuePlan(spec.id, release_chart(spec), tuple(layers), spec.cluster, spec.hub, spec.domain,
+                     spec.domain_override)
+
+
+# --- the layers' values -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LayerSources:
+    """What a run hands in to fill the layers: how to read a values file (decrypting a secret one),
+    the prepared chart's name and dependencies, the local cluster's layer, the saved outputs."""
+
+    read: Callable[[Path], dict[str, Any]]
+    chart_name: str
+    dependencies: Sequence[str] = ()
+    local: Mapping[str, Any] = field(default_factory=dict)
+    cloud_outputs: Mapping[str, Any] = field(default_factory=dict)
+
+
+def layer_values(plan: ValuePlan, sources: LayerSources) -> list[tuple[Layer, dict[str, Any]]]:
+    """Each layer of the plan with its values, in the plan's order (files read in that order)."""
+    out: list[tuple[Layer, dict[str, Any]]] = []
+    for layer in plan.layers:
+        if layer.kind is LayerKind.generated:
+            out.append((layer, _generated(plan, sources)))
+        elif layer.kind is LayerKind.local:
+            out.append((layer, dict(sources.local)))
+        elif layer.kind is LayerKind.cloud:
+            out.append((layer, terraform_values(sources.cloud_outputs, hub=plan.hub)))
+        else:
+            assert layer.path is not None
+            out.append((layer, sources.read(layer.path)))
+    return out
+
+
+def _generated(plan: ValuePlan, sources: LayerSources) -> dict[str, Any]:
+    domain = plan.domain
+    if plan.domain_override is not None:
+        override = sources.read(plan.domain_override)
+        if isinstance(override.get("domain"), str):
+            domain = override["domain"]
+    if plan.hub is not None and domain:
+        return generated_values(cluster=plan.cluster, hub=plan.hub, domain=domain,
+                                dependencies=list(sources.dependencies), chart_name=sources.chart_name)
+    return {"global": {"clusterName": plan.cluster}}
+
+
+def release_values(spec: ReleaseSpec, sources: LayerSources) -> dict[str, Any]:
+    """The one values dict helm gets for the release: its layers merged in order."""
+    plan = value_plan(spec, sources.cloud_outputs)
+    return merge_values(*(values for _, values in layer_values(plan, sources)))
