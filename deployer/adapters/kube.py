@@ -1,7 +1,7 @@
 """The Kubernetes API, through the official client: the only module that imports `kubernetes`.
 
 Holds no policy. Every call has a timeout (`_request_timeout`); API objects are translated into
-the small typed records of `deployer.checks.health` (pods with their readiness and why not,
+the small typed records of `deployer.checks.hub_findings` (pods with their readiness and why not,
 claims, events), and API failures into `KubeError`. The client is imported lazily, so that
 `deployer --help` stays fast.
 
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Optional
 from urllib.parse import quote, urlencode
 
-from deployer.checks.health import ClaimState, ContainerState, Event, NodeState, PodCondition, PodState
+from deployer.checks.hub_findings import ClaimState, ContainerState, Event, NodeState, PodCondition, PodState
 from deployer.errors import ToolError
 from deployer.redact import Redactor
 

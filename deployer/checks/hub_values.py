@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from deployer.checks.problems import Problem
-from deployer.config.files import DataFile
+from deployer.config.file_reader import DataFile
 
 # Top-level keys of basehub's values (under `basehub:` for daskhub), and what happens to each.
 WORKS = {

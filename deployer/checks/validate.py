@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from deployer.checks.files import FileCheck
+from deployer.checks.file_rules import FileCheck
 from deployer.checks.problems import Problem, Report, Severity, sort_problems
 from deployer.checks.rules import ClusterDoc, check_cluster, check_unique_domains
 from deployer.checks.schema_check import check_cluster_schema
 from deployer.config.charts import known_charts
-from deployer.config.files import FileReader, PathRefused
+from deployer.config.file_reader import FileReader, PathRefused
 from deployer.config.models import Hub
 from deployer.config.parse_cache import ParseCache
 from deployer.errors import DeployerError, UsageError

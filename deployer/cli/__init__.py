@@ -11,7 +11,7 @@ from deployer.cli.app import app, run_app
 from deployer.cli import config_cmd, deploy_cmd, init_cmd, validate_cmd
 from deployer.cli import doctor_cmd, local_cmd, tools_cmd
 from deployer.cli import credentials_cmd, generate_cmd, provision_cmd
-from deployer.cli import plan_upgrade_cmd, render_cmd
+from deployer.cli import canary_gate_cmd, plan_upgrade_cmd, render_cmd
 from deployer.cli import diff_cmd, grafana_cmd, health_cmd, rollback_cmd, status_cmd
 
 init_cmd.register(app)
@@ -25,6 +25,7 @@ provision_cmd.register(app)
 credentials_cmd.register(app)
 generate_cmd.register(app)
 plan_upgrade_cmd.register(app)
+canary_gate_cmd.register(app)
 health_cmd.register(app)
 status_cmd.register(app)
 diff_cmd.register(app)

@@ -29,7 +29,8 @@ def diff(
 
     Exit 0 when nothing would change, 2 when something would, 1 on error.
     """
-    from deployer.run.operate import connect, run_diff
+    from deployer.run.cluster_connection import connect
+    from deployer.run.diff import run_diff
     from deployer.cli.deploy_cmd import chart_repo_folder
     from deployer.run.release import DeployOptions
 

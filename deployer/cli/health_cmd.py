@@ -32,7 +32,7 @@ def health(
     Exit 0 when every hub is healthy, 1 when any is not, 2 for usage errors.
     """
     from deployer.run.health import HealthOptions, run_health
-    from deployer.run.operate import connect
+    from deployer.run.cluster_connection import connect
 
     root = state(ctx).root()
     runner = state(ctx).runner

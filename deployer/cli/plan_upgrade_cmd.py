@@ -33,8 +33,8 @@ def plan_upgrade(
     Decides by what would be deployed (chart, values content, overrides, fields), not by paths.
     With --against cluster, the change is the one between each cluster's ledger and the work tree.
     """
-    from deployer.plan.upgrade import markdown_summary
-    from deployer.run.upgrade_plan import plan_between_refs, plan_changed_files
+    from deployer.plan.changed_releases import markdown_summary
+    from deployer.run.plan_upgrade import plan_between_refs, plan_changed_files
 
     from deployer.userfiles import check_writable, write_text
 
@@ -51,7 +51,7 @@ def plan_upgrade(
     if changed_files and base:
         raise UsageError("give either --base or --changed-files, not both")
     if against:
-        from deployer.run.upgrade_plan import plan_against_cluster
+        from deployer.run.plan_upgrade import plan_against_cluster
 
         plan = plan_against_cluster(root, clusters, state(ctx).runner)
     elif changed_files:
@@ -94,38 +94,5 @@ def _print_text(plan) -> None:
                + tail)
 
 
-
-
-def canary_gate(
-    plan: Path = typer.Option(..., "--plan", dir_okay=False, help="The plan from `plan-upgrade --output json`."),
-    stage: str = typer.Option(..., "--stage", help="The stage about to run: staging or prod."),
-    reports: Optional[Path] = typer.Option(None, "--reports", file_okay=False,
-                                           help="Folder of run reports (--report-file) of the earlier stages."),
-) -> int:
-    """Print, as JSON, the jobs of STAGE whose cluster had no failure in the earlier stages.
-
-    For CI: the matrix of the next stage. Exit 0 (an empty list when everything is gated)."""
-    from deployer.plan.deploy_plan import gate
-    from deployer.plan.plan_file import load_plan, load_report
-    from deployer.userfiles import is_folder
-
-    if stage not in ("staging", "prod"):
-        raise UsageError(f"--stage {stage}: expected staging or prod")
-    plan_data = load_plan(plan, "--plan")
-    # A report that cannot be read or is not a run report fails the gate as a whole (exit 1): it
-    # cannot be told which cluster it was for, so no stage after it may run on its word.
-    try:
-        paths = sorted(reports.glob("**/*.json")) if reports and is_folder(reports) else []
-    except OSError as e:
-        raise UsageError(f"--reports {reports}: cannot list it: {e.strerror}") from None
-    loaded = [load_report(path, "--reports") for path in paths]
-    allowed, skipped = gate(plan_data, stage, loaded)
-    typer.echo(json.dumps({"jobs": [j.model_dump() for j in allowed], "skipped": skipped}))
-    for s in skipped:
-        typer.echo(f"{s['cluster']}/{s['hub']}: {s['reason']}", err=True)
-    return EXIT_OK
-
-
 def register(app: typer.Typer) -> None:
     app.command("plan-upgrade")(plan_upgrade)
-    app.command("canary-gate")(canary_gate)

@@ -24,7 +24,8 @@ def rollback(
     """Roll a hub's release back with `helm rollback --wait` (a new revision with the old
     objects). Exit 0 on success, 1 when helm fails, 2 for an unknown cluster, hub or revision
     (the error lists the existing revisions)."""
-    from deployer.run.operate import connect, run_rollback
+    from deployer.run.cluster_connection import connect
+    from deployer.run.rollback import run_rollback
 
     root = state(ctx).root()
     runner = state(ctx).runner

@@ -230,7 +230,7 @@ def plan_from_ledger(inputs: dict[str, Any], comparisons: dict[str, Comparison],
     inputs that changed since the recorded commit after it (`changes`). Releases that could not
     be checked are planned too, and listed under `unchecked`."""
     from deployer.config.models import Stage
-    from deployer.plan.upgrade import Job, UpgradePlan, release_digest
+    from deployer.plan.changed_releases import Job, UpgradePlan, release_digest
 
     plan = UpgradePlan("cluster", head_label)
     plan.against = "cluster"

@@ -1,8 +1,8 @@
 """What helm gets for one release: its chart, and its values layers in order, as data.
 
 This module is the one place that decides which layers a release has and in which order; deploy
-(`run/release.py`), diff (`run/operate.py`), render (`render/engine.py`) and plan-upgrade
-(`plan/upgrade.py`, which fingerprints the order) all take it from here. It is pure: files are
+(`run/release.py`), diff (`run/diff.py`), render (`render/engine.py`) and plan-upgrade
+(`plan/changed_releases.py`, which fingerprints the order) all take it from here. It is pure: files are
 read, and secrets decrypted, only through the `read` function the caller hands in.
 
 The layers, first to last; a later layer wins, merged with helm's own semantics (`plan/values.py`):
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from deployer.config.files import is_secret_name
+from deployer.config.file_reader import is_secret_name
 from deployer.config.models import Cluster, Hub, RemoteChart
 from deployer.errors import DeployerError
 from deployer.plan.values import generated_values, merge_values, terraform_values

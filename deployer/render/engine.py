@@ -27,11 +27,11 @@ from deployer.adapters.process import ProcessRunner
 from deployer.adapters.sops import AGE_KEY_ENV, Sops
 from deployer.checks.problems import Severity
 from deployer.checks.validate import validate
-from deployer.config.files import is_secret_name
+from deployer.config.file_reader import is_secret_name
 from deployer.config.models import Cluster, RemoteChart
 from deployer.config.yamlload import YamlProblem, decode, load_yaml
 from deployer.errors import DeployerError
-from deployer.plan.deploy_plan import PlannedRelease, plan_hubs, plan_support
+from deployer.plan.deploy_order import PlannedRelease, plan_hubs, plan_support
 from deployer.render.fleet import fleet_checks
 from deployer.render.kube_schema import DEFAULT_KUBERNETES_VERSION, KubeSchemas
 from deployer.render.model import RenderedObject, RenderedRelease, RenderProblem

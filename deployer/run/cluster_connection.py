@@ -4,7 +4,7 @@ write is removed at the end), and helm and the Kubernetes API bound to them.
 Every command that talks to a cluster opens it here: deploy, diff, rollback, health, status,
 `plan-upgrade --against cluster` and `use-cluster-credentials`. Loading and validating the
 cluster comes before (`checks.validate.load_valid_cluster`); registering its secrets with the
-redactor too (`run.operate.register_secrets`), where a command shows what a cluster answers.
+redactor too (`run.hub_secrets.register_secrets`), where a command shows what a cluster answers.
 """
 
 from __future__ import annotations
@@ -118,3 +118,22 @@ async def open_cluster_async(root: Path, cluster: Cluster, runner: ProcessRunner
             raise
     else:
         await asyncio.to_thread(manager.__exit__, None, None, None)
+
+
+@contextlib.contextmanager
+def connect(root: Path, cluster_name: str, hubs: Optional[list[str]], runner: ProcessRunner,
+            work_dir: Path) -> Iterator[ClusterConnection]:
+    """For the operating commands (diff, rollback, health): load and validate the cluster (as
+    deploy does), register the named hubs' secrets with the redactor, then open it for the block."""
+    from deployer.checks.validate import load_valid_cluster
+    from deployer.plan.deploy_order import select_hubs
+    from deployer.run.hub_secrets import register_secrets
+
+    cluster = load_valid_cluster(root, cluster_name, hubs).model
+    select_hubs(cluster, hubs)  # unknown hubs: a usage error naming the known ones
+    sops = Sops(runner)
+    # before any tool or API answer can echo them (an API server's error quoting an object)
+    register_secrets(root, cluster, select_hubs(cluster, hubs), sops)
+    helm_binary = find_tool("helm")
+    with open_cluster(root, cluster, runner, work_dir, sops=sops, helm_binary=helm_binary) as conn:
+        yield conn

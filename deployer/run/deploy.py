@@ -21,7 +21,7 @@ from deployer.checks.validate import ConfigInvalid, load_valid_cluster  # noqa: 
 from deployer.errors import DeployerError
 from deployer.config.charts import known_charts
 from deployer.config.models import Cluster
-from deployer.plan.deploy_plan import (
+from deployer.plan.deploy_order import (
     PlanFile,
     PlannedRelease,
     plan_from_upgrade,

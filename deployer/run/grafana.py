@@ -21,7 +21,7 @@ from typing import Any, Optional
 from deployer.adapters.grafana import Grafana, GrafanaError
 from deployer.adapters.process import ProcessRunner
 from deployer.adapters.sops import Sops
-from deployer.config.files import is_secret_name
+from deployer.config.file_reader import is_secret_name
 from deployer.config.models import Cluster
 from deployer.config.yamlload import YamlProblem, decode, load_yaml
 from deployer.errors import DeployerError

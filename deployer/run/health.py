@@ -29,7 +29,7 @@ from typing import Any, Callable, Optional
 from urllib.parse import urlparse
 
 from deployer.adapters.kube import Kube, KubeError
-from deployer.checks.health import (
+from deployer.checks.hub_findings import (
     Finding,
     PodsVerdict,
     core_pods,
@@ -348,10 +348,10 @@ class HubChecker:
 def run_health(conn, hubs: Optional[list[str]], options: HealthOptions,
                on_result: Callable[[HubHealth], None] = lambda h: None,
                on_attempt: Callable[[HubHealth], None] = lambda h: None) -> list[HubHealth]:
-    """Check the named hubs (default: every hub) of a connected cluster (`run.operate.connect`),
+    """Check the named hubs (default: every hub) of a connected cluster (`run.cluster_connection.connect`),
     each a step of the engine (`run_each`): `options.concurrency` at once, each within
     `options.hub_timeout()`; a check that fails or times out is that hub's result only."""
-    from deployer.plan.deploy_plan import select_hubs
+    from deployer.plan.deploy_order import select_hubs
     from deployer.run.engine import run_each
 
     names = select_hubs(conn.cluster, hubs)

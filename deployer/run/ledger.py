@@ -19,9 +19,9 @@ from deployer.config.charts import known_charts
 from deployer.config.models import Cluster
 from deployer.errors import DeployerError
 from deployer.paths import CLUSTERS_DIR
-from deployer.plan.deploy_plan import SUPPORT
+from deployer.plan.deploy_order import SUPPORT
 from deployer.plan.ledger import Comparison, ReleaseState, Source, Verdict, compare, latest_revisions
-from deployer.plan.upgrade import RENDERING_FILES, ReleaseInputs, rendering_id, Snapshot, release_digest, release_inputs
+from deployer.plan.changed_releases import RENDERING_FILES, ReleaseInputs, rendering_id, Snapshot, release_digest, release_inputs
 
 log = logging.getLogger("deployer.ledger")
 

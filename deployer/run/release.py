@@ -19,14 +19,14 @@ from deployer.adapters.helm import (PENDING, AnotherOperationInProgress, ChartRe
                                     Helm, Revision)
 from deployer.adapters.process import ProcessRunner
 from deployer.adapters.sops import Sops
-from deployer.config.files import is_secret_name
+from deployer.config.file_reader import is_secret_name
 from deployer.config.models import Cluster, RemoteChart
 from deployer.config.yamlload import YamlProblem, decode, load_yaml
 from deployer.errors import DeployerError
-from deployer.plan.deploy_plan import PlannedRelease
+from deployer.plan.deploy_order import PlannedRelease
 from deployer.plan.release_values import LayerSources, ReleaseSpec, cluster_release_spec, release_values
 from deployer.run.engine import Outcome, StepContext
-from deployer.run.rollback_target import good_target
+from deployer.plan.rollback_target import good_target
 
 
 # While helm waits for a release, the API server is asked every PROBE_INTERVAL seconds whether it
@@ -349,7 +349,7 @@ class ReleaseDeployer:
         hint = error.hint
         if not isinstance(error, ChartRenderFailed) and self.explain is not None:  # helm applied it: why is it not ready?
             ctx.progress("reading why the release is not ready")
-            from deployer.checks.health import first_reason, hint_for
+            from deployer.checks.hub_findings import first_reason, hint_for
 
             try:
                 findings = await self.explain(spec)

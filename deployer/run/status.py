@@ -22,7 +22,7 @@ from deployer.adapters.process import ProcessRunner
 from deployer.adapters.sops import Sops
 from deployer.config.models import Cluster
 from deployer.errors import DeployerError
-from deployer.plan.deploy_plan import SUPPORT
+from deployer.plan.deploy_order import SUPPORT
 from deployer.run.cluster_connection import kube_for, open_cluster_async
 from deployer.run.engine import run_each, run_each_async
 from deployer.run.health import REQUESTS_PER_ATTEMPT, HealthOptions, HubChecker, HubHealth
@@ -105,7 +105,7 @@ async def cluster_status(root: Path, cluster: Cluster, runner: ProcessRunner, op
         return []
     sops = Sops(runner)
     try:
-        from deployer.run.operate import register_secrets
+        from deployer.run.hub_secrets import register_secrets
 
         try:  # before any answer can echo a secret; status shows no values, so without a key it goes on
             await asyncio.to_thread(register_secrets, root, cluster, list(rows), sops)

@@ -394,7 +394,7 @@ class UserTest:
 
     def _explain(self, result: UserTestResult) -> None:
         """The user server pod's state, events and last log lines, when there is a pod."""
-        from deployer.checks.health import explain_pod, recent_warnings
+        from deployer.checks.hub_findings import explain_pod, recent_warnings
 
         try:
             pods = [p for p in self.kube.pods(self.ns, "component=singleuser-server")
@@ -422,7 +422,7 @@ class UserTest:
 
 def run_user_tests(conn, hubs: list[str], options: UserTestOptions, work_dir: Path,
                    on_result=lambda r: None) -> list[UserTestResult]:
-    """The user test on each named hub of a connected cluster (`run.operate.connect`), one after another."""
+    """The user test on each named hub of a connected cluster (`run.cluster_connection.connect`), one after another."""
     from deployer.toolchain import find_tool
 
     kubectl = find_tool("kubectl")

@@ -97,7 +97,7 @@ def test_a_release_that_is_not_ready_says_why_as_health_does(repo, tmp_path):
     # the real node never pulls (pull policy Never): ErrImageNeverPull, and the hint says what to do about that
     assert (f"image {BAD_IMAGE}:{GOOD_TAG} is not on the node and its pull policy is Never, so it is never pulled "
             "(ErrImageNeverPull)") in step["message"], step["message"]
-    from deployer.checks.health import NEVER_PULL_HINT
+    from deployer.checks.hub_findings import NEVER_PULL_HINT
 
     assert step["hint"] == NEVER_PULL_HINT
     assert any(r["code"] == "image-pull" for r in step["details"]["reasons"])

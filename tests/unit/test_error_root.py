@@ -31,7 +31,7 @@ def test_every_public_exception_class_derives_from_deployer_error():
 
 
 def test_the_known_former_outsiders_are_now_config_errors():
-    from deployer.config.files import PathRefused
+    from deployer.config.file_reader import PathRefused
     from deployer.config.tfmodule import ModuleError, TypeSyntaxError
     from deployer.config.yamlload import YamlProblem
     from deployer.errors import ConfigError

@@ -167,7 +167,7 @@ def test_deploy_recovers_a_release_another_operation_left_pending_then_upgrades(
 
 
 def test_diff_treats_only_a_missing_release_as_not_installed():
-    from deployer.run.operate import _live
+    from deployer.run.diff import _live
 
     class Manifest:
         def __init__(self, name: str) -> None:

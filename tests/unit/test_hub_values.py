@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from deployer.checks.hub_values import check_hub_values
-from deployer.config.files import FileReader
+from deployer.config.file_reader import FileReader
 
 
 def files(tmp_path: Path, *texts: str):

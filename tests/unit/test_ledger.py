@@ -127,7 +127,7 @@ def test_a_record_from_a_newer_deployer_is_compared_and_noted():
 
 def _inputs(tmp_path: Path):
     from deployer.config.models import Cluster
-    from deployer.plan.upgrade import Snapshot, release_inputs
+    from deployer.plan.changed_releases import Snapshot, release_inputs
 
     folder = tmp_path / "config" / "clusters" / "c1"
     folder.mkdir(parents=True)
@@ -151,7 +151,7 @@ def _inputs(tmp_path: Path):
 
 
 def test_the_digest_ignores_comments_and_key_order_but_not_values(tmp_path):
-    from deployer.plan.upgrade import release_digest
+    from deployer.plan.changed_releases import release_digest
 
     folder, snap = _inputs(tmp_path)
     before = release_digest(snap()["c1/s1"])
@@ -164,7 +164,7 @@ def test_the_digest_ignores_comments_and_key_order_but_not_values(tmp_path):
 
 def test_a_plan_from_the_ledger_has_the_json_of_a_plan_between_commits(tmp_path):
     from deployer.plan.ledger import Comparison
-    from deployer.plan.upgrade import release_digest
+    from deployer.plan.changed_releases import release_digest
 
     _, snap = _inputs(tmp_path)
     inputs = snap()
@@ -186,7 +186,7 @@ def test_a_plan_from_the_ledger_has_the_json_of_a_plan_between_commits(tmp_path)
     assert p1["reasons"] == ["could not check the cluster: no answer"]
     assert data["unchecked"] == [{"id": "c1/p1", "cluster": "c1", "reason": "could not check the cluster: no answer"}]
     # deploy --plan reads it unchanged
-    from deployer.plan.deploy_plan import PlanFile
+    from deployer.plan.deploy_order import PlanFile
 
     assert [j.hub for j in PlanFile.model_validate(data).staging_jobs] == ["s1"]
 
@@ -295,7 +295,7 @@ def test_an_unchanged_step_is_reported_unchanged_counts_as_success_and_lets_depe
 
 
 def test_the_canary_gate_lets_prod_follow_an_unchanged_staging_hub():
-    from deployer.plan.deploy_plan import gate
+    from deployer.plan.canary_gate import gate
     from deployer.plan.plan_file import PlanFile, RunReportFile
 
     def job(hub, stage):
@@ -321,7 +321,7 @@ def test_the_canary_gate_lets_prod_follow_an_unchanged_staging_hub():
 def test_the_work_trees_rendering_input_is_gits_blob_id_as_plan_upgrade_reads_it(tmp_path):
     import subprocess
 
-    from deployer.plan.upgrade import FALLBACK_RENDERING, RENDERING_FILE
+    from deployer.plan.changed_releases import FALLBACK_RENDERING, RENDERING_FILE
     from deployer.run.ledger import folder_rendering
 
     assert folder_rendering(tmp_path) == FALLBACK_RENDERING  # a configuration repository without deployer's code
@@ -341,7 +341,7 @@ def test_the_rendering_input_covers_the_layer_order_and_the_local_layer_too(tmp_
     tree and at a commit alike (issue 11: change detection watched one file of the pipeline)."""
     import subprocess
 
-    from deployer.plan.upgrade import RENDERING_FILES, rendering_id
+    from deployer.plan.changed_releases import RENDERING_FILES, rendering_id
     from deployer.run.ledger import folder_rendering
 
     for rel in RENDERING_FILES:

@@ -14,7 +14,7 @@ from deployer.adapters.helm import Revision
 from deployer.adapters.process import ProcessRunner
 from deployer.config.models import Cluster
 from deployer.errors import DeployerError, UsageError
-from deployer.run import engine, health, operate, status
+from deployer.run import engine, health, rollback, status
 from deployer.run.health import Check, HealthOptions, HubHealth
 from deployer.run.status import HubStatus, StatusOptions
 
@@ -208,7 +208,7 @@ def rollback_conn(helm: RollbackHelm) -> FakeConn:
 
 def test_rollback_runs_as_a_step_of_the_engine(engine_calls):
     helm = RollbackHelm([rev(1, "superseded"), rev(2, "deployed")])
-    result = operate.run_rollback(rollback_conn(helm), "staging", None, dry_run=False, timeout=30)
+    result = rollback.run_rollback(rollback_conn(helm), "staging", None, dry_run=False, timeout=30)
     assert engine_calls == [{"items": ["staging"], "concurrency": 1, "timeout": 180, "group": "rollback"}]
     assert helm.rolled == [("staging", 1, "staging", 30, True)]
     assert result.message == ("rolled back staging from revision 2 to revision 1 (basehub-0.1.0, deployed "
@@ -218,11 +218,11 @@ def test_rollback_runs_as_a_step_of_the_engine(engine_calls):
 def test_a_rollback_error_keeps_its_type_and_so_its_exit_code():
     helm = RollbackHelm([rev(1, "superseded"), rev(2, "deployed")])
     with pytest.raises(UsageError) as e:
-        operate.run_rollback(rollback_conn(helm), "staging", 7, dry_run=False, timeout=30)
+        rollback.run_rollback(rollback_conn(helm), "staging", 7, dry_run=False, timeout=30)
     assert (e.value.message, e.value.hint) == ("hub `staging` has no revision 7",
                                                "existing revisions: 1 (superseded), 2 (deployed)")
     with pytest.raises(DeployerError) as e:
-        operate.run_rollback(rollback_conn(RollbackHelm([])), "staging", None, dry_run=False, timeout=30)
+        rollback.run_rollback(rollback_conn(RollbackHelm([])), "staging", None, dry_run=False, timeout=30)
     assert type(e.value) is DeployerError  # exit 1, not a usage error
     assert e.value.message == "hub `staging` has no helm release on this cluster: nothing to roll back"
 
@@ -232,7 +232,7 @@ def test_a_rollback_that_does_not_finish_is_stopped_by_the_step_timeout(monkeypa
     monkeypatch.setattr(engine, "run_each", lambda items, action, **kw: real(items, action, **{**kw, "timeout": 0.5}))
     helm = RollbackHelm([rev(1, "superseded"), rev(2, "deployed")], hang=True)
     with pytest.raises(DeployerError) as e:
-        operate.run_rollback(rollback_conn(helm), "staging", None, dry_run=False, timeout=30)
+        rollback.run_rollback(rollback_conn(helm), "staging", None, dry_run=False, timeout=30)
     assert type(e.value).__name__ == "RollbackFailed"
     assert (e.value.message, e.value.hint) == ("rollback of staging: timed out after 0s",
                                                "raise --timeout, or look at the hub's pods for what is slow")

@@ -13,7 +13,7 @@ import pytest
 from deployer.adapters.process import ProcessRunner
 from deployer.errors import DeployerError
 from deployer.checks.validate import ConfigInvalid
-from deployer.run.upgrade_plan import plan_between_refs, plan_changed_files
+from deployer.run.plan_upgrade import plan_between_refs, plan_changed_files
 from tests.conftest import REPO, migrate_corpus_values, require_corpus
 
 GIT = ["git", "-c", "user.email=ci@example.org", "-c", "user.name=ci", "-c", "commit.gpgsign=false"]

@@ -156,7 +156,7 @@ def test_operating_commands_register_every_secret_of_the_hubs_before_any_call(tm
     from deployer.adapters.process import ProcessRunner
     from deployer.adapters.sops import Sops
     from deployer.checks.validate import validate
-    from deployer.run.operate import register_secrets
+    from deployer.run.hub_secrets import register_secrets
     from tests.conftest import require_tool
     from tests.repo_builder import cluster_yaml, make_cluster
 

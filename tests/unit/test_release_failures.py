@@ -12,7 +12,7 @@ import pytest
 from deployer.adapters.helm import (OTHER, RENDER, REJECTED, TIMEOUT, UNREACHABLE, ChartRenderFailed, ClusterUnreachable,
                                     ReleaseTimeout, classify)
 from deployer.adapters.kube import KubeError
-from deployer.checks.health import ContainerState, Event, PodCondition, PodState
+from deployer.checks.hub_findings import ContainerState, Event, PodCondition, PodState
 from deployer.errors import DeployerError
 from deployer.run.engine import StepContext, StepResult
 from deployer.run.release import DeployOptions, ReleaseDeployer, ReleaseSpec, while_reachable
@@ -145,7 +145,7 @@ def test_a_timed_out_release_says_why_as_health_does_with_a_hint():
 def test_a_release_timed_out_on_a_node_whose_kubelet_died_names_the_node_first():
     from dataclasses import replace
 
-    from deployer.checks.health import NodeState
+    from deployer.checks.hub_findings import NodeState
 
     pods = [replace(_pod("hub-3", name="hub", image="hub:1"), phase="Pending", node="local-node")]
     nodes = [NodeState("local-node", False, "NodeStatusUnknown", "Kubelet stopped posting node status.")]

@@ -193,7 +193,7 @@ class FakeHelm:
 def _deploy_values(root: Path, helm: FakeHelm) -> dict:
     """What `deploy` hands helm (its ReleaseDeployer, built as run/deploy.py builds it)."""
     from deployer.config.charts import known_charts
-    from deployer.plan.deploy_plan import plan_hubs
+    from deployer.plan.deploy_order import plan_hubs
     from deployer.run.engine import StepContext, StepResult
     from deployer.run.provision import saved_outputs
     from deployer.run.release import DeployOptions, ReleaseDeployer, release_spec
@@ -210,7 +210,7 @@ def _deploy_values(root: Path, helm: FakeHelm) -> dict:
 
 def test_deploy_and_diff_hand_helm_the_same_layers_saved_outputs_included(repo, plans):
     from deployer.run.cluster_connection import ClusterConnection
-    from deployer.run.operate import run_diff
+    from deployer.run.diff import run_diff
     from deployer.run.release import DeployOptions
 
     deploy_helm, diff_helm = FakeHelm(), FakeHelm()
@@ -229,7 +229,7 @@ def test_deploy_and_diff_hand_helm_the_same_layers_saved_outputs_included(repo, 
 
 
 def test_render_hands_helm_template_the_values_deploy_hands_helm_upgrade(repo, plans):
-    from deployer.plan.deploy_plan import plan_hubs
+    from deployer.plan.deploy_order import plan_hubs
     from deployer.render.engine import Renderer, RenderOptions
 
     deployed = _deploy_values(repo, FakeHelm())
@@ -261,7 +261,7 @@ def test_every_function_that_orders_or_builds_a_layer_is_in_the_rendering_finger
 
     from deployer.local import values as local_values
     from deployer.plan import values as plan_values
-    from deployer.plan.upgrade import RENDERING_FILES
+    from deployer.plan.changed_releases import RENDERING_FILES
     from deployer.run import release
 
     builders = [rv.value_plan, rv.layer_values, rv.release_values, rv.cluster_release_spec, plan_values.merge_values,
@@ -276,7 +276,7 @@ def test_every_function_that_orders_or_builds_a_layer_is_in_the_rendering_finger
 @pytest.mark.parametrize("changed", ["deployer/plan/release_values.py", "deployer/plan/values.py",
                                      "deployer/run/release.py", "deployer/local/values.py"])
 def test_changing_any_file_that_builds_the_layers_changes_the_rendering_input(tmp_path, changed):
-    from deployer.plan.upgrade import RENDERING_FILES
+    from deployer.plan.changed_releases import RENDERING_FILES
     from deployer.run.ledger import folder_rendering
 
     for rel in RENDERING_FILES:
@@ -289,14 +289,14 @@ def test_changing_any_file_that_builds_the_layers_changes_the_rendering_input(tm
 
 def _inputs(root: Path, clusters: dict):
     from deployer.config.charts import known_charts
-    from deployer.plan.upgrade import Snapshot, release_inputs
+    from deployer.plan.changed_releases import Snapshot, release_inputs
 
     return release_inputs(Snapshot.of_folder(root, clusters, known_charts(root), "rendering-x"))
 
 
 def test_two_orders_of_the_layers_give_two_digests_and_the_plan_names_the_order(tmp_path, monkeypatch):
-    from deployer.plan import upgrade
-    from deployer.plan.upgrade import _reasons, release_digest
+    from deployer.plan import changed_releases as upgrade
+    from deployer.plan.changed_releases import _reasons, release_digest
 
     make_cluster(tmp_path, "c", ["staging"], provider="local")
     clusters = {"c": load_valid_cluster(tmp_path, "c").model}
@@ -318,7 +318,7 @@ def test_two_orders_of_the_layers_give_two_digests_and_the_plan_names_the_order(
 
 
 def test_a_cluster_given_a_terraform_block_replans_for_its_outputs_layer(tmp_path):
-    from deployer.plan.upgrade import _reasons
+    from deployer.plan.changed_releases import _reasons
 
     make_cluster(tmp_path, "c", ["staging", "prod"], provider="kubeconfig")
     cluster = load_valid_cluster(tmp_path, "c").model

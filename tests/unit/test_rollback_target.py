@@ -9,7 +9,7 @@ import pytest
 
 from deployer.adapters.helm import Revision
 from deployer.errors import DeployerError, UsageError
-from deployer.run.rollback_target import choose_rollback, good_target
+from deployer.plan.rollback_target import choose_rollback, good_target
 
 
 def rev(n: int, status: str) -> Revision:

@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 from deployer.adapters.clouds.base import ClusterAccess
 from deployer.adapters.sops import Sops
-from deployer.config.files import is_secret_name
+from deployer.config.file_reader import is_secret_name
 from deployer.config.yamlload import YamlProblem, decode, load_yaml
 from deployer.errors import DeployerError
 

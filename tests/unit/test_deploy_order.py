@@ -2,7 +2,7 @@ import pytest
 
 from deployer.config.models import Cluster
 from deployer.errors import UsageError
-from deployer.plan.deploy_plan import plan_hubs, plan_support
+from deployer.plan.deploy_order import plan_hubs, plan_support
 
 
 def cluster(*hubs: str, **stage) -> Cluster:
@@ -62,7 +62,7 @@ def test_support_plan():
 
 
 def test_plan_from_upgrade_gates_prod_on_staging_and_support_per_cluster():
-    from deployer.plan.deploy_plan import PlanFile, plan_from_upgrade
+    from deployer.plan.deploy_order import PlanFile, plan_from_upgrade
 
     clusters = {"c": cluster("staging", "prod", "other"), "d": cluster("prod")}
     clusters["d"] = clusters["d"].model_copy(update={"name": "d"})
@@ -76,7 +76,7 @@ def test_plan_from_upgrade_gates_prod_on_staging_and_support_per_cluster():
 
 
 def test_plan_naming_an_unknown_hub_is_refused():
-    from deployer.plan.deploy_plan import PlanFile, plan_from_upgrade
+    from deployer.plan.deploy_order import PlanFile, plan_from_upgrade
 
     plan = PlanFile.model_validate(plan_doc(prod=[("c", "gone")]))
     with pytest.raises(UsageError):
@@ -84,7 +84,8 @@ def test_plan_naming_an_unknown_hub_is_refused():
 
 
 def test_canary_gate_skips_prod_of_clusters_whose_staging_failed_or_never_reported():
-    from deployer.plan.deploy_plan import PlanFile, gate
+    from deployer.plan.canary_gate import gate
+    from deployer.plan.plan_file import PlanFile
 
     plan = PlanFile.model_validate(plan_doc(staging=[("a", "staging"), ("b", "staging"), ("c", "staging")],
                                             prod=[("a", "prod"), ("b", "prod"), ("c", "prod"), ("d", "prod")]))

@@ -1,17 +1,18 @@
 """Which releases a deploy touches, and in which order: pure, printable, testable with data.
 
-Staging hubs go first; a cluster's prod hubs run only when every staging hub of that cluster in
-the same plan succeeded (the canary gate). Hubs of one stage are independent of each other.
+Staging hubs go first; a cluster's prod hubs depend on every staging hub of that cluster in the
+same plan, so the engine runs them only when those succeeded (the canary gate within one deploy
+run; between CI stages it is `plan/canary_gate.py`). Hubs of one stage are independent.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Optional
+from typing import Optional
 
 from deployer.config.models import Cluster, Stage
 from deployer.errors import UsageError
-from deployer.plan.plan_file import PlanFile, PlanJob, RunReportFile
+from deployer.plan.plan_file import PlanFile
 
 SUPPORT = "support"
 
@@ -85,26 +86,3 @@ def plan_from_upgrade(plan: PlanFile, clusters: dict[str, Cluster]) -> list[Plan
         steps += [PlannedRelease(f"{name}/{h}", name, "hub", h, Stage.staging, tuple(support)) for h in staging]
         steps += [PlannedRelease(f"{name}/{h}", name, "hub", h, Stage.prod, tuple(support) + staging_ids) for h in prod]
     return steps
-
-
-def gate(plan: PlanFile, stage: Literal["staging", "prod"],
-         reports: list[RunReportFile]) -> tuple[list[PlanJob], list[dict]]:
-    """The canary gate between CI stages: the jobs of `stage` whose cluster had no failure in the
-    stages before it (support before staging; support and staging before prod). A job of an earlier
-    stage with no report (its CI job died) counts as failed."""
-    states: dict[str, str] = {}
-    for report in reports:
-        for step in report.steps:
-            states[step.id] = step.state
-    earlier = plan.support_jobs + (plan.staging_jobs if stage == "prod" else [])
-    failed: dict[str, list[str]] = {}
-    for job in earlier:
-        jid = f"{job.cluster}/{job.hub or SUPPORT}"
-        state = states.get(jid, "no report")
-        if state not in ("succeeded", "unchanged"):  # unchanged: the ledger showed nothing to do
-            failed.setdefault(job.cluster, []).append(f"{jid} {state}")
-    jobs = plan.staging_jobs if stage == "staging" else plan.prod_jobs
-    allowed = [j for j in jobs if j.cluster not in failed]
-    skipped = [{"cluster": j.cluster, "hub": j.hub, "reason": "skipped: " + ", ".join(failed[j.cluster])}
-               for j in jobs if j.cluster in failed]
-    return allowed, skipped

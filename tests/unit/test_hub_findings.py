@@ -1,10 +1,10 @@
-"""Why a hub is unhealthy, from pod statuses, claims and events (pure: deployer.checks.health)."""
+"""Why a hub is unhealthy, from pod statuses, claims and events (pure: deployer.checks.hub_findings)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from deployer.checks.health import (NEVER_PULL_HINT, ClaimState, ContainerState, Event, NodeState, PodCondition, PodState,
+from deployer.checks.hub_findings import (NEVER_PULL_HINT, ClaimState, ContainerState, Event, NodeState, PodCondition, PodState,
                                     explain_pod, first_reason, hint_for, judge_pods)
 
 NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.timezone.utc)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from deployer.config.files import is_secret_name
+from deployer.config.file_reader import is_secret_name
 from deployer.config.models import Cluster, Hub, RemoteChart, Stage
 from deployer.config.yamlload import YamlProblem, decode, load_json, load_yaml
 from deployer.paths import CLUSTERS_DIR

@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 from deployer.checks.problems import Problem, Severity
 from deployer.checks.rules import ClusterDoc
-from deployer.config.files import DataFile, FileReader, PathRefused, is_secret_name
+from deployer.config.file_reader import DataFile, FileReader, PathRefused, is_secret_name
 from deployer.config.models import RemoteChart
 
 # Files that live in a cluster folder without being named by cluster.yaml.

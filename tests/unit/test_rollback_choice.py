@@ -8,7 +8,7 @@ import pytest
 from deployer.adapters.helm import Revision
 from deployer.errors import DeployerError, UsageError
 from deployer.run.health import expected_services, hub_endpoint, listed_services
-from deployer.run.operate import choose_revision
+from deployer.run.rollback import choose_revision
 from deployer.run.status import chart_name_version, short_time
 
 

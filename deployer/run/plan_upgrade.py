@@ -1,6 +1,6 @@
 """`plan-upgrade` as stages: resolve refs -> the head (the work tree when it is that commit) ->
 validate head -> the base (only the files the change touched are read from git) -> compare
-(pure, deployer.plan.upgrade).
+(pure, deployer.plan.changed_releases).
 
 Writing a commit's thousand files to disk costs more than all the rest (0.5 s here), so the base
 is an overlay: an unchanged file is read from the head, a changed one from a small folder.
@@ -21,7 +21,7 @@ from deployer.config.charts import builtin_charts_dir, known_charts
 from deployer.config.yamlload import YamlProblem, decode, load_yaml
 from deployer.errors import DeployerError, UsageError
 from deployer.paths import CLUSTERS_DIR
-from deployer.plan.upgrade import (
+from deployer.plan.changed_releases import (
     FALLBACK_RENDERING,
     RENDERING_FILES,
     Snapshot,
@@ -147,7 +147,7 @@ def plan_against_cluster(root: Path, clusters: Optional[list[str]], runner: Proc
 
     from deployer.adapters.sops import Sops
     from deployer.plan.ledger import plan_from_ledger, recorded_elsewhere
-    from deployer.plan.upgrade import release_inputs
+    from deployer.plan.changed_releases import release_inputs
     from deployer.run.cluster_connection import open_cluster
     from deployer.run.ledger import ClusterLedger, folder_rendering, read_ledger, repo_source
 
@@ -172,7 +172,7 @@ def plan_against_cluster(root: Path, clusters: Optional[list[str]], runner: Proc
 
     with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(names)))) as pool:
         ledgers = dict(zip(names, pool.map(ledger_of, names)))
-    from deployer.plan.upgrade import release_digest
+    from deployer.plan.changed_releases import release_digest
 
     comparisons = {rid: ledgers[r.cluster].compare(rid, r.cluster, release_digest(r)) for rid, r in inputs.items()}
     changes = _changes_since_records(root, runner, head, inputs, comparisons)
@@ -185,7 +185,7 @@ def _changes_since_records(root: Path, runner: ProcessRunner, head: Snapshot, in
     """For each changed release whose record names a commit: the inputs that differ between that
     commit and the work tree, or why they cannot be named."""
     from deployer.plan.ledger import Verdict
-    from deployer.plan.upgrade import _reasons, release_inputs
+    from deployer.plan.changed_releases import _reasons, release_inputs
 
     wanted: dict[str, list[str]] = {}
     for rid, c in comparisons.items():

@@ -1,0 +1,85 @@
+"""`deployer diff`: per hub, render what deploy would apply (the same values pipeline, the same
+prepared chart, a server-side dry run) and compare it with the live release's manifest (the
+comparison itself is pure: `plan/diff.py`)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from deployer.adapters.helm import Helm, ReleaseNotFound
+from deployer.config.charts import known_charts
+from deployer.errors import DeployerError
+from deployer.plan.deploy_order import PlannedRelease, select_hubs
+from deployer.plan.diff import ObjectChange, diff_manifests, summary
+from deployer.run.cluster_connection import ClusterConnection
+from deployer.run.hub_secrets import register_live_secrets, secret_paths
+from deployer.run.provision import saved_outputs
+from deployer.run.release import DeployOptions, ReleaseDeployer, helm_chart_source, release_spec
+
+
+@dataclass
+class HubDiff:
+    hub: str
+    changes: list[ObjectChange] = field(default_factory=list)
+    installed: bool = True
+    error: str = ""
+    hint: Optional[str] = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"hub": self.hub, "installed": self.installed, "summary": self.summary, "error": self.error or None,
+                "hint": self.hint, "changes": [c.to_json() for c in self.changes]}
+
+    @property
+    def summary(self) -> str:
+        if self.error:
+            return f"error: {self.error}"
+        text = summary(self.changes)
+        return text if self.installed else f"not installed yet: {text}"
+
+
+def run_diff(conn: ClusterConnection, hubs: Optional[list[str]], options: DeployOptions, concurrency: int = 4,
+             timeout: float = 300.0) -> list[HubDiff]:
+    """Per hub: render what deploy would apply (same values, same prepared chart) and compare it
+    with the live release's manifest."""
+    charts = known_charts(conn.root)
+    names = select_hubs(conn.cluster, hubs)
+    # the same values as deploy: the saved outputs of `deployer provision` are a layer too
+    deployer = ReleaseDeployer(conn.helm, conn.sops, conn.runner, conn.helm_binary, options,
+                               cloud_outputs=saved_outputs(conn.root, conn.cluster.name))
+
+    async def one(name: str) -> HubDiff:
+        planned = PlannedRelease(f"{conn.cluster.name}/{name}", conn.cluster.name, "hub", name, None)
+        spec = release_spec(conn.root, conn.cluster, planned, charts)
+        result = HubDiff(name)
+        try:
+            prepared = await asyncio.to_thread(deployer.prepare, spec)
+            values = await asyncio.to_thread(deployer.release_values, spec, prepared)
+            chart = helm_chart_source(spec, prepared)
+            paths = await asyncio.to_thread(secret_paths, conn.root, conn.cluster, [name], conn.sops)
+            await register_live_secrets(conn.helm, spec.release, spec.namespace, paths)
+            live_task = asyncio.ensure_future(_live(conn.helm, spec.release, spec.namespace))
+            desired = await conn.helm.render(spec.release, chart, values, namespace=spec.namespace)
+            live = await live_task
+        except DeployerError as e:
+            result.error, result.hint = e.message, e.hint
+            return result
+        result.installed = live is not None
+        result.changes = diff_manifests(live or [], desired, spec.namespace)
+        return result
+
+    from deployer.run.engine import run_each
+
+    out = []
+    for m in run_each(names, one, concurrency=concurrency, timeout=timeout, group="diff"):
+        out.append(m.value if m.ok else HubDiff(m.item, error=m.step.message, hint=m.step.hint))
+    return out
+
+
+async def _live(helm: Helm, release: str, namespace: str) -> Optional[list[dict]]:
+    """The live release's objects; None when the release does not exist."""
+    try:
+        return await helm.manifest(release, namespace)
+    except ReleaseNotFound:
+        return None
