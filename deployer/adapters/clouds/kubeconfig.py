@@ -37,7 +37,7 @@ def check_kubeconfig(path: Path, name: str) -> None:
     try:
         loaded = load_yaml(decode(path.read_bytes()), positions=False).data
     except OSError as e:
-        raise KubeconfigInvalid(f"{name}: cannot read it: {e.strerror}") from None
+        raise KubeconfigInvalid(f"{name}: cannot read it: {e.strerror}") from e
     except YamlProblem as e:
         raise KubeconfigInvalid(f"{name}: not YAML (line {e.line}: {e.message})", HINT) from None
     except UnicodeError:
