@@ -72,3 +72,34 @@ def f():
         raise ValueError("f") from e
 '''
     assert dropped_causes(source) == ["<source>:6", "<source>:20", "<source>:23"]
+
+
+def test_verbose_shows_the_cause_of_a_user_error_redacted(tmp_path, monkeypatch, capsys):
+    """A real path: `canary-gate --plan` on a file that cannot be read (userfiles.read_text wraps the
+    OSError). The cause, redacted, is logged under --verbose only."""
+    import logging
+
+    from deployer.cli import app
+    from deployer.cli.app import run_app
+    from deployer.redact import MARKER, install_log_redaction, register
+
+    secret = "S3cr3t-CANARY-cause"
+    register(secret)
+    monkeypatch.chdir(tmp_path)
+    plan = f"{secret}/plan.json"  # its folder does not exist
+    shown = f"{MARKER}/plan.json"
+    error = f"error: --plan {shown}: cannot read it: no such file or folder\n"
+    cause = f"DEBUG deployer: caused by FileNotFoundError: [Errno 2] No such file or directory: '{shown}'\n"
+    package_logger = logging.getLogger("deployer")
+    level = package_logger.level
+    package_logger.setLevel(logging.NOTSET)  # as in a CLI process: the root logger's level (--verbose) decides
+    try:
+        assert run_app(app, ["--verbose", "canary-gate", "--plan", plan, "--stage", "prod"]) == 1
+        verbose = capsys.readouterr()
+        assert run_app(app, ["canary-gate", "--plan", plan, "--stage", "prod"]) == 1
+        quiet = capsys.readouterr()
+    finally:
+        install_log_redaction(verbose=False)
+        package_logger.setLevel(level)
+    assert (verbose.out, verbose.err) == ("", error + cause)
+    assert (quiet.out, quiet.err) == ("", error)
