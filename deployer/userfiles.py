@@ -45,15 +45,15 @@ def read_text(path: Path, option: str, *, max_bytes: int = MAX_JSON_BYTES) -> st
         with open(path, "rb") as fh:
             raw = fh.read(max_bytes + 1)
     except OSError as e:
-        raise UserFileError(f"{option} {_short(path)}: cannot read it: {_os_reason(e)}") from None
+        raise UserFileError(f"{option} {_short(path)}: cannot read it: {_os_reason(e)}") from e
     except ValueError as e:  # a NUL byte in the path
-        raise UserFileError(f"{option}: not a usable path ({e})") from None
+        raise UserFileError(f"{option}: not a usable path ({e})") from e
     if len(raw) > max_bytes:
         raise UserFileError(f"{option} {path}: larger than {max_bytes // (1024 * 1024)} MiB; not a file deployer wrote")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise UserFileError(f"{option} {path}: not UTF-8 text (byte {e.start}); is it a binary file?") from None
+        raise UserFileError(f"{option} {path}: not UTF-8 text (byte {e.start}); is it a binary file?") from e
 
 
 def read_json(path: Path, option: str, what: str) -> Any:
@@ -63,9 +63,9 @@ def read_json(path: Path, option: str, what: str) -> Any:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise UserFileError(f"{option} {path}: not JSON (line {e.lineno}, column {e.colno}: {e.msg})",
-                            hint=f"expected {what}") from None
-    except RecursionError:
-        raise UserFileError(f"{option} {path}: JSON nested too deeply", hint=f"expected {what}") from None
+                            hint=f"expected {what}") from e
+    except RecursionError as e:
+        raise UserFileError(f"{option} {path}: JSON nested too deeply", hint=f"expected {what}") from e
     if _depth(data) > MAX_DEPTH:
         raise UserFileError(f"{option} {path}: JSON nested deeper than {MAX_DEPTH} levels", hint=f"expected {what}")
     return data
@@ -96,9 +96,9 @@ def check_writable(path: Path, option: str) -> None:
             raise UserFileError(f"{option} {_short(path)}: the file name is too long ({len(path.name.encode())} bytes, "
                                 f"at most {name_max})")
     except OSError as e:
-        raise UserFileError(f"{option} {_short(path)}: cannot write there: {_os_reason(e)}") from None
+        raise UserFileError(f"{option} {_short(path)}: cannot write there: {_os_reason(e)}") from e
     except ValueError as e:
-        raise UserFileError(f"{option}: not a usable path ({e})") from None
+        raise UserFileError(f"{option}: not a usable path ({e})") from e
 
 
 def _existing_parent(path: Path) -> Path:
@@ -119,9 +119,9 @@ def write_text(path: Path, text: str, option: str, *, make_parents: bool = False
                                 hint="create the folder first, or name a file in an existing folder")
         path.write_text(text, encoding="utf-8")
     except OSError as e:
-        raise UserFileError(f"{option} {_short(path)}: cannot write it: {_os_reason(e)}") from None
+        raise UserFileError(f"{option} {_short(path)}: cannot write it: {_os_reason(e)}") from e
     except ValueError as e:
-        raise UserFileError(f"{option}: not a usable path ({e})") from None
+        raise UserFileError(f"{option}: not a usable path ({e})") from e
 
 
 def _short(path: Path, limit: int = 120) -> str:

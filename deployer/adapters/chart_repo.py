@@ -65,7 +65,7 @@ class ChartRepository:
         try:
             return (self.folder / INDEX).read_bytes()
         except OSError as e:
-            raise ConfigError(f"{self.folder / INDEX}: cannot read ({e.strerror})") from None
+            raise ConfigError(f"{self.folder / INDEX}: cannot read ({e.strerror})") from e
 
     @cached_property
     def digest(self) -> str:
@@ -80,7 +80,7 @@ class ChartRepository:
             data = yaml.load(self._index_text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
         except yaml.YAMLError as e:
             raise ConfigError(f"{self.folder / INDEX}: not valid YAML ({str(e).splitlines()[0]})",
-                              hint="rebuild it with `helm repo index`") from None
+                              hint="rebuild it with `helm repo index`") from e
         raw = data.get("entries") if isinstance(data, dict) else None
         if not isinstance(raw, dict):
             raise ConfigError(f"{self.folder / INDEX}: has no `entries` mapping", hint="rebuild it with `helm repo index`")
@@ -134,7 +134,7 @@ class ChartRepository:
         except OSError as e:
             raise ConfigError(f"{entry.archive}: index.yaml lists {entry.name} {entry.version}, but the archive "
                               f"cannot be read ({e.strerror})",
-                              hint="restore the archive, or rebuild the index with `helm repo index`") from None
+                              hint="restore the archive, or rebuild the index with `helm repo index`") from e
         if entry.digest and hashlib.sha256(data).hexdigest() != entry.digest:
             raise ConfigError(f"{entry.archive}: corrupt or replaced archive: its sha256 is not the digest index.yaml "
                               f"records for {entry.name} {entry.version}",

@@ -229,13 +229,13 @@ class Helm:
 
         try:
             return await asyncio.wait_for(coro, timeout)
-        except asyncio.TimeoutError:
+        except asyncio.TimeoutError as e:
             raise ToolTimeout(f"helm {what}: no answer after {timeout:.0f}s",
-                              hint="check that the cluster's API server answers (`deployer local status` for the local cluster)") from None
+                              hint="check that the cluster's API server answers (`deployer local status` for the local cluster)") from e
         except herr.Error as e:
             raise helm_error(what, self.redactor(e.stderr.decode(errors="replace").strip())) from e
         except FileNotFoundError as e:
-            raise ToolError(f"helm not found: {e}", hint="run ./install.sh") from None
+            raise ToolError(f"helm not found: {e}", hint="run ./install.sh") from e
 
     async def history(self, release: str, namespace: str, timeout: float = 60) -> list[Revision]:
         """Revisions, oldest first; [] when the release does not exist."""

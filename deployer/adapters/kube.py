@@ -276,12 +276,12 @@ class Kube:
             return json.loads(resp.data)
         except ApiException as e:
             raise KubeError(f"kubernetes API: {what}: {e.status} {e.reason}: {self._status_message(e)}",
-                            status=e.status) from None
+                            status=e.status) from e
         except HTTPError as e:
             raise KubeError(f"kubernetes API: {what}: no answer ({type(e).__name__}: {self.redactor(str(e))[:200]})",
-                            hint="check that the cluster's API server is up and reachable") from None
+                            hint="check that the cluster's API server is up and reachable") from e
         except ValueError as e:
-            raise KubeError(f"kubernetes API: {what}: not JSON ({e})") from None
+            raise KubeError(f"kubernetes API: {what}: not JSON ({e})") from e
 
     def pod_log(self, namespace: str, pod: str, tail_lines: int = 20, container: Optional[str] = None) -> list[str]:
         """The last lines a pod's container wrote (redacted)."""
@@ -361,7 +361,7 @@ class Kube:
             why = forward.error(port) if forward is not None and port in forward.local_ports else None
             raise KubeError(f"GET {self.redactor(path)} from {where}: no answer "
                             f"({self.redactor(str(why or e) or type(e).__name__)[:200]})",
-                            hint="check that the pod is running and listens on that port") from None
+                            hint="check that the pod is running and listens on that port") from e
         finally:
             if forward is not None:
                 forward.close()

@@ -33,7 +33,7 @@ def canary_gate(
     try:
         paths = sorted(reports.glob("**/*.json")) if reports and is_folder(reports) else []
     except OSError as e:
-        raise UsageError(f"--reports {reports}: cannot list it: {e.strerror}") from None
+        raise UsageError(f"--reports {reports}: cannot list it: {e.strerror}") from e
     loaded = [load_report(path, "--reports") for path in paths]
     allowed, skipped = gate(plan_data, stage, loaded)
     typer.echo(json.dumps({"jobs": [j.model_dump() for j in allowed], "skipped": skipped}))

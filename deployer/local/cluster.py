@@ -271,7 +271,7 @@ class LocalCluster:
                     if self.node:
                         host.check_kernel()
                 except host.HostProblem as e:
-                    raise LocalClusterError(f"this machine cannot run a local node: {e}") from None
+                    raise LocalClusterError(f"this machine cannot run a local node: {e}") from e
                 try:
                     self._start(tools, port, timeout)
                 except BaseException:
@@ -287,11 +287,11 @@ class LocalCluster:
                 s.fd = os.open(lay.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
                 try:
                     fcntl.flock(s.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except OSError:
+                except OSError as e:
                     os.close(s.fd)
                     raise LocalClusterError(
                         f"another `deployer local up` or `down` is running for {lay.root}",
-                        hint="wait for it to finish, then run `deployer local status`") from None
+                        hint="wait for it to finish, then run `deployer local status`") from e
                 return s
 
             def __exit__(s, *exc):
@@ -650,11 +650,11 @@ class _machine_lock:
             try:
                 fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 return self
-            except OSError:
+            except OSError as e:
                 if time.monotonic() > deadline:
                     os.close(self.fd)
                     raise LocalClusterError("another local node is starting on this machine and holds "
-                                            f"{MACHINE_LOCK}", hint="wait for it, then `deployer local status`") from None
+                                            f"{MACHINE_LOCK}", hint="wait for it, then `deployer local status`") from e
                 time.sleep(0.2)
 
     def __exit__(self, *exc) -> None:

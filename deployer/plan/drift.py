@@ -38,6 +38,9 @@ def decode_release(encoded: str) -> dict[str, Any]:
             raw = gzip.decompress(raw)
         data = json.loads(raw)
     except (ValueError, OSError, EOFError) as e:
+        # keep-from-None: the cause holds the whole decoded release record (UnicodeDecodeError.args[1],
+        # JSONDecodeError.doc): every value of the release, older secrets and the chart's generated ones, which
+        # the redactor was never given; its class name is in the message
         raise ReleasePayloadError(f"not a helm release record ({type(e).__name__})") from None
     if not isinstance(data, dict):
         raise ReleasePayloadError("not a helm release record")

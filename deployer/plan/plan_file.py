@@ -109,7 +109,7 @@ def load_plan(path: Path, option: str = "--plan") -> PlanFile:
     try:
         return PlanFile.model_validate(data)
     except ValidationError as e:
-        raise UserFileError(f"{option} {path}: not a plan: {first_problem(e)}", hint=f"make it with {maker}") from None
+        raise UserFileError(f"{option} {path}: not a plan: {first_problem(e)}", hint=f"make it with {maker}") from e
 
 
 def load_report(path: Path, option: str = "--reports") -> RunReportFile:
@@ -123,4 +123,4 @@ def load_report(path: Path, option: str = "--reports") -> RunReportFile:
         return RunReportFile.model_validate(data)
     except ValidationError as e:
         raise UserFileError(f"{option} {path}: not a run report: {first_problem(e)}",
-                            hint=f"the folder may hold only reports written by {maker}") from None
+                            hint=f"the folder may hold only reports written by {maker}") from e

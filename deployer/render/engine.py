@@ -353,6 +353,9 @@ def parse_manifests(text: str, cache: Optional[dict[str, list[Any]]] = None) -> 
                 if cache is not None:
                     cache[chunk] = docs
         except yaml.YAMLError as e:
+            # keep-from-None: without libyaml (the SafeLoader fallback) the YAMLError's text quotes the failing
+            # line of helm's output (its marks hold the whole document), which may be a secret the chart generated
+            # (randAlphaNum) that the redactor was never given; the error's first line is in the message
             raise ManifestError(f"{source or 'a manifest'} is not valid YAML: {str(e).splitlines()[0]}", source) from None
         for doc in docs:
             if not doc:

@@ -106,7 +106,7 @@ def generate_cluster(root: Path, req: ScaffoldRequest, runner: ProcessRunner,
                 fh.write(text)
     except OSError as e:
         remove_written()
-        raise DeployerError(f"{folder.relative_to(root)}: cannot write it: {e.strerror}: nothing was kept") from None
+        raise DeployerError(f"{folder.relative_to(root)}: cannot write it: {e.strerror}: nothing was kept") from e
     except BaseException:
         remove_written()
         raise

@@ -139,9 +139,9 @@ class ReleaseDeployer:
             try:
                 data = load_yaml(decode(path.read_bytes()), positions=False).data
             except YamlProblem as e:
-                raise DeployerError(f"{path.name}:{e.line}:{e.column}: {e.message}", hint="run `deployer validate`") from None
+                raise DeployerError(f"{path.name}:{e.line}:{e.column}: {e.message}", hint="run `deployer validate`") from e
             except OSError as e:
-                raise DeployerError(f"{path.name}: cannot read: {e.strerror}") from None
+                raise DeployerError(f"{path.name}: cannot read: {e.strerror}") from e
         if data is None:
             return {}
         if not isinstance(data, dict):
@@ -197,7 +197,7 @@ class ReleaseDeployer:
         except AnotherOperationInProgress as e:  # a killed helm left the release pending
             result, recovered = await self._upgrade_after_recovery(spec, chart_path, values, e, details, ctx)
         except DeployerError as e:
-            raise await self._failed(spec, e, details, ctx) from None
+            raise await self._failed(spec, e, details, ctx) from e
         revision = int(result.get("version", 0))
         if revision == 1:
             result = await self._settle(spec, chart_path, values, result, details, ctx)
@@ -284,7 +284,7 @@ class ReleaseDeployer:
             message += "; cluster not reachable, server dry run skipped"
             return Outcome(message, details)
         except HelmError as e:
-            raise ReleaseFailed(f"server-side dry run failed: {e.message}", e.hint, details) from None
+            raise ReleaseFailed(f"server-side dry run failed: {e.message}", e.hint, details) from e
         except DeployerError as e:
             details["server_dry_run"] = f"skipped: {e.message}"
             message += "; cluster not reachable, server dry run skipped"
@@ -407,7 +407,7 @@ async def while_reachable(operation: Awaitable[Any], probe: Probe, *, interval: 
                     await asyncio.gather(task, return_exceptions=True)
                     raise ClusterUnreachable(
                         f"cluster unreachable: the API server stopped answering while helm waited "
-                        f"({failures} checks {interval:g}s apart failed: {why})") from None
+                        f"({failures} checks {interval:g}s apart failed: {why})") from e
     finally:
         if not task.done():
             task.cancel()

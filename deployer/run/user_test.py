@@ -134,7 +134,7 @@ class Http:
         except urllib.error.HTTPError as e:
             return Answer(e.code, e.read() or b"")
         except (urllib.error.URLError, OSError, TimeoutError) as e:
-            raise PhaseFailed(f"{method} {path}: no answer ({getattr(e, 'reason', e)})") from None
+            raise PhaseFailed(f"{method} {path}: no answer ({getattr(e, 'reason', e)})") from e
 
 
 # -- the kernel protocol --------------------------------------------------------------------------
@@ -180,7 +180,7 @@ def run_code(ws_url: str, token: str, code: str, timeout: float) -> KernelOutput
     try:
         ws = websocket.create_connection(ws_url, header=[f"Authorization: token {token}"], timeout=timeout)
     except (websocket.WebSocketException, OSError) as e:
-        raise PhaseFailed(f"the kernel's websocket did not open: {e}") from None
+        raise PhaseFailed(f"the kernel's websocket did not open: {e}") from e
     out = KernelOutput()
     try:
         msg_id, msg = execute_request(code, uuid.uuid4().hex)
@@ -195,7 +195,7 @@ def run_code(ws_url: str, token: str, code: str, timeout: float) -> KernelOutput
             except websocket.WebSocketTimeoutException:
                 continue
             except (websocket.WebSocketException, OSError) as e:
-                raise PhaseFailed(f"the kernel's websocket closed: {e}") from None
+                raise PhaseFailed(f"the kernel's websocket closed: {e}") from e
             if isinstance(raw, bytes):  # binary frames carry buffers; our code makes none
                 continue
             absorb(out, json.loads(raw), msg_id)
@@ -296,7 +296,7 @@ class UserTest:
             message, value = fn()
         except PhaseFailed as e:
             result.phases.append(Phase(name, False, time.monotonic() - t, e.message))
-            raise PhaseFailed(f"{name}: {e.message}") from None
+            raise PhaseFailed(f"{name}: {e.message}") from e
         result.phases.append(Phase(name, True, time.monotonic() - t, message))
         return value
 

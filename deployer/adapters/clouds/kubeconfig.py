@@ -37,10 +37,14 @@ def check_kubeconfig(path: Path, name: str) -> None:
     try:
         loaded = load_yaml(decode(path.read_bytes()), positions=False).data
     except OSError as e:
-        raise KubeconfigInvalid(f"{name}: cannot read it: {e.strerror}") from None
+        raise KubeconfigInvalid(f"{name}: cannot read it: {e.strerror}") from e
     except YamlProblem as e:
+        # keep-from-None: the YamlProblem's own cause is the parser's error (ruamel's pure-Python parser quotes
+        # the failing line) or a UnicodeDecodeError holding the whole file in its args: a plain kubeconfig's
+        # credentials, which the redactor is never given (only sops-decrypted files are registered)
         raise KubeconfigInvalid(f"{name}: not YAML (line {e.line}: {e.message})", HINT) from None
     except UnicodeError:
+        # keep-from-None: a UnicodeDecodeError holds the whole file in its args (a plain kubeconfig's credentials)
         raise KubeconfigInvalid(f"{name}: not UTF-8 text", HINT) from None
     problem = kubeconfig_problem(loaded)
     if problem:
