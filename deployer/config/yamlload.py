@@ -133,7 +133,9 @@ def _tagged(value: str, tag: str, line: int, col: int) -> Any:
     resolved = resolve_plain(value)
     expected = {"int": int, "float": (int, float), "bool": bool, "null": type(None)}.get(kind)
     if expected is None or not isinstance(resolved, expected) or (kind == "int" and isinstance(resolved, bool)):
-        raise YamlProblem(f"value {value!r} is not a valid !!{kind}", line, col, code="yaml-tag")
+        # the value itself is never quoted: it may be a credential (a kubeconfig's token)
+        raise YamlProblem(f"the value tagged !!{kind} is not a valid {kind}", line, col, code="yaml-tag",
+                          hint=f"remove the !!{kind} tag, or give a {kind} value")
     return float(resolved) if kind == "float" else resolved
 
 

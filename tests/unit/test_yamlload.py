@@ -82,3 +82,11 @@ def test_json_duplicates_and_syntax():
     with pytest.raises(YamlProblem) as info:
         load_json('{"a": }')
     assert info.value.line == 1
+
+
+def test_a_wrongly_tagged_value_is_refused_without_quoting_it():
+    # a kubeconfig's token under a wrong tag: the message must not carry the token
+    with pytest.raises(YamlProblem) as e:
+        load_yaml("users:\n- user:\n    token: !!int kubeTOKENvalue123\n")
+    assert (e.value.message, e.value.line, e.value.code) == ("the value tagged !!int is not a valid int", 3, "yaml-tag")
+    assert "kubeTOKENvalue123" not in f"{e.value.message} {e.value.hint}"
