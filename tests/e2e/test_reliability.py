@@ -123,27 +123,10 @@ def test_killing_the_api_server_mid_deploy_fails_in_flight_releases_promptly_the
     cluster_file.write_text(text.replace(local_block, "provider: kubeconfig\nkubeconfig:\n  file: kubeconfig.yaml\n"))
     (repo.folder / "kubeconfig.yaml").write_text(Path(scratch_cluster.layout.kubeconfig).read_text())
     report = tmp_path / "report.json"
-    log = tmp_path / "deploy.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "deployer", "--root", str(repo.root), "deploy", "e2e",
-                                 "--chart-repo", str(CHART_REPO), "--timeout", "300", "--report-file", str(report)],
-                                stdout=out, stderr=subprocess.STDOUT, text=True)
-        try:
-            deadline = time.monotonic() + 90
-            # both releases applied (their namespaces exist), helm waiting for pods that never pull their image
-            while not _namespaces_exist(scratch_cluster, repo.names.values()) and time.monotonic() < deadline:
-                time.sleep(0.5)
-            time.sleep(3)
-            apiserver = next(c for c in scratch_cluster.status().components if c.name == "kube-apiserver")
-            os.kill(apiserver.pid, signal.SIGKILL)
-            killed = time.monotonic()
-            proc.wait(timeout=90)
-            seconds = time.monotonic() - killed
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-    text = log.read_text()
-    assert proc.returncode == 1, text
+    # helm waiting for pods that never pull their image, then the API server dies
+    returncode, text, seconds, _ = kill_mid_deploy(repo, scratch_cluster, "kube-apiserver", report, timeout=300,
+                                                   after=3, wait=90)
+    assert returncode == 1, text
     assert seconds <= 15, f"took {seconds:.1f}s after the kill\n{text}"
     steps = json.loads(report.read_text())["steps"]
     assert len(steps) == 2 and all(s["state"] == "failed" for s in steps)
@@ -204,26 +187,10 @@ def test_killing_a_node_component_mid_deploy_fails_each_hub_clearly_then_up_and_
 
     repo = Repo(tmp_path / "repo", local_cluster.cluster.layout.root, {"a": {}, "b": {}})
     report = tmp_path / "report.json"
-    log = tmp_path / "deploy.log"
     try:
-        with open(log, "w") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "deployer", "--root", str(repo.root), "deploy", "e2e",
-                                     "--chart-repo", str(CHART_REPO), "--timeout", "90", "--report-file", str(report)],
-                                    stdout=out, stderr=subprocess.STDOUT, text=True)
-            try:
-                deadline = time.monotonic() + 120
-                # both releases applied (their namespaces exist), helm waiting for their pods
-                while not _namespaces_exist(local_cluster.cluster, repo.names.values()):
-                    assert time.monotonic() < deadline and proc.poll() is None, log.read_text()
-                    time.sleep(0.5)
-                victim = next(c for c in local_cluster.cluster.status().components if c.name == component)
-                os.kill(victim.pid, signal.SIGKILL)
-                proc.wait(timeout=400)
-            finally:
-                if proc.poll() is None:
-                    proc.kill()
-        text = log.read_text()
-        assert proc.returncode == 1, text
+        returncode, text, _, victim = kill_mid_deploy(repo, local_cluster.cluster, component, report, timeout=90,
+                                                      after=0, wait=400)
+        assert returncode == 1, text
         assert "Traceback" not in text and "internal error" not in text, text
         ids = {f"e2e/{n}" for n in repo.names.values()}
         steps = [s for s in json.loads(report.read_text())["steps"] if s["id"] in ids]
@@ -233,7 +200,7 @@ def test_killing_a_node_component_mid_deploy_fails_each_hub_clearly_then_up_and_
             assert f"node/{NODE_NAME}: node {NODE_NAME} is not Ready (" in step["message"], step["message"]
         print(f"{component} killed: {[s['message'][:200] for s in steps]}")
         status = local_cluster.cluster.status()
-        assert status.state == "degraded" and f"{component} (pid {victim.pid})" in status.message
+        assert status.state == "degraded" and f"{component} (pid {victim})" in status.message
         # `local up` starts only the dead component again; the rerun deploys both hubs and they answer
         up = repo.run("local", "up", "--state-dir", str(local_cluster.state_dir), timeout=200)
         assert up.returncode == 0, up.stdout + up.stderr
@@ -247,6 +214,33 @@ def test_killing_a_node_component_mid_deploy_fails_each_hub_clearly_then_up_and_
         delete_namespaces(api_client, repo.names.values())
         if local_cluster.cluster.status().state != "up":  # never leave the session's node broken
             local_cluster.cluster.up()
+
+
+def kill_mid_deploy(repo: Repo, cluster, component: str, report: Path, *, timeout: int, after: float,
+                    wait: float) -> tuple[int, str, float, int]:
+    """`deploy e2e` in the background; once both hubs' namespaces exist (helm applied them and waits
+    for their pods), and `after` seconds more, SIGKILL the cluster's `component`. Returns deploy's
+    exit code, its output, the seconds it ran after the kill, and the killed PID."""
+    log = report.with_suffix(".log")
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "deployer", "--root", str(repo.root), "deploy", "e2e",
+                                 "--chart-repo", str(CHART_REPO), "--timeout", str(timeout),
+                                 "--report-file", str(report)], stdout=out, stderr=subprocess.STDOUT, text=True)
+        try:
+            deadline = time.monotonic() + 120
+            while not _namespaces_exist(cluster, repo.names.values()):
+                assert time.monotonic() < deadline and proc.poll() is None, log.read_text()
+                time.sleep(0.5)
+            time.sleep(after)
+            victim = next(c for c in cluster.status().components if c.name == component)
+            os.kill(victim.pid, signal.SIGKILL)
+            killed = time.monotonic()
+            proc.wait(timeout=wait)
+            seconds = time.monotonic() - killed
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    return proc.returncode, log.read_text(), seconds, victim.pid
 
 
 def _namespaces_exist(cluster, names) -> bool:
