@@ -9,6 +9,7 @@ real install then fails. `server_dry_run` sends every rendered object with `dryR
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,8 +33,6 @@ class DryRunResult:
 def server_dry_run(runner: ProcessRunner, kubectl: Path, kubeconfig: Optional[Path], context: Optional[str],
                    docs: list[dict[str, Any]], namespace: str, env: Optional[dict[str, str]] = None) -> DryRunResult:
     """Send `docs` (a release's rendered objects) to the API server as a server-side dry run."""
-    import yaml
-
     base = [str(kubectl)]
     if kubeconfig:
         base += ["--kubeconfig", str(kubeconfig)]
@@ -59,7 +58,9 @@ def server_dry_run(runner: ProcessRunner, kubectl: Path, kubeconfig: Optional[Pa
         objects.append(doc)
     if not objects:
         return result
-    text = yaml.safe_dump_all(objects, sort_keys=False)
+    # JSON, never YAML: PyYAML writes a string such as 1e23 (a checksum annotation) unquoted, which
+    # kubectl's YAML reader takes for a number ("cannot unmarshal number into ... of type string")
+    text = json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}, ensure_ascii=False)
     proc = runner.run([*base, "apply", "--dry-run=server", "--validate=false", "-n", target, "-o", "name", "-f", "-"],
                       timeout=DRY_RUN_TIMEOUT, env=env, input=text)
     result.checked = len([line for line in proc.stdout.splitlines() if line.strip()])
