@@ -31,6 +31,9 @@ def _hub_ref() -> tuple[str, str]:
 
 
 GOOD_IMAGE, GOOD_TAG = _hub_ref()
+# a first install of a jupyterhub-based hub is revision 1 (the install) then 2 (deploy applies the
+# rendering of the tokens the chart generated at install: `ReleaseDeployer._settle`)
+FIRST_REVISION = 2
 UPGRADE_TAG = f"{GOOD_TAG}-upgrade"  # the same image, imported under a second tag by the `hub_images` fixture
 BAD_IMAGE = "deployer.local/not-on-the-node"  # never built, never imported: ErrImageNeverPull
 CRASH = "raise SystemExit('e2e: this hub crashes on purpose')"  # hub.extraConfig that makes the real hub exit 1

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SHARED_CHARTS, require_tool
-from tests.e2e.operate_repo import (BAD_IMAGE, GOOD_IMAGE, GOOD_TAG, UPGRADE_TAG, delete_namespaces, encrypt,
+from tests.e2e.operate_repo import (BAD_IMAGE, FIRST_REVISION, GOOD_IMAGE, GOOD_TAG, UPGRADE_TAG, delete_namespaces, encrypt,
                                     make_age_key)
 
 SECRET = "planted-s3cret-7f3a9c21e5"
@@ -131,7 +131,7 @@ def test_deploy_two_hubs_then_upgrade_with_changed_values(repo, api_client):
     assert proc.returncode == 0, proc.stderr
     s = steps(report)
     assert s[staging]["state"] == s[prod]["state"] == "succeeded"
-    assert s[staging]["details"]["revision"] == 1 and s[prod]["details"]["revision"] == 1
+    assert s[staging]["details"]["revision"] == s[prod]["details"]["revision"] == FIRST_REVISION
     assert s[staging]["details"]["chart_repository"]  # what came from the local repository is named
     assert f"chart dependencies come from the local chart repository {CHART_REPO.resolve()}" in proc.stderr
     assert deployment_image(api_client, prod) == f"{GOOD_IMAGE}:{GOOD_TAG}"
@@ -142,7 +142,7 @@ def test_deploy_two_hubs_then_upgrade_with_changed_values(repo, api_client):
     (folder / "prod.values.yaml").write_text(hub_values("prod", tag=UPGRADE_TAG))
     proc = deployer(root, "deploy", "e2e", prod, "--chart-repo", str(CHART_REPO), "--timeout", WAIT, "--output", "json")
     assert proc.returncode == 0, proc.stderr
-    assert steps(report_of(proc))[prod]["details"]["revision"] == 2
+    assert steps(report_of(proc))[prod]["details"]["revision"] == FIRST_REVISION + 1
     assert deployment_image(api_client, prod) == f"{GOOD_IMAGE}:{UPGRADE_TAG}"
     new_pod, image = running_hub(api_client, prod)
     assert new_pod != first_pod and image == f"{GOOD_IMAGE}:{UPGRADE_TAG}"  # a new pod, Ready, runs it
@@ -181,12 +181,12 @@ def test_breaking_values_fail_and_roll_back_while_the_other_hub_succeeds(repo, a
     proc = deployer(root, "deploy", "e2e", "--chart-repo", str(CHART_REPO), "--timeout", "90", "--output", "json")
     s = steps(report_of(proc))
     assert proc.returncode == 1
-    assert s[staging]["state"] == "failed" and s[staging]["details"]["rolled_back_to"] == 1
+    assert s[staging]["state"] == "failed" and s[staging]["details"]["rolled_back_to"] == FIRST_REVISION
     message = s[staging]["message"]
-    assert "rolled back to revision 1" in message
+    assert f"rolled back to revision {FIRST_REVISION}" in message
     assert "container hub keeps crashing (CrashLoopBackOff" in message, message
     assert "last log lines of hub:" in message and "e2e: this hub crashes on purpose" in message, message
-    assert s[prod]["state"] == "succeeded" and s[prod]["details"]["revision"] == 2
+    assert s[prod]["state"] == "succeeded" and s[prod]["details"]["revision"] == FIRST_REVISION + 1
     assert deployment_image(api_client, staging) == f"{GOOD_IMAGE}:{GOOD_TAG}"  # the rollback is live
     assert running_hub(api_client, staging)[1] == f"{GOOD_IMAGE}:{GOOD_TAG}"
     health = deployer(root, "health", "e2e", staging, "--output", "json", "--retries", "30", "--interval", "2")

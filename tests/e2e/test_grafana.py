@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.operate_repo import Repo, as_json, delete_namespaces, encrypt, make_age_key
+from tests.e2e.operate_repo import FIRST_REVISION, Repo, as_json, delete_namespaces, encrypt, make_age_key
 from tests.grafana_standin import GrafanaStandin
 
 pytestmark = pytest.mark.e2e
@@ -51,7 +51,7 @@ def test_each_deploy_posts_an_annotation(setup):
     assert step["details"]["grafana_annotation"] == "posted"
     (a,) = grafana.state.annotations
     assert a["tags"] == ["deployer", "deploy", "e2e", hub]
-    assert f"e2e/{hub} revision 1" in a["text"] and "basehub 0.1.0" in a["text"]
+    assert f"e2e/{hub} revision {FIRST_REVISION}" in a["text"] and "basehub 0.1.0" in a["text"]
 
 
 def test_an_annotation_failure_is_reported_but_does_not_fail_the_deploy(setup):

@@ -8,7 +8,7 @@ import base64
 
 import pytest
 
-from tests.e2e.operate_repo import BAD_IMAGE, GOOD_TAG, Repo, as_json, delete_namespaces, hub_values
+from tests.e2e.operate_repo import BAD_IMAGE, FIRST_REVISION, GOOD_TAG, Repo, as_json, delete_namespaces, hub_values
 
 pytestmark = pytest.mark.e2e
 
@@ -177,7 +177,7 @@ def test_deploy_health_check_fails_an_unhealthy_hub_and_the_canary_gate_holds_pr
     assert steps[prod]["state"] == "failed"
     assert "the hub is unhealthy" in steps[prod]["message"]
     assert "hub:8081/hub/health answered 200, expected 418" in steps[prod]["message"], steps[prod]["message"]
-    assert steps[prod]["details"]["revision"] == 2  # deployed, and kept: health does not roll back
+    assert steps[prod]["details"]["revision"] == FIRST_REVISION + 1  # deployed, and kept: health does not roll back
 
     # now staging fails its check too: it fails, and prod is not even deployed
     _expect_status(repo, staging, 418)

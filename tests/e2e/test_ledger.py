@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import require_tool
-from tests.e2e.operate_repo import BAD_IMAGE, CHART_REPO, UPGRADE_TAG, Repo, as_json, delete_namespaces, hub_values
+from tests.e2e.operate_repo import BAD_IMAGE, CHART_REPO, FIRST_REVISION, UPGRADE_TAG, Repo, as_json, delete_namespaces, hub_values
 
 pytestmark = pytest.mark.e2e
 
@@ -97,9 +97,11 @@ def test_deploy_records_digest_commit_and_version_on_the_revision_it_makes(fleet
     head = git(repo.root, "rev-parse", "HEAD")
     proc, report = deploy_json(repo)
     assert proc.returncode == 0, proc.stderr
-    labels = release_labels(api_client, s, s, 1)
+    # the record is on the revision deploy made last (a first install settles into FIRST_REVISION)
+    assert by_hub(report)[s]["details"]["revision"] == FIRST_REVISION
+    labels = release_labels(api_client, s, s, FIRST_REVISION)
     assert labels["deployer/commit"] == head and labels["deployer/dirty"] == "false"
-    assert labels["deployer/revision"] == "1" and labels["deployer/cluster"] == "e2e"
+    assert labels["deployer/revision"] == str(FIRST_REVISION) and labels["deployer/cluster"] == "e2e"
     from deployer import __version__
 
     assert labels["deployer/version"] == __version__
@@ -127,16 +129,16 @@ def test_a_second_deploy_of_an_unchanged_fleet_changes_no_revision_unless_forced
     assert proc.returncode == 0, proc.stderr
     steps = by_hub(report)
     assert steps[s]["state"] == steps[p]["state"] == "unchanged"
-    assert steps[s]["message"].startswith("unchanged since revision 1 (from commit ")
+    assert steps[s]["message"].startswith(f"unchanged since revision {FIRST_REVISION} (from commit ")
     assert report["counts"]["unchanged"] == 2 and report["ok"] is True
-    assert [r["revision"] for r in history(local_cluster, s)] == [1]
-    assert [r["revision"] for r in history(local_cluster, p)] == [1]
+    assert [r["revision"] for r in history(local_cluster, s)] == list(range(1, FIRST_REVISION + 1))
+    assert [r["revision"] for r in history(local_cluster, p)] == list(range(1, FIRST_REVISION + 1))
     text = repo.deploy()
     assert text.returncode == 0, text.stderr
     assert "unchanged" in text.stdout and "ok: 2 unchanged in" in text.stdout
     proc, report = deploy_json(repo, s, "--force")
     assert proc.returncode == 0, proc.stderr
-    assert by_hub(report)[s]["state"] == "succeeded" and by_hub(report)[s]["details"]["revision"] == 2
+    assert by_hub(report)[s]["state"] == "succeeded" and by_hub(report)[s]["details"]["revision"] == FIRST_REVISION + 1
     assert "deployed anyway (--force)" in by_hub(report)[s]["details"]["ledger"]
 
 
@@ -213,11 +215,12 @@ def test_a_hand_made_helm_upgrade_shows_out_of_date_and_is_planned(fleet, local_
     assert by_hand.returncode == 0, by_hand.stderr
     row = status_rows(repo)[s]
     assert row["sync"] == "out of date"
-    assert row["sync_detail"].startswith("revision 2 was not made by deployer (it recorded revision 1)")
+    first, by_hand = FIRST_REVISION, FIRST_REVISION + 1
+    assert row["sync_detail"].startswith(f"revision {by_hand} was not made by deployer (it recorded revision {first})")
     assert jobs(plan(repo))[f"e2e/{s}"] == [
-        "revision 2 was not made by deployer (it recorded revision 1): a helm upgrade or rollback by hand"]
+        f"revision {by_hand} was not made by deployer (it recorded revision {first}): a helm upgrade or rollback by hand"]
     proc, report = deploy_json(repo, s)  # and deploy puts the repository's values back
-    assert by_hub(report)[s]["state"] == "succeeded" and by_hub(report)[s]["details"]["revision"] == 3
+    assert by_hub(report)[s]["state"] == "succeeded" and by_hub(report)[s]["details"]["revision"] == by_hand + 1
 
 
 def test_kubectl_edit_of_the_hub_deployment_shows_drifted_naming_the_objects(fleet, api_client):
@@ -257,18 +260,19 @@ def test_a_failed_release_is_planned_again_and_deployed_by_the_next_deploy(fleet
     (repo.folder / "s.values.yaml").write_text(hub_values(image=BAD_IMAGE))
     proc, report = deploy_json(repo, s, "--no-rollback", timeout="20")
     assert proc.returncode == 1 and by_hub(report)[s]["state"] == "failed"
-    (repo.folder / "s.values.yaml").write_text(hub_values())  # back to what revision 1 runs
-    assert jobs(plan(repo))[f"e2e/{s}"] == ["last revision 2 is failed"]
+    (repo.folder / "s.values.yaml").write_text(hub_values())  # back to what the first deploy runs
+    failed = FIRST_REVISION + 1
+    assert jobs(plan(repo))[f"e2e/{s}"] == [f"last revision {failed} is failed"]
     assert status_rows(repo)[s]["sync"] == "out of date"
     proc, report = deploy_json(repo, s)
     assert proc.returncode == 0, proc.stderr
-    assert by_hub(report)[s]["state"] == "succeeded" and by_hub(report)[s]["details"]["revision"] == 3
+    assert by_hub(report)[s]["state"] == "succeeded" and by_hub(report)[s]["details"]["revision"] == failed + 1
     # a failure rolled back by deploy is planned again too: the rollback is not a deployer revision
     (repo.folder / "s.values.yaml").write_text(hub_values(image=BAD_IMAGE))
     proc, report = deploy_json(repo, s, timeout="20")
-    assert proc.returncode == 1 and by_hub(report)[s]["details"]["rolled_back_to"] == 3
-    assert jobs(plan(repo))[f"e2e/{s}"][0] == (
-        "revision 5 was not made by deployer (it recorded revision 3): a helm upgrade or rollback by hand")
+    assert proc.returncode == 1 and by_hub(report)[s]["details"]["rolled_back_to"] == failed + 1
+    assert jobs(plan(repo))[f"e2e/{s}"][0] == (f"revision {failed + 3} was not made by deployer (it recorded revision "
+                                               f"{failed + 1}): a helm upgrade or rollback by hand")
 
 
 def test_the_reason_names_the_inputs_changed_since_the_recorded_commit(fleet):
@@ -282,7 +286,7 @@ def test_the_reason_names_the_inputs_changed_since_the_recorded_commit(fleet):
     data = plan(repo)
     assert list(jobs(data)) == [f"e2e/{s}"]
     assert jobs(data)[f"e2e/{s}"] == [
-        f"inputs differ from those deployed at revision 1 (from commit {recorded[:12]})",
+        f"inputs differ from those deployed at revision {FIRST_REVISION} (from commit {recorded[:12]})",
         f"since {recorded[:12]}: changed values #1 config/clusters/e2e/s.values.yaml"]
     assert data["unchanged"] == [f"e2e/{p}"] and data["against"] == "cluster"
     # a recorded commit that is not in the repository (history rewritten): said, and still planned
@@ -301,12 +305,13 @@ def test_corrupt_and_newer_records_are_planned_with_a_clear_reason(fleet, api_cl
     proc, _ = deploy_json(repo)
     assert proc.returncode == 0, proc.stderr
     core = client.CoreV1Api(api_client)
-    core.patch_namespaced_secret(f"sh.helm.release.v1.{s}.v1", s, {"metadata": {"labels": {"deployer/inputs": "zz"}}})
-    core.patch_namespaced_secret(f"sh.helm.release.v1.{p}.v1", p,
+    last = FIRST_REVISION  # the record the plan reads is the newest revision's
+    core.patch_namespaced_secret(f"sh.helm.release.v1.{s}.v{last}", s, {"metadata": {"labels": {"deployer/inputs": "zz"}}})
+    core.patch_namespaced_secret(f"sh.helm.release.v1.{p}.v{last}", p,
                                  {"metadata": {"labels": {"deployer/record-format": "7", "deployer/version": "9.0.0"}}})
     planned = jobs(plan(repo))
-    assert planned[f"e2e/{s}"] == ["revision 1: corrupt record: deployer/inputs='zz' is not a digest"]
-    assert planned[f"e2e/{p}"] == ["revision 1: recorded by deployer 9.0.0 in record format 7, newer than this "
+    assert planned[f"e2e/{s}"] == [f"revision {last}: corrupt record: deployer/inputs='zz' is not a digest"]
+    assert planned[f"e2e/{p}"] == [f"revision {last}: recorded by deployer 9.0.0 in record format 7, newer than this "
                                    "deployer's (1): it cannot be compared; upgrade deployer"]
     proc, report = deploy_json(repo)  # deploy does not skip them either
     assert {st["state"] for st in report["steps"]} == {"succeeded"}

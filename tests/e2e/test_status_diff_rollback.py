@@ -8,7 +8,7 @@ import base64
 
 import pytest
 
-from tests.e2e.operate_repo import (CHART_REPO, GOOD_IMAGE, GOOD_TAG, UPGRADE_TAG, Repo, as_json, delete_namespaces,
+from tests.e2e.operate_repo import (CHART_REPO, FIRST_REVISION, GOOD_IMAGE, GOOD_TAG, UPGRADE_TAG, Repo, as_json, delete_namespaces,
                                     hub_values, make_age_key)
 
 pytestmark = pytest.mark.e2e
@@ -51,7 +51,7 @@ def test_status_shows_every_hub_with_revision_chart_helm_status_and_health(fleet
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rows = {r["hub"]: r for r in as_json(proc)["hubs"]}
     alpha, beta = rows[repo.names["alpha"]], rows[repo.names["beta"]]
-    assert alpha["revision"] == 2 and alpha["chart"] == "basehub" and alpha["chart_version"] == "0.1.0"
+    assert alpha["revision"] == FIRST_REVISION and alpha["chart"] == "basehub" and alpha["chart_version"] == "0.1.0"
     assert alpha["helm_status"] == "deployed" and alpha["last_deployed"][:2] == "20"
     # the real JupyterHub answers behind the hub Service on the real node
     assert alpha["health"] == "healthy", alpha
