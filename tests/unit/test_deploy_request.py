@@ -32,7 +32,8 @@ def cli(root: Path, *args: str) -> int:
     return run_app(app, ["--root", str(root), *args])
 
 
-def test_deploy_hands_the_core_one_request_with_the_health_options_given(tmp_path, requests, capsys):
+def test_deploy_hands_the_core_one_request_with_the_health_options_given(tmp_path, requests, capsys, monkeypatch):
+    monkeypatch.delenv("DEPLOYER_CHART_REPO", raising=False)  # no chart repository unless one is given
     root = make_repo(tmp_path / "repo")
     assert cli(root, "deploy", "alpha", "prod", "-j", "3", "--timeout", "60", "--no-rollback", "--force",
                "--health-check", "--health-retries", "9", "--health-interval", "0.5", "-o", "json") == 0
