@@ -201,8 +201,8 @@ class HubChecker:
 
     # one attempt ---------------------------------------------------------------------------
     def check_once(self, hub: Hub, pods: Optional[list] = None, claims: Optional[list] = None,
-                   events: Optional[list] = None) -> HubHealth:
-        """One attempt; pods, claims and events may be given (read cluster-wide by `status`)."""
+                   events: Optional[list] = None, nodes: Optional[list] = None) -> HubHealth:
+        """One attempt; pods, claims, events and nodes may be given (read cluster-wide by `status`)."""
         ns = hub.name
         result = HubHealth(self.cluster, hub.name)
         try:
@@ -211,7 +211,7 @@ class HubChecker:
             else:  # `status` read every namespace at once
                 claims = self.kube.claims(ns) if claims is None else claims
                 events = self.kube.events(ns) if events is None else events
-                verdict = judge_pods(pods, claims, events)
+                verdict = judge_pods(pods, claims, events, nodes=nodes)
         except KubeError as e:
             result.checks.append(Check("pods", False, f"cannot read the hub's namespace: {e.message}"))
             return result

@@ -155,9 +155,9 @@ async def _gather(cluster: Cluster, helm: Helm, access, runner: ProcessRunner, r
     async def _health(kube: Kube) -> list[HubHealth]:
         checker = HubChecker(kube, cluster.name, HealthOptions(retries=0, request_timeout=options.request_timeout))
         try:
-            pods, claims, events = await asyncio.gather(
+            pods, claims, events, nodes = await asyncio.gather(
                 asyncio.to_thread(kube.pods_by_namespace), asyncio.to_thread(kube.claims_by_namespace),
-                asyncio.to_thread(kube.events_by_namespace))
+                asyncio.to_thread(kube.events_by_namespace), asyncio.to_thread(kube.nodes))
         except DeployerError as e:
             for row in rows.values():
                 row.health, row.health_detail = "unknown", e.message
@@ -165,7 +165,7 @@ async def _gather(cluster: Cluster, helm: Helm, access, runner: ProcessRunner, r
 
         async def one(name: str) -> HubHealth:
             return await asyncio.to_thread(checker.check_once, cluster.hub(name),
-                                           pods.get(name, []), claims.get(name, []), events.get(name, []))
+                                           pods.get(name, []), claims.get(name, []), events.get(name, []), nodes)
 
         names = [n for n in rows if n in pods and rows[n].kind == "hub"]  # a hub without pods: reported below
         checked = await run_each_async(names, one, concurrency=options.concurrency,

@@ -135,6 +135,9 @@ class FakeKube:
     def events_by_namespace(self):
         return {}
 
+    def nodes(self):
+        return []
+
     def close(self):
         pass
 
@@ -146,7 +149,7 @@ class FakeHelm:
 
 
 def test_status_checks_each_hub_of_a_cluster_as_a_step_with_its_own_timeout(monkeypatch):
-    def check_once(self, hub, pods, claims, events):
+    def check_once(self, hub, pods, claims, events, nodes):
         if hub.name == "hung":
             time.sleep(2)  # a request that does not answer
         return HubHealth(self.cluster, hub.name, healthy=True)
@@ -171,6 +174,37 @@ def test_status_checks_each_hub_of_a_cluster_as_a_step_with_its_own_timeout(monk
         ("hung", 2, "unknown", "the health check did not finish: timed out after 1s"),
         ("b", 2, "healthy", ""),
     ]
+
+
+def test_status_names_a_node_that_is_not_ready_as_the_reason_its_hubs_are_not(monkeypatch):
+    from deployer.checks.hub_findings import NodeState, PodCondition, PodState
+
+    stale = PodState("hub-1", "Running", {"component": "hub"}, conditions=(PodCondition("Ready", "False"),),
+                     node="node-1")
+
+    class DeadNodeKube(FakeKube):
+        def pods_by_namespace(self):
+            return {"a": [stale]}
+
+        def nodes(self):
+            return [NodeState("node-1", False, "NodeStatusUnknown", "Kubelet stopped posting node status.")]
+
+        def config_map(self, namespace, name):
+            return None
+
+        def service_get(self, namespace, service, port, path, params=None, timeout=None):
+            from deployer.adapters.kube import KubeError
+
+            raise KubeError("the node does not answer")
+
+    monkeypatch.setattr(status, "kube_for", lambda access, runner, timeout: DeadNodeKube())
+    cluster = make_cluster("c1", ["a"])
+    rows = {h.name: HubStatus("c1", h.name) for h in cluster.hubs}
+    asyncio.run(status._gather(cluster, FakeHelm(), None, ProcessRunner(), rows,
+                               StatusOptions(sync=False, concurrency=2, hub_timeout=5.0)))
+    assert (rows["a"].health, rows["a"].health_detail) == (
+        "unhealthy", "0/1 pods ready: node/node-1: node node-1 is not Ready (NodeStatusUnknown: Kubelet stopped posting node "
+                     "status.); the pods on it cannot start or report")
 
 
 def test_a_hubs_status_check_is_bounded_by_its_requests():
