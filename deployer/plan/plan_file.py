@@ -9,7 +9,7 @@ value of the wrong type is an error naming the key (exit 1), never a plan silent
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -101,26 +101,27 @@ def _check_version(data: Any, option: str, path: Path, current: int, maker: str)
 
 def load_plan(path: Path, option: str = "--plan") -> PlanFile:
     maker = "`deployer plan-upgrade --output json`"
-    data = read_json(path, option, f"a plan made by {maker}")
-    if not isinstance(data, dict):
-        raise UserFileError(f"{option} {path}: a plan is a JSON object, this is a {type(data).__name__}",
-                            hint=f"make it with {maker}")
-    _check_version(data, option, path, PLAN_VERSION, maker)
-    try:
-        return PlanFile.model_validate(data)
-    except ValidationError as e:
-        raise UserFileError(f"{option} {path}: not a plan: {first_problem(e)}", hint=f"make it with {maker}") from e
+    return _load(path, option, PlanFile, PLAN_VERSION, "a plan", f"a plan made by {maker}", maker,
+                 hint=f"make it with {maker}")
 
 
 def load_report(path: Path, option: str = "--reports") -> RunReportFile:
     maker = "`deployer deploy --report-file`"
-    data = read_json(path, option, f"a run report written by {maker}")
+    return _load(path, option, RunReportFile, REPORT_VERSION, "a run report", f"a run report written by {maker}",
+                 maker, hint=f"the folder may hold only reports written by {maker}")
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _load(path: Path, option: str, model: type[M], version: int, what: str, expected: str, maker: str, *,
+          hint: str) -> M:
+    """One plan-stage file: JSON, an object, of our version, matching `model` exactly."""
+    data = read_json(path, option, expected)
     if not isinstance(data, dict):
-        raise UserFileError(f"{option} {path}: a run report is a JSON object, this is a {type(data).__name__}",
-                            hint=f"the folder may hold only reports written by {maker}")
-    _check_version(data, option, path, REPORT_VERSION, maker)
+        raise UserFileError(f"{option} {path}: {what} is a JSON object, this is a {type(data).__name__}", hint=hint)
+    _check_version(data, option, path, version, maker)
     try:
-        return RunReportFile.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as e:
-        raise UserFileError(f"{option} {path}: not a run report: {first_problem(e)}",
-                            hint=f"the folder may hold only reports written by {maker}") from e
+        raise UserFileError(f"{option} {path}: not {what}: {first_problem(e)}", hint=hint) from e
