@@ -41,7 +41,6 @@ class ParseCache:
         self._parser = _parser_id()
         self._old: dict[bytes, Any] = {}
         self._used: dict[bytes, Any] = {}
-        self._dirty = False
         self.hits = 0
         self.misses = 0
         try:
@@ -73,12 +72,11 @@ class ParseCache:
 
     def put(self, raw: bytes, positions: bool, loaded: Loaded) -> None:
         self._used[self._key(raw, positions)] = (loaded.data, loaded.key_positions, loaded.value_positions)
-        self._dirty = True
 
     def save(self) -> None:
-        """Write the entries this run used (atomically), when anything new was parsed or an entry
-        of the last run is no longer used."""
-        if not self._dirty and set(self._used) == set(self._old):
+        """Write the entries this run used (atomically), when they are not those of the last run
+        (something new was parsed, or an entry of the last run is no longer used)."""
+        if self._used.keys() == self._old.keys():
             return
         try:
             data = marshal.dumps((self._parser, self._used))  # plain data only: the loader makes nothing else

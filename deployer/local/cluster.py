@@ -379,21 +379,26 @@ class LocalCluster:
         import_image(self.runner, self.layout.containerd_socket, ensure_pause_image(self.runner), ctr=str(tools["ctr"]))
 
     def _component_args(self, name: str, tools: dict[str, Path], pki: certs.Pki, state: State) -> tuple[list[str], int | None]:
-        """How each component is started (the same for a first start and a repair)."""
-        lay, ports = self.layout, state.ports
-        table = {
-            "etcd": (lambda: etcd_args(tools["etcd"], lay, ports), ports.get("etcd")),
-            "containerd": (lambda: containerd_args(tools["containerd"], lay), None),
-            "kube-apiserver": (lambda: apiserver_args(tools["kube-apiserver"], pki, ports, node=state.node), ports.get("api")),
-            "kube-controller-manager": (lambda: controller_manager_args(tools["kube-controller-manager"], pki, lay, ports),
-                                        ports.get("kcm")),
-            "kube-scheduler": (lambda: scheduler_args(tools["kube-scheduler"], lay, ports), ports.get("scheduler")),
-            "kubelet": (lambda: kubelet_args(tools["kubelet"], lay), ports.get("kubelet")),
-            "kube-proxy": (lambda: proxy_args(tools["kube-proxy"], lay), None),
-            "coredns": (lambda: coredns_args(tools["coredns"], lay), 53),
-        }
-        build, port = table[name]
-        return build(), port
+        """How each component is started, and the port it listens on (the same for a first start and a repair)."""
+        lay, ports, tool = self.layout, state.ports, tools[name]
+        match name:
+            case "etcd":
+                return etcd_args(tool, lay, ports), ports["etcd"]
+            case "containerd":
+                return containerd_args(tool, lay), None
+            case "kube-apiserver":
+                return apiserver_args(tool, pki, ports, node=state.node), ports["api"]
+            case "kube-controller-manager":
+                return controller_manager_args(tool, pki, lay, ports), ports["kcm"]
+            case "kube-scheduler":
+                return scheduler_args(tool, lay, ports), ports["scheduler"]
+            case "kubelet":
+                return kubelet_args(tool, lay), ports["kubelet"]
+            case "kube-proxy":
+                return proxy_args(tool, lay), None
+            case "coredns":
+                return coredns_args(tool, lay), 53
+        raise ValueError(f"no such component: {name}")
 
     def _spawn_component(self, state: State, tools: dict[str, Path], pki: certs.Pki, name: str) -> None:
         args, port = self._component_args(name, tools, pki, state)
@@ -437,15 +442,16 @@ class LocalCluster:
         deadline = time.monotonic() + timeout
         with _machine_lock(state.node, timeout):
             try:
+                first = ("etcd", "containerd")  # the others need these
                 for name in names:
                     self._spawn_component(state, tools, pki, name)
-                    if name in ("etcd", "containerd"):  # the others need these first
+                    if name in first:
                         self._wait(state, name, deadline, self._ready_check(state, name))
-                for name in names:
+                later = [n for n in names if n not in first]
+                if "containerd" in names and "kubelet" not in later:
+                    later.append("kubelet")  # a node cut off from its runtime is Ready once the kubelet reports
+                for name in later:
                     self._wait(state, name, deadline, self._ready_check(state, name))
-                if "kubelet" in names or "containerd" in names:
-                    # a node that was cut off is Ready again only once the kubelet has reported
-                    self._wait(state, "kubelet", deadline, self._ready_check(state, "kubelet"))
             except LocalClusterError as e:
                 raise LocalClusterError(f"restarting {', '.join(names)} failed: {e.message}",
                                         hint=(e.hint + "; " if e.hint else "")
