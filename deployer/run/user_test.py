@@ -1,7 +1,8 @@
 """The user test: what a user does, done by deployer against a running hub, then undone.
 
 1. connect:  a port-forward on 127.0.0.1 to the hub's public proxy (`proxy-public`), so requests and the
-             kernel's websocket go the way a user's do (CHP, then the hub or the user's server);
+             kernel's websocket go the way a user's do (CHP, then the hub or the user's server); then
+             wait, within the connect timeout, until the proxy passes `/hub/api/` on to the hub;
 2. user:     with the token of the `deployer-user-test` service (its role: admin:users, tokens, servers,
              access:servers; the chart keeps its token in the Secret `hub`), create a temporary user and
              give it a token of its own, scoped to that user's server only, expiring in 15 minutes;
@@ -269,8 +270,10 @@ class UserTest:
             return result
         try:
             with self.connect() as base:
-                result.phases.append(Phase("connect", True, time.monotonic() - started, f"{base} -> svc/{PROXY_SERVICE}"))
                 http = Http(base, self.options.request_timeout)
+                reached = self._reach_hub(http, service_token, started + self.options.connect_timeout)
+                result.phases.append(Phase("connect", True, time.monotonic() - started,
+                                           f"{base} -> svc/{PROXY_SERVICE}: {reached}"))
                 try:
                     self._steps(http, service_token, result)
                     result.ok = True
@@ -279,7 +282,7 @@ class UserTest:
                     self._explain(result)
                 finally:
                     result.cleanup = self._cleanup(http, service_token)
-        except PhaseFailed as e:  # the port-forward itself
+        except PhaseFailed as e:  # the port-forward itself, or a proxy that does not reach the hub
             result.phases.append(Phase("connect", False, time.monotonic() - started, e.message))
             result.reason = e.message
         result.seconds = time.monotonic() - started
@@ -289,6 +292,22 @@ class UserTest:
         """A base URL that reaches the hub's public proxy, for the block (a port-forward)."""
         return port_forward(self.runner, self.kubectl, self.kubeconfig, self.context, self.ns, PROXY_SERVICE,
                             self.work_dir / f"port-forward-{self.ns}.log", self.options.connect_timeout)
+
+    def _reach_hub(self, http: Http, token: str, deadline: float) -> str:
+        """Wait until the proxy passes a request on to the hub: right after a deploy the pods are Ready
+        before kube-proxy routes the hub's Service, and until then the proxy answers 503 itself."""
+        while True:
+            a = http.call("GET", "/hub/api/", token)
+            if a.status == 200:
+                try:
+                    version = a.json().get("version")
+                except (ValueError, AttributeError):
+                    version = None
+                return f"JupyterHub {version} answered" if isinstance(version, str) else "the hub answered"
+            if a.status not in (502, 503, 504) or time.monotonic() > deadline:
+                raise PhaseFailed(f"the proxy did not reach the hub within {self.options.connect_timeout:g}s: "
+                                  f"GET /hub/api/ answered {a.status}: {a.brief()}")
+            time.sleep(0.5)
 
     def _phase(self, result: UserTestResult, name: str, fn) -> Any:
         t = time.monotonic()

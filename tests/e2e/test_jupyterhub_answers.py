@@ -86,9 +86,17 @@ def test_the_hub_answers_health_and_its_api_itself(hub, kube):
     api = kube.service_get(hub["ns"], "hub", 8081, "/hub/api/")
     assert api.status == 200
     assert api.json() == {"version": "5.4.4"}
-    # and through the chart's proxy (configurable-http-proxy), the way users come in
+    # and through the chart's proxy (configurable-http-proxy), the way users come in. helm --wait
+    # ends when the pods are Ready, not when kube-proxy has the hub Service's new endpoint in its
+    # rules: until then the proxy itself answers 503 "Service Unavailable" (seen once in CI), so
+    # ask again for a while, as `deployer health` does
+    deadline = time.monotonic() + 30
     via_proxy = kube.service_get(hub["ns"], "proxy-public", "http", "/hub/api/")
-    assert (via_proxy.status, via_proxy.json()) == (200, {"version": "5.4.4"})
+    while via_proxy.status == 503 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        via_proxy = kube.service_get(hub["ns"], "proxy-public", "http", "/hub/api/")
+    assert via_proxy.status == 200, via_proxy.body[:300]
+    assert via_proxy.json() == {"version": "5.4.4"}
 
 
 def _user_test(local_cluster, kube, hub, **options):
@@ -119,6 +127,7 @@ def test_the_user_test_runs_python_in_a_real_user_server_and_leaves_nothing(loca
     print(json.dumps(result.to_json(), indent=2))
     assert result.ok, result.to_json()
     assert [p.name for p in result.phases] == ["connect", "user", "start", "ready", "kernel", "stop"]
+    assert result.phases[0].message.endswith(" -> svc/proxy-public: JupyterHub 5.4.4 answered")
     assert result.phases[4].message == "kernel ran Python: '42 3'"
     assert result.cleanup == f"user {result.user} and its token deleted"
     assert _hub_users(local_cluster, kube, hub) == []

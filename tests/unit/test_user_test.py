@@ -70,6 +70,7 @@ class FakeHub:
     def __init__(self) -> None:
         self.users: dict[str, dict] = {}
         self.calls: list[str] = []
+        self.proxy_unavailable = 0  # how many requests the proxy answers 503 itself (the hub not routed yet)
         hub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -86,6 +87,15 @@ class FakeHub:
             def _route(self, method: str):
                 token = self.headers.get("Authorization", "")
                 hub.calls.append(f"{method} {self.path} {token}")
+                if hub.proxy_unavailable:
+                    hub.proxy_unavailable -= 1
+                    data = b"Service Unavailable"
+                    self.send_response(503)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    return self.wfile.write(data)
+                if method == "GET" and self.path == "/hub/api/":
+                    return self._send(200, {"version": "5.4.4"})
                 parts = self.path.split("/")  # '', hub, api, users, NAME, ...
                 name = parts[4] if len(parts) > 4 else ""
                 rest = "/".join(parts[5:])
@@ -197,3 +207,23 @@ def test_a_hub_without_the_user_test_service_is_reported_without_touching_the_hu
     assert result.reason == ("the hub registers no `deployer-user-test` service (no "
                              "hub.services.deployer-user-test.apiToken in the Secret hub); the chart's values must "
                              "add it (deployer.run.user_test.service_values)")
+
+
+def test_the_connect_phase_waits_while_the_proxy_cannot_reach_the_hub_yet(fake_hub, tmp_path):
+    fake_hub.proxy_unavailable = 3  # right after a deploy: the proxy answers 503 until the hub is routed
+    test = StandInTest(fake_hub, tmp_path, start_timeout=0.5, connect_timeout=10.0)
+    result = test.run()
+    assert [(p.name, p.ok) for p in result.phases][:2] == [("connect", True), ("user", True)]
+    assert result.phases[0].message == f"{fake_hub.url} -> svc/proxy-public: JupyterHub 5.4.4 answered"
+    assert fake_hub.calls[:4] == ["GET /hub/api/ token service-token"] * 4
+    assert fake_hub.calls[4] == f"POST /hub/api/users/{test.user} token service-token"
+
+
+def test_a_proxy_that_never_reaches_the_hub_fails_the_connect_phase_and_creates_no_user(fake_hub, tmp_path):
+    fake_hub.proxy_unavailable = 10**6
+    test = StandInTest(fake_hub, tmp_path, connect_timeout=1.0)
+    result = test.run()
+    assert (result.ok, [(p.name, p.ok) for p in result.phases]) == (False, [("connect", False)])
+    assert result.reason == ("the proxy did not reach the hub within 1s: GET /hub/api/ answered 503: "
+                             "Service Unavailable")
+    assert {c for c in fake_hub.calls} == {"GET /hub/api/ token service-token"} and fake_hub.users == {}
