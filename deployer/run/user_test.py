@@ -300,11 +300,15 @@ class UserTest:
             a = http.call("GET", "/hub/api/", token)
             if a.status == 200:
                 try:
-                    version = a.json().get("version")
-                except (ValueError, AttributeError):
-                    version = None
+                    doc = a.json()
+                except ValueError:
+                    doc = None
+                version = doc.get("version") if isinstance(doc, dict) else None
                 return f"JupyterHub {version} answered" if isinstance(version, str) else "the hub answered"
-            if a.status not in (502, 503, 504) or time.monotonic() > deadline:
+            if a.status not in (502, 503, 504):  # not a proxy waiting for its backend: asking again won't help
+                raise PhaseFailed(f"the proxy did not pass GET /hub/api/ on to the hub: it answered {a.status}: "
+                                  f"{a.brief()}")
+            if time.monotonic() > deadline:
                 raise PhaseFailed(f"the proxy did not reach the hub within {self.options.connect_timeout:g}s: "
                                   f"GET /hub/api/ answered {a.status}: {a.brief()}")
             time.sleep(0.5)

@@ -57,6 +57,7 @@ def test_a_kernel_error_is_reported_with_its_name_and_value():
 import json as _json  # noqa: E402
 import threading  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
+from http import HTTPStatus  # noqa: E402
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: E402
 
 import pytest  # noqa: E402
@@ -70,7 +71,8 @@ class FakeHub:
     def __init__(self) -> None:
         self.users: dict[str, dict] = {}
         self.calls: list[str] = []
-        self.proxy_unavailable = 0  # how many requests the proxy answers 503 itself (the hub not routed yet)
+        self.proxy_unavailable = 0  # how many requests the proxy answers itself (the hub not routed yet)
+        self.proxy_status = 503  # with this status
         hub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -89,8 +91,8 @@ class FakeHub:
                 hub.calls.append(f"{method} {self.path} {token}")
                 if hub.proxy_unavailable:
                     hub.proxy_unavailable -= 1
-                    data = b"Service Unavailable"
-                    self.send_response(503)
+                    data = HTTPStatus(hub.proxy_status).phrase.encode()
+                    self.send_response(hub.proxy_status)
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
                     return self.wfile.write(data)
@@ -227,3 +229,12 @@ def test_a_proxy_that_never_reaches_the_hub_fails_the_connect_phase_and_creates_
     assert result.reason == ("the proxy did not reach the hub within 1s: GET /hub/api/ answered 503: "
                              "Service Unavailable")
     assert {c for c in fake_hub.calls} == {"GET /hub/api/ token service-token"} and fake_hub.users == {}
+
+
+def test_a_proxy_answering_other_than_5xx_fails_the_connect_phase_at_once(fake_hub, tmp_path):
+    fake_hub.proxy_unavailable, fake_hub.proxy_status = 10**6, 404  # e.g. a proxy with no route to the hub
+    test = StandInTest(fake_hub, tmp_path, connect_timeout=30.0)
+    result = test.run()
+    assert (result.ok, [(p.name, p.ok) for p in result.phases]) == (False, [("connect", False)])
+    assert result.reason == "the proxy did not pass GET /hub/api/ on to the hub: it answered 404: Not Found"
+    assert fake_hub.calls == ["GET /hub/api/ token service-token"]  # asked once: no waiting
