@@ -16,28 +16,14 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import require_tool
 from tests.e2e.operate_repo import BAD_IMAGE, CHART_REPO, FIRST_REVISION, UPGRADE_TAG, Repo, as_json, delete_namespaces, hub_values
+from tests.git_repo import commit, git
 
 pytestmark = pytest.mark.e2e
-
-GIT = ["git", "-c", "user.email=ci@example.org", "-c", "user.name=ci", "-c", "commit.gpgsign=false"]
-
-
-def git(root: Path, *args: str) -> str:
-    return subprocess.run([*GIT, "-C", str(root), *args], check=True, capture_output=True, text=True,
-                          timeout=60).stdout.strip()
-
-
-def commit(root: Path, message: str = "change") -> str:
-    git(root, "add", "-A")
-    git(root, "commit", "-qm", message)
-    return git(root, "rev-parse", "HEAD")
-
 
 @pytest.fixture
 def fleet(local_cluster, hub_images, api_client, tmp_path) -> Repo:

@@ -319,40 +319,32 @@ def test_the_canary_gate_lets_prod_follow_an_unchanged_staging_hub():
 
 
 def test_the_work_trees_rendering_input_is_gits_blob_id_as_plan_upgrade_reads_it(tmp_path):
-    import subprocess
-
     from deployer.plan.changed_releases import FALLBACK_RENDERING, RENDERING_FILE
     from deployer.run.ledger import folder_rendering
+    from tests.git_repo import commit, git
 
     assert folder_rendering(tmp_path) == FALLBACK_RENDERING  # a configuration repository without deployer's code
     (tmp_path / RENDERING_FILE).parent.mkdir(parents=True)
     (tmp_path / RENDERING_FILE).write_text("def generated_values():\n    return {}\n")
-    git = ["git", "-c", "user.email=a@b", "-c", "user.name=a", "-C", str(tmp_path)]
-    subprocess.run([*git, "init", "-q"], check=True, timeout=30)
-    subprocess.run([*git, "add", "-A"], check=True, timeout=30)
-    subprocess.run([*git, "commit", "-qm", "x"], check=True, timeout=30)
-    blob = subprocess.run([*git, "rev-parse", f"HEAD:{RENDERING_FILE}"], check=True, capture_output=True, text=True,
-                          timeout=30).stdout.strip()
+    git(tmp_path, "init", "-q")
+    commit(tmp_path, "x")
+    blob = git(tmp_path, "rev-parse", f"HEAD:{RENDERING_FILE}")
     assert folder_rendering(tmp_path) == blob  # only the first rendering file: its blob id, as before
 
 
 def test_the_rendering_input_covers_the_layer_order_and_the_local_layer_too(tmp_path):
     """Reordering the value layers (run/release.py) or changing the local layer replans, in the work
     tree and at a commit alike (issue 11: change detection watched one file of the pipeline)."""
-    import subprocess
-
     from deployer.plan.changed_releases import RENDERING_FILES, rendering_id
     from deployer.run.ledger import folder_rendering
+    from tests.git_repo import commit, git
 
     for rel in RENDERING_FILES:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text(f"# {rel}\n")
-    git = ["git", "-c", "user.email=a@b", "-c", "user.name=a", "-C", str(tmp_path)]
-    subprocess.run([*git, "init", "-q"], check=True, timeout=30)
-    subprocess.run([*git, "add", "-A"], check=True, timeout=30)
-    subprocess.run([*git, "commit", "-qm", "x"], check=True, timeout=30)
-    blobs = {rel: subprocess.run([*git, "rev-parse", f"HEAD:{rel}"], check=True, capture_output=True, text=True,
-                                 timeout=30).stdout.strip() for rel in RENDERING_FILES}
+    git(tmp_path, "init", "-q")
+    commit(tmp_path, "x")
+    blobs = {rel: git(tmp_path, "rev-parse", f"HEAD:{rel}") for rel in RENDERING_FILES}
     before = folder_rendering(tmp_path)
     assert before == rendering_id(blobs) != blobs[RENDERING_FILES[0]]
     (tmp_path / "deployer/run/release.py").write_text("# the layers in another order\n")

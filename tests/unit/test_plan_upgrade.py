@@ -10,17 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from deployer.adapters.process import ProcessRunner
 from deployer.errors import DeployerError
 from deployer.checks.validate import ConfigInvalid
-from deployer.run.plan_upgrade import plan_between_refs, plan_changed_files
+from deployer.run.plan_upgrade import plan_changed_files
 from tests.conftest import REPO, migrate_corpus_values, require_corpus
-
-GIT = ["git", "-c", "user.email=ci@example.org", "-c", "user.name=ci", "-c", "commit.gpgsign=false"]
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run([*GIT, "-C", str(repo), *args], check=True, capture_output=True, text=True, timeout=60).stdout
+from tests.git_repo import all_ids, commit, git, ids, plan
 
 
 @pytest.fixture(scope="session")
@@ -32,8 +26,7 @@ def base_repo(tmp_path_factory) -> Path:
     assert migrate_corpus_values(repo / "config") > 100
     shutil.copytree(REPO / "helm-charts", repo / "helm-charts")
     git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "base")
+    commit(repo, "base")
     return repo
 
 
@@ -42,23 +35,6 @@ def repo(base_repo, tmp_path) -> Path:
     target = tmp_path / "repo"
     shutil.copytree(base_repo, target, symlinks=True)
     return target
-
-
-def commit(repo: Path, message: str = "change") -> None:
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", message)
-
-
-def plan(repo: Path, base: str = "HEAD~1", head: str = "HEAD"):
-    return plan_between_refs(repo, base, head, ProcessRunner())
-
-
-def ids(jobs) -> list[str]:
-    return sorted(j.id for j in jobs)
-
-
-def all_ids(p) -> list[str]:
-    return sorted(ids(p.support_jobs) + ids(p.staging_jobs) + ids(p.prod_jobs))
 
 
 CLOUDBANK = "config/clusters/cloudbank"

@@ -5,16 +5,12 @@ tested, wherever the corpus is not there."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from deployer.adapters.process import ProcessRunner
-from deployer.run.plan_upgrade import plan_between_refs
 from tests.conftest import REPO
-
-GIT = ["git", "-c", "user.email=ci@example.org", "-c", "user.name=ci", "-c", "commit.gpgsign=false"]
+from tests.git_repo import all_ids, commit, git, plan
 
 # two clusters; `shared.values.yaml` is listed by two of alpha's three hubs; `alpha/unlisted.values.yaml`
 # by none; `dask` is a daskhub
@@ -46,15 +42,6 @@ hubs:
 """
 
 
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run([*GIT, "-C", str(repo), *args], check=True, capture_output=True, text=True, timeout=60).stdout
-
-
-def commit(repo: Path, message: str = "change") -> None:
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", message)
-
-
 @pytest.fixture
 def repo(tmp_path) -> Path:
     root = tmp_path / "repo"
@@ -75,14 +62,6 @@ def repo(tmp_path) -> Path:
     git(root, "init", "-q", "-b", "main")
     commit(root, "base")
     return root
-
-
-def plan(repo: Path):
-    return plan_between_refs(repo, "HEAD~1", "HEAD", ProcessRunner())
-
-
-def all_ids(p) -> list[str]:
-    return sorted(j.id for j in p.support_jobs + p.staging_jobs + p.prod_jobs)
 
 
 def test_one_hubs_values_file_plans_that_hub_naming_the_file(repo):
