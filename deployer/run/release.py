@@ -15,7 +15,7 @@ from typing import Any, Awaitable, Callable, Optional
 
 from deployer.adapters.chart_repo import ChartRepository
 from deployer.adapters.charts import PreparedChart, prepare_chart
-from deployer.adapters.helm import (PENDING, AnotherOperationInProgress, ChartRenderFailed, ChartSource, ClusterUnreachable,
+from deployer.adapters.helm import (PENDING, AnotherOperationInProgress, ChartRenderFailed, ChartSource, ClusterUnreachable, HelmError,
                                     Helm, Revision)
 from deployer.adapters.process import ProcessRunner
 from deployer.adapters.sops import Sops
