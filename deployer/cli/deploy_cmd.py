@@ -64,7 +64,8 @@ def deploy(
     request = DeployRequest(
         root, cluster or "", hubs or None, support=False, concurrency=concurrency,
         options=_options(ctx, timeout, dry_run, no_rollback, chart_repo), force=force, plan_file=plan,
-        health=HealthOptions(retries=health_retries, interval=health_interval) if health_check else None)
+        health=HealthOptions(retries=health_retries, interval=health_interval) if health_check else None,
+        state_dir=state(ctx).state_dir())
     return _run(ctx, request, output, report_file)
 
 
@@ -86,7 +87,8 @@ def deploy_support(
 
     root = _root_and_report_file(ctx, report_file)
     request = DeployRequest(root, cluster, None, support=True, concurrency=1,
-                            options=_options(ctx, timeout, dry_run, no_rollback, chart_repo), force=force)
+                            options=_options(ctx, timeout, dry_run, no_rollback, chart_repo), force=force,
+                            state_dir=state(ctx).state_dir())
     return _run(ctx, request, output, report_file)
 
 

@@ -45,7 +45,8 @@ def health(
         if text_mode:
             say(f"{h.hub}: attempt {h.attempts} unhealthy ({h.summary[:100]}); retrying in {interval:g}s")
 
-    with connect(root, cluster, hubs or None, runner, state(ctx).charts_work_dir()) as conn:
+    with connect(root, cluster, hubs or None, runner, state(ctx).charts_work_dir(),
+                 state(ctx).state_dir()) as conn:
         results = run_health(conn, hubs or None, options, on_attempt=on_attempt)
         user_tests = _user_tests(conn, [r.hub for r in results if r.healthy], user_test_start_timeout,
                                  say if text_mode else None) if user_test else []

@@ -29,7 +29,8 @@ def rollback(
 
     root = state(ctx).root()
     runner = state(ctx).runner
-    with connect(root, cluster, [hub], runner, state(ctx).charts_work_dir()) as conn:
+    with connect(root, cluster, [hub], runner, state(ctx).charts_work_dir(),
+                 state(ctx).state_dir()) as conn:
         result = run_rollback(conn, hub, revision, dry_run=dry_run, timeout=timeout)
     if output is OutputFormat.json:
         typer.echo(runner.redactor(json.dumps({"ok": True, "cluster": cluster, **result.to_json()}, indent=2)))

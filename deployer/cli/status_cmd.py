@@ -37,7 +37,7 @@ def status(
     runner = state(ctx).runner
     targets = status_targets(root, cluster)  # validated; the clusters that cannot be read, and why
     options = StatusOptions(health=not no_health, request_timeout=request_timeout, sync=not no_sync)
-    fleet = fleet_status(root, targets, runner, options, state(ctx).charts_work_dir())
+    fleet = fleet_status(root, targets, runner, options, state(ctx).charts_work_dir(), state(ctx).state_dir())
     rows, failed = fleet.rows, not fleet.ok
     elapsed = time.monotonic() - started
     if output is OutputFormat.json:

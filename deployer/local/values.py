@@ -56,7 +56,7 @@ def _nest(values: dict, path: tuple[str, ...]) -> dict:
 
 def user_test_service() -> dict:
     """The `deployer-user-test` service and its role (what `deployer health --user-test` uses)."""
-    from deployer.run.user_test import service_values
+    from deployer.plan.user_test_service import service_values
 
     return service_values()["hub"]
 

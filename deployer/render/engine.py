@@ -32,10 +32,12 @@ from deployer.config.models import Cluster, RemoteChart
 from deployer.config.yamlload import YamlProblem, decode, load_yaml
 from deployer.errors import DeployerError
 from deployer.plan.deploy_order import PlannedRelease, plan_hubs, plan_support
+from deployer.render.digest import kubernetes_version
 from deployer.render.fleet import fleet_checks
 from deployer.render.kube_schema import DEFAULT_KUBERNETES_VERSION, KubeSchemas
 from deployer.render.model import RenderedObject, RenderedRelease, RenderProblem
-from deployer.run.release import DeployOptions, ReleaseDeployer, ReleaseSpec, prepare_release_chart, release_spec
+from deployer.plan.release_values import ReleaseSpec
+from deployer.render.inputs import ChartOptions, ValuesReader, prepare_release_chart, release_spec
 
 log = logging.getLogger("deployer.render")
 
@@ -103,10 +105,6 @@ class RenderReport:
         }
 
 
-def kubernetes_version(cluster: Cluster) -> str:
-    return getattr(cluster, "kubernetes_version", None) or DEFAULT_KUBERNETES_VERSION
-
-
 # --- the stages -------------------------------------------------------------------------------------
 
 
@@ -170,7 +168,7 @@ class Renderer:
         self.runner = runner
         self.helm = helm
         self.sops = Sops(runner)
-        self.deploy_options = DeployOptions(chart_repo=options.chart_repo, work_dir=options.work_dir)
+        self.chart_options = ChartOptions(options.work_dir, options.chart_repo)
         self.use_schemas = options.schemas if schemas is None else schemas
         self._schemas: dict[str, KubeSchemas] = {}
         self._charts = None
@@ -178,6 +176,11 @@ class Renderer:
         # checked once. Objects are never modified after parsing, so they can be shared.
         self._parsed: dict[str, list[Any]] = {}
         self._checked: dict[tuple[str, int], tuple[bool, list[Any]]] = {}
+
+    def cloud_outputs(self, cluster: str) -> dict[str, Any]:
+        from deployer.render.inputs import saved_outputs
+
+        return saved_outputs(self.root, cluster)
 
     def schemas(self, version: str) -> KubeSchemas:
         if version not in self._schemas:
@@ -204,12 +207,12 @@ class Renderer:
 
     def _render(self, spec: ReleaseSpec, out: RenderedRelease, version: str) -> None:
         try:
-            prepared = prepare_release_chart(spec, self.deploy_options, self.runner, self.helm)
+            prepared = prepare_release_chart(spec, self.chart_options, self.runner, self.helm)
         except DeployerError as e:
             out.problems.append(RenderProblem(out.id, "chart-unavailable", e.message, e.hint,
                                               file=str(spec.chart_dir / "Chart.yaml") if spec.chart_dir else ""))
             return
-        values_reader = _Values(self.sops, self.runner, self.options.decrypt, self.root, spec.cluster)
+        values_reader = PlaceholderReader(self.sops, self.cloud_outputs(spec.cluster), self.options.decrypt)
         try:
             values = values_reader.release_values(spec, prepared)
         except DeployerError as e:
@@ -275,27 +278,25 @@ class Renderer:
 # --- values ---------------------------------------------------------------------------------------------
 
 
-class _Values(ReleaseDeployer):
-    """deploy's own values layering; only reading an encrypted file differs when no key is at hand."""
+class PlaceholderReader(ValuesReader):
+    """deploy's own values layering; only reading an encrypted file differs when no key is at hand
+    (its keys are kept, with placeholder values)."""
 
-    def __init__(self, sops: Sops, runner: ProcessRunner, decrypt: bool, root: Path, cluster: str) -> None:
-        from deployer.run.provision import saved_outputs
-
-        super().__init__(None, sops, runner, Path("helm"), DeployOptions(),  # type: ignore[arg-type]
-                         cloud_outputs=saved_outputs(root, cluster))
+    def __init__(self, sops: Sops, cloud_outputs: dict[str, Any], decrypt: bool) -> None:
+        super().__init__(sops, cloud_outputs)
         self.decrypt = decrypt
         self.placeholders: list[str] = []
 
-    def read_values_file(self, path: Path) -> dict[str, Any]:
+    def read_uncached(self, path: Path) -> dict[str, Any]:
         if not is_secret_name(path.name):
-            return super().read_values_file(path)
+            return super().read_uncached(path)
         try:
             raw = load_yaml(decode(path.read_bytes()), positions=False).data
         except (OSError, YamlProblem):
-            return super().read_values_file(path)  # the same error deploy gives
+            return super().read_uncached(path)  # the same error deploy gives
         meta = raw.get("sops") if isinstance(raw, dict) else None
         if self.decrypt and _age_key_available() and isinstance(meta, dict) and meta.get("age"):
-            return super().read_values_file(path)
+            return super().read_uncached(path)
         self.placeholders.append(path.name)
         data = _placeholders(raw)
         if isinstance(data, dict):

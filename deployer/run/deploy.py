@@ -21,6 +21,7 @@ from deployer.checks.validate import ConfigInvalid, load_valid_cluster  # noqa: 
 from deployer.errors import DeployerError
 from deployer.config.charts import known_charts
 from deployer.config.models import Cluster
+from deployer.paths import CLUSTERS_DIR
 from deployer.plan.deploy_order import (
     PlanFile,
     PlannedRelease,
@@ -34,7 +35,8 @@ from deployer.run.cluster_connection import open_cluster
 from deployer.run.engine import Engine, Outcome, RunReport, Step, StepResult
 from deployer.run.ledger import desired_digests, fix_revision_label, read_ledger, repo_source
 from deployer.run.provision import saved_outputs
-from deployer.run.release import DeployOptions, ReleaseDeployer, release_spec
+from deployer.render.inputs import release_spec
+from deployer.run.release import DeployOptions, ReleaseDeployer
 from deployer.toolchain import find_tool
 
 if TYPE_CHECKING:
@@ -60,6 +62,8 @@ class DeployRequest:
     # each called once per cluster with (cluster, access, runner): a hook run after every
     # successful release of that cluster, or None; after the annotation and health check above
     after_deploy: list[Callable] = field(default_factory=list)
+    # the invocation's state folder (where the local cluster lives); None: the repository's
+    state_dir: Optional[Path] = None
 
     def hook_factories(self) -> list[Callable]:
         factories: list[Callable] = []
@@ -117,18 +121,19 @@ def _run_planned(request: DeployRequest, clusters: dict[str, Cluster], planned: 
     helm_binary = find_tool("helm")
     _fleet_check(request, clusters, planned, runner, helm_binary)
     use_ledger = not request.options.dry_run
-    digests = desired_digests(request.root, clusters) if use_ledger else {}
+    digests = desired_digests(request.root, clusters, request.options.chart_repo,
+                              only={p.id for p in planned}) if use_ledger else {}
     source = repo_source(request.root, runner) if use_ledger else Source(None)
     steps = []
     with contextlib.ExitStack() as stack:
         where = []
         for name in sorted({p.cluster for p in planned}):
             conn = stack.enter_context(open_cluster(request.root, clusters[name], runner, request.options.work_dir,
-                                                    sops=sops, helm_binary=helm_binary))
+                                                    sops=sops, helm_binary=helm_binary, state_dir=request.state_dir))
             access = conn.access
             where.append(access.description)
             if clusters[name].provider.value == "local" and not request.options.dry_run:
-                _local_images(clusters[name], runner, on_event)
+                _local_images(request, clusters[name], runner, on_event)
             helm = conn.helm
             ledger = read_ledger(access, runner) if use_ledger else None
             predicted: dict[str, int] = {}
@@ -196,14 +201,15 @@ def _fleet_check(request: DeployRequest, clusters: dict[str, Cluster], planned: 
                             hint=problems[0].hint or "run `deployer render` for the full list")
 
 
-def _local_images(cluster: Cluster, runner: ProcessRunner, on_event) -> None:
+def _local_images(request: DeployRequest, cluster: Cluster, runner: ProcessRunner, on_event) -> None:
     """The local node runs only images built here: build what the cache lacks (minutes, once) and
     import into the node's containerd what it lacks (its state starts empty at every `local up`)."""
+    from deployer.local.access import cluster_dir
     from deployer.local.cluster import LocalCluster
     from deployer.local.images import ensure_images, import_images
 
-    state = Path(cluster.local.state_dir) if cluster.local and cluster.local.state_dir else None
-    node = LocalCluster(state)
+    node = LocalCluster(cluster_dir(cluster, request.root / CLUSTERS_DIR / cluster.name, request.state_dir),
+                        runner=runner)
     status = node.status()
     if status.state == "up" and status.node is None:  # `local up --api-only`: no containerd to import into
         log.info("local cluster: API server only (no node), so no images to build or import")

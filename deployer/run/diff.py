@@ -16,7 +16,8 @@ from deployer.plan.diff import ObjectChange, diff_manifests, summary
 from deployer.run.cluster_connection import ClusterConnection
 from deployer.run.hub_secrets import register_live_secrets, secret_paths
 from deployer.run.provision import saved_outputs
-from deployer.run.release import DeployOptions, ReleaseDeployer, helm_chart_source, release_spec
+from deployer.render.inputs import helm_chart_source, release_spec
+from deployer.run.release import DeployOptions, ReleaseDeployer
 
 
 @dataclass

@@ -20,7 +20,7 @@ import pytest
 from deployer.adapters.process import ProcessRunner
 from deployer.local import oci
 from deployer.local.cluster import LocalCluster, LocalClusterError
-from deployer.local.kubebuild import KUBERNETES_VERSION
+from deployer.toolchain.kubebuild import KUBERNETES_VERSION
 from deployer.local.spec import NODE_IP, NODE_NAME
 from tests.conftest import missing
 
