@@ -148,9 +148,13 @@ def render_fleet(root: Path, cluster: Optional[str], hubs: Optional[list[str]], 
 
 
 def fleet_problems_before_deploy(root: Path, clusters: dict[str, Cluster], planned: list[PlannedRelease],
-                                 options: RenderOptions, runner: ProcessRunner, helm: Path) -> list[RenderProblem]:
-    """What `deploy` checks before touching a cluster: the fleet checks over what it will deploy."""
-    renderer = Renderer(root, options, runner, helm, schemas=False)
+                                 options: RenderOptions, runner: ProcessRunner, helm: Path, *,
+                                 readers: Optional[dict[str, ValuesReader]] = None,
+                                 prepared: Optional[dict[str, Any]] = None) -> list[RenderProblem]:
+    """What `deploy` checks before changing a cluster: the fleet checks over what it will deploy.
+    `readers` (per cluster) and `prepared` (per release id, filled here) are the deploy's own: each
+    values file is read, and each chart prepared, once for both."""
+    renderer = Renderer(root, options, runner, helm, schemas=False, readers=readers, prepared=prepared)
     with ThreadPoolExecutor(max(1, options.concurrency)) as pool:
         rendered = list(pool.map(
             lambda p: renderer.render(clusters[p.cluster], p, kubernetes_version(clusters[p.cluster])), planned))
@@ -162,7 +166,10 @@ def fleet_problems_before_deploy(root: Path, clusters: dict[str, Cluster], plann
 
 class Renderer:
     def __init__(self, root: Path, options: RenderOptions, runner: ProcessRunner, helm: Path, *,
-                 schemas: Optional[bool] = None) -> None:
+                 schemas: Optional[bool] = None, readers: Optional[dict[str, ValuesReader]] = None,
+                 prepared: Optional[dict[str, Any]] = None) -> None:
+        self.readers = readers  # the deploy's (secrets decrypted): else one placeholder reader per release
+        self.prepared = prepared
         self.root = root
         self.options = options
         self.runner = runner
@@ -208,17 +215,20 @@ class Renderer:
     def _render(self, spec: ReleaseSpec, out: RenderedRelease, version: str) -> None:
         try:
             prepared = prepare_release_chart(spec, self.chart_options, self.runner, self.helm)
+            if self.prepared is not None:
+                self.prepared[spec.id] = prepared
         except DeployerError as e:
             out.problems.append(RenderProblem(out.id, "chart-unavailable", e.message, e.hint,
                                               file=str(spec.chart_dir / "Chart.yaml") if spec.chart_dir else ""))
             return
-        values_reader = PlaceholderReader(self.sops, self.cloud_outputs(spec.cluster), self.options.decrypt)
+        values_reader = self.readers[spec.cluster] if self.readers is not None else \
+            PlaceholderReader(self.sops, self.cloud_outputs(spec.cluster), self.options.decrypt)
         try:
             values = values_reader.release_values(spec, prepared)
         except DeployerError as e:
             out.problems.append(RenderProblem(out.id, "values-unreadable", e.message, e.hint))
             return
-        out.placeholders = values_reader.placeholders
+        out.placeholders = getattr(values_reader, "placeholders", [])
         out.domain = ((values.get("global") or {}).get("domain") if isinstance(values.get("global"), dict) else None) \
             or spec.domain
         if prepared is not None:

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from deployer.adapters.process import ProcessRunner
 from deployer.adapters.sops import Sops
@@ -33,9 +33,8 @@ from deployer import __version__
 from deployer.plan.ledger import Comparison, Source, Verdict, record_labels
 from deployer.run.cluster_connection import open_cluster
 from deployer.run.engine import Engine, Outcome, RunReport, Step, StepResult
-from deployer.run.ledger import desired_digests, fix_revision_label, read_ledger, repo_source
-from deployer.run.provision import saved_outputs
-from deployer.render.inputs import release_spec
+from deployer.run.ledger import ClusterLedger, desired_digests, fix_revision_label, read_ledger, repo_source
+from deployer.render.inputs import ValuesReader, release_spec, saved_outputs
 from deployer.run.release import DeployOptions, ReleaseDeployer
 from deployer.toolchain import find_tool
 
@@ -112,58 +111,89 @@ def run_plan_file(request: DeployRequest, plan_path: Path, runner: ProcessRunner
     return _run_planned(request, clusters, plan_from_upgrade(plan_file, clusters), runner, on_event, on_plan)
 
 
+@dataclass(frozen=True)
+class Decision:
+    """What the ledger stage decided for one release."""
+
+    comparison: Optional[Comparison]  # None: not compared (a dry run, or no digest)
+    deploy: bool
+
+
+def ledger_stage(planned: list[PlannedRelease], digests: dict[str, str], ledgers: dict[str, ClusterLedger],
+                 force: bool) -> dict[str, Decision]:
+    """Each release against its cluster's ledger: an unchanged one is left alone (unless `force`);
+    every other one (changed, new, not checked) is deployed."""
+    out: dict[str, Decision] = {}
+    for p in planned:
+        ledger, digest = ledgers.get(p.cluster), digests.get(p.id)
+        if ledger is None or not digest:
+            out[p.id] = Decision(None, True)
+            continue
+        comparison = ledger.compare(p.id, p.cluster, digest)
+        out[p.id] = Decision(comparison, force or comparison.verdict is not Verdict.unchanged)
+    return out
+
+
 def _run_planned(request: DeployRequest, clusters: dict[str, Cluster], planned: list[PlannedRelease],
                  runner: ProcessRunner, on_event: Callable[[StepResult], None],
                  on_plan: Callable[[list[PlannedRelease], str], None]) -> RunReport:
+    """The stages, in order: specs -> digests (as data: no secret decrypted, no chart prepared) ->
+    connect and read each cluster's ledger -> drop the unchanged releases -> fleet checks over the
+    rest (their charts prepared and values read once, shared with the deploy) -> deploy through the
+    engine (local images first) -> record (labels on the revision each upgrade makes)."""
     charts = known_charts(request.root)
     specs = {p.id: release_spec(request.root, clusters[p.cluster], p, charts) for p in planned}
-    sops = Sops(runner)
-    helm_binary = find_tool("helm")
-    _fleet_check(request, clusters, planned, runner, helm_binary)
     use_ledger = not request.options.dry_run
     digests = desired_digests(request.root, clusters, request.options.chart_repo,
                               only={p.id for p in planned}) if use_ledger else {}
     source = repo_source(request.root, runner) if use_ledger else Source(None)
-    steps = []
+    sops = Sops(runner)
+    helm_binary = find_tool("helm")
+    names = sorted({p.cluster for p in planned})
+    readers = {name: ValuesReader(sops, saved_outputs(request.root, name)) for name in names}
     with contextlib.ExitStack() as stack:
-        where = []
-        for name in sorted({p.cluster for p in planned}):
-            conn = stack.enter_context(open_cluster(request.root, clusters[name], runner, request.options.work_dir,
-                                                    sops=sops, helm_binary=helm_binary, state_dir=request.state_dir))
+        conns = {name: stack.enter_context(open_cluster(request.root, clusters[name], runner, request.options.work_dir,
+                                                        sops=sops, helm_binary=helm_binary,
+                                                        state_dir=request.state_dir))
+                 for name in names}
+        ledgers = {name: read_ledger(conns[name].access, runner) for name in names} if use_ledger else {}
+        decisions = ledger_stage(planned, digests, ledgers, request.force)
+        to_deploy = [p for p in planned if decisions[p.id].deploy]
+        prepared = _fleet_check(request, clusters, to_deploy, runner, helm_binary, readers)
+        steps = []
+        for name in names:
+            conn = conns[name]
             access = conn.access
-            where.append(access.description)
-            if clusters[name].provider.value == "local" and not request.options.dry_run:
+            mine = [p for p in planned if p.cluster == name]
+            if clusters[name].provider.value == "local" and not request.options.dry_run \
+                    and any(decisions[p.id].deploy for p in mine):
                 _local_images(request, clusters[name], runner, on_event)
-            helm = conn.helm
-            ledger = read_ledger(access, runner) if use_ledger else None
             predicted: dict[str, int] = {}
             hooks = tuple(h for h in (f(clusters[name], access, runner) for f in request.hook_factories()) if h)
-            if ledger is not None:
+            if use_ledger:
                 hooks = (_record_fixup(access, runner, predicted), *hooks)
             from deployer.run.health import failure_explainer, reachability_probe
 
-            deployer = ReleaseDeployer(helm, sops, runner, helm_binary, request.options, hooks,
-                                       cloud_outputs=saved_outputs(request.root, name),
+            deployer = ReleaseDeployer(conn.helm, sops, runner, helm_binary, request.options, hooks,
                                        probe=reachability_probe(access, runner),
                                        explain=failure_explainer(access, runner),
-                                       validate_objects=_object_validator(access, runner))
-            for p in planned:
-                if p.cluster != name:
-                    continue
-                action = _action(deployer, specs[p.id])
-                digest = digests.get(p.id)
-                if ledger is not None and digest:
-                    comparison = ledger.compare(p.id, name, digest)
-                    if comparison.verdict is Verdict.unchanged and not request.force:
-                        action = _unchanged(comparison, specs[p.id])
-                    else:
-                        state = ledger.state(p.id)
-                        predicted[p.id] = state.revision + 1 if state else 1
-                        deployer.labels[p.id] = record_labels(digest, source, __version__, predicted[p.id], name)
-                        action = _action(deployer, specs[p.id], _ledger_note(comparison, request.force))
+                                       validate_objects=_object_validator(access, runner),
+                                       values_reader=readers[name], prepared=prepared)
+            for p in mine:
+                decision = decisions[p.id]
+                if not decision.deploy:
+                    assert decision.comparison is not None
+                    action = _unchanged(decision.comparison, specs[p.id])
+                elif decision.comparison is not None:
+                    state = ledgers[name].state(p.id)
+                    predicted[p.id] = state.revision + 1 if state else 1
+                    deployer.labels[p.id] = record_labels(digests[p.id], source, __version__, predicted[p.id], name)
+                    action = _action(deployer, specs[p.id], _ledger_note(decision.comparison, request.force))
+                else:
+                    action = _action(deployer, specs[p.id])
                 steps.append(Step(p.id, p.id, action, needs=p.needs, timeout=request.options.timeout * 2 + 120,
                                   group=p.stage.value if p.stage else p.kind))
-        on_plan(planned, "; ".join(where) or "no cluster")
+        on_plan(planned, "; ".join(conns[name].access.description for name in names) or "no cluster")
         order = {p.id: i for i, p in enumerate(planned)}
         steps.sort(key=lambda s: order[s.id])
         return Engine(request.concurrency, on_event).run(steps)
@@ -188,17 +218,24 @@ class FleetConflict(DeployerError):
 
 
 def _fleet_check(request: DeployRequest, clusters: dict[str, Cluster], planned: list[PlannedRelease],
-                 runner: ProcessRunner, helm_binary) -> None:
+                 runner: ProcessRunner, helm_binary, readers: dict[str, ValuesReader]) -> dict[str, Any]:
+    """The fleet checks over the releases about to be deployed (render/fleet.py); returns each
+    release's prepared chart, which the deploy reuses."""
     from deployer.render.engine import RenderOptions, fleet_problems_before_deploy
 
+    if not planned:
+        return {}
     options = RenderOptions(work_dir=request.options.work_dir, chart_repo=request.options.chart_repo,
                             concurrency=request.concurrency)
-    problems = fleet_problems_before_deploy(request.root, clusters, planned, options, runner, helm_binary)
+    prepared: dict[str, Any] = {}
+    problems = fleet_problems_before_deploy(request.root, clusters, planned, options, runner, helm_binary,
+                                            readers=readers, prepared=prepared)
     if problems:
         shown = "; ".join(f"{p.where}: {p.message}" for p in problems[:3])
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         raise FleetConflict(f"the fleet check refused this deploy, nothing was done: {shown}{more}",
                             hint=problems[0].hint or "run `deployer render` for the full list")
+    return prepared
 
 
 def _local_images(request: DeployRequest, cluster: Cluster, runner: ProcessRunner, on_event) -> None:

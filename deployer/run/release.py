@@ -70,7 +70,8 @@ class ReleaseDeployer:
     def __init__(self, helm: Helm, sops: Sops, runner: ProcessRunner, helm_binary: Path, options: DeployOptions,
                  after_deploy: tuple[AfterDeploy, ...] = (), cloud_outputs: Optional[dict[str, Any]] = None,
                  probe: Optional[Probe] = None, explain: Optional[Explain] = None,
-                 validate_objects: Optional[ValidateObjects] = None) -> None:
+                 validate_objects: Optional[ValidateObjects] = None, values_reader: Optional[ValuesReader] = None,
+                 prepared: Optional[dict[str, Optional[PreparedChart]]] = None) -> None:
         self.validate_objects = validate_objects
         self.probe = probe
         self.explain = explain
@@ -79,7 +80,9 @@ class ReleaseDeployer:
         self.cloud_outputs = cloud_outputs or {}
         self.helm = helm
         self.sops = sops
-        self.values_reader = ValuesReader(sops, cloud_outputs)
+        # the run's reader (each values file read, each secret decrypted, once) and prepared charts
+        self.values_reader = values_reader or ValuesReader(sops, cloud_outputs)
+        self.prepared = prepared if prepared is not None else {}
         self.runner = runner
         self.helm_binary = helm_binary
         self.options = options
@@ -88,7 +91,10 @@ class ReleaseDeployer:
 
     # -- the chart and the values (render/inputs.py: each file read, each secret decrypted, once) --
     def prepare(self, spec: ReleaseSpec) -> Optional[PreparedChart]:
-        return prepare_release_chart(spec, self.options.charts, self.runner, self.helm_binary)
+        """The release's chart, prepared once per run (the fleet check's, when it prepared it)."""
+        if spec.id not in self.prepared:
+            self.prepared[spec.id] = prepare_release_chart(spec, self.options.charts, self.runner, self.helm_binary)
+        return self.prepared[spec.id]
 
     def release_values(self, spec: ReleaseSpec, prepared: Optional[PreparedChart]) -> dict[str, Any]:
         """The values helm gets for the release (deploy, diff and render all take them from here)."""
