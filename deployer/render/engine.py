@@ -37,7 +37,7 @@ from deployer.render.fleet import fleet_checks
 from deployer.render.kube_schema import DEFAULT_KUBERNETES_VERSION, KubeSchemas
 from deployer.render.model import RenderedObject, RenderedRelease, RenderProblem
 from deployer.plan.release_values import ReleaseSpec
-from deployer.render.inputs import ChartOptions, ValuesReader, prepare_release_chart, release_spec
+from deployer.render.inputs import ChartOptions, ReadyRelease, ValuesReader, prepare_release_chart, release_spec
 
 log = logging.getLogger("deployer.render")
 
@@ -147,17 +147,14 @@ def render_fleet(root: Path, cluster: Optional[str], hubs: Optional[list[str]], 
     return RenderReport(ordered, time.monotonic() - started)
 
 
-def fleet_problems_before_deploy(root: Path, clusters: dict[str, Cluster], planned: list[PlannedRelease],
-                                 options: RenderOptions, runner: ProcessRunner, helm: Path, *,
-                                 readers: Optional[dict[str, ValuesReader]] = None,
-                                 prepared: Optional[dict[str, Any]] = None) -> list[RenderProblem]:
-    """What `deploy` checks before changing a cluster: the fleet checks over what it will deploy.
-    `readers` (per cluster) and `prepared` (per release id, filled here) are the deploy's own: each
-    values file is read, and each chart prepared, once for both."""
-    renderer = Renderer(root, options, runner, helm, schemas=False, readers=readers, prepared=prepared)
+def fleet_problems_before_deploy(root: Path, clusters: dict[str, Cluster], ready: list[ReadyRelease],
+                                 options: RenderOptions, runner: ProcessRunner, helm: Path) -> list[RenderProblem]:
+    """What `deploy` checks before changing a cluster: the fleet checks (render/fleet.py) over the
+    releases it will deploy, rendered from the charts and values it will hand helm."""
+    renderer = Renderer(root, options, runner, helm, schemas=False)
     with ThreadPoolExecutor(max(1, options.concurrency)) as pool:
         rendered = list(pool.map(
-            lambda p: renderer.render(clusters[p.cluster], p, kubernetes_version(clusters[p.cluster])), planned))
+            lambda r: renderer.render_ready(r, kubernetes_version(clusters[r.spec.cluster])), ready))
     problems: list[RenderProblem] = []
     for name, cluster in sorted(clusters.items()):
         problems += fleet_checks([r for r in rendered if r.cluster == name], kubernetes_version(cluster))
@@ -166,10 +163,7 @@ def fleet_problems_before_deploy(root: Path, clusters: dict[str, Cluster], plann
 
 class Renderer:
     def __init__(self, root: Path, options: RenderOptions, runner: ProcessRunner, helm: Path, *,
-                 schemas: Optional[bool] = None, readers: Optional[dict[str, ValuesReader]] = None,
-                 prepared: Optional[dict[str, Any]] = None) -> None:
-        self.readers = readers  # the deploy's (secrets decrypted): else one placeholder reader per release
-        self.prepared = prepared
+                 schemas: Optional[bool] = None) -> None:
         self.root = root
         self.options = options
         self.runner = runner
@@ -215,20 +209,34 @@ class Renderer:
     def _render(self, spec: ReleaseSpec, out: RenderedRelease, version: str) -> None:
         try:
             prepared = prepare_release_chart(spec, self.chart_options, self.runner, self.helm)
-            if self.prepared is not None:
-                self.prepared[spec.id] = prepared
         except DeployerError as e:
             out.problems.append(RenderProblem(out.id, "chart-unavailable", e.message, e.hint,
                                               file=str(spec.chart_dir / "Chart.yaml") if spec.chart_dir else ""))
             return
-        values_reader = self.readers[spec.cluster] if self.readers is not None else \
-            PlaceholderReader(self.sops, self.cloud_outputs(spec.cluster), self.options.decrypt)
+        values_reader = PlaceholderReader(self.sops, self.cloud_outputs(spec.cluster), self.options.decrypt)
         try:
             values = values_reader.release_values(spec, prepared)
         except DeployerError as e:
             out.problems.append(RenderProblem(out.id, "values-unreadable", e.message, e.hint))
             return
-        out.placeholders = getattr(values_reader, "placeholders", [])
+        out.placeholders = values_reader.placeholders
+        self.template(ReadyRelease(spec, prepared, values), out, version)
+
+    def render_ready(self, ready: ReadyRelease, version: str) -> RenderedRelease:
+        """A release whose chart and values the caller has (deploy's, before its fleet check)."""
+        started = time.monotonic()
+        spec = ready.spec
+        out = RenderedRelease(spec.id, spec.release, spec.namespace, spec.cluster, is_hub=spec.hub is not None)
+        try:
+            self.template(ready, out, version)
+        except DeployerError as e:
+            out.problems.append(RenderProblem(spec.id, "render-failed", e.message, e.hint))
+        out.seconds = time.monotonic() - started
+        return out
+
+    def template(self, ready: ReadyRelease, out: RenderedRelease, version: str) -> None:
+        """`helm template` of the release, its objects parsed and (with schemas) checked."""
+        spec, prepared, values = ready.spec, ready.chart, ready.values
         out.domain = ((values.get("global") or {}).get("domain") if isinstance(values.get("global"), dict) else None) \
             or spec.domain
         if prepared is not None:

@@ -130,6 +130,25 @@ def _mapping(path: Path, data: Any) -> dict[str, Any]:
     return data
 
 
+@dataclass
+class ReadyRelease:
+    """A release with its chart prepared and its values layered, read once: what render, diff and
+    deploy hand helm."""
+
+    spec: ReleaseSpec
+    chart: Optional[PreparedChart]  # None: a remote chart helm fetches itself
+    values: dict[str, Any]
+    local_switched_off: list[str] = field(default_factory=list)  # the local layer's switches, as lines
+
+    @property
+    def source(self) -> ChartSource:
+        return helm_chart_source(self.spec, self.chart)
+
+    @property
+    def chart_name(self) -> str:
+        return chart_name(self.spec, self.chart)
+
+
 class ValuesReader:
     """Reads a release's values files (decrypting secret ones through sops, in memory) and layers
     them. Each file is read, and each secret decrypted, at most once per reader: a run shares one
@@ -176,3 +195,13 @@ class ValuesReader:
     def release_values(self, spec: ReleaseSpec, prepared: Optional[PreparedChart]) -> dict[str, Any]:
         """The values helm gets for the release (deploy, diff and render all take them from here)."""
         return release_values(spec, self.layer_sources(spec, prepared))
+
+
+def ready_release(spec: ReleaseSpec, reader: ValuesReader, options: ChartOptions, runner: "ProcessRunner",
+                  helm_binary: Path, prepared: Optional[Mapping[str, Optional[PreparedChart]]] = None) -> ReadyRelease:
+    """Prepare the release's chart (unless `prepared` has it already) and layer its values."""
+    chart = prepared[spec.id] if prepared is not None and spec.id in prepared else \
+        prepare_release_chart(spec, options, runner, helm_binary)
+    values = reader.release_values(spec, chart)
+    local = local_layer(spec, chart_name(spec, chart))
+    return ReadyRelease(spec, chart, values, [o.line() for o in local.switched_off] if local is not None else [])

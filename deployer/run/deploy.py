@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Optional
 
 from deployer.adapters.process import ProcessRunner
 from deployer.adapters.sops import Sops
@@ -34,7 +34,8 @@ from deployer.plan.ledger import Comparison, Source, Verdict, record_labels
 from deployer.run.cluster_connection import open_cluster
 from deployer.run.engine import Engine, Outcome, RunReport, Step, StepResult
 from deployer.run.ledger import ClusterLedger, desired_digests, fix_revision_label, read_ledger, repo_source
-from deployer.render.inputs import ValuesReader, release_spec, saved_outputs
+from deployer.plan.release_values import ReleaseSpec
+from deployer.render.inputs import ChartOptions, ReadyRelease, ValuesReader, ready_release, release_spec, saved_outputs
 from deployer.run.release import DeployOptions, ReleaseDeployer
 from deployer.toolchain import find_tool
 
@@ -138,9 +139,10 @@ def _run_planned(request: DeployRequest, clusters: dict[str, Cluster], planned: 
                  runner: ProcessRunner, on_event: Callable[[StepResult], None],
                  on_plan: Callable[[list[PlannedRelease], str], None]) -> RunReport:
     """The stages, in order: specs -> digests (as data: no secret decrypted, no chart prepared) ->
-    connect and read each cluster's ledger -> drop the unchanged releases -> fleet checks over the
-    rest (their charts prepared and values read once, shared with the deploy) -> deploy through the
-    engine (local images first) -> record (labels on the revision each upgrade makes)."""
+    connect and read each cluster's ledger -> drop the unchanged releases -> make the rest ready
+    (each chart prepared once, each values file read and each secret decrypted once) -> fleet
+    checks over them (rendered from exactly what helm will get) -> deploy through the engine
+    (local images first) -> settle, health, record (labels on the revision each upgrade makes)."""
     charts = known_charts(request.root)
     specs = {p.id: release_spec(request.root, clusters[p.cluster], p, charts) for p in planned}
     use_ledger = not request.options.dry_run
@@ -159,7 +161,10 @@ def _run_planned(request: DeployRequest, clusters: dict[str, Cluster], planned: 
         ledgers = {name: read_ledger(conns[name].access, runner) for name in names} if use_ledger else {}
         decisions = ledger_stage(planned, digests, ledgers, request.force)
         to_deploy = [p for p in planned if decisions[p.id].deploy]
-        prepared = _fleet_check(request, clusters, to_deploy, runner, helm_binary, readers)
+        ready = ready_stage([specs[p.id] for p in to_deploy], readers, request.options.charts, runner, helm_binary,
+                            request.concurrency)
+        _fleet_check(request, clusters, [r for r in ready.values() if isinstance(r, ReadyRelease)], runner,
+                     helm_binary)
         steps = []
         for name in names:
             conn = conns[name]
@@ -177,8 +182,7 @@ def _run_planned(request: DeployRequest, clusters: dict[str, Cluster], planned: 
             deployer = ReleaseDeployer(conn.helm, sops, runner, helm_binary, request.options, hooks,
                                        probe=reachability_probe(access, runner),
                                        explain=failure_explainer(access, runner),
-                                       validate_objects=_object_validator(access, runner),
-                                       values_reader=readers[name], prepared=prepared)
+                                       validate_objects=_object_validator(access, runner))
             for p in mine:
                 decision = decisions[p.id]
                 if not decision.deploy:
@@ -188,9 +192,9 @@ def _run_planned(request: DeployRequest, clusters: dict[str, Cluster], planned: 
                     state = ledgers[name].state(p.id)
                     predicted[p.id] = state.revision + 1 if state else 1
                     deployer.labels[p.id] = record_labels(digests[p.id], source, __version__, predicted[p.id], name)
-                    action = _action(deployer, specs[p.id], _ledger_note(decision.comparison, request.force))
+                    action = _action(deployer, ready[p.id], _ledger_note(decision.comparison, request.force))
                 else:
-                    action = _action(deployer, specs[p.id])
+                    action = _action(deployer, ready[p.id])
                 steps.append(Step(p.id, p.id, action, needs=p.needs, timeout=request.options.timeout * 2 + 120,
                                   group=p.stage.value if p.stage else p.kind))
         on_plan(planned, "; ".join(conns[name].access.description for name in names) or "no cluster")
@@ -217,25 +221,40 @@ class FleetConflict(DeployerError):
     """What `deploy` would break across releases (render/fleet.py), found before touching the cluster."""
 
 
-def _fleet_check(request: DeployRequest, clusters: dict[str, Cluster], planned: list[PlannedRelease],
-                 runner: ProcessRunner, helm_binary, readers: dict[str, ValuesReader]) -> dict[str, Any]:
-    """The fleet checks over the releases about to be deployed (render/fleet.py); returns each
-    release's prepared chart, which the deploy reuses."""
+def ready_stage(specs: list[ReleaseSpec], readers: dict[str, ValuesReader], charts: ChartOptions,
+                runner: ProcessRunner, helm_binary: Path, concurrency: int) -> dict[str, "ReadyRelease | DeployerError"]:
+    """Each release to deploy made ready (its chart prepared, its values layered), concurrently; a
+    release that cannot be made ready keeps its error, which fails its step (and only it)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(spec: ReleaseSpec) -> "ReadyRelease | DeployerError":
+        try:
+            return ready_release(spec, readers[spec.cluster], charts, runner, helm_binary)
+        except DeployerError as e:
+            return e
+
+    if not specs:
+        return {}
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(specs)))) as pool:
+        return dict(zip((s.id for s in specs), pool.map(one, specs)))
+
+
+def _fleet_check(request: DeployRequest, clusters: dict[str, Cluster], ready: list[ReadyRelease],
+                 runner: ProcessRunner, helm_binary) -> None:
+    """The fleet checks over the releases about to be deployed (render/fleet.py), rendered from
+    the charts and values helm will get."""
     from deployer.render.engine import RenderOptions, fleet_problems_before_deploy
 
-    if not planned:
-        return {}
+    if not ready:
+        return
     options = RenderOptions(work_dir=request.options.work_dir, chart_repo=request.options.chart_repo,
                             concurrency=request.concurrency)
-    prepared: dict[str, Any] = {}
-    problems = fleet_problems_before_deploy(request.root, clusters, planned, options, runner, helm_binary,
-                                            readers=readers, prepared=prepared)
+    problems = fleet_problems_before_deploy(request.root, clusters, ready, options, runner, helm_binary)
     if problems:
         shown = "; ".join(f"{p.where}: {p.message}" for p in problems[:3])
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         raise FleetConflict(f"the fleet check refused this deploy, nothing was done: {shown}{more}",
                             hint=problems[0].hint or "run `deployer render` for the full list")
-    return prepared
 
 
 def _local_images(request: DeployRequest, cluster: Cluster, runner: ProcessRunner, on_event) -> None:
@@ -256,11 +275,13 @@ def _local_images(request: DeployRequest, cluster: Cluster, runner: ProcessRunne
     import_images(runner, node.layout.containerd_socket, built)
 
 
-def _action(deployer: ReleaseDeployer, spec, ledger_note: str = ""):
+def _action(deployer: ReleaseDeployer, ready: "ReadyRelease | DeployerError", ledger_note: str = ""):
     async def action(ctx):
         if ledger_note:
             ctx.result.details["ledger"] = ledger_note
-        return await deployer.deploy(spec, ctx)
+        if isinstance(ready, DeployerError):  # its chart or values could not be made ready
+            raise ready
+        return await deployer.deploy(ready, ctx)
 
     return action
 

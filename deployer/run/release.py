@@ -1,9 +1,8 @@
 """Deploying one helm release (a hub, or a cluster's support stack): the steps a step runs.
 
-chart (prepared, naming what came from a local chart repository) -> values (the layers
-`deployer.plan.release_values` orders; files read and secrets decrypted in memory here) -> recover a
-stuck release ->
-`helm upgrade --install --wait` -> on failure, roll back (unless told not to).
+Given the release ready (its chart prepared and its values layered once, by the pipeline:
+`deployer.render.inputs.ready_release`): `helm upgrade --install --wait` -> recover a stuck
+release and retry once -> settle a first install -> on failure, roll back (unless told not to).
 """
 
 from __future__ import annotations
@@ -13,15 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Optional
 
-from deployer.adapters.charts import PreparedChart
 from deployer.adapters.helm import (PENDING, AnotherOperationInProgress, ChartRenderFailed, ChartSource, ClusterUnreachable, HelmError,
                                     Helm, Revision)
 from deployer.adapters.process import ProcessRunner
 from deployer.adapters.sops import Sops
 from deployer.errors import DeployerError
 from deployer.plan.release_values import ReleaseSpec
-from deployer.render.inputs import (ChartOptions, ValuesReader, chart_name, helm_chart_source, local_layer,
-                                    prepare_release_chart)
+from deployer.render.inputs import ChartOptions, ReadyRelease
 from deployer.run.engine import Outcome, StepContext
 from deployer.plan.rollback_target import good_target
 
@@ -67,43 +64,28 @@ class DeployOptions:
 
 
 class ReleaseDeployer:
-    def __init__(self, helm: Helm, sops: Sops, runner: ProcessRunner, helm_binary: Path, options: DeployOptions,
-                 after_deploy: tuple[AfterDeploy, ...] = (), cloud_outputs: Optional[dict[str, Any]] = None,
+    """Deploys one release whose chart is prepared and whose values are layered (a ReadyRelease,
+    render/inputs.py): it reads no file; it runs helm, recovers, settles and rolls back."""
+
+    def __init__(self, helm: Helm, sops: Optional[Sops], runner: ProcessRunner, helm_binary: Path,
+                 options: DeployOptions, after_deploy: tuple[AfterDeploy, ...] = (),
                  probe: Optional[Probe] = None, explain: Optional[Explain] = None,
-                 validate_objects: Optional[ValidateObjects] = None, values_reader: Optional[ValuesReader] = None,
-                 prepared: Optional[dict[str, Optional[PreparedChart]]] = None) -> None:
+                 validate_objects: Optional[ValidateObjects] = None) -> None:
         self.validate_objects = validate_objects
         self.probe = probe
         self.explain = explain
         self.after_deploy = after_deploy
-        # what `deployer provision` saved for this cluster (endpoint, role ARNs, buckets, ...)
-        self.cloud_outputs = cloud_outputs or {}
         self.helm = helm
         self.sops = sops
-        # the run's reader (each values file read, each secret decrypted, once) and prepared charts
-        self.values_reader = values_reader or ValuesReader(sops, cloud_outputs)
-        self.prepared = prepared if prepared is not None else {}
         self.runner = runner
         self.helm_binary = helm_binary
         self.options = options
         # release id -> the ledger's record, stored on the revision the upgrade makes (deploy.py)
         self.labels: dict[str, dict[str, str]] = {}
 
-    # -- the chart and the values (render/inputs.py: each file read, each secret decrypted, once) --
-    def prepare(self, spec: ReleaseSpec) -> Optional[PreparedChart]:
-        """The release's chart, prepared once per run (the fleet check's, when it prepared it)."""
-        if spec.id not in self.prepared:
-            self.prepared[spec.id] = prepare_release_chart(spec, self.options.charts, self.runner, self.helm_binary)
-        return self.prepared[spec.id]
-
-    def release_values(self, spec: ReleaseSpec, prepared: Optional[PreparedChart]) -> dict[str, Any]:
-        """The values helm gets for the release (deploy, diff and render all take them from here)."""
-        return self.values_reader.release_values(spec, prepared)
-
     # -- the release ----------------------------------------------------------------------
-    async def deploy(self, spec: ReleaseSpec, ctx: StepContext) -> Outcome:
-        ctx.progress("preparing chart")
-        prepared = await asyncio.to_thread(self.prepare, spec)
+    async def deploy(self, ready: ReadyRelease, ctx: StepContext) -> Outcome:
+        spec, prepared, values = ready.spec, ready.chart, ready.values
         details: dict[str, Any] = {"release": spec.release, "namespace": spec.namespace}
         if prepared is not None:
             details["chart"] = prepared.name
@@ -114,12 +96,9 @@ class ReleaseDeployer:
             details["chart"] = spec.chart.name
             details["chart_version"] = spec.chart.version
         ctx.result.details.update(details)
-        ctx.progress("reading values")
-        local = local_layer(spec, chart_name(spec, prepared))
-        if local is not None and local.switched_off:
-            details["local_switched_off"] = [o.line() for o in local.switched_off]
-        values = await asyncio.to_thread(self.release_values, spec, prepared)
-        chart_path = helm_chart_source(spec, prepared)
+        if ready.local_switched_off:
+            details["local_switched_off"] = list(ready.local_switched_off)
+        chart_path = ready.source
         if self.options.dry_run:
             return await self._dry_run(spec, chart_path, values, details, ctx)
         # Optimistic: one helm call in the common case. Only when helm refuses because an old

@@ -195,16 +195,17 @@ def _deploy_values(root: Path, helm: FakeHelm) -> dict:
     from deployer.config.charts import known_charts
     from deployer.plan.deploy_order import plan_hubs
     from deployer.run.engine import StepContext, StepResult
-    from deployer.run.provision import saved_outputs
-    from deployer.render.inputs import release_spec
+    from deployer.render.inputs import ValuesReader, ready_release, release_spec, saved_outputs
     from deployer.run.release import DeployOptions, ReleaseDeployer
 
     cluster = load_valid_cluster(root, "c").model
     spec = release_spec(root, cluster, plan_hubs(cluster, None)[0], known_charts(root))
-    deployer = ReleaseDeployer(helm, None, None, Path("helm"), DeployOptions(),  # type: ignore[arg-type]
-                               cloud_outputs=saved_outputs(root, "c"))
+    options = DeployOptions()
+    ready = ready_release(spec, ValuesReader(None, saved_outputs(root, "c")), options.charts, None,  # type: ignore[arg-type]
+                          Path("helm"))
+    deployer = ReleaseDeployer(helm, None, None, Path("helm"), options)  # type: ignore[arg-type]
     ctx = StepContext(StepResult(spec.id, spec.id, ""), lambda r: None)
-    outcome = asyncio.run(deployer.deploy(spec, ctx))
+    outcome = asyncio.run(deployer.deploy(ready, ctx))
     assert outcome.message == "revision 1 deployed"
     return helm.sent["deploy"]
 
