@@ -53,6 +53,8 @@ class DigestReader(ValuesReader):
     """Reads values files for the digest: plain ones parsed (the same reader, so each is read once
     per run), encrypted ones as a digest of their ciphertext (never decrypted)."""
 
+    VERB, SECRET_VERB = "digested (parsed)", "digested (ciphertext, not decrypted)"
+
     def read_uncached(self, path: Path) -> dict[str, Any]:
         if not is_secret_name(path.name):
             return super().read_uncached(path)

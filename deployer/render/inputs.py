@@ -9,6 +9,7 @@ release's chart and values from here; the ledger digests them (`render/digest.py
 from __future__ import annotations
 
 import copy
+import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,8 @@ from deployer.plan.release_values import LayerSources, ReleaseSpec, cluster_rele
 if TYPE_CHECKING:
     from deployer.adapters.process import ProcessRunner
     from deployer.adapters.sops import Sops
+
+log = logging.getLogger("deployer.values")
 
 
 @dataclass(frozen=True)
@@ -154,6 +157,8 @@ class ValuesReader:
     them. Each file is read, and each secret decrypted, at most once per reader: a run shares one
     reader, so a file common to several releases costs one read."""
 
+    VERB, SECRET_VERB = "read", "read and decrypted"  # in the debug log, a run's cost
+
     def __init__(self, sops: Optional["Sops"], cloud_outputs: Optional[Mapping[str, Any]] = None) -> None:
         self.sops = sops
         # what `deployer provision` saved for this cluster (endpoint, role ARNs, buckets, ...)
@@ -167,6 +172,7 @@ class ValuesReader:
         with self._lock:
             cached = self._read.get(key)
         if cached is None:
+            log.debug("values file %s: %s", self.VERB if not is_secret_name(key.name) else self.SECRET_VERB, key)
             cached = self.read_uncached(key)
             with self._lock:
                 self._read[key] = cached
