@@ -2,7 +2,7 @@
 
 This module is the one place that decides which layers a release has and in which order; deploy
 (`run/release.py`), diff (`run/diff.py`), render (`render/engine.py`) and plan-upgrade
-(`plan/changed_releases.py`, which fingerprints the order) all take it from here. It is pure: files are
+(`plan/release_inputs.py`, which fingerprints the order) all take it from here. It is pure: files are
 read, and secrets decrypted, only through the `read` function the caller hands in.
 
 The layers, first to last; a later layer wins, merged with helm's own semantics (`plan/values.py`):

@@ -21,12 +21,8 @@ from deployer.config.charts import builtin_charts_dir, known_charts
 from deployer.config.yamlload import YamlProblem, decode, load_yaml
 from deployer.errors import DeployerError, UsageError
 from deployer.paths import CLUSTERS_DIR
-from deployer.plan.changed_releases import (
-    Snapshot,
-    UpgradePlan,
-    plan_from_changed_files,
-    plan_upgrade,
-)
+from deployer.plan.changed_releases import UpgradePlan, plan_from_changed_files, plan_upgrade
+from deployer.plan.release_inputs import Snapshot
 from deployer.checks.validate import ConfigInvalid
 
 CHARTS_DIR = "helm-charts"
@@ -139,7 +135,7 @@ def plan_against_cluster(root: Path, clusters: Optional[list[str]], runner: Proc
 
     from deployer.adapters.sops import Sops
     from deployer.plan.ledger import plan_from_ledger, recorded_elsewhere
-    from deployer.plan.changed_releases import release_inputs
+    from deployer.plan.release_inputs import release_inputs
     from deployer.run.cluster_connection import open_cluster
     from deployer.run.ledger import ClusterLedger, desired_digests, read_ledger, repo_source
 
@@ -176,7 +172,8 @@ def _changes_since_records(root: Path, runner: ProcessRunner, head: Snapshot, in
     """For each changed release whose record names a commit: the inputs that differ between that
     commit and the work tree, or why they cannot be named."""
     from deployer.plan.ledger import Verdict
-    from deployer.plan.changed_releases import _reasons, release_inputs
+    from deployer.plan.changed_releases import _reasons
+    from deployer.plan.release_inputs import release_inputs
 
     wanted: dict[str, list[str]] = {}
     for rid, c in comparisons.items():

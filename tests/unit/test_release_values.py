@@ -260,14 +260,15 @@ def test_render_hands_helm_template_the_values_deploy_hands_helm_upgrade(repo, p
 
 def _inputs(root: Path, clusters: dict):
     from deployer.config.charts import known_charts
-    from deployer.plan.changed_releases import Snapshot, release_inputs
+    from deployer.plan.release_inputs import Snapshot, release_inputs
 
     return release_inputs(Snapshot.of_folder(root, clusters, known_charts(root)))
 
 
 def test_two_orders_of_the_layers_give_two_digests_and_the_plan_names_the_order(tmp_path, monkeypatch):
-    from deployer.plan import changed_releases as upgrade
-    from deployer.plan.changed_releases import _reasons, release_digest
+    from deployer.plan import release_inputs as upgrade
+    from deployer.plan.changed_releases import _reasons
+    from deployer.plan.release_inputs import release_digest
 
     make_cluster(tmp_path, "c", ["staging"], provider="local")
     clusters = {"c": load_valid_cluster(tmp_path, "c").model}
