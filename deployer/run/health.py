@@ -58,7 +58,7 @@ class HealthOptions:
     interval: float = 3.0  # seconds between attempts
     request_timeout: float = 10.0  # per API request
     concurrency: int = 8
-    user_test: bool = False  # after deploy: also the user test (deployer.run.user_test) on a healthy hub
+    user_test: bool = False  # after deploy: also the user test (deployer.run.user_session) on a healthy hub
     timeout: Optional[float] = None  # seconds one hub's check may take, every attempt included
 
     def hub_timeout(self) -> float:
@@ -428,7 +428,7 @@ def _user_test(access, runner, hub: str, options: HealthOptions):
     import tempfile
     from pathlib import Path
 
-    from deployer.run.user_test import UserTest, UserTestOptions
+    from deployer.run.user_session import UserTest, UserTestOptions
     from deployer.toolchain import find_tool
 
     with tempfile.TemporaryDirectory(prefix="deployer-user-test-") as work, \
