@@ -425,16 +425,21 @@ def strings_at(data: Any, paths: Iterable[tuple], *, numbers: bool = True) -> It
             yield from leaf_strings(node, numbers=numbers)
 
 
-def leaf_strings(data: Any, *, numbers: bool = False) -> Iterator[str]:
+def leaf_strings(data: Any, *, numbers: bool = False, public_keys: Iterable[str] = ()) -> Iterator[str]:
     """Every string inside nested mappings and lists (and, with `numbers`, every number long
-    enough to be an ID or a key): what to register with a Redactor when `data` is secret."""
-    stack = [data]
+    enough to be an ID or a key): what to register with a Redactor when `data` is secret.
+    `public_keys`: a value directly under one of these keys (or an item of a list there) is not
+    secret in this kind of file (a kubeconfig's `name` and `server`), and is left out."""
+    public = frozenset(public_keys)
+    stack: list[tuple[Any, Any]] = [(None, data)]
     while stack:
-        node = stack.pop()
+        key, node = stack.pop()
         if isinstance(node, dict):
-            stack.extend(node.values())
+            stack.extend(node.items())
         elif isinstance(node, list):
-            stack.extend(node)
+            stack.extend((key, item) for item in node)
+        elif isinstance(key, str) and key in public:
+            continue
         elif isinstance(node, str):
             yield node
         elif numbers and isinstance(node, (int, float)) and not isinstance(node, bool) and len(str(node)) >= 6:

@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Optional
 
@@ -42,8 +42,9 @@ class Sops:
             self._binary = find_tool("sops")
         return self._binary
 
-    def decrypt_text(self, path: Path) -> str:
-        """The plaintext of a sops file; every secret value in it is registered for redaction."""
+    def decrypt_text(self, path: Path, *, public_keys: Iterable[str] = ()) -> str:
+        """The plaintext of a sops file; every value in it is registered for redaction, but those
+        directly under one of `public_keys` (in a kubeconfig: names and URLs, not credentials)."""
         result = self.runner.run(
             [self.binary, "--disable-version-check", "decrypt", path], timeout=DECRYPT_TIMEOUT
         )
@@ -53,7 +54,7 @@ class Sops:
                 hint=_hint(result.stderr),
             )
         text = result.stdout
-        self._register(text, path)
+        self._register(text, path, public_keys)
         return text
 
     def decrypt_data(self, path: Path) -> Any:
@@ -87,26 +88,27 @@ class Sops:
         return result.stdout
 
     @contextlib.contextmanager
-    def decrypted_file(self, path: Path) -> Iterator[Path]:
-        """The plaintext in an owner-only temporary file, removed on every exit path."""
+    def decrypted_file(self, path: Path, *, public_keys: Iterable[str] = ()) -> Iterator[Path]:
+        """The plaintext in an owner-only temporary file, removed on every exit path. What is
+        registered as secret: as `decrypt_text`."""
         folder = Path(tempfile.mkdtemp(prefix="deployer-secret-"))
         try:
             os.chmod(folder, 0o700)
             target = folder / path.name.replace("enc-", "", 1)
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as fh:
-                fh.write(self.decrypt_text(path))
+                fh.write(self.decrypt_text(path, public_keys=public_keys))
             yield target
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
-    def _register(self, text: str, path: Path) -> None:
+    def _register(self, text: str, path: Path, public_keys: Iterable[str] = ()) -> None:
         try:
             data = json.loads(text) if path.suffix.lower() == ".json" else load_yaml(text, positions=False).data
         except (ValueError, YamlProblem):
             self.runner.redactor.add(text)
             return
-        for value in leaf_strings(data, numbers=True):
+        for value in leaf_strings(data, numbers=True, public_keys=public_keys):
             self.runner.redactor.add(value)
 
 
