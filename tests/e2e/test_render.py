@@ -341,3 +341,45 @@ def test_the_example_fleet_renders_clean_and_decrypts_in_memory_when_the_key_is_
     assert all(r["placeholder_values_from"] == [] for r in payload["clusters"][0]["releases"])
     # and nothing decrypted reaches the output
     assert "ENC[" not in json.dumps(payload)
+
+
+# --- secrets in structured output --------------------------------------------------------------------
+
+QUOTES_SECRET = "k9'Xq\"2v!Zr#8Lm@pW"  # its Python repr differs from its JSON escape
+
+
+def test_a_secret_the_schema_check_quotes_is_redacted_in_json_output_too(tmp_path, capsys, monkeypatch):
+    import base64
+    import subprocess
+
+    from tests.conftest import REPO
+
+    key = REPO / "config" / "example-age-key.txt"
+    recipient = next(ln.split(": ")[1] for ln in key.read_text().splitlines() if "public key" in ln)
+    monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(key))
+    folder = make_cluster(tmp_path, "alpha", ["lab"])
+    own_chart(tmp_path, "quoting", """\
+        apiVersion: v1
+        kind: Pod
+        metadata:
+          name: thing
+        spec:
+          hostNetwork: {{ .Values.password | quote }}
+          containers:
+            - name: c
+              image: busybox
+        """)
+    set_chart(folder, "lab", "quoting")
+    set_values(folder, "lab", {})
+    secret = folder / "enc-lab.secret.values.yaml"
+    secret.write_text(yaml.safe_dump({"password": QUOTES_SECRET}))
+    subprocess.run([str(require_tool("sops")), "--disable-version-check", "encrypt", "--age", recipient, "--in-place",
+                    str(secret)], check=True, capture_output=True, timeout=60)
+    text = (folder / "cluster.yaml").read_text().replace("  - lab.values.yaml", "  - lab.values.yaml\n  - enc-lab.secret.values.yaml")
+    (folder / "cluster.yaml").write_text(text)
+    for fmt in ("text", "json"):
+        code, out, err = render(capsys, tmp_path, "alpha", "lab", "--output", fmt)
+        assert code == 1, out + err
+        assert "[REDACTED]" in out + err and "is not of type 'boolean'" in out + err, out + err
+        for piece in (QUOTES_SECRET, "Zr#8Lm@pW", base64.b64encode(QUOTES_SECRET.encode()).decode()[:12]):
+            assert piece not in out + err, (fmt, out + err)
