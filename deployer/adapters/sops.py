@@ -12,13 +12,14 @@ import contextlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Optional
 
 from deployer.adapters.process import ProcessRunner, last_line
-from deployer.config.yamlload import YamlProblem, load_json, load_yaml
+from deployer.config.yamlload import MAX_FILE_BYTES, YamlProblem, decode, load_json, load_yaml
 from deployer.errors import ToolError
 from deployer.redact import leaf_strings
 from deployer.toolchain import find_tool
@@ -45,6 +46,7 @@ class Sops:
     def decrypt_text(self, path: Path, *, public_keys: Iterable[str] = ()) -> str:
         """The plaintext of a sops file; every value in it is registered for redaction, but those
         directly under one of `public_keys` (in a kubeconfig: names and URLs, not credentials)."""
+        refuse_unsafe(path)
         result = self.runner.run(
             [self.binary, "--disable-version-check", "decrypt", path], timeout=DECRYPT_TIMEOUT
         )
@@ -110,6 +112,39 @@ class Sops:
             return
         for value in leaf_strings(data, numbers=True, public_keys=public_keys):
             self.runner.redactor.add(value)
+
+
+STRUCTURED = (".yaml", ".yml", ".json")
+
+
+def refuse_unsafe(path: Path) -> None:
+    """What sops is never handed: anything but a regular file of bounded size, and a YAML or JSON
+    file that deployer's own bounded loader refuses (an alias bomb that sops would expand into
+    gigabytes, a duplicate key, a document too deep): what `deployer validate` refuses."""
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise SopsError(f"{path.name}: cannot read it: {e.strerror}") from e
+    if not stat.S_ISREG(st.st_mode):
+        raise SopsError(f"{path.name}: refused, not decrypted: not a regular file",
+                        hint="name a sops-encrypted file, not a pipe, device or folder")
+    if st.st_size > MAX_FILE_BYTES:
+        raise SopsError(f"{path.name}: refused, not decrypted: larger than {MAX_FILE_BYTES // 2**20} MiB",
+                        hint="run `deployer validate`")
+    if path.suffix.lower() not in STRUCTURED:
+        return  # sops's other formats (dotenv, ini, binary) are not parsed here
+    try:
+        text = decode(path.read_bytes())
+        if path.suffix.lower() == ".json":
+            load_json(text)
+        else:
+            load_yaml(text, positions=False)
+    except OSError as e:
+        raise SopsError(f"{path.name}: cannot read it: {e.strerror}") from e
+    except YamlProblem as e:
+        # the message names the position and the rule, never the content
+        raise SopsError(f"{path.name}: refused, not decrypted: {e.message} (line {e.line})",
+                        hint=f"{e.hint + '; ' if e.hint else ''}run `deployer validate`") from None
 
 
 def _hint(stderr: str) -> str:

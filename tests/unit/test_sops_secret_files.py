@@ -60,3 +60,38 @@ def test_a_decrypted_values_file_registers_every_value(tmp_path, sops):
     encrypted(file, "jupyterhub:\n  hub:\n    config:\n      user: deployer-admin\n      password: hunter2x\n")
     sops.decrypt_data(file)
     assert sops.runner.redactor("deployer-admin hunter2x") == f"{MARKER} {MARKER}"
+
+
+def alias_bomb() -> str:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 10):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i-1}"] * 10) + "]")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("name", ["enc-hub.secret.values.yaml", "enc-key.secret.json"])
+def test_sops_is_never_handed_a_file_the_safe_loader_refuses(tmp_path, name):
+    from deployer.adapters.sops import SopsError
+
+    file = tmp_path / name
+    if name.endswith(".json"):
+        file.write_text('{"a": 1, "a": 2, "sops": {"version": "3.11.0"}}')
+    else:
+        file.write_text(alias_bomb() + "sops:\n  version: 3.11.0\n  mac: ENC[AES256_GCM,data:AA,iv:AA,tag:AA,type:str]\n")
+    sops = Sops(ProcessRunner(), binary=tmp_path / "no-sops-here")  # reached, it would be ToolMissing
+    with pytest.raises(SopsError) as caught:
+        sops.decrypt_text(file)
+    assert caught.value.message.startswith(f"{name}: refused, not decrypted: ")
+    assert "run `deployer validate`" in caught.value.hint
+
+
+def test_sops_is_never_handed_a_fifo(tmp_path):
+    import os
+
+    from deployer.adapters.sops import SopsError
+
+    fifo = tmp_path / "enc-hub.secret.values.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(SopsError) as caught:
+        Sops(ProcessRunner(), binary=tmp_path / "no-sops-here").decrypt_text(fifo)
+    assert "not a regular file" in caught.value.message
