@@ -11,13 +11,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import stat
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Optional
 
+from deployer import stopping
 from deployer.adapters.process import ProcessRunner, last_line
 from deployer.config.yamlload import MAX_FILE_BYTES, YamlProblem, decode, load_json, load_yaml
 from deployer.errors import ToolError
@@ -93,16 +92,18 @@ class Sops:
     def decrypted_file(self, path: Path, *, public_keys: Iterable[str] = ()) -> Iterator[Path]:
         """The plaintext in an owner-only temporary file, removed on every exit path. What is
         registered as secret: as `decrypt_text`."""
-        folder = Path(tempfile.mkdtemp(prefix="deployer-secret-"))
+        text = self.decrypt_text(path, public_keys=public_keys)  # in memory first: no file if this fails
+        policy = stopping.current()
+        folder = policy.secret_folder("deployer-secret-")  # removed at the end of a stopped command too
         try:
             os.chmod(folder, 0o700)
             target = folder / path.name.replace("enc-", "", 1)
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as fh:
-                fh.write(self.decrypt_text(path, public_keys=public_keys))
+                fh.write(text)
             yield target
         finally:
-            shutil.rmtree(folder, ignore_errors=True)
+            policy.remove_folder(folder)
 
     def _register(self, text: str, path: Path, public_keys: Iterable[str] = ()) -> None:
         try:
