@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import List, Optional
 
 import typer
 
 from deployer.cli.app import OutputFormat, state
 from deployer.errors import EXIT_FAILED, EXIT_OK
+from deployer.redact import dumps_redacted
 
 
 def health(
@@ -55,7 +55,7 @@ def health(
         payload = {"ok": healthy, "cluster": cluster, "hubs": [r.to_json() for r in results]}
         if user_test:
             payload["user_tests"] = [t.to_json() for t in user_tests]
-        typer.echo(runner.redactor(json.dumps(payload, indent=2)))
+        typer.echo(dumps_redacted(payload, runner.redactor, indent=2))
     else:
         for r in results:
             mark = "✓" if r.healthy else "✗"

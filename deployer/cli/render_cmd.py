@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import List, Optional
 
@@ -11,6 +10,7 @@ import typer
 from deployer.cli.app import OutputFormat, state
 from deployer.cli.deploy_cmd import CHART_REPO_ENV, chart_repo_folder
 from deployer.errors import EXIT_FAILED, EXIT_OK, UsageError
+from deployer.redact import dumps_redacted
 
 
 def render(
@@ -46,7 +46,7 @@ def render(
     runner = app.runner
     report = render_fleet(root, cluster, hubs or None, options, runner, find_tool("helm"))
     if output is OutputFormat.json:
-        typer.echo(runner.redactor(json.dumps(report.to_json(), indent=2)))
+        typer.echo(dumps_redacted(report.to_json(), runner.redactor, indent=2))
     else:
         _print_text(report, runner.redactor)
     return EXIT_OK if report.ok else EXIT_FAILED

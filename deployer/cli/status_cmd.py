@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from typing import Optional
@@ -11,6 +10,7 @@ import typer
 
 from deployer.cli.app import OutputFormat, state
 from deployer.errors import EXIT_FAILED, EXIT_OK
+from deployer.redact import dumps_redacted
 
 COLUMNS = ("cluster", "hub", "revision", "chart", "helm status", "last deployed", "sync", "health")
 
@@ -42,7 +42,7 @@ def status(
     elapsed = time.monotonic() - started
     if output is OutputFormat.json:
         payload = {"ok": not failed, "seconds": round(elapsed, 2), "hubs": [r.to_json() for r in rows]}
-        typer.echo(runner.redactor(json.dumps(payload, indent=2)))
+        typer.echo(dumps_redacted(payload, runner.redactor, indent=2))
     else:
         render(rows, runner.redactor)
         healthy = sum(1 for r in rows if r.health == "healthy")
