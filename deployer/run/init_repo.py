@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from deployer import __version__
+from deployer import DISTRIBUTION, __version__
 from deployer.agekey import generate
 from deployer.errors import ConfigError, UsageError
 from deployer.paths import package_dir
 
 TEMPLATES = package_dir() / "templates" / "init"
-DEFAULT_SPEC = f"deployer=={__version__}"
+DEFAULT_SPEC = f"{DISTRIBUTION}=={__version__}"
 PROJECT_URL = "https://github.com/deployer-dev/deployer"
 # a pip requirement: a name with an optional version or a URL, on one line, without quotes or `$`
 _SPEC_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-\[\],]*\s*((==|>=|<=|~=|!=|<|>)[A-Za-z0-9.*+!\-]+|@\s*[A-Za-z0-9+.:/_@#=?&%\-]+)?$")
@@ -61,7 +61,7 @@ def default_key_dir(env: dict[str, str] | None = None) -> Path:
 def check_spec(spec: str) -> str:
     if not _SPEC_RE.match(spec.strip()) or "\n" in spec:
         raise UsageError(f"--install-spec {spec!r} is not a pip requirement",
-                         hint="e.g. deployer==0.2.0 or 'deployer @ git+https://example.org/deployer@v0.2.0'")
+                         hint=f"e.g. {DISTRIBUTION}==0.2.0 or '{DISTRIBUTION} @ git+https://example.org/deployer@v0.2.0'")
     return spec.strip()
 
 

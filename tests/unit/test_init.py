@@ -13,7 +13,7 @@ import pytest
 from deployer.checks.validate import validate
 from deployer.errors import ConfigError, UsageError
 from deployer.run.init_repo import FILES, init_repository
-from tests.conftest import missing, require_tool
+from tests.conftest import REPO, missing, require_tool
 
 EXPECTED = [rel for rel, _ in FILES]
 
@@ -114,3 +114,21 @@ def test_init_command_prints_the_key_path_and_never_the_key(tmp_path):
                            text=True, timeout=60, env=env)
     assert again.returncode == 1 and "deployer init never overwrites anything" in again.stderr
     assert "Traceback" not in again.stderr
+
+
+def test_the_workflow_installs_the_distribution_the_package_is_built_under(tmp_path):
+    """PyPI's `deployer` is an unrelated project: the workflow `init` writes, `--version` and the
+    README name the distribution pyproject.toml builds (the command stays `deployer`)."""
+    import tomllib
+
+    from deployer import DISTRIBUTION, __version__
+
+    built_as = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["name"]
+    assert built_as == DISTRIBUTION == "jupyterhub-fleet-deployer"
+    made = init_repository(tmp_path / "r", key_dir=tmp_path / "k")
+    text = (made.root / ".github" / "workflows" / "deploy.yaml").read_text()
+    assert f'DEPLOYER_SPEC: "{built_as}=={__version__}"' in text
+    assert f"pipx install {built_as}" in (REPO / "README.md").read_text()
+    version = subprocess.run([sys.executable, "-m", "deployer", "--version"], capture_output=True, text=True, timeout=60)
+    assert version.returncode == 0, version.stderr
+    assert version.stdout == f"{built_as} {__version__}\n"
