@@ -124,6 +124,38 @@ def write_text(path: Path, text: str, option: str, *, make_parents: bool = False
         raise UserFileError(f"{option}: not a usable path ({e})") from e
 
 
+NAME_MAX = 255  # bytes in one file name, on Linux's file systems
+PATH_MAX = 4096  # bytes in a whole path
+
+
+def path_problem(path: Path | str) -> Optional[str]:
+    """Why `path` cannot name a file or folder here (None when it can): a NUL byte, a name or
+    the whole path too long, a part of it that is a file. Nothing is created or followed beyond
+    the first part that exists."""
+    text = str(path)
+    if "\0" in text:
+        return "it holds a NUL byte"
+    if len(os.fsencode(text)) >= PATH_MAX:
+        return f"the path is too long ({len(os.fsencode(text))} bytes, at most {PATH_MAX - 1})"
+    for part in Path(text).parts:
+        if len(os.fsencode(part)) > NAME_MAX:
+            return f"a name in it is too long ({len(os.fsencode(part))} bytes, at most {NAME_MAX}): {_short(Path(part), 60)}"
+    try:
+        parent = Path(text).absolute()
+        while not os.path.lexists(parent) and parent != parent.parent:
+            parent = parent.parent
+        if parent != Path(text).absolute() and not parent.is_dir():
+            return f"{_short(parent)} is a file, not a folder"
+    except OSError as e:
+        return _os_reason(e)
+    return None
+
+
+def short_path(path: Path, limit: int = 120) -> str:
+    """A path for a message: a very long one shows its start and its end."""
+    return _short(path, limit)
+
+
 def _short(path: Path, limit: int = 120) -> str:
     text = str(path)
     return text if len(text) <= limit else text[:limit // 2] + "…" + text[-limit // 2:]

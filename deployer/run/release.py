@@ -367,6 +367,10 @@ class ReleaseDeployer:
         error = DeployerError(message, hint)
         try:
             history = await self.helm.history(spec.release, spec.namespace)
+            if not history:  # helm failed before it recorded anything: there is nothing to take back
+                details["rolled_back_to"] = None
+                return ReleaseFailed(f"{message}; nothing was installed, so nothing was rolled back", error.hint,
+                                     details)
             # the failed attempt is the newest revision; the one to return to is the newest good one
             target = good_target(history)
             if target is not None:
