@@ -231,3 +231,17 @@ def test_config_schema_is_json_schema_of_the_models(capsys):
     assert {"name", "provider", "hubs", "support"} <= set(schema["properties"])
     assert schema["additionalProperties"] is False
     assert "domain" in schema["$defs"]["Hub"]["required"]
+
+
+@pytest.mark.parametrize("target, says", [
+    ("prod.values.yaml", "a symbolic link loop"),
+    ("gone.values.yaml", "a symbolic link to gone.values.yaml, which does not exist"),
+])
+def test_a_values_file_that_is_a_broken_symlink_says_so_not_no_such_file(tmp_path, target, says):
+    root = make_repo(tmp_path)
+    values = root / "config" / "clusters" / "alpha" / "prod.values.yaml"
+    values.unlink()
+    values.symlink_to(target)
+    problems = [p for p in validate(root).report.errors if "prod.values.yaml" in p.message]
+    assert [(p.code, p.message, p.hint) for p in problems] == [
+        ("missing-file", f"prod.values.yaml: {says}", "make prod.values.yaml a regular file, or a link to one")]
