@@ -77,3 +77,40 @@ def test_when_one_of_two_calls_fails_the_other_is_cancelled_and_its_failure_is_r
         return 2
 
     assert asyncio.run(_both(one(), two())) == (1, 2)
+
+
+def test_deploy_dry_run_of_an_unreachable_cluster_exits_1_saying_what_it_could_not_check(tmp_path):
+    root, env = unreachable_repo(tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "deployer", "--root", str(root), "deploy", "gone", "--dry-run",
+                           "--output", "json"], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    import json
+
+    report = json.loads(proc.stdout)
+    (step,) = report["steps"]
+    assert (step["id"], step["state"]) == ("gone/staging", "failed")
+    import re
+
+    assert re.match(r"renders (\d+) objects, \1 checked against the Kubernetes API schemas; NOT checked against the "
+                    r"cluster: the server dry run could not run \(cluster unreachable: helm history staging failed: ",
+                    step["message"]), step["message"]
+
+
+def test_deploy_dry_run_refuses_a_bad_quantity_offline_as_render_does(tmp_path):
+    root, env = unreachable_repo(tmp_path)
+    values = root / "config" / "clusters" / "gone" / "staging.values.yaml"
+    values.write_text("jupyterhub:\n  hub:\n    resources:\n      limits:\n        memory: abc\n")
+    proc = subprocess.run([sys.executable, "-m", "deployer", "--root", str(root), "deploy", "gone", "staging",
+                           "--dry-run", "--output", "json"], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    import json
+
+    (step,) = json.loads(proc.stdout)["steps"]
+    assert step["state"] == "failed"
+    assert step["message"] == ("the rendered objects do not match the Kubernetes API (1 problem(s)): Deployment hub: "
+                               "spec.template.spec.containers.0.resources.limits.memory: 'abc' is not a Kubernetes "
+                               "quantity (e.g. 512Mi, 2Gi, 500m, 1.5)")
+    rendered = subprocess.run([sys.executable, "-m", "deployer", "--root", str(root), "render", "gone", "staging"],
+                              capture_output=True, text=True, timeout=300, env=env)
+    assert rendered.returncode == 1, rendered.stdout + rendered.stderr
+    assert "spec.template.spec.containers.0.resources.limits.memory: 'abc' is not a Kubernetes quantity" in rendered.stderr
