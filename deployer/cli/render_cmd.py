@@ -34,6 +34,7 @@ def render(
 
     Exit 0 when nothing is wrong, 1 when a problem was found, 2 on a usage error.
     """
+    from deployer.adapters.sops import check_age_key_file
     from deployer.render.engine import RenderOptions, render_fleet
     from deployer.toolchain import find_tool
 
@@ -42,6 +43,7 @@ def render(
     app = state(ctx).app
     root = app.root()
     options = RenderOptions(work_dir=app.charts_work_dir(), chart_repo=chart_repo_folder(chart_repo),
+    check_age_key_file()  # set but missing: an error, not a quiet fall-back to placeholder values
                             concurrency=concurrency)
     runner = app.runner
     report = render_fleet(root, cluster, hubs or None, options, runner, find_tool("helm"))
