@@ -42,8 +42,8 @@ def render(
         raise UsageError("name the cluster before its hubs", hint="deployer render <cluster> [<hub> ...]")
     app = state(ctx).app
     root = app.root()
-    options = RenderOptions(work_dir=app.charts_work_dir(), chart_repo=chart_repo_folder(chart_repo),
     check_age_key_file()  # set but missing: an error, not a quiet fall-back to placeholder values
+    options = RenderOptions(work_dir=app.charts_work_dir(), chart_repo=chart_repo_folder(chart_repo),
                             concurrency=concurrency)
     runner = app.runner
     report = render_fleet(root, cluster, hubs or None, options, runner, find_tool("helm"))
