@@ -128,6 +128,46 @@ def test_defaults_render_nginx_ingress_as_the_default_class_cert_manager_prometh
     assert find(objs, "Secret", "prometheus-auth") == []  # no credentials given
 
 
+def test_prometheus_service_name_does_not_depend_on_the_release_name(helm, support):
+    result = helm.run("template", "monitoring", support.path, "--namespace", "monitoring", "--kube-version", KUBE,
+                      values={})
+    one(docs(result), "Service", "support-prometheus-server")
+
+
+def test_the_cluster_issuer_renders_only_where_the_cert_manager_api_is_served(helm, support):
+    assert find(docs(helm.template(support.path, {})), "ClusterIssuer") == []
+    values = {"letsencrypt": {"clusterIssuer": {"contactEmail": "ops@example.org"}}}
+    issuer = one(docs(helm.template(support.path, values, *CERT_MANAGER_API)), "ClusterIssuer", "letsencrypt-prod")
+    assert issuer["spec"]["acme"]["server"] == "https://acme-v02.api.letsencrypt.org/directory"
+    assert issuer["spec"]["acme"]["email"] == "ops@example.org"
+    assert issuer["spec"]["acme"]["solvers"][0]["http01"]["ingress"]["ingressClassName"] == "nginx"
+
+
+def test_grafana_gets_an_ingress_with_tls_when_hosts_are_given_and_none_otherwise(helm, support):
+    objs = docs(helm.template(support.path, {"grafana": {"ingress": {"hosts": ["grafana.example.org"]}}}))
+    ingress = one(objs, "Ingress", "support-grafana")
+    assert ingress["spec"]["tls"] == [{"hosts": ["grafana.example.org"], "secretName": "grafana.example.org-tls"}]
+    assert ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] == "letsencrypt-prod"
+    # nginx-ingress refuses a second Ingress for the host: cert-manager's challenge edits this one
+    assert ingress["metadata"]["annotations"]["acme.cert-manager.io/http01-edit-in-place"] == "true"
+    assert ingress["spec"]["ingressClassName"] == "nginx"
+    [rule] = ingress["spec"]["rules"]
+    backend = rule["http"]["paths"][0]["backend"]["service"]
+    assert backend == {"name": "support-grafana", "port": {"number": one(objs, "Service", "support-grafana")["spec"]["ports"][0]["port"]}}
+    # the corpus' form: its own tls list is used as given
+    tls = [{"secretName": "grafana-tls", "hosts": ["grafana.example.org"]}]
+    given = docs(helm.template(support.path, {"grafana": {"ingress": {"hosts": ["grafana.example.org"], "tls": tls}}}))
+    assert one(given, "Ingress", "support-grafana")["spec"]["tls"] == tls
+    assert find(docs(helm.template(support.path, {})), "Ingress") == []
+    off = {"grafana": {"ingress": {"enabled": False, "hosts": ["grafana.example.org"]}}}
+    assert find(docs(helm.template(support.path, off)), "Ingress") == []
+
+
+def test_the_schema_rejects_a_malformed_allowlist_entry(helm, support):
+    result = helm.template(support.path, {"prometheus": {"kube-state-metrics": {"metricLabelsAllowlist": ["app"]}}})
+    assert not result.ok and "metricLabelsAllowlist" in result.stderr
+
+
 def test_provision_outputs_give_an_autoscaler_with_its_role_cluster_and_region(helm, support):
     outputs = {"cluster_name": "alpha-eks", "region": "eu-west-1",
                "cluster_autoscaler_role_arn": "arn:aws:iam::123456789012:role/alpha-cluster-autoscaler",
