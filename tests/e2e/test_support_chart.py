@@ -153,10 +153,12 @@ def test_grafana_gets_an_ingress_with_tls_when_hosts_are_given_and_none_otherwis
     assert ingress["spec"]["ingressClassName"] == "nginx"
     [rule] = ingress["spec"]["rules"]
     backend = rule["http"]["paths"][0]["backend"]["service"]
-    assert backend == {"name": "support-grafana", "port": {"number": one(objs, "Service", "support-grafana")["spec"]["ports"][0]["port"]}}
+    port = one(objs, "Service", "support-grafana")["spec"]["ports"][0]["port"]
+    assert backend == {"name": "support-grafana", "port": {"number": port}}
     # the corpus' form: its own tls list is used as given
     tls = [{"secretName": "grafana-tls", "hosts": ["grafana.example.org"]}]
-    given = docs(helm.template(support.path, {"grafana": {"ingress": {"hosts": ["grafana.example.org"], "tls": tls}}}))
+    values = {"grafana": {"ingress": {"hosts": ["grafana.example.org"], "tls": tls}}}
+    given = docs(helm.template(support.path, values))
     assert one(given, "Ingress", "support-grafana")["spec"]["tls"] == tls
     assert find(docs(helm.template(support.path, {})), "Ingress") == []
     off = {"grafana": {"ingress": {"enabled": False, "hosts": ["grafana.example.org"]}}}

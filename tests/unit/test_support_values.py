@@ -61,7 +61,8 @@ def test_a_cluster_autoscaler_where_the_cloud_has_its_own_is_refused_at_its_line
 
 
 def test_the_last_file_decides_the_autoscaler_switch(tmp_path):
-    assert check(tmp_path, "gcp", "cluster-autoscaler: {enabled: true}\n", "cluster-autoscaler: {enabled: false}\n") == []
+    on, off = "cluster-autoscaler: {enabled: true}\n", "cluster-autoscaler: {enabled: false}\n"
+    assert check(tmp_path, "gcp", on, off) == []
     [p] = check(tmp_path, "gcp", "cluster-autoscaler: {enabled: false}\n", "cluster-autoscaler:\n  enabled: true\n")
     assert (p.file, p.line) == ("1.values.yaml", 2)
 
