@@ -2,7 +2,7 @@
 
 Some charts' values.schema.json point `$ref` at Kubernetes' API definitions on the web (F5's
 nginx-ingress 2.4.4 refers to `https://raw.githubusercontent.com/nginxinc/kubernetes-json-schema/
-master/v1.35.1/_definitions.json#/definitions/...` 84 times). helm fetches those while it checks the
+master/v1.35.1/_definitions.json#/definitions/...` 61 times). helm fetches those while it checks the
 values, so without internet every `helm template/install` of a chart that bundles it fails before
 rendering anything.
 
