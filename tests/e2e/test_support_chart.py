@@ -383,3 +383,64 @@ def test_every_key_the_support_schema_accepts_changes_the_rendered_objects_or_is
 def test_the_walk_sees_validate_refuse_a_provider_mismatch(tmp_path):
     assert _refused_by_validate(tmp_path, {"cluster-autoscaler": {"enabled": True}}, provider="gcp")
     assert not _refused_by_validate(tmp_path, {"cluster-autoscaler": {"enabled": True}}, provider="aws")
+
+
+# --- the corpus -------------------------------------------------------------------------------------
+
+CORPUS = REPO.parent / "shared" / "corpus" / "2i2c"
+
+
+def test_every_support_stack_of_the_corpus_renders_clean(tmp_path):
+    """The 20 clusters' support stacks (14 ask for a cluster autoscaler, most for calico and the NVIDIA
+    plugin, one for cost monitoring): validate's checks, helm template, the Kubernetes API schemas."""
+    import time
+
+    from deployer.checks.validate import validate
+    from deployer.plan.deploy_order import plan_support
+    from deployer.render.engine import RenderOptions, Renderer, kubernetes_version
+
+    if not CORPUS.is_dir():
+        pytest.skip(f"no corpus at {CORPUS}")
+    started = time.monotonic()
+    validation = validate(CORPUS)
+    support_errors = [p for p in validation.report.errors if p.file.endswith("support.values.yaml")
+                      or "support" in p.file.rsplit("/", 1)[-1]]
+    assert support_errors == []
+    renderer = Renderer(CORPUS, RenderOptions(work_dir=tmp_path / "charts", chart_repo=require_chart_repo()),
+                        ProcessRunner(), require_tool("helm"))
+    jobs = [(d.model, p) for d in validation.docs for p in plan_support(d.model)]
+    assert len(jobs) == 20
+    with ThreadPoolExecutor(4) as pool:
+        rendered = list(pool.map(lambda j: renderer.render(j[0], j[1], kubernetes_version(j[0])), jobs))
+    problems = [(r.id, p.code, p.message) for r in rendered for p in r.problems]
+    assert problems == []
+    autoscalers = sorted(r.cluster for r in rendered
+                         if any(o.kind == "Deployment" and o.name == "support-aws-cluster-autoscaler" for o in r.objects))
+    assert len(autoscalers) == 14 and "bnext-bio" in autoscalers
+    cost = [r.cluster for r in rendered if any(o.name == "jupyterhub-cost-monitoring" and o.kind == "Deployment"
+                                               for o in r.objects)]
+    assert cost == ["earthscope"]
+    print(f"20 corpus support stacks rendered clean in {time.monotonic() - started:.1f}s")
+
+
+def test_validate_refuses_an_autoscaler_on_a_gcp_corpus_cluster_naming_file_line_key_and_fix(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    if not CORPUS.is_dir():
+        pytest.skip(f"no corpus at {CORPUS}")
+    root = tmp_path / "fleet"
+    shutil.copytree(CORPUS / "config" / "clusters" / "2i2c-uk", root / "config" / "clusters" / "2i2c-uk")
+    values = root / "config" / "clusters" / "2i2c-uk" / "support.values.yaml"
+    lines = len(values.read_text().splitlines())
+    with values.open("a") as f:
+        f.write("cluster-autoscaler:\n  enabled: true\n  autoDiscovery:\n    clusterName: uk\n")
+    proc = subprocess.run([sys.executable, "-m", "deployer", "--root", str(root), "validate", "2i2c-uk"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "config/clusters/2i2c-uk/support.values.yaml" in proc.stdout
+    assert f"{lines + 2}:3  error   support: `cluster-autoscaler.enabled: true` on a gcp cluster  " \
+           "[cluster-autoscaler-not-needed]" in proc.stdout
+    assert "hint: gcp scales node pools itself" in proc.stdout
+    assert "Traceback" not in proc.stderr
