@@ -111,12 +111,16 @@ def test_daskhub_reports_what_it_and_basehub_took_from_the_repository(tmp_path, 
     assert basehub_copy.startswith(f"file://{tmp_path}/basehub-0.1.0-")  # the prepared copy, not the source
 
 
-def test_support_takes_all_four_upstream_charts(tmp_path, helm, shared_repo):
+def test_support_takes_its_five_upstream_charts_and_unpacks_the_one_whose_schema_refers_to_the_internet(
+        tmp_path, helm, shared_repo):
     prepared = prepare(CHARTS / "support", tmp_path, helm, repo=shared_repo)
-    assert sorted(prepared.from_repository) == ["cert-manager v1.17.2", "grafana 8.13.1", "ingress-nginx 4.12.1",
-                                                "prometheus 27.11.0"]
-    assert archives(prepared) == ["cert-manager-v1.17.2.tgz", "grafana-8.13.1.tgz", "ingress-nginx-4.12.1.tgz",
-                                  "prometheus-27.11.0.tgz"]
+    assert sorted(prepared.from_repository) == ["cert-manager v1.17.2", "cluster-autoscaler 9.58.0", "grafana 10.5.15",
+                                                "nginx-ingress 2.4.4", "prometheus 29.13.0"]
+    assert archives(prepared) == ["cert-manager-v1.17.2.tgz", "cluster-autoscaler-9.58.0.tgz", "grafana-10.5.15.tgz",
+                                  "prometheus-29.13.0.tgz"]
+    # nginx-ingress's values.schema.json $refs Kubernetes definitions on the web: unpacked, made local
+    schema = (prepared.path / "charts" / "nginx-ingress" / "values.schema.json").read_text()
+    assert "https://raw.githubusercontent.com" not in schema
 
 
 def test_a_chart_with_only_local_dependencies_takes_nothing_from_the_repository(tmp_path, helm, shared_repo):
@@ -186,7 +190,7 @@ def test_a_chart_override_replaces_chart_yaml(tmp_path, helm, shared_repo):
 
 def test_a_second_prepare_reuses_the_finished_folder_and_a_change_makes_a_new_one(tmp_path, helm, shared_repo):
     src = make_chart(tmp_path / "src", "solo", deps=[
-        {"name": "grafana", "version": "8.13.1", "repository": "https://grafana.github.io/helm-charts"}])
+        {"name": "grafana", "version": "10.5.15", "repository": "https://grafana.github.io/helm-charts"}])
     runner = CountingRunner()
     first = prepare(src, tmp_path / "work", helm, repo=shared_repo, runner=runner)
     again = prepare(src, tmp_path / "work", helm, repo=shared_repo, runner=runner)
