@@ -228,7 +228,7 @@ class Renderer:
         try:
             values = values_reader.release_values(spec, prepared)
         except DeployerError as e:
-            out.problems.append(RenderProblem(out.id, "values-unreadable", e.message, e.hint))
+            out.problems.append(RenderProblem(out.id, getattr(e, "code", "values-unreadable"), e.message, e.hint))
             return
         out.placeholders = values_reader.placeholders
         self.template(ReadyRelease(spec, prepared, values), out, version)
