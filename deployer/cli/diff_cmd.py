@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import List, Optional
 
@@ -10,6 +9,7 @@ import typer
 
 from deployer.cli.app import OutputFormat, print_error, state
 from deployer.errors import EXIT_FAILED, EXIT_OK, DeployerError
+from deployer.redact import dumps_redacted
 
 EXIT_CHANGES = 2
 
@@ -49,7 +49,7 @@ def diff(
     if output is OutputFormat.json:
         payload = {"cluster": cluster, "changed": bool(changed), "errors": len(errors),
                    "hubs": [r.to_json() for r in results]}
-        typer.echo(runner.redactor(json.dumps(payload, indent=2)))
+        typer.echo(dumps_redacted(payload, runner.redactor, indent=2))
     else:
         for r in results:
             typer.echo(runner.redactor(f"=== {cluster}/{r.hub}: {r.summary}"))

@@ -39,7 +39,8 @@ def _render_table(statuses, tools_dir) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"tools (looked up in {tools_dir}/bin, then PATH)", title_justify="left")
+    typer.echo(f"tools (looked up in {tools_dir}/<package>/<version>/bin, then PATH)")  # a line: never wrapped
+    table = Table()
     for col in ("tool", "status", "version", "path", "what to do"):
         table.add_column(col, overflow="fold")
     for s in statuses:

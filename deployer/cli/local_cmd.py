@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from deployer.cli.app import OutputFormat, state
+from deployer.cli.options import seconds_option
 from deployer.errors import EXIT_FAILED, EXIT_OK
 
 local_app = typer.Typer(
@@ -57,7 +58,7 @@ def up(
     ctx: typer.Context,
     state_dir: Optional[str] = StateDir,
     port: Optional[int] = typer.Option(None, "--port", help="API server port (default: a free one)."),
-    timeout: float = typer.Option(90.0, "--timeout", help="Seconds to wait for the node to be Ready."),
+    timeout: float = seconds_option(90.0, "--timeout", help="Seconds to wait for the node to be Ready."),
     api_only: bool = typer.Option(False, "--api-only", help="Only etcd and the control plane on 127.0.0.1: "
                                   "no node, no pod runs, the machine is not changed (no root needed)."),
     output: OutputFormat = Output,
@@ -148,7 +149,7 @@ def open_hub(
     ctx: typer.Context,
     hub: str = typer.Argument(..., help="The hub (its release and namespace) to reach."),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port on 127.0.0.1 to forward."),
-    timeout: float = typer.Option(3600.0, "--timeout", min=1, help="Stop forwarding after this many seconds."),
+    timeout: float = seconds_option(3600.0, "--timeout", minimum=1, help="Stop forwarding after this many seconds."),
     state_dir: Optional[str] = StateDir,
 ) -> None:
     """Reach a hub of the local cluster from this machine: forward 127.0.0.1:PORT to its proxy

@@ -114,13 +114,16 @@ def render_fleet(root: Path, cluster: Optional[str], hubs: Optional[list[str]], 
     validation = validate(root, cluster, hubs)
     docs = [d for d in validation.docs if cluster is None or d.folder_name == cluster]
     renders: dict[str, ClusterRender] = {}
+    refused: set[str] = set()  # files and releases validate refused: never rendered, never handed to sops
     for p in validation.report.problems:
         if p.severity is not Severity.error:
             continue
         name = _cluster_of(p.file) or (cluster or "")
         hub = re.match(r"hub ([\w.-]+): ", p.message)
+        release = f"{name}/{hub.group(1)}" if hub else name
+        refused |= {os.path.realpath(root / p.file), release} if p.file else {release}
         renders.setdefault(name, ClusterRender(name, "")).problems.append(
-            RenderProblem(f"{name}/{hub.group(1)}" if hub else name, p.code, p.message, p.hint, file=p.location))
+            RenderProblem(release, p.code, p.message, p.hint, file=p.location))
     jobs: list[tuple[ClusterRender, Cluster, PlannedRelease]] = []
     for doc in docs:
         model = doc.model
@@ -131,7 +134,7 @@ def render_fleet(root: Path, cluster: Optional[str], hubs: Optional[list[str]], 
         jobs += [(c, model, p) for p in planned]
     for c in renders.values():
         c.kubernetes_version = c.kubernetes_version or DEFAULT_KUBERNETES_VERSION
-    renderer = Renderer(root, options, runner, helm)
+    renderer = Renderer(root, options, runner, helm, refused=refused)
     with ThreadPoolExecutor(max(1, options.concurrency)) as pool:
         results = list(pool.map(lambda job: renderer.render(job[1], job[2], job[0].kubernetes_version), jobs))
     for (c, _, _), rendered in zip(jobs, results):
@@ -163,8 +166,9 @@ def fleet_problems_before_deploy(root: Path, clusters: dict[str, Cluster], ready
 
 class Renderer:
     def __init__(self, root: Path, options: RenderOptions, runner: ProcessRunner, helm: Path, *,
-                 schemas: Optional[bool] = None) -> None:
+                 schemas: Optional[bool] = None, refused: frozenset[str] | set[str] = frozenset()) -> None:
         self.root = root
+        self.refused = refused  # real paths of files, and release ids, that validate refused
         self.options = options
         self.runner = runner
         self.helm = helm
@@ -199,7 +203,14 @@ class Renderer:
                 self._charts = known_charts(self.root)
             spec = release_spec(self.root, cluster, planned, self._charts)
             out.release, out.namespace = spec.release, spec.namespace
-            self._render(spec, out, version)
+            files = [f for f in (*spec.values_files, spec.chart_override, spec.domain_override) if f is not None]
+            blocked = [f.name for f in files if os.path.realpath(f) in self.refused]
+            if blocked or planned.id in self.refused:
+                what = ", ".join(blocked) or "its configuration"
+                out.problems.append(RenderProblem(planned.id, "not-rendered", f"not rendered: validate refused {what}",
+                                                  "fix what validate reports, then render again"))
+            else:
+                self._render(spec, out, version)
         except DeployerError as e:
             out.problems.append(RenderProblem(planned.id, "render-failed", e.message, e.hint,
                                               file=getattr(e, "file", "")))
@@ -217,7 +228,7 @@ class Renderer:
         try:
             values = values_reader.release_values(spec, prepared)
         except DeployerError as e:
-            out.problems.append(RenderProblem(out.id, "values-unreadable", e.message, e.hint))
+            out.problems.append(RenderProblem(out.id, getattr(e, "code", "values-unreadable"), e.message, e.hint))
             return
         out.placeholders = values_reader.placeholders
         self.template(ReadyRelease(spec, prepared, values), out, version)

@@ -21,7 +21,7 @@ from deployer.adapters.helm import ChartSource
 from deployer.config.file_reader import is_secret_name
 from deployer.config.models import Cluster, RemoteChart
 from deployer.config.yamlload import YamlProblem, decode, load_yaml
-from deployer.errors import DeployerError
+from deployer.errors import ConfigError, DeployerError
 from deployer.plan.deploy_order import PlannedRelease
 from deployer.plan.release_values import LayerSources, ReleaseSpec, cluster_release_spec, release_values
 
@@ -84,6 +84,44 @@ def prepare_release_chart(spec: ReleaseSpec, options: ChartOptions, runner: "Pro
     assert chart_dir is not None
     return prepare_chart(chart_dir, work_dir=options.work_dir, chart_repo=repo, runner=runner, helm=helm_binary,
                          chart_override=spec.chart_override)
+
+
+class SwitchedOnChartMissing(ConfigError):
+    """A release switches on a part of its chart whose chart the chart repository lacks."""
+
+    code = "switched-on-chart-missing"
+
+
+def refuse_missing_switched_on(spec: ReleaseSpec, prepared: PreparedChart, values: dict[str, Any]) -> None:
+    """Never deploy or render a release without a part it switches on (deployer.checks.chart_switches)."""
+    from deployer.checks.chart_switches import missing_switched_on
+
+    found = missing_switched_on(prepared.missing_optional, values)
+    if not found:
+        return
+    path, what = found[0]
+    name = what.split(" ", 1)[0]
+    raise SwitchedOnChartMissing(
+        f"{spec.id}: `{path}` (set in {_where_set(spec, path)}) switches on {what}",
+        hint=f"add the chart to the repository ({name}-<version>.tgz, then `helm repo index`), pin a version it "
+             f"holds in the chart's Chart.yaml, or set `{path}: false`")
+
+
+def _where_set(spec: ReleaseSpec, path: str) -> str:
+    """The last plain values file that sets `path` (a secret one is not read again), else the chart's default."""
+    for file in reversed(spec.values_files):
+        if is_secret_name(file.name):
+            continue
+        try:
+            node: Any = load_yaml(decode(file.read_bytes()), positions=False).data
+        except (OSError, YamlProblem):
+            continue
+        for key in path.split("."):
+            node = node.get(key) if isinstance(node, dict) else None
+        if node is not None:
+            return file.name
+    secret = [f.name for f in spec.values_files if is_secret_name(f.name)]
+    return " or ".join(secret + ["the chart's values.yaml"])
 
 
 def chart_dependencies(chart: Path) -> list[str]:
@@ -200,7 +238,10 @@ class ValuesReader:
 
     def release_values(self, spec: ReleaseSpec, prepared: Optional[PreparedChart]) -> dict[str, Any]:
         """The values helm gets for the release (deploy, diff and render all take them from here)."""
-        return release_values(spec, self.layer_sources(spec, prepared))
+        values = release_values(spec, self.layer_sources(spec, prepared))
+        if prepared is not None and prepared.missing_optional:
+            refuse_missing_switched_on(spec, prepared, values)
+        return values
 
 
 def ready_release(spec: ReleaseSpec, reader: ValuesReader, options: ChartOptions, runner: "ProcessRunner",

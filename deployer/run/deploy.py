@@ -182,7 +182,8 @@ def _run_planned(request: DeployRequest, clusters: dict[str, Cluster], planned: 
             deployer = ReleaseDeployer(conn.helm, sops, runner, helm_binary, request.options, hooks,
                                        probe=reachability_probe(access, runner),
                                        explain=failure_explainer(access, runner),
-                                       validate_objects=_object_validator(access, runner))
+                                       validate_objects=_object_validator(access, runner),
+                                       check_schemas=_schema_checker(clusters[name]))
             for p in mine:
                 decision = decisions[p.id]
                 if not decision.deploy:
@@ -201,6 +202,26 @@ def _run_planned(request: DeployRequest, clusters: dict[str, Cluster], planned: 
         order = {p.id: i for i, p in enumerate(planned)}
         steps.sort(key=lambda s: order[s.id])
         return Engine(request.concurrency, on_event).run(steps)
+
+
+def _schema_checker(cluster):
+    """For `deploy --dry-run`: the rendered objects against the cluster's Kubernetes API schemas,
+    offline (what `render` checks)."""
+    from deployer.render.kube_schema import DEFAULT_KUBERNETES_VERSION, KubeSchemas, check_objects
+
+    version = getattr(cluster, "kubernetes_version", None) or DEFAULT_KUBERNETES_VERSION
+    schemas: list[KubeSchemas] = []
+
+    def check(docs):
+        if not schemas:
+            try:
+                schemas.append(KubeSchemas(version))
+            except ValueError as e:
+                raise DeployerError(f"the objects cannot be checked against the Kubernetes API: {e}",
+                                    "kubernetes-validate bundles the schemas of Kubernetes 1.25 and later") from e
+        return check_objects(docs, schemas[0])
+
+    return check
 
 
 def _object_validator(access, runner: ProcessRunner):

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from collections.abc import Awaitable
+from typing import Any, Optional, TypeVar
 
 from deployer.adapters.helm import Helm, ReleaseNotFound
 from deployer.config.charts import known_charts
@@ -17,6 +18,9 @@ from deployer.run.cluster_connection import ClusterConnection
 from deployer.run.hub_secrets import register_live_secrets, secret_paths
 from deployer.render.inputs import ValuesReader, ready_release, release_spec, saved_outputs
 from deployer.run.release import DeployOptions
+
+A = TypeVar("A")
+B = TypeVar("B")
 
 
 @dataclass
@@ -59,9 +63,8 @@ def run_diff(conn: ClusterConnection, hubs: Optional[list[str]], options: Deploy
             values, chart = ready.values, ready.source
             paths = await asyncio.to_thread(secret_paths, conn.root, conn.cluster, [name], conn.sops)
             await register_live_secrets(conn.helm, spec.release, spec.namespace, paths)
-            live_task = asyncio.ensure_future(_live(conn.helm, spec.release, spec.namespace))
-            desired = await conn.helm.render(spec.release, chart, values, namespace=spec.namespace)
-            live = await live_task
+            desired, live = await _both(conn.helm.render(spec.release, chart, values, namespace=spec.namespace),
+                                        _live(conn.helm, spec.release, spec.namespace))
         except DeployerError as e:
             result.error, result.hint = e.message, e.hint
             return result
@@ -75,6 +78,22 @@ def run_diff(conn: ClusterConnection, hubs: Optional[list[str]], options: Deploy
     for m in run_each(names, one, concurrency=concurrency, timeout=timeout, group="diff"):
         out.append(m.value if m.ok else HubDiff(m.item, error=m.step.message, hint=m.step.hint))
     return out
+
+
+async def _both(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:
+    """Both results, run at once. When one fails, the other is cancelled and awaited before the
+    error goes on: no task is left running, or failing later with nobody to hear it."""
+    tasks = (asyncio.ensure_future(first), asyncio.ensure_future(second))
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)  # each outcome retrieved; none left running
+    for task in tasks:  # a failure, not the cancellation it caused in the other
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+    return tasks[0].result(), tasks[1].result()
 
 
 async def _live(helm: Helm, release: str, namespace: str) -> Optional[list[dict]]:

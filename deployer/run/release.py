@@ -37,6 +37,8 @@ Explain = Callable[["ReleaseSpec"], Awaitable[list]]
 # An async function sending a release's rendered objects to the API server as a dry run
 # (`deployer.adapters.kubectl.server_dry_run`), returning its DryRunResult.
 ValidateObjects = Callable[["ReleaseSpec", list], Awaitable[Any]]
+# offline: (objects checked, objects not checked, problems) against the cluster's Kubernetes API schemas
+CheckSchemas = Callable[[list], tuple[int, int, list[str]]]
 
 # Called after a successful (non-dry-run) deploy of a release; raising a DeployerError fails the
 # step (e.g. `deploy --health-check`). It may add to outcome.details and outcome.message.
@@ -70,8 +72,10 @@ class ReleaseDeployer:
     def __init__(self, helm: Helm, sops: Optional[Sops], runner: ProcessRunner, helm_binary: Path,
                  options: DeployOptions, after_deploy: tuple[AfterDeploy, ...] = (),
                  probe: Optional[Probe] = None, explain: Optional[Explain] = None,
-                 validate_objects: Optional[ValidateObjects] = None) -> None:
+                 validate_objects: Optional[ValidateObjects] = None,
+                 check_schemas: Optional[CheckSchemas] = None) -> None:
         self.validate_objects = validate_objects
+        self.check_schemas = check_schemas
         self.probe = probe
         self.explain = explain
         self.after_deploy = after_deploy
@@ -186,22 +190,33 @@ class ReleaseDeployer:
             kinds[d.get("kind", "?")] = kinds.get(d.get("kind", "?"), 0) + 1
         details["rendered"] = dict(sorted(kinds.items()))
         message = f"renders {len(docs)} objects"
+        if self.check_schemas is not None:  # offline, as `render` does: before (and without) the cluster
+            ctx.progress("Kubernetes API schemas")
+            checked, _, problems = await asyncio.to_thread(self.check_schemas, docs)
+            details["schema_checked"] = checked
+            if problems:
+                details["schema_problems"] = problems
+                raise ReleaseFailed(f"the rendered objects do not match the Kubernetes API ({len(problems)} problem(s)): "
+                                    f"{problems[0]}", "fix the values that produce this object; `deployer render` "
+                                    "lists every problem", details)
+            message += f", {checked} checked against the Kubernetes API schemas"
         try:
             ctx.progress("server-side dry run")
             history = await self.helm.history(spec.release, spec.namespace, timeout=20)
             rendered = await self.helm.upgrade_install(spec.release, chart_path, values, namespace=spec.namespace,
                                                        timeout=60, wait=False, dry_run=True)
             current = history[-1].revision if history else 0
-        except ClusterUnreachable as e:
-            details["server_dry_run"] = f"skipped: {e.message}"
-            message += "; cluster not reachable, server dry run skipped"
-            return Outcome(message, details)
         except HelmError as e:
-            raise ReleaseFailed(f"server-side dry run failed: {e.message}", e.hint, details) from e
+            if not isinstance(e, ClusterUnreachable):
+                raise ReleaseFailed(f"server-side dry run failed: {e.message}", e.hint, details) from e
+            details["server_dry_run"] = f"not done: {e.message}"
+            raise ReleaseFailed(f"{message}; NOT checked against the cluster: the server dry run could not run "
+                                f"({e.message})", "the cluster did not answer: dry-run again when it does; only the "
+                                "offline checks ran", details) from e
         except DeployerError as e:
-            details["server_dry_run"] = f"skipped: {e.message}"
-            message += "; cluster not reachable, server dry run skipped"
-            return Outcome(message, details)
+            details["server_dry_run"] = f"not done: {e.message}"
+            raise ReleaseFailed(f"{message}; NOT checked against the cluster: the server dry run could not run "
+                                f"({e.message})", e.hint or "dry-run again when the cluster answers", details) from e
         message += f"; would {'upgrade revision ' + str(current) if current else 'install'}"
         if self.validate_objects is None:
             details["server_dry_run"] = "helm only: objects rendered against the cluster, not validated by the API server"
@@ -212,8 +227,9 @@ class ReleaseDeployer:
             checked = await self.validate_objects(spec, _release_objects(rendered))
         except DeployerError as e:
             details["server_dry_run"] = f"helm only: the API server's dry run could not run: {e.message}"
-            return Outcome(message + f" (helm's server dry run passed; the API server's could not run: {e.message})",
-                           details)
+            raise ReleaseFailed(message + f"; helm's server dry run passed, but the API server's could NOT run: "
+                                f"{e.message}", e.hint or "the objects were not validated by the API server",
+                                details) from e
         if checked.problems:
             details["server_dry_run"] = "failed"
             details["server_dry_run_problems"] = checked.problems
@@ -280,6 +296,10 @@ class ReleaseDeployer:
         error = DeployerError(message, hint)
         try:
             history = await self.helm.history(spec.release, spec.namespace)
+            if not history:  # helm failed before it recorded anything: there is nothing to take back
+                details["rolled_back_to"] = None
+                return ReleaseFailed(f"{message}; nothing was installed, so nothing was rolled back", error.hint,
+                                     details)
             # the failed attempt is the newest revision; the one to return to is the newest good one
             target = good_target(history)
             if target is not None:

@@ -1,6 +1,7 @@
-"""`deploy --dry-run` against a cluster that does not answer: the release renders, and the
-server-side dry run is reported as skipped, not the release as failed (the real helm, a
-kubeconfig pointing at a closed port)."""
+"""`deploy --dry-run` against a cluster that does not answer (the real helm, a kubeconfig pointing
+at a closed port): the objects are checked offline against the Kubernetes API schemas as `render`
+checks them (quantities too), and a dry run that could not reach the server says so and fails:
+it never passes as if it had checked."""
 
 from __future__ import annotations
 
@@ -15,17 +16,33 @@ import yaml
 from deployer.adapters.helm import ChartSource, Helm
 from deployer.adapters.process import ProcessRunner
 from deployer.adapters.sops import Sops
+from deployer.render.kube_schema import KubeSchemas, check_objects
 from deployer.run.engine import StepContext, StepResult
 from deployer.run.release import DeployOptions, ReleaseDeployer, ReleaseFailed, ReleaseSpec
 from tests.conftest import require_tool
 
+POD = """apiVersion: v1
+kind: Pod
+metadata:
+  name: tiny
+spec:
+  hostNetwork: {{ .Values.hostNetwork | toJson }}
+  containers:
+  - name: c
+    image: x
+    resources:
+      limits:
+        memory: {{ .Values.memory | toJson }}
+"""
 
-def test_dry_run_against_an_unreachable_cluster_says_the_server_dry_run_was_skipped(tmp_path):
+
+def dry_run(tmp_path, values: dict) -> tuple[str, dict]:
     helm_binary = require_tool("helm")
     chart = tmp_path / "tiny"
     (chart / "templates").mkdir(parents=True)
     (chart / "Chart.yaml").write_text("apiVersion: v2\nname: tiny\nversion: 0.1.0\n")
-    (chart / "templates" / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tiny\n")
+    (chart / "values.yaml").write_text("hostNetwork: false\nmemory: 1Gi\n")
+    (chart / "templates" / "pod.yaml").write_text(POD)
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(yaml.safe_dump({
         "apiVersion": "v1", "kind": "Config", "current-context": "gone",
@@ -38,16 +55,38 @@ def test_dry_run_against_an_unreachable_cluster_says_the_server_dry_run_was_skip
     helm = Helm(helm_binary, kubeconfig, runner, env={"HELM_CACHE_HOME": str(tmp_path / "c"),
                                                      "HELM_CONFIG_HOME": str(tmp_path / "cfg"),
                                                      "HELM_DATA_HOME": str(tmp_path / "d")})
-    release = ReleaseDeployer(helm, Sops(runner), runner, helm_binary, DeployOptions(dry_run=True))
+    schemas = KubeSchemas("1.34")
+    release = ReleaseDeployer(helm, Sops(runner), runner, helm_binary, DeployOptions(dry_run=True),
+                              check_schemas=lambda docs: check_objects(docs, schemas))
     spec = ReleaseSpec("c/tiny", "tiny", "tiny", "c", "tiny", chart, ())
     ctx = StepContext(StepResult("c/tiny", "tiny", "c"), lambda r: None)
     details: dict = {}
+    with pytest.raises(ReleaseFailed) as e:
+        asyncio.run(release._dry_run(spec, ChartSource.folder(chart), values, details, ctx))
+    return e.value.message, details
 
-    outcome = asyncio.run(release._dry_run(spec, ChartSource.folder(chart), {}, details, ctx))
 
-    assert outcome.message == "renders 1 objects; cluster not reachable, server dry run skipped"
-    assert details["server_dry_run"].startswith("skipped: cluster unreachable: helm history tiny failed: ")
-    assert details["rendered"] == {"ConfigMap": 1}
+def test_a_dry_run_that_could_not_reach_the_cluster_fails_saying_what_was_not_checked(tmp_path):
+    message, details = dry_run(tmp_path, {})
+    assert message.startswith("renders 1 objects, 1 checked against the Kubernetes API schemas; NOT checked against "
+                              "the cluster: the server dry run could not run (cluster unreachable: helm history tiny "
+                              "failed: "), message
+    assert details["server_dry_run"].startswith("not done: cluster unreachable: ")
+    assert details["rendered"] == {"Pod": 1}
+
+
+def test_a_field_of_the_wrong_type_fails_the_dry_run_before_the_cluster_is_asked(tmp_path):
+    message, details = dry_run(tmp_path, {"hostNetwork": "x"})
+    assert message == ("the rendered objects do not match the Kubernetes API (1 problem(s)): Pod tiny: "
+                       "spec.hostNetwork: 'x' is not of type 'boolean', 'null'")
+    assert "server_dry_run" not in details
+
+
+def test_a_quantity_the_api_server_would_refuse_fails_the_dry_run(tmp_path):
+    message, _ = dry_run(tmp_path, {"memory": "abc"})
+    assert message == ("the rendered objects do not match the Kubernetes API (1 problem(s)): Pod tiny: "
+                       "spec.containers.0.resources.limits.memory: 'abc' is not a Kubernetes quantity "
+                       "(e.g. 512Mi, 2Gi, 500m, 1.5)")
 
 
 class _Forbidding(http.server.BaseHTTPRequestHandler):

@@ -28,13 +28,13 @@ def findings(report) -> list[tuple]:
 def test_a_second_run_of_an_unchanged_repository_parses_nothing_and_finds_the_same(tmp_path):
     root = make_repo(tmp_path / "repo", {"alpha": ["staging", "prod"]})
     # refused by name, with its line: positions are kept too
-    (root / "config/clusters/alpha/prod.values.yaml").write_text("jupyterhub: {}\njupyterhub-home-nfs:\n  enabled: true\n")
+    (root / "config/clusters/alpha/prod.values.yaml").write_text("jupyterhub: {}\nbinderhub-service:\n  enabled: true\n")
     first, cache1 = run(root, tmp_path / "cache")
     second, cache2 = run(root, tmp_path / "cache")
     assert cache1.hits == 0 and cache1.misses > 0
     assert (cache2.hits, cache2.misses) == (cache1.misses, 0)
     assert findings(second) == findings(first)
-    assert [f[:4] for f in findings(first)] == [("config/clusters/alpha/prod.values.yaml", 3, 3, "home-nfs-server-unavailable")]
+    assert [f[:4] for f in findings(first)] == [("config/clusters/alpha/prod.values.yaml", 3, 3, "binderhub-registry-missing")]
 
 
 def test_an_edited_file_is_parsed_again(tmp_path):
