@@ -1,7 +1,7 @@
 """What helm gets for one release: its chart, and its values layers in order, as data.
 
 This module is the one place that decides which layers a release has and in which order; deploy
-(`run/release.py`), diff (`run/diff.py`), render (`render/engine.py`) and plan-upgrade
+(`run/release.py`), diff (`run/diff.py`), render (`render/renderer.py`) and plan-upgrade
 (`plan/release_inputs.py`, which fingerprints the order) all take it from here. It is pure: files are
 read, and secrets decrypted, only through the `read` function the caller hands in.
 

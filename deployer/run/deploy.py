@@ -1,6 +1,6 @@
 """`deploy` as a linear script of stages: load -> plan -> connect -> read the ledger -> run -> report.
 
-The ledger (deployer.run.ledger): each release's input digest is compared with the one recorded in
+The ledger (deployer.run.cluster_ledger): each release's input digest is compared with the one recorded in
 the cluster; a release whose record matches and whose last revision is deployed is `unchanged`
 (no helm call) unless `force`; every other one records its digest, commit and deployer version on
 the revision it makes."""
@@ -33,7 +33,7 @@ from deployer import __version__
 from deployer.plan.ledger import Comparison, Source, Verdict, record_labels
 from deployer.run.cluster_connection import open_cluster
 from deployer.run.engine import Engine, Outcome, RunReport, Step, StepResult
-from deployer.run.ledger import ClusterLedger, desired_digests, fix_revision_label, read_ledger, repo_source
+from deployer.run.cluster_ledger import ClusterLedger, desired_digests, fix_revision_label, read_ledger, repo_source
 from deployer.plan.release_values import ReleaseSpec
 from deployer.render.inputs import ChartOptions, ReadyRelease, ValuesReader, ready_release, release_spec, saved_outputs
 from deployer.run.release import DeployOptions, ReleaseDeployer
@@ -264,7 +264,7 @@ def _fleet_check(request: DeployRequest, clusters: dict[str, Cluster], ready: li
                  runner: ProcessRunner, helm_binary) -> None:
     """The fleet checks over the releases about to be deployed (render/fleet.py), rendered from
     the charts and values helm will get."""
-    from deployer.render.engine import RenderOptions, fleet_problems_before_deploy
+    from deployer.render.renderer import RenderOptions, fleet_problems_before_deploy
 
     if not ready:
         return

@@ -137,7 +137,7 @@ def plan_against_cluster(root: Path, clusters: Optional[list[str]], runner: Proc
     from deployer.plan.ledger import plan_from_ledger, recorded_elsewhere
     from deployer.plan.release_inputs import release_inputs
     from deployer.run.cluster_connection import open_cluster
-    from deployer.run.ledger import ClusterLedger, desired_digests, read_ledger, repo_source
+    from deployer.run.cluster_ledger import ClusterLedger, desired_digests, read_ledger, repo_source
 
     head = folder_snapshot(root, "working tree")
     names = sorted(head.clusters)

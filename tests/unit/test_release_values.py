@@ -232,7 +232,7 @@ def test_deploy_and_diff_hand_helm_the_same_layers_saved_outputs_included(repo, 
 
 def test_render_hands_helm_template_the_values_deploy_hands_helm_upgrade(repo, plans):
     from deployer.plan.deploy_order import plan_hubs
-    from deployer.render.engine import Renderer, RenderOptions
+    from deployer.render.renderer import Renderer, RenderOptions
 
     deployed = _deploy_values(repo, FakeHelm())
 
