@@ -177,7 +177,7 @@ def _run_planned(request: DeployRequest, clusters: dict[str, Cluster], planned: 
             hooks = tuple(h for h in (f(clusters[name], access, runner) for f in request.hook_factories()) if h)
             if use_ledger:
                 hooks = (_record_fixup(access, runner, predicted), *hooks)
-            from deployer.run.health import failure_explainer, reachability_probe
+            from deployer.run.release_probes import failure_explainer, reachability_probe
 
             deployer = ReleaseDeployer(conn.helm, sops, runner, helm_binary, request.options, hooks,
                                        probe=reachability_probe(access, runner),

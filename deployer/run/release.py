@@ -31,7 +31,7 @@ PROBE_FAILURES = 3
 
 # An async function that raises when the cluster's API server does not answer.
 Probe = Callable[[], Awaitable[None]]
-# An async function saying why a release's pods are not ready (`deployer.run.health.failure_explainer`).
+# An async function saying why a release's pods are not ready (`deployer.run.release_probes.failure_explainer`).
 Explain = Callable[["ReleaseSpec"], Awaitable[list]]
 
 # An async function sending a release's rendered objects to the API server as a dry run
