@@ -146,8 +146,7 @@ def _run_planned(request: DeployRequest, clusters: dict[str, Cluster], planned: 
     charts = known_charts(request.root)
     specs = {p.id: release_spec(request.root, clusters[p.cluster], p, charts) for p in planned}
     use_ledger = not request.options.dry_run
-    digests = desired_digests(request.root, clusters, request.options.chart_repo,
-                              only={p.id for p in planned}) if use_ledger else {}
+    digests = desired_digests(request.root, clusters, only={p.id for p in planned}) if use_ledger else {}
     source = repo_source(request.root, runner) if use_ledger else Source(None)
     sops = Sops(runner)
     helm_binary = find_tool("helm")
