@@ -1,9 +1,12 @@
-"""`deploy` as a linear script of stages: load -> plan -> connect -> read the ledger -> run -> report.
+"""`deploy` as a linear script of stages (`_run_planned`): load and validate -> plan -> digests ->
+connect and read the ledgers -> drop the unchanged -> make the rest ready -> fleet checks -> apply
+through the engine -> settle, health, record -> report.
 
-The ledger (deployer.run.cluster_ledger): each release's input digest is compared with the one recorded in
-the cluster; a release whose record matches and whose last revision is deployed is `unchanged`
-(no helm call) unless `force`; every other one records its digest, commit and deployer version on
-the revision it makes."""
+The ledger (deployer.run.cluster_ledger): each release's digest of what it renders from
+(deployer.render.digest) is compared with the one recorded in the cluster; a release whose record
+matches and whose last revision is deployed is `unchanged` (never read, prepared, rendered or
+touched) unless `force`; every other one records its digest, commit and deployer version on the
+revision it makes."""
 
 from __future__ import annotations
 
