@@ -31,12 +31,12 @@ def _cluster(ctx: typer.Context, state_dir: Optional[str], *, node: bool = True)
     (`deployer --state-dir DIR local ...`, $DEPLOYER_STATE_DIR, the repository's .deployer)."""
     from deployer.errors import UsageError
     from deployer.local.cluster import LocalCluster
-    from deployer.paths import state_dir as explicit_state_dir
+    from deployer.paths import state_dir as checked_state_dir
 
     if state_dir is not None and not state_dir.strip():
         raise UsageError("--state-dir is empty", hint="pass the folder of the local cluster's state, or leave the option out")
     app = state(ctx).app
-    folder = (explicit_state_dir(None, state_dir) if state_dir is not None else app.state_dir()) / "local"
+    folder = (checked_state_dir(explicit=state_dir) if state_dir is not None else app.state_dir()) / "local"
     return LocalCluster(folder, node=node, runner=app.runner)
 
 
@@ -154,7 +154,7 @@ def open_hub(
 ) -> None:
     """Reach a hub of the local cluster from this machine: forward 127.0.0.1:PORT to its proxy
     (`kubectl port-forward`) until Ctrl-C or --timeout, and print the URL."""
-    from deployer.plan.user_test_service import PROXY_SERVICE
+    from deployer.run.user_test import PROXY_SERVICE
     from deployer.toolchain import find_tool
 
     status = _cluster(ctx, state_dir).status()
