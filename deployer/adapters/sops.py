@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from deployer import stopping
-from deployer.adapters.process import ProcessRunner, last_line
+from deployer.adapters.process import ProcessRunner
 from deployer.config.yamlload import MAX_FILE_BYTES, YamlProblem, decode, load_json, load_yaml
 from deployer.errors import ToolError
 from deployer.redact import leaf_strings
@@ -46,12 +46,13 @@ class Sops:
         """The plaintext of a sops file; every value in it is registered for redaction, but those
         directly under one of `public_keys` (in a kubeconfig: names and URLs, not credentials)."""
         refuse_unsafe(path)
+        check_age_key_file()
         result = self.runner.run(
             [self.binary, "--disable-version-check", "decrypt", path], timeout=DECRYPT_TIMEOUT
         )
         if not result.ok:
             raise SopsError(
-                f"{path.name}: sops could not decrypt it: {self.runner.redactor(last_line(result.stderr))}",
+                f"{path.name}: sops could not decrypt it: {self.runner.redactor(sops_failure(result.stderr))}",
                 hint=_hint(result.stderr),
             )
         text = result.stdout
@@ -83,7 +84,7 @@ class Sops:
         result = self.runner.run(args, timeout=DECRYPT_TIMEOUT, input=text, cwd=cwd)
         if not result.ok:
             raise SopsError(
-                f"{Path(filename).name}: sops could not encrypt it: {self.runner.redactor(last_line(result.stderr))}",
+                f"{Path(filename).name}: sops could not encrypt it: {self.runner.redactor(sops_failure(result.stderr))}",
                 hint="pass --age-recipient, or add a creation rule matching this path to the repository's .sops.yaml",
             )
         return result.stdout
@@ -146,6 +147,52 @@ def refuse_unsafe(path: Path) -> None:
         # the message names the position and the rule, never the content
         raise SopsError(f"{path.name}: refused, not decrypted: {e.message} (line {e.line})",
                         hint=f"{e.hint + '; ' if e.hint else ''}run `deployer validate`") from None
+
+
+def check_age_key_file(env: Optional[dict[str, str]] = None) -> None:
+    """A SOPS_AGE_KEY_FILE that is set must name a readable file: sops itself would only say that
+    no key decrypted the file, and `render` would quietly fall back to placeholder values."""
+    value = (os.environ if env is None else env).get(AGE_KEY_ENV)
+    if not value:
+        return
+    hint = f"point {AGE_KEY_ENV} at your age key file (the path `deployer init` printed), or unset it"
+    try:
+        if os.path.isdir(value):
+            raise SopsError(f"{AGE_KEY_ENV}={value}: a folder, not a key file", hint=hint)
+        if not os.path.isfile(value):
+            raise SopsError(f"{AGE_KEY_ENV}={value}: no such file", hint=hint)
+        if not os.access(value, os.R_OK):
+            raise SopsError(f"{AGE_KEY_ENV}={value}: cannot be read (permission denied)", hint=hint)
+    except ValueError as e:  # a NUL byte
+        raise SopsError(f"{AGE_KEY_ENV}: not a usable path", hint=hint) from e
+
+
+def sops_failure(stderr: str) -> str:
+    """sops's reason in one line: its first line, then why each key failed ("- | ..." blocks,
+    joined, without the list of places it also looked), not its closing sentence ("... but none were.")."""
+    lines = [ln.rstrip() for ln in stderr.splitlines() if ln.strip()]
+    if not lines:
+        return "(sops gave no reason)"
+    headline = lines[0].strip().rstrip(".")
+    reasons: list[str] = []
+    key, parts = "", []  # type: ignore[var-annotated]
+
+    def flush() -> None:
+        if key and parts:
+            reason = " ".join(parts).split(". Did not find keys in locations")[0].rstrip(".")
+            reasons.append(f"{key[:12]}…: {reason}" if len(key) > 12 else f"{key}: {reason}")
+
+    for ln in lines[1:]:
+        s = ln.strip()
+        if s.endswith(": FAILED") and not s.startswith("Group "):
+            flush()
+            key, parts = s[: -len(": FAILED")], []
+        elif key and (s.startswith("- |") or s.startswith("|")):
+            parts.append(s.lstrip("-").strip().lstrip("|").strip())
+    flush()
+    if reasons:
+        return f"{headline}: " + "; ".join(reasons)[:800]
+    return "; ".join(ln.strip() for ln in lines)[:800]
 
 
 def _hint(stderr: str) -> str:

@@ -81,7 +81,12 @@ class FileCheck:
         if path in self.referenced:
             return  # already checked (a values file shared by many hubs)
         if not path.exists():
-            present = sorted(p.name for p in self.folder.iterdir())
+            dangling = _dangling_link(self.folder / ref.ref)
+            if dangling:
+                self._cluster_problem(ref.path, "missing-file", f"{ref.ref}: {dangling}",
+                                      f"make {ref.ref} a regular file, or a link to one")
+                return
+            present = sorted(p.name for p in self.folder.iterdir() if p.name != ref.ref)
             close = difflib.get_close_matches(ref.ref, present, n=1, cutoff=0.6)
             hint = f"did you mean `{close[0]}`?" if close else f"create {ref.ref} in {self.reader.rel(self.folder)}/, or fix the name"
             self._cluster_problem(ref.path, "missing-file", f"{ref.ref}: no such file", hint)
@@ -238,3 +243,18 @@ def _plaintext_paths(data: Any, suffix: str) -> list[tuple]:
         elif node is not None:
             out.append(path)
     return sorted(out, key=str)
+
+
+def _dangling_link(path: Path) -> str:
+    """Why a path that is there (a symbolic link) does not lead to a file; "" when it is not there."""
+    import errno
+
+    if not os.path.islink(path):
+        return ""
+    try:
+        os.stat(path)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "a symbolic link loop"
+        return f"a symbolic link to {os.readlink(path)}, which does not exist"
+    return ""

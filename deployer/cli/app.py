@@ -41,9 +41,9 @@ app = typer.Typer(
 
 def _print_version(value: bool) -> None:
     if value:
-        from deployer import __version__
+        from deployer import DISTRIBUTION, __version__
 
-        typer.echo(f"deployer {__version__}")
+        typer.echo(f"{DISTRIBUTION} {__version__}")
         raise typer.Exit(EXIT_OK)
 
 
@@ -65,7 +65,7 @@ def _global_options(
         metavar="DIR",
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug lines (redacted) to stderr."),
-    version: bool = typer.Option(False, "--version", help="Print deployer's version and exit.",
+    version: bool = typer.Option(False, "--version", help="Print the installed package's name and version, and exit.",
                                  is_eager=True, callback=_print_version),
 ) -> None:
     from deployer.redact import install_log_redaction

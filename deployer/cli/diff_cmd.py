@@ -39,7 +39,7 @@ def diff(
         root = state(ctx).root()
         work = state(ctx).charts_work_dir()
         options = DeployOptions(chart_repo=chart_repo_folder(chart_repo), work_dir=work)
-        with connect(root, cluster, hubs or None, runner, work) as conn:
+        with connect(root, cluster, hubs or None, runner, work, state(ctx).state_dir()) as conn:
             results = run_diff(conn, hubs or None, options)
     except DeployerError as e:  # 2 means "changes" here, so every error (a usage one too) is 1
         print_error(e)

@@ -6,6 +6,7 @@ from typing import Optional
 
 import typer
 
+from deployer.cli.options import seconds_option
 from deployer.cli.app import OutputFormat, state
 from deployer.errors import EXIT_OK
 from deployer.redact import dumps_redacted
@@ -20,7 +21,7 @@ def deploy_dashboards(
     cluster: str = typer.Argument(..., help="Cluster whose Grafana receives the dashboards."),
     grafana_url: Optional[str] = typer.Option(None, "--grafana-url",
                                               help="Grafana's URL (default: support.grafana_url, or from the support values)."),
-    timeout: float = typer.Option(15.0, "--timeout", min=1, help="Seconds allowed per Grafana request."),
+    timeout: float = seconds_option(15.0, "--timeout", minimum=1, help="Seconds allowed per Grafana request."),
     output: OutputFormat = typer.Option(OutputFormat.text, "--output", "-o", help="text, or json for scripts."),
 ) -> int:
     """Put deployer's JupyterHub dashboards (pinned JSON in deployer/dashboards) into a folder

@@ -181,6 +181,17 @@ def test_operating_commands_register_every_secret_of_the_hubs_before_any_call(tm
     assert redact(error) == f'Deployment.apps "hub" is invalid: Invalid value: "{MARKER}"'
 
 
+def test_each_line_of_a_multi_line_secret_is_redacted_on_its_own():
+    """A private key printed one line at a time (a log, an error quoting a line) is still hidden."""
+    from deployer.redact import Redactor
+
+    key = "-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKB\n-----END KEY-----"
+    redactor = Redactor([key])
+    assert "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC" not in redactor("line 2: MIIEvQIBADANBgkqhkiG9w0BAQEFAASC")
+    assert "BKcwggSjAgEAAoIBAQC7VJTUt9Us8cKB" not in redactor("error at BKcwggSjAgEAAoIBAQC7VJTUt9Us8cKB here")
+    assert key not in redactor(f"whole: {key}")
+
+
 REPR_NOT_JSON = "k9'Xq\"2v!Zr#8Lm@pW"  # holds both quotes: its repr escapes `'`, its JSON escape `"`
 
 

@@ -249,3 +249,17 @@ def test_sops_metadata_of_the_wrong_type_is_a_problem_naming_the_key_not_a_crash
     assert "internal error" not in out + err and "Traceback" not in out + err
     assert f"enc-prod.secret.values.yaml:{line}" in out + err or f"\n{line:>8}:5  error" in out + err, out + err
     assert f"sops metadata `{key}` must be a string" in out + err, out + err
+
+
+@pytest.mark.parametrize("target, says", [
+    ("prod.values.yaml", "a symbolic link loop"),
+    ("gone.values.yaml", "a symbolic link to gone.values.yaml, which does not exist"),
+])
+def test_a_values_file_that_is_a_broken_symlink_says_so_not_no_such_file(tmp_path, target, says):
+    root = make_repo(tmp_path)
+    values = root / "config" / "clusters" / "alpha" / "prod.values.yaml"
+    values.unlink()
+    values.symlink_to(target)
+    problems = [p for p in validate(root).report.errors if "prod.values.yaml" in p.message]
+    assert [(p.code, p.message, p.hint) for p in problems] == [
+        ("missing-file", f"prod.values.yaml: {says}", "make prod.values.yaml a regular file, or a link to one")]
