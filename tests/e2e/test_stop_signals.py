@@ -178,7 +178,7 @@ def test_every_command_stopped_at_a_random_moment_ends_clean_and_leaks_nothing(f
             problems.append(f"{what}: exit {r['code']}, not {128 + r['signal']}: {err[-600:]}")
         elif f"interrupted by {signal.Signals(r['signal']).name}" not in err:
             problems.append(f"{what}: does not say it was interrupted: {err[-300:]}")
-        if "Traceback" in err and r["args"][0] != "diff":  # diff: issue 22 defect 7 (a task never awaited)
+        if "Traceback" in err:
             problems.append(f"{what}: a traceback: {err[-1500:]}")
         if r["took"] > 5:
             problems.append(f"{what}: took {r['took']:.1f}s to exit")
