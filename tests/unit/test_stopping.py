@@ -81,3 +81,18 @@ def test_a_signal_cancels_the_engine_run_whose_steps_are_reported_interrupted(po
     report = Engine(2).run([Step("a", "a", slow), Step("b", "b", slow)])
     assert time.monotonic() - started < 5
     assert report.interrupted and [r.state for r in report.results] == [State.interrupted, State.interrupted]
+
+
+def test_a_background_child_of_the_command_is_stopped_with_it_one_that_outlives_it_is_not(policy, tmp_path):
+    runner = ProcessRunner()
+    port_forward = runner.spawn(["sleep", "30"], log_file=tmp_path / "pf.log", stop_with_command=True)
+    component = runner.spawn(["sleep", "30"], log_file=tmp_path / "c.log")
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(10)
+        assert port_forward.wait(5) == -signal.SIGTERM
+        assert component.poll() is None
+    finally:
+        component.kill()
+        component.wait()
