@@ -4,10 +4,8 @@ reasons, an API server killed mid-deploy, and planted secrets traced through eve
 
 from __future__ import annotations
 
-import base64
 import json
 import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -16,8 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.operate_repo import (BAD_IMAGE, CHART_REPO, GOOD_TAG, Repo, as_json, delete_namespaces, hub_values,
-                                    make_age_key)
+from tests.e2e.operate_repo import (
+    BAD_IMAGE,
+    CHART_REPO,
+    GOOD_TAG,
+    Repo,
+    as_json,
+    delete_namespaces,
+    hub_values,
+    make_age_key,
+)
+from tests.secret_needles import needles
 
 pytestmark = pytest.mark.e2e
 
@@ -268,19 +275,8 @@ SECRETS = {
     "newline": "S3cr3t-CANARY-new\nline",
     "unicode": "S3cr3t-CANARY-ünï€😀",
     "short": "Ωz7",  # shorter than 4: redacted where it stands as a whole value (deployer/redact.py)
+    "bothquotes": "S3cr3t-CANARY-k9'Xq\"2v!Zr#8Lm@pW",  # its Python repr differs from its JSON escape
 }
-
-
-def needles(secret: str) -> set[str]:
-    import yaml
-
-    forms = {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1], shlex.quote(secret),
-             repr(secret)[1:-1], yaml.safe_dump(secret, default_style='"', width=10**6).strip()[1:-1],
-             yaml.safe_dump(secret, default_style='"', allow_unicode=True, width=10**6).strip()[1:-1]}
-    for enc in (base64.b64encode, base64.urlsafe_b64encode):
-        forms.add(enc(secret.encode()).decode().rstrip("="))
-    forms |= {line for line in secret.splitlines() if len(line) >= 8}
-    return {f for f in forms if f}
 
 
 def secret_values(secrets: dict[str, str], label: bool) -> str:
@@ -316,6 +312,8 @@ def test_planted_secrets_never_appear_in_any_output_log_report_state_or_temp_fil
     n = iter(range(100))
     mirror = ("--chart-repo", str(CHART_REPO))
     run("validate")
+    run("render", "e2e", hub, *mirror, expect=(0, 1))
+    run("render", "e2e", hub, *mirror, "--output", "json", expect=(0, 1))
     run("deploy", "e2e", hub, *mirror, "--dry-run", "--output", "json")
     run("deploy", "e2e", hub, *mirror, "--timeout", "240", "--report-file", str(reports / f"r{next(n)}.json"))
     run("deploy", "e2e", hub, *mirror, "--timeout", "240", "--output", "json")
