@@ -138,11 +138,54 @@ def write_text(path: Path, text: str, option: str, *, make_parents: bool = False
         elif not path.parent.is_dir():
             raise UserFileError(f"{option} {_short(path)}: cannot write it: the folder {path.parent} does not exist",
                                 hint="create the folder first, or name a file in an existing folder")
-        path.write_text(text, encoding="utf-8")
+        _write_whole(path, text.encode("utf-8"))
     except OSError as e:
         raise UserFileError(f"{option} {_short(path)}: cannot write it: {_os_reason(e)}") from e
     except ValueError as e:
         raise UserFileError(f"{option}: not a usable path ({e})") from e
+
+
+def _write_whole(path: Path, data: bytes) -> None:
+    """Never a half-written file, even when the command is stopped: written beside it, then renamed
+    over it (a file that exists keeps its mode; a symlink's target is the file written). A target that
+    is not a regular file (/dev/stdout, a pipe) is written to as it is."""
+    import contextlib
+    import stat
+    import tempfile
+
+    real = Path(os.path.realpath(path))
+    try:
+        st = os.stat(real)
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
+    else:
+        if not stat.S_ISREG(st.st_mode):
+            with open(real, "wb") as fh:
+                fh.write(data)
+            return
+        mode = st.st_mode & 0o777
+    fd, tmp = tempfile.mkstemp(prefix=f".{real.name[:100]}.", suffix=".tmp", dir=real.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, real)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (os.umask would, for every thread)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
 
 
 NAME_MAX = 255  # bytes in one file name, on Linux's file systems

@@ -144,7 +144,19 @@ class FileCheck:
     def _check_fully_encrypted(self, f: DataFile) -> None:
         """In a sops file every value must be ciphertext, unless sops was told to leave some in clear."""
         meta = f.sops_metadata or {}
-        if any(meta.get(k) for k in ("encrypted_regex", "unencrypted_regex", "encrypted_suffix", "encrypted_comment_regex", "unencrypted_comment_regex")):
+        wrong = [k for k in SOPS_SELECTORS if meta.get(k) is not None and not isinstance(meta[k], str)]
+        placed = self.reader.read(f.path, positions=True) if wrong else f  # rare: parsed again, with positions
+        for key in wrong:
+            line, column = placed.loaded.position(("sops", key)) if placed.loaded else (0, 0)
+            self._file_problem(
+                f, "bad-sops-metadata",
+                f"sops metadata `{key}` must be a string (a suffix or regular expression), not a "
+                f"{type(meta[key]).__name__}",
+                "sops writes it as a string: restore the file from git, or decrypt and re-encrypt it with sops",
+                line, column)
+        if wrong:
+            return
+        if any(meta.get(k) for k in SOPS_SELECTORS if k != "unencrypted_suffix"):
             return
         suffix = meta.get("unencrypted_suffix") or "_unencrypted"
         clear = _plaintext_paths(f.data, suffix)
@@ -203,6 +215,11 @@ class FileCheck:
                         message="not referenced by cluster.yaml",
                         hint="list it in a hub's helm_chart_values_files, or delete it")
             )
+
+
+# the keys of a sops file's metadata that choose which values sops encrypted: each a string
+SOPS_SELECTORS = ("unencrypted_suffix", "encrypted_suffix", "encrypted_regex", "unencrypted_regex",
+                  "encrypted_comment_regex", "unencrypted_comment_regex")
 
 
 def _plaintext_paths(data: Any, suffix: str) -> list[tuple]:

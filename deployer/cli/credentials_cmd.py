@@ -36,7 +36,7 @@ def use_cluster_credentials(
             f"  deployer use-cluster-credentials {cluster} -- {shell}    # a shell; exit it to remove them"
         )
         return
-    rc = run_with_credentials(root, cluster, command, state(ctx).runner, env, timeout)
+    rc = run_with_credentials(root, cluster, command, state(ctx).runner, env, timeout, state_dir=state(ctx).state_dir())
     raise typer.Exit(rc)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 from typing import List, Optional
 
@@ -65,7 +64,8 @@ def deploy(
     request = DeployRequest(
         root, cluster or "", hubs or None, support=False, concurrency=concurrency,
         options=_options(ctx, timeout, dry_run, no_rollback, chart_repo), force=force, plan_file=plan,
-        health=HealthOptions(retries=health_retries, interval=health_interval) if health_check else None)
+        health=HealthOptions(retries=health_retries, interval=health_interval) if health_check else None,
+        state_dir=state(ctx).state_dir())
     return _run(ctx, request, output, report_file)
 
 
@@ -87,7 +87,8 @@ def deploy_support(
 
     root = _root_and_report_file(ctx, report_file)
     request = DeployRequest(root, cluster, None, support=True, concurrency=1,
-                            options=_options(ctx, timeout, dry_run, no_rollback, chart_repo), force=force)
+                            options=_options(ctx, timeout, dry_run, no_rollback, chart_repo), force=force,
+                            state_dir=state(ctx).state_dir())
     return _run(ctx, request, output, report_file)
 
 
@@ -125,12 +126,9 @@ def _run(ctx: typer.Context, request, output: OutputFormat, report_file: Optiona
         if options.chart_repo:
             err(f"chart dependencies come from the local chart repository {options.chart_repo}")
 
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        with Progress(runner.redactor, live=False if output is OutputFormat.json else None) as progress:
-            report = run(request, runner, progress.event, on_plan)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    # SIGINT and SIGTERM cancel the run (deployer/stopping.py): the report marks the steps interrupted
+    with Progress(runner.redactor, live=False if output is OutputFormat.json else None) as progress:
+        report = run(request, runner, progress.event, on_plan)
     plan = request.plan_file
     extra = {"cluster": request.cluster or None, "plan": str(plan) if plan else None, "dry_run": options.dry_run,
              "chart_repo": str(options.chart_repo) if options.chart_repo else None}

@@ -6,17 +6,18 @@ import json
 
 import typer
 
-from deployer.cli.app import OutputFormat
+from deployer.cli.app import OutputFormat, state
 from deployer.errors import EXIT_FAILED, EXIT_OK
 
 
 def doctor(
+    ctx: typer.Context,
     output: OutputFormat = typer.Option(OutputFormat.text, "--output", "-o", help="text (a table) or json."),
 ) -> None:
     """Report each external tool: found or not, version, path, and what to do when missing."""
     from deployer import toolchain
 
-    statuses = toolchain.doctor()
+    statuses = toolchain.doctor(runner=state(ctx).runner)
     missing = toolchain.missing_required(statuses)
     if output is OutputFormat.json:
         typer.echo(json.dumps({

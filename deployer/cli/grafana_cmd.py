@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Optional
 
 import typer
@@ -10,6 +9,7 @@ import typer
 from deployer.cli.options import seconds_option
 from deployer.cli.app import OutputFormat, state
 from deployer.errors import EXIT_OK
+from deployer.redact import dumps_redacted
 
 grafana_app = typer.Typer(name="grafana", help="The cluster's Grafana: dashboards and deploy annotations.",
                           no_args_is_help=True, rich_markup_mode=None)
@@ -37,7 +37,7 @@ def deploy_dashboards(
     grafana = connect_grafana(root, model, runner, grafana_url, timeout)
     result = run(grafana, cluster)
     if output is OutputFormat.json:
-        typer.echo(runner.redactor(json.dumps({"ok": True, "cluster": cluster, **result.to_json()}, indent=2)))
+        typer.echo(dumps_redacted({"ok": True, "cluster": cluster, **result.to_json()}, runner.redactor, indent=2))
     else:
         typer.echo(f"Grafana {result.grafana}, folder {result.folder_uid}:")
         for d in result.dashboards:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import List, Optional
 
 import typer
@@ -10,6 +9,7 @@ import typer
 from deployer.cli.options import seconds_option
 from deployer.cli.app import OutputFormat, state
 from deployer.errors import EXIT_FAILED, EXIT_OK
+from deployer.redact import dumps_redacted
 
 
 def health(
@@ -46,7 +46,8 @@ def health(
         if text_mode:
             say(f"{h.hub}: attempt {h.attempts} unhealthy ({h.summary[:100]}); retrying in {interval:g}s")
 
-    with connect(root, cluster, hubs or None, runner, state(ctx).charts_work_dir()) as conn:
+    with connect(root, cluster, hubs or None, runner, state(ctx).charts_work_dir(),
+                 state(ctx).state_dir()) as conn:
         results = run_health(conn, hubs or None, options, on_attempt=on_attempt)
         user_tests = _user_tests(conn, [r.hub for r in results if r.healthy], user_test_start_timeout,
                                  say if text_mode else None) if user_test else []
@@ -55,7 +56,7 @@ def health(
         payload = {"ok": healthy, "cluster": cluster, "hubs": [r.to_json() for r in results]}
         if user_test:
             payload["user_tests"] = [t.to_json() for t in user_tests]
-        typer.echo(runner.redactor(json.dumps(payload, indent=2)))
+        typer.echo(dumps_redacted(payload, runner.redactor, indent=2))
     else:
         for r in results:
             mark = "✓" if r.healthy else "✗"

@@ -53,7 +53,7 @@ def plan_upgrade(
     if against:
         from deployer.run.plan_upgrade import plan_against_cluster
 
-        plan = plan_against_cluster(root, clusters, state(ctx).runner)
+        plan = plan_against_cluster(root, clusters, state(ctx).runner, state_dir=state(ctx).state_dir())
     elif changed_files:
         files = [f for item in changed_files for f in item.split()]
         _refuse_folders(root, files)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Optional
 
 import typer
@@ -10,6 +9,7 @@ import typer
 from deployer.cli.options import seconds_option
 from deployer.cli.app import OutputFormat, state
 from deployer.errors import EXIT_OK
+from deployer.redact import dumps_redacted
 
 
 def rollback(
@@ -30,10 +30,11 @@ def rollback(
 
     root = state(ctx).root()
     runner = state(ctx).runner
-    with connect(root, cluster, [hub], runner, state(ctx).charts_work_dir()) as conn:
+    with connect(root, cluster, [hub], runner, state(ctx).charts_work_dir(),
+                 state(ctx).state_dir()) as conn:
         result = run_rollback(conn, hub, revision, dry_run=dry_run, timeout=timeout)
     if output is OutputFormat.json:
-        typer.echo(runner.redactor(json.dumps({"ok": True, "cluster": cluster, **result.to_json()}, indent=2)))
+        typer.echo(dumps_redacted({"ok": True, "cluster": cluster, **result.to_json()}, runner.redactor, indent=2))
     else:
         typer.echo(runner.redactor(result.message))
     return EXIT_OK

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from typing import Optional
@@ -12,6 +11,7 @@ import typer
 from deployer.cli.options import seconds_option
 from deployer.cli.app import OutputFormat, state
 from deployer.errors import EXIT_FAILED, EXIT_OK
+from deployer.redact import dumps_redacted
 
 COLUMNS = ("cluster", "hub", "revision", "chart", "helm status", "last deployed", "sync", "health")
 
@@ -38,12 +38,12 @@ def status(
     runner = state(ctx).runner
     targets = status_targets(root, cluster)  # validated; the clusters that cannot be read, and why
     options = StatusOptions(health=not no_health, request_timeout=request_timeout, sync=not no_sync)
-    fleet = fleet_status(root, targets, runner, options, state(ctx).charts_work_dir())
+    fleet = fleet_status(root, targets, runner, options, state(ctx).charts_work_dir(), state(ctx).state_dir())
     rows, failed = fleet.rows, not fleet.ok
     elapsed = time.monotonic() - started
     if output is OutputFormat.json:
         payload = {"ok": not failed, "seconds": round(elapsed, 2), "hubs": [r.to_json() for r in rows]}
-        typer.echo(runner.redactor(json.dumps(payload, indent=2)))
+        typer.echo(dumps_redacted(payload, runner.redactor, indent=2))
     else:
         render(rows, runner.redactor)
         healthy = sum(1 for r in rows if r.health == "healthy")

@@ -16,8 +16,8 @@ from deployer.plan.deploy_order import PlannedRelease, select_hubs
 from deployer.plan.diff import ObjectChange, diff_manifests, summary
 from deployer.run.cluster_connection import ClusterConnection
 from deployer.run.hub_secrets import register_live_secrets, secret_paths
-from deployer.run.provision import saved_outputs
-from deployer.run.release import DeployOptions, ReleaseDeployer, helm_chart_source, release_spec
+from deployer.render.inputs import ValuesReader, ready_release, release_spec, saved_outputs
+from deployer.run.release import DeployOptions
 
 A = TypeVar("A")
 B = TypeVar("B")
@@ -50,17 +50,17 @@ def run_diff(conn: ClusterConnection, hubs: Optional[list[str]], options: Deploy
     charts = known_charts(conn.root)
     names = select_hubs(conn.cluster, hubs)
     # the same values as deploy: the saved outputs of `deployer provision` are a layer too
-    deployer = ReleaseDeployer(conn.helm, conn.sops, conn.runner, conn.helm_binary, options,
-                               cloud_outputs=saved_outputs(conn.root, conn.cluster.name))
+    reader = ValuesReader(conn.sops, saved_outputs(conn.root, conn.cluster.name))
+    conn.helm  # bound (and its binary found) before any thread uses it
 
     async def one(name: str) -> HubDiff:
         planned = PlannedRelease(f"{conn.cluster.name}/{name}", conn.cluster.name, "hub", name, None)
         spec = release_spec(conn.root, conn.cluster, planned, charts)
         result = HubDiff(name)
         try:
-            prepared = await asyncio.to_thread(deployer.prepare, spec)
-            values = await asyncio.to_thread(deployer.release_values, spec, prepared)
-            chart = helm_chart_source(spec, prepared)
+            ready = await asyncio.to_thread(ready_release, spec, reader, options.charts, conn.runner,
+                                            conn.helm_binary)
+            values, chart = ready.values, ready.source
             paths = await asyncio.to_thread(secret_paths, conn.root, conn.cluster, [name], conn.sops)
             await register_live_secrets(conn.helm, spec.release, spec.namespace, paths)
             desired, live = await _both(conn.helm.render(spec.release, chart, values, namespace=spec.namespace),

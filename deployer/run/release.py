@@ -1,9 +1,8 @@
 """Deploying one helm release (a hub, or a cluster's support stack): the steps a step runs.
 
-chart (prepared, naming what came from a local chart repository) -> values (the layers
-`deployer.plan.release_values` orders; files read and secrets decrypted in memory here) -> recover a
-stuck release ->
-`helm upgrade --install --wait` -> on failure, roll back (unless told not to).
+Given the release ready (its chart prepared and its values layered once, by the pipeline:
+`deployer.render.inputs.ready_release`): `helm upgrade --install --wait` -> recover a stuck
+release and retry once -> settle a first install -> on failure, roll back (unless told not to).
 """
 
 from __future__ import annotations
@@ -13,18 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Optional
 
-from deployer.adapters.chart_repo import ChartRepository
-from deployer.adapters.charts import PreparedChart, prepare_chart
-from deployer.adapters.helm import (PENDING, AnotherOperationInProgress, ChartRenderFailed, ChartSource, ClusterUnreachable,
-                                    Helm, HelmError, Revision)
+from deployer.adapters.helm import (PENDING, AnotherOperationInProgress, ChartRenderFailed, ChartSource, ClusterUnreachable, HelmError,
+                                    Helm, Revision)
 from deployer.adapters.process import ProcessRunner
 from deployer.adapters.sops import Sops
-from deployer.config.file_reader import is_secret_name
-from deployer.config.models import Cluster, RemoteChart
-from deployer.config.yamlload import YamlProblem, decode, load_yaml
 from deployer.errors import DeployerError
-from deployer.plan.deploy_order import PlannedRelease
-from deployer.plan.release_values import LayerSources, ReleaseSpec, cluster_release_spec, release_values
+from deployer.plan.release_values import ReleaseSpec
+from deployer.render.inputs import ChartOptions, ReadyRelease
 from deployer.run.engine import Outcome, StepContext
 from deployer.plan.rollback_target import good_target
 
@@ -66,55 +60,17 @@ class DeployOptions:
     chart_repo: Optional[Path] = None
     work_dir: Path = field(default_factory=lambda: Path(".deployer/charts"))
 
-
-def release_spec(root: Path, cluster: Cluster, planned: PlannedRelease, charts: dict[str, Path]) -> ReleaseSpec:
-    folder = root / "config" / "clusters" / cluster.name
-    return cluster_release_spec(folder, cluster, None if planned.kind == "support" else planned.hub or "", charts,
-                                planned.id)
-
-
-def chart_name(spec: ReleaseSpec, prepared: Optional[PreparedChart]) -> str:
-    """The name of the chart the release deploys (the prepared chart's, as its Chart.yaml says)."""
-    if prepared is not None:
-        return prepared.name
-    return spec.chart.name if isinstance(spec.chart, RemoteChart) else str(spec.chart)
-
-
-def helm_chart_source(spec: ReleaseSpec, prepared: Optional[PreparedChart]) -> ChartSource:
-    """Where helm takes the release's chart from: the prepared folder, or the remote repository."""
-    if prepared is not None:
-        return ChartSource.folder(prepared.path)
-    return ChartSource.remote(spec.chart.name, spec.chart.repository, spec.chart.version)
-
-
-def local_layer(spec: ReleaseSpec, prepared: Optional[PreparedChart]):
-    """The local cluster's values layer for this release (deployer.local.values), or None elsewhere."""
-    if spec.provider != "local":
-        return None
-    from deployer.local.values import layer_for
-
-    return layer_for(chart_name(spec, prepared), support=spec.hub is None, hubs=list(spec.cluster_hubs))
-
-
-def prepare_release_chart(spec: ReleaseSpec, options: DeployOptions, runner: ProcessRunner,
-                          helm_binary: Path) -> Optional[PreparedChart]:
-    """The release's chart with its dependencies built; None for a remote chart helm fetches itself."""
-    repo = ChartRepository.open(options.chart_repo) if options.chart_repo is not None else None
-    chart_dir = spec.chart_dir
-    if chart_dir is None and isinstance(spec.chart, RemoteChart):
-        if repo is None:
-            return None  # helm fetches it from its repository
-        entry = repo.require(spec.chart.name, spec.chart.version, wanted_by=f"release {spec.id}")
-        return PreparedChart(entry.archive, entry.name, entry.version,
-                             {f"{entry.name} {entry.version}": str(entry.archive)})
-    assert chart_dir is not None
-    return prepare_chart(chart_dir, work_dir=options.work_dir, chart_repo=repo, runner=runner, helm=helm_binary,
-                         chart_override=spec.chart_override)
+    @property
+    def charts(self) -> ChartOptions:
+        return ChartOptions(self.work_dir, self.chart_repo)
 
 
 class ReleaseDeployer:
-    def __init__(self, helm: Helm, sops: Sops, runner: ProcessRunner, helm_binary: Path, options: DeployOptions,
-                 after_deploy: tuple[AfterDeploy, ...] = (), cloud_outputs: Optional[dict[str, Any]] = None,
+    """Deploys one release whose chart is prepared and whose values are layered (a ReadyRelease,
+    render/inputs.py): it reads no file; it runs helm, recovers, settles and rolls back."""
+
+    def __init__(self, helm: Helm, sops: Optional[Sops], runner: ProcessRunner, helm_binary: Path,
+                 options: DeployOptions, after_deploy: tuple[AfterDeploy, ...] = (),
                  probe: Optional[Probe] = None, explain: Optional[Explain] = None,
                  validate_objects: Optional[ValidateObjects] = None,
                  check_schemas: Optional[CheckSchemas] = None) -> None:
@@ -123,8 +79,6 @@ class ReleaseDeployer:
         self.probe = probe
         self.explain = explain
         self.after_deploy = after_deploy
-        # what `deployer provision` saved for this cluster (endpoint, role ARNs, buckets, ...)
-        self.cloud_outputs = cloud_outputs or {}
         self.helm = helm
         self.sops = sops
         self.runner = runner
@@ -133,47 +87,9 @@ class ReleaseDeployer:
         # release id -> the ledger's record, stored on the revision the upgrade makes (deploy.py)
         self.labels: dict[str, dict[str, str]] = {}
 
-    # -- values ---------------------------------------------------------------------------
-    def read_values_file(self, path: Path) -> dict[str, Any]:
-        if is_secret_name(path.name):
-            data = self.sops.decrypt_data(path)
-            if isinstance(data, dict):
-                data.pop("sops", None)
-        else:
-            try:
-                data = load_yaml(decode(path.read_bytes()), positions=False).data
-            except YamlProblem as e:
-                raise DeployerError(f"{path.name}:{e.line}:{e.column}: {e.message}", hint="run `deployer validate`") from e
-            except OSError as e:
-                raise DeployerError(f"{path.name}: cannot read: {e.strerror}") from e
-        if data is None:
-            return {}
-        if not isinstance(data, dict):
-            raise DeployerError(f"{path.name}: values must be a mapping", hint="run `deployer validate`")
-        return data
-
-    def layer_sources(self, spec: ReleaseSpec, prepared: Optional[PreparedChart],
-                      dependencies: list[str]) -> LayerSources:
-        """What fills the release's layers (deployer.plan.release_values decides which, in which order)."""
-        local = local_layer(spec, prepared)
-        return LayerSources(self.read_values_file, chart_name(spec, prepared), tuple(dependencies),
-                            local.values if local is not None else {}, self.cloud_outputs)
-
-    def values(self, spec: ReleaseSpec, prepared: Optional[PreparedChart], dependencies: list[str]) -> dict[str, Any]:
-        return release_values(spec, self.layer_sources(spec, prepared, dependencies))
-
-    def release_values(self, spec: ReleaseSpec, prepared: Optional[PreparedChart]) -> dict[str, Any]:
-        """The values helm gets for the release (deploy, diff and render all take them from here)."""
-        return self.values(spec, prepared, chart_dependencies(prepared.path) if prepared else [])
-
-    # -- the chart ------------------------------------------------------------------------
-    def prepare(self, spec: ReleaseSpec) -> Optional[PreparedChart]:
-        return prepare_release_chart(spec, self.options, self.runner, self.helm_binary)
-
     # -- the release ----------------------------------------------------------------------
-    async def deploy(self, spec: ReleaseSpec, ctx: StepContext) -> Outcome:
-        ctx.progress("preparing chart")
-        prepared = await asyncio.to_thread(self.prepare, spec)
+    async def deploy(self, ready: ReadyRelease, ctx: StepContext) -> Outcome:
+        spec, prepared, values = ready.spec, ready.chart, ready.values
         details: dict[str, Any] = {"release": spec.release, "namespace": spec.namespace}
         if prepared is not None:
             details["chart"] = prepared.name
@@ -184,12 +100,9 @@ class ReleaseDeployer:
             details["chart"] = spec.chart.name
             details["chart_version"] = spec.chart.version
         ctx.result.details.update(details)
-        ctx.progress("reading values")
-        local = local_layer(spec, prepared)
-        if local is not None and local.switched_off:
-            details["local_switched_off"] = [o.line() for o in local.switched_off]
-        values = await asyncio.to_thread(self.release_values, spec, prepared)
-        chart_path = helm_chart_source(spec, prepared)
+        if ready.local_switched_off:
+            details["local_switched_off"] = list(ready.local_switched_off)
+        chart_path = ready.source
         if self.options.dry_run:
             return await self._dry_run(spec, chart_path, values, details, ctx)
         # Optimistic: one helm call in the common case. Only when helm refuses because an old
@@ -444,12 +357,3 @@ def _release_objects(rendered: Any) -> list[dict[str, Any]]:
                                                  if isinstance(h, dict)]
     return [d for text in texts for d in yaml.safe_load_all(text) if isinstance(d, dict)]
 
-
-
-def chart_dependencies(chart: Path) -> list[str]:
-    """The names of a chart's dependencies (its Chart.yaml), for the generated values layer."""
-    try:
-        data = load_yaml(decode((chart / "Chart.yaml").read_bytes()), positions=False).data or {}
-    except (OSError, YamlProblem):
-        return []
-    return [d.get("name") for d in data.get("dependencies") or [] if isinstance(d, dict)]

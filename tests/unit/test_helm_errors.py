@@ -154,13 +154,15 @@ def test_deploy_recovers_a_release_another_operation_left_pending_then_upgrades(
     from deployer.run.release import DeployOptions, ReleaseDeployer
 
     helm = StuckHelm()
+    from deployer.render.inputs import ReadyRelease
+
     deployer = ReleaseDeployer(helm, None, None, Path("helm"), DeployOptions())  # type: ignore[arg-type]
-    deployer.prepare = lambda spec: None  # type: ignore[method-assign]  # a remote chart: nothing to prepare
     from deployer.config.models import RemoteChart
 
     spec = ReleaseSpec("c/h", "h", "h", "c", RemoteChart(name="demo", repository="https://charts.example.org/",
                                                           version="1.0.0"), None, ())
-    outcome = asyncio.run(deployer.deploy(spec, StepContext(StepResult("c/h", "c/h", ""), lambda r: None)))
+    ready = ReadyRelease(spec, None, {})  # a remote chart: nothing to prepare
+    outcome = asyncio.run(deployer.deploy(ready, StepContext(StepResult("c/h", "c/h", ""), lambda r: None)))
     assert helm.calls == ["upgrade", "history", "rollback 2", "upgrade"]
     assert outcome.message == ("recovered from pending-upgrade (revision 3) by rolling back to revision 2; "
                                "revision 4 deployed")

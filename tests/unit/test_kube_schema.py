@@ -1,5 +1,6 @@
-"""Rendered objects against the Kubernetes API schemas (render, and deploy --dry-run), with
-resource quantities checked as the API server parses them (the bundled schemas accept any string)."""
+"""render/kube_schema.py: rendered objects against the Kubernetes API schemas of the cluster's version
+(render, and deploy --dry-run), with resource quantities checked as the API server parses them (the
+bundled schemas accept any string)."""
 
 from __future__ import annotations
 
@@ -45,3 +46,25 @@ def test_check_objects_counts_and_names_each_problem(schemas):
         "Deployment hub: spec.template.spec.hostNetwork: 'x' is not of type 'boolean', 'null'",
         "Deployment hub: spec.template.spec.containers.0.resources.limits.memory: 'abc' is not a Kubernetes quantity "
         "(e.g. 512Mi, 2Gi, 500m, 1.5)"]
+
+
+def _pod(**spec) -> dict:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}], **spec}}
+
+
+def test_a_valid_object_passes_and_a_wrong_type_is_found_naming_the_field():
+    schemas = KubeSchemas("1.34")
+    assert schemas.check(_pod()) == (True, [])
+    checked, findings = schemas.check(_pod(hostNetwork="x"))
+    assert checked and len(findings) == 1
+    assert "hostNetwork" in findings[0].message and not findings[0].unknown_api
+
+
+def test_an_api_the_version_does_not_serve_is_found_and_a_custom_resource_is_not_checked():
+    schemas = KubeSchemas("1.34")
+    checked, findings = schemas.check({"apiVersion": "policy/v1beta1", "kind": "PodSecurityPolicy",
+                                       "metadata": {"name": "x"}, "spec": {}})
+    assert checked and [f.unknown_api for f in findings] == [True]
+    assert findings[0].message == "policy/v1beta1 PodSecurityPolicy is not served by Kubernetes 1.34"
+    assert schemas.check({"apiVersion": "example.org/v1", "kind": "Thing", "metadata": {"name": "t"}}) == (False, [])
