@@ -205,18 +205,18 @@ def make_config(rng: random.Random, index: int) -> Config:
         op = rng.choice(["odd-leaf", "odd-leaf", "k8s-field", "delete", "unknown-key", "text"])
         if op == "k8s-field" and target == "cluster":
             path = rng.choice(CLUSTER_FIELDS)
-            value = rng.choice(ODD_VALUES)
+            value = _odd(rng)
             _set(doc, path, value)
             cfg.mutations.append(f"cluster {'.'.join(map(str, path))} = {_brief(value)}")
         elif op == "k8s-field":
             path = rng.choice(K8S_FIELDS)
-            value = rng.choice(ODD_VALUES + ["x", "abc", "1 Gi", "1GB", "500m", 3, "true"])
+            value = _odd(rng, ["x", "abc", "1 Gi", "1GB", "500m", 3, "true"])
             _set(doc, path, value)
             cfg.mutations.append(f"values {'.'.join(map(str, path))} = {_brief(value)}")
         elif op == "odd-leaf":
             paths = _paths(doc)
             path = rng.choice(paths) if paths else ("x",)
-            value = rng.choice(ODD_VALUES)
+            value = _odd(rng)
             _set(doc, path, value)
             cfg.mutations.append(f"{target} {'.'.join(map(str, path))} = {_brief(value)}")
         elif op == "delete":
@@ -230,7 +230,7 @@ def make_config(rng: random.Random, index: int) -> Config:
             path = rng.choice(paths)
             node = _get(doc, path) if path else doc
             if isinstance(node, dict):
-                node[rng.choice(["bogus", "Name", "hubs ", "enabled", "$x", "0"])] = rng.choice(ODD_VALUES)
+                node[rng.choice(["bogus", "Name", "hubs ", "enabled", "$x", "0"])] = _odd(rng)
                 cfg.mutations.append(f"{target} unknown key under {'.'.join(map(str, path)) or '(top)'}")
         else:
             text_kinds.append((target, ""))
@@ -252,6 +252,11 @@ def _get(doc: Any, path: tuple) -> Any:
         except (KeyError, IndexError, TypeError):
             return None
     return node
+
+
+def _odd(rng: random.Random, extra: list[Any] | None = None) -> Any:
+    """A fresh copy: a shared list or dict set in two places (or mutated later) would tie configurations together."""
+    return copy.deepcopy(rng.choice(ODD_VALUES + (extra or [])))
 
 
 def _brief(value: Any) -> str:
@@ -319,6 +324,9 @@ def fuzz(count: int, seed: int, verbose: bool = False, render: bool = True) -> l
             if verbose and bad:
                 for r in bad:
                     print(f"BAD #{i} {r.command} exit {r.code}: {cfg.mutations}\n{r.text[-800:]}", file=sys.stderr)
+            if verbose and len(runs) == 2 and runs[0].code != 0 and runs[1].code == 0:
+                print(f"RENDER PASSED WHAT VALIDATE REFUSED #{i}: {cfg.mutations}\n{runs[0].text[-600:]}",
+                      file=sys.stderr)
     return out
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SHARED_CHARTS, require_tool
+from tests.conftest import SHARED_CHARTS, output_json, require_tool
 from tests.e2e.operate_repo import (BAD_IMAGE, FIRST_REVISION, GOOD_IMAGE, GOOD_TAG, UPGRADE_TAG, delete_namespaces, encrypt,
                                     make_age_key)
 

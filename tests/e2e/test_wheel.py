@@ -3,7 +3,6 @@ environment outside the checkout, and use it from other folders (the corpus, a n
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
