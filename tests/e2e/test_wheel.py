@@ -35,7 +35,10 @@ def installed(dist, tmp_path_factory):
     venv = base / "venv"
     assert run([sys.executable, "-m", "venv", venv]).returncode == 0
     wheel = next(dist.glob("jupyterhub_fleet_deployer-*.whl"))
-    done = run([venv / "bin" / "pip", "install", "--quiet", "--disable-pip-version-check", wheel])
+    # without PYTHONPATH: a checkout on it (its build's *.egg-info) would make pip take the package as
+    # installed already, and skip the wheel
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = run([venv / "bin" / "pip", "install", "--quiet", "--disable-pip-version-check", wheel], env=clean)
     assert done.returncode == 0, done.stderr[-3000:]
     home = base / "home"
     home.mkdir()
