@@ -140,6 +140,8 @@ def changed_value(path: str, schema: dict, current: Any) -> Any:
     kind = types if isinstance(types, str) else next(t for t in types if t != "null")
     if kind == "boolean":
         return not current
+    if kind == "object" and "string" in (types if isinstance(types, list) else []) and isinstance(current, str):
+        return f"{current}-changed"
     if kind in ("integer", "number"):
         return (current or 0) + 1 + (schema.get("minimum") or 0)
     if kind == "string":
