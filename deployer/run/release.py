@@ -16,7 +16,7 @@ from typing import Any, Awaitable, Callable, Optional
 from deployer.adapters.chart_repo import ChartRepository
 from deployer.adapters.charts import PreparedChart, prepare_chart
 from deployer.adapters.helm import (PENDING, AnotherOperationInProgress, ChartRenderFailed, ChartSource, ClusterUnreachable,
-                                    Helm, Revision)
+                                    Helm, HelmError, Revision)
 from deployer.adapters.process import ProcessRunner
 from deployer.adapters.sops import Sops
 from deployer.config.file_reader import is_secret_name
