@@ -42,6 +42,8 @@ from typing import Any
 
 from deployer.adapters.chart_repo import ChartRepository
 from deployer.adapters.process import ProcessRunner, last_line
+from deployer.adapters.schema_refs import VERSION as SCHEMA_REFS_VERSION
+from deployer.adapters.schema_refs import make_schemas_offline
 from deployer.config.yamlload import YamlProblem, load_yaml
 from deployer.errors import ConfigError, ToolError, ToolTimeout
 
@@ -140,6 +142,7 @@ def _prepare(
     key = hashlib.sha256()
     key.update(_tree_digest(chart_dir).encode())
     key.update(b"\0override\0" + (meta_text.encode() if chart_override else b""))
+    key.update(f"\0schema-refs:{SCHEMA_REFS_VERSION}".encode())
 
     from_repo: dict[str, str] = {}
     missing: dict[str, MissingDependency] = {}
@@ -218,6 +221,10 @@ def _prepare(
                     _write_chart_yaml(target, meta)
                 if deps:
                     _build_dependencies(target, name, remote, local_repo, work_dir, runner, helm, timeout)
+            # subchart schemas that would send helm to the internet are made whole offline
+            offline = make_schemas_offline(target)
+            if offline:
+                log.debug("chart %s: remote $refs of %s resolved locally", name, ", ".join(offline))
             (tmp / MARKER).write_text(json.dumps({"name": name, "version": version,
                                                   "from_repository": from_repo}, indent=2), encoding="utf-8")
             try:

@@ -3,7 +3,7 @@
 Pure functions: given the image references (`deployer.local.images.image_refs()`) they return the values
 to layer over a hub's or the support stack's values, and the components they switched off (with why), so a
 run report can name each one. Keys follow the real charts: jupyterhub 4.3.3 (under `jupyterhub:` in
-basehub, `basehub: jupyterhub:` in daskhub) and the support chart's prometheus 27.11.0 dependency.
+basehub, `basehub: jupyterhub:` in daskhub) and the support chart's prometheus 29.13.0 dependency.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def _nest(values: dict, path: tuple[str, ...]) -> dict:
 
 def user_test_service() -> dict:
     """The `deployer-user-test` service and its role (what `deployer health --user-test` uses)."""
-    from deployer.run.user_test import service_values
+    from deployer.plan.user_test_service import service_values
 
     return service_values()["hub"]
 
@@ -154,7 +154,9 @@ def support_values(refs: Mapping[str, str], *, storage_class: str | None = None,
     name, tag = _split(refs["prometheus"])
     server: dict = {"image": {"repository": name, "tag": tag, "pullPolicy": PULL_POLICY}}
     off = [
-        SwitchedOff("ingress-nginx.enabled", "no ingress-nginx controller image here"),
+        SwitchedOff("nginx-ingress.enabled", "no NGINX Ingress Controller image here (F5's nginx/nginx-ingress is "
+                                             "in no registry this machine reaches); hubs are reached through "
+                                             "`deployer local open`"),
         SwitchedOff("cert-manager.enabled", "no cert-manager images here (and no ACME server to reach)"),
         SwitchedOff("letsencrypt.clusterIssuer.enabled", "cert-manager is off"),
         SwitchedOff("grafana.enabled", "no Grafana image here (Grafana is in no registry this machine reaches)"),
@@ -163,9 +165,12 @@ def support_values(refs: Mapping[str, str], *, storage_class: str | None = None,
         SwitchedOff("prometheus.prometheus-node-exporter.enabled", "no node-exporter image built here"),
         SwitchedOff("prometheus.alertmanager.enabled", "no Alertmanager image built here"),
         SwitchedOff("prometheus.prometheus-pushgateway.enabled", "no Pushgateway image built here"),
-        SwitchedOff("prometheus.serverFiles.prometheus.yml.scrape_configs",
+        SwitchedOff("prometheus.scrapeConfigs",
                     "Debian's Prometheus has no Kubernetes service discovery: static jobs for the hubs' "
-                    "/hub/metrics replace the chart's kubernetes_sd jobs"),
+                    "/hub/metrics (prometheus.serverFiles.prometheus.yml.scrape_configs) replace the chart's "
+                    "kubernetes_sd jobs"),
+        SwitchedOff("disableCoredumps.enabled", "no busybox image here for its sysctl init container (the "
+                                                "local node is this machine: its core_pattern is the host's)"),
     ]
     if storage_class is None:
         server["persistentVolume"] = {"enabled": False}
@@ -174,12 +179,15 @@ def support_values(refs: Mapping[str, str], *, storage_class: str | None = None,
     else:
         server["persistentVolume"] = {"storageClass": storage_class}
     values = {
-        "ingress-nginx": {"enabled": False},
+        "nginx-ingress": {"enabled": False},
+        "disableCoredumps": {"enabled": False},
         "cert-manager": {"enabled": False},
         "letsencrypt": {"clusterIssuer": {"enabled": False}},
         "grafana": {"enabled": False},
         "prometheus": {
             "server": server,
+            # prometheus 29's jobs live under `scrapeConfigs` (each kubernetes_sd): null drops them all
+            "scrapeConfigs": None,
             "serverFiles": {"prometheus.yml": {"scrape_configs": hub_scrape_configs(list(hubs or []))}},
             "configmapReload": {"prometheus": {"enabled": False}},
             "kube-state-metrics": {"enabled": False},

@@ -14,7 +14,8 @@ The layers, first to last; a later layer wins, merged with helm's own semantics 
 2. `local cluster` — provider `local` only: the images built on this machine and the components
    switched off for want of one (`deployer/local/values.py` computes it).
 3. `terraform outputs` — a cluster `deployer provision` manages (a `terraform:` block), or any
-   cluster with saved outputs: the outputs under `global.cloud` (`plan/values.py::terraform_values`).
+   cluster with saved outputs: the outputs under `global.cloud` (`plan/values.py::terraform_values`);
+   for our support chart also the cluster autoscaler they provide for (`plan/values.py::support_cloud_values`).
 4. each values file of cluster.yaml, in its order; a sops-encrypted one is a *secret* layer,
    decrypted in memory when it is read.
 
@@ -32,7 +33,7 @@ from typing import Any, Optional
 from deployer.config.file_reader import is_secret_name
 from deployer.config.models import Cluster, Hub, RemoteChart
 from deployer.errors import DeployerError
-from deployer.plan.values import generated_values, merge_values, terraform_values
+from deployer.plan.values import generated_values, merge_values, support_cloud_values, terraform_values
 
 
 @dataclass(frozen=True)
@@ -201,7 +202,10 @@ def layer_values(plan: ValuePlan, sources: LayerSources) -> list[tuple[Layer, di
         elif layer.kind is LayerKind.local:
             out.append((layer, dict(sources.local)))
         elif layer.kind is LayerKind.cloud:
-            out.append((layer, terraform_values(sources.cloud_outputs, hub=plan.hub)))
+            values = terraform_values(sources.cloud_outputs, hub=plan.hub)
+            if plan.hub is None and plan.chart.name == "support" and not plan.chart.remote:
+                values = merge_values(values, support_cloud_values(sources.cloud_outputs))
+            out.append((layer, values))
         else:
             assert layer.path is not None
             out.append((layer, sources.read(layer.path)))

@@ -86,3 +86,34 @@ def terraform_values(outputs: Mapping[str, Any], hub: Optional[str] = None) -> d
         if mine:
             cloud["hub"] = mine
     return {"global": {"cloud": cloud}}
+
+
+# --- the support chart's cluster autoscaler, from the same outputs --------------------------------
+#
+# `terraform/aws` makes the cluster autoscaler's IAM role (IRSA) and outputs it with the service account
+# it trusts. On such a cluster the support stack's outputs layer switches the autoscaler on, with that
+# role on its service account, the EKS cluster's name for node-group discovery and the region: a cluster
+# that `deployer provision` made scales its user and dask node groups from zero with no value written by
+# hand. The cluster's own support values files come later and can still turn it off.
+
+AUTOSCALER_ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
+
+
+def support_cloud_values(outputs: Mapping[str, Any]) -> dict[str, Any]:
+    """The support chart's values from the saved outputs ({} when they hold no autoscaler role)."""
+    role = outputs.get("cluster_autoscaler_role_arn")
+    if not isinstance(role, str) or not role:
+        return {}
+    autoscaler: dict[str, Any] = {
+        "enabled": True,
+        "cloudProvider": "aws",
+        "rbac": {"serviceAccount": {"annotations": {AUTOSCALER_ROLE_ANNOTATION: role}}},
+    }
+    account = outputs.get("cluster_autoscaler_service_account")
+    if isinstance(account, Mapping) and account.get("name"):
+        autoscaler["rbac"]["serviceAccount"]["name"] = str(account["name"])
+    if outputs.get("cluster_name"):
+        autoscaler["autoDiscovery"] = {"clusterName": str(outputs["cluster_name"])}
+    if outputs.get("region"):
+        autoscaler["awsRegion"] = str(outputs["region"])
+    return {"cluster-autoscaler": autoscaler}

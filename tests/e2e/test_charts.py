@@ -418,83 +418,6 @@ def test_daskhub_checks_basehub_values_with_basehubs_schema(helm, prepared):
     assert "basehub" in result.stderr and "jupyterhub.cull.timeout" in result.stderr
 
 
-# --- support --------------------------------------------------------------------------------------
-
-
-def test_support_renders_prometheus_grafana_with_its_datasource_and_the_kube_state_metrics_allowlist(helm, prepared):
-    docs = helm.template(prepared["support"], release="support")
-
-    prometheus = one(docs, "Service", "support-prometheus-server")
-    assert prometheus["spec"]["ports"][0]["port"] == 80
-    one(docs, "Deployment", "support-prometheus-server")
-
-    grafana_config = one(docs, "ConfigMap", "support-grafana")["data"]
-    datasources = yaml.safe_load(grafana_config["datasources.yaml"])["datasources"]
-    assert datasources == [{
-        "name": "prometheus", "type": "prometheus", "uid": "prometheus", "access": "proxy",
-        "url": "http://support-prometheus-server", "isDefault": True, "editable": False,
-    }]
-    one(docs, "Deployment", "support-grafana")
-
-    ksm = one(docs, "Deployment", "support-kube-state-metrics")
-    args = ksm["spec"]["template"]["spec"]["containers"][0]["args"]
-    assert "--metric-labels-allowlist=pods=[app,component,hub.jupyter.org/username]" in args
-
-    one(docs, "Deployment", "support-ingress-nginx-controller")
-    one(docs, "Deployment", "support-cert-manager")
-    assert one(docs, "IngressClass", "nginx")["spec"]["controller"] == "k8s.io/ingress-nginx"
-
-
-def test_prometheus_service_name_does_not_depend_on_the_release_name(helm, prepared):
-    docs = helm.template(prepared["support"], release="monitoring")
-    one(docs, "Service", "support-prometheus-server")
-
-
-def test_support_cluster_issuer_renders_only_where_cert_manager_api_is_served(helm, prepared):
-    without = helm.template(prepared["support"], release="support")
-    assert find(without, "ClusterIssuer") == []
-
-    values = {"letsencrypt": {"clusterIssuer": {"contactEmail": "ops@example.org"}}}
-    docs = helm.template(prepared["support"], "--api-versions", "cert-manager.io/v1", values=[values], release="support")
-    issuer = one(docs, "ClusterIssuer", "letsencrypt-prod")
-    assert issuer["spec"]["acme"]["server"] == "https://acme-v02.api.letsencrypt.org/directory"
-    assert issuer["spec"]["acme"]["email"] == "ops@example.org"
-    assert issuer["spec"]["acme"]["solvers"][0]["http01"]["ingress"]["ingressClassName"] == "nginx"
-
-
-def test_grafana_gets_an_ingress_with_tls_when_hosts_are_given(helm, prepared):
-    values = {"grafana": {"ingress": {"hosts": ["grafana.example.org"]}}}
-    docs = helm.template(prepared["support"], values=[values], release="support")
-    ingress = one(docs, "Ingress", "support-grafana")
-    assert ingress["spec"]["tls"] == [{"hosts": ["grafana.example.org"], "secretName": "grafana.example.org-tls"}]
-    assert ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] == "letsencrypt-prod"
-    assert ingress["spec"]["ingressClassName"] == "nginx"
-    [rule] = ingress["spec"]["rules"]
-    assert rule["host"] == "grafana.example.org"
-    backend = rule["http"]["paths"][0]["backend"]["service"]
-    service = one(docs, "Service", "support-grafana")
-    assert backend == {"name": "support-grafana", "port": {"number": service["spec"]["ports"][0]["port"]}}
-
-
-def test_grafana_has_no_ingress_without_hosts_or_when_switched_off(helm, prepared):
-    assert find(helm.template(prepared["support"], release="support"), "Ingress") == []
-    off = {"grafana": {"ingress": {"enabled": False, "hosts": ["grafana.example.org"]}}}
-    assert find(helm.template(prepared["support"], values=[off], release="support"), "Ingress") == []
-
-
-def test_ingress_nginx_admission_webhook_does_not_refuse_ingresses_when_the_controller_is_down(helm, prepared):
-    docs = helm.template(prepared["support"], release="support")
-    [webhook] = one(docs, "ValidatingWebhookConfiguration", "support-ingress-nginx-admission")["webhooks"]
-    assert webhook["failurePolicy"] == "Ignore"
-
-
-def test_support_schema_rejects_a_malformed_allowlist_entry(helm, prepared):
-    bad = {"prometheus": {"kube-state-metrics": {"metricLabelsAllowlist": ["app,component"]}}}
-    result = helm.run("template", "support", prepared["support"].path, "--kube-version", KUBE, values=[bad])
-    assert not result.ok
-    assert "metricLabelsAllowlist" in result.stderr
-
-
 # --- on the local cluster -------------------------------------------------------------------------
 
 
@@ -561,8 +484,9 @@ def test_support_installs_its_objects_and_no_issuer_before_the_crds_are_served(h
     ClusterIssuer waits for a later deploy, when cert-manager's CRDs are served (that render is tested
     in test_support_cluster_issuer_renders_only_where_cert_manager_api_is_served). What cannot be
     shown on this machine: the pods becoming Ready and the issuer's creation, which goes through
-    cert-manager's webhook — ingress-nginx, cert-manager, Grafana and kube-state-metrics have no image
-    buildable here (the local cluster's layer switches them off and names them)."""
+    cert-manager's webhook — nginx-ingress, cert-manager, Grafana and kube-state-metrics have no image
+    buildable here (the local cluster's layer switches them off and names them). The support chart's own
+    renderings are tested offline in test_support_chart.py."""
     up = scratch_cluster.up()
     assert up.status.healthy, up.status
     kubeconfig = up.status.kubeconfig
@@ -577,7 +501,7 @@ def test_support_installs_its_objects_and_no_issuer_before_the_crds_are_served(h
                           timeout=180)
         assert result.ok, result.stderr
         deployments = {d.metadata.name for d in client.AppsV1Api(api).list_namespaced_deployment("support").items}
-        assert {"support-ingress-nginx-controller", "support-cert-manager", "support-prometheus-server",
+        assert {"support-nginx-ingress-controller", "support-cert-manager", "support-prometheus-server",
                 "support-kube-state-metrics", "support-grafana"} <= deployments
         issuers = client.CustomObjectsApi(api).list_cluster_custom_object(
             "cert-manager.io", "v1", "clusterissuers")["items"]

@@ -220,7 +220,7 @@ def test_prometheus_from_debian_scrapes_the_hubs_metrics(local_cluster, kube, hu
     from deployer.local.images import image_refs
     from deployer.local.values import support_values
 
-    chart = REPO.parent / "shared" / "charts" / "prometheus-27.11.0.tgz"
+    chart = REPO.parent / "shared" / "charts" / "prometheus-29.13.0.tgz"
     if not chart.is_file():
         missing(f"the prometheus chart {chart}")
     layer = support_values(image_refs(), hubs=[hub["ns"]]).values["prometheus"]

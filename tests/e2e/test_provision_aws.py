@@ -288,6 +288,10 @@ def test_aws_end_to_end_plan_apply_output_replan_destroy(moto, tmp_path):
     assert planned["has_changes"] and planned["destroy_plan"] is False
     assert planned["add"] >= 20 and planned["change"] == 0 and planned["destroy"] == 0
     assert planned["state"] == f"s3://{bucket}/deployer/{name}/terraform.tfstate"
+    # the cluster autoscaler's role is part of the plan (the support stack runs the autoscaler with it)
+    addresses = {c["address"]: c["action"] for c in planned["changes"]}
+    assert addresses["aws_iam_role.cluster_autoscaler"] == "create"
+    assert addresses["aws_iam_role_policy.cluster_autoscaler"] == "create"
     work = root / ".state" / "terraform" / name
     assert (work / f"{name}.tfvars.json").is_file()
     tfvars = json.loads((work / f"{name}.tfvars.json").read_text())
@@ -318,6 +322,16 @@ def test_aws_end_to_end_plan_apply_output_replan_destroy(moto, tmp_path):
     }
     assert outputs["user_buckets"] == {"scratch": f"{name}-scratch"}
     assert outputs["deployer_user_arn"].endswith(f":user/{name}-deployer")
+    assert outputs["cluster_autoscaler_role_arn"] == f"arn:aws:iam::123456789012:role/{name}-cluster-autoscaler"
+    assert outputs["cluster_autoscaler_service_account"] == {"namespace": "support", "name": "cluster-autoscaler"}
+    iam = moto.client("iam")
+    trust = iam.get_role(RoleName=f"{name}-cluster-autoscaler")["Role"]["AssumeRolePolicyDocument"]
+    [statement] = trust["Statement"]
+    assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+    assert "system:serviceaccount:support:cluster-autoscaler" in statement["Condition"]["StringEquals"].values()
+    policy = iam.get_role_policy(RoleName=f"{name}-cluster-autoscaler", PolicyName="cluster-autoscaler")
+    scale = [s for s in policy["PolicyDocument"]["Statement"] if s.get("Sid") == "ScaleOwnGroups"]
+    assert scale[0]["Condition"] == {"StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{name}": "owned"}}
     saved = json.loads((work / "outputs.json").read_text())
     assert saved["outputs"] == outputs
     # what a deploy layers from them
@@ -327,6 +341,16 @@ def test_aws_end_to_end_plan_apply_output_replan_destroy(moto, tmp_path):
     values = terraform_values(saved_outputs(root, name, {"DEPLOYER_STATE_DIR": str(root / ".state")}), hub="prod")
     assert values["global"]["cloud"]["hub"] == {"roleArn": outputs["hub_role_arns"]["prod"],
                                                 "serviceAccountName": "user-sa"}
+    # and the support stack: the autoscaler on, with that role, this EKS cluster and region
+    from deployer.plan.values import support_cloud_values
+
+    autoscaler = support_cloud_values(saved_outputs(root, name, {"DEPLOYER_STATE_DIR": str(root / ".state")}))
+    assert autoscaler["cluster-autoscaler"]["enabled"] is True
+    assert autoscaler["cluster-autoscaler"]["autoDiscovery"] == {"clusterName": name}
+    assert autoscaler["cluster-autoscaler"]["awsRegion"] == REGION
+    assert autoscaler["cluster-autoscaler"]["rbac"]["serviceAccount"] == {
+        "name": "cluster-autoscaler",
+        "annotations": {"eks.amazonaws.com/role-arn": outputs["cluster_autoscaler_role_arn"]}}
     # the cloud has it
     assert name in moto.client("eks").list_clusters()["clusters"]
 

@@ -116,7 +116,8 @@ def test_a_reference_without_tag_is_refused():
 def test_support_layer_runs_prometheus_from_the_local_image_and_switches_the_rest_off():
     layer = support_values(REFS, hubs=["hub1", "hub2"])
     assert layer.values == {
-        "ingress-nginx": {"enabled": False},
+        "nginx-ingress": {"enabled": False},
+        "disableCoredumps": {"enabled": False},
         "cert-manager": {"enabled": False},
         "letsencrypt": {"clusterIssuer": {"enabled": False}},
         "grafana": {"enabled": False},
@@ -126,6 +127,7 @@ def test_support_layer_runs_prometheus_from_the_local_image_and_switches_the_res
                           "pullPolicy": "Never"},
                 "persistentVolume": {"enabled": False},
             },
+            "scrapeConfigs": None,
             "serverFiles": {"prometheus.yml": {"scrape_configs": [
                 {"job_name": "jupyterhub", "metrics_path": "/hub/metrics", "static_configs": [
                     {"targets": ["hub.hub1.svc:8081"], "labels": {"namespace": "hub1", "service": "hub"}},
@@ -141,11 +143,11 @@ def test_support_layer_runs_prometheus_from_the_local_image_and_switches_the_res
         },
     }
     assert [s.component for s in layer.switched_off] == [
-        "ingress-nginx.enabled", "cert-manager.enabled", "letsencrypt.clusterIssuer.enabled", "grafana.enabled",
+        "nginx-ingress.enabled", "cert-manager.enabled", "letsencrypt.clusterIssuer.enabled", "grafana.enabled",
         "prometheus.configmapReload.prometheus.enabled", "prometheus.kube-state-metrics.enabled",
         "prometheus.prometheus-node-exporter.enabled", "prometheus.alertmanager.enabled",
-        "prometheus.prometheus-pushgateway.enabled", "prometheus.serverFiles.prometheus.yml.scrape_configs",
-        "prometheus.server.persistentVolume.enabled",
+        "prometheus.prometheus-pushgateway.enabled", "prometheus.scrapeConfigs",
+        "disableCoredumps.enabled", "prometheus.server.persistentVolume.enabled",
     ]
 
 

@@ -93,3 +93,14 @@ def test_only_the_most_recent_repositories_are_kept(tmp_path, monkeypatch):
         paths.append(run(root, tmp_path / "cache")[1].path)
         os.utime(paths[-1], (1000 + i, 1000 + i))
     assert sorted((tmp_path / "cache" / "parsed").iterdir()) == sorted(paths[1:])
+
+
+def test_a_file_edited_to_other_bytes_of_the_same_size_is_parsed_again(tmp_path):
+    """The key is the file's content, not its size (nor its time)."""
+    root = make_repo(tmp_path / "repo", {"alpha": ["staging"]})
+    values = root / "config/clusters/alpha/staging.values.yaml"
+    values.write_text("jupyterhub:\n  custom:\n    name: aaaaa\n")
+    assert run(root, tmp_path / "cache")[0].ok
+    values.write_text("jupyterhub:\n  custom:\n    name: bbbbb\n")
+    report, cache = run(root, tmp_path / "cache")
+    assert cache.misses == 1 and report.ok
