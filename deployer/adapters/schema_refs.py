@@ -88,10 +88,10 @@ def resolve(schema: dict[str, Any], chart: str,
         if wanted not in loaded:
             try:
                 loaded[wanted] = definitions(*wanted)
-            except LookupError:
+            except LookupError as e:
                 raise ConfigError(f"chart {chart}: its values.schema.json refers to the Kubernetes {wanted[0]} API "
                                   "definitions, and kubernetes-validate ships none that old",
-                                  hint="upgrade the kubernetes-validate package") from None
+                                  hint="upgrade the kubernetes-validate package") from e
         return loaded[wanted], [p.replace("~1", "/").replace("~0", "~") for p in parts[1:]]
 
     def bring(defs: dict[str, Any], name: str, ref: str) -> None:

@@ -145,6 +145,7 @@ def refuse_unsafe(path: Path) -> None:
         raise SopsError(f"{path.name}: cannot read it: {e.strerror}") from e
     except YamlProblem as e:
         # the message names the position and the rule, never the content
+        # keep-from-None: the parser's exception may quote the file's (secret) content
         raise SopsError(f"{path.name}: refused, not decrypted: {e.message} (line {e.line})",
                         hint=f"{e.hint + '; ' if e.hint else ''}run `deployer validate`") from None
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Optional
 
 import typer
@@ -32,11 +31,12 @@ def _cluster(ctx: typer.Context, state_dir: Optional[str], *, node: bool = True)
     (`deployer --state-dir DIR local ...`, $DEPLOYER_STATE_DIR, the repository's .deployer)."""
     from deployer.errors import UsageError
     from deployer.local.cluster import LocalCluster
+    from deployer.paths import state_dir as checked_state_dir
 
     if state_dir is not None and not state_dir.strip():
         raise UsageError("--state-dir is empty", hint="pass the folder of the local cluster's state, or leave the option out")
     app = state(ctx).app
-    folder = (Path(state_dir).expanduser().resolve() if state_dir is not None else app.state_dir()) / "local"
+    folder = (checked_state_dir(explicit=state_dir) if state_dir is not None else app.state_dir()) / "local"
     return LocalCluster(folder, node=node, runner=app.runner)
 
 

@@ -147,6 +147,7 @@ class Engine:
             return asyncio.run(main())
         except asyncio.CancelledError:
             if policy.stopping:
+                # keep-from-None: the cancellation is the stop itself, not a cause worth a traceback
                 raise KeyboardInterrupt from None
             raise
 

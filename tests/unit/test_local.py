@@ -319,16 +319,27 @@ def test_a_kernel_without_br_netfilter_is_named(monkeypatch):
                             "pods on the CNI bridge; load it with `modprobe br_netfilter`")
 
 
+@pytest.fixture
+def short_tmp():
+    """A folder short enough for the cluster's sockets (pytest's own tmp_path is longer under xdist)."""
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="lc-", dir="/tmp"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def test_api_only_cluster_binds_loopback_only(pki):
     f = flags(apiserver_args(Path("/bin/kube-apiserver"), pki, PORTS, node=False))
     assert (f["bind-address"], f["advertise-address"]) == ("127.0.0.1", "127.0.0.1")
 
 
-def test_a_second_up_while_one_runs_for_the_same_folder_is_refused(tmp_path):
+def test_a_second_up_while_one_runs_for_the_same_folder_is_refused(short_tmp):
     import fcntl
     import os as _os
 
-    root = tmp_path / "local"
+    root = short_tmp / "local"
     root.mkdir()
     (root / MARKER).write_text("{}")
     fd = _os.open(root / "up.lock", _os.O_RDWR | _os.O_CREAT)
