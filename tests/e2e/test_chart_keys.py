@@ -22,6 +22,7 @@ import yaml
 
 from deployer.adapters.charts import PreparedChart, helm_home_env, prepare_chart
 from deployer.adapters.process import ProcessRunner
+from deployer.checks.chart_switches import value_at
 from deployer.plan.values import merge_values
 from tests.conftest import REPO, require_chart_repo, require_tool
 
@@ -115,15 +116,6 @@ def leaves(schema: dict, root: dict, path: tuple[str, ...] = ()) -> list[tuple[s
     return out
 
 
-def get(values: dict, path: str) -> Any:
-    node: Any = values
-    for key in path.split("."):
-        if not isinstance(node, dict) or key not in node:
-            return None
-        node = node[key]
-    return node
-
-
 def nested(path: str, value: Any) -> dict:
     out: Any = value
     for key in reversed(path.split(".")):
@@ -201,7 +193,7 @@ def test_every_basehub_key_changes_what_is_rendered(charts):
     def check(item: tuple[str, dict]) -> str | None:
         path, sub = item
         base = merge_values(EVERYTHING_ON, CONTEXT.get(path, {}))
-        current = get(merge_values(defaults, base), path)
+        current = value_at(merge_values(defaults, base), path)
         value = changed_value(path, sub, current)
         before = renderer.render(prepared["basehub"], base)
         after = renderer.render(prepared["basehub"], merge_values(base, nested(path, value)))
