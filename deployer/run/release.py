@@ -8,6 +8,8 @@ release and retry once -> settle a first install -> on failure, roll back (unles
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Optional
@@ -203,9 +205,18 @@ class ReleaseDeployer:
         try:
             ctx.progress("server-side dry run")
             history = await self.helm.history(spec.release, spec.namespace, timeout=20)
-            rendered = await self.helm.upgrade_install(spec.release, chart_path, values, namespace=spec.namespace,
-                                                       timeout=60, wait=False, dry_run=True)
             current = history[-1].revision if history else 0
+            try:
+                rendered = await self.helm.upgrade_install(spec.release, chart_path, values, namespace=spec.namespace,
+                                                           timeout=60, wait=False, dry_run=True)
+            except HelmError as e:
+                # a chart that brings its own CRDs (dask-gateway's traefik IngressRoute): a dry run installs
+                # no CRD, so helm cannot map those custom resources on a cluster that lacks them; the API
+                # server still validates every object of the rendering (the custom resources are named)
+                if isinstance(e, ClusterUnreachable) or not _CRD_NOT_INSTALLED.search(e.message):
+                    raise
+                rendered = {"manifest": "\n---\n".join(json.dumps(d) for d in docs)}
+                details["helm_dry_run"] = "custom resources of CRDs not installed yet: validated by the API server"
         except HelmError as e:
             if not isinstance(e, ClusterUnreachable):
                 raise ReleaseFailed(f"server-side dry run failed: {e.message}", e.hint, details) from e
@@ -345,6 +356,9 @@ async def while_reachable(operation: Awaitable[Any], probe: Probe, *, interval: 
         if not task.done():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+
+
+_CRD_NOT_INSTALLED = re.compile(r'resource mapping not found .*no matches for kind "[^"]+"')
 
 
 def _release_objects(rendered: Any) -> list[dict[str, Any]]:
