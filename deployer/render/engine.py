@@ -35,6 +35,8 @@ from deployer.plan.deploy_order import PlannedRelease, plan_hubs, plan_support
 from deployer.render.fleet import fleet_checks
 from deployer.render.kube_schema import DEFAULT_KUBERNETES_VERSION, KubeSchemas
 from deployer.render.model import RenderedObject, RenderedRelease, RenderProblem
+from deployer.render.subchart_keys import unread_problem as unread_value_problem
+from deployer.render.subchart_keys import unread_subchart_values
 from deployer.run.release import DeployOptions, ReleaseDeployer, ReleaseSpec, prepare_release_chart, release_spec
 
 log = logging.getLogger("deployer.render")
@@ -243,6 +245,8 @@ class Renderer:
             out.problems.append(RenderProblem(out.id, "invalid-manifest", e.message,
                                               "fix the template: its output is not valid YAML", file=e.source))
             return
+        if prepared is not None:  # keys a schema-less subchart ignores (render/subchart_keys.py)
+            out.problems += [unread_value_problem(out.id, u) for u in unread_subchart_values(prepared.path, values)]
         if self.use_schemas:
             self._check_schemas(out, version)
 

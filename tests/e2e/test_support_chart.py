@@ -412,8 +412,14 @@ def test_every_support_stack_of_the_corpus_renders_clean(tmp_path):
     assert len(jobs) == 20
     with ThreadPoolExecutor(4) as pool:
         rendered = list(pool.map(lambda j: renderer.render(j[0], j[1], kubernetes_version(j[0])), jobs))
-    problems = [(r.id, p.code, p.message) for r in rendered for p in r.problems]
-    assert problems == []
+    errors = [(r.id, p.code, p.message) for r in rendered for p in r.problems if p.severity == "error"]
+    assert errors == []
+    # what the corpus does give and nothing reads: 11 clusters put `auth.github` beside `grafana.ini`, where the
+    # grafana chart (no values schema) never looks, so their Grafana has no GitHub login; said, not dropped
+    warnings = {(r.cluster, p.code, p.message.split("`")[1]) for r in rendered for p in r.problems
+                if p.severity == "warning"}
+    assert {w[1:] for w in warnings} == {("subchart-value-unread", "grafana.auth.github")}
+    assert len(warnings) == 11
     autoscalers = sorted(r.cluster for r in rendered
                          if any(o.kind == "Deployment" and o.name == "support-aws-cluster-autoscaler" for o in r.objects))
     assert len(autoscalers) == 14 and "bnext-bio" in autoscalers
