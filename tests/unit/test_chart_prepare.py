@@ -285,10 +285,10 @@ def test_a_version_the_repository_lacks_is_an_error_naming_the_versions_it_holds
 
 def test_a_chart_the_repository_lacks_is_an_error_listing_what_it_holds(tmp_path, helm, shared_repo):
     src = make_chart(tmp_path / "src", "wants", deps=[
-        {"name": "binderhub-service", "version": "0.1.0", "repository": "https://2i2c.org/binderhub-service"}])
+        {"name": "cryptnono", "version": "0.3.2", "repository": "https://cryptnono.github.io/cryptnono/"}])
     with pytest.raises(ConfigError) as caught:
         prepare(src, tmp_path / "work", helm, repo=shared_repo)
-    assert caught.value.message.endswith(f"the chart repository {shared_repo} has no chart named binderhub-service")
+    assert caught.value.message.endswith(f"the chart repository {shared_repo} has no chart named cryptnono")
     assert "jupyterhub" in caught.value.hint.split("; ")[0] and "dask-gateway" in caught.value.hint
 
 

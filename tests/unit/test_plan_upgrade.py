@@ -145,7 +145,7 @@ def test_removed_hub_and_cluster_are_listed_for_removal(repo):
 
 def test_support_values_change_plans_the_support_job(repo):
     path = repo / "config/clusters/temple/support.values.yaml"
-    path.write_text(path.read_text() + "\nextraSupport: true\n")
+    path.write_text(path.read_text() + "\ndisableCoredumps:\n  enabled: false\n")
     commit(repo)
     p = plan(repo)
     assert ids(p.support_jobs) == ["temple/support"] and not (p.staging_jobs or p.prod_jobs)
