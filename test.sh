@@ -13,5 +13,8 @@ if .venv/bin/deployer local status >/dev/null 2>&1; then
   echo "test.sh: stopping this repository's local cluster (the tests start their own node)"
   .venv/bin/deployer local down >/dev/null
 fi
+# CI fails on an undefined name or a broken layer before any test runs (seconds, not minutes)
+.venv/bin/ruff check deployer tests benchmarks
+.venv/bin/lint-imports
 # pytest exits 5 when it ran no test: that is a failure here, as any non-zero code is.
 exec .venv/bin/python -m pytest "$@"

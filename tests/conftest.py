@@ -62,39 +62,6 @@ def require_tool(name: str) -> Path:
         raise AssertionError("unreachable")
 
 
-def migrate_corpus_values(config: Path) -> int:
-    """Apply, to a *copy* of the corpus's config folder, the migrations `deployer validate` asks for
-    (what 2i2c's basehub provides and ours refuses by name): tests that need the corpus as a valid
-    fleet (plan-upgrade) use it. Plain values files only; returns how many files changed."""
-    import yaml
-
-    changed = 0
-    for path in sorted(config.glob("clusters/*/*.values.yaml")):
-        if "secret" in path.name:
-            continue
-        data = yaml.safe_load(path.read_text())
-        if not isinstance(data, dict):
-            continue
-        before = yaml.safe_dump(data)
-        for base in (data, data.get("basehub")):
-            if not isinstance(base, dict):
-                continue
-            if isinstance(base.get("jupyterhub-home-nfs"), dict):
-                base["jupyterhub-home-nfs"]["enabled"] = False
-            if isinstance(base.get("binderhub-service"), dict) and base["binderhub-service"].get("enabled") is True:
-                base["binderhub-service"]["enabled"] = False
-            nfs = base.get("nfs")
-            if isinstance(nfs, dict) and isinstance(nfs.get("dirsizeReporter"), dict):
-                nfs["dirsizeReporter"]["enabled"] = False
-            auth = (((base.get("dask-gateway") or {}).get("gateway") or {}).get("auth") or {}).get("jupyterhub")
-            if isinstance(auth, dict):
-                auth.pop("jupyterhubServiceName", None)
-        if yaml.safe_dump(data) != before:
-            path.write_text(yaml.safe_dump(data, sort_keys=False))
-            changed += 1
-    return changed
-
-
 @pytest.fixture(scope="session")
 def corpus_root() -> Path:
     return require_corpus()

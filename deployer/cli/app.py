@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import signal
 from typing import Optional
 
 import typer
@@ -40,9 +41,9 @@ app = typer.Typer(
 
 def _print_version(value: bool) -> None:
     if value:
-        from deployer import __version__
+        from deployer import DISTRIBUTION, __version__
 
-        typer.echo(f"deployer {__version__}")
+        typer.echo(f"{DISTRIBUTION} {__version__}")
         raise typer.Exit(EXIT_OK)
 
 
@@ -64,7 +65,7 @@ def _global_options(
         metavar="DIR",
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug lines (redacted) to stderr."),
-    version: bool = typer.Option(False, "--version", help="Print deployer's version and exit.",
+    version: bool = typer.Option(False, "--version", help="Print the installed package's name and version, and exit.",
                                  is_eager=True, callback=_print_version),
 ) -> None:
     from deployer.redact import install_log_redaction
@@ -123,8 +124,40 @@ def run_app(application: typer.Typer, args: list[str] | None = None) -> int:
 
     Usage errors (unknown option or command, missing argument, bad choice or type) print click's
     own message and exit 2; deployer's errors print their message and hint (redacted) and exit
-    with their code; Ctrl-C exits 130.
+    with their code. SIGINT (Ctrl-C) and SIGTERM stop any command through one path (deployer/stopping.py):
+    children stopped, secret folders removed, exit 130 or 143.
     """
+    from deployer import stopping
+
+    policy = stopping.begin()  # SIGINT and SIGTERM: one path (deployer/stopping.py)
+    try:
+        try:
+            rc = _run(application, args)
+        except KeyboardInterrupt:  # a stop that came while an error was being shown
+            rc = policy.exit_code or stopping.exit_code_for(signal.SIGINT)
+    finally:
+        policy.finishing()  # from here, a further signal kills children and raises nothing
+        if policy.stopping:
+            policy.wait_for_workers(STOP_WAIT)  # steps' blocking calls unwind, removing what they made
+        policy.finish()  # children left are killed, secret folders left are removed
+        policy.restore()
+    if policy.exit_code is not None:
+        return policy.exit_code  # 130 (SIGINT) or 143 (SIGTERM), whatever the command made of the stop
+    return rc
+
+
+STOP_WAIT = 1.0  # seconds a stopped command's worker threads have to unwind before the exit
+
+
+def _interrupted() -> int:
+    from deployer import stopping
+
+    signum = stopping.current().signum or signal.SIGINT
+    typer.echo(f"interrupted by {signal.Signals(signum).name}", err=True)
+    return stopping.exit_code_for(signum)
+
+
+def _run(application: typer.Typer, args: list[str] | None) -> int:
     click_exc = _click_exceptions()
     _current.app = None
     try:
@@ -146,8 +179,7 @@ def run_app(application: typer.Typer, args: list[str] | None = None) -> int:
     except SystemExit as e:  # typer/click exits
         return e.code if isinstance(e.code, int) else EXIT_FAILED
     except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        return 130
+        return _interrupted()
     except Exception as e:  # the unexpected: a bug
         log.debug("internal error", exc_info=True)
         from deployer.redact import redact
@@ -155,4 +187,8 @@ def run_app(application: typer.Typer, args: list[str] | None = None) -> int:
         typer.echo(redact(f"internal error: {type(e).__name__}: {e}"), err=True)
         typer.echo("  hint: this is a bug in deployer; rerun with --verbose for the traceback and report it", err=True)
         return EXIT_FAILED
+    from deployer import stopping
+
+    if stopping.current().stopping:  # typer turns KeyboardInterrupt into exit 130 itself: said here
+        return _interrupted()
     return rc if isinstance(rc, int) else EXIT_OK

@@ -56,7 +56,7 @@ def _nest(values: dict, path: tuple[str, ...]) -> dict:
 
 def user_test_service() -> dict:
     """The `deployer-user-test` service and its role (what `deployer health --user-test` uses)."""
-    from deployer.run.user_test import service_values
+    from deployer.plan.user_test_service import service_values
 
     return service_values()["hub"]
 
@@ -113,12 +113,26 @@ def hub_values(refs: Mapping[str, str], *, chart: str = "basehub", storage_class
         z2jh["hub"]["db"] = {"pvc": {"storageClassName": storage_class}}
         z2jh["singleuser"]["storage"] = {"dynamic": {"storageClass": storage_class}}
     values = _nest(z2jh, HUB_NESTING[chart])
-    if chart != "jupyterhub":  # basehub's own switch (daskhub turns it on)
-        gateway = values if chart == "basehub" else values["basehub"]
-        gateway["dask-gateway"] = {"enabled": False}
-        where = "dask-gateway.enabled" if chart == "basehub" else "basehub.dask-gateway.enabled"
-        off.append(SwitchedOff(where, "no dask-gateway images here (its API server, controller and traefik proxy)"))
+    if chart != "jupyterhub":  # basehub's own switches
+        base = values if chart == "basehub" else values["basehub"]
+        at = "" if chart == "basehub" else "basehub."
+        for key, reason in BASEHUB_OFF.items():
+            base[key] = {"enabled": False}
+            off.append(SwitchedOff(f"{at}{key}.enabled", reason))
     return LocalValues(values, off)
+
+
+# basehub's parts the local cluster cannot run, switched off by its layer (a hub's own file may still
+# switch one on, and then it fails visibly).
+BASEHUB_OFF = {
+    # daskhub turns it on
+    "dask-gateway": "no dask-gateway images here (its API server, controller and traefik proxy)",
+    # on by default with nfs.enabled
+    "jupyterhub-home-nfs": "this machine's kernel has no NFS client (no `nfs` in /proc/filesystems, no module), "
+                           "so no NFS share can be mounted; nor is its nfs-ganesha image here",
+    # on by default
+    "jupyterhub-groups-exporter": "no jupyterhub-groups-exporter image here",
+}
 
 
 def hub_scrape_configs(hubs: list[str]) -> list[dict]:

@@ -2,8 +2,11 @@
 
 For each release (a cluster's support stack, each hub) we compute the *inputs* that determine
 it — the chart folder (and local charts it depends on), each values file's content in order,
-the chart override, the hub's and cluster's relevant fields, the deployer's own rendering
-logic — at the base and at the head of a change. A release is planned when an input differs,
+the chart override, the hub's and cluster's relevant fields, the order of the values layers —
+at the base and at the head of a change, both read by this deployer. A change of deployer itself
+is not a change between two commits of the configuration: the ledger finds it, whose digest is
+of what each release renders from, as data (`deployer.render.digest`: deploy, `status`,
+`plan-upgrade --against cluster`). A release is planned when an input differs,
 or it is new; releases gone at head are listed for removal. Nothing here runs git or helm: it
 reads two folders (the configuration as it was, and as it is).
 
@@ -27,29 +30,6 @@ from deployer.config.yamlload import YamlProblem, decode, load_json, load_yaml
 from deployer.paths import CLUSTERS_DIR
 from deployer.plan.release_values import ValuePlan, cluster_release_spec, value_plan
 
-# deployer's own code that builds a release's values: part of what a release is, when the repository
-# holds it. The order of the layers (plan/release_values.py), the generated and terraform-outputs
-# layers and helm's merge (plan/values.py), reading and decrypting the files (run/release.py), the
-# local cluster's layer (local/values.py). tests/unit/test_release_values.py checks that every
-# function that decides or builds a layer lives in one of these files.
-RENDERING_FILES = ("deployer/plan/values.py", "deployer/run/release.py", "deployer/local/values.py",
-                   "deployer/plan/release_values.py")
-RENDERING_FILE = RENDERING_FILES[0]
-FALLBACK_RENDERING = "rendering-1"
-
-
-def rendering_id(blob_ids: dict[str, str | None]) -> str:
-    """One input from the git blob ids of RENDERING_FILES (None: the file is not there): the one
-    blob id when only the first exists (as before), else a digest of all of them; the fallback when
-    the repository holds none (a configuration repository without deployer's code)."""
-    present = {k: v for k, v in blob_ids.items() if v}
-    if not present:
-        return FALLBACK_RENDERING
-    if list(present) == [RENDERING_FILES[0]]:
-        return present[RENDERING_FILES[0]]
-    return hashlib.sha1("\n".join(f"{k}={present[k]}" for k in sorted(present)).encode()).hexdigest()
-
-
 @dataclass(frozen=True)
 class Snapshot:
     """The configuration at one commit, as files named relative to the configuration root.
@@ -65,17 +45,16 @@ class Snapshot:
     locate: Callable[[str], Path]
     clusters: dict[str, Cluster]
     charts: dict[str, str]
-    rendering: str = FALLBACK_RENDERING
 
     @classmethod
-    def of_folder(cls, root: Path, clusters: dict[str, Cluster], charts: dict[str, Path], rendering: str) -> "Snapshot":
+    def of_folder(cls, root: Path, clusters: dict[str, Cluster], charts: dict[str, Path]) -> "Snapshot":
         """A snapshot of a folder on disk (a working tree)."""
         files = frozenset(
             p.relative_to(root).as_posix()
             for top in (CLUSTERS_DIR, Path("helm-charts"))
             for p in (root / top).rglob("*") if p.is_file()
         )
-        return cls(files, lambda rel: root / rel, clusters, chart_refs(root, charts), rendering)
+        return cls(files, lambda rel: root / rel, clusters, chart_refs(root, charts))
 
 
 def chart_refs(root: Path, charts: dict[str, Path]) -> dict[str, str]:
@@ -217,7 +196,6 @@ def release_inputs(snapshot: Snapshot) -> dict[str, ReleaseInputs]:
             r.parts.update(common)
             _add_chart(r, cluster.support.helm_chart, digests)
             _add_layers(r, value_plan(cluster_release_spec(folder, cluster, None, None)), digests)
-            r.parts["deployer rendering logic"] = snapshot.rendering
             releases[r.id] = r
         for hub in cluster.hubs:
             r = ReleaseInputs(f"{name}/{hub.name}", name, "hub", hub.name, hub.effective_stage, _chart_name(hub.helm_chart))
@@ -232,7 +210,6 @@ def release_inputs(snapshot: Snapshot) -> dict[str, ReleaseInputs]:
             if plan.domain_override is not None:
                 rel = os.path.normpath(plan.domain_override)
                 r.parts[f"domain override {rel}"] = digests.values(rel)
-            r.parts["deployer rendering logic"] = snapshot.rendering
             releases[r.id] = r
     return releases
 
@@ -241,8 +218,9 @@ DIGEST_FORMAT = "deployer-inputs-1"
 
 
 def release_digest(r: ReleaseInputs) -> str:
-    """One digest of every input of a release (what the ledger records in the cluster): plain
-    values files count by their parsed content, like the comparison between two commits."""
+    """One digest of a release's configuration inputs at one commit (a plan's `digest`): plain
+    values files count by their parsed content, like the comparison between two commits. The
+    ledger records another digest, of what the release renders from (`deployer.render.digest`)."""
     h = hashlib.sha256(DIGEST_FORMAT.encode())
     for key in sorted(r.parts):
         value = r.parts[key]

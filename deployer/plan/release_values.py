@@ -9,7 +9,8 @@ The layers, first to last; a later layer wins, merged with helm's own semantics 
 
 1. `generated` — what deployer knows: the cluster's name and, for a hub with a domain, the hub's
    names and domain on the ingress with TLS (a hub's domain override file, when it has one,
-   supplies the domain). The support stack and a hub without a domain get the cluster name only.
+   supplies the domain), and for basehub on GCP or AWS the kind of cloud disk its in-cluster NFS
+   server serves. The support stack and a hub without a domain get the cluster name only.
 2. `local cluster` — provider `local` only: the images built on this machine and the components
    switched off for want of one (`deployer/local/values.py` computes it).
 3. `terraform outputs` — a cluster `deployer provision` manages (a `terraform:` block), or any
@@ -148,6 +149,7 @@ class ValuePlan:
     hub: Optional[str] = None
     domain: Optional[str] = None
     domain_override: Optional[Path] = None  # read for the generated layer's domain
+    provider: str = ""  # the cluster's provider (the generated layer picks basehub's NFS disk kind by it)
 
     @property
     def names(self) -> list[str]:
@@ -173,7 +175,7 @@ def value_plan(spec: ReleaseSpec, cloud_outputs: Mapping[str, Any] | None = None
         kind = LayerKind.secret_file if is_secret_name(path.name) else LayerKind.values_file
         layers.append(Layer(f"values #{i + 1} {path.name}", kind, path))
     return ValuePlan(spec.id, release_chart(spec), tuple(layers), spec.cluster, spec.hub, spec.domain,
-                     spec.domain_override)
+                     spec.domain_override, spec.provider)
 
 
 # --- the layers' values -------------------------------------------------------------------------
@@ -218,7 +220,8 @@ def _generated(plan: ValuePlan, sources: LayerSources) -> dict[str, Any]:
             domain = override["domain"]
     if plan.hub is not None and domain:
         return generated_values(cluster=plan.cluster, hub=plan.hub, domain=domain,
-                                dependencies=list(sources.dependencies), chart_name=sources.chart_name)
+                                dependencies=list(sources.dependencies), chart_name=sources.chart_name,
+                                provider=plan.provider)
     return {"global": {"clusterName": plan.cluster}}
 
 

@@ -34,9 +34,16 @@ def _merge_into(base: dict[str, Any], override: dict[str, Any]) -> None:
             base[key] = copy.deepcopy(value)
 
 
-def generated_values(*, cluster: str, hub: str, domain: str, dependencies: list[str], chart_name: str) -> dict[str, Any]:
+# basehub's in-cluster NFS server serves a cloud disk through that cloud's CSI driver: which one is the
+# cluster's provider, known to deployer and not to the chart (jupyterhub-home-nfs's own keys)
+_HOME_NFS_DISK = {"gcp": "gke", "aws": "eks"}
+
+
+def generated_values(*, cluster: str, hub: str, domain: str, dependencies: list[str], chart_name: str,
+                     provider: str = "") -> dict[str, Any]:
     """What deployer knows about a hub, as values, layered before the hub's own files (so that
-    they can still override it): its domain on the ingress with TLS, and its names."""
+    they can still override it): its domain on the ingress with TLS, its names, and for basehub
+    the kind of cloud disk its in-cluster NFS server serves (`jupyterhub-home-nfs.gke/eks.enabled`)."""
     ingress = {"hosts": [domain], "tls": [{"hosts": [domain], "secretName": TLS_SECRET}]}
     values: dict[str, Any] = {"global": {"hubName": hub, "clusterName": cluster, "domain": domain}}
     if "basehub" in dependencies:
@@ -45,6 +52,9 @@ def generated_values(*, cluster: str, hub: str, domain: str, dependencies: list[
         values["jupyterhub"] = {"ingress": ingress}
     elif chart_name == "jupyterhub":
         values["ingress"] = ingress
+    basehub = values.get("basehub") if "basehub" in dependencies else values if chart_name == "basehub" else None
+    if basehub is not None and provider in _HOME_NFS_DISK:
+        basehub["jupyterhub-home-nfs"] = {_HOME_NFS_DISK[provider]: {"enabled": True}}
     return values
 
 

@@ -32,12 +32,14 @@ from deployer.config.models import Cluster, RemoteChart
 from deployer.config.yamlload import YamlProblem, decode, load_yaml
 from deployer.errors import DeployerError
 from deployer.plan.deploy_order import PlannedRelease, plan_hubs, plan_support
+from deployer.render.digest import kubernetes_version
 from deployer.render.fleet import fleet_checks
 from deployer.render.kube_schema import DEFAULT_KUBERNETES_VERSION, KubeSchemas
 from deployer.render.model import RenderedObject, RenderedRelease, RenderProblem
+from deployer.plan.release_values import ReleaseSpec
+from deployer.render.inputs import ChartOptions, ReadyRelease, ValuesReader, prepare_release_chart, release_spec
 from deployer.render.subchart_keys import unread_problem as unread_value_problem
 from deployer.render.subchart_keys import unread_subchart_values
-from deployer.run.release import DeployOptions, ReleaseDeployer, ReleaseSpec, prepare_release_chart, release_spec
 
 log = logging.getLogger("deployer.render")
 
@@ -105,10 +107,6 @@ class RenderReport:
         }
 
 
-def kubernetes_version(cluster: Cluster) -> str:
-    return getattr(cluster, "kubernetes_version", None) or DEFAULT_KUBERNETES_VERSION
-
-
 # --- the stages -------------------------------------------------------------------------------------
 
 
@@ -118,13 +116,16 @@ def render_fleet(root: Path, cluster: Optional[str], hubs: Optional[list[str]], 
     validation = validate(root, cluster, hubs)
     docs = [d for d in validation.docs if cluster is None or d.folder_name == cluster]
     renders: dict[str, ClusterRender] = {}
+    refused: set[str] = set()  # files and releases validate refused: never rendered, never handed to sops
     for p in validation.report.problems:
         if p.severity is not Severity.error:
             continue
         name = _cluster_of(p.file) or (cluster or "")
         hub = re.match(r"hub ([\w.-]+): ", p.message)
+        release = f"{name}/{hub.group(1)}" if hub else name
+        refused |= {os.path.realpath(root / p.file), release} if p.file else {release}
         renders.setdefault(name, ClusterRender(name, "")).problems.append(
-            RenderProblem(f"{name}/{hub.group(1)}" if hub else name, p.code, p.message, p.hint, file=p.location))
+            RenderProblem(release, p.code, p.message, p.hint, file=p.location))
     jobs: list[tuple[ClusterRender, Cluster, PlannedRelease]] = []
     for doc in docs:
         model = doc.model
@@ -135,7 +136,7 @@ def render_fleet(root: Path, cluster: Optional[str], hubs: Optional[list[str]], 
         jobs += [(c, model, p) for p in planned]
     for c in renders.values():
         c.kubernetes_version = c.kubernetes_version or DEFAULT_KUBERNETES_VERSION
-    renderer = Renderer(root, options, runner, helm)
+    renderer = Renderer(root, options, runner, helm, refused=refused)
     with ThreadPoolExecutor(max(1, options.concurrency)) as pool:
         results = list(pool.map(lambda job: renderer.render(job[1], job[2], job[0].kubernetes_version), jobs))
     for (c, _, _), rendered in zip(jobs, results):
@@ -151,13 +152,14 @@ def render_fleet(root: Path, cluster: Optional[str], hubs: Optional[list[str]], 
     return RenderReport(ordered, time.monotonic() - started)
 
 
-def fleet_problems_before_deploy(root: Path, clusters: dict[str, Cluster], planned: list[PlannedRelease],
+def fleet_problems_before_deploy(root: Path, clusters: dict[str, Cluster], ready: list[ReadyRelease],
                                  options: RenderOptions, runner: ProcessRunner, helm: Path) -> list[RenderProblem]:
-    """What `deploy` checks before touching a cluster: the fleet checks over what it will deploy."""
+    """What `deploy` checks before changing a cluster: the fleet checks (render/fleet.py) over the
+    releases it will deploy, rendered from the charts and values it will hand helm."""
     renderer = Renderer(root, options, runner, helm, schemas=False)
     with ThreadPoolExecutor(max(1, options.concurrency)) as pool:
         rendered = list(pool.map(
-            lambda p: renderer.render(clusters[p.cluster], p, kubernetes_version(clusters[p.cluster])), planned))
+            lambda r: renderer.render_ready(r, kubernetes_version(clusters[r.spec.cluster])), ready))
     problems: list[RenderProblem] = []
     for name, cluster in sorted(clusters.items()):
         problems += fleet_checks([r for r in rendered if r.cluster == name], kubernetes_version(cluster))
@@ -166,13 +168,14 @@ def fleet_problems_before_deploy(root: Path, clusters: dict[str, Cluster], plann
 
 class Renderer:
     def __init__(self, root: Path, options: RenderOptions, runner: ProcessRunner, helm: Path, *,
-                 schemas: Optional[bool] = None) -> None:
+                 schemas: Optional[bool] = None, refused: frozenset[str] | set[str] = frozenset()) -> None:
         self.root = root
+        self.refused = refused  # real paths of files, and release ids, that validate refused
         self.options = options
         self.runner = runner
         self.helm = helm
         self.sops = Sops(runner)
-        self.deploy_options = DeployOptions(chart_repo=options.chart_repo, work_dir=options.work_dir)
+        self.chart_options = ChartOptions(options.work_dir, options.chart_repo)
         self.use_schemas = options.schemas if schemas is None else schemas
         self._schemas: dict[str, KubeSchemas] = {}
         self._charts = None
@@ -180,6 +183,11 @@ class Renderer:
         # checked once. Objects are never modified after parsing, so they can be shared.
         self._parsed: dict[str, list[Any]] = {}
         self._checked: dict[tuple[str, int], tuple[bool, list[Any]]] = {}
+
+    def cloud_outputs(self, cluster: str) -> dict[str, Any]:
+        from deployer.render.inputs import saved_outputs
+
+        return saved_outputs(self.root, cluster)
 
     def schemas(self, version: str) -> KubeSchemas:
         if version not in self._schemas:
@@ -197,7 +205,14 @@ class Renderer:
                 self._charts = known_charts(self.root)
             spec = release_spec(self.root, cluster, planned, self._charts)
             out.release, out.namespace = spec.release, spec.namespace
-            self._render(spec, out, version)
+            files = [f for f in (*spec.values_files, spec.chart_override, spec.domain_override) if f is not None]
+            blocked = [f.name for f in files if os.path.realpath(f) in self.refused]
+            if blocked or planned.id in self.refused:
+                what = ", ".join(blocked) or "its configuration"
+                out.problems.append(RenderProblem(planned.id, "not-rendered", f"not rendered: validate refused {what}",
+                                                  "fix what validate reports, then render again"))
+            else:
+                self._render(spec, out, version)
         except DeployerError as e:
             out.problems.append(RenderProblem(planned.id, "render-failed", e.message, e.hint,
                                               file=getattr(e, "file", "")))
@@ -206,18 +221,35 @@ class Renderer:
 
     def _render(self, spec: ReleaseSpec, out: RenderedRelease, version: str) -> None:
         try:
-            prepared = prepare_release_chart(spec, self.deploy_options, self.runner, self.helm)
+            prepared = prepare_release_chart(spec, self.chart_options, self.runner, self.helm)
         except DeployerError as e:
             out.problems.append(RenderProblem(out.id, "chart-unavailable", e.message, e.hint,
                                               file=str(spec.chart_dir / "Chart.yaml") if spec.chart_dir else ""))
             return
-        values_reader = _Values(self.sops, self.runner, self.options.decrypt, self.root, spec.cluster)
+        values_reader = PlaceholderReader(self.sops, self.cloud_outputs(spec.cluster), self.options.decrypt)
         try:
             values = values_reader.release_values(spec, prepared)
         except DeployerError as e:
-            out.problems.append(RenderProblem(out.id, "values-unreadable", e.message, e.hint))
+            out.problems.append(RenderProblem(out.id, getattr(e, "code", "values-unreadable"), e.message, e.hint))
             return
         out.placeholders = values_reader.placeholders
+        self.template(ReadyRelease(spec, prepared, values), out, version)
+
+    def render_ready(self, ready: ReadyRelease, version: str) -> RenderedRelease:
+        """A release whose chart and values the caller has (deploy's, before its fleet check)."""
+        started = time.monotonic()
+        spec = ready.spec
+        out = RenderedRelease(spec.id, spec.release, spec.namespace, spec.cluster, is_hub=spec.hub is not None)
+        try:
+            self.template(ready, out, version)
+        except DeployerError as e:
+            out.problems.append(RenderProblem(spec.id, "render-failed", e.message, e.hint))
+        out.seconds = time.monotonic() - started
+        return out
+
+    def template(self, ready: ReadyRelease, out: RenderedRelease, version: str) -> None:
+        """`helm template` of the release, its objects parsed and (with schemas) checked."""
+        spec, prepared, values = ready.spec, ready.chart, ready.values
         out.domain = ((values.get("global") or {}).get("domain") if isinstance(values.get("global"), dict) else None) \
             or spec.domain
         if prepared is not None:
@@ -279,27 +311,25 @@ class Renderer:
 # --- values ---------------------------------------------------------------------------------------------
 
 
-class _Values(ReleaseDeployer):
-    """deploy's own values layering; only reading an encrypted file differs when no key is at hand."""
+class PlaceholderReader(ValuesReader):
+    """deploy's own values layering; only reading an encrypted file differs when no key is at hand
+    (its keys are kept, with placeholder values)."""
 
-    def __init__(self, sops: Sops, runner: ProcessRunner, decrypt: bool, root: Path, cluster: str) -> None:
-        from deployer.run.provision import saved_outputs
-
-        super().__init__(None, sops, runner, Path("helm"), DeployOptions(),  # type: ignore[arg-type]
-                         cloud_outputs=saved_outputs(root, cluster))
+    def __init__(self, sops: Sops, cloud_outputs: dict[str, Any], decrypt: bool) -> None:
+        super().__init__(sops, cloud_outputs)
         self.decrypt = decrypt
         self.placeholders: list[str] = []
 
-    def read_values_file(self, path: Path) -> dict[str, Any]:
+    def read_uncached(self, path: Path) -> dict[str, Any]:
         if not is_secret_name(path.name):
-            return super().read_values_file(path)
+            return super().read_uncached(path)
         try:
             raw = load_yaml(decode(path.read_bytes()), positions=False).data
         except (OSError, YamlProblem):
-            return super().read_values_file(path)  # the same error deploy gives
+            return super().read_uncached(path)  # the same error deploy gives
         meta = raw.get("sops") if isinstance(raw, dict) else None
         if self.decrypt and _age_key_available() and isinstance(meta, dict) and meta.get("age"):
-            return super().read_values_file(path)
+            return super().read_uncached(path)
         self.placeholders.append(path.name)
         data = _placeholders(raw)
         if isinstance(data, dict):

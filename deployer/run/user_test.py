@@ -31,23 +31,13 @@ from urllib.parse import quote
 
 from deployer.errors import DeployerError
 
-SERVICE = "deployer-user-test"
-SERVICE_TOKEN_KEY = f"hub.services.{SERVICE}.apiToken"
-SERVICE_SCOPES = ["admin:users", "tokens", "servers", "access:servers"]
+from deployer.plan.user_test_service import SERVICE, SERVICE_SCOPES, SERVICE_TOKEN_KEY, service_values  # noqa: F401
+
 PROXY_SERVICE = "proxy-public"
 HUB_SECRET = "hub"
 CODE = "import sys\nprint(6 * 7, sys.version_info[0])"
 EXPECTED_OUTPUT = "42 3"
 USER_PREFIX = "deployer-test-"
-
-
-def service_values() -> dict:
-    """jupyterhub chart values registering the user test's service and its role (the chart makes its token)."""
-    return {"hub": {
-        "services": {SERVICE: {"display": False}},
-        "loadRoles": {SERVICE: {"description": "deployer's user test: a temporary user, its server and kernel",
-                                "scopes": list(SERVICE_SCOPES), "services": [SERVICE]}},
-    }}
 
 
 def user_scopes(user: str) -> list[str]:

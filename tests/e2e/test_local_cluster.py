@@ -20,7 +20,7 @@ import pytest
 from deployer.adapters.process import ProcessRunner
 from deployer.local import oci
 from deployer.local.cluster import LocalCluster, LocalClusterError
-from deployer.local.kubebuild import KUBERNETES_VERSION
+from deployer.toolchain.kubebuild import KUBERNETES_VERSION
 from deployer.local.spec import NODE_IP, NODE_NAME
 from tests.conftest import missing
 
@@ -203,7 +203,6 @@ def test_a_port_already_taken_is_refused_with_a_clear_message(local_cluster, tmp
 @pytest.mark.session_cluster_last
 def test_a_killed_component_makes_status_degraded_then_down_leaves_nothing_and_up_comes_back(local_cluster, tmp_path):
     cluster = local_cluster.cluster
-    runner = ProcessRunner()
     pids = recorded_pids(cluster)
     os.kill(pids["kube-scheduler"], signal.SIGKILL)
     wait_for(lambda: cluster.status().state == "degraded", 15, "status to notice")

@@ -341,3 +341,92 @@ def test_the_example_fleet_renders_clean_and_decrypts_in_memory_when_the_key_is_
     assert all(r["placeholder_values_from"] == [] for r in payload["clusters"][0]["releases"])
     # and nothing decrypted reaches the output
     assert "ENC[" not in json.dumps(payload)
+
+
+# --- secrets in structured output --------------------------------------------------------------------
+
+QUOTES_SECRET = "k9'Xq\"2v!Zr#8Lm@pW"  # its Python repr differs from its JSON escape
+
+
+def test_a_secret_the_schema_check_quotes_is_redacted_in_json_output_too(tmp_path, capsys, monkeypatch):
+    import base64
+    import subprocess
+
+    from tests.conftest import REPO
+
+    key = REPO / "config" / "example-age-key.txt"
+    recipient = next(ln.split(": ")[1] for ln in key.read_text().splitlines() if "public key" in ln)
+    monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(key))
+    folder = make_cluster(tmp_path, "alpha", ["lab"])
+    own_chart(tmp_path, "quoting", """\
+        apiVersion: v1
+        kind: Pod
+        metadata:
+          name: thing
+        spec:
+          hostNetwork: {{ .Values.password | quote }}
+          containers:
+            - name: c
+              image: busybox
+        """)
+    set_chart(folder, "lab", "quoting")
+    set_values(folder, "lab", {})
+    secret = folder / "enc-lab.secret.values.yaml"
+    secret.write_text(yaml.safe_dump({"password": QUOTES_SECRET}))
+    subprocess.run([str(require_tool("sops")), "--disable-version-check", "encrypt", "--age", recipient, "--in-place",
+                    str(secret)], check=True, capture_output=True, timeout=60)
+    text = (folder / "cluster.yaml").read_text().replace("  - lab.values.yaml", "  - lab.values.yaml\n  - enc-lab.secret.values.yaml")
+    (folder / "cluster.yaml").write_text(text)
+    for fmt in ("text", "json"):
+        code, out, err = render(capsys, tmp_path, "alpha", "lab", "--output", fmt)
+        assert code == 1, out + err
+        assert "[REDACTED]" in out + err and "is not of type 'boolean'" in out + err, out + err
+        for piece in (QUOTES_SECRET, "Zr#8Lm@pW", base64.b64encode(QUOTES_SECRET.encode()).decode()[:12]):
+            assert piece not in out + err, (fmt, out + err)
+
+
+def _bomb() -> str:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 10):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i-1}"] * 10) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def test_an_encrypted_file_validate_refused_never_reaches_sops_and_its_release_is_not_rendered(tmp_path, capsys,
+                                                                                               monkeypatch):
+    import time
+
+    from tests.conftest import REPO
+
+    monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(REPO / "config" / "example-age-key.txt"))  # sops would be used
+    folder = make_cluster(tmp_path, "alpha", ["staging", "prod"])
+    (folder / "enc-staging.secret.values.yaml").write_text(_bomb() + encrypted_yaml(
+        "jupyterhub:\n  hub:\n    config:\n      x: ENC[AES256_GCM,data:AAAA,iv:AAAA,tag:AAAA,type:str]\n"
+    ).replace("    unencrypted_suffix: _unencrypted\n", "    unencrypted_suffix: _unencrypted\n    age:\n"
+              "    - recipient: age1e40mn5ep7qnj7heyqmnh33mdmv0spy7gf97xkzyy4qv7amlrscfsthx4rt\n"))
+    text = (folder / "cluster.yaml").read_text().replace("  - staging.values.yaml",
+                                                          "  - staging.values.yaml\n  - enc-staging.secret.values.yaml")
+    (folder / "cluster.yaml").write_text(text)
+    started = time.monotonic()
+    code, payload = render_json(capsys, tmp_path, "alpha")
+    assert code == 1
+    assert time.monotonic() - started < 60
+    assert [p["code"] for p in problems(payload, "alias-bomb")] == ["alias-bomb"]
+    (skipped,) = problems(payload, "not-rendered")
+    assert skipped["release"] == "alpha/staging"
+    assert skipped["message"] == "not rendered: validate refused enc-staging.secret.values.yaml"
+    releases = {r["id"]: r for r in payload["clusters"][0]["releases"]}
+    assert releases["alpha/staging"]["objects"] == 0 and releases["alpha/prod"]["objects"] > 10
+    assert not problems(payload, "values-unreadable")
+
+
+def test_a_release_whose_values_file_failed_validation_is_not_rendered(tmp_path, capsys):
+    folder = make_cluster(tmp_path, "alpha", ["staging"])
+    (folder / "enc-staging.secret.values.yaml").write_text("jupyterhub:\n  hub:\n    config:\n      x: clear\n")
+    text = (folder / "cluster.yaml").read_text().replace("  - staging.values.yaml",
+                                                          "  - staging.values.yaml\n  - enc-staging.secret.values.yaml")
+    (folder / "cluster.yaml").write_text(text)
+    code, payload = render_json(capsys, tmp_path, "alpha", "staging")
+    assert code == 1
+    assert [p["code"] for p in problems(payload) if p["severity"] == "error"] == ["plaintext-secret", "not-rendered"]
+    assert payload["clusters"][0]["releases"][0]["objects"] == 0

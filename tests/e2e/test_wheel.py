@@ -35,7 +35,7 @@ def installed(dist, tmp_path_factory):
     base = tmp_path_factory.mktemp("user")
     venv = base / "venv"
     assert run([sys.executable, "-m", "venv", venv]).returncode == 0
-    wheel = next(dist.glob("deployer-*.whl"))
+    wheel = next(dist.glob("jupyterhub_fleet_deployer-*.whl"))
     done = run([venv / "bin" / "pip", "install", "--quiet", "--disable-pip-version-check", wheel])
     assert done.returncode == 0, done.stderr[-3000:]
     home = base / "home"
@@ -98,7 +98,7 @@ def test_the_installed_tool_reports_usage_errors_with_exit_2_and_no_traceback(in
     done = run(["deployer", "--version"], cwd=base, env=env)
     from deployer import __version__
 
-    assert done.returncode == 0 and done.stdout.strip() == f"deployer {__version__}"
+    assert done.returncode == 0 and done.stdout.strip() == f"jupyterhub-fleet-deployer {__version__}"
     done = run(["deployer", "validate"], cwd=base, env=env)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "error: no config/clusters folder in" in done.stderr and "deployer init" in done.stderr

@@ -13,7 +13,8 @@ import pytest
 from ruamel.yaml import YAML
 
 from deployer.adapters.process import ProcessRunner
-from deployer.local import certs, kubebuild, procs
+from deployer.local import certs, procs
+from deployer.toolchain import kubebuild
 from deployer.local.cluster import LocalCluster, LocalClusterError
 from deployer.local.spec import (
     BRIDGE, CLUSTER_CIDR, MARKER, NODE_IP, NODE_NAME, PAUSE_IMAGE, POD_SUBNET, PORT_NAMES, SERVICE_CIDR, Component,
@@ -198,7 +199,7 @@ def test_a_failed_build_leaves_no_half_installed_binary(tmp_path):
     broken = kubebuild.GoBuild(tool="broken", version="0.0.1", go_mod="module x\n\ngo 1.22\nnot a directive\n",
                                packages=(".",), binaries=("broken",), main_go="package main\n\nfunc main() {}\n")
     with pytest.raises(kubebuild.ToolError) as e:
-        kubebuild.ensure(broken, env=env, timeout=300)
+        kubebuild.ensure(broken, ProcessRunner(), env=env, timeout=300)
     assert e.value.message.startswith("building broken v0.0.1 with go failed (exit 1):")
     assert not (tmp_path / "tools" / "broken").exists() or not any((tmp_path / "tools" / "broken").iterdir())
 

@@ -55,16 +55,26 @@ def test_the_plain_jupyterhub_chart_gets_the_layer_at_its_top_level():
     assert hub_values(REFS, chart="jupyterhub").values == EXPECTED_Z2JH
 
 
-def test_basehub_nests_the_layer_under_jupyterhub_and_switches_its_dask_gateway_off():
-    assert hub_values(REFS, chart="basehub").values == {"jupyterhub": EXPECTED_Z2JH,
-                                                        "dask-gateway": {"enabled": False}}
+BASEHUB_OFF = {"dask-gateway": {"enabled": False}, "jupyterhub-home-nfs": {"enabled": False},
+               "jupyterhub-groups-exporter": {"enabled": False}}
+
+
+def test_basehub_nests_the_layer_under_jupyterhub_and_switches_off_its_parts_without_images():
+    assert hub_values(REFS, chart="basehub").values == {"jupyterhub": EXPECTED_Z2JH, **BASEHUB_OFF}
 
 
 def test_daskhub_nests_the_layer_under_basehub_jupyterhub_and_switches_dask_gateway_off():
     layer = hub_values(REFS, chart="daskhub")
-    assert layer.values == {"basehub": {"jupyterhub": EXPECTED_Z2JH, "dask-gateway": {"enabled": False}}}
-    assert layer.switched_off[-1].line() == ("basehub.dask-gateway.enabled: no dask-gateway images here "
+    assert layer.values == {"basehub": {"jupyterhub": EXPECTED_Z2JH, **BASEHUB_OFF}}
+    assert layer.switched_off[-3].line() == ("basehub.dask-gateway.enabled: no dask-gateway images here "
                                              "(its API server, controller and traefik proxy)")
+
+
+def test_the_in_cluster_nfs_server_is_switched_off_saying_the_kernel_has_no_nfs_client():
+    [nfs] = [s for s in hub_values(REFS, chart="basehub").switched_off if s.component == "jupyterhub-home-nfs.enabled"]
+    assert nfs.line() == ("jupyterhub-home-nfs.enabled: this machine's kernel has no NFS client (no `nfs` in "
+                          "/proc/filesystems, no module), so no NFS share can be mounted; nor is its nfs-ganesha "
+                          "image here")
 
 
 def test_every_component_switched_off_is_named_with_its_values_path():
@@ -77,6 +87,8 @@ def test_every_component_switched_off_is_named_with_its_values_path():
         "jupyterhub.hub.db.type=sqlite-memory",
         "jupyterhub.singleuser.storage.type=none",
         "dask-gateway.enabled",
+        "jupyterhub-home-nfs.enabled",
+        "jupyterhub-groups-exporter.enabled",
     ]
     assert off[1].line() == ("jupyterhub.scheduling.userScheduler.enabled: no kube-scheduler image here; "
                              "the cluster's own scheduler places user pods")

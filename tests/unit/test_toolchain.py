@@ -130,7 +130,7 @@ def test_doctor_reports_found_missing_and_corrupt_tools(tools, monkeypatch, tmp_
     sops = make_tool(tools.bin("sops"), "sops", "sops 3.10.0")
     bad = make_tool(tools.bin("age"), "age", "1.1.1")
     pin(bad, "0" * 64)
-    by_name = {s.name: s for s in toolchain.doctor(names=["helm", "sops", "age", "etcd"])}
+    by_name = {s.name: s for s in toolchain.doctor(runner=ProcessRunner(), names=["helm", "sops", "age", "etcd"])}
     assert by_name["helm"].ok and by_name["helm"].version == "3.17.3" and by_name["helm"].problem is None
     assert by_name["sops"].ok and by_name["sops"].path == str(sops)
     assert "differs from the pinned 3.11.0" in by_name["sops"].problem
