@@ -185,7 +185,9 @@ def test_basehub_on_a_cluster_older_than_1_28_names_every_chart_that_excludes_it
     assert code == 1
     assert [(p["release"], p["message"]) for p in problems(payload, "kube-version-excluded")] == [
         ("alpha/staging", "chart basehub 0.1.0 requires Kubernetes >=1.28.0-0, and this cluster runs 1.20"),
-        ("alpha/staging", "chart dask-gateway 2024.1.0 requires Kubernetes >=1.25.0-0, and this cluster runs 1.20"),
+        ("alpha/staging", "chart binderhub-service 0.1.0-0.dev.git.336.hca79dc0 requires Kubernetes >=1.27.0-0, and this "
+                          "cluster runs 1.20"),
+        ("alpha/staging", "chart dask-gateway 2026.3.0 requires Kubernetes >=1.30.0-0, and this cluster runs 1.20"),
         ("alpha/staging", "chart jupyterhub 4.3.3 requires Kubernetes >=1.28.0-0, and this cluster runs 1.20"),
     ]
 
@@ -199,9 +201,10 @@ def test_a_values_file_that_breaks_a_template_names_the_template_line(tmp_path, 
     code, payload = render_json(capsys, tmp_path, "alpha", "staging")
     assert code == 1
     [p] = problems(payload)
-    assert (p["release"], p["code"], p["file"]) == ("alpha/staging", "template-failed", "basehub/templates/nfs.yaml:8")
-    assert p["message"].endswith("nfs.pv.serverIP is required when nfs.enabled and nfs.pv.enabled are true: "
-                                 "the address of the NFS server")
+    assert (p["release"], p["code"], p["file"]) == ("alpha/staging", "template-failed", "basehub/templates/nfs.yaml:9")
+    assert p["message"].endswith("nfs.pv.serverIP is required when nfs.enabled and nfs.pv.enabled are true and the "
+                                 "in-cluster NFS server is off (jupyterhub-home-nfs.enabled: false): the address of "
+                                 "the NFS server")
     assert p["hint"] == "the values (staging.values.yaml) break this template line"
 
 
