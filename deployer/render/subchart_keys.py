@@ -21,6 +21,8 @@ from typing import Any, Optional
 
 import yaml
 
+from deployer.render.model import RenderProblem
+
 _lock = threading.Lock()
 _known: dict[str, Optional["_Subchart"]] = {}
 
@@ -65,10 +67,8 @@ def unread_subchart_values(chart_dir: Path, values: Mapping[str, Any]) -> list[U
     return found
 
 
-def unread_problem(release: str, unread: UnreadValue) -> "RenderProblem":
+def unread_problem(release: str, unread: UnreadValue) -> RenderProblem:
     """The warning `render` gives for one such key."""
-    from deployer.render.model import RenderProblem
-
     path = f"{unread.subchart}.{unread.key}"
     hint = f"did you mean `{unread.subchart}.{unread.suggestion}`? " if unread.suggestion else ""
     return RenderProblem(
