@@ -450,3 +450,40 @@ def test_validate_refuses_an_autoscaler_on_a_gcp_corpus_cluster_naming_file_line
            "[cluster-autoscaler-not-needed]" in proc.stdout
     assert "hint: gcp scales node pools itself" in proc.stdout
     assert "Traceback" not in proc.stderr
+
+
+def test_an_autoscaler_switched_on_whose_chart_the_repository_lacks_is_refused_naming_file_key_and_fix(tmp_path):
+    """A chart repository without cluster-autoscaler: a support stack that leaves it off renders; one that
+    switches it on is refused (never rendered without it), naming the values file and the switch."""
+    import shutil
+    import subprocess
+    import sys
+
+    repo = tmp_path / "charts"
+    repo.mkdir()
+    for archive in require_chart_repo().glob("*.tgz"):
+        if not archive.name.startswith("cluster-autoscaler-"):
+            shutil.copy(archive, repo)
+    helm = require_tool("helm")
+    assert ProcessRunner().run([helm, "repo", "index", repo], timeout=120).ok
+    root = tmp_path / "fleet"
+    folder = root / "config" / "clusters" / "alpha"
+    folder.mkdir(parents=True)
+    (folder / "cluster.yaml").write_text("name: alpha\nprovider: kubeconfig\nkubeconfig:\n  file: enc-kubeconfig.yaml\n"
+                                         "support:\n  helm_chart_values_files: [support.values.yaml]\nhubs: []\n")
+    (folder / "enc-kubeconfig.yaml").write_text("sops: {}\n")
+    values = folder / "support.values.yaml"
+
+    def render() -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "deployer", "--root", str(root), "render", "alpha",
+                               "--chart-repo", str(repo)], capture_output=True, text=True, timeout=300)
+
+    values.write_text("grafana: {}\n")
+    off = render()
+    assert off.returncode == 0, off.stdout + off.stderr
+    values.write_text("cluster-autoscaler:\n  enabled: true\n  autoDiscovery: {clusterName: alpha}\n")
+    on = render()
+    assert on.returncode == 1, on.stdout + on.stderr
+    assert "[switched-on-chart-missing]" in on.stderr
+    assert "`cluster-autoscaler.enabled` (set in support.values.yaml) switches on cluster-autoscaler" in on.stderr
+    assert "Traceback" not in on.stderr
