@@ -11,11 +11,12 @@ resource "aws_iam_openid_connect_provider" "cluster" {
 }
 
 # Who may assume each IRSA role: one Kubernetes service account, through the cluster's OIDC provider.
-# Every hub's users (hub/<namespace>), and the cluster autoscaler (see below).
+# Every hub's users (hub/<namespace>), the cluster autoscaler and cost monitoring (see below).
 locals {
   irsa_subjects = merge(
     { for hub in var.hub_namespaces : "hub/${hub}" => "system:serviceaccount:${hub}:${var.user_service_account}" },
     { "cluster-autoscaler" = "system:serviceaccount:${var.cluster_autoscaler_service_account.namespace}:${var.cluster_autoscaler_service_account.name}" },
+    var.enable_cost_monitoring ? { "cost-monitoring" = "system:serviceaccount:support:jupyterhub-cost-monitoring" } : {},
   )
 }
 
@@ -95,4 +96,25 @@ resource "aws_iam_role_policy" "cluster_autoscaler" {
   name   = "cluster-autoscaler"
   role   = aws_iam_role.cluster_autoscaler.id
   policy = data.aws_iam_policy_document.cluster_autoscaler.json
+}
+
+# Cost monitoring (the support chart's jupyterhub-cost-monitoring, ServiceAccount
+# `jupyterhub-cost-monitoring` in `support`) reads the account's costs from Cost Explorer.
+
+resource "aws_iam_role" "cost_monitoring" {
+  count = var.enable_cost_monitoring ? 1 : 0
+
+  name               = "${var.cluster_name}-cost-monitoring"
+  assume_role_policy = data.aws_iam_policy_document.irsa_assume["cost-monitoring"].json
+}
+
+resource "aws_iam_role_policy" "cost_monitoring" {
+  count = var.enable_cost_monitoring ? 1 : 0
+
+  name = "cost-explorer-read"
+  role = aws_iam_role.cost_monitoring[0].id
+  policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = [{ Effect = "Allow", Action = ["ce:Get*", "ce:List*"], Resource = "*" }]
+  })
 }
