@@ -37,6 +37,8 @@ from deployer.render.chart_meta import chart_kube_versions
 from deployer.render.helm_output import ManifestError, helm_problem, parse_manifests
 from deployer.render.placeholders import PlaceholderReader
 from deployer.render.report import ClusterRender, RenderReport
+from deployer.render.subchart_keys import unread_problem as unread_value_problem
+from deployer.render.subchart_keys import unread_subchart_values
 
 log = logging.getLogger("deployer.render")
 
@@ -222,6 +224,8 @@ class Renderer:
             out.problems.append(RenderProblem(out.id, "invalid-manifest", e.message,
                                               "fix the template: its output is not valid YAML", file=e.source))
             return
+        if prepared is not None:  # keys a schema-less subchart ignores (render/subchart_keys.py)
+            out.problems += [unread_value_problem(out.id, u) for u in unread_subchart_values(prepared.path, values)]
         if self.use_schemas:
             self._check_schemas(out, version)
 

@@ -108,6 +108,7 @@ terraform:
     dask_node_groups:
       m5:
         instance_type: m5.large
+    enable_cost_monitoring: true
 support:
   helm_chart_values_files: [support.values.yaml]
 hubs:
@@ -214,7 +215,8 @@ def small_cluster_yaml(name: str, moto_url: str, backend: str) -> str:
         "  variables:\n", "  module: modules/small\n  variables:\n").replace(
         "    enable_access_entries: false   # moto has no EKS access-entry API\n"
         "    user_buckets:\n      scratch:\n        hubs: [prod]\n"
-        "    dask_node_groups:\n      m5:\n        instance_type: m5.large\n", "")
+        "    dask_node_groups:\n      m5:\n        instance_type: m5.large\n"
+        "    enable_cost_monitoring: true\n", "")
 
 
 def write_small_module(root: Path) -> None:
@@ -291,6 +293,7 @@ def test_aws_end_to_end_plan_apply_output_replan_destroy(moto, tmp_path):
     addresses = {c["address"]: c["action"] for c in planned["changes"]}
     assert addresses["aws_iam_role.cluster_autoscaler"] == "create"
     assert addresses["aws_iam_role_policy.cluster_autoscaler"] == "create"
+    assert addresses["aws_iam_role.cost_monitoring[0]"] == "create"
     work = root / ".state" / "terraform" / name
     assert (work / f"{name}.tfvars.json").is_file()
     tfvars = json.loads((work / f"{name}.tfvars.json").read_text())
@@ -345,6 +348,9 @@ def test_aws_end_to_end_plan_apply_output_replan_destroy(moto, tmp_path):
     assert autoscaler["cluster-autoscaler"]["enabled"] is True
     assert autoscaler["cluster-autoscaler"]["autoDiscovery"] == {"clusterName": name}
     assert autoscaler["cluster-autoscaler"]["awsRegion"] == REGION
+    assert outputs["cost_monitoring_role_arn"] == f"arn:aws:iam::123456789012:role/{name}-cost-monitoring"
+    assert autoscaler["jupyterhub-cost-monitoring"]["serviceAccount"]["annotations"] == {
+        "eks.amazonaws.com/role-arn": outputs["cost_monitoring_role_arn"]}
     assert autoscaler["cluster-autoscaler"]["rbac"]["serviceAccount"] == {
         "name": "cluster-autoscaler",
         "annotations": {"eks.amazonaws.com/role-arn": outputs["cluster_autoscaler_role_arn"]}}
