@@ -398,6 +398,7 @@ def pod_state(pod: Any) -> PodState:
         name=pod.metadata.name, phase=(status.phase if status else None) or "Pending",
         labels=dict(pod.metadata.labels or {}), containers=tuple(containers), conditions=conditions, claims=claims,
         deleting=pod.metadata.deletion_timestamp is not None, node=pod.spec.node_name,
+        uid=pod.metadata.uid or "",
     )
 
 

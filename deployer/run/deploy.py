@@ -136,12 +136,14 @@ def _run_planned(request: DeployRequest, clusters: dict[str, Cluster], planned: 
             if ledger is not None:
                 hooks = (_record_fixup(access, runner, predicted), *hooks)
             from deployer.run.health import failure_explainer, reachability_probe
+            from deployer.run.pod_watch import kube_pod_watch
 
             deployer = ReleaseDeployer(helm, sops, runner, helm_binary, request.options, hooks,
                                        cloud_outputs=saved_outputs(request.root, name),
                                        probe=reachability_probe(access, runner),
                                        explain=failure_explainer(access, runner),
-                                       validate_objects=_object_validator(access, runner))
+                                       validate_objects=_object_validator(access, runner),
+                                       pod_watch=kube_pod_watch(access, runner))
             for p in planned:
                 if p.cluster != name:
                     continue

@@ -26,6 +26,7 @@ from deployer.errors import DeployerError
 from deployer.plan.deploy_order import PlannedRelease
 from deployer.plan.release_values import LayerSources, ReleaseSpec, cluster_release_spec, release_values
 from deployer.run.engine import Outcome, StepContext
+from deployer.run.pod_watch import PodsCannotStart, PodWatch, pods_before, while_pods_can_start
 from deployer.plan.rollback_target import good_target
 
 
@@ -114,8 +115,9 @@ class ReleaseDeployer:
     def __init__(self, helm: Helm, sops: Sops, runner: ProcessRunner, helm_binary: Path, options: DeployOptions,
                  after_deploy: tuple[AfterDeploy, ...] = (), cloud_outputs: Optional[dict[str, Any]] = None,
                  probe: Optional[Probe] = None, explain: Optional[Explain] = None,
-                 validate_objects: Optional[ValidateObjects] = None) -> None:
+                 validate_objects: Optional[ValidateObjects] = None, pod_watch: Optional[PodWatch] = None) -> None:
         self.validate_objects = validate_objects
+        self.pod_watch = pod_watch  # while helm waits: fail at once on a pod that cannot start
         self.probe = probe
         self.explain = explain
         self.after_deploy = after_deploy
@@ -242,9 +244,12 @@ class ReleaseDeployer:
         return result
 
     async def _upgrade(self, spec: ReleaseSpec, chart: ChartSource, values: dict[str, Any]) -> dict:
+        before = await pods_before(self.pod_watch, spec.namespace) if self.pod_watch is not None else set()
         upgrade = self.helm.upgrade_install(spec.release, chart, values, namespace=spec.namespace,
                                             timeout=self.options.timeout, description=f"deployer: {spec.id}",
                                             labels=self.labels.get(spec.id))
+        if self.pod_watch is not None:
+            upgrade = while_pods_can_start(upgrade, self.pod_watch, spec.namespace, before)
         if self.probe is None:
             return await upgrade
         return await while_reachable(upgrade, self.probe)
@@ -347,7 +352,9 @@ class ReleaseDeployer:
             return ReleaseFailed(f"{message}; nothing was rolled back (a release left pending is recovered by the "
                                  "next deploy)", error.hint, details)
         hint = error.hint
-        if not isinstance(error, ChartRenderFailed) and self.explain is not None:  # helm applied it: why is it not ready?
+        if isinstance(error, PodsCannotStart):  # it said why already: the pods' own reasons
+            details["reasons"] = [f.to_json() for f in error.findings]
+        elif not isinstance(error, ChartRenderFailed) and self.explain is not None:  # helm applied it: why is it not ready?
             ctx.progress("reading why the release is not ready")
             from deployer.checks.hub_findings import first_reason, hint_for
 
