@@ -33,7 +33,7 @@ from deployer.plan.release_values import ValuePlan, cluster_release_spec, value_
 # local cluster's layer (local/values.py). tests/unit/test_release_values.py checks that every
 # function that decides or builds a layer lives in one of these files.
 RENDERING_FILES = ("deployer/plan/values.py", "deployer/run/release.py", "deployer/local/values.py",
-                   "deployer/plan/release_values.py")
+                   "deployer/plan/release_values.py", "deployer/local/chart_defaults.py")
 RENDERING_FILE = RENDERING_FILES[0]
 FALLBACK_RENDERING = "rendering-1"
 

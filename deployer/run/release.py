@@ -95,6 +95,35 @@ def local_layer(spec: ReleaseSpec, prepared: Optional[PreparedChart]):
     return layer_for(chart_name(spec, prepared), support=spec.hub is None, hubs=list(spec.cluster_hubs))
 
 
+def local_substitute(spec: ReleaseSpec, prepared: Optional[PreparedChart],
+                     report: Optional[dict[str, list[str]]] = None):
+    """The local cluster's last values layer for a hub (deployer.local.values.last_layer), as the
+    function of the layers before it that `LayerSources.substitute` takes; None elsewhere. What it
+    substitutes and switches off goes into `report` (`substituted`, `switched_off`: one line each)."""
+    if spec.provider != "local" or spec.hub is None:
+        return None
+    from deployer.local.values import HUB_NESTING
+
+    name = chart_name(spec, prepared)
+    if name not in HUB_NESTING:
+        return None  # a chart of the user's own: nothing of ours to point anywhere
+
+    def substitute(below: dict[str, Any]) -> dict[str, Any]:
+        from deployer.local.chart_defaults import chart_defaults
+        from deployer.local.images import image_refs
+        from deployer.local.values import last_layer
+        from deployer.plan.values import merge_values
+
+        defaults = chart_defaults(prepared.path) if prepared is not None else {}
+        layer = last_layer(merge_values(defaults, below), image_refs(), name)
+        if report is not None:
+            report["substituted"] = [s.line() for s in layer.substituted]
+            report["switched_off"] = [o.line() for o in layer.switched_off]
+        return layer.values
+
+    return substitute
+
+
 def prepare_release_chart(spec: ReleaseSpec, options: DeployOptions, runner: ProcessRunner,
                           helm_binary: Path) -> Optional[PreparedChart]:
     """The release's chart with its dependencies built; None for a remote chart helm fetches itself."""
@@ -151,18 +180,22 @@ class ReleaseDeployer:
         return data
 
     def layer_sources(self, spec: ReleaseSpec, prepared: Optional[PreparedChart],
-                      dependencies: list[str]) -> LayerSources:
+                      dependencies: list[str], report: Optional[dict[str, list[str]]] = None) -> LayerSources:
         """What fills the release's layers (deployer.plan.release_values decides which, in which order)."""
         local = local_layer(spec, prepared)
         return LayerSources(self.read_values_file, chart_name(spec, prepared), tuple(dependencies),
-                            local.values if local is not None else {}, self.cloud_outputs)
+                            local.values if local is not None else {}, self.cloud_outputs,
+                            local_substitute(spec, prepared, report))
 
-    def values(self, spec: ReleaseSpec, prepared: Optional[PreparedChart], dependencies: list[str]) -> dict[str, Any]:
-        return release_values(spec, self.layer_sources(spec, prepared, dependencies))
+    def values(self, spec: ReleaseSpec, prepared: Optional[PreparedChart], dependencies: list[str],
+               report: Optional[dict[str, list[str]]] = None) -> dict[str, Any]:
+        return release_values(spec, self.layer_sources(spec, prepared, dependencies, report))
 
-    def release_values(self, spec: ReleaseSpec, prepared: Optional[PreparedChart]) -> dict[str, Any]:
-        """The values helm gets for the release (deploy, diff and render all take them from here)."""
-        return self.values(spec, prepared, chart_dependencies(prepared.path) if prepared else [])
+    def release_values(self, spec: ReleaseSpec, prepared: Optional[PreparedChart],
+                       report: Optional[dict[str, list[str]]] = None) -> dict[str, Any]:
+        """The values helm gets for the release (deploy, diff and render all take them from here);
+        `report` gets what the local cluster's last layer substituted and switched off."""
+        return self.values(spec, prepared, chart_dependencies(prepared.path) if prepared else [], report)
 
     # -- the chart ------------------------------------------------------------------------
     def prepare(self, spec: ReleaseSpec) -> Optional[PreparedChart]:
@@ -184,9 +217,14 @@ class ReleaseDeployer:
         ctx.result.details.update(details)
         ctx.progress("reading values")
         local = local_layer(spec, prepared)
-        if local is not None and local.switched_off:
-            details["local_switched_off"] = [o.line() for o in local.switched_off]
-        values = await asyncio.to_thread(self.release_values, spec, prepared)
+        report: dict[str, list[str]] = {}
+        values = await asyncio.to_thread(self.release_values, spec, prepared, report)
+        switched_off = [o.line() for o in (local.switched_off if local is not None else [])] \
+            + report.get("switched_off", [])
+        if switched_off:
+            details["local_switched_off"] = switched_off
+        if report.get("substituted"):
+            details["local_substituted"] = report["substituted"]
         chart_path = helm_chart_source(spec, prepared)
         if self.options.dry_run:
             return await self._dry_run(spec, chart_path, values, details, ctx)
