@@ -81,18 +81,24 @@ def up(
 
 
 @local_app.command("down")
-def down(state_dir: Optional[str] = StateDir, output: OutputFormat = Output) -> None:
-    """Stop the local cluster, take back its changes to the machine, and remove its state."""
-    result = _cluster(state_dir).down()
+def down(state_dir: Optional[str] = StateDir, output: OutputFormat = Output,
+         keep_data: bool = typer.Option(False, "--keep-data",
+                                        help="Keep the volumes' data (hub databases, users' homes) for the next "
+                                             "`local up`: a hub deployed again finds it.")) -> None:
+    """Stop the local cluster, take back its changes to the machine, and remove its state (and its
+    volumes' data, unless --keep-data)."""
+    result = _cluster(state_dir).down(keep_data=keep_data)
     if output is OutputFormat.json:
         typer.echo(json.dumps({"state_dir": result.state_dir, "was_recorded": result.was_recorded,
+                               "kept_data": keep_data,
                                "seconds": round(result.seconds, 2), "leftovers": result.leftovers,
                                "stopped": [{"name": n, "pid": p} for n, p in result.stopped]}, indent=2))
     elif not result.was_recorded and not result.stopped:
         typer.echo("the local cluster was not running; nothing to stop")
     else:
         names = ", ".join(f"{n} (pid {p})" for n, p in result.stopped) or "nothing was still running"
-        typer.echo(f"stopped: {names}; cleaned {result.state_dir} in {result.seconds:.1f}s")
+        kept = f" (kept the volumes' data in {result.state_dir}/volumes)" if keep_data else ""
+        typer.echo(f"stopped: {names}; cleaned {result.state_dir} in {result.seconds:.1f}s{kept}")
     if result.leftovers:
         left = ", ".join(f"{n} {k}" for k, n in result.leftovers.items())
         typer.echo(f"left behind: {left}", err=True)

@@ -61,33 +61,17 @@ def user_test_service() -> dict:
     return service_values()["hub"]
 
 
-def hub_values(refs: Mapping[str, str], *, chart: str = "basehub", storage_class: str | None = None) -> LocalValues:
+def hub_values(refs: Mapping[str, str], *, chart: str = "basehub") -> LocalValues:
     """The local layer that comes before a hub's own files, for a hub deployed with `chart` (jupyterhub,
-    basehub or daskhub): deployer's user-test service, and the storage. What the local cluster must hold
-    whatever the hub's files say (images, pull policies, what cannot run here) is the *last* layer
-    (`last_layer`), computed from the layers before it.
-
-    `storage_class`: a StorageClass the cluster provisions volumes from; None = no volumes (the hub's
-    database lives in memory and user servers get no home volume)."""
+    basehub or daskhub): deployer's user-test service. The hub's database and its users' storage are the
+    charts' defaults (a volume each, from the local cluster's default StorageClass). What the local cluster
+    must hold whatever the hub's files say (images, pull policies, what cannot run here) is the *last* layer
+    (`last_layer`), computed from the layers before it."""
     if chart not in HUB_NESTING:
         raise ValueError(f"no hub chart named {chart}; known: {', '.join(HUB_NESTING)}")
     for role in ("k8s-hub", "configurable-http-proxy", "singleuser", "pause"):
         _split(refs[role])  # every image the last layer may put in has a tag
-    prefix = ".".join(HUB_NESTING[chart])
-    at = (prefix + ".") if prefix else ""
-    off: list[SwitchedOff] = []
-    z2jh: dict = {"hub": {**user_test_service()}, "singleuser": {}}
-    if storage_class is None:
-        z2jh["hub"]["db"] = {"type": "sqlite-memory"}
-        z2jh["singleuser"]["storage"] = {"type": "none"}
-        off += [
-            SwitchedOff(f"{at}hub.db.type=sqlite-memory", "no volume provisioner: the hub's database is in memory"),
-            SwitchedOff(f"{at}singleuser.storage.type=none", "no volume provisioner: user servers get no home volume"),
-        ]
-    else:
-        z2jh["hub"]["db"] = {"pvc": {"storageClassName": storage_class}}
-        z2jh["singleuser"]["storage"] = {"dynamic": {"storageClass": storage_class}}
-    return LocalValues(_nest(z2jh, HUB_NESTING[chart]), off)
+    return LocalValues(_nest({"hub": {**user_test_service()}}, HUB_NESTING[chart]), [])
 
 
 def hub_scrape_configs(hubs: list[str]) -> list[dict]:

@@ -28,10 +28,9 @@ USER_TEST = {
         "services": ["deployer-user-test"],
     }},
 }
-EXPECTED_Z2JH = {
-    "hub": {**USER_TEST, "db": {"type": "sqlite-memory"}},
-    "singleuser": {"storage": {"type": "none"}},
-}
+EXPECTED_Z2JH = {"hub": USER_TEST}  # the database and the users' storage: the charts' defaults
+
+
 # what the jupyterhub chart's own values.yaml says about what the last layer holds
 Z2JH_DEFAULTS = {
     "hub": {"image": {"name": "quay.io/jupyterhub/k8s-hub", "tag": "4.3.3", "pullPolicy": None}},
@@ -148,13 +147,6 @@ def test_the_chart_defaults_are_read_from_the_real_chart_with_its_dependencies()
     z2jh = chart_defaults(SHARED_CHARTS / "jupyterhub-4.3.3.tgz")
     assert z2jh["prePuller"]["hook"]["enabled"] is True and z2jh["hub"]["image"]["name"] == "quay.io/jupyterhub/k8s-hub"
     assert chart_defaults(SHARED_CHARTS / "no-such-chart.tgz") == {}
-
-
-def test_a_storage_class_keeps_the_hub_database_and_home_volumes():
-    layer = hub_values(REFS, chart="jupyterhub", storage_class="local-path")
-    assert layer.values["hub"]["db"] == {"pvc": {"storageClassName": "local-path"}}
-    assert layer.values["singleuser"]["storage"] == {"dynamic": {"storageClass": "local-path"}}
-    assert [s.component for s in layer.switched_off if "storage" in s.component or "db" in s.component] == []
 
 
 def test_an_unknown_hub_chart_is_refused():
