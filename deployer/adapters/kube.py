@@ -246,6 +246,47 @@ class Kube:
         self._call(f"label secret {namespace}/{name}", self.core.patch_namespaced_secret, name, namespace,
                    {"metadata": {"labels": labels}})
 
+    def ensure_namespace(self, name: str, labels: Optional[dict[str, str]] = None) -> None:
+        """Create the namespace unless it exists."""
+        body = {"metadata": {"name": name, "labels": dict(labels or {})}}
+        try:
+            self._call(f"create namespace {name}", self.core.create_namespace, body)
+        except KubeError as e:
+            if e.status != 409:
+                raise
+
+    def ensure_claim(self, namespace: str, name: str, size: str, access_modes: list[str],
+                     labels: Optional[dict[str, str]] = None) -> None:
+        """Create a PersistentVolumeClaim of the cluster's default StorageClass unless it exists."""
+        body = {"metadata": {"name": name, "labels": dict(labels or {})},
+                "spec": {"accessModes": list(access_modes), "resources": {"requests": {"storage": size}}}}
+        try:
+            self._call(f"create claim {namespace}/{name}", self.core.create_namespaced_persistent_volume_claim,
+                       namespace, body)
+        except KubeError as e:
+            if e.status != 409:
+                raise
+
+    def namespace_labels(self, name: str) -> Optional[dict[str, str]]:
+        """The namespace's labels; None when there is no such namespace."""
+        try:
+            ns = self._call(f"read namespace {name}", self.core.read_namespace, name)
+        except KubeError as e:
+            if e.status == 404:
+                return None
+            raise
+        return dict(ns.metadata.labels or {})
+
+    def delete_namespace(self, name: str) -> bool:
+        """Delete the namespace (and everything in it); False when there was none."""
+        try:
+            self._call(f"delete namespace {name}", self.core.delete_namespace, name)
+        except KubeError as e:
+            if e.status == 404:
+                return False
+            raise
+        return True
+
     def api_resources(self, group_version: str) -> list[dict[str, Any]]:
         """The resources an API group version serves (discovery): name, kind, namespaced."""
         path = "/api/v1" if group_version == "v1" else f"/apis/{group_version}"

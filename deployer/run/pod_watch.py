@@ -15,11 +15,34 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Optional
 
+import re
+
 from deployer.checks.hub_findings import Finding, cannot_start, crash_looping_containers, with_log_tail
 from deployer.errors import DeployerError
 
 INTERVAL = 2.0  # seconds between two reads of the namespace's pods
 LOG_LINES = 12  # a crash loop's last log lines in the failure (a Python traceback's end)
+
+
+_RAISED = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt))(?::\s*(.*))?$")
+
+
+def raised(lines: list[str]) -> str:
+    """The exception a Python program's log ends with (its traceback's last line), e.g.
+    `ModuleNotFoundError: No module named 'oauthenticator'`; "" when the log shows none."""
+    for line in reversed(lines):
+        m = _RAISED.match(line.strip())
+        if m:
+            return line.strip()
+    return ""
+
+
+def with_exception(finding: Finding, lines: list[str]) -> Finding:
+    """A crash loop's finding saying what the program raised (when its log shows it)."""
+    exc = raised(lines)
+    if not exc:
+        return finding
+    return Finding(finding.severity, finding.code, finding.subject, f"{finding.message}; it raised {exc}")
 
 
 class PodsCannotStart(DeployerError):
@@ -65,8 +88,8 @@ def kube_pod_watch(access, runner, request_timeout: float = 5.0) -> PodWatch:
             pod = by_name.get(finding.subject.removeprefix("pod/"))
             if finding.code == "crash-loop" and pod is not None:
                 for container in crash_looping_containers(pod)[:1]:
-                    findings[i] = with_log_tail(finding, container,
-                                                kube().log_tail(namespace, pod.name, container, LOG_LINES))
+                    lines = kube().log_tail(namespace, pod.name, container, LOG_LINES)
+                    findings[i] = with_log_tail(with_exception(finding, lines), container, lines)
         return findings
 
     return PodWatch(existing, hopeless)

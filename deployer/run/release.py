@@ -96,10 +96,11 @@ def local_layer(spec: ReleaseSpec, prepared: Optional[PreparedChart]):
 
 
 def local_substitute(spec: ReleaseSpec, prepared: Optional[PreparedChart],
-                     report: Optional[dict[str, list[str]]] = None):
-    """The local cluster's last values layer for a hub (deployer.local.values.last_layer), as the
-    function of the layers before it that `LayerSources.substitute` takes; None elsewhere. What it
-    substitutes and switches off goes into `report` (`substituted`, `switched_off`: one line each)."""
+                     report: Optional[dict[str, Any]] = None, preview: bool = False):
+    """The local cluster's last values layer for a hub (deployer.local.values.last_layer; for a preview
+    of a fleet hub, deployer.local.preview_values.preview_layer before it), as the function of the layers
+    before it that `LayerSources.substitute` takes; None elsewhere. What it substitutes and switches off
+    goes into `report` (`substituted`, `switched_off`: one line each; `home_claim` for a preview)."""
     if spec.provider != "local" or spec.hub is None:
         return None
     from deployer.local.values import HUB_NESTING
@@ -115,11 +116,21 @@ def local_substitute(spec: ReleaseSpec, prepared: Optional[PreparedChart],
         from deployer.plan.values import merge_values
 
         defaults = chart_defaults(prepared.path) if prepared is not None else {}
-        layer = last_layer(merge_values(defaults, below), image_refs(), name)
+        effective = merge_values(defaults, below)
+        substituted, switched_off, own = [], [], {}
+        if preview:
+            from deployer.local.preview_values import preview_layer
+
+            cloud = preview_layer(effective, name)
+            own, effective = cloud.values, merge_values(effective, cloud.values)
+            substituted, switched_off = list(cloud.substituted), list(cloud.switched_off)
+            if report is not None:
+                report["home_claim"] = cloud.home_claim
+        layer = last_layer(effective, image_refs(), name)
         if report is not None:
-            report["substituted"] = [s.line() for s in layer.substituted]
-            report["switched_off"] = [o.line() for o in layer.switched_off]
-        return layer.values
+            report["substituted"] = [s.line() for s in substituted + layer.substituted]
+            report["switched_off"] = [o.line() for o in switched_off + layer.switched_off]
+        return merge_values(own, layer.values)
 
     return substitute
 
@@ -159,6 +170,7 @@ class ReleaseDeployer:
         self.options = options
         # release id -> the ledger's record, stored on the revision the upgrade makes (deploy.py)
         self.labels: dict[str, dict[str, str]] = {}
+        self.preview = False  # a preview of a fleet hub on the local cluster (deployer.run.preview)
 
     # -- values ---------------------------------------------------------------------------
     def read_values_file(self, path: Path) -> dict[str, Any]:
@@ -180,19 +192,19 @@ class ReleaseDeployer:
         return data
 
     def layer_sources(self, spec: ReleaseSpec, prepared: Optional[PreparedChart],
-                      dependencies: list[str], report: Optional[dict[str, list[str]]] = None) -> LayerSources:
+                      dependencies: list[str], report: Optional[dict[str, Any]] = None) -> LayerSources:
         """What fills the release's layers (deployer.plan.release_values decides which, in which order)."""
         local = local_layer(spec, prepared)
         return LayerSources(self.read_values_file, chart_name(spec, prepared), tuple(dependencies),
                             local.values if local is not None else {}, self.cloud_outputs,
-                            local_substitute(spec, prepared, report))
+                            local_substitute(spec, prepared, report, self.preview))
 
     def values(self, spec: ReleaseSpec, prepared: Optional[PreparedChart], dependencies: list[str],
-               report: Optional[dict[str, list[str]]] = None) -> dict[str, Any]:
+               report: Optional[dict[str, Any]] = None) -> dict[str, Any]:
         return release_values(spec, self.layer_sources(spec, prepared, dependencies, report))
 
     def release_values(self, spec: ReleaseSpec, prepared: Optional[PreparedChart],
-                       report: Optional[dict[str, list[str]]] = None) -> dict[str, Any]:
+                       report: Optional[dict[str, Any]] = None) -> dict[str, Any]:
         """The values helm gets for the release (deploy, diff and render all take them from here);
         `report` gets what the local cluster's last layer substituted and switched off."""
         return self.values(spec, prepared, chart_dependencies(prepared.path) if prepared else [], report)
@@ -217,8 +229,10 @@ class ReleaseDeployer:
         ctx.result.details.update(details)
         ctx.progress("reading values")
         local = local_layer(spec, prepared)
-        report: dict[str, list[str]] = {}
+        report: dict[str, Any] = {}
         values = await asyncio.to_thread(self.release_values, spec, prepared, report)
+        if report.get("home_claim"):
+            details["home_claim"] = True
         switched_off = [o.line() for o in (local.switched_off if local is not None else [])] \
             + report.get("switched_off", [])
         if switched_off:

@@ -109,3 +109,20 @@ def test_a_crash_loop_failure_is_not_explained_again_and_is_rolled_back():
                                      "(CrashLoopBackOff, 1 restarts); last exit: Error (code 1)")
     assert failed.message.endswith("; rolled back to revision 1") and helm.rollbacks == [1]
     assert failed.details["reasons"][0]["code"] == "crash-loop"
+
+
+def test_a_crash_loop_says_what_the_hub_raised_then_its_log():
+    from deployer.checks.hub_findings import Finding
+    from deployer.run.pod_watch import raised, with_exception
+
+    log = ["[E 2026-12-07 JupyterHub app:3400] Failed to load config", "Traceback (most recent call last):",
+           '  File "/usr/local/etc/jupyterhub/jupyterhub_config.py", line 12, in <module>',
+           "    from oauthenticator.cilogon import CILogonOAuthenticator",
+           "ModuleNotFoundError: No module named 'oauthenticator.cilogon'"]
+    assert raised(log) == "ModuleNotFoundError: No module named 'oauthenticator.cilogon'"
+    assert raised(["    raise SystemExit('e2e: this hub crashes on purpose')",
+                   "SystemExit: e2e: this hub crashes on purpose"]) == "SystemExit: e2e: this hub crashes on purpose"
+    assert raised(["all fine", "[I ...] shutting down"]) == ""
+    f = with_exception(Finding("error", "crash-loop", "pod/hub-1", "container hub keeps crashing"), log)
+    assert f.message == ("container hub keeps crashing; it raised ModuleNotFoundError: No module named "
+                         "'oauthenticator.cilogon'")
