@@ -141,8 +141,9 @@ class Kube:
                                   pod, namespace, container=container, previous=previous, tail_lines=lines)
             except KubeError:
                 continue
-            if text and str(text).strip():
-                return [self.redactor(line)[:300] for line in str(text).strip().splitlines()[-lines:]]
+            text = _log_text(text)
+            if text.strip():
+                return [self.redactor(line)[:300] for line in text.strip().splitlines()[-lines:]]
         return []
 
     def pods(self, namespace: str, label_selector: str = "") -> list[PodState]:
@@ -330,7 +331,7 @@ class Kube:
         if container:
             kwargs["container"] = container
         text = self._call(f"log of pod {pod}", self.core.read_namespaced_pod_log, pod, namespace, **kwargs)
-        return [self.redactor(line) for line in str(text or "").splitlines()]
+        return [self.redactor(line) for line in _log_text(text).splitlines()]
 
     # -- the service proxy ----------------------------------------------------------------
     def service_get(self, namespace: str, service: str, port: int | str, path: str,
@@ -410,6 +411,24 @@ class Kube:
 
 
 # -- translating API objects into our records (pure functions of the client's models) --------
+
+def _log_text(text: Any) -> str:
+    """A pod log as text: the client hands back a log that is not plain ASCII (a Python traceback's `^^^^`
+    markers, accents) as the repr of its bytes, `b'...\\n...'`; decode that back into lines."""
+    if isinstance(text, bytes):
+        return text.decode("utf-8", errors="replace")
+    text = str(text or "")
+    if len(text) > 2 and text[:2] in ("b'", 'b"') and text[-1] == text[1]:
+        import ast
+
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return text
+        if isinstance(value, bytes):
+            return value.decode("utf-8", errors="replace")
+    return text
+
 
 def pod_state(pod: Any) -> PodState:
     status = pod.status

@@ -7,8 +7,9 @@ its extraConfig, templates, profile options, culler and spawner settings run as 
 
 - node selectors (the hub's, the proxy's, user servers', each profile's and choice's) point at cloud node
   pools: removed; `matchNodePurpose: require` becomes `prefer` (no node here has the purpose label);
-- resource *guarantees* of user servers (what the scheduler reserves) are removed: a guarantee sized for a
-  cloud node does not fit this machine; limits stay;
+- what the scheduler reserves for a user server (its guarantee, else its limit, as Kubernetes does) is
+  lowered to a small floor when it exceeds what this machine can spare (sized for a cloud node, it never
+  fits); the limits stay;
 - sidecar and init containers of user servers and of the hub whose image comes from a registry this
   node cannot reach are left out (their image is not the user image: nothing local can stand in for it);
 - NFS homes: the share's PersistentVolume (a server in the cloud) gives way to a local claim `home-nfs`
@@ -36,10 +37,39 @@ _NODE_SELECTORS = (("hub", "nodeSelector"), ("proxy", "chp", "nodeSelector"), ("
                    ("singleuser", "nodeSelector"), ("scheduling", "userScheduler", "nodeSelector"))
 _PURPOSE = (("scheduling", "userPods", "nodeAffinity", "matchNodePurpose"),
             ("scheduling", "corePods", "nodeAffinity", "matchNodePurpose"))
-_GUARANTEES = (("singleuser", "memory", "guarantee"), ("singleuser", "cpu", "guarantee"))
+# what a user server may reserve here (above: lowered to the floor); (the values key, ceiling, floor)
+_RESERVE = {"memory": (1024 ** 3, "256M"), "cpu": (0.5, 0.05)}
 _SIDECARS = (("singleuser", "extraContainers"), ("singleuser", "initContainers"), ("hub", "extraContainers"),
              ("hub", "initContainers"))
-_OVERRIDE_KEYS = ("node_selector", "mem_guarantee", "cpu_guarantee")
+_OVERRIDE_KEYS = ("node_selector",)
+
+
+def quantity(value: Any, kind: str) -> float | None:
+    """A Kubernetes/kubespawner quantity as bytes (memory) or cores (cpu); None when unreadable."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = str(value).strip()
+    units = {"Ki": 1024, "Mi": 1024 ** 2, "Gi": 1024 ** 3, "Ti": 1024 ** 4, "K": 1e3, "M": 1e6, "G": 1e9,
+             "T": 1e12, "k": 1e3, "m": 1e-3 if kind == "cpu" else 1e-3}
+    for suffix in sorted(units, key=len, reverse=True):
+        if text.endswith(suffix):
+            try:
+                return float(text[:-len(suffix)]) * units[suffix]
+            except ValueError:
+                return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _too_big(guarantee: Any, limit: Any, kind: str) -> Any:
+    """What a server would reserve (its guarantee, else its limit) when it exceeds the ceiling; else None."""
+    reserved = guarantee if guarantee not in (None, "") else limit
+    amount = quantity(reserved, kind)
+    return reserved if amount is not None and amount > _RESERVE[kind][0] else None
 
 
 @dataclass(frozen=True)
@@ -69,6 +99,13 @@ def _local_profiles(profiles: list, at: str) -> tuple[list, list[Substitution]]:
             if key in override:
                 done.append(Substitution(f"{where}.kubespawner_override.{key}", _text(override[key]), "(removed)"))
                 del override[key]
+        for kind, short in (("memory", "mem"), ("cpu", "cpu")):
+            big = _too_big(override.get(f"{short}_guarantee"), override.get(f"{short}_limit"), kind)
+            if big is not None:
+                floor = _RESERVE[kind][1]
+                done.append(Substitution(f"{where}.kubespawner_override.{short}_guarantee", str(big),
+                                         f"{floor} (reserved here; the limit stays)"))
+                override[f"{short}_guarantee"] = floor
 
     for i, profile in enumerate(profiles):
         if not isinstance(profile, dict):
@@ -110,11 +147,12 @@ def preview_layer(effective: Mapping, chart: str) -> PreviewLayer:
         if _dig(z2jh, path) == "require":
             _put(out, path, "prefer")
             subs.append(Substitution(at + ".".join(path), "require", "prefer"))
-    for path in _GUARANTEES:
-        value = _dig(z2jh, path)
-        if value not in (None, ""):
-            _put(out, path, None)
-            subs.append(Substitution(at + ".".join(path), str(value), "(none: sized for a cloud node)"))
+    for kind, (_, floor) in _RESERVE.items():
+        big = _too_big(_dig(z2jh, ("singleuser", kind, "guarantee")), _dig(z2jh, ("singleuser", kind, "limit")), kind)
+        if big is not None:
+            _put(out, ("singleuser", kind, "guarantee"), floor)
+            subs.append(Substitution(f"{at}singleuser.{kind}.guarantee", str(big),
+                                     f"{floor} (reserved here; sized for a cloud node; the limit stays)"))
     profiles = _dig(z2jh, ("singleuser", "profileList"))
     if isinstance(profiles, list) and profiles:
         local, done = _local_profiles(profiles, f"{at}singleuser.profileList")

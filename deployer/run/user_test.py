@@ -479,7 +479,11 @@ class UserTest:
         if not pods:
             return
         pod = pods[0]
-        findings = explain_pod(pod, {})
+        try:
+            claims = {c.name: c for c in self.kube.claims(self.ns)}
+        except DeployerError:
+            claims = {}
+        findings = explain_pod(pod, claims)
         try:
             import datetime as dt
 

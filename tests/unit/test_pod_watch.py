@@ -126,3 +126,11 @@ def test_a_crash_loop_says_what_the_hub_raised_then_its_log():
     f = with_exception(Finding("error", "crash-loop", "pod/hub-1", "container hub keeps crashing"), log)
     assert f.message == ("container hub keeps crashing; it raised ModuleNotFoundError: No module named "
                          "'oauthenticator.cilogon'")
+
+
+def test_a_log_the_client_hands_back_as_bytes_repr_is_lines_again():
+    from deployer.adapters.kube import _log_text
+
+    assert _log_text("b'Traceback\\n    ^^^^\\nNameError: x \\xc3\\xa9'").splitlines() == [
+        "Traceback", "    ^^^^", "NameError: x é"]
+    assert _log_text(b"a\nb") == "a\nb" and _log_text("plain\nlog") == "plain\nlog" and _log_text(None) == ""

@@ -3,7 +3,6 @@ how it aims a fleet hub at the local cluster (deployer.run.preview.target) on th
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
@@ -41,7 +40,7 @@ def test_cloud_only_parts_become_local_and_each_is_listed():
     final = merge_values(hub, layer.values)
     z2jh = final["jupyterhub"]
     assert z2jh["hub"]["nodeSelector"] is None and z2jh["singleuser"]["nodeSelector"] is None
-    assert z2jh["singleuser"]["memory"] == {"guarantee": None, "limit": "3.4G"}  # the limit stays
+    assert z2jh["singleuser"]["memory"] == {"guarantee": "256M", "limit": "3.4G"}  # the limit stays
     assert z2jh["singleuser"]["extraContainers"] == [{"name": "mine", "image": "deployer.local/singleuser:x"}]
     assert z2jh["scheduling"]["userPods"]["nodeAffinity"]["matchNodePurpose"] == "prefer"
     assert z2jh["hub"]["config"]["JupyterHub"]["authenticator_class"] == "dummy"
@@ -52,7 +51,7 @@ def test_cloud_only_parts_become_local_and_each_is_listed():
         "jupyterhub.hub.nodeSelector: pool=core -> (none: one local node)",
         "jupyterhub.singleuser.nodeSelector: node.kubernetes.io/instance-type=n2-highmem-2 -> (none: one local node)",
         "jupyterhub.scheduling.userPods.nodeAffinity.matchNodePurpose: require -> prefer",
-        "jupyterhub.singleuser.memory.guarantee: 3.4G -> (none: sized for a cloud node)",
+        "jupyterhub.singleuser.memory.guarantee: 3.4G -> 256M (reserved here; sized for a cloud node; the limit stays)",
         "jupyterhub.hub.config.JupyterHub.authenticator_class: github -> dummy (admin_users and allowed_users kept)",
         f"nfs.pv.enabled: the NFS share on 10.0.0.2 -> a local claim {HOME_CLAIM} (homes stay <claim>/<user>)",
     ]
@@ -63,12 +62,15 @@ def test_cloud_only_parts_become_local_and_each_is_listed():
 
 def test_profiles_keep_their_options_but_lose_node_selectors_and_guarantees():
     profiles = [{"display_name": "Large", "kubespawner_override": {"node_selector": {"pool": "big"},
-                                                                  "mem_guarantee": "30G", "mem_limit": "32G"},
+                                                                  "mem_guarantee": "30G", "mem_limit": "32G",
+                                                                  "cpu_limit": 4},
                  "profile_options": {"image": {"choices": {"a": {"kubespawner_override": {
                      "image": "x:1", "node_selector": {"gpu": "yes"}}}}}}}]
     layer = preview_layer({"singleuser": {"profileList": profiles}}, "jupyterhub")
     held = layer.values["singleuser"]["profileList"][0]
-    assert held["kubespawner_override"] == {"mem_limit": "32G"}
+    # what it reserves: the guarantee, else the limit (Kubernetes' rule): both lowered, the limits kept
+    assert held["kubespawner_override"] == {"mem_guarantee": "256M", "mem_limit": "32G", "cpu_limit": 4,
+                                            "cpu_guarantee": 0.05}
     assert held["profile_options"]["image"]["choices"]["a"]["kubespawner_override"] == {"image": "x:1"}
     assert profiles[0]["kubespawner_override"]["node_selector"] == {"pool": "big"}  # not changed in place
 
@@ -118,3 +120,14 @@ def test_a_chart_the_local_cluster_cannot_run_is_named_with_why(tmp_path):
         target(PreviewRequest(root, "c", "h"))
     assert e.value.message.startswith("hub `h` of `c` deploys the chart `support`, which the local cluster cannot "
                                       "preview")
+
+
+def test_quantities_and_what_a_server_reserves():
+    from deployer.local.preview_values import quantity
+
+    assert quantity("3.4G", "memory") == 3.4e9 and quantity("4Gi", "memory") == 4 * 1024 ** 3
+    assert quantity("500m", "cpu") == 0.5 and quantity(2, "cpu") == 2.0 and quantity("x", "cpu") is None
+    # a small guarantee under a big limit reserves the guarantee only: nothing to change
+    layer = preview_layer({"singleuser": {"cpu": {"guarantee": 0.1, "limit": 2}, "memory": {"limit": "3G"}}},
+                          "jupyterhub")
+    assert layer.values == {"singleuser": {"memory": {"guarantee": "256M"}}}
