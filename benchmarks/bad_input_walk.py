@@ -8,9 +8,16 @@ Prints, per class, the number of cases, and the number that printed a Python tra
 "internal error", hung (over the per-case limit) or exited with a code other than 0, 1 or 2.
 Expected: 0 of each. `tests/unit/test_bad_input_walk.py` runs the same walk and asserts it.
 
-Not walked: commands that start clusters or change cloud resources (`local up/down`,
-`provision apply/destroy`), and `local status` (its clean-up of a state folder it does not own
-is issue 15 item 1, another helper's; walked by hand it deleted the working folder).
+Not walked with every bad value: commands that start clusters or change cloud resources
+(`local up/down`, `provision apply/destroy`, `tools install`); `local status` and `init` are
+walked with the inputs of issue 22 only (below).
+
+Issue 22's inputs are walked too, each with the exit codes it must end with (a silent exit 0 is
+counted as "wrong exit"): `local status --state-dir /etc/passwd`, a 5,000-character `--root`,
+`init` of a 300-character name and of "", chart repositories whose index has `entries:
+{jupyterhub: 5}` or `urls: 5`, `--timeout inf` and `1e308`, a FIFO and a symbolic link loop
+named as user files, `canary-gate --reports /nonexistent`, `SOPS_AGE_KEY_FILE=/nonexistent
+render`, `plan-upgrade --changed-files <folder>`.
 
 Usage: .venv/bin/python benchmarks/bad_input_walk.py [--verbose]
 """
@@ -41,6 +48,8 @@ CASE_LIMIT = 30.0
 class Case:
     klass: str
     args: list[str]
+    expect: tuple[int, ...] = ()  # the exit codes this case must end with (empty: any of 0, 1, 2)
+    env: tuple[tuple[str, str], ...] = ()  # environment variables set for this case
 
 
 @dataclass
@@ -65,6 +74,14 @@ class Outcome:
     @property
     def odd_exit(self) -> bool:
         return self.code not in (0, 1, 2, None)
+
+    @property
+    def wrong_exit(self) -> bool:
+        return bool(self.case.expect) and self.code is not None and self.code not in self.case.expect
+
+    @property
+    def bad(self) -> bool:
+        return self.traceback or self.internal or self.hung or self.odd_exit or self.wrong_exit
 
 
 def _tree():
@@ -102,7 +119,10 @@ def bad_files(folder: Path) -> dict[str, str]:
     (folder / "empty.json").write_text("")
     (folder / "kubeconfig.yaml").write_text("clusters: 5\n")
     (folder / "a-folder").mkdir()
-    return {"missing": str(folder / "nodir" / "x.json"), "deep": str(folder / "deep.json"),
+    os.mkfifo(folder / "fifo.json")  # reading it would wait for a writer forever
+    (folder / "loop.json").symlink_to(folder / "loop.json")
+    return {"fifo": str(folder / "fifo.json"), "symlink-loop": str(folder / "loop.json"),
+            "missing": str(folder / "nodir" / "x.json"), "deep": str(folder / "deep.json"),
             "binary": str(folder / "binary.bin"), "latin1": str(folder / "latin1.json"),
             "wrong-shape": str(folder / "foo.json"), "list": str(folder / "list.json"),
             "steps5": str(folder / "steps5.json"), "empty": str(folder / "empty.json"),
@@ -112,7 +132,8 @@ def bad_files(folder: Path) -> dict[str, str]:
 
 STRINGS = {"empty": "", "newline": "a\nb", "dotdot": "../../../../etc/passwd", "long": "x" * 5000,
            "unicode": "ünï€😀", "spaces": "bad value!", "dash": "-x", "backslash-0": "a\\x00b"}
-NUMBERS = {"nan": "nan", "inf": "1e309", "negative": "-5", "huge": "99999999999999999999"}
+NUMBERS = {"nan": "nan", "inf": "1e309", "negative": "-5", "huge": "99999999999999999999", "inf-word": "inf",
+           "1e308": "1e308"}
 
 
 def cases(folder: Path) -> list[Case]:
@@ -146,6 +167,56 @@ def cases(folder: Path) -> list[Case]:
                     out.append(Case(f"text option {label}", [*path, *base_args, flag, bad]))
     for label, bad in (("empty", ""), ("missing", "/nodir"), ("a file", files["binary"]), ("blank", "  ")):
         out.append(Case(f"--root {label}", ["--root", bad, "validate"]))
+    return out + issue22_cases(folder)
+
+
+def bad_chart_repos(folder: Path) -> dict[str, Path]:
+    """Chart repositories whose index is malformed in the ways issue 22 found."""
+    repos = {}
+    for label, index in (("entries-5", "entries:\n  jupyterhub: 5\n"),
+                         ("urls-5", "entries:\n  jupyterhub:\n  - name: jupyterhub\n    version: 4.3.3\n    urls: 5\n"),
+                         ("entry-7", "entries:\n  jupyterhub:\n  - 7\n"),
+                         ("no-version", "entries:\n  jupyterhub:\n  - name: jupyterhub\n")):
+        repo = folder / f"charts-{label}"
+        repo.mkdir()
+        (repo / "index.yaml").write_text("apiVersion: v1\n" + index)
+        repos[label] = repo
+    return repos
+
+
+def issue22_cases(folder: Path) -> list[Case]:
+    files = {"fifo": str(folder / "fifo.json"), "loop": str(folder / "loop.json"), "folder": str(folder / "a-folder")}
+    out = [
+        Case("issue22 local status state-dir", ["local", "status", "--state-dir", "/etc/passwd"], (1, 2)),
+        Case("issue22 local status state-dir", ["local", "status", "--state-dir", "/etc/passwd/x"], (1, 2)),
+        Case("issue22 local status state-dir", ["--state-dir", "/etc/passwd", "local", "status"], (1, 2)),
+        Case("issue22 local status state-dir", ["local", "status", "--state-dir", "/" + "s" * 300], (1, 2)),
+        Case("issue22 --root long", ["--root", "/" + "r" * 5000, "validate"], (1, 2)),
+        Case("issue22 --root long", ["--root", "/r" * 3000, "render"], (1, 2)),
+        Case("issue22 init", ["init", str(folder / ("n" * 300))], (1, 2)),
+        Case("issue22 init", ["init", ""], (2,)),
+        Case("issue22 init", ["init", str(folder / "a-file-init"), "--key-dir", files["fifo"]], (1, 2)),
+        Case("issue22 timeout", ["deploy", "alpha", "--timeout", "inf"], (2,)),
+        Case("issue22 timeout", ["deploy", "alpha", "--dry-run", "--timeout", "1e308"], (2,)),
+        Case("issue22 timeout", ["rollback", "alpha", "prod", "--timeout", "-inf"], (2,)),
+        Case("issue22 user file fifo", ["deploy", "--plan", files["fifo"]], (1,)),
+        Case("issue22 user file fifo", ["canary-gate", "--plan", files["fifo"], "--stage", "prod"], (1,)),
+        Case("issue22 user file loop", ["deploy", "--plan", files["loop"]], (1,)),
+        Case("issue22 user file loop", ["canary-gate", "--plan", files["loop"], "--stage", "prod"], (1,)),
+        Case("issue22 canary-gate reports", ["canary-gate", "--plan", str(folder / "plan.json"), "--stage", "prod",
+                                             "--reports", "/nonexistent"], (1, 2)),
+        Case("issue22 render key file", ["render", "alpha"], (1,), (("SOPS_AGE_KEY_FILE", "/nonexistent"),)),
+        Case("issue22 render key file", ["render", "alpha"], (1,), (("SOPS_AGE_KEY_FILE", files["folder"]),)),
+        Case("issue22 plan-upgrade folder", ["plan-upgrade", "--changed-files", files["folder"]], (2,)),
+        Case("issue22 plan-upgrade folder", ["plan-upgrade", "--changed-files", "config/clusters"], (2,)),
+    ]
+    (folder / "plan.json").write_text(json.dumps({
+        "version": 1, "base": "a", "head": "b", "support_jobs": [], "staging_jobs": [], "prod_jobs": [],
+        "removals": [], "counts": {"support": 0, "staging": 0, "prod": 0, "removals": 0}}))
+    for label, repo in bad_chart_repos(folder).items():
+        out.append(Case(f"issue22 chart index {label}", ["render", "alpha", "staging", "--chart-repo", str(repo)], (1,)))
+        out.append(Case(f"issue22 chart index {label}", ["deploy", "alpha", "staging", "--dry-run", "--chart-repo",
+                                                          str(repo)], (1,)))
     return out
 
 
@@ -163,6 +234,8 @@ def run_case(case: Case, root: Path) -> Outcome:
     def alarm(*_):
         raise _Hung()
 
+    saved_env = {k: os.environ.get(k) for k, _ in case.env}
+    os.environ.update(dict(case.env))
     previous = signal.signal(signal.SIGALRM, alarm)
     signal.setitimer(signal.ITIMER_REAL, CASE_LIMIT)
     started = time.monotonic()
@@ -181,6 +254,11 @@ def run_case(case: Case, root: Path) -> Outcome:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     return Outcome(case, code, out.getvalue() + err.getvalue(), time.monotonic() - started)
 
 
@@ -188,10 +266,12 @@ def walk(verbose: bool = False) -> list[Outcome]:
     from tests.repo_builder import make_repo
 
     cwd = os.getcwd()
+    config_home = os.environ.get("XDG_CONFIG_HOME")
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp) / "cwd"
         scratch.mkdir()
         os.chdir(scratch)  # a command that misuses "" as "." can only touch this scratch folder
+        os.environ["XDG_CONFIG_HOME"] = str(Path(tmp) / "config")  # where `init` would put an age key
         try:
             root = make_repo(Path(tmp) / "repo")
             folder = Path(tmp) / "files"
@@ -200,11 +280,15 @@ def walk(verbose: bool = False) -> list[Outcome]:
             for case in cases(folder):
                 result = run_case(case, root)
                 results.append(result)
-                if verbose and (result.traceback or result.internal or result.hung or result.odd_exit):
+                if verbose and result.bad:
                     print(f"BAD {case.args!r}: exit {result.code}\n{result.text[-600:]}", file=sys.stderr)
             return results
         finally:
             os.chdir(cwd)
+            if config_home is None:
+                os.environ.pop("XDG_CONFIG_HOME", None)
+            else:
+                os.environ["XDG_CONFIG_HOME"] = config_home
 
 
 def main() -> None:
@@ -216,13 +300,14 @@ def main() -> None:
     classes: dict[str, list[Outcome]] = {}
     for r in results:
         classes.setdefault(r.case.klass, []).append(r)
-    print(f"{'class':<30} {'cases':>6} {'traceback':>10} {'internal':>9} {'hung':>5} {'odd exit':>9}")
+    print(f"{'class':<36} {'cases':>6} {'traceback':>10} {'internal':>9} {'hung':>5} {'odd exit':>9} {'wrong exit':>11}")
     for klass, rs in sorted(classes.items()):
-        print(f"{klass:<30} {len(rs):>6} {sum(r.traceback for r in rs):>10} {sum(r.internal for r in rs):>9} "
-              f"{sum(r.hung for r in rs):>5} {sum(r.odd_exit for r in rs):>9}")
-    total = {k: sum(getattr(r, k) for r in results) for k in ("traceback", "internal", "hung", "odd_exit")}
-    print(f"{'TOTAL':<30} {len(results):>6} {total['traceback']:>10} {total['internal']:>9} {total['hung']:>5} "
-          f"{total['odd_exit']:>9}")
+        print(f"{klass:<36} {len(rs):>6} {sum(r.traceback for r in rs):>10} {sum(r.internal for r in rs):>9} "
+              f"{sum(r.hung for r in rs):>5} {sum(r.odd_exit for r in rs):>9} {sum(r.wrong_exit for r in rs):>11}")
+    keys = ("traceback", "internal", "hung", "odd_exit", "wrong_exit")
+    total = {k: sum(getattr(r, k) for r in results) for k in keys}
+    print(f"{'TOTAL':<36} {len(results):>6} {total['traceback']:>10} {total['internal']:>9} {total['hung']:>5} "
+          f"{total['odd_exit']:>9} {total['wrong_exit']:>11}")
     exits: dict[str, int] = {}
     for r in results:
         exits[str(r.code)] = exits.get(str(r.code), 0) + 1

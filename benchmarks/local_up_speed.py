@@ -4,7 +4,7 @@ up < 30 s, down < 30 s, idle RSS < 1.5 GiB.
 
     .venv/bin/python benchmarks/local_up_speed.py [--rounds N] [--state-dir DIR]
 
-Needs root, the built programs (python -m deployer.local.kubebuild) and no other local node.
+Needs root, the built programs (python -m deployer.toolchain.kubebuild) and no other local node.
 """
 
 from __future__ import annotations

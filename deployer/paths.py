@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from deployer.errors import ConfigError
+from deployer.userfiles import path_problem, short_path
 
 ROOT_ENV = "DEPLOYER_ROOT"
 STATE_DIR_ENV = "DEPLOYER_STATE_DIR"
@@ -66,6 +67,10 @@ def find_root(explicit: Path | str | None = None, cwd: Path | None = None, env: 
         if str(explicit).strip() == "":
             raise ConfigError("--root is empty", hint="pass the path of a repository that has config/clusters")
         root = Path(explicit).expanduser()
+        problem = path_problem(root)
+        if problem:
+            raise ConfigError(f"--root {short_path(root)}: {problem}",
+                              hint="pass the path of a repository that has config/clusters")
         if not (root / CLUSTERS_DIR).is_dir():
             raise ConfigError(
                 f"{root}: no {CLUSTERS_DIR} folder here",
@@ -99,10 +104,21 @@ def state_dir(root: Path | None = None, explicit: Path | str | None = None, env:
     if explicit is not None:
         if str(explicit).strip() == "":
             raise ConfigError("the state folder is empty", hint=f"pass --state-dir PATH or set {STATE_DIR_ENV} to a folder")
-        return Path(explicit).expanduser().resolve()
+        return _usable_state_dir(Path(explicit).expanduser(), f"--state-dir (or {STATE_DIR_ENV})").resolve()
     if root is not None:
-        return root / STATE_FOLDER
-    return _xdg(env, "XDG_STATE_HOME", ".local/state") / "deployer"
+        return _usable_state_dir(root / STATE_FOLDER, "the repository's state folder")
+    return _usable_state_dir(_xdg(env, "XDG_STATE_HOME", ".local/state") / "deployer", "the user's state folder")
+
+
+def _usable_state_dir(path: Path, what: str) -> Path:
+    """`path` when it is a folder or can be made one; else a ConfigError naming it."""
+    problem = path_problem(path)
+    if problem is None and os.path.lexists(path) and not os.path.isdir(path):
+        problem = "it is a file, not a folder"
+    if problem:
+        raise ConfigError(f"{what} {short_path(path)}: {problem}",
+                          hint=f"pass --state-dir PATH (or set {STATE_DIR_ENV}) to a folder, or one that can be created")
+    return path
 
 
 def cache_dir(env: Mapping[str, str] | None = None) -> Path:

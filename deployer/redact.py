@@ -130,8 +130,37 @@ def secret_forms(secret: str) -> set[str]:
     forms.add(quote(secret, safe=""))
     forms.add(quote_plus(secret, safe=""))
     forms.add(quote(secret))  # a URL path
+    # any of these inside a JSON string (a repr quoted in a message of a JSON report): JSON-escaped
+    # once more, as Python and Go write it
+    for form in list(forms):
+        for ascii_only in (False, True):
+            forms.add(_json_inner(form, ascii_only=ascii_only))
+            forms.add(_json_inner(form, ascii_only=ascii_only, go=True))
     forms |= _base64_forms(secret.encode())
     return {f for f in forms if f}
+
+
+def redact_data(data: Any, redactor: "Redactor | None" = None) -> Any:
+    """A copy of JSON-like `data` (mappings, lists, strings, numbers) with every string, key and
+    number that holds a secret redacted: structured output is redacted before it is serialised
+    (a serialiser's escapes can make a form the text redactor does not know)."""
+    scrub = redactor if redactor is not None else redact
+    if isinstance(data, str):
+        return scrub(data)
+    if isinstance(data, dict):
+        return {redact_data(k, scrub) if isinstance(k, str) else k: redact_data(v, scrub) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [redact_data(v, scrub) for v in data]
+    if isinstance(data, (int, float)) and not isinstance(data, bool):
+        return data if scrub(str(data)) == str(data) else MARKER
+    return data
+
+
+def dumps_redacted(data: Any, redactor: "Redactor | None" = None, **kwargs: Any) -> str:
+    """`json.dumps` of `data` redacted before serialising, and the text once more after."""
+    scrub = redactor if redactor is not None else redact
+    plain = json.loads(json.dumps(data, default=kwargs.get("default")))  # only JSON's types from here on
+    return scrub(json.dumps(redact_data(plain, scrub), **kwargs))
 
 
 # -- the redactor ---------------------------------------------------------------------------------
@@ -425,16 +454,21 @@ def strings_at(data: Any, paths: Iterable[tuple], *, numbers: bool = True) -> It
             yield from leaf_strings(node, numbers=numbers)
 
 
-def leaf_strings(data: Any, *, numbers: bool = False) -> Iterator[str]:
+def leaf_strings(data: Any, *, numbers: bool = False, public_keys: Iterable[str] = ()) -> Iterator[str]:
     """Every string inside nested mappings and lists (and, with `numbers`, every number long
-    enough to be an ID or a key): what to register with a Redactor when `data` is secret."""
-    stack = [data]
+    enough to be an ID or a key): what to register with a Redactor when `data` is secret.
+    `public_keys`: a value directly under one of these keys (or an item of a list there) is not
+    secret in this kind of file (a kubeconfig's `name` and `server`), and is left out."""
+    public = frozenset(public_keys)
+    stack: list[tuple[Any, Any]] = [(None, data)]
     while stack:
-        node = stack.pop()
+        key, node = stack.pop()
         if isinstance(node, dict):
-            stack.extend(node.values())
+            stack.extend(node.items())
         elif isinstance(node, list):
-            stack.extend(node)
+            stack.extend((key, item) for item in node)
+        elif isinstance(key, str) and key in public:
+            continue
         elif isinstance(node, str):
             yield node
         elif numbers and isinstance(node, (int, float)) and not isinstance(node, bool) and len(str(node)) >= 6:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any, Optional
 
@@ -34,15 +35,24 @@ def _os_reason(e: OSError) -> str:
         return "permission denied"
     if e.errno == errno.EROFS:
         return "read-only file system"
+    if e.errno == errno.ELOOP:
+        return "a symbolic link loop"
+    if e.errno in (errno.ENXIO, errno.EAGAIN):  # a FIFO or socket with nobody at the other end
+        return "not a regular file"
     return e.strerror or type(e).__name__
 
 
 def read_text(path: Path, option: str, *, max_bytes: int = MAX_JSON_BYTES) -> str:
-    """The file's text (UTF-8)."""
+    """The file's text (UTF-8). Only a regular file is read: a FIFO, a device or a socket is
+    refused before anything waits on it (opened without blocking, its type checked first)."""
     try:
         if path.is_dir():
             raise UserFileError(f"{option} {path}: it is a folder, not a file")
-        with open(path, "rb") as fh:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        with os.fdopen(fd, "rb") as fh:
+            kind = _special_kind(os.fstat(fd).st_mode)
+            if kind:
+                raise UserFileError(f"{option} {_short(path)}: not a regular file ({kind}); name a file")
             raw = fh.read(max_bytes + 1)
     except OSError as e:
         raise UserFileError(f"{option} {_short(path)}: cannot read it: {_os_reason(e)}") from e
@@ -54,6 +64,17 @@ def read_text(path: Path, option: str, *, max_bytes: int = MAX_JSON_BYTES) -> st
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise UserFileError(f"{option} {path}: not UTF-8 text (byte {e.start}); is it a binary file?") from e
+
+
+def _special_kind(mode: int) -> str:
+    """What a file that is not a regular one is ("" for a regular file)."""
+    if stat.S_ISREG(mode):
+        return ""
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "a special file"
 
 
 def read_json(path: Path, option: str, what: str) -> Any:
@@ -117,11 +138,86 @@ def write_text(path: Path, text: str, option: str, *, make_parents: bool = False
         elif not path.parent.is_dir():
             raise UserFileError(f"{option} {_short(path)}: cannot write it: the folder {path.parent} does not exist",
                                 hint="create the folder first, or name a file in an existing folder")
-        path.write_text(text, encoding="utf-8")
+        _write_whole(path, text.encode("utf-8"))
     except OSError as e:
         raise UserFileError(f"{option} {_short(path)}: cannot write it: {_os_reason(e)}") from e
     except ValueError as e:
         raise UserFileError(f"{option}: not a usable path ({e})") from e
+
+
+def _write_whole(path: Path, data: bytes) -> None:
+    """Never a half-written file, even when the command is stopped: written beside it, then renamed
+    over it (a file that exists keeps its mode; a symlink's target is the file written). A target that
+    is not a regular file (/dev/stdout, a pipe) is written to as it is."""
+    import contextlib
+    import stat
+    import tempfile
+
+    real = Path(os.path.realpath(path))
+    try:
+        st = os.stat(real)
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
+    else:
+        if not stat.S_ISREG(st.st_mode):
+            with open(real, "wb") as fh:
+                fh.write(data)
+            return
+        mode = st.st_mode & 0o777
+    fd, tmp = tempfile.mkstemp(prefix=f".{real.name[:100]}.", suffix=".tmp", dir=real.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, real)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (os.umask would, for every thread)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
+
+
+NAME_MAX = 255  # bytes in one file name, on Linux's file systems
+PATH_MAX = 4096  # bytes in a whole path
+
+
+def path_problem(path: Path | str) -> Optional[str]:
+    """Why `path` cannot name a file or folder here (None when it can): a NUL byte, a name or
+    the whole path too long, a part of it that is a file. Nothing is created or followed beyond
+    the first part that exists."""
+    text = str(path)
+    if "\0" in text:
+        return "it holds a NUL byte"
+    if len(os.fsencode(text)) >= PATH_MAX:
+        return f"the path is too long ({len(os.fsencode(text))} bytes, at most {PATH_MAX - 1})"
+    for part in Path(text).parts:
+        if len(os.fsencode(part)) > NAME_MAX:
+            return f"a name in it is too long ({len(os.fsencode(part))} bytes, at most {NAME_MAX}): {_short(Path(part), 60)}"
+    try:
+        parent = Path(text).absolute()
+        while not os.path.lexists(parent) and parent != parent.parent:
+            parent = parent.parent
+        if parent != Path(text).absolute() and not parent.is_dir():
+            return f"{_short(parent)} is a file, not a folder"
+    except OSError as e:
+        return _os_reason(e)
+    return None
+
+
+def short_path(path: Path, limit: int = 120) -> str:
+    """A path for a message: a very long one shows its start and its end."""
+    return _short(path, limit)
 
 
 def _short(path: Path, limit: int = 120) -> str:

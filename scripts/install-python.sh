@@ -17,6 +17,8 @@ fi
 echo "python: creating .venv and installing deployer[test] (pip, from PyPI)"
 [ -x .venv/bin/python ] || "$py" -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+# the distribution was once named `deployer` (PyPI's `deployer` is an unrelated project): drop such an install
+.venv/bin/python -m pip uninstall --quiet --yes deployer >/dev/null 2>&1 || true
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
 .venv/bin/python -c "import deployer, typer, pydantic, ruamel.yaml, kubernetes, pyhelm3" 
 rm -f .venv/.installed-*

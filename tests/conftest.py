@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -62,37 +63,19 @@ def require_tool(name: str) -> Path:
         raise AssertionError("unreachable")
 
 
-def migrate_corpus_values(config: Path) -> int:
-    """Apply, to a *copy* of the corpus's config folder, the migrations `deployer validate` asks for
-    (what 2i2c's basehub provides and ours refuses by name): tests that need the corpus as a valid
-    fleet (plan-upgrade) use it. Plain values files only; returns how many files changed."""
-    import yaml
+def output_json(proc, expect: "int | tuple[int, ...]") -> Any:
+    """The JSON a command printed, read only after its exit code is checked, with its stderr in the
+    message: a command that failed (or printed nothing under load) says why, not a JSONDecodeError."""
+    import json
 
-    changed = 0
-    for path in sorted(config.glob("clusters/*/*.values.yaml")):
-        if "secret" in path.name:
-            continue
-        data = yaml.safe_load(path.read_text())
-        if not isinstance(data, dict):
-            continue
-        before = yaml.safe_dump(data)
-        for base in (data, data.get("basehub")):
-            if not isinstance(base, dict):
-                continue
-            if isinstance(base.get("jupyterhub-home-nfs"), dict):
-                base["jupyterhub-home-nfs"]["enabled"] = False
-            if isinstance(base.get("binderhub-service"), dict) and base["binderhub-service"].get("enabled") is True:
-                base["binderhub-service"]["enabled"] = False
-            nfs = base.get("nfs")
-            if isinstance(nfs, dict) and isinstance(nfs.get("dirsizeReporter"), dict):
-                nfs["dirsizeReporter"]["enabled"] = False
-            auth = (((base.get("dask-gateway") or {}).get("gateway") or {}).get("auth") or {}).get("jupyterhub")
-            if isinstance(auth, dict):
-                auth.pop("jupyterhubServiceName", None)
-        if yaml.safe_dump(data) != before:
-            path.write_text(yaml.safe_dump(data, sort_keys=False))
-            changed += 1
-    return changed
+    codes = (expect,) if isinstance(expect, int) else tuple(expect)
+    assert proc.returncode in codes, (f"exit {proc.returncode}, expected {' or '.join(map(str, codes))}\n"
+                                      f"stderr: {proc.stderr[-4000:]}\nstdout: {proc.stdout[-2000:]}")
+    try:
+        return json.loads(proc.stdout)
+    except json.JSONDecodeError as e:
+        raise AssertionError(f"not JSON (exit {proc.returncode}):\nstdout: {proc.stdout[-2000:]}\n"
+                             f"stderr: {proc.stderr[-4000:]}") from e
 
 
 @pytest.fixture(scope="session")

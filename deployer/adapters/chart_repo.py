@@ -46,6 +46,29 @@ def _same_version(a: str, b: str) -> bool:
     return a == b or a.lstrip("v") == b.lstrip("v")
 
 
+def _brief(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _not_a_chart_archive(data: bytes, name: str) -> str:
+    """Why `data` is not a chart archive (a gzip-compressed tar holding `<name>/Chart.yaml`), or ""."""
+    import io
+    import tarfile
+    import zlib
+
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+            names = tar.getnames()
+    except tarfile.ReadError:
+        return "not a gzip-compressed tar file"
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
+        return f"a damaged archive: {e}"
+    if f"{name}/Chart.yaml" not in names:
+        return f"it holds no {name}/Chart.yaml"
+    return ""
+
+
 class ChartRepository:
     """A folder that is a Helm chart repository. Reading it never writes to it."""
 
@@ -86,15 +109,27 @@ class ChartRepository:
             raise ConfigError(f"{self.folder / INDEX}: has no `entries` mapping", hint="rebuild it with `helm repo index`")
         out: dict[str, list[ChartEntry]] = {}
         for name, versions in raw.items():
-            for v in versions or []:
-                if not isinstance(v, dict) or "version" not in v:
-                    continue
+            if versions is None:
+                continue
+            if not isinstance(versions, list):
+                raise self._malformed(f"`entries.{name}` is {_brief(versions)}, not a list of chart versions")
+            for i, v in enumerate(versions):
+                where = f"entries.{name}[{i}]"
+                if not isinstance(v, dict):
+                    raise self._malformed(f"`{where}` is {_brief(v)}, not a chart version (a mapping)")
+                if v.get("version") is None:
+                    raise self._malformed(f"`{where}` has no `version`")
                 urls = v.get("urls") or [f"{name}-{v['version']}.tgz"]
-                archive = self.folder / str(urls[0]).rsplit("/", 1)[-1]
+                if not isinstance(urls, list) or not all(isinstance(u, str) and u for u in urls):
+                    raise self._malformed(f"`{where}.urls` is {_brief(urls)}, not a list of archive names")
+                archive = self.folder / urls[0].rsplit("/", 1)[-1]
                 out.setdefault(str(name), []).append(
                     ChartEntry(str(name), str(v["version"]), archive, str(v.get("kubeVersion") or ""),
                                str(v.get("digest") or "")))
         return out
+
+    def _malformed(self, what: str) -> ConfigError:
+        return ConfigError(f"{self.folder / INDEX}: {what}", hint="rebuild it with `helm repo index`")
 
     def versions(self, name: str) -> list[str]:
         return [e.version for e in self.entries.get(name, [])]
@@ -140,6 +175,12 @@ class ChartRepository:
                               f"records for {entry.name} {entry.version}",
                               hint="restore the archive from its release, or, if it was rebuilt on purpose, "
                                    "run `helm repo index` on the folder")
+        problem = _not_a_chart_archive(data, entry.name)
+        if problem:
+            raise ConfigError(f"{entry.archive}: index.yaml lists {entry.name} {entry.version}, but the archive is not "
+                              f"a chart archive ({problem})",
+                              hint="restore the archive from its release (`helm package` makes one), then "
+                                   "`helm repo index` the folder")
         self._verified.add(seen)
 
     @classmethod

@@ -42,6 +42,8 @@ from typing import Any
 
 from deployer.adapters.chart_repo import ChartRepository
 from deployer.adapters.process import ProcessRunner, last_line
+from deployer.adapters.schema_refs import VERSION as SCHEMA_REFS_VERSION
+from deployer.adapters.schema_refs import make_schemas_offline
 from deployer.config.yamlload import YamlProblem, load_yaml
 from deployer.errors import ConfigError, ToolError, ToolTimeout
 
@@ -56,6 +58,15 @@ _SKIP_NAMES = {".git", "tmpcharts", "__pycache__"}
 
 
 @dataclass(frozen=True)
+class MissingDependency:
+    """A switched dependency left out of a prepared chart: what it is, and its switch's default in the
+    chart's values.yaml for each path of its condition (None: not set there)."""
+
+    what: str
+    defaults: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
 class PreparedChart:
     """A chart folder ready for `helm install/upgrade/template/lint` (its charts/ built)."""
 
@@ -65,10 +76,15 @@ class PreparedChart:
     # upstream dependency "name version" -> the archive taken from the local chart repository
     # (empty: none used). Includes those of prepared local dependencies (daskhub -> basehub -> jupyterhub).
     from_repository: dict[str, str] = field(default_factory=dict)
+    # switched dependencies (a `condition`) the local chart repository lacks, left out of the prepared
+    # chart: their condition (paths from the top chart, e.g. `basehub.binderhub-service.enabled`) ->
+    # what is missing. A release that switches one on is refused (`missing_switched_on`).
+    missing_optional: dict[str, MissingDependency] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {"path": str(self.path), "name": self.name, "version": self.version,
-                "from_repository": dict(self.from_repository)}
+                "from_repository": dict(self.from_repository),
+                "missing_optional": {k: v.what for k, v in self.missing_optional.items()}}
 
 
 def helm_home_env(work_dir: Path) -> dict[str, str]:
@@ -126,8 +142,10 @@ def _prepare(
     key = hashlib.sha256()
     key.update(_tree_digest(chart_dir).encode())
     key.update(b"\0override\0" + (meta_text.encode() if chart_override else b""))
+    key.update(f"\0schema-refs:{SCHEMA_REFS_VERSION}".encode())
 
     from_repo: dict[str, str] = {}
+    missing: dict[str, MissingDependency] = {}
     local_repo: list[dict[str, Any]] = []  # dependencies helm takes from the served local repository
     rewritten = False
     remote: list[dict[str, Any]] = []
@@ -146,7 +164,21 @@ def _prepare(
             dep["repository"] = f"file://{sub.path}"
             for upstream, archive in sub.from_repository.items():
                 from_repo.setdefault(upstream, archive)
+            prefix = str(dep.get("alias") or dep_name)
+            for condition, gone in sub.missing_optional.items():
+                missing[",".join(f"{prefix}.{c.strip()}" for c in condition.split(","))] = MissingDependency(
+                    gone.what, tuple((f"{prefix}.{path}", default) for path, default in gone.defaults))
             key.update(f"\0local:{dep_name}:{sub.path}".encode())
+            rewritten = True
+        elif repo is not None and dep.get("condition") and repo.find(dep_name, str(dep.get("version") or "")) is None:
+            # a switched part the repository lacks: left out, so a release that keeps it off still works
+            held = repo.versions(dep_name)
+            paths = [c.strip() for c in str(dep["condition"]).split(",")]
+            missing[str(dep["condition"])] = MissingDependency(
+                f"{dep_name} {dep.get('version')} (the chart repository {repo.folder} holds "
+                f"{', '.join(held) if held else 'no ' + dep_name})",
+                tuple((path, _default(chart_dir / "values.yaml", path)) for path in paths))
+            key.update(f"\0missing:{dep_name}:{dep.get('version')}:{repo.digest}".encode())
             rewritten = True
         elif repo is not None:
             entry = repo.require(dep_name, str(dep.get("version") or ""), wanted_by=f"chart {name} ({meta_file})")
@@ -158,13 +190,15 @@ def _prepare(
             remote.append(dep)
             key.update(f"\0remote:{dep_name}:{repository}:{dep.get('version')}".encode())
 
+    if missing:
+        meta["dependencies"] = deps = [d for d in deps if str(d.get("condition")) not in missing]
     final = work_dir / f"{_safe(name)}-{_safe(version)}-{key.hexdigest()[:16]}"
-    done = _finished(final, name, version, from_repo)
+    done = _finished(final, name, version, from_repo, missing)
     if done:
         return done
     work_dir.mkdir(parents=True, exist_ok=True)
     with _locked(work_dir / ".locks" / f"{final.name}.lock"):
-        done = _finished(final, name, version, from_repo)
+        done = _finished(final, name, version, from_repo, missing)
         if done:
             return done
         for stale in work_dir.glob(f".tmp-{final.name}-*"):  # left by a build that crashed
@@ -187,6 +221,10 @@ def _prepare(
                     _write_chart_yaml(target, meta)
                 if deps:
                     _build_dependencies(target, name, remote, local_repo, work_dir, runner, helm, timeout)
+            # subchart schemas that would send helm to the internet are made whole offline
+            offline = make_schemas_offline(target)
+            if offline:
+                log.debug("chart %s: remote $refs of %s resolved locally", name, ", ".join(offline))
             (tmp / MARKER).write_text(json.dumps({"name": name, "version": version,
                                                   "from_repository": from_repo}, indent=2), encoding="utf-8")
             try:
@@ -197,7 +235,20 @@ def _prepare(
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     log.debug("prepared chart %s %s in %s (local repository: %s)", name, version, final, from_repo or "none")
-    return PreparedChart(final / _safe(name), name, version, from_repo)
+    return PreparedChart(final / _safe(name), name, version, from_repo, missing)
+
+
+def _default(values_file: Path, path: str) -> Any:
+    """The value at a dotted path of a chart's values.yaml (None: not set, or no such file)."""
+    try:
+        node: Any = load_yaml(values_file.read_text(encoding="utf-8"), positions=False).data
+    except (OSError, YamlProblem):
+        return None
+    for key in path.split("."):
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
 
 
 def _write_chart_yaml(target: Path, meta: dict[str, Any]) -> None:
@@ -312,9 +363,10 @@ def _copy_chart(src: Path, dst: Path) -> None:
     shutil.copytree(src, dst, ignore=ignore, symlinks=False)
 
 
-def _finished(final: Path, name: str, version: str, from_repo: dict[str, str]) -> PreparedChart | None:
+def _finished(final: Path, name: str, version: str, from_repo: dict[str, str],
+              missing: dict[str, MissingDependency]) -> PreparedChart | None:
     if (final / MARKER).is_file():
-        return PreparedChart(final / _safe(name), name, version, from_repo)
+        return PreparedChart(final / _safe(name), name, version, from_repo, missing)
     return None
 
 

@@ -340,10 +340,25 @@ def _utf8_json(data: bytes) -> bytes:
         return data
 
 
+def error_summary(detail: str) -> str:
+    """helm's error in one line: its last `Error:` line, with the lines that carry its message
+    when that line only introduces them (a chart's `fail "\n..."`, a values-schema rejection)."""
+    return _summary(detail)
+
+
 def _summary(detail: str) -> str:
     lines = [ln.strip() for ln in detail.splitlines() if ln.strip()]
     errors = [ln for ln in lines if ln.lower().startswith("error")]
     line = (errors or lines or ["(no message)"])[-1]
+    if line.endswith(":") and line in lines:  # the message is on the lines after (a chart's `fail "\n..."`)
+        rest = []
+        for ln in lines[lines.index(line) + 1:]:
+            if ln.startswith("Use --debug flag") or ln.lower().startswith("error"):
+                break
+            rest.append(ln)
+        if rest and not _MULTI.search(line):
+            for ln in rest:  # a line ending in ":" introduces the next one
+                line += (" " if line.endswith(":") else "; ") + ln
     if _MULTI.search(line):  # "Error: 1 error occurred:" then one "* ..." line per error: those say what
         items = [ln.removeprefix("* ") for ln in lines[lines.index(line) + 1:] if ln.startswith("* ")]
         line = "; ".join(items) or line

@@ -29,9 +29,9 @@ from deployer.redact import Redactor
 log = logging.getLogger("deployer.kube")
 
 DEFAULT_TIMEOUT = 10.0
-POOL_SIZE = 32
+POOL_SIZE = 32  # concurrent requests on one client (health and status run hubs in threads)
 # metadata only (PartialObjectMetadataList, served since Kubernetes 1.15), else the full list
-METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"  # concurrent requests on one client (health and status run hubs in threads)
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 
 
 class KubeError(ToolError):

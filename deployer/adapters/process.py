@@ -1,4 +1,7 @@
-"""Run external programs: with a timeout, a redacted debug log line, and typed failures."""
+"""Run external programs: with a timeout, a redacted debug log line, and typed failures.
+
+Every child is registered with the stop policy (deployer.stopping) while it runs: a SIGINT or
+SIGTERM stops it, and a command being stopped starts none (`Interrupted`)."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import AnyStr, Generic
 from pathlib import Path
 
+from deployer import stopping
 from deployer.errors import ToolError, ToolMissing, ToolTimeout
 from deployer.redact import Redactor
 
@@ -78,6 +82,8 @@ class ProcessRunner:
         log.debug("run: %s (timeout %ss)", self.describe(argv), timeout)
         started = time.monotonic()
         full_env = dict(env or {}) if replace_env else self.env_for(env)
+        policy = stopping.current()
+        policy.check()  # a command being stopped starts no child
         try:
             proc = subprocess.Popen(
                 argv,
@@ -94,6 +100,7 @@ class ProcessRunner:
         except PermissionError as e:
             raise ToolError(f"{argv[0]}: not executable", hint="check the file's permissions") from e
         try:
+            policy.child_started(proc.pid)
             out, err = proc.communicate(input=input, timeout=timeout)
         except subprocess.TimeoutExpired as e:
             _kill_group(proc)
@@ -104,6 +111,9 @@ class ProcessRunner:
         except BaseException:
             _kill_group(proc)
             raise
+        finally:
+            policy.child_ended(proc.pid)
+        policy.check()  # stopped by the stop policy: not a failure of the tool
         if not _text:
             return Completed(argv, proc.returncode, out or b"", err or b"", time.monotonic() - started)
         result = Completed(argv, proc.returncode, out or "", err or "", time.monotonic() - started)
@@ -128,6 +138,8 @@ class ProcessRunner:
         argv = tuple(str(a) for a in args)
         log.debug("run attached: %s (timeout %ss)", self.describe(argv), timeout)
         full_env = dict(env or {}) if replace_env else self.env_for(env)
+        policy = stopping.current()
+        policy.check()
         try:
             proc = subprocess.Popen(argv, env=full_env, start_new_session=False)
         except FileNotFoundError as e:
@@ -135,7 +147,8 @@ class ProcessRunner:
         except PermissionError as e:
             raise ToolError(f"{argv[0]}: not executable", hint="check the file's permissions") from e
         try:
-            return proc.wait(timeout=timeout)
+            policy.child_started(proc.pid, own_group=False)
+            code = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired as e:
             _kill_one(proc)
             raise ToolTimeout(f"{self.describe(argv[:3])} … timed out after {timeout:g}s",
@@ -143,6 +156,10 @@ class ProcessRunner:
         except BaseException:
             _kill_one(proc)
             raise
+        finally:
+            policy.child_ended(proc.pid)
+        policy.check()
+        return code
 
     async def run_async(
         self,
@@ -161,6 +178,8 @@ class ProcessRunner:
         argv = tuple(str(a) for a in args)
         log.debug("run: %s (timeout %ss)", self.describe(argv), timeout)
         started = time.monotonic()
+        policy = stopping.current()
+        policy.check()
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv,
@@ -173,6 +192,7 @@ class ProcessRunner:
         except FileNotFoundError as e:
             raise _not_found(argv[0]) from e
         try:
+            policy.child_started(proc.pid)
             out, err = await asyncio.wait_for(proc.communicate(input), timeout)
         except asyncio.TimeoutError as exc:
             await _stop_group_async(proc, grace)
@@ -183,6 +203,9 @@ class ProcessRunner:
         except BaseException:  # cancelled (Ctrl-C) or anything else: never leave the child running
             await asyncio.shield(_stop_group_async(proc, grace))
             raise
+        finally:
+            policy.child_ended(proc.pid)
+        policy.check()
         result = Completed(argv, proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace"),
                            time.monotonic() - started)
         log.debug("exit %s after %.2fs: %s", result.returncode, result.duration, self.describe(argv[:2]))
@@ -195,14 +218,20 @@ class ProcessRunner:
         log_file: Path,
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
+        stop_with_command: bool = False,
     ) -> subprocess.Popen[bytes]:
-        """Start a long-running background process in its own session, output to `log_file`."""
+        """Start a long-running background process in its own session, output to `log_file`.
+        `stop_with_command`: it serves this command only (a port-forward), and is stopped with it
+        when the command is stopped by a signal; otherwise it outlives the command (a local
+        cluster's component)."""
         argv = tuple(str(a) for a in args)
         log.debug("spawn: %s", self.describe(argv))
         log_file.parent.mkdir(parents=True, exist_ok=True)
+        if stop_with_command:
+            stopping.current().check()
         with open(log_file, "ab") as out:
             try:
-                return subprocess.Popen(
+                proc = subprocess.Popen(
                     argv,
                     stdin=subprocess.DEVNULL,
                     stdout=out,
@@ -213,6 +242,13 @@ class ProcessRunner:
                 )
             except FileNotFoundError as e:
                 raise _not_found(argv[0]) from e
+        if stop_with_command:
+            try:
+                stopping.current().background_started(proc)
+            except stopping.Interrupted:
+                proc.wait()
+                raise
+        return proc
 
 
 async def _stop_group_async(proc, grace: float) -> None:

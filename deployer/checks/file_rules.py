@@ -81,7 +81,12 @@ class FileCheck:
         if path in self.referenced:
             return  # already checked (a values file shared by many hubs)
         if not path.exists():
-            present = sorted(p.name for p in self.folder.iterdir())
+            dangling = _dangling_link(self.folder / ref.ref)
+            if dangling:
+                self._cluster_problem(ref.path, "missing-file", f"{ref.ref}: {dangling}",
+                                      f"make {ref.ref} a regular file, or a link to one")
+                return
+            present = sorted(p.name for p in self.folder.iterdir() if p.name != ref.ref)
             close = difflib.get_close_matches(ref.ref, present, n=1, cutoff=0.6)
             hint = f"did you mean `{close[0]}`?" if close else f"create {ref.ref} in {self.reader.rel(self.folder)}/, or fix the name"
             self._cluster_problem(ref.path, "missing-file", f"{ref.ref}: no such file", hint)
@@ -139,7 +144,19 @@ class FileCheck:
     def _check_fully_encrypted(self, f: DataFile) -> None:
         """In a sops file every value must be ciphertext, unless sops was told to leave some in clear."""
         meta = f.sops_metadata or {}
-        if any(meta.get(k) for k in ("encrypted_regex", "unencrypted_regex", "encrypted_suffix", "encrypted_comment_regex", "unencrypted_comment_regex")):
+        wrong = [k for k in SOPS_SELECTORS if meta.get(k) is not None and not isinstance(meta[k], str)]
+        placed = self.reader.read(f.path, positions=True) if wrong else f  # rare: parsed again, with positions
+        for key in wrong:
+            line, column = placed.loaded.position(("sops", key)) if placed.loaded else (0, 0)
+            self._file_problem(
+                f, "bad-sops-metadata",
+                f"sops metadata `{key}` must be a string (a suffix or regular expression), not a "
+                f"{type(meta[key]).__name__}",
+                "sops writes it as a string: restore the file from git, or decrypt and re-encrypt it with sops",
+                line, column)
+        if wrong:
+            return
+        if any(meta.get(k) for k in SOPS_SELECTORS if k != "unencrypted_suffix"):
             return
         suffix = meta.get("unencrypted_suffix") or "_unencrypted"
         clear = _plaintext_paths(f.data, suffix)
@@ -200,6 +217,11 @@ class FileCheck:
             )
 
 
+# the keys of a sops file's metadata that choose which values sops encrypted: each a string
+SOPS_SELECTORS = ("unencrypted_suffix", "encrypted_suffix", "encrypted_regex", "unencrypted_regex",
+                  "encrypted_comment_regex", "unencrypted_comment_regex")
+
+
 def _plaintext_paths(data: Any, suffix: str) -> list[tuple]:
     out: list[tuple] = []
     stack: list[tuple[tuple, Any]] = [((), data)]
@@ -221,3 +243,18 @@ def _plaintext_paths(data: Any, suffix: str) -> list[tuple]:
         elif node is not None:
             out.append(path)
     return sorted(out, key=str)
+
+
+def _dangling_link(path: Path) -> str:
+    """Why a path that is there (a symbolic link) does not lead to a file; "" when it is not there."""
+    import errno
+
+    if not os.path.islink(path):
+        return ""
+    try:
+        os.stat(path)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "a symbolic link loop"
+        return f"a symbolic link to {os.readlink(path)}, which does not exist"
+    return ""

@@ -156,6 +156,7 @@ def validate(root: Path, cluster: Optional[str] = None, hubs: Optional[list[str]
         check.check_charts(hub_names)
         found_in(doc.folder_name, _hub_value_keys(doc, root / CLUSTERS_DIR / doc.folder_name, reader, hub_names))
         if hub_names is None:
+            found_in(doc.folder_name, _support_value_keys(doc, root / CLUSTERS_DIR / doc.folder_name, reader, charts))
             check.check_unreferenced()
         found_in(doc.folder_name, check.problems)
         hub_count += len(hub_names) if hub_names is not None else len(doc.model.hubs)
@@ -179,14 +180,7 @@ def _hub_value_keys(doc: ClusterDoc, folder: Path, reader: FileReader, hub_names
             continue
         if hub.helm_chart not in ("basehub", "daskhub") or hub.chart_override:
             continue
-        paths = []
-        for ref in hub.helm_chart_values_files:
-            try:
-                path = reader.resolve_reference(folder, ref)
-            except PathRefused:
-                continue  # reported by the file rules
-            if path.is_file():
-                paths.append(path)
+        paths = _value_paths(reader, folder, hub.helm_chart_values_files)
 
         def files(with_positions: set[str]) -> list:
             read = (reader.read(path, positions=reader.rel(path) in with_positions) for path in paths)
@@ -199,6 +193,38 @@ def _hub_value_keys(doc: ClusterDoc, folder: Path, reader: FileReader, hub_names
             problems = check_hub_values(hub.name, str(hub.helm_chart), files({p.file for p in problems}))
         found.extend(problems)
     return found
+
+
+def _value_paths(reader: FileReader, folder: Path, refs: list[str]) -> list[Path]:
+    """The values files a release names that exist and may be read (the others are the file rules' to report)."""
+    paths = []
+    for ref in refs:
+        try:
+            path = reader.resolve_reference(folder, ref)
+        except PathRefused:
+            continue
+        if path.is_file():
+            paths.append(path)
+    return paths
+
+
+def _support_value_keys(doc: ClusterDoc, folder: Path, reader: FileReader, charts: dict[str, Path]) -> list[Problem]:
+    """The support stack (our chart): every key it sets works or is refused by name (checks/support_values.py)."""
+    from deployer.checks.support_values import check_support_values, schema_keys
+
+    support = doc.model.support
+    if support is None or support.helm_chart != "support" or "support" not in charts:
+        return []
+    known = schema_keys(charts["support"])
+    if known is None:
+        return []
+    paths = _value_paths(reader, folder, support.helm_chart_values_files)
+    read = [reader.read(path, positions=False) for path in paths]
+    problems = check_support_values(doc.model.provider.value, [f for f in read if f.problem is None], known)
+    if problems:  # read again with positions, to point at each key
+        again = [reader.read(path, positions=True) for path in paths]
+        problems = check_support_values(doc.model.provider.value, [f for f in again if f.problem is None], known)
+    return problems
 
 
 def read_cluster_file(reader: FileReader, folder: Path) -> tuple[Optional[ClusterDoc], list[Problem]]:

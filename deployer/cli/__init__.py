@@ -5,6 +5,7 @@ Commands are registered explicitly here, one module per command group.
 
 from __future__ import annotations
 
+import os
 import sys
 
 from deployer.cli.app import app, run_app
@@ -37,4 +38,13 @@ preview_cmd.register(app)
 
 
 def main() -> None:
-    sys.exit(run_app(app))
+    code = run_app(app)
+    from deployer import stopping
+
+    if stopping.current().stopping:
+        # stopped by a signal: children are stopped and secret folders removed (run_app); do not wait
+        # for a worker thread still blocked on a request to a server that does not answer
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import signal
 from typing import Optional
 
 import typer
@@ -40,9 +41,9 @@ app = typer.Typer(
 
 def _print_version(value: bool) -> None:
     if value:
-        from deployer import __version__
+        from deployer import DISTRIBUTION, __version__
 
-        typer.echo(f"deployer {__version__}")
+        typer.echo(f"{DISTRIBUTION} {__version__}")
         raise typer.Exit(EXIT_OK)
 
 
@@ -64,37 +65,31 @@ def _global_options(
         metavar="DIR",
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug lines (redacted) to stderr."),
-    version: bool = typer.Option(False, "--version", help="Print deployer's version and exit.",
+    version: bool = typer.Option(False, "--version", help="Print the installed package's name and version, and exit.",
                                  is_eager=True, callback=_print_version),
 ) -> None:
     from deployer.redact import install_log_redaction
 
     install_log_redaction(verbose)  # every log record redacted; library body logging held at WARNING
-    ctx.obj = _current.app = AppState(root_option=root, state_dir_option=state_dir, verbose=verbose)
-
-
-class _Current:
-    app: AppState | None = None
-
-
-_current = _Current()
+    app = ctx.obj if isinstance(ctx.obj, AppState) else AppState()  # run_app hands in the invocation's
+    app.root_option, app.state_dir_option, app.verbose = root, state_dir, verbose
+    ctx.obj = app
 
 
 def state(ctx: typer.Context) -> AppState:
-    obj = ctx.find_root().obj
-    if isinstance(obj, AppState):
-        return obj
-    if _current.app is None:
-        _current.app = AppState()
-    return _current.app
+    """The invocation's application object (the one run_app made, on the root context)."""
+    root = ctx.find_root()
+    if not isinstance(root.obj, AppState):
+        root.obj = AppState()
+    return root.obj
 
 
-def print_error(err: DeployerError) -> None:
+def print_error(err: DeployerError, app: Optional[Application] = None) -> None:
     """One error for the user: message and hint, through the redactor (the invocation's, which
     also holds every secret registered anywhere in the run)."""
     from deployer.redact import redact as redact_all
 
-    own = _current.app.redactor if _current.app is not None else (lambda text: text)
+    own = app.redactor if app is not None else (lambda text: text)
 
     def redact(text: str) -> str:
         return redact_all(own(text))
@@ -123,14 +118,46 @@ def run_app(application: typer.Typer, args: list[str] | None = None) -> int:
 
     Usage errors (unknown option or command, missing argument, bad choice or type) print click's
     own message and exit 2; deployer's errors print their message and hint (redacted) and exit
-    with their code; Ctrl-C exits 130.
+    with their code. SIGINT (Ctrl-C) and SIGTERM stop any command through one path (deployer/stopping.py):
+    children stopped, secret folders removed, exit 130 or 143.
     """
-    click_exc = _click_exceptions()
-    _current.app = None
+    from deployer import stopping
+
+    policy = stopping.begin()  # SIGINT and SIGTERM: one path (deployer/stopping.py)
     try:
-        rc = application(args=args, standalone_mode=False, prog_name="deployer")
+        try:
+            rc = _run(application, args)
+        except KeyboardInterrupt:  # a stop that came while an error was being shown
+            rc = policy.exit_code or stopping.exit_code_for(signal.SIGINT)
+    finally:
+        policy.finishing()  # from here, a further signal kills children and raises nothing
+        if policy.stopping:
+            policy.wait_for_workers(STOP_WAIT)  # steps' blocking calls unwind, removing what they made
+        policy.finish()  # children left are killed, secret folders left are removed
+        policy.restore()
+    if policy.exit_code is not None:
+        return policy.exit_code  # 130 (SIGINT) or 143 (SIGTERM), whatever the command made of the stop
+    return rc
+
+
+STOP_WAIT = 1.0  # seconds a stopped command's worker threads have to unwind before the exit
+
+
+def _interrupted() -> int:
+    from deployer import stopping
+
+    signum = stopping.current().signum or signal.SIGINT
+    typer.echo(f"interrupted by {signal.Signals(signum).name}", err=True)
+    return stopping.exit_code_for(signum)
+
+
+def _run(application: typer.Typer, args: list[str] | None) -> int:
+    click_exc = _click_exceptions()
+    app = AppState()  # the invocation's one application object: commands get it as typer's ctx.obj
+    try:
+        rc = application(args=args, standalone_mode=False, prog_name="deployer", obj=app)
     except DeployerError as err:
-        print_error(err)
+        print_error(err, app)
         return err.exit_code
     except typer.Exit as e:
         return e.exit_code
@@ -146,8 +173,7 @@ def run_app(application: typer.Typer, args: list[str] | None = None) -> int:
     except SystemExit as e:  # typer/click exits
         return e.code if isinstance(e.code, int) else EXIT_FAILED
     except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        return 130
+        return _interrupted()
     except Exception as e:  # the unexpected: a bug
         log.debug("internal error", exc_info=True)
         from deployer.redact import redact
@@ -155,4 +181,8 @@ def run_app(application: typer.Typer, args: list[str] | None = None) -> int:
         typer.echo(redact(f"internal error: {type(e).__name__}: {e}"), err=True)
         typer.echo("  hint: this is a bug in deployer; rerun with --verbose for the traceback and report it", err=True)
         return EXIT_FAILED
+    from deployer import stopping
+
+    if stopping.current().stopping:  # typer turns KeyboardInterrupt into exit 130 itself: said here
+        return _interrupted()
     return rc if isinstance(rc, int) else EXIT_OK

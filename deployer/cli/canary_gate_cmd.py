@@ -27,6 +27,10 @@ def canary_gate(
 
     if stage not in ("staging", "prod"):
         raise UsageError(f"--stage {stage}: expected staging or prod")
+    if reports is not None and not is_folder(reports):
+        raise UsageError(f"--reports {reports}: no such folder",
+                         hint="name the folder the earlier stages' run reports were put in (an empty folder when "
+                              "none ran)")
     plan_data = load_plan(plan, "--plan")
     # A report that cannot be read or is not a run report fails the gate as a whole (exit 1): it
     # cannot be told which cluster it was for, so no stage after it may run on its word.

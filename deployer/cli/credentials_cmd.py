@@ -7,6 +7,7 @@ from typing import List, Optional
 
 import typer
 
+from deployer.cli.options import seconds_option
 from deployer.cli.app import state
 
 
@@ -14,7 +15,7 @@ def use_cluster_credentials(
     ctx: typer.Context,
     cluster: str = typer.Argument(..., help="Cluster whose credentials to use."),
     command: Optional[List[str]] = typer.Argument(None, help="The command to run (after `--`)."),
-    timeout: float = typer.Option(4 * 3600.0, "--timeout", min=1, help="Seconds the command may run."),
+    timeout: float = seconds_option(4 * 3600.0, "--timeout", minimum=1, help="Seconds the command may run."),
 ) -> None:
     """Run a command with a temporary kubeconfig for the cluster (KUBECONFIG set, no other cloud's
     credentials in its environment); the kubeconfig and any decrypted key are removed afterwards.
@@ -35,7 +36,7 @@ def use_cluster_credentials(
             f"  deployer use-cluster-credentials {cluster} -- {shell}    # a shell; exit it to remove them"
         )
         return
-    rc = run_with_credentials(root, cluster, command, state(ctx).runner, env, timeout)
+    rc = run_with_credentials(root, cluster, command, state(ctx).runner, env, timeout, state_dir=state(ctx).state_dir())
     raise typer.Exit(rc)
 
 

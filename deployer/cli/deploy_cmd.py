@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
+from deployer.cli.options import seconds_option
 from deployer.cli.app import OutputFormat, state
 from deployer.errors import EXIT_FAILED, EXIT_OK, UsageError
 
@@ -17,7 +17,7 @@ _CHART_REPO = typer.Option(
     None, "--chart-repo", envvar=CHART_REPO_ENV, file_okay=False,
     help="Local Helm chart repository (index.yaml + .tgz) that chart dependencies come from instead of "
          "their public repositories (offline use).")
-_TIMEOUT = typer.Option(600.0, "--timeout", min=1, help="Seconds helm may wait for one release to be ready.")
+_TIMEOUT = seconds_option(600.0, "--timeout", minimum=1, help="Seconds helm may wait for one release to be ready.")
 _DRY = typer.Option(False, "--dry-run", help="Render and validate everything, change nothing, print the plan.")
 _NO_ROLLBACK = typer.Option(False, "--no-rollback", help="Keep a failed release for debugging instead of rolling back.")
 _REPORT = typer.Option(None, "--report-file", dir_okay=False, help="Also write the run report as JSON to this file.")
@@ -43,7 +43,7 @@ def deploy(
                                       help="Check each hub's health after deploying it; an unhealthy hub counts as failed."),
     health_retries: int = typer.Option(5, "--health-retries", min=0, max=100,
                                        help="With --health-check: attempts after the first, for a hub not healthy yet."),
-    health_interval: float = typer.Option(2.0, "--health-interval", min=0,
+    health_interval: float = seconds_option(2.0, "--health-interval", minimum=0,
                                           help="With --health-check: seconds between attempts."),
     force: bool = _FORCE,
 ) -> int:
@@ -64,7 +64,8 @@ def deploy(
     request = DeployRequest(
         root, cluster or "", hubs or None, support=False, concurrency=concurrency,
         options=_options(ctx, timeout, dry_run, no_rollback, chart_repo), force=force, plan_file=plan,
-        health=HealthOptions(retries=health_retries, interval=health_interval) if health_check else None)
+        health=HealthOptions(retries=health_retries, interval=health_interval) if health_check else None,
+        state_dir=state(ctx).state_dir())
     return _run(ctx, request, output, report_file)
 
 
@@ -86,7 +87,8 @@ def deploy_support(
 
     root = _root_and_report_file(ctx, report_file)
     request = DeployRequest(root, cluster, None, support=True, concurrency=1,
-                            options=_options(ctx, timeout, dry_run, no_rollback, chart_repo), force=force)
+                            options=_options(ctx, timeout, dry_run, no_rollback, chart_repo), force=force,
+                            state_dir=state(ctx).state_dir())
     return _run(ctx, request, output, report_file)
 
 
@@ -124,12 +126,9 @@ def _run(ctx: typer.Context, request, output: OutputFormat, report_file: Optiona
         if options.chart_repo:
             err(f"chart dependencies come from the local chart repository {options.chart_repo}")
 
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        with Progress(runner.redactor, live=False if output is OutputFormat.json else None) as progress:
-            report = run(request, runner, progress.event, on_plan)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    # SIGINT and SIGTERM cancel the run (deployer/stopping.py): the report marks the steps interrupted
+    with Progress(runner.redactor, live=False if output is OutputFormat.json else None) as progress:
+        report = run(request, runner, progress.event, on_plan)
     plan = request.plan_file
     extra = {"cluster": request.cluster or None, "plan": str(plan) if plan else None, "dry_run": options.dry_run,
              "chart_repo": str(options.chart_repo) if options.chart_repo else None}

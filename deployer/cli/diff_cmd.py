@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import List, Optional
 
@@ -10,6 +9,7 @@ import typer
 
 from deployer.cli.app import OutputFormat, print_error, state
 from deployer.errors import EXIT_FAILED, EXIT_OK, DeployerError
+from deployer.redact import dumps_redacted
 
 EXIT_CHANGES = 2
 
@@ -39,17 +39,17 @@ def diff(
         root = state(ctx).root()
         work = state(ctx).charts_work_dir()
         options = DeployOptions(chart_repo=chart_repo_folder(chart_repo), work_dir=work)
-        with connect(root, cluster, hubs or None, runner, work) as conn:
+        with connect(root, cluster, hubs or None, runner, work, state(ctx).state_dir()) as conn:
             results = run_diff(conn, hubs or None, options)
     except DeployerError as e:  # 2 means "changes" here, so every error (a usage one too) is 1
-        print_error(e)
+        print_error(e, state(ctx))
         return EXIT_FAILED
     errors = [r for r in results if r.error]
     changed = [r for r in results if r.changes]
     if output is OutputFormat.json:
         payload = {"cluster": cluster, "changed": bool(changed), "errors": len(errors),
                    "hubs": [r.to_json() for r in results]}
-        typer.echo(runner.redactor(json.dumps(payload, indent=2)))
+        typer.echo(dumps_redacted(payload, runner.redactor, indent=2))
     else:
         for r in results:
             typer.echo(runner.redactor(f"=== {cluster}/{r.hub}: {r.summary}"))

@@ -6,17 +6,18 @@ import json
 
 import typer
 
-from deployer.cli.app import OutputFormat
+from deployer.cli.app import OutputFormat, state
 from deployer.errors import EXIT_FAILED, EXIT_OK
 
 
 def doctor(
+    ctx: typer.Context,
     output: OutputFormat = typer.Option(OutputFormat.text, "--output", "-o", help="text (a table) or json."),
 ) -> None:
     """Report each external tool: found or not, version, path, and what to do when missing."""
     from deployer import toolchain
 
-    statuses = toolchain.doctor()
+    statuses = toolchain.doctor(runner=state(ctx).runner)
     missing = toolchain.missing_required(statuses)
     if output is OutputFormat.json:
         typer.echo(json.dumps({
@@ -38,7 +39,8 @@ def _render_table(statuses, tools_dir) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"tools (looked up in {tools_dir}/bin, then PATH)", title_justify="left")
+    typer.echo(f"tools (looked up in {tools_dir}/<package>/<version>/bin, then PATH)")  # a line: never wrapped
+    table = Table()
     for col in ("tool", "status", "version", "path", "what to do"):
         table.add_column(col, overflow="fold")
     for s in statuses:

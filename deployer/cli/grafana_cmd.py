@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from typing import Optional
 
 import typer
 
+from deployer.cli.options import seconds_option
 from deployer.cli.app import OutputFormat, state
 from deployer.errors import EXIT_OK
+from deployer.redact import dumps_redacted
 
 grafana_app = typer.Typer(name="grafana", help="The cluster's Grafana: dashboards and deploy annotations.",
                           no_args_is_help=True, rich_markup_mode=None)
@@ -20,7 +21,7 @@ def deploy_dashboards(
     cluster: str = typer.Argument(..., help="Cluster whose Grafana receives the dashboards."),
     grafana_url: Optional[str] = typer.Option(None, "--grafana-url",
                                               help="Grafana's URL (default: support.grafana_url, or from the support values)."),
-    timeout: float = typer.Option(15.0, "--timeout", min=1, help="Seconds allowed per Grafana request."),
+    timeout: float = seconds_option(15.0, "--timeout", minimum=1, help="Seconds allowed per Grafana request."),
     output: OutputFormat = typer.Option(OutputFormat.text, "--output", "-o", help="text, or json for scripts."),
 ) -> int:
     """Put deployer's JupyterHub dashboards (pinned JSON in deployer/dashboards) into a folder
@@ -36,7 +37,7 @@ def deploy_dashboards(
     grafana = connect_grafana(root, model, runner, grafana_url, timeout)
     result = run(grafana, cluster)
     if output is OutputFormat.json:
-        typer.echo(runner.redactor(json.dumps({"ok": True, "cluster": cluster, **result.to_json()}, indent=2)))
+        typer.echo(dumps_redacted({"ok": True, "cluster": cluster, **result.to_json()}, runner.redactor, indent=2))
     else:
         typer.echo(f"Grafana {result.grafana}, folder {result.folder_uid}:")
         for d in result.dashboards:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from typing import List, Optional
 
 import typer
 
+from deployer.cli.options import seconds_option
 from deployer.cli.app import OutputFormat, state
 from deployer.errors import EXIT_FAILED, EXIT_OK
+from deployer.redact import dumps_redacted
 
 
 def health(
@@ -16,13 +17,13 @@ def health(
     cluster: str = typer.Argument(..., help="Cluster whose hubs to check."),
     hubs: Optional[List[str]] = typer.Argument(None, help="Hubs to check (default: every hub of the cluster)."),
     retries: int = typer.Option(5, "--retries", min=0, max=100, help="Attempts after the first, for a hub that is not healthy yet."),
-    interval: float = typer.Option(3.0, "--interval", min=0, help="Seconds between attempts."),
-    request_timeout: float = typer.Option(10.0, "--request-timeout", min=0.5, help="Seconds allowed per API request."),
+    interval: float = seconds_option(3.0, "--interval", minimum=0, help="Seconds between attempts."),
+    request_timeout: float = seconds_option(10.0, "--request-timeout", minimum=0.5, help="Seconds allowed per API request."),
     concurrency: int = typer.Option(8, "--concurrency", "-j", min=1, max=64, help="Hubs checked at once."),
     output: OutputFormat = typer.Option(OutputFormat.text, "--output", "-o", help="text, or json for scripts."),
     user_test: bool = typer.Option(False, "--user-test", help="Also, on each healthy hub: create a temporary user, "
                                    "start its server, run Python in a kernel, stop it, delete the user."),
-    user_test_start_timeout: float = typer.Option(180.0, "--user-test-start-timeout", min=1,
+    user_test_start_timeout: float = seconds_option(180.0, "--user-test-start-timeout", minimum=1,
                                                   help="Seconds a user server may take to be ready."),
 ) -> int:
     """Check each hub: pods Ready, /hub/health and the hub API answer (through the API server's
@@ -45,7 +46,8 @@ def health(
         if text_mode:
             say(f"{h.hub}: attempt {h.attempts} unhealthy ({h.summary[:100]}); retrying in {interval:g}s")
 
-    with connect(root, cluster, hubs or None, runner, state(ctx).charts_work_dir()) as conn:
+    with connect(root, cluster, hubs or None, runner, state(ctx).charts_work_dir(),
+                 state(ctx).state_dir()) as conn:
         results = run_health(conn, hubs or None, options, on_attempt=on_attempt)
         user_tests = _user_tests(conn, [r.hub for r in results if r.healthy], user_test_start_timeout,
                                  say if text_mode else None) if user_test else []
@@ -54,7 +56,7 @@ def health(
         payload = {"ok": healthy, "cluster": cluster, "hubs": [r.to_json() for r in results]}
         if user_test:
             payload["user_tests"] = [t.to_json() for t in user_tests]
-        typer.echo(runner.redactor(json.dumps(payload, indent=2)))
+        typer.echo(dumps_redacted(payload, runner.redactor, indent=2))
     else:
         for r in results:
             mark = "✓" if r.healthy else "✗"
@@ -80,7 +82,7 @@ def _user_tests(conn, hubs: list[str], start_timeout: float, say):
     import tempfile
     from pathlib import Path
 
-    from deployer.run.user_test import UserTestOptions, run_user_tests
+    from deployer.run.user_session import UserTestOptions, run_user_tests
 
     if say:
         say(f"user test on {', '.join(hubs) or 'no healthy hub'}")

@@ -12,7 +12,7 @@ from deployer.cli.app import OutputFormat
 
 
 def init(
-    path: Path = typer.Argument(Path("."), help="Folder for the new repository (new, or empty but for .git)."),
+    path: str = typer.Argument(".", help="Folder for the new repository (new, or empty but for .git)."),
     install_spec: Optional[str] = typer.Option(
         None, "--install-spec", help="How the CI workflow installs deployer (a pip requirement; default: this version)."),
     key_dir: Optional[Path] = typer.Option(

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Optional
 
 import typer
 
-from deployer.cli.app import OutputFormat
+from deployer.cli.app import OutputFormat, state
+from deployer.cli.options import seconds_option
 from deployer.errors import EXIT_FAILED, EXIT_OK
 
 local_app = typer.Typer(
@@ -26,16 +26,18 @@ StateDir = typer.Option(
 Output = typer.Option(OutputFormat.text, "--output", "-o", help="text or json.")
 
 
-def _cluster(state_dir: Optional[str], *, node: bool = True):
+def _cluster(ctx: typer.Context, state_dir: Optional[str], *, node: bool = True):
+    """The local cluster in `<state folder>/local`: this command's --state-dir, else the global one
+    (`deployer --state-dir DIR local ...`, $DEPLOYER_STATE_DIR, the repository's .deployer)."""
     from deployer.errors import UsageError
-    from deployer.local.cluster import LocalCluster, default_cluster_dir
+    from deployer.local.cluster import LocalCluster
+    from deployer.paths import state_dir as checked_state_dir
 
     if state_dir is not None and not state_dir.strip():
         raise UsageError("--state-dir is empty", hint="pass the folder of the local cluster's state, or leave the option out")
-    state_dir = Path(state_dir) if state_dir is not None else None
-
-    folder = default_cluster_dir(state_dir=state_dir) if state_dir is not None else default_cluster_dir()
-    return LocalCluster(folder, node=node)
+    app = state(ctx).app
+    folder = (checked_state_dir(explicit=state_dir) if state_dir is not None else app.state_dir()) / "local"
+    return LocalCluster(folder, node=node, runner=app.runner)
 
 
 def _print_status(status) -> None:
@@ -53,15 +55,16 @@ def _print_status(status) -> None:
 
 @local_app.command("up")
 def up(
+    ctx: typer.Context,
     state_dir: Optional[str] = StateDir,
     port: Optional[int] = typer.Option(None, "--port", help="API server port (default: a free one)."),
-    timeout: float = typer.Option(90.0, "--timeout", help="Seconds to wait for the node to be Ready."),
+    timeout: float = seconds_option(90.0, "--timeout", help="Seconds to wait for the node to be Ready."),
     api_only: bool = typer.Option(False, "--api-only", help="Only etcd and the control plane on 127.0.0.1: "
                                   "no node, no pod runs, the machine is not changed (no root needed)."),
     output: OutputFormat = Output,
 ) -> None:
     """Start the local cluster (or say it is already up) and write its kubeconfig."""
-    result = _cluster(state_dir, node=not api_only).up(port=port, timeout=timeout)
+    result = _cluster(ctx, state_dir, node=not api_only).up(port=port, timeout=timeout)
     if output is OutputFormat.json:
         typer.echo(json.dumps({**result.status.to_json(), "already_running": result.already_running,
                                "seconds": round(result.seconds, 2), "cleaned": result.cleaned,
@@ -81,13 +84,13 @@ def up(
 
 
 @local_app.command("down")
-def down(state_dir: Optional[str] = StateDir, output: OutputFormat = Output,
+def down(ctx: typer.Context, state_dir: Optional[str] = StateDir, output: OutputFormat = Output,
          keep_data: bool = typer.Option(False, "--keep-data",
                                         help="Keep the volumes' data (hub databases, users' homes) for the next "
                                              "`local up`: a hub deployed again finds it.")) -> None:
     """Stop the local cluster, take back its changes to the machine, and remove its state (and its
     volumes' data, unless --keep-data)."""
-    result = _cluster(state_dir).down(keep_data=keep_data)
+    result = _cluster(ctx, state_dir).down(keep_data=keep_data)
     if output is OutputFormat.json:
         typer.echo(json.dumps({"state_dir": result.state_dir, "was_recorded": result.was_recorded,
                                "kept_data": keep_data,
@@ -106,9 +109,9 @@ def down(state_dir: Optional[str] = StateDir, output: OutputFormat = Output,
 
 
 @local_app.command("status")
-def status(state_dir: Optional[str] = StateDir, output: OutputFormat = Output) -> None:
+def status(ctx: typer.Context, state_dir: Optional[str] = StateDir, output: OutputFormat = Output) -> None:
     """Report each component (running or dead, pid, port). Exit 1 unless the cluster is up and Ready."""
-    st = _cluster(state_dir).status()
+    st = _cluster(ctx, state_dir).status()
     if output is OutputFormat.json:
         typer.echo(json.dumps(st.to_json(), indent=2))
     else:
@@ -118,6 +121,7 @@ def status(state_dir: Optional[str] = StateDir, output: OutputFormat = Output) -
 
 @local_app.command("images")
 def images(
+    ctx: typer.Context,
     only: Optional[list[str]] = typer.Option(None, "--only", metavar="NAME", help="Build only this image (repeatable)."),
     load: bool = typer.Option(True, "--import/--no-import",
                               help="Import the images into the local node's containerd when it is up."),
@@ -127,7 +131,7 @@ def images(
     """Build the local cluster's images offline (Debian, PyPI, npm; pinned, cached), and import them."""
     from deployer.local.images import ensure_images, import_images
 
-    cluster = _cluster(state_dir)
+    cluster = _cluster(ctx, state_dir)
     say = (lambda m: typer.echo(m, err=True)) if output is OutputFormat.text else (lambda m: None)
     built = ensure_images(cluster.runner, only or None, progress=say)
     imported: list[str] = []
@@ -148,9 +152,10 @@ def images(
 
 @local_app.command("open")
 def open_hub(
+    ctx: typer.Context,
     hub: str = typer.Argument(..., help="The hub (its release and namespace) to reach."),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port on 127.0.0.1 to forward."),
-    timeout: float = typer.Option(3600.0, "--timeout", min=1, help="Stop forwarding after this many seconds."),
+    timeout: float = seconds_option(3600.0, "--timeout", minimum=1, help="Stop forwarding after this many seconds."),
     state_dir: Optional[str] = StateDir,
 ) -> None:
     """Reach a hub of the local cluster from this machine: forward 127.0.0.1:PORT to its proxy
@@ -158,14 +163,12 @@ def open_hub(
     from deployer.run.user_test import PROXY_SERVICE
     from deployer.toolchain import find_tool
 
-    status = _cluster(state_dir).status()
+    status = _cluster(ctx, state_dir).status()
     if not status.healthy or not status.kubeconfig:
         raise typer.Exit(_not_up(status))
     kubectl = find_tool("kubectl")
     typer.echo(f"JupyterHub `{hub}`: http://127.0.0.1:{port}/hub/  (forwarding for up to {timeout:.0f}s; Ctrl-C stops)")
-    from deployer.adapters.process import ProcessRunner
-
-    rc = ProcessRunner().run_attached([kubectl, "--kubeconfig", status.kubeconfig, "-n", hub, "port-forward",
+    rc = state(ctx).runner.run_attached([kubectl, "--kubeconfig", status.kubeconfig, "-n", hub, "port-forward",
                                        "--address", "127.0.0.1", f"svc/{PROXY_SERVICE}", f"{port}:80"],
                                       timeout=timeout)
     raise typer.Exit(EXIT_OK if rc == 0 else EXIT_FAILED)

@@ -33,7 +33,7 @@ def plan_upgrade(
     Decides by what would be deployed (chart, values content, overrides, fields), not by paths.
     With --against cluster, the change is the one between each cluster's ledger and the work tree.
     """
-    from deployer.plan.changed_releases import markdown_summary
+    from deployer.plan.plan_markdown import markdown_summary
     from deployer.run.plan_upgrade import plan_between_refs, plan_changed_files
 
     from deployer.userfiles import check_writable, write_text
@@ -53,9 +53,10 @@ def plan_upgrade(
     if against:
         from deployer.run.plan_upgrade import plan_against_cluster
 
-        plan = plan_against_cluster(root, clusters, state(ctx).runner)
+        plan = plan_against_cluster(root, clusters, state(ctx).runner, state_dir=state(ctx).state_dir())
     elif changed_files:
         files = [f for item in changed_files for f in item.split()]
+        _refuse_folders(root, files)
         plan = plan_changed_files(root, files)
     elif base:
         plan = plan_between_refs(root, base, head, state(ctx).runner)
@@ -71,6 +72,17 @@ def plan_upgrade(
     else:
         _print_text(plan)
     return EXIT_OK
+
+
+def _refuse_folders(root: Path, files: list[str]) -> None:
+    """A folder among the changed files would match no release and plan nothing, silently."""
+    from deployer.userfiles import is_folder
+
+    for f in files:
+        candidates = [Path(f)] if Path(f).is_absolute() else [Path.cwd() / f, root / f]
+        if any(is_folder(c) for c in candidates):
+            raise UsageError(f"--changed-files {f}: a folder, not a file",
+                             hint="name the files that changed (`git diff --name-only BASE`), or give --base REF")
 
 
 def _print_text(plan) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 import time
@@ -11,7 +10,7 @@ from typing import Callable, Optional
 
 import typer
 
-from deployer.redact import Redactor
+from deployer.redact import Redactor, dumps_redacted
 from deployer.run.engine import RunReport, State, StepResult
 
 _SYMBOL = {State.pending: " ", State.running: "…", State.succeeded: "✓", State.unchanged: "=", State.failed: "✗",
@@ -86,7 +85,7 @@ def render_summary(report: RunReport, redactor: Redactor, echo: Callable[[str], 
 
 def report_json(report: RunReport, redactor: Redactor, extra: Optional[dict] = None) -> str:
     payload = {**report.to_json(), **(extra or {})}
-    return redactor(json.dumps(payload, indent=2, default=str))
+    return dumps_redacted(payload, redactor, indent=2, default=str)
 
 
 def write_report(path: Path, text: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import typer
 
+from deployer.cli.options import seconds_option
 from deployer.cli.app import OutputFormat, state
 from deployer.errors import EXIT_FAILED, EXIT_OK, DeployerError
 
@@ -20,7 +21,7 @@ provision_app = typer.Typer(
 _CLUSTER = typer.Argument(..., help="Cluster to provision (a folder under config/clusters).")
 _OUTPUT = typer.Option(OutputFormat.text, "--output", "-o", help="text, or json for scripts.")
 _YES = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation (CI).")
-_TIMEOUT = typer.Option(3600.0, "--timeout", min=1, help="Seconds one terraform call may take.")
+_TIMEOUT = seconds_option(3600.0, "--timeout", minimum=1, help="Seconds one terraform call may take.")
 
 
 def _provisioner(ctx: typer.Context, cluster: str, timeout: float):
@@ -174,7 +175,7 @@ def output_cmd(ctx: typer.Context, cluster: str = _CLUSTER, timeout: float = _TI
 @provision_app.command("unlock")
 def unlock(ctx: typer.Context, cluster: str = _CLUSTER,
            lock_id: str = typer.Argument(..., help="The lock ID from the `state is locked` message."),
-           yes: bool = _YES, timeout: float = typer.Option(120.0, "--timeout", min=1)) -> None:
+           yes: bool = _YES, timeout: float = seconds_option(120.0, "--timeout", minimum=1)) -> None:
     """Release a state lock left behind by an interrupted provision (make sure none is running)."""
     from deployer.run.provision import check_lock_id
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import List, Optional
 
@@ -11,6 +10,7 @@ import typer
 from deployer.cli.app import OutputFormat, state
 from deployer.cli.deploy_cmd import CHART_REPO_ENV, chart_repo_folder
 from deployer.errors import EXIT_FAILED, EXIT_OK, UsageError
+from deployer.redact import dumps_redacted
 
 
 def render(
@@ -34,20 +34,21 @@ def render(
 
     Exit 0 when nothing is wrong, 1 when a problem was found, 2 on a usage error.
     """
-    from deployer.adapters.process import ProcessRunner
-    from deployer.paths import state_dir
-    from deployer.render.engine import RenderOptions, render_fleet
+    from deployer.adapters.sops import check_age_key_file
+    from deployer.render.renderer import RenderOptions, render_fleet
     from deployer.toolchain import find_tool
 
     if hubs and not cluster:
         raise UsageError("name the cluster before its hubs", hint="deployer render <cluster> [<hub> ...]")
-    root = state(ctx).root()
-    options = RenderOptions(work_dir=state_dir(root) / "charts", chart_repo=chart_repo_folder(chart_repo),
+    app = state(ctx).app
+    root = app.root()
+    check_age_key_file()  # set but missing: an error, not a quiet fall-back to placeholder values
+    options = RenderOptions(work_dir=app.charts_work_dir(), chart_repo=chart_repo_folder(chart_repo),
                             concurrency=concurrency)
-    runner = ProcessRunner()
+    runner = app.runner
     report = render_fleet(root, cluster, hubs or None, options, runner, find_tool("helm"))
     if output is OutputFormat.json:
-        typer.echo(runner.redactor(json.dumps(report.to_json(), indent=2)))
+        typer.echo(dumps_redacted(report.to_json(), runner.redactor, indent=2))
     else:
         _print_text(report, runner.redactor)
     return EXIT_OK if report.ok else EXIT_FAILED

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from typing import Optional
 
 import typer
 
+from deployer.cli.options import seconds_option
 from deployer.cli.app import OutputFormat, state
 from deployer.errors import EXIT_OK
+from deployer.redact import dumps_redacted
 
 
 def rollback(
@@ -18,7 +19,7 @@ def rollback(
     revision: Optional[int] = typer.Option(None, "--revision", "-r", min=1,
                                            help="Revision to return to (default: the one before the current)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Say what would happen; change nothing."),
-    timeout: float = typer.Option(600.0, "--timeout", min=1, help="Seconds helm may wait for the hub to be ready."),
+    timeout: float = seconds_option(600.0, "--timeout", minimum=1, help="Seconds helm may wait for the hub to be ready."),
     output: OutputFormat = typer.Option(OutputFormat.text, "--output", "-o", help="text, or json for scripts."),
 ) -> int:
     """Roll a hub's release back with `helm rollback --wait` (a new revision with the old
@@ -29,10 +30,11 @@ def rollback(
 
     root = state(ctx).root()
     runner = state(ctx).runner
-    with connect(root, cluster, [hub], runner, state(ctx).charts_work_dir()) as conn:
+    with connect(root, cluster, [hub], runner, state(ctx).charts_work_dir(),
+                 state(ctx).state_dir()) as conn:
         result = run_rollback(conn, hub, revision, dry_run=dry_run, timeout=timeout)
     if output is OutputFormat.json:
-        typer.echo(runner.redactor(json.dumps({"ok": True, "cluster": cluster, **result.to_json()}, indent=2)))
+        typer.echo(dumps_redacted({"ok": True, "cluster": cluster, **result.to_json()}, runner.redactor, indent=2))
     else:
         typer.echo(runner.redactor(result.message))
     return EXIT_OK

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from typing import Optional
 
 import typer
 
+from deployer.cli.options import seconds_option
 from deployer.cli.app import OutputFormat, state
 from deployer.errors import EXIT_FAILED, EXIT_OK
+from deployer.redact import dumps_redacted
 
 COLUMNS = ("cluster", "hub", "revision", "chart", "helm status", "last deployed", "sync", "health")
 
@@ -21,7 +22,7 @@ def status(
     no_health: bool = typer.Option(False, "--no-health", help="Only helm's view; skip the health checks."),
     no_sync: bool = typer.Option(False, "--no-sync",
                                  help="Skip the ledger and drift: in sync / out of date / drifted."),
-    request_timeout: float = typer.Option(10.0, "--request-timeout", min=0.5, help="Seconds allowed per API request."),
+    request_timeout: float = seconds_option(10.0, "--request-timeout", minimum=0.5, help="Seconds allowed per API request."),
     output: OutputFormat = typer.Option(OutputFormat.text, "--output", "-o", help="text, or json for scripts."),
 ) -> int:
     """Per hub: release revision, chart version, helm status, last deployed, sync (in sync, out of
@@ -37,12 +38,12 @@ def status(
     runner = state(ctx).runner
     targets = status_targets(root, cluster)  # validated; the clusters that cannot be read, and why
     options = StatusOptions(health=not no_health, request_timeout=request_timeout, sync=not no_sync)
-    fleet = fleet_status(root, targets, runner, options, state(ctx).charts_work_dir())
+    fleet = fleet_status(root, targets, runner, options, state(ctx).charts_work_dir(), state(ctx).state_dir())
     rows, failed = fleet.rows, not fleet.ok
     elapsed = time.monotonic() - started
     if output is OutputFormat.json:
         payload = {"ok": not failed, "seconds": round(elapsed, 2), "hubs": [r.to_json() for r in rows]}
-        typer.echo(runner.redactor(json.dumps(payload, indent=2)))
+        typer.echo(dumps_redacted(payload, runner.redactor, indent=2))
     else:
         render(rows, runner.redactor)
         healthy = sum(1 for r in rows if r.health == "healthy")

@@ -306,7 +306,7 @@ class LocalCluster:
         """Each program: the per-user tool cache (exactly the pinned versions, checksum-checked), else PATH."""
         if self.tools is not None:
             return dict(self.tools)
-        from deployer.local import kubebuild
+        from deployer.toolchain import kubebuild
         from deployer.toolchain import find_tool
 
         builds = [kubebuild.etcd_build(), kubebuild.kubernetes_build()] + (
@@ -335,7 +335,7 @@ class LocalCluster:
         ports = dict(zip(PORT_NAMES, free))
         if port is not None:
             ports = {"api": port, **dict(zip(PORT_NAMES[1:], free))}
-        from deployer.local.kubebuild import COREDNS_VERSION, ETCD_VERSION, KUBERNETES_VERSION
+        from deployer.toolchain.kubebuild import COREDNS_VERSION, ETCD_VERSION, KUBERNETES_VERSION
 
         baseline = Baseline(ip_forward=host.read_sysctl("ip_forward") or "0",
                             bridge_nf_call_iptables=host.read_sysctl("bridge_nf_call_iptables"),

@@ -3,7 +3,7 @@
 Pure functions: given the image references (`deployer.local.images.image_refs()`) they return the values
 to layer over a hub's or the support stack's values, and the components they switched off (with why), so a
 run report can name each one. Keys follow the real charts: jupyterhub 4.3.3 (under `jupyterhub:` in
-basehub, `basehub: jupyterhub:` in daskhub) and the support chart's prometheus 27.11.0 dependency.
+basehub, `basehub: jupyterhub:` in daskhub) and the support chart's prometheus 29.13.0 dependency.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def _nest(values: dict, path: tuple[str, ...]) -> dict:
 
 def user_test_service() -> dict:
     """The `deployer-user-test` service and its role (what `deployer health --user-test` uses)."""
-    from deployer.run.user_test import service_values
+    from deployer.plan.user_test_service import service_values
 
     return service_values()["hub"]
 
@@ -72,6 +72,19 @@ def hub_values(refs: Mapping[str, str], *, chart: str = "basehub") -> LocalValue
     for role in ("k8s-hub", "configurable-http-proxy", "singleuser", "pause"):
         _split(refs[role])  # every image the last layer may put in has a tag
     return LocalValues(_nest({"hub": {**user_test_service()}}, HUB_NESTING[chart]), [])
+
+
+# basehub's parts the local cluster cannot run, switched off by its last layer whatever the hub's files say
+# (when the chart has the part and it is on, in its defaults or the hub's files).
+BASEHUB_OFF = {
+    # daskhub turns it on
+    "dask-gateway": "no dask-gateway images here (its API server, controller and traefik proxy)",
+    # on by default with nfs.enabled
+    "jupyterhub-home-nfs": "this machine's kernel has no NFS client (no `nfs` in /proc/filesystems, no module), "
+                           "so no NFS share can be mounted; nor is its nfs-ganesha image here",
+    # on by default
+    "jupyterhub-groups-exporter": "no jupyterhub-groups-exporter image here",
+}
 
 
 def hub_scrape_configs(hubs: list[str]) -> list[dict]:
@@ -93,7 +106,9 @@ def support_values(refs: Mapping[str, str], *, storage_class: str | None = None,
     name, tag = _split(refs["prometheus"])
     server: dict = {"image": {"repository": name, "tag": tag, "pullPolicy": PULL_POLICY}}
     off = [
-        SwitchedOff("ingress-nginx.enabled", "no ingress-nginx controller image here"),
+        SwitchedOff("nginx-ingress.enabled", "no NGINX Ingress Controller image here (F5's nginx/nginx-ingress is "
+                                             "in no registry this machine reaches); hubs are reached through "
+                                             "`deployer local open`"),
         SwitchedOff("cert-manager.enabled", "no cert-manager images here (and no ACME server to reach)"),
         SwitchedOff("letsencrypt.clusterIssuer.enabled", "cert-manager is off"),
         SwitchedOff("grafana.enabled", "no Grafana image here (Grafana is in no registry this machine reaches)"),
@@ -102,9 +117,12 @@ def support_values(refs: Mapping[str, str], *, storage_class: str | None = None,
         SwitchedOff("prometheus.prometheus-node-exporter.enabled", "no node-exporter image built here"),
         SwitchedOff("prometheus.alertmanager.enabled", "no Alertmanager image built here"),
         SwitchedOff("prometheus.prometheus-pushgateway.enabled", "no Pushgateway image built here"),
-        SwitchedOff("prometheus.serverFiles.prometheus.yml.scrape_configs",
+        SwitchedOff("prometheus.scrapeConfigs",
                     "Debian's Prometheus has no Kubernetes service discovery: static jobs for the hubs' "
-                    "/hub/metrics replace the chart's kubernetes_sd jobs"),
+                    "/hub/metrics (prometheus.serverFiles.prometheus.yml.scrape_configs) replace the chart's "
+                    "kubernetes_sd jobs"),
+        SwitchedOff("disableCoredumps.enabled", "no busybox image here for its sysctl init container (the "
+                                                "local node is this machine: its core_pattern is the host's)"),
     ]
     if storage_class is None:
         server["persistentVolume"] = {"enabled": False}
@@ -113,12 +131,15 @@ def support_values(refs: Mapping[str, str], *, storage_class: str | None = None,
     else:
         server["persistentVolume"] = {"storageClass": storage_class}
     values = {
-        "ingress-nginx": {"enabled": False},
+        "nginx-ingress": {"enabled": False},
+        "disableCoredumps": {"enabled": False},
         "cert-manager": {"enabled": False},
         "letsencrypt": {"clusterIssuer": {"enabled": False}},
         "grafana": {"enabled": False},
         "prometheus": {
             "server": server,
+            # prometheus 29's jobs live under `scrapeConfigs` (each kubernetes_sd): null drops them all
+            "scrapeConfigs": None,
             "serverFiles": {"prometheus.yml": {"scrape_configs": hub_scrape_configs(list(hubs or []))}},
             "configmapReload": {"prometheus": {"enabled": False}},
             "kube-state-metrics": {"enabled": False},
@@ -282,9 +303,14 @@ def last_layer(effective: Mapping, refs: Mapping[str, str], chart: str) -> LastL
             off.append(SwitchedOff(at + ".".join(path), reason))
     values = _nest(out, nest) if out else {}
     if chart != "jupyterhub":
-        gateway = ("dask-gateway",) if chart == "basehub" else ("basehub", "dask-gateway")
-        if _dig(effective, (*gateway, "enabled")):
-            _put(values, (*gateway, "enabled"), False)
-            off.append(SwitchedOff(".".join(gateway) + ".enabled",
-                                   "no dask-gateway images here (its API server, controller and traefik proxy)"))
+        base = () if chart == "basehub" else ("basehub",)
+        for key, reason in BASEHUB_OFF.items():
+            part = _dig(effective, (*base, key))
+            if not isinstance(part, Mapping):
+                continue  # the chart has no such part
+            # dask-gateway is off unless turned on; the others are on unless turned off
+            on = bool(part.get("enabled")) if key == "dask-gateway" else part.get("enabled") is not False
+            if on:
+                _put(values, (*base, key, "enabled"), False)
+                off.append(SwitchedOff(".".join((*base, key, "enabled")), reason))
     return LastLayer(values, substituted, off)

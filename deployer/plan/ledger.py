@@ -224,13 +224,14 @@ def compare(release_id: str, desired_digest: str, cluster: str, state: Optional[
 
 
 def plan_from_ledger(inputs: dict[str, Any], comparisons: dict[str, Comparison], changes: dict[str, list[str]],
-                     removals: list[dict[str, Any]], head_label: str) -> Any:
+                     removals: list[dict[str, Any]], head_label: str, digests: dict[str, str]) -> Any:
     """An UpgradePlan (the same JSON as between two commits) from per-release comparisons:
     every release whose comparison is not `unchanged` is planned, with its reason first and the
-    inputs that changed since the recorded commit after it (`changes`). Releases that could not
-    be checked are planned too, and listed under `unchecked`."""
+    inputs that changed since the recorded commit after it (`changes`); each job carries the
+    release's digest (`digests`, what a deploy records). Releases that could not be checked are
+    planned too, and listed under `unchecked`."""
     from deployer.config.models import Stage
-    from deployer.plan.changed_releases import Job, UpgradePlan, release_digest
+    from deployer.plan.changed_releases import Job, UpgradePlan
 
     plan = UpgradePlan("cluster", head_label)
     plan.against = "cluster"
@@ -245,7 +246,7 @@ def plan_from_ledger(inputs: dict[str, Any], comparisons: dict[str, Comparison],
         if c.verdict is Verdict.unchecked:
             plan.unchecked.append({"id": rid, "cluster": r.cluster, "reason": c.reason})
         job = Job(r.cluster, r.kind, r.hub, r.stage.value if r.stage else None, r.chart,
-                  (c.reason, *changes.get(rid, []), *c.notes), release_digest(r))
+                  (c.reason, *changes.get(rid, []), *c.notes), digests.get(rid, ""))
         if r.kind == "support":
             plan.support_jobs.append(job)
         elif r.stage is Stage.staging:

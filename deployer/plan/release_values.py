@@ -1,19 +1,21 @@
 """What helm gets for one release: its chart, and its values layers in order, as data.
 
 This module is the one place that decides which layers a release has and in which order; deploy
-(`run/release.py`), diff (`run/diff.py`), render (`render/engine.py`) and plan-upgrade
-(`plan/changed_releases.py`, which fingerprints the order) all take it from here. It is pure: files are
+(`run/release.py`), diff (`run/diff.py`), render (`render/renderer.py`) and plan-upgrade
+(`plan/release_inputs.py`, which fingerprints the order) all take it from here. It is pure: files are
 read, and secrets decrypted, only through the `read` function the caller hands in.
 
 The layers, first to last; a later layer wins, merged with helm's own semantics (`plan/values.py`):
 
 1. `generated` — what deployer knows: the cluster's name and, for a hub with a domain, the hub's
    names and domain on the ingress with TLS (a hub's domain override file, when it has one,
-   supplies the domain). The support stack and a hub without a domain get the cluster name only.
+   supplies the domain), and for basehub on GCP or AWS the kind of cloud disk its in-cluster NFS
+   server serves. The support stack and a hub without a domain get the cluster name only.
 2. `local cluster` — provider `local` only: the images built on this machine and the components
    switched off for want of one (`deployer/local/values.py` computes it).
 3. `terraform outputs` — a cluster `deployer provision` manages (a `terraform:` block), or any
-   cluster with saved outputs: the outputs under `global.cloud` (`plan/values.py::terraform_values`).
+   cluster with saved outputs: the outputs under `global.cloud` (`plan/values.py::terraform_values`);
+   for our support chart also the cluster autoscaler they provide for (`plan/values.py::support_cloud_values`).
 4. each values file of cluster.yaml, in its order; a sops-encrypted one is a *secret* layer,
    decrypted in memory when it is read.
 5. `local substitutions` — provider `local` only, and last: what the local cluster must hold whatever
@@ -35,7 +37,7 @@ from typing import Any, Optional
 from deployer.config.file_reader import is_secret_name
 from deployer.config.models import Cluster, Hub, RemoteChart
 from deployer.errors import DeployerError
-from deployer.plan.values import generated_values, merge_values, terraform_values
+from deployer.plan.values import generated_values, merge_values, support_cloud_values, terraform_values
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,7 @@ class ValuePlan:
     hub: Optional[str] = None
     domain: Optional[str] = None
     domain_override: Optional[Path] = None  # read for the generated layer's domain
+    provider: str = ""  # the cluster's provider (the generated layer picks basehub's NFS disk kind by it)
 
     @property
     def names(self) -> list[str]:
@@ -179,7 +182,7 @@ def value_plan(spec: ReleaseSpec, cloud_outputs: Mapping[str, Any] | None = None
     if spec.provider == "local" and spec.hub is not None:  # last: what the local cluster must hold whatever the hub's files say
         layers.append(Layer("local substitutions", LayerKind.local_last))
     return ValuePlan(spec.id, release_chart(spec), tuple(layers), spec.cluster, spec.hub, spec.domain,
-                     spec.domain_override)
+                     spec.domain_override, spec.provider)
 
 
 # --- the layers' values -------------------------------------------------------------------------
@@ -211,7 +214,10 @@ def layer_values(plan: ValuePlan, sources: LayerSources) -> list[tuple[Layer, di
         elif layer.kind is LayerKind.local:
             out.append((layer, dict(sources.local)))
         elif layer.kind is LayerKind.cloud:
-            out.append((layer, terraform_values(sources.cloud_outputs, hub=plan.hub)))
+            values = terraform_values(sources.cloud_outputs, hub=plan.hub)
+            if plan.hub is None and plan.chart.name == "support" and not plan.chart.remote:
+                values = merge_values(values, support_cloud_values(sources.cloud_outputs))
+            out.append((layer, values))
         else:
             assert layer.path is not None
             out.append((layer, sources.read(layer.path)))
@@ -226,7 +232,8 @@ def _generated(plan: ValuePlan, sources: LayerSources) -> dict[str, Any]:
             domain = override["domain"]
     if plan.hub is not None and domain:
         return generated_values(cluster=plan.cluster, hub=plan.hub, domain=domain,
-                                dependencies=list(sources.dependencies), chart_name=sources.chart_name)
+                                dependencies=list(sources.dependencies), chart_name=sources.chart_name,
+                                provider=plan.provider)
     return {"global": {"clusterName": plan.cluster}}
 
 

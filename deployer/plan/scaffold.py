@@ -241,7 +241,8 @@ def render(req: ScaffoldRequest, proxy_tokens: dict[str, str]) -> list[ScaffoldF
             "The key files are sops-encrypted placeholders: replace them once the cloud resources exist."))),
         ScaffoldFile("support.values.yaml", _yaml(
             {"letsencrypt": {"clusterIssuer": {"contactEmail": req.contact_email}}},
-            "The support stack: ingress-nginx, cert-manager, Prometheus, Grafana.\n"
+            "The support stack: nginx-ingress, cert-manager, Prometheus, Grafana (and on AWS the cluster\n"
+            "autoscaler, which the provision outputs switch on with its IAM role).\n"
             "letsencrypt.clusterIssuer.contactEmail is where Let's Encrypt sends expiry notices.")),
         ScaffoldFile("enc-deployer-credentials.secret.json", json.dumps(_credentials(req)) + "\n", secret=True),
     ]

@@ -15,6 +15,12 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 DEFAULT_KUBERNETES_VERSION = "1.34"  # the local cluster's
+QUANTITY = "io.k8s.apimachinery.pkg.api.resource.Quantity"
+# a resource quantity as the API server parses it (apimachinery's resource.ParseQuantity): a signed
+# decimal, then a binary (Ki..Ei) or decimal (n u m k M G T P E) suffix, or an exponent
+QUANTITY_PATTERN = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?[0-9]+)?$"
+# the bundled schemas accept any string there; ours gives the pattern
+_QUANTITY_SCHEMA = {"oneOf": [{"type": ["string", "null"], "pattern": QUANTITY_PATTERN}, {"type": ["number", "null"]}]}
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,8 @@ class KubeSchemas:
 
             if self._registry is None:
                 defs = self._kv.schema_contents(f"{self._dir}/_definitions.json", self.schema_version)
+                if QUANTITY in defs.get("$defs", {}):
+                    defs = {**defs, "$defs": {**defs["$defs"], QUANTITY: _QUANTITY_SCHEMA}}
                 self._registry = Resource.from_contents(defs) @ Registry()
             name = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
             try:
@@ -81,11 +89,37 @@ class KubeSchemas:
         findings = []
         for error in sorted(validator.iter_errors(obj), key=lambda e: list(e.absolute_path))[:5]:
             where = ".".join(str(p) for p in error.absolute_path) or "(object)"
-            findings.append(SchemaFinding(f"{where}: {_short(error.message)}"))
+            if error.schema is _QUANTITY_SCHEMA or error.schema == _QUANTITY_SCHEMA:
+                message = f"{error.instance!r} is not a Kubernetes quantity (e.g. 512Mi, 2Gi, 500m, 1.5)"
+            else:
+                message = error.message
+            findings.append(SchemaFinding(f"{where}: {_short(message, error.instance)}"))
         return True, findings
 
 
-def _short(message: str) -> str:
+def check_objects(objects: list[dict[str, Any]], schemas: KubeSchemas) -> tuple[int, int, list[str]]:
+    """(checked, not checked, problems) of rendered objects against one Kubernetes version's API,
+    each problem naming its object: what `render` checks, for `deploy --dry-run`."""
+    checked = skipped = 0
+    problems: list[str] = []
+    for obj in objects:
+        if not isinstance(obj, dict):
+            continue
+        done, findings = schemas.check(obj)
+        checked, skipped = checked + done, skipped + (not done)
+        name = (obj.get("metadata") or {}).get("name", "?") if isinstance(obj.get("metadata"), dict) else "?"
+        problems += [f"{obj.get('kind', '?')} {name}: {f.message}" for f in findings]
+    return checked, skipped, problems
+
+
+def _short(message: str, instance: Any = None) -> str:
+    """At most 200 characters. A value too long to show is left out whole, never cut: the piece of a
+    secret that a cut would leave is a form of it no redactor knows."""
+    if len(message) <= 200:
+        return message
+    shown = repr(instance)
+    if instance is not None and shown in message:
+        message = message.replace(shown, f"(a {type(instance).__name__} of {len(shown)} characters, not shown)")
     return message if len(message) <= 200 else message[:197] + "..."
 
 

@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from deployer.adapters.charts import helm_home_env
 from deployer.adapters.clouds.base import ClusterAccess
-from deployer.adapters.credentials import cluster_access
 from deployer.adapters.helm import Helm
 from deployer.adapters.process import ProcessRunner
 from deployer.adapters.sops import Sops
 from deployer.config.models import Cluster
 from deployer.paths import CLUSTERS_DIR
+from deployer.run.cluster_access import cluster_access
 from deployer.toolchain import find_tool
 
 if TYPE_CHECKING:  # the Kubernetes client is slow to import: only where a command uses it
@@ -76,10 +76,12 @@ class ClusterConnection:
 @contextlib.contextmanager
 def open_cluster(root: Path, cluster: Cluster, runner: ProcessRunner, work_dir: Optional[Path] = None, *,
                  sops: Optional[Sops] = None, helm_binary: Optional[Path] = None,
-                 binaries: Optional[Mapping[str, Path]] = None) -> Iterator[ClusterConnection]:
-    """The one way to connect to a cluster. `binaries` may name the cloud CLIs to use."""
+                 binaries: Optional[Mapping[str, Path]] = None,
+                 state_dir: Optional[Path] = None) -> Iterator[ClusterConnection]:
+    """The one way to connect to a cluster. `binaries` may name the cloud CLIs to use; `state_dir`
+    is the invocation's state folder (where the local cluster lives; default: the repository's)."""
     sops = sops or Sops(runner)
-    with cluster_access(cluster, root / CLUSTERS_DIR / cluster.name, sops, binaries) as access:
+    with cluster_access(cluster, root / CLUSTERS_DIR / cluster.name, sops, binaries, state_dir=state_dir) as access:
         yield ClusterConnection(root, cluster, access, sops, runner, work_dir, helm_binary)
 
 
@@ -122,7 +124,7 @@ async def open_cluster_async(root: Path, cluster: Cluster, runner: ProcessRunner
 
 @contextlib.contextmanager
 def connect(root: Path, cluster_name: str, hubs: Optional[list[str]], runner: ProcessRunner,
-            work_dir: Path) -> Iterator[ClusterConnection]:
+            work_dir: Path, state_dir: Optional[Path] = None) -> Iterator[ClusterConnection]:
     """For the operating commands (diff, rollback, health): load and validate the cluster (as
     deploy does), register the named hubs' secrets with the redactor, then open it for the block."""
     from deployer.checks.validate import load_valid_cluster
@@ -135,5 +137,6 @@ def connect(root: Path, cluster_name: str, hubs: Optional[list[str]], runner: Pr
     # before any tool or API answer can echo them (an API server's error quoting an object)
     register_secrets(root, cluster, select_hubs(cluster, hubs), sops)
     helm_binary = find_tool("helm")
-    with open_cluster(root, cluster, runner, work_dir, sops=sops, helm_binary=helm_binary) as conn:
+    with open_cluster(root, cluster, runner, work_dir, sops=sops, helm_binary=helm_binary,
+                      state_dir=state_dir) as conn:
         yield conn

@@ -53,10 +53,10 @@ def with_context(kubeconfig: Path, context: str, folder: Path) -> Path:
 
 def run_with_credentials(root: Path, name: str, command: Sequence[str], runner: ProcessRunner,
                          env: Mapping[str, str], timeout: float,
-                         binaries: Optional[Mapping[str, Path]] = None) -> int:
+                         binaries: Optional[Mapping[str, Path]] = None, state_dir: Optional[Path] = None) -> int:
     refuse_nesting(env, name)
     cluster = load_valid_cluster(root, name, only_cluster_file=True).model  # the cluster's access, not its hubs
-    with open_cluster(root, cluster, runner, binaries=binaries) as conn, private_dir("deployer-ctx-") as tmp:
+    with open_cluster(root, cluster, runner, binaries=binaries, state_dir=state_dir) as conn, private_dir("deployer-ctx-") as tmp:
         access = conn.access
         kubeconfig = with_context(access.kubeconfig, access.context, tmp) if access.context else access.kubeconfig
         return runner.run_attached(list(command), timeout=timeout,

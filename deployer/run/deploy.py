@@ -1,9 +1,12 @@
-"""`deploy` as a linear script of stages: load -> plan -> connect -> read the ledger -> run -> report.
+"""`deploy` as a linear script of stages (`_run_planned`): load and validate -> plan -> digests ->
+connect and read the ledgers -> drop the unchanged -> make the rest ready -> fleet checks -> apply
+through the engine -> settle, health, record -> report.
 
-The ledger (deployer.run.ledger): each release's input digest is compared with the one recorded in
-the cluster; a release whose record matches and whose last revision is deployed is `unchanged`
-(no helm call) unless `force`; every other one records its digest, commit and deployer version on
-the revision it makes."""
+The ledger (deployer.run.cluster_ledger): each release's digest of what it renders from
+(deployer.render.digest) is compared with the one recorded in the cluster; a release whose record
+matches and whose last revision is deployed is `unchanged` (never read, prepared, rendered or
+touched) unless `force`; every other one records its digest, commit and deployer version on the
+revision it makes."""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from deployer.checks.validate import ConfigInvalid, load_valid_cluster  # noqa: 
 from deployer.errors import DeployerError
 from deployer.config.charts import known_charts
 from deployer.config.models import Cluster
+from deployer.paths import CLUSTERS_DIR
 from deployer.plan.deploy_order import (
     PlanFile,
     PlannedRelease,
@@ -32,9 +36,10 @@ from deployer import __version__
 from deployer.plan.ledger import Comparison, Source, Verdict, record_labels
 from deployer.run.cluster_connection import open_cluster
 from deployer.run.engine import Engine, Outcome, RunReport, Step, StepResult
-from deployer.run.ledger import desired_digests, fix_revision_label, read_ledger, repo_source
-from deployer.run.provision import saved_outputs
-from deployer.run.release import DeployOptions, ReleaseDeployer, release_spec
+from deployer.run.cluster_ledger import ClusterLedger, desired_digests, fix_revision_label, read_ledger, repo_source
+from deployer.plan.release_values import ReleaseSpec
+from deployer.render.inputs import ChartOptions, ReadyRelease, ValuesReader, ready_release, release_spec, saved_outputs
+from deployer.run.release import DeployOptions, ReleaseDeployer
 from deployer.toolchain import find_tool
 
 if TYPE_CHECKING:
@@ -60,6 +65,8 @@ class DeployRequest:
     # each called once per cluster with (cluster, access, runner): a hook run after every
     # successful release of that cluster, or None; after the annotation and health check above
     after_deploy: list[Callable] = field(default_factory=list)
+    # the invocation's state folder (where the local cluster lives); None: the repository's
+    state_dir: Optional[Path] = None
 
     def hook_factories(self) -> list[Callable]:
         factories: list[Callable] = []
@@ -108,62 +115,117 @@ def run_plan_file(request: DeployRequest, plan_path: Path, runner: ProcessRunner
     return _run_planned(request, clusters, plan_from_upgrade(plan_file, clusters), runner, on_event, on_plan)
 
 
+@dataclass(frozen=True)
+class Decision:
+    """What the ledger stage decided for one release."""
+
+    comparison: Optional[Comparison]  # None: not compared (a dry run, or no digest)
+    deploy: bool
+
+
+def ledger_stage(planned: list[PlannedRelease], digests: dict[str, str], ledgers: dict[str, ClusterLedger],
+                 force: bool) -> dict[str, Decision]:
+    """Each release against its cluster's ledger: an unchanged one is left alone (unless `force`);
+    every other one (changed, new, not checked) is deployed."""
+    out: dict[str, Decision] = {}
+    for p in planned:
+        ledger, digest = ledgers.get(p.cluster), digests.get(p.id)
+        if ledger is None or not digest:
+            out[p.id] = Decision(None, True)
+            continue
+        comparison = ledger.compare(p.id, p.cluster, digest)
+        out[p.id] = Decision(comparison, force or comparison.verdict is not Verdict.unchanged)
+    return out
+
+
 def _run_planned(request: DeployRequest, clusters: dict[str, Cluster], planned: list[PlannedRelease],
                  runner: ProcessRunner, on_event: Callable[[StepResult], None],
                  on_plan: Callable[[list[PlannedRelease], str], None]) -> RunReport:
+    """The stages, in order: specs -> digests (as data: no secret decrypted, no chart prepared) ->
+    connect and read each cluster's ledger -> drop the unchanged releases -> make the rest ready
+    (each chart prepared once, each values file read and each secret decrypted once) -> fleet
+    checks over them (rendered from exactly what helm will get) -> deploy through the engine
+    (local images first) -> settle, health, record (labels on the revision each upgrade makes)."""
     charts = known_charts(request.root)
     specs = {p.id: release_spec(request.root, clusters[p.cluster], p, charts) for p in planned}
+    use_ledger = not request.options.dry_run
+    digests = desired_digests(request.root, clusters, only={p.id for p in planned}) if use_ledger else {}
+    source = repo_source(request.root, runner) if use_ledger else Source(None)
     sops = Sops(runner)
     helm_binary = find_tool("helm")
-    _fleet_check(request, clusters, planned, runner, helm_binary)
-    use_ledger = not request.options.dry_run
-    digests = desired_digests(request.root, clusters) if use_ledger else {}
-    source = repo_source(request.root, runner) if use_ledger else Source(None)
-    steps = []
+    names = sorted({p.cluster for p in planned})
+    readers = {name: ValuesReader(sops, saved_outputs(request.root, name)) for name in names}
     with contextlib.ExitStack() as stack:
-        where = []
-        for name in sorted({p.cluster for p in planned}):
-            conn = stack.enter_context(open_cluster(request.root, clusters[name], runner, request.options.work_dir,
-                                                    sops=sops, helm_binary=helm_binary))
+        conns = {name: stack.enter_context(open_cluster(request.root, clusters[name], runner, request.options.work_dir,
+                                                        sops=sops, helm_binary=helm_binary,
+                                                        state_dir=request.state_dir))
+                 for name in names}
+        ledgers = {name: read_ledger(conns[name].access, runner) for name in names} if use_ledger else {}
+        decisions = ledger_stage(planned, digests, ledgers, request.force)
+        to_deploy = [p for p in planned if decisions[p.id].deploy]
+        ready = ready_stage([specs[p.id] for p in to_deploy], readers, request.options.charts, runner, helm_binary,
+                            request.concurrency)
+        _fleet_check(request, clusters, [r for r in ready.values() if isinstance(r, ReadyRelease)], runner,
+                     helm_binary)
+        steps = []
+        for name in names:
+            conn = conns[name]
             access = conn.access
-            where.append(access.description)
-            if clusters[name].provider.value == "local" and not request.options.dry_run:
-                _local_images(clusters[name], runner, on_event)
-            helm = conn.helm
-            ledger = read_ledger(access, runner) if use_ledger else None
+            mine = [p for p in planned if p.cluster == name]
+            if clusters[name].provider.value == "local" and not request.options.dry_run \
+                    and any(decisions[p.id].deploy for p in mine):
+                _local_images(request, clusters[name], runner, on_event)
             predicted: dict[str, int] = {}
             hooks = tuple(h for h in (f(clusters[name], access, runner) for f in request.hook_factories()) if h)
-            if ledger is not None:
+            if use_ledger:
                 hooks = (_record_fixup(access, runner, predicted), *hooks)
-            from deployer.run.health import failure_explainer, reachability_probe
+            from deployer.run.release_probes import failure_explainer, reachability_probe
             from deployer.run.pod_watch import kube_pod_watch
 
-            deployer = ReleaseDeployer(helm, sops, runner, helm_binary, request.options, hooks,
-                                       cloud_outputs=saved_outputs(request.root, name),
+            deployer = ReleaseDeployer(conn.helm, sops, runner, helm_binary, request.options, hooks,
                                        probe=reachability_probe(access, runner),
                                        explain=failure_explainer(access, runner),
+                                       pod_watch=kube_pod_watch(access, runner),
                                        validate_objects=_object_validator(access, runner),
-                                       pod_watch=kube_pod_watch(access, runner))
-            for p in planned:
-                if p.cluster != name:
-                    continue
-                action = _action(deployer, specs[p.id])
-                digest = digests.get(p.id)
-                if ledger is not None and digest:
-                    comparison = ledger.compare(p.id, name, digest)
-                    if comparison.verdict is Verdict.unchanged and not request.force:
-                        action = _unchanged(comparison, specs[p.id])
-                    else:
-                        state = ledger.state(p.id)
-                        predicted[p.id] = state.revision + 1 if state else 1
-                        deployer.labels[p.id] = record_labels(digest, source, __version__, predicted[p.id], name)
-                        action = _action(deployer, specs[p.id], _ledger_note(comparison, request.force))
+                                       check_schemas=_schema_checker(clusters[name]))
+            for p in mine:
+                decision = decisions[p.id]
+                if not decision.deploy:
+                    assert decision.comparison is not None
+                    action = _unchanged(decision.comparison, specs[p.id])
+                elif decision.comparison is not None:
+                    state = ledgers[name].state(p.id)
+                    predicted[p.id] = state.revision + 1 if state else 1
+                    deployer.labels[p.id] = record_labels(digests[p.id], source, __version__, predicted[p.id], name)
+                    action = _action(deployer, ready[p.id], _ledger_note(decision.comparison, request.force))
+                else:
+                    action = _action(deployer, ready[p.id])
                 steps.append(Step(p.id, p.id, action, needs=p.needs, timeout=request.options.timeout * 2 + 120,
                                   group=p.stage.value if p.stage else p.kind))
-        on_plan(planned, "; ".join(where) or "no cluster")
+        on_plan(planned, "; ".join(conns[name].access.description for name in names) or "no cluster")
         order = {p.id: i for i, p in enumerate(planned)}
         steps.sort(key=lambda s: order[s.id])
         return Engine(request.concurrency, on_event).run(steps)
+
+
+def _schema_checker(cluster):
+    """For `deploy --dry-run`: the rendered objects against the cluster's Kubernetes API schemas,
+    offline (what `render` checks)."""
+    from deployer.render.kube_schema import DEFAULT_KUBERNETES_VERSION, KubeSchemas, check_objects
+
+    version = getattr(cluster, "kubernetes_version", None) or DEFAULT_KUBERNETES_VERSION
+    schemas: list[KubeSchemas] = []
+
+    def check(docs):
+        if not schemas:
+            try:
+                schemas.append(KubeSchemas(version))
+            except ValueError as e:
+                raise DeployerError(f"the objects cannot be checked against the Kubernetes API: {e}",
+                                    "kubernetes-validate bundles the schemas of Kubernetes 1.25 and later") from e
+        return check_objects(docs, schemas[0])
+
+    return check
 
 
 def _object_validator(access, runner: ProcessRunner):
@@ -184,13 +246,35 @@ class FleetConflict(DeployerError):
     """What `deploy` would break across releases (render/fleet.py), found before touching the cluster."""
 
 
-def _fleet_check(request: DeployRequest, clusters: dict[str, Cluster], planned: list[PlannedRelease],
-                 runner: ProcessRunner, helm_binary) -> None:
-    from deployer.render.engine import RenderOptions, fleet_problems_before_deploy
+def ready_stage(specs: list[ReleaseSpec], readers: dict[str, ValuesReader], charts: ChartOptions,
+                runner: ProcessRunner, helm_binary: Path, concurrency: int) -> dict[str, "ReadyRelease | DeployerError"]:
+    """Each release to deploy made ready (its chart prepared, its values layered), concurrently; a
+    release that cannot be made ready keeps its error, which fails its step (and only it)."""
+    from concurrent.futures import ThreadPoolExecutor
 
+    def one(spec: ReleaseSpec) -> "ReadyRelease | DeployerError":
+        try:
+            return ready_release(spec, readers[spec.cluster], charts, runner, helm_binary)
+        except DeployerError as e:
+            return e
+
+    if not specs:
+        return {}
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(specs)))) as pool:
+        return dict(zip((s.id for s in specs), pool.map(one, specs)))
+
+
+def _fleet_check(request: DeployRequest, clusters: dict[str, Cluster], ready: list[ReadyRelease],
+                 runner: ProcessRunner, helm_binary) -> None:
+    """The fleet checks over the releases about to be deployed (render/fleet.py), rendered from
+    the charts and values helm will get."""
+    from deployer.render.renderer import RenderOptions, fleet_problems_before_deploy
+
+    if not ready:
+        return
     options = RenderOptions(work_dir=request.options.work_dir, chart_repo=request.options.chart_repo,
                             concurrency=request.concurrency)
-    problems = fleet_problems_before_deploy(request.root, clusters, planned, options, runner, helm_binary)
+    problems = fleet_problems_before_deploy(request.root, clusters, ready, options, runner, helm_binary)
     if problems:
         shown = "; ".join(f"{p.where}: {p.message}" for p in problems[:3])
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
@@ -198,14 +282,15 @@ def _fleet_check(request: DeployRequest, clusters: dict[str, Cluster], planned: 
                             hint=problems[0].hint or "run `deployer render` for the full list")
 
 
-def _local_images(cluster: Cluster, runner: ProcessRunner, on_event) -> None:
+def _local_images(request: DeployRequest, cluster: Cluster, runner: ProcessRunner, on_event) -> None:
     """The local node runs only images built here: build what the cache lacks (minutes, once) and
     import into the node's containerd what it lacks (its state starts empty at every `local up`)."""
+    from deployer.local.access import cluster_dir
     from deployer.local.cluster import LocalCluster
     from deployer.local.images import ensure_images, import_images
 
-    state = Path(cluster.local.state_dir) if cluster.local and cluster.local.state_dir else None
-    node = LocalCluster(state)
+    node = LocalCluster(cluster_dir(cluster, request.root / CLUSTERS_DIR / cluster.name, request.state_dir),
+                        runner=runner)
     status = node.status()
     if status.state == "up" and status.node is None:  # `local up --api-only`: no containerd to import into
         log.info("local cluster: API server only (no node), so no images to build or import")
@@ -215,11 +300,13 @@ def _local_images(cluster: Cluster, runner: ProcessRunner, on_event) -> None:
     import_images(runner, node.layout.containerd_socket, built)
 
 
-def _action(deployer: ReleaseDeployer, spec, ledger_note: str = ""):
+def _action(deployer: ReleaseDeployer, ready: "ReadyRelease | DeployerError", ledger_note: str = ""):
     async def action(ctx):
         if ledger_note:
             ctx.result.details["ledger"] = ledger_note
-        return await deployer.deploy(spec, ctx)
+        if isinstance(ready, DeployerError):  # its chart or values could not be made ready
+            raise ready
+        return await deployer.deploy(ready, ctx)
 
     return action
 

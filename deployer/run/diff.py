@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from collections.abc import Awaitable
+from typing import Any, Optional, TypeVar
 
 from deployer.adapters.helm import Helm, ReleaseNotFound
 from deployer.config.charts import known_charts
@@ -15,8 +16,11 @@ from deployer.plan.deploy_order import PlannedRelease, select_hubs
 from deployer.plan.diff import ObjectChange, diff_manifests, summary
 from deployer.run.cluster_connection import ClusterConnection
 from deployer.run.hub_secrets import register_live_secrets, secret_paths
-from deployer.run.provision import saved_outputs
-from deployer.run.release import DeployOptions, ReleaseDeployer, helm_chart_source, release_spec
+from deployer.render.inputs import ValuesReader, ready_release, release_spec, saved_outputs
+from deployer.run.release import DeployOptions
+
+A = TypeVar("A")
+B = TypeVar("B")
 
 
 @dataclass
@@ -46,22 +50,21 @@ def run_diff(conn: ClusterConnection, hubs: Optional[list[str]], options: Deploy
     charts = known_charts(conn.root)
     names = select_hubs(conn.cluster, hubs)
     # the same values as deploy: the saved outputs of `deployer provision` are a layer too
-    deployer = ReleaseDeployer(conn.helm, conn.sops, conn.runner, conn.helm_binary, options,
-                               cloud_outputs=saved_outputs(conn.root, conn.cluster.name))
+    reader = ValuesReader(conn.sops, saved_outputs(conn.root, conn.cluster.name))
+    conn.helm  # bound (and its binary found) before any thread uses it
 
     async def one(name: str) -> HubDiff:
         planned = PlannedRelease(f"{conn.cluster.name}/{name}", conn.cluster.name, "hub", name, None)
         spec = release_spec(conn.root, conn.cluster, planned, charts)
         result = HubDiff(name)
         try:
-            prepared = await asyncio.to_thread(deployer.prepare, spec)
-            values = await asyncio.to_thread(deployer.release_values, spec, prepared)
-            chart = helm_chart_source(spec, prepared)
+            ready = await asyncio.to_thread(ready_release, spec, reader, options.charts, conn.runner,
+                                            conn.helm_binary)
+            values, chart = ready.values, ready.source
             paths = await asyncio.to_thread(secret_paths, conn.root, conn.cluster, [name], conn.sops)
             await register_live_secrets(conn.helm, spec.release, spec.namespace, paths)
-            live_task = asyncio.ensure_future(_live(conn.helm, spec.release, spec.namespace))
-            desired = await conn.helm.render(spec.release, chart, values, namespace=spec.namespace)
-            live = await live_task
+            desired, live = await _both(conn.helm.render(spec.release, chart, values, namespace=spec.namespace),
+                                        _live(conn.helm, spec.release, spec.namespace))
         except DeployerError as e:
             result.error, result.hint = e.message, e.hint
             return result
@@ -75,6 +78,22 @@ def run_diff(conn: ClusterConnection, hubs: Optional[list[str]], options: Deploy
     for m in run_each(names, one, concurrency=concurrency, timeout=timeout, group="diff"):
         out.append(m.value if m.ok else HubDiff(m.item, error=m.step.message, hint=m.step.hint))
     return out
+
+
+async def _both(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:
+    """Both results, run at once. When one fails, the other is cancelled and awaited before the
+    error goes on: no task is left running, or failing later with nobody to hear it."""
+    tasks = (asyncio.ensure_future(first), asyncio.ensure_future(second))
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)  # each outcome retrieved; none left running
+    for task in tasks:  # a failure, not the cancellation it caused in the other
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+    return tasks[0].result(), tasks[1].result()
 
 
 async def _live(helm: Helm, release: str, namespace: str) -> Optional[list[dict]]:

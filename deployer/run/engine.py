@@ -12,7 +12,6 @@ import enum
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Optional
@@ -134,13 +133,23 @@ class Engine:
         `threads`: the worker threads blocking calls (`asyncio.to_thread`) share, when the
         default (a few per CPU) would hold back steps that mostly wait on the network."""
 
-        async def main() -> RunReport:
-            if threads:
-                asyncio.get_running_loop().set_default_executor(
-                    ThreadPoolExecutor(max_workers=threads, thread_name_prefix="deployer-step"))
-            return await self.run_async(steps)
+        from deployer import stopping
 
-        return asyncio.run(main())
+        policy = stopping.current()
+
+        async def main() -> RunReport:
+            # a SIGINT or SIGTERM cancels the run, its steps reported interrupted (deployer/stopping.py)
+            asyncio.get_running_loop().set_default_executor(policy.executor(threads))
+            with policy.cancels():
+                return await self.run_async(steps)
+
+        try:
+            return asyncio.run(main())
+        except asyncio.CancelledError:
+            if policy.stopping:
+                # keep-from-None: the cancellation is the stop itself, not a cause worth a traceback
+                raise KeyboardInterrupt from None
+            raise
 
     async def run_async(self, steps: Sequence[Step]) -> RunReport:
         ids = [s.id for s in steps]

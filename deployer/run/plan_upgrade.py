@@ -21,26 +21,19 @@ from deployer.config.charts import builtin_charts_dir, known_charts
 from deployer.config.yamlload import YamlProblem, decode, load_yaml
 from deployer.errors import DeployerError, UsageError
 from deployer.paths import CLUSTERS_DIR
-from deployer.plan.changed_releases import (
-    FALLBACK_RENDERING,
-    RENDERING_FILES,
-    Snapshot,
-    UpgradePlan,
-    plan_from_changed_files,
-    plan_upgrade,
-    rendering_id,
-)
+from deployer.plan.changed_releases import UpgradePlan, plan_from_changed_files, plan_upgrade
+from deployer.plan.release_inputs import Snapshot
 from deployer.checks.validate import ConfigInvalid
 
 CHARTS_DIR = "helm-charts"
 
 
-def folder_snapshot(root: Path, label: str, rendering: str = FALLBACK_RENDERING) -> Snapshot:
+def folder_snapshot(root: Path, label: str) -> Snapshot:
     """The configuration in a folder; invalid configuration is a validation failure (file:line)."""
     outcome = validate(root)
     if outcome.report.errors:
         raise ConfigInvalid(outcome.report.errors, where=label)
-    return Snapshot.of_folder(root, {d.folder_name: d.model for d in outcome.docs}, known_charts(root), rendering)
+    return Snapshot.of_folder(root, {d.folder_name: d.model for d in outcome.docs}, known_charts(root))
 
 
 def plan_between_refs(root: Path, base_ref: str, head_ref: str, runner: ProcessRunner) -> UpgradePlan:
@@ -55,9 +48,6 @@ def plan_between_refs(root: Path, base_ref: str, head_ref: str, runner: ProcessR
     base = git.resolve(base_ref)
     head = git.resolve(head_ref)
 
-    def rendering(commit: str) -> str:
-        return rendering_id({rel: git.blob_id(commit, f"{prefix}{rel}") for rel in RENDERING_FILES})
-
     with tempfile.TemporaryDirectory(prefix="deployer-plan-") as tmp:
         label = f"head {head_ref} ({head[:12]})"
         if head == git.resolve("HEAD") and git.is_clean(paths):
@@ -65,14 +55,14 @@ def plan_between_refs(root: Path, base_ref: str, head_ref: str, runner: ProcessR
         else:  # another commit, or uncommitted changes: write the head's files out
             head_root = Path(tmp) / "head" / prefix
             git.export(head, paths, Path(tmp) / "head")
-        head_snap = folder_snapshot(head_root, label, rendering(head))
+        head_snap = folder_snapshot(head_root, label)
         base_snap = _base_snapshot(git, base, head, paths, prefix, head_root, Path(tmp) / "base",
-                                   f"base {base_ref} ({base[:12]})", rendering(base))
+                                   f"base {base_ref} ({base[:12]})")
         return plan_upgrade(base_snap, head_snap, base, head)
 
 
 def _base_snapshot(git: Git, base: str, head: str, paths: list[str], prefix: str, head_root: Path, scratch: Path,
-                   label: str, rendering: str, changed: Optional[set[str]] = None) -> Snapshot:
+                   label: str, changed: Optional[set[str]] = None) -> Snapshot:
     """The configuration at `base`, as an overlay on `head_root`: `changed` (relative to the
     configuration root; by default what git says differs between `base` and `head`) is read from git."""
     strip = len(prefix)
@@ -106,7 +96,7 @@ def _base_snapshot(git: Git, base: str, head: str, paths: list[str], prefix: str
         for chart in builtin.iterdir():
             if (chart / "Chart.yaml").is_file():
                 charts.setdefault(chart.name, str(chart.resolve()))
-    return Snapshot(files, locate, clusters, charts, rendering)
+    return Snapshot(files, locate, clusters, charts)
 
 
 def _broken_base(label: str, where: str, message: str) -> DeployerError:
@@ -130,16 +120,14 @@ def plan_changed_files(root: Path, files: list[str], cwd: Optional[Path] = None)
         else:
             raise GitError(f"changed file {f} is outside the repository {root}",
                            hint="list files inside the configuration repository")
-    from deployer.run.ledger import folder_rendering
-
-    return plan_from_changed_files(folder_snapshot(root, "working tree", folder_rendering(root)), relative)
+    return plan_from_changed_files(folder_snapshot(root, "working tree"), relative)
 
 
 # --- against the cluster: the ledger ------------------------------------------------------------
 
 
 def plan_against_cluster(root: Path, clusters: Optional[list[str]], runner: ProcessRunner,
-                         concurrency: int = 8) -> UpgradePlan:
+                         concurrency: int = 8, state_dir: Optional[Path] = None) -> UpgradePlan:
     """Per release, the work tree's input digest against the one recorded in its cluster: stages
     load (validate) -> read every cluster's ledger (one request each, clusters in parallel) ->
     compare (pure) -> name the inputs changed since each recorded commit (git) -> the plan."""
@@ -147,11 +135,11 @@ def plan_against_cluster(root: Path, clusters: Optional[list[str]], runner: Proc
 
     from deployer.adapters.sops import Sops
     from deployer.plan.ledger import plan_from_ledger, recorded_elsewhere
-    from deployer.plan.changed_releases import release_inputs
+    from deployer.plan.release_inputs import release_inputs
     from deployer.run.cluster_connection import open_cluster
-    from deployer.run.ledger import ClusterLedger, folder_rendering, read_ledger, repo_source
+    from deployer.run.cluster_ledger import ClusterLedger, desired_digests, read_ledger, repo_source
 
-    head = folder_snapshot(root, "working tree", folder_rendering(root))
+    head = folder_snapshot(root, "working tree")
     names = sorted(head.clusters)
     if clusters:
         unknown = [c for c in clusters if c not in head.clusters]
@@ -165,27 +153,27 @@ def plan_against_cluster(root: Path, clusters: Optional[list[str]], runner: Proc
 
     def ledger_of(name: str) -> ClusterLedger:
         try:
-            with open_cluster(root, head.clusters[name], runner, sops=sops) as conn:
+            with open_cluster(root, head.clusters[name], runner, sops=sops, state_dir=state_dir) as conn:
                 return read_ledger(conn.access, runner)
         except DeployerError as e:
             return ClusterLedger(error=e.message)
 
     with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(names)))) as pool:
         ledgers = dict(zip(names, pool.map(ledger_of, names)))
-    from deployer.plan.changed_releases import release_digest
-
-    comparisons = {rid: ledgers[r.cluster].compare(rid, r.cluster, release_digest(r)) for rid, r in inputs.items()}
+    digests = desired_digests(root, {name: head.clusters[name] for name in names}, only=set(inputs))
+    comparisons = {rid: ledgers[r.cluster].compare(rid, r.cluster, digests[rid]) for rid, r in inputs.items()}
     changes = _changes_since_records(root, runner, head, inputs, comparisons)
     removals = [gone for name in names for gone in recorded_elsewhere(name, ledgers[name].states, set(inputs))]
     label = "working tree" if source.commit is None else source.commit + (" (dirty work tree)" if source.dirty else "")
-    return plan_from_ledger(inputs, comparisons, changes, removals, label)
+    return plan_from_ledger(inputs, comparisons, changes, removals, label, digests)
 
 
 def _changes_since_records(root: Path, runner: ProcessRunner, head: Snapshot, inputs: dict, comparisons: dict) -> dict[str, list[str]]:
     """For each changed release whose record names a commit: the inputs that differ between that
     commit and the work tree, or why they cannot be named."""
     from deployer.plan.ledger import Verdict
-    from deployer.plan.changed_releases import _reasons, release_inputs
+    from deployer.plan.changed_releases import _reasons
+    from deployer.plan.release_inputs import release_inputs
 
     wanted: dict[str, list[str]] = {}
     for rid, c in comparisons.items():
@@ -214,9 +202,7 @@ def _changes_since_records(root: Path, runner: ProcessRunner, head: Snapshot, in
             try:
                 changed = {f[len(prefix):] for f in git.changed_since(commit, paths)}
                 base = _base_snapshot(git, commit, "", paths, prefix, root, Path(tmp) / commit[:12],
-                                      f"recorded commit {commit[:12]}",
-                                      rendering_id({rel: git.blob_id(commit, f"{prefix}{rel}") for rel in RENDERING_FILES}),
-                                      changed=changed)
+                                      f"recorded commit {commit[:12]}", changed=changed)
                 before = release_inputs(base)
             except DeployerError as e:
                 for rid in rids:

@@ -6,7 +6,8 @@ re-aimed at the local cluster as a release of its own (`preview-<cluster>-<hub>`
 name, so previews of several hubs coexist with the local fleet) -> open the local cluster -> import the
 images -> one step through the engine: deploy's ReleaseDeployer (the values pipeline with its last layer
 holding what the local cluster must hold and, for a preview, the cloud-only parts: see
-`deployer.local.preview_values`), the pod watch failing at once on a pod that cannot start, then the
+`deployer.local.preview_values`; values layered by `render/inputs.py::ready_release`), the pod watch failing
+at once on a pod that cannot start, then the
 local claim for NFS homes, health and the user test (with the hub's default profile when it has a
 profileList).
 
@@ -117,25 +118,6 @@ def require_local_up(local_dir: Optional[Path]) -> None:
                             hint="`deployer local down && deployer local up` starts it with its node")
 
 
-class _PreviewDeployer(ReleaseDeployer):
-    """deploy's ReleaseDeployer; only reading an encrypted values file differs when no age key is at hand
-    (placeholders by type, as `render` does), and the values pipeline's last layer is a preview's."""
-
-    def __init__(self, *args: Any, reader: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.reader = reader
-        self.preview = True
-
-    def read_values_file(self, path: Path) -> dict[str, Any]:
-        return self.reader.read_values_file(path)
-
-
-def _placeholder_reader(sops: Sops, runner: ProcessRunner, root: Path, cluster: str):
-    from deployer.render.engine import _Values  # render's reader: decrypted with a key, else placeholders
-
-    return _Values(sops, runner, True, root, cluster)
-
-
 def _home_claim_hook(access, runner: ProcessRunner):
     """After the release: the local claim `home-nfs` the hub's NFS homes become (when the preview layer
     said so), before health and the user test start a user server."""
@@ -161,36 +143,46 @@ def _home_claim_hook(access, runner: ProcessRunner):
 def preview(request: PreviewRequest, runner: ProcessRunner, on_event: Callable[[StepResult], None],
             on_note: Callable[[str], None] = lambda text: None) -> RunReport:
     """Deploy the preview, check its health and run the user test: one step of the engine."""
+    from deployer.local.cluster import LocalCluster
+    from deployer.local.images import ensure_images, import_images
+    from deployer.render.inputs import ready_release
+    from deployer.render.placeholders import PlaceholderReader
     from deployer.run.cluster_connection import open_cluster
-    from deployer.run.deploy import _local_images
-    from deployer.run.health import HealthOptions, after_deploy_health, failure_explainer, reachability_probe
+    from deployer.run.health import HealthOptions, after_deploy_health
     from deployer.run.pod_watch import kube_pod_watch
+    from deployer.run.release_probes import failure_explainer, reachability_probe
     from deployer.toolchain import find_tool
 
     aim = target(request)
     require_local_up(request.local_dir)
     sops = Sops(runner)
     helm_binary = find_tool("helm")
-    reader = _placeholder_reader(sops, runner, request.root, aim.source.name)
+    # deploy's values reader; an encrypted file without a key: its keys with placeholder values, as render does
+    reader = PlaceholderReader(sops, {}, decrypt=True)
+    reader.preview = True  # the last local layer also makes the hub's cloud-only parts local
     with open_cluster(request.root, aim.local, runner, request.options.work_dir, sops=sops,
                       helm_binary=helm_binary) as conn:
         access = conn.access
-        _local_images(aim.local, runner, on_event)
+        node = LocalCluster(request.local_dir, runner=runner)  # the images the node runs, built here
+        import_images(runner, node.layout.containerd_socket, ensure_images(runner))
         with conn.kube(10.0) as kube:  # the namespace says whose preview it is (what --rm may delete)
             kube.ensure_namespace(aim.spec.namespace, {PREVIEW_LABEL: f"{aim.source.name}.{request.hub}"})
         health = HealthOptions(retries=request.health_retries, interval=request.health_interval,
                                user_test=request.user_test)
         hooks = (_home_claim_hook(access, runner), after_deploy_health(health)(aim.local, access, runner))
-        deployer = _PreviewDeployer(conn.helm, sops, runner, helm_binary, request.options, hooks,
-                                    probe=reachability_probe(access, runner),
-                                    explain=failure_explainer(access, runner), pod_watch=kube_pod_watch(access, runner),
-                                    reader=reader)
+        deployer = ReleaseDeployer(conn.helm, sops, runner, helm_binary, request.options, hooks,
+                                   probe=reachability_probe(access, runner), explain=failure_explainer(access, runner),
+                                   pod_watch=kube_pod_watch(access, runner))
 
         async def action(ctx) -> Outcome:
-            outcome = await deployer.deploy(aim.spec, ctx)
-            if reader.placeholders:
-                outcome.details["placeholder_values_from"] = list(reader.placeholders)
-            return outcome
+            ctx.progress("preparing chart and values")
+            ready = await asyncio.to_thread(ready_release, aim.spec, reader, request.options.charts, runner,
+                                            helm_binary)
+            try:
+                return await deployer.deploy(ready, ctx)
+            finally:
+                if reader.placeholders:
+                    ctx.result.details["placeholder_values_from"] = sorted(set(reader.placeholders))
 
         steps = [Step(aim.spec.id, aim.spec.id, action, timeout=request.options.timeout * 2 + 600, group="preview")]
         report = Engine(1, on_event).run(steps)

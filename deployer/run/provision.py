@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from deployer.render.inputs import saved_outputs  # noqa: F401 (what provision saved, read as a values layer)
 from deployer.adapters.process import ProcessRunner
 from deployer.adapters.terraform import APPLY_TIMEOUT, StalePlan, Terraform
 from deployer.checks.rules import ClusterDoc
@@ -245,17 +246,6 @@ def summary_from_json(data: Mapping[str, Any]) -> PlanSummary:
         for c in data.get("changes") or [] if isinstance(c, dict)
     )
     return PlanSummary(changes, tuple(str(o) for o in data.get("output_changes") or []))
-
-
-def saved_outputs(root: Path, cluster: str, env: Optional[Mapping[str, str]] = None) -> dict[str, Any]:
-    """The outputs `provision apply`/`output` saved for a cluster ({} when none): what a deploy
-    hands to `deployer.plan.terraform_plan.terraform_values`."""
-    from deployer.plan.terraform_plan import work_dir
-
-    path = work_dir(root, cluster, os.environ if env is None else env) / "outputs.json"
-    data = _read_json(path)
-    values = data.get("outputs")
-    return values if isinstance(values, dict) else {}
 
 
 def check_lock_id(lock_id: str) -> str:

@@ -1,30 +1,26 @@
 """Deploying one helm release (a hub, or a cluster's support stack): the steps a step runs.
 
-chart (prepared, naming what came from a local chart repository) -> values (the layers
-`deployer.plan.release_values` orders; files read and secrets decrypted in memory here) -> recover a
-stuck release ->
-`helm upgrade --install --wait` -> on failure, roll back (unless told not to).
+Given the release ready (its chart prepared and its values layered once, by the pipeline:
+`deployer.render.inputs.ready_release`): `helm upgrade --install --wait` -> recover a stuck
+release and retry once -> settle a first install -> on failure, roll back (unless told not to).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Optional
 
-from deployer.adapters.chart_repo import ChartRepository
-from deployer.adapters.charts import PreparedChart, prepare_chart
-from deployer.adapters.helm import (PENDING, AnotherOperationInProgress, ChartRenderFailed, ChartSource, ClusterUnreachable,
+from deployer.adapters.helm import (PENDING, AnotherOperationInProgress, ChartRenderFailed, ChartSource, ClusterUnreachable, HelmError,
                                     Helm, Revision)
 from deployer.adapters.process import ProcessRunner
 from deployer.adapters.sops import Sops
-from deployer.config.file_reader import is_secret_name
-from deployer.config.models import Cluster, RemoteChart
-from deployer.config.yamlload import YamlProblem, decode, load_yaml
 from deployer.errors import DeployerError
-from deployer.plan.deploy_order import PlannedRelease
-from deployer.plan.release_values import LayerSources, ReleaseSpec, cluster_release_spec, release_values
+from deployer.plan.release_values import ReleaseSpec
+from deployer.render.inputs import ChartOptions, ReadyRelease
 from deployer.run.engine import Outcome, StepContext
 from deployer.run.pod_watch import PodsCannotStart, PodWatch, pods_before, while_pods_can_start
 from deployer.plan.rollback_target import good_target
@@ -38,12 +34,14 @@ PROBE_FAILURES = 3
 
 # An async function that raises when the cluster's API server does not answer.
 Probe = Callable[[], Awaitable[None]]
-# An async function saying why a release's pods are not ready (`deployer.run.health.failure_explainer`).
+# An async function saying why a release's pods are not ready (`deployer.run.release_probes.failure_explainer`).
 Explain = Callable[["ReleaseSpec"], Awaitable[list]]
 
 # An async function sending a release's rendered objects to the API server as a dry run
 # (`deployer.adapters.kubectl.server_dry_run`), returning its DryRunResult.
 ValidateObjects = Callable[["ReleaseSpec", list], Awaitable[Any]]
+# offline: (objects checked, objects not checked, problems) against the cluster's Kubernetes API schemas
+CheckSchemas = Callable[[list], tuple[int, int, list[str]]]
 
 # Called after a successful (non-dry-run) deploy of a release; raising a DeployerError fails the
 # step (e.g. `deploy --health-check`). It may add to outcome.details and outcome.message.
@@ -65,104 +63,26 @@ class DeployOptions:
     chart_repo: Optional[Path] = None
     work_dir: Path = field(default_factory=lambda: Path(".deployer/charts"))
 
-
-def release_spec(root: Path, cluster: Cluster, planned: PlannedRelease, charts: dict[str, Path]) -> ReleaseSpec:
-    folder = root / "config" / "clusters" / cluster.name
-    return cluster_release_spec(folder, cluster, None if planned.kind == "support" else planned.hub or "", charts,
-                                planned.id)
-
-
-def chart_name(spec: ReleaseSpec, prepared: Optional[PreparedChart]) -> str:
-    """The name of the chart the release deploys (the prepared chart's, as its Chart.yaml says)."""
-    if prepared is not None:
-        return prepared.name
-    return spec.chart.name if isinstance(spec.chart, RemoteChart) else str(spec.chart)
-
-
-def helm_chart_source(spec: ReleaseSpec, prepared: Optional[PreparedChart]) -> ChartSource:
-    """Where helm takes the release's chart from: the prepared folder, or the remote repository."""
-    if prepared is not None:
-        return ChartSource.folder(prepared.path)
-    return ChartSource.remote(spec.chart.name, spec.chart.repository, spec.chart.version)
-
-
-def local_layer(spec: ReleaseSpec, prepared: Optional[PreparedChart]):
-    """The local cluster's values layer for this release (deployer.local.values), or None elsewhere."""
-    if spec.provider != "local":
-        return None
-    from deployer.local.values import layer_for
-
-    return layer_for(chart_name(spec, prepared), support=spec.hub is None, hubs=list(spec.cluster_hubs))
-
-
-def local_substitute(spec: ReleaseSpec, prepared: Optional[PreparedChart],
-                     report: Optional[dict[str, Any]] = None, preview: bool = False):
-    """The local cluster's last values layer for a hub (deployer.local.values.last_layer; for a preview
-    of a fleet hub, deployer.local.preview_values.preview_layer before it), as the function of the layers
-    before it that `LayerSources.substitute` takes; None elsewhere. What it substitutes and switches off
-    goes into `report` (`substituted`, `switched_off`: one line each; `home_claim` for a preview)."""
-    if spec.provider != "local" or spec.hub is None:
-        return None
-    from deployer.local.values import HUB_NESTING
-
-    name = chart_name(spec, prepared)
-    if name not in HUB_NESTING:
-        return None  # a chart of the user's own: nothing of ours to point anywhere
-
-    def substitute(below: dict[str, Any]) -> dict[str, Any]:
-        from deployer.local.chart_defaults import chart_defaults
-        from deployer.local.images import image_refs
-        from deployer.local.values import last_layer
-        from deployer.plan.values import merge_values
-
-        defaults = chart_defaults(prepared.path) if prepared is not None else {}
-        effective = merge_values(defaults, below)
-        substituted, switched_off, own = [], [], {}
-        if preview:
-            from deployer.local.preview_values import preview_layer
-
-            cloud = preview_layer(effective, name)
-            own, effective = cloud.values, merge_values(effective, cloud.values)
-            substituted, switched_off = list(cloud.substituted), list(cloud.switched_off)
-            if report is not None:
-                report["home_claim"] = cloud.home_claim
-        layer = last_layer(effective, image_refs(), name)
-        if report is not None:
-            report["substituted"] = [s.line() for s in substituted + layer.substituted]
-            report["switched_off"] = [o.line() for o in switched_off + layer.switched_off]
-        return merge_values(own, layer.values)
-
-    return substitute
-
-
-def prepare_release_chart(spec: ReleaseSpec, options: DeployOptions, runner: ProcessRunner,
-                          helm_binary: Path) -> Optional[PreparedChart]:
-    """The release's chart with its dependencies built; None for a remote chart helm fetches itself."""
-    repo = ChartRepository.open(options.chart_repo) if options.chart_repo is not None else None
-    chart_dir = spec.chart_dir
-    if chart_dir is None and isinstance(spec.chart, RemoteChart):
-        if repo is None:
-            return None  # helm fetches it from its repository
-        entry = repo.require(spec.chart.name, spec.chart.version, wanted_by=f"release {spec.id}")
-        return PreparedChart(entry.archive, entry.name, entry.version,
-                             {f"{entry.name} {entry.version}": str(entry.archive)})
-    assert chart_dir is not None
-    return prepare_chart(chart_dir, work_dir=options.work_dir, chart_repo=repo, runner=runner, helm=helm_binary,
-                         chart_override=spec.chart_override)
+    @property
+    def charts(self) -> ChartOptions:
+        return ChartOptions(self.work_dir, self.chart_repo)
 
 
 class ReleaseDeployer:
-    def __init__(self, helm: Helm, sops: Sops, runner: ProcessRunner, helm_binary: Path, options: DeployOptions,
-                 after_deploy: tuple[AfterDeploy, ...] = (), cloud_outputs: Optional[dict[str, Any]] = None,
+    """Deploys one release whose chart is prepared and whose values are layered (a ReadyRelease,
+    render/inputs.py): it reads no file; it runs helm, recovers, settles and rolls back."""
+
+    def __init__(self, helm: Helm, sops: Optional[Sops], runner: ProcessRunner, helm_binary: Path,
+                 options: DeployOptions, after_deploy: tuple[AfterDeploy, ...] = (),
                  probe: Optional[Probe] = None, explain: Optional[Explain] = None,
-                 validate_objects: Optional[ValidateObjects] = None, pod_watch: Optional[PodWatch] = None) -> None:
+                 validate_objects: Optional[ValidateObjects] = None,
+                 check_schemas: Optional[CheckSchemas] = None, pod_watch: Optional[PodWatch] = None) -> None:
         self.validate_objects = validate_objects
         self.pod_watch = pod_watch  # while helm waits: fail at once on a pod that cannot start
+        self.check_schemas = check_schemas
         self.probe = probe
         self.explain = explain
         self.after_deploy = after_deploy
-        # what `deployer provision` saved for this cluster (endpoint, role ARNs, buckets, ...)
-        self.cloud_outputs = cloud_outputs or {}
         self.helm = helm
         self.sops = sops
         self.runner = runner
@@ -170,53 +90,10 @@ class ReleaseDeployer:
         self.options = options
         # release id -> the ledger's record, stored on the revision the upgrade makes (deploy.py)
         self.labels: dict[str, dict[str, str]] = {}
-        self.preview = False  # a preview of a fleet hub on the local cluster (deployer.run.preview)
-
-    # -- values ---------------------------------------------------------------------------
-    def read_values_file(self, path: Path) -> dict[str, Any]:
-        if is_secret_name(path.name):
-            data = self.sops.decrypt_data(path)
-            if isinstance(data, dict):
-                data.pop("sops", None)
-        else:
-            try:
-                data = load_yaml(decode(path.read_bytes()), positions=False).data
-            except YamlProblem as e:
-                raise DeployerError(f"{path.name}:{e.line}:{e.column}: {e.message}", hint="run `deployer validate`") from e
-            except OSError as e:
-                raise DeployerError(f"{path.name}: cannot read: {e.strerror}") from e
-        if data is None:
-            return {}
-        if not isinstance(data, dict):
-            raise DeployerError(f"{path.name}: values must be a mapping", hint="run `deployer validate`")
-        return data
-
-    def layer_sources(self, spec: ReleaseSpec, prepared: Optional[PreparedChart],
-                      dependencies: list[str], report: Optional[dict[str, Any]] = None) -> LayerSources:
-        """What fills the release's layers (deployer.plan.release_values decides which, in which order)."""
-        local = local_layer(spec, prepared)
-        return LayerSources(self.read_values_file, chart_name(spec, prepared), tuple(dependencies),
-                            local.values if local is not None else {}, self.cloud_outputs,
-                            local_substitute(spec, prepared, report, self.preview))
-
-    def values(self, spec: ReleaseSpec, prepared: Optional[PreparedChart], dependencies: list[str],
-               report: Optional[dict[str, Any]] = None) -> dict[str, Any]:
-        return release_values(spec, self.layer_sources(spec, prepared, dependencies, report))
-
-    def release_values(self, spec: ReleaseSpec, prepared: Optional[PreparedChart],
-                       report: Optional[dict[str, Any]] = None) -> dict[str, Any]:
-        """The values helm gets for the release (deploy, diff and render all take them from here);
-        `report` gets what the local cluster's last layer substituted and switched off."""
-        return self.values(spec, prepared, chart_dependencies(prepared.path) if prepared else [], report)
-
-    # -- the chart ------------------------------------------------------------------------
-    def prepare(self, spec: ReleaseSpec) -> Optional[PreparedChart]:
-        return prepare_release_chart(spec, self.options, self.runner, self.helm_binary)
 
     # -- the release ----------------------------------------------------------------------
-    async def deploy(self, spec: ReleaseSpec, ctx: StepContext) -> Outcome:
-        ctx.progress("preparing chart")
-        prepared = await asyncio.to_thread(self.prepare, spec)
+    async def deploy(self, ready: ReadyRelease, ctx: StepContext) -> Outcome:
+        spec, prepared, values = ready.spec, ready.chart, ready.values
         details: dict[str, Any] = {"release": spec.release, "namespace": spec.namespace}
         if prepared is not None:
             details["chart"] = prepared.name
@@ -227,19 +104,13 @@ class ReleaseDeployer:
             details["chart"] = spec.chart.name
             details["chart_version"] = spec.chart.version
         ctx.result.details.update(details)
-        ctx.progress("reading values")
-        local = local_layer(spec, prepared)
-        report: dict[str, Any] = {}
-        values = await asyncio.to_thread(self.release_values, spec, prepared, report)
-        if report.get("home_claim"):
+        if ready.local_switched_off:
+            details["local_switched_off"] = list(ready.local_switched_off)
+        if ready.local_substituted:
+            details["local_substituted"] = list(ready.local_substituted)
+        if ready.home_claim:
             details["home_claim"] = True
-        switched_off = [o.line() for o in (local.switched_off if local is not None else [])] \
-            + report.get("switched_off", [])
-        if switched_off:
-            details["local_switched_off"] = switched_off
-        if report.get("substituted"):
-            details["local_substituted"] = report["substituted"]
-        chart_path = helm_chart_source(spec, prepared)
+        chart_path = ready.source
         if self.options.dry_run:
             return await self._dry_run(spec, chart_path, values, details, ctx)
         # Optimistic: one helm call in the common case. Only when helm refuses because an old
@@ -330,22 +201,42 @@ class ReleaseDeployer:
             kinds[d.get("kind", "?")] = kinds.get(d.get("kind", "?"), 0) + 1
         details["rendered"] = dict(sorted(kinds.items()))
         message = f"renders {len(docs)} objects"
+        if self.check_schemas is not None:  # offline, as `render` does: before (and without) the cluster
+            ctx.progress("Kubernetes API schemas")
+            checked, _, problems = await asyncio.to_thread(self.check_schemas, docs)
+            details["schema_checked"] = checked
+            if problems:
+                details["schema_problems"] = problems
+                raise ReleaseFailed(f"the rendered objects do not match the Kubernetes API ({len(problems)} problem(s)): "
+                                    f"{problems[0]}", "fix the values that produce this object; `deployer render` "
+                                    "lists every problem", details)
+            message += f", {checked} checked against the Kubernetes API schemas"
         try:
             ctx.progress("server-side dry run")
             history = await self.helm.history(spec.release, spec.namespace, timeout=20)
-            rendered = await self.helm.upgrade_install(spec.release, chart_path, values, namespace=spec.namespace,
-                                                       timeout=60, wait=False, dry_run=True)
             current = history[-1].revision if history else 0
-        except ClusterUnreachable as e:
-            details["server_dry_run"] = f"skipped: {e.message}"
-            message += "; cluster not reachable, server dry run skipped"
-            return Outcome(message, details)
+            try:
+                rendered = await self.helm.upgrade_install(spec.release, chart_path, values, namespace=spec.namespace,
+                                                           timeout=60, wait=False, dry_run=True)
+            except HelmError as e:
+                # a chart that brings its own CRDs (dask-gateway's traefik IngressRoute): a dry run installs
+                # no CRD, so helm cannot map those custom resources on a cluster that lacks them; the API
+                # server still validates every object of the rendering (the custom resources are named)
+                if isinstance(e, ClusterUnreachable) or not _CRD_NOT_INSTALLED.search(e.message):
+                    raise
+                rendered = {"manifest": "\n---\n".join(json.dumps(d) for d in docs)}
+                details["helm_dry_run"] = "custom resources of CRDs not installed yet: validated by the API server"
         except HelmError as e:
-            raise ReleaseFailed(f"server-side dry run failed: {e.message}", e.hint, details) from e
+            if not isinstance(e, ClusterUnreachable):
+                raise ReleaseFailed(f"server-side dry run failed: {e.message}", e.hint, details) from e
+            details["server_dry_run"] = f"not done: {e.message}"
+            raise ReleaseFailed(f"{message}; NOT checked against the cluster: the server dry run could not run "
+                                f"({e.message})", "the cluster did not answer: dry-run again when it does; only the "
+                                "offline checks ran", details) from e
         except DeployerError as e:
-            details["server_dry_run"] = f"skipped: {e.message}"
-            message += "; cluster not reachable, server dry run skipped"
-            return Outcome(message, details)
+            details["server_dry_run"] = f"not done: {e.message}"
+            raise ReleaseFailed(f"{message}; NOT checked against the cluster: the server dry run could not run "
+                                f"({e.message})", e.hint or "dry-run again when the cluster answers", details) from e
         message += f"; would {'upgrade revision ' + str(current) if current else 'install'}"
         if self.validate_objects is None:
             details["server_dry_run"] = "helm only: objects rendered against the cluster, not validated by the API server"
@@ -356,8 +247,9 @@ class ReleaseDeployer:
             checked = await self.validate_objects(spec, _release_objects(rendered))
         except DeployerError as e:
             details["server_dry_run"] = f"helm only: the API server's dry run could not run: {e.message}"
-            return Outcome(message + f" (helm's server dry run passed; the API server's could not run: {e.message})",
-                           details)
+            raise ReleaseFailed(message + f"; helm's server dry run passed, but the API server's could NOT run: "
+                                f"{e.message}", e.hint or "the objects were not validated by the API server",
+                                details) from e
         if checked.problems:
             details["server_dry_run"] = "failed"
             details["server_dry_run_problems"] = checked.problems
@@ -426,6 +318,10 @@ class ReleaseDeployer:
         error = DeployerError(message, hint)
         try:
             history = await self.helm.history(spec.release, spec.namespace)
+            if not history:  # helm failed before it recorded anything: there is nothing to take back
+                details["rolled_back_to"] = None
+                return ReleaseFailed(f"{message}; nothing was installed, so nothing was rolled back", error.hint,
+                                     details)
             # the failed attempt is the newest revision; the one to return to is the newest good one
             target = good_target(history)
             if target is not None:
@@ -473,6 +369,9 @@ async def while_reachable(operation: Awaitable[Any], probe: Probe, *, interval: 
             await asyncio.gather(task, return_exceptions=True)
 
 
+_CRD_NOT_INSTALLED = re.compile(r'resource mapping not found .*no matches for kind "[^"]+"')
+
+
 def _release_objects(rendered: Any) -> list[dict[str, Any]]:
     """The objects of a helm dry run's release (its manifest and its hooks' manifests)."""
     import yaml
@@ -483,12 +382,3 @@ def _release_objects(rendered: Any) -> list[dict[str, Any]]:
                                                  if isinstance(h, dict)]
     return [d for text in texts for d in yaml.safe_load_all(text) if isinstance(d, dict)]
 
-
-
-def chart_dependencies(chart: Path) -> list[str]:
-    """The names of a chart's dependencies (its Chart.yaml), for the generated values layer."""
-    try:
-        data = load_yaml(decode((chart / "Chart.yaml").read_bytes()), positions=False).data or {}
-    except (OSError, YamlProblem):
-        return []
-    return [d.get("name") for d in data.get("dependencies") or [] if isinstance(d, dict)]

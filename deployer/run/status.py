@@ -97,7 +97,7 @@ def _unreadable(rows: dict[str, HubStatus], message: str) -> list[HubStatus]:
 
 
 async def cluster_status(root: Path, cluster: Cluster, runner: ProcessRunner, options: StatusOptions,
-                         work_dir: Path) -> list[HubStatus]:
+                         work_dir: Path, state_dir: Optional[Path] = None) -> list[HubStatus]:
     """One cluster's rows: open it (its credentials got off the event loop), then helm's view,
     the health checks and the sync at once."""
     rows = _rows(cluster)
@@ -111,7 +111,7 @@ async def cluster_status(root: Path, cluster: Cluster, runner: ProcessRunner, op
             await asyncio.to_thread(register_secrets, root, cluster, list(rows), sops)
         except DeployerError as e:
             log.debug("status of %s: secrets not registered: %s", cluster.name, e.message)
-        async with open_cluster_async(root, cluster, runner, work_dir, sops=sops) as conn:
+        async with open_cluster_async(root, cluster, runner, work_dir, sops=sops, state_dir=state_dir) as conn:
             await _gather(cluster, conn.helm, conn.access, runner, rows, options, root)
     except DeployerError as e:
         return _unreadable(rows, e.message)
@@ -202,13 +202,14 @@ async def _gather(cluster: Cluster, helm: Helm, access, runner: ProcessRunner, r
 
 
 def run_status(root: Path, clusters: list[Cluster], runner: ProcessRunner, options: StatusOptions, work_dir: Path,
-               on_cluster: Callable[[str, list[HubStatus]], None] = lambda c, r: None) -> list[HubStatus]:
+               on_cluster: Callable[[str, list[HubStatus]], None] = lambda c, r: None,
+               state_dir: Optional[Path] = None) -> list[HubStatus]:
     """Every cluster at once, each a step of the engine (`run_each`) within
     `options.cluster_timeout`: a cluster that is slow, unreachable or broken shows its hubs with
     the error, and never holds up the others."""
 
     async def one(cluster: Cluster) -> list[HubStatus]:
-        rows = await cluster_status(root, cluster, runner, options, work_dir)
+        rows = await cluster_status(root, cluster, runner, options, work_dir, state_dir)
         on_cluster(cluster.name, rows)
         return rows
 
@@ -232,7 +233,7 @@ def _sync(root: Path, cluster: Cluster, access, runner: ProcessRunner, rows: dic
     (the inputs differ, or the last revision was not deployed by deployer or did not succeed),
     drifted (live objects differ from the release manifest), or not deployed."""
     from deployer.plan.ledger import Verdict
-    from deployer.run.ledger import cluster_sync, desired_digests
+    from deployer.run.cluster_ledger import cluster_sync, desired_digests
 
     digests = {rid: d for rid, d in desired_digests(root, {cluster.name: cluster}).items()
                if rid.split("/", 1)[1] in rows}
@@ -309,9 +310,9 @@ class FleetStatus:
 
 
 def fleet_status(root: Path, targets: Targets, runner: ProcessRunner, options: StatusOptions,
-                 work_dir: Path) -> FleetStatus:
+                 work_dir: Path, state_dir: Optional[Path] = None) -> FleetStatus:
     """Read the clusters `status_targets` picked (run_status): one table, in the repository's
     order, with the clusters that could not be read."""
-    rows = run_status(root, targets.clusters, runner, options, work_dir) + targets.unreadable
+    rows = run_status(root, targets.clusters, runner, options, work_dir, state_dir=state_dir) + targets.unreadable
     rows.sort(key=lambda r: (targets.order.get(r.cluster, 0), r.cluster, r.hub))
     return FleetStatus(rows)

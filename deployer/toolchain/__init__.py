@@ -170,11 +170,9 @@ class ToolStatus:
         return asdict(self)
 
 
-def check_tool(spec: ToolSpec, *, tools: Path | None = None, runner=None) -> ToolStatus:
-    """Find one tool, verify its checksum, and ask its version."""
-    from deployer.adapters.process import ProcessRunner
-
-    runner = runner or ProcessRunner()
+def check_tool(spec: ToolSpec, *, runner, tools: Path | None = None) -> ToolStatus:
+    """Find one tool, verify its checksum, and ask its version (through `runner`, the invocation's
+    ProcessRunner: the toolchain sits below the adapters and is handed it)."""
     tools = tools_dir() if tools is None else tools
 
     def status(found: bool, ok: bool, path: Path | None, version=None, problem=None, hint=None) -> ToolStatus:
@@ -204,7 +202,7 @@ def check_tool(spec: ToolSpec, *, tools: Path | None = None, runner=None) -> Too
     return status(True, True, path, version=version, problem=problem)
 
 
-def doctor(*, tools: Path | None = None, runner=None, names: list[str] | None = None) -> list[ToolStatus]:
+def doctor(*, runner, tools: Path | None = None, names: list[str] | None = None) -> list[ToolStatus]:
     """Every tool's status, in `TOOLS` order (version commands run two at a time)."""
     specs = [TOOLS[n] for n in (names or list(TOOLS))]
     with ThreadPoolExecutor(max_workers=2) as pool:

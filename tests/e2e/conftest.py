@@ -23,14 +23,14 @@ HOST_PROGRAMS = ("containerd", "containerd-shim-runc-v2", "runc", "ctr", "iptabl
 def require_local_node() -> None:
     """Skip (fail in CI) unless this machine can run a real node: root, the built Go programs,
     and the Debian packages."""
-    from deployer.local import kubebuild
+    from deployer.toolchain import kubebuild
 
     if os.geteuid() != 0:
         missing("root (a real local node changes the host)")
     for build in (kubebuild.kubernetes_build(), kubebuild.etcd_build(), kubebuild.coredns_build(),
                   kubebuild.provisioner_build()):
         if kubebuild.installed(build) is None:
-            missing(f"{build.tool} v{build.version} (build it with `python -m deployer.local.kubebuild`)")
+            missing(f"{build.tool} v{build.version} (build it with `python -m deployer.toolchain.kubebuild`)")
     for program in HOST_PROGRAMS:
         if shutil.which(program, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin") is None:
             missing(f"program `{program}` (scripts/install-toolchain.sh installs it)")
@@ -123,11 +123,11 @@ def _default_service_account(core, namespace: str) -> bool:
 
 
 def require_api_server() -> None:
-    from deployer.local import kubebuild
+    from deployer.toolchain import kubebuild
 
     for build in (kubebuild.kubernetes_build(), kubebuild.etcd_build()):
         if kubebuild.installed(build) is None:
-            missing(f"{build.tool} v{build.version} (build it with `python -m deployer.local.kubebuild`)")
+            missing(f"{build.tool} v{build.version} (build it with `python -m deployer.toolchain.kubebuild`)")
 
 
 @pytest.fixture

@@ -118,7 +118,9 @@ def test_each_chart_declares_the_kubernetes_version_its_dependencies_need(helm, 
 
 def test_basehub_depends_on_jupyterhub_4_3_3():
     deps = {d["name"]: str(d["version"]) for d in yaml.safe_load((CHARTS / "basehub" / "Chart.yaml").read_text())["dependencies"]}
-    assert deps == {"jupyterhub": "4.3.3", "dask-gateway": "2024.1.0"}
+    assert deps == {"jupyterhub": "4.3.3", "dask-gateway": "2026.3.0", "jupyterhub-home-nfs": "1.2.1-0.dev.git.1.h1c81b4b",
+                    "binderhub-service": "0.1.0-0.dev.git.336.hca79dc0",
+                    "jupyterhub-groups-exporter": "1.1.1-0.dev.git.133.hd9f9ccc"}
 
 
 # --- basehub --------------------------------------------------------------------------------------
@@ -311,19 +313,88 @@ def test_nfs_home_directories_render_a_volume_and_claim_for_the_share(helm, prep
 
 
 def test_nfs_share_name_override_and_no_nfs_by_default(helm, prepared):
-    nfs = {"nfs": {"enabled": True, "pv": {"enabled": True, "serverIP": "fs-1.efs.example", "shareNameOverride": "prod"}}}
+    nfs = {"nfs": {"enabled": True, "pv": {"enabled": True, "serverIP": "fs-1.efs.example", "shareNameOverride": "prod"}},
+           "jupyterhub-home-nfs": {"enabled": False}}
     docs = helm.template(prepared["basehub"], values=[generated_values(), nfs])
-    assert one(docs, "PersistentVolume", "staging-home-nfs")["spec"]["nfs"]["path"] == "/homes/prod"
+    assert one(docs, "PersistentVolume", "staging-home-nfs")["spec"]["nfs"] == {"server": "fs-1.efs.example",
+                                                                                 "path": "/prod"}
+    assert find(docs, "Service", "storage-quota-home-nfs") == []  # the in-cluster server is off
     plain = helm.template(prepared["basehub"], values=[generated_values()])
     assert find(plain, "PersistentVolume") == [] and find(plain, "PersistentVolumeClaim", "home-nfs") == []
+    assert find(plain, "Deployment", "storage-quota-home-nfs") == []
     assert one(plain, "ConfigMap", "deployer-hub-info")["data"]["nfsHome"] == "false"
+
+
+def test_nfs_homes_run_the_in_cluster_server_and_address_it_by_its_service(helm, prepared):
+    nfs = {"nfs": {"enabled": True, "pv": {"enabled": True}},
+           "jupyterhub-home-nfs": {"gke": {"enabled": True, "volumeId": "projects/p/zones/z/disks/d"},
+                                   "quotaEnforcer": {"config": {"QuotaManager": {"hard_quota": 5}}}}}
+    docs = helm.template(prepared["basehub"], values=[generated_values(), nfs])
+    assert one(docs, "PersistentVolume", "staging-home-nfs")["spec"]["nfs"] == {
+        "server": "storage-quota-home-nfs.staging.svc.cluster.local", "path": "/staging"}
+    assert one(docs, "Service", "storage-quota-home-nfs")["spec"]["ports"][0]["port"] == 2049
+    one(docs, "Deployment", "storage-quota-home-nfs")
+    disk = one(docs, "PersistentVolume", "staging-storage-quota-home-nfs")["spec"]["csi"]
+    assert disk["volumeHandle"] == "projects/p/zones/z/disks/d"
+    # the server's own disk claim and basehub's claim of the share never share a name
+    assert {c["metadata"]["name"] for c in find(docs, "PersistentVolumeClaim")} == {"home-nfs", "storage-quota-home-nfs",
+                                                                          "hub-db-dir"}
+    # homes' sizes are reported by default
+    one(docs, "Deployment", "shared-dirsize-metrics")
 
 
 def test_nfs_without_a_server_fails_with_a_message_naming_the_key(helm, prepared):
     result = helm.run("template", "staging", prepared["basehub"].path, "--kube-version", KUBE,
-                      values=[generated_values(), {"nfs": {"enabled": True, "pv": {"enabled": True}}}])
+                      values=[generated_values(), {"nfs": {"enabled": True, "pv": {"enabled": True}},
+                                                   "jupyterhub-home-nfs": {"enabled": False}}])
     assert not result.ok
-    assert "nfs.pv.serverIP is required when nfs.enabled and nfs.pv.enabled are true" in result.stderr
+    assert ("nfs.pv.serverIP is required when nfs.enabled and nfs.pv.enabled are true and the in-cluster NFS server "
+            "is off (jupyterhub-home-nfs.enabled: false)") in result.stderr
+
+
+def test_the_share_creator_mounts_the_servers_root_and_creates_the_hubs_folder(helm, prepared):
+    nfs = {"nfs": {"enabled": True, "pv": {"enabled": True, "serverIP": "10.0.0.5", "baseShareName": "/homes/"},
+                   "shareCreator": {"enabled": True}}, "jupyterhub-home-nfs": {"enabled": False}}
+    job = one(helm.template(prepared["basehub"], values=[generated_values(), nfs]), "Job", "nfs-share-creator")
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    pod = job["spec"]["template"]["spec"]
+    assert pod["volumes"] == [{"name": "server-root", "nfs": {"server": "10.0.0.5", "path": "/homes/"}}]
+    assert pod["containers"][0]["env"] == [{"name": "SHARE", "value": "/homes/staging"}]
+
+
+@pytest.mark.parametrize("cloud,annotation", [
+    ({"roleArn": "arn:aws:iam::1:role/h"}, {"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/h"}),
+    ({"serviceAccountEmail": "h@p.iam.gserviceaccount.com"}, {"iam.gke.io/gcp-service-account": "h@p.iam.gserviceaccount.com"}),
+    ({"clientId": "00000000-1111"}, {"azure.workload.identity/client-id": "00000000-1111"}),
+])
+def test_the_users_service_account_carries_the_hubs_cloud_identity(helm, prepared, cloud, annotation):
+    values = {"global": {"cloud": {"hub": {**cloud, "serviceAccountName": "user-sa"}}},
+              "userServiceAccount": {"annotations": {"example.org/extra": "x"}}}
+    docs = helm.template(prepared["basehub"], values=[generated_values(), values])
+    account = one(docs, "ServiceAccount", "user-sa")
+    assert account["metadata"]["annotations"] == {**annotation, "example.org/extra": "x"}
+    info = one(docs, "ConfigMap", "deployer-hub-info")["data"]
+    assert info["userServiceAccount"] == "user-sa"
+    assert info.get("userPodLabels", "") == ("azure.workload.identity/use=true" if "clientId" in cloud else "")
+
+
+def test_a_binderhub_without_an_image_registry_fails_naming_the_key(helm, prepared):
+    result = helm.run("template", "staging", prepared["basehub"].path, "--kube-version", KUBE,
+                      values=[generated_values(), {"binderhub-service": {"enabled": True}}])
+    assert not result.ok
+    assert "set binderhub-service.config.BinderHub.image_prefix" in result.stderr
+    ok = helm.template(prepared["basehub"], values=[generated_values(), {"binderhub-service": {
+        "enabled": True, "config": {"BinderHub": {"image_prefix": "quay.io/org/hub-"}}}}])
+    assert one(ok, "ConfigMap", "deployer-hub-info")["data"]["binderUrl"] == "http://binderhub:8090"
+    one(ok, "Deployment", "binderhub")
+
+
+def test_node_placeholders_keep_spare_user_nodes(helm, prepared):
+    docs = helm.template(prepared["basehub"], values=[generated_values(),
+                                                      {"nodePlaceholder": {"enabled": True, "replicas": 2}}])
+    placeholder = one(docs, "Deployment", "node-placeholder")["spec"]
+    assert placeholder["replicas"] == 2
+    assert placeholder["template"]["spec"]["nodeSelector"] == {"hub.jupyter.org/node-purpose": "user"}
 
 
 def test_the_dictionary_form_of_extra_volumes_passes_jupyterhub_4_3(helm, prepared):
@@ -345,83 +416,6 @@ def test_daskhub_checks_basehub_values_with_basehubs_schema(helm, prepared):
     result = helm.run("template", "dask", prepared["daskhub"].path, "--kube-version", KUBE, values=[bad])
     assert not result.ok
     assert "basehub" in result.stderr and "jupyterhub.cull.timeout" in result.stderr
-
-
-# --- support --------------------------------------------------------------------------------------
-
-
-def test_support_renders_prometheus_grafana_with_its_datasource_and_the_kube_state_metrics_allowlist(helm, prepared):
-    docs = helm.template(prepared["support"], release="support")
-
-    prometheus = one(docs, "Service", "support-prometheus-server")
-    assert prometheus["spec"]["ports"][0]["port"] == 80
-    one(docs, "Deployment", "support-prometheus-server")
-
-    grafana_config = one(docs, "ConfigMap", "support-grafana")["data"]
-    datasources = yaml.safe_load(grafana_config["datasources.yaml"])["datasources"]
-    assert datasources == [{
-        "name": "prometheus", "type": "prometheus", "uid": "prometheus", "access": "proxy",
-        "url": "http://support-prometheus-server", "isDefault": True, "editable": False,
-    }]
-    one(docs, "Deployment", "support-grafana")
-
-    ksm = one(docs, "Deployment", "support-kube-state-metrics")
-    args = ksm["spec"]["template"]["spec"]["containers"][0]["args"]
-    assert "--metric-labels-allowlist=pods=[app,component,hub.jupyter.org/username]" in args
-
-    one(docs, "Deployment", "support-ingress-nginx-controller")
-    one(docs, "Deployment", "support-cert-manager")
-    assert one(docs, "IngressClass", "nginx")["spec"]["controller"] == "k8s.io/ingress-nginx"
-
-
-def test_prometheus_service_name_does_not_depend_on_the_release_name(helm, prepared):
-    docs = helm.template(prepared["support"], release="monitoring")
-    one(docs, "Service", "support-prometheus-server")
-
-
-def test_support_cluster_issuer_renders_only_where_cert_manager_api_is_served(helm, prepared):
-    without = helm.template(prepared["support"], release="support")
-    assert find(without, "ClusterIssuer") == []
-
-    values = {"letsencrypt": {"clusterIssuer": {"contactEmail": "ops@example.org"}}}
-    docs = helm.template(prepared["support"], "--api-versions", "cert-manager.io/v1", values=[values], release="support")
-    issuer = one(docs, "ClusterIssuer", "letsencrypt-prod")
-    assert issuer["spec"]["acme"]["server"] == "https://acme-v02.api.letsencrypt.org/directory"
-    assert issuer["spec"]["acme"]["email"] == "ops@example.org"
-    assert issuer["spec"]["acme"]["solvers"][0]["http01"]["ingress"]["ingressClassName"] == "nginx"
-
-
-def test_grafana_gets_an_ingress_with_tls_when_hosts_are_given(helm, prepared):
-    values = {"grafana": {"ingress": {"hosts": ["grafana.example.org"]}}}
-    docs = helm.template(prepared["support"], values=[values], release="support")
-    ingress = one(docs, "Ingress", "support-grafana")
-    assert ingress["spec"]["tls"] == [{"hosts": ["grafana.example.org"], "secretName": "grafana.example.org-tls"}]
-    assert ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] == "letsencrypt-prod"
-    assert ingress["spec"]["ingressClassName"] == "nginx"
-    [rule] = ingress["spec"]["rules"]
-    assert rule["host"] == "grafana.example.org"
-    backend = rule["http"]["paths"][0]["backend"]["service"]
-    service = one(docs, "Service", "support-grafana")
-    assert backend == {"name": "support-grafana", "port": {"number": service["spec"]["ports"][0]["port"]}}
-
-
-def test_grafana_has_no_ingress_without_hosts_or_when_switched_off(helm, prepared):
-    assert find(helm.template(prepared["support"], release="support"), "Ingress") == []
-    off = {"grafana": {"ingress": {"enabled": False, "hosts": ["grafana.example.org"]}}}
-    assert find(helm.template(prepared["support"], values=[off], release="support"), "Ingress") == []
-
-
-def test_ingress_nginx_admission_webhook_does_not_refuse_ingresses_when_the_controller_is_down(helm, prepared):
-    docs = helm.template(prepared["support"], release="support")
-    [webhook] = one(docs, "ValidatingWebhookConfiguration", "support-ingress-nginx-admission")["webhooks"]
-    assert webhook["failurePolicy"] == "Ignore"
-
-
-def test_support_schema_rejects_a_malformed_allowlist_entry(helm, prepared):
-    bad = {"prometheus": {"kube-state-metrics": {"metricLabelsAllowlist": ["app,component"]}}}
-    result = helm.run("template", "support", prepared["support"].path, "--kube-version", KUBE, values=[bad])
-    assert not result.ok
-    assert "metricLabelsAllowlist" in result.stderr
 
 
 # --- on the local cluster -------------------------------------------------------------------------
@@ -495,8 +489,9 @@ def test_support_installs_its_objects_and_no_issuer_before_the_crds_are_served(h
     ClusterIssuer waits for a later deploy, when cert-manager's CRDs are served (that render is tested
     in test_support_cluster_issuer_renders_only_where_cert_manager_api_is_served). What cannot be
     shown on this machine: the pods becoming Ready and the issuer's creation, which goes through
-    cert-manager's webhook — ingress-nginx, cert-manager, Grafana and kube-state-metrics have no image
-    buildable here (the local cluster's layer switches them off and names them)."""
+    cert-manager's webhook — nginx-ingress, cert-manager, Grafana and kube-state-metrics have no image
+    buildable here (the local cluster's layer switches them off and names them). The support chart's own
+    renderings are tested offline in test_support_chart.py."""
     up = scratch_cluster.up()
     assert up.status.healthy, up.status
     kubeconfig = up.status.kubeconfig
@@ -511,7 +506,7 @@ def test_support_installs_its_objects_and_no_issuer_before_the_crds_are_served(h
                           timeout=180)
         assert result.ok, result.stderr
         deployments = {d.metadata.name for d in client.AppsV1Api(api).list_namespaced_deployment("support").items}
-        assert {"support-ingress-nginx-controller", "support-cert-manager", "support-prometheus-server",
+        assert {"support-nginx-ingress-controller", "support-cert-manager", "support-prometheus-server",
                 "support-kube-state-metrics", "support-grafana"} <= deployments
         issuers = client.CustomObjectsApi(api).list_cluster_custom_object(
             "cert-manager.io", "v1", "clusterissuers")["items"]

@@ -72,7 +72,7 @@ def test_the_prometheus_chart_runs_only_the_local_prometheus(tmp_path):
     from deployer.local.values import support_values
 
     refs = image_refs()
-    docs = _render(tmp_path, "prometheus-27.11.0.tgz", support_values(refs).values["prometheus"])
+    docs = _render(tmp_path, "prometheus-29.13.0.tgz", support_values(refs).values["prometheus"])
     images = [(where, c["image"], c.get("imagePullPolicy")) for where, c in _containers(docs)]
     assert images == [("Deployment/rel-prometheus-server", refs["prometheus"], "Never")]
     assert [d["kind"] for d in docs if d["kind"] == "PersistentVolumeClaim"] == []

@@ -42,7 +42,8 @@ def render(capsys, root: Path, *args: str) -> tuple[int, str, str]:
 
 
 def render_json(capsys, root: Path, *args: str) -> tuple[int, dict]:
-    code, out, _ = render(capsys, root, *args, "--output", "json")
+    code, out, err = render(capsys, root, *args, "--output", "json")
+    assert code in (0, 1), f"exit {code}: {err[-3000:]}"  # 0 clean, 1 problems (in the JSON); else no JSON
     return code, json.loads(out)
 
 
@@ -185,7 +186,9 @@ def test_basehub_on_a_cluster_older_than_1_28_names_every_chart_that_excludes_it
     assert code == 1
     assert [(p["release"], p["message"]) for p in problems(payload, "kube-version-excluded")] == [
         ("alpha/staging", "chart basehub 0.1.0 requires Kubernetes >=1.28.0-0, and this cluster runs 1.20"),
-        ("alpha/staging", "chart dask-gateway 2024.1.0 requires Kubernetes >=1.25.0-0, and this cluster runs 1.20"),
+        ("alpha/staging", "chart binderhub-service 0.1.0-0.dev.git.336.hca79dc0 requires Kubernetes >=1.27.0-0, "
+                          "and this cluster runs 1.20"),
+        ("alpha/staging", "chart dask-gateway 2026.3.0 requires Kubernetes >=1.30.0-0, and this cluster runs 1.20"),
         ("alpha/staging", "chart jupyterhub 4.3.3 requires Kubernetes >=1.28.0-0, and this cluster runs 1.20"),
     ]
 
@@ -195,13 +198,16 @@ def test_basehub_on_a_cluster_older_than_1_28_names_every_chart_that_excludes_it
 
 def test_a_values_file_that_breaks_a_template_names_the_template_line(tmp_path, capsys):
     folder = make_cluster(tmp_path, "alpha", ["staging"])
+    # on the local cluster its layer switches the in-cluster NFS server off (no NFS client here): NFS
+    # homes with no address left (validate, which reads the hub's files only, cannot see it)
     set_values(folder, "staging", {"nfs": {"enabled": True, "pv": {"enabled": True}}})
     code, payload = render_json(capsys, tmp_path, "alpha", "staging")
     assert code == 1
     [p] = problems(payload)
-    assert (p["release"], p["code"], p["file"]) == ("alpha/staging", "template-failed", "basehub/templates/nfs.yaml:8")
-    assert p["message"].endswith("nfs.pv.serverIP is required when nfs.enabled and nfs.pv.enabled are true: "
-                                 "the address of the NFS server")
+    assert (p["release"], p["code"], p["file"]) == ("alpha/staging", "template-failed", "basehub/templates/nfs.yaml:9")
+    assert p["message"].endswith("nfs.pv.serverIP is required when nfs.enabled and nfs.pv.enabled are true and the "
+                                 "in-cluster NFS server is off (jupyterhub-home-nfs.enabled: false): the address of "
+                                 "the NFS server")
     assert p["hint"] == "the values (staging.values.yaml) break this template line"
 
 
@@ -320,6 +326,61 @@ def test_a_corrupt_archive_in_the_repository_is_a_problem_naming_it(tmp_path, ca
     assert p["message"].startswith(f"{repo / 'thing-0.1.0.tgz'}: corrupt or replaced archive")
 
 
+def repository_without(tmp_path: Path, chart_repo: Path, name: str) -> Path:
+    """A chart repository holding every chart of ../shared/charts but `name`."""
+    repo = tmp_path / "partial-repo"
+    repo.mkdir()
+    for archive in chart_repo.glob("*.tgz"):
+        if not archive.name.startswith(f"{name}-"):
+            (repo / archive.name).symlink_to(archive)
+    assert ProcessRunner().run([require_tool("helm"), "repo", "index", repo], timeout=120).ok
+    return repo
+
+
+def test_a_switch_turned_on_whose_chart_the_repository_lacks_is_refused_naming_file_key_and_fix(
+        tmp_path, capsys, monkeypatch, chart_repo):
+    repo = repository_without(tmp_path, chart_repo, "binderhub-service")
+    monkeypatch.setenv("DEPLOYER_CHART_REPO", str(repo))
+    folder = make_cluster(tmp_path, "alpha", ["staging", "prod"])
+    set_values(folder, "staging", {"binderhub-service": {"enabled": True, "config": {"BinderHub": {
+        "image_prefix": "quay.io/org/staging-"}}}})
+    code, payload = render_json(capsys, tmp_path, "alpha")
+    assert code == 1
+    [p] = problems(payload)
+    assert (p["release"], p["code"]) == ("alpha/staging", "switched-on-chart-missing")
+    assert p["message"] == (f"alpha/staging: `binderhub-service.enabled` (set in staging.values.yaml) switches on "
+                            f"binderhub-service 0.1.0-0.dev.git.336.hca79dc0 (the chart repository {repo} holds no "
+                            "binderhub-service)")
+    assert p["hint"] == ("add the chart to the repository (binderhub-service-<version>.tgz, then `helm repo index`), "
+                         "pin a version it holds in the chart's Chart.yaml, or set `binderhub-service.enabled: false`")
+    # the hub that keeps it off renders without it
+    assert {r["id"]: r["objects"] > 0 for r in payload["clusters"][0]["releases"]}["alpha/prod"]
+
+
+def test_the_nfs_server_on_with_another_servers_address_is_refused_naming_file_key_and_fix(tmp_path, capsys):
+    folder = make_cluster(tmp_path, "alpha", ["staging"])
+    set_values(folder, "staging", {"nfs": {"enabled": True, "pv": {"enabled": True, "serverIP": "fs-1.efs.example"}}})
+    code, payload = render_json(capsys, tmp_path, "alpha", "staging")
+    assert code == 1
+    [p, skipped] = problems(payload)
+    assert (p["code"], p["file"]) == ("nfs-server-conflict", "config/clusters/alpha/staging.values.yaml:5:5")
+    assert skipped["code"] == "not-rendered"
+    assert "`nfs.pv.serverIP` points at another server (fs-1.efs.example)" in p["message"]
+    assert p["hint"].startswith("remove `nfs.pv.serverIP`")
+
+
+def test_a_binderhub_without_an_image_registry_is_refused_naming_file_key_and_fix(tmp_path, capsys):
+    folder = make_cluster(tmp_path, "alpha", ["staging"])
+    set_values(folder, "staging", {"binderhub-service": {"enabled": True}})
+    code, payload = render_json(capsys, tmp_path, "alpha", "staging")
+    assert code == 1
+    [validate_says, skipped] = problems(payload)
+    assert (validate_says["code"], validate_says["file"]) == ("binderhub-registry-missing",
+                                                              "config/clusters/alpha/staging.values.yaml:2:3")
+    assert validate_says["hint"].startswith("set `binderhub-service.config.BinderHub.image_prefix`")
+    assert skipped["code"] == "not-rendered"  # the chart refuses it too: tests/e2e/test_charts.py
+
+
 def test_an_unknown_cluster_is_a_usage_error(tmp_path, capsys):
     make_cluster(tmp_path, "alpha")
     code, _, err = render(capsys, tmp_path, "nope")
@@ -341,3 +402,92 @@ def test_the_example_fleet_renders_clean_and_decrypts_in_memory_when_the_key_is_
     assert all(r["placeholder_values_from"] == [] for r in payload["clusters"][0]["releases"])
     # and nothing decrypted reaches the output
     assert "ENC[" not in json.dumps(payload)
+
+
+# --- secrets in structured output --------------------------------------------------------------------
+
+QUOTES_SECRET = "k9'Xq\"2v!Zr#8Lm@pW"  # its Python repr differs from its JSON escape
+
+
+def test_a_secret_the_schema_check_quotes_is_redacted_in_json_output_too(tmp_path, capsys, monkeypatch):
+    import base64
+    import subprocess
+
+    from tests.conftest import REPO
+
+    key = REPO / "config" / "example-age-key.txt"
+    recipient = next(ln.split(": ")[1] for ln in key.read_text().splitlines() if "public key" in ln)
+    monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(key))
+    folder = make_cluster(tmp_path, "alpha", ["lab"])
+    own_chart(tmp_path, "quoting", """\
+        apiVersion: v1
+        kind: Pod
+        metadata:
+          name: thing
+        spec:
+          hostNetwork: {{ .Values.password | quote }}
+          containers:
+            - name: c
+              image: busybox
+        """)
+    set_chart(folder, "lab", "quoting")
+    set_values(folder, "lab", {})
+    secret = folder / "enc-lab.secret.values.yaml"
+    secret.write_text(yaml.safe_dump({"password": QUOTES_SECRET}))
+    subprocess.run([str(require_tool("sops")), "--disable-version-check", "encrypt", "--age", recipient, "--in-place",
+                    str(secret)], check=True, capture_output=True, timeout=60)
+    text = (folder / "cluster.yaml").read_text().replace("  - lab.values.yaml", "  - lab.values.yaml\n  - enc-lab.secret.values.yaml")
+    (folder / "cluster.yaml").write_text(text)
+    for fmt in ("text", "json"):
+        code, out, err = render(capsys, tmp_path, "alpha", "lab", "--output", fmt)
+        assert code == 1, out + err
+        assert "[REDACTED]" in out + err and "is not of type 'boolean'" in out + err, out + err
+        for piece in (QUOTES_SECRET, "Zr#8Lm@pW", base64.b64encode(QUOTES_SECRET.encode()).decode()[:12]):
+            assert piece not in out + err, (fmt, out + err)
+
+
+def _bomb() -> str:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 10):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i-1}"] * 10) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def test_an_encrypted_file_validate_refused_never_reaches_sops_and_its_release_is_not_rendered(tmp_path, capsys,
+                                                                                               monkeypatch):
+    import time
+
+    from tests.conftest import REPO
+
+    monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(REPO / "config" / "example-age-key.txt"))  # sops would be used
+    folder = make_cluster(tmp_path, "alpha", ["staging", "prod"])
+    (folder / "enc-staging.secret.values.yaml").write_text(_bomb() + encrypted_yaml(
+        "jupyterhub:\n  hub:\n    config:\n      x: ENC[AES256_GCM,data:AAAA,iv:AAAA,tag:AAAA,type:str]\n"
+    ).replace("    unencrypted_suffix: _unencrypted\n", "    unencrypted_suffix: _unencrypted\n    age:\n"
+              "    - recipient: age1e40mn5ep7qnj7heyqmnh33mdmv0spy7gf97xkzyy4qv7amlrscfsthx4rt\n"))
+    text = (folder / "cluster.yaml").read_text().replace("  - staging.values.yaml",
+                                                          "  - staging.values.yaml\n  - enc-staging.secret.values.yaml")
+    (folder / "cluster.yaml").write_text(text)
+    started = time.monotonic()
+    code, payload = render_json(capsys, tmp_path, "alpha")
+    assert code == 1
+    assert time.monotonic() - started < 60
+    assert [p["code"] for p in problems(payload, "alias-bomb")] == ["alias-bomb"]
+    (skipped,) = problems(payload, "not-rendered")
+    assert skipped["release"] == "alpha/staging"
+    assert skipped["message"] == "not rendered: validate refused enc-staging.secret.values.yaml"
+    releases = {r["id"]: r for r in payload["clusters"][0]["releases"]}
+    assert releases["alpha/staging"]["objects"] == 0 and releases["alpha/prod"]["objects"] > 10
+    assert not problems(payload, "values-unreadable")
+
+
+def test_a_release_whose_values_file_failed_validation_is_not_rendered(tmp_path, capsys):
+    folder = make_cluster(tmp_path, "alpha", ["staging"])
+    (folder / "enc-staging.secret.values.yaml").write_text("jupyterhub:\n  hub:\n    config:\n      x: clear\n")
+    text = (folder / "cluster.yaml").read_text().replace("  - staging.values.yaml",
+                                                          "  - staging.values.yaml\n  - enc-staging.secret.values.yaml")
+    (folder / "cluster.yaml").write_text(text)
+    code, payload = render_json(capsys, tmp_path, "alpha", "staging")
+    assert code == 1
+    assert [p["code"] for p in problems(payload) if p["severity"] == "error"] == ["plaintext-secret", "not-rendered"]
+    assert payload["clusters"][0]["releases"][0]["objects"] == 0

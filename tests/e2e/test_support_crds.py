@@ -1,6 +1,6 @@
 """The support chart with the real cert-manager v1.17.2 CRDs installs on a Kubernetes 1.34 API
-server, and ingress-nginx's admission webhook does not refuse a hub's Ingress while its controller
-is not running (issue 12, defect 4).
+server, and a hub's Ingress is admitted while no ingress controller runs (issue 12, defect 4: the
+retired ingress-nginx's admission webhook refused them; F5's nginx-ingress, which replaced it, has none).
 
 An API-server-only cluster of deployer's own (`local up --api-only`: etcd + Kubernetes 1.34, no
 kubelet, so no pod ever runs); helm installs with --no-hooks, since hook Jobs would wait for pods.
@@ -47,7 +47,9 @@ def test_support_installs_the_real_cert_manager_crds_and_hub_ingresses_are_admit
         assert {"certificates.cert-manager.io", "clusterissuers.cert-manager.io", "issuers.cert-manager.io",
                 "certificaterequests.cert-manager.io", "orders.acme.cert-manager.io",
                 "challenges.acme.cert-manager.io"} <= crds
-        # a hub's Ingress, while no ingress-nginx controller runs: the webhook's failure is ignored
+        # a hub's Ingress, while no ingress controller runs: no admission webhook stands in the way
+        webhooks = client.AdmissionregistrationV1Api(api).list_validating_webhook_configuration().items
+        assert not [w.metadata.name for w in webhooks if "ingress" in w.metadata.name]
         ingress = yaml.safe_load("""
             apiVersion: networking.k8s.io/v1
             kind: Ingress

@@ -184,6 +184,7 @@ def test_a_cluster_that_exists_but_does_not_load_is_broken_not_unknown(tmp_path,
         assert "no cluster named" not in err
         assert err.startswith("error: cluster `alpha` is broken: config/clusters/alpha/cluster.yaml:"), (args, err)
     code, out, err = cli(capsys, root, "status", "--no-health", "--output", "json")
+    assert code == 1, err  # the cluster could not be read
     rows = json.loads(out)["hubs"]
     assert rows[0]["cluster"] == "alpha" and rows[0]["error"].startswith("cluster `alpha` is broken: ")
 
@@ -221,3 +222,52 @@ def test_a_malformed_kubeconfig_is_a_clear_error(tmp_path, capsys, monkeypatch, 
     code, out, err = cli(capsys, root, command, "alpha", *(["--output", "json"] if command == "status" else []))
     assert code == 1
     assert expected in out + err, out + err
+
+
+# -- special files named by the user (issue 22) ----------------------------------------------------
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("command", ["deploy", "canary-gate"])
+def test_a_fifo_named_as_the_plan_is_refused_not_waited_on(repo, tmp_path, capsys, command):
+    import os
+
+    fifo = tmp_path / "plan.json"
+    os.mkfifo(fifo)
+    args = ["deploy", "--plan", str(fifo)] if command == "deploy" else ["canary-gate", "--plan", str(fifo), "--stage", "prod"]
+    code, out, err = cli(capsys, repo, *args)
+    assert code == 1, err
+    assert err == f"error: --plan {fifo}: not a regular file (a FIFO); name a file\n"
+
+
+@pytest.mark.timeout(30)
+def test_a_fifo_among_the_reports_is_refused_not_waited_on(repo, tmp_path, capsys):
+    import os
+
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(plan_doc()))
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    os.mkfifo(reports / "stuck.json")
+    code, out, err = cli(capsys, repo, "canary-gate", "--plan", str(plan), "--stage", "prod", "--reports", str(reports))
+    assert code == 1, err
+    assert err == f"error: --reports {reports / 'stuck.json'}: not a regular file (a FIFO); name a file\n"
+
+
+def test_a_reports_folder_that_does_not_exist_is_an_error_not_an_empty_gate(repo, tmp_path, capsys):
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(plan_doc()))
+    code, out, err = cli(capsys, repo, "canary-gate", "--plan", str(plan), "--stage", "prod",
+                         "--reports", str(tmp_path / "nonexistent"))
+    assert code == 2, err
+    assert err == (f"error: --reports {tmp_path / 'nonexistent'}: no such folder\n"
+                   "  hint: name the folder the earlier stages' run reports were put in (an empty folder when "
+                   "none ran)\n")
+    assert out == ""
+
+
+def test_a_symlink_loop_named_as_the_plan_says_it_is_a_loop(repo, tmp_path, capsys):
+    loop = tmp_path / "loop.json"
+    loop.symlink_to(loop)
+    code, out, err = cli(capsys, repo, "deploy", "--plan", str(loop))
+    assert code == 1, err
+    assert err == f"error: --plan {loop}: cannot read it: a symbolic link loop\n"

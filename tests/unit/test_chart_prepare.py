@@ -90,14 +90,17 @@ def archives(prepared: PreparedChart) -> list[str]:
 # --- resolution from the local chart repository ----------------------------------------------------
 
 
+BASEHUB_DEPS = {"jupyterhub": "4.3.3", "dask-gateway": "2026.3.0", "jupyterhub-home-nfs": "1.2.1-0.dev.git.1.h1c81b4b",
+                "binderhub-service": "0.1.0-0.dev.git.336.hca79dc0",
+                "jupyterhub-groups-exporter": "1.1.1-0.dev.git.133.hd9f9ccc"}
+
+
 def test_basehub_takes_the_real_jupyterhub_chart_from_the_local_repository(tmp_path, helm, shared_repo):
     prepared = prepare(CHARTS / "basehub", tmp_path, helm, repo=shared_repo)
-    assert prepared.from_repository == {
-        "jupyterhub 4.3.3": str(shared_repo / "jupyterhub-4.3.3.tgz"),
-        "dask-gateway 2024.1.0": str(shared_repo / "dask-gateway-2024.1.0.tgz"),
-    }
+    assert prepared.from_repository == {f"{n} {v}": str(shared_repo / f"{n}-{v}.tgz") for n, v in BASEHUB_DEPS.items()}
     assert (prepared.name, prepared.version, prepared.path.name) == ("basehub", "0.1.0", "basehub")
-    assert archives(prepared) == ["dask-gateway-2024.1.0.tgz", "jupyterhub-4.3.3.tgz"]
+    assert archives(prepared) == sorted(f"{n}-{v}.tgz" for n, v in BASEHUB_DEPS.items())
+    assert prepared.missing_optional == {}
     # byte for byte the repository's archive: helm downloaded it by name and version
     assert (prepared.path / "charts" / "jupyterhub-4.3.3.tgz").read_bytes() == \
         (shared_repo / "jupyterhub-4.3.3.tgz").read_bytes()
@@ -105,18 +108,22 @@ def test_basehub_takes_the_real_jupyterhub_chart_from_the_local_repository(tmp_p
 
 def test_daskhub_reports_what_it_and_basehub_took_from_the_repository(tmp_path, helm, shared_repo):
     prepared = prepare(CHARTS / "daskhub", tmp_path, helm, repo=shared_repo)
-    assert sorted(prepared.from_repository) == ["dask-gateway 2024.1.0", "jupyterhub 4.3.3"]
+    assert sorted(prepared.from_repository) == sorted(f"{n} {v}" for n, v in BASEHUB_DEPS.items())
     assert archives(prepared) == ["basehub-0.1.0.tgz"]
     basehub_copy = yaml.safe_load((prepared.path / "Chart.yaml").read_text())["dependencies"][0]["repository"]
     assert basehub_copy.startswith(f"file://{tmp_path}/basehub-0.1.0-")  # the prepared copy, not the source
 
 
-def test_support_takes_all_four_upstream_charts(tmp_path, helm, shared_repo):
+def test_support_takes_its_five_upstream_charts_and_unpacks_the_one_whose_schema_refers_to_the_internet(
+        tmp_path, helm, shared_repo):
     prepared = prepare(CHARTS / "support", tmp_path, helm, repo=shared_repo)
-    assert sorted(prepared.from_repository) == ["cert-manager v1.17.2", "grafana 8.13.1", "ingress-nginx 4.12.1",
-                                                "prometheus 27.11.0"]
-    assert archives(prepared) == ["cert-manager-v1.17.2.tgz", "grafana-8.13.1.tgz", "ingress-nginx-4.12.1.tgz",
-                                  "prometheus-27.11.0.tgz"]
+    assert sorted(prepared.from_repository) == ["cert-manager v1.17.2", "cluster-autoscaler 9.58.0", "grafana 10.5.15",
+                                                "nginx-ingress 2.4.4", "prometheus 29.13.0"]
+    assert archives(prepared) == ["cert-manager-v1.17.2.tgz", "cluster-autoscaler-9.58.0.tgz", "grafana-10.5.15.tgz",
+                                  "prometheus-29.13.0.tgz"]
+    # nginx-ingress's values.schema.json $refs Kubernetes definitions on the web: unpacked, made local
+    schema = (prepared.path / "charts" / "nginx-ingress" / "values.schema.json").read_text()
+    assert "https://raw.githubusercontent.com" not in schema
 
 
 def test_a_chart_with_only_local_dependencies_takes_nothing_from_the_repository(tmp_path, helm, shared_repo):
@@ -130,7 +137,10 @@ def test_a_chart_with_only_local_dependencies_takes_nothing_from_the_repository(
 def test_the_source_chart_keeps_its_upstream_repository_urls(tmp_path, helm, shared_repo):
     meta = yaml.safe_load((CHARTS / "basehub" / "Chart.yaml").read_text())
     assert {d["name"]: d["repository"] for d in meta["dependencies"]} == {
-        "jupyterhub": "https://hub.jupyter.org/helm-chart/", "dask-gateway": "https://helm.dask.org/"}
+        "jupyterhub": "https://hub.jupyter.org/helm-chart/", "dask-gateway": "https://helm.dask.org/",
+        "jupyterhub-home-nfs": "oci://ghcr.io/2i2c-org/jupyterhub-home-nfs",
+        "binderhub-service": "https://2i2c.org/binderhub-service/",
+        "jupyterhub-groups-exporter": "https://2i2c.org/jupyterhub-groups-exporter"}
 
 
 def test_the_repository_is_served_only_while_helm_builds(tmp_path, helm, shared_repo):
@@ -186,7 +196,7 @@ def test_a_chart_override_replaces_chart_yaml(tmp_path, helm, shared_repo):
 
 def test_a_second_prepare_reuses_the_finished_folder_and_a_change_makes_a_new_one(tmp_path, helm, shared_repo):
     src = make_chart(tmp_path / "src", "solo", deps=[
-        {"name": "grafana", "version": "8.13.1", "repository": "https://grafana.github.io/helm-charts"}])
+        {"name": "grafana", "version": "10.5.15", "repository": "https://grafana.github.io/helm-charts"}])
     runner = CountingRunner()
     first = prepare(src, tmp_path / "work", helm, repo=shared_repo, runner=runner)
     again = prepare(src, tmp_path / "work", helm, repo=shared_repo, runner=runner)
@@ -281,11 +291,27 @@ def test_a_version_the_repository_lacks_is_an_error_naming_the_versions_it_holds
 
 def test_a_chart_the_repository_lacks_is_an_error_listing_what_it_holds(tmp_path, helm, shared_repo):
     src = make_chart(tmp_path / "src", "wants", deps=[
-        {"name": "binderhub-service", "version": "0.1.0", "repository": "https://2i2c.org/binderhub-service"}])
+        {"name": "no-such-chart", "version": "0.1.0", "repository": "https://example.org/no-such-chart"}])
     with pytest.raises(ConfigError) as caught:
         prepare(src, tmp_path / "work", helm, repo=shared_repo)
-    assert caught.value.message.endswith(f"the chart repository {shared_repo} has no chart named binderhub-service")
+    assert caught.value.message.endswith(f"the chart repository {shared_repo} has no chart named no-such-chart")
     assert "jupyterhub" in caught.value.hint.split("; ")[0] and "dask-gateway" in caught.value.hint
+
+
+def test_a_switched_part_the_repository_lacks_is_left_out_with_its_switch_and_default(tmp_path, helm, shared_repo):
+    src = make_chart(tmp_path / "src", "top", deps=[
+        {"name": "jupyterhub", "version": "4.3.3", "repository": "https://hub.jupyter.org/helm-chart/"},
+        {"name": "cryptnono", "version": "0.1.0", "repository": "https://cryptnono.example/",
+         "condition": "cryptnono.enabled,nfs.enabled"}])
+    (src / "values.yaml").write_text("cryptnono: {enabled: true}\n")
+    prepared = prepare(src, tmp_path / "work", helm, repo=shared_repo)
+    assert archives(prepared) == ["jupyterhub-4.3.3.tgz"]
+    [(condition, gone)] = prepared.missing_optional.items()
+    assert condition == "cryptnono.enabled,nfs.enabled"
+    assert gone.what == f"cryptnono 0.1.0 (the chart repository {shared_repo} holds no cryptnono)"
+    assert gone.defaults == (("cryptnono.enabled", True), ("nfs.enabled", None))
+    built = yaml.safe_load((prepared.path / "Chart.yaml").read_text())
+    assert [d["name"] for d in built["dependencies"]] == ["jupyterhub"]
 
 
 def test_a_corrupt_archive_in_the_repository_is_refused_naming_the_archive(tmp_path, helm):
@@ -341,3 +367,45 @@ def test_errors_are_deployer_errors_never_bare_exceptions(tmp_path, helm):
     src = make_chart(tmp_path / "src", "cyclic", deps=[{"name": "cyclic", "version": "0.1.0", "repository": "file://."}])
     with pytest.raises(DeployerError, match="cycle"):
         prepare(src, tmp_path / "work", helm, repo=None)
+
+
+def _with_index(repo: Path, edit) -> None:
+    index = yaml.safe_load((repo / "index.yaml").read_text())
+    edit(index)
+    (repo / "index.yaml").write_text(yaml.safe_dump(index))
+
+
+def test_a_corrupt_archive_whose_digest_matches_is_refused_naming_the_archive(tmp_path, helm):
+    """The index rebuilt over a broken archive: the digest matches, and helm would say only that
+    the dependency is 'missing in charts/ directory'."""
+    import hashlib
+
+    repo = make_repo(tmp_path / "repo", helm, ("thing", "1.0.0"))
+    broken = b"this is not a gzip archive\n"
+    (repo / "thing-1.0.0.tgz").write_bytes(broken)
+    _with_index(repo, lambda i: i["entries"]["thing"][0].update(digest=hashlib.sha256(broken).hexdigest()))
+    src = make_chart(tmp_path / "src", "top", deps=[{"name": "thing", "version": "1.0.0", "repository": "https://x.example/"}])
+    runner = CountingRunner()
+    with pytest.raises(ConfigError) as caught:
+        prepare(src, tmp_path / "work", helm, repo=repo, runner=runner)
+    assert caught.value.message == (f"{repo / 'thing-1.0.0.tgz'}: index.yaml lists thing 1.0.0, but the archive is not "
+                                    "a chart archive (not a gzip-compressed tar file)")
+    assert runner.calls == []
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda i: i["entries"].update(thing=5), "`entries.thing` is 5, not a list of chart versions"),
+    (lambda i: i["entries"]["thing"][0].update(urls=5), "`entries.thing[0].urls` is 5, not a list of archive names"),
+    (lambda i: i["entries"]["thing"][0].update(urls=[{"a": 1}]),
+     "`entries.thing[0].urls` is [{'a': 1}], not a list of archive names"),
+    (lambda i: i["entries"]["thing"].append(7), "`entries.thing[1]` is 7, not a chart version (a mapping)"),
+    (lambda i: i["entries"]["thing"][0].pop("version"), "`entries.thing[0]` has no `version`"),
+])
+def test_a_malformed_index_entry_is_an_error_naming_its_key(tmp_path, helm, edit, message):
+    repo = make_repo(tmp_path / "repo", helm, ("thing", "1.0.0"))
+    _with_index(repo, edit)
+    src = make_chart(tmp_path / "src", "top", deps=[{"name": "thing", "version": "1.0.0", "repository": "https://x.example/"}])
+    with pytest.raises(ConfigError) as caught:
+        prepare(src, tmp_path / "work", helm, repo=repo)
+    assert caught.value.message == f"{repo / 'index.yaml'}: {message}"
+    assert caught.value.hint == "rebuild it with `helm repo index`"

@@ -137,7 +137,7 @@ def test_version_prints_the_package_version(capsys):
 
     rc, text = _run(capsys, ["--version"])
     assert rc == 0
-    assert text.strip() == f"deployer {__version__}"
+    assert text.strip() == f"jupyterhub-fleet-deployer {__version__}"
 
 
 def test_an_installed_entry_point_reports_a_usage_error_without_a_traceback():

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from deployer.adapters.clouds.base import ALL_CLOUD_ENV, CLOUD_CREDENTIAL_ENV, NESTED_ENV
-from deployer.adapters.credentials import cluster_access
+from deployer.run.cluster_access import cluster_access
 from deployer.adapters.process import ProcessRunner
 from deployer.adapters.sops import Sops
 from deployer.checks.validate import validate

@@ -53,7 +53,7 @@ def opened(monkeypatch, tmp_path):
     events: list[str] = []
 
     @contextlib.contextmanager
-    def fake_access(c, folder, sops, binaries=None):
+    def fake_access(c, folder, sops, binaries=None, **kw):
         events.append(f"enter {c.name} {folder.relative_to(tmp_path).as_posix()} {sorted(binaries or {})}")
         try:
             yield ClusterAccess(tmp_path / "kc.yaml", "ctx", {"CLOUDSDK_CONFIG": "/x"}, "kubeconfig kc.yaml")

@@ -12,7 +12,7 @@ from deployer.run import deploy
 
 
 def _cluster(tmp_path):
-    return SimpleNamespace(local=SimpleNamespace(state_dir=str(tmp_path / "state")))
+    return SimpleNamespace(name="c", local=SimpleNamespace(state_dir=str(tmp_path / "state")))
 
 
 @pytest.mark.parametrize("node, imported", [(None, False), ("deployer-local-node", True)],
@@ -25,5 +25,5 @@ def test_images_are_imported_only_into_a_cluster_with_a_node(tmp_path, monkeypat
 
     monkeypatch.setattr(images, "ensure_images", lambda runner: calls.append("ensure") or ["built"])
     monkeypatch.setattr(images, "import_images", lambda runner, socket, built: calls.append(("import", built)))
-    deploy._local_images(_cluster(tmp_path), runner=None, on_event=None)
+    deploy._local_images(SimpleNamespace(root=tmp_path, state_dir=None), _cluster(tmp_path), runner=None, on_event=None)
     assert calls == (["ensure", ("import", ["built"])] if imported else [])

@@ -56,6 +56,6 @@ def test_a_hub_without_its_domain_in_any_ingress_is_reported():
 
 
 def test_every_chart_whose_kube_version_excludes_the_cluster_is_named():
-    r = release("c/a", obj("Service", "x"), kube={"basehub 0.1.0": ">=1.28.0-0", "grafana 8.13.1": "^1.8.0-0"})
+    r = release("c/a", obj("Service", "x"), kube={"basehub 0.1.0": ">=1.28.0-0", "grafana 10.5.15": "^1.8.0-0"})
     assert [p.message for p in fleet_checks([r], "1.26")] == [
         "chart basehub 0.1.0 requires Kubernetes >=1.28.0-0, and this cluster runs 1.26"]

@@ -43,7 +43,7 @@ def sample(name: str) -> str:
      'characters'),
     ("wait-timeout", ReleaseTimeout, "helm upgrade --install r failed: context deadline exceeded"),
     ("values-schema", ChartSchemaRejected, "helm upgrade --install r failed: values don't meet the specifications of "
-     "the schema(s) in the following chart(s):"),
+     "the schema(s) in the following chart(s): demo: - replicas: Invalid type. Expected: integer, given: string"),
     ("template-required", ChartRenderFailed, "helm upgrade --install r failed: execution error at "
      "(demo/templates/cm.yaml:6:11): name is required"),
     ("openapi-unavailable", HelmError, 'helm upgrade --install r failed: unable to build kubernetes objects from '
@@ -154,13 +154,15 @@ def test_deploy_recovers_a_release_another_operation_left_pending_then_upgrades(
     from deployer.run.release import DeployOptions, ReleaseDeployer
 
     helm = StuckHelm()
+    from deployer.render.inputs import ReadyRelease
+
     deployer = ReleaseDeployer(helm, None, None, Path("helm"), DeployOptions())  # type: ignore[arg-type]
-    deployer.prepare = lambda spec: None  # type: ignore[method-assign]  # a remote chart: nothing to prepare
     from deployer.config.models import RemoteChart
 
     spec = ReleaseSpec("c/h", "h", "h", "c", RemoteChart(name="demo", repository="https://charts.example.org/",
                                                           version="1.0.0"), None, ())
-    outcome = asyncio.run(deployer.deploy(spec, StepContext(StepResult("c/h", "c/h", ""), lambda r: None)))
+    ready = ReadyRelease(spec, None, {})  # a remote chart: nothing to prepare
+    outcome = asyncio.run(deployer.deploy(ready, StepContext(StepResult("c/h", "c/h", ""), lambda r: None)))
     assert helm.calls == ["upgrade", "history", "rollback 2", "upgrade"]
     assert outcome.message == ("recovered from pending-upgrade (revision 3) by rolling back to revision 2; "
                                "revision 4 deployed")
@@ -179,3 +181,36 @@ def test_diff_treats_only_a_missing_release_as_not_installed():
     assert asyncio.run(_live(Manifest("release-not-found"), "r", "ns")) is None  # type: ignore[arg-type]
     with pytest.raises(ClusterUnreachable):
         asyncio.run(_live(Manifest("unreachable"), "r", "ns"))  # type: ignore[arg-type]
+
+
+def test_a_chart_fail_message_that_starts_with_a_newline_is_kept(tmp_path):
+    """`{{ fail "\\nthe reason" }}`: helm puts the message on the lines after 'execution error at (...):'
+    (the real helm, a chart of our own)."""
+    from tests.conftest import require_tool
+
+    helm_binary = require_tool("helm")
+    chart = tmp_path / "c"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: c\nversion: 0.1.0\n")
+    (chart / "templates" / "x.yaml").write_text('{{ fail "\\nsingleuser.image is required\\nset it in values" }}\n')
+    done = ProcessRunner().run([helm_binary, "template", "r", chart], timeout=60)
+    assert not done.ok, done.stdout
+    error = helm_error("template r", done.stderr)
+    assert isinstance(error, ChartRenderFailed)
+    assert error.message == ("helm template r failed: execution error at (c/templates/x.yaml:1:3): "
+                             "singleuser.image is required; set it in values")
+
+
+def test_render_keeps_a_chart_fail_message_that_starts_with_a_newline(tmp_path):
+    from deployer.render.engine import helm_problem
+    from deployer.run.release import ReleaseSpec
+    from tests.conftest import require_tool
+
+    chart = tmp_path / "c"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: c\nversion: 0.1.0\n")
+    (chart / "templates" / "x.yaml").write_text('{{ fail "\\nsingleuser.image is required" }}\n')
+    done = ProcessRunner().run([require_tool("helm"), "template", "r", chart], timeout=60)
+    problem = helm_problem("c/r", done.stderr, ReleaseSpec("c/r", "r", "r", "c", "c", chart, ()))
+    assert problem.message == "execution error at (c/templates/x.yaml:1:3): singleuser.image is required"
+    assert problem.file == "c/templates/x.yaml:1"

@@ -13,7 +13,7 @@ import pytest
 from deployer.checks.validate import validate
 from deployer.errors import ConfigError, UsageError
 from deployer.run.init_repo import FILES, init_repository
-from tests.conftest import missing, require_tool
+from tests.conftest import REPO, missing, require_tool
 
 EXPECTED = [rel for rel, _ in FILES]
 
@@ -114,3 +114,82 @@ def test_init_command_prints_the_key_path_and_never_the_key(tmp_path):
                            text=True, timeout=60, env=env)
     assert again.returncode == 1 and "deployer init never overwrites anything" in again.stderr
     assert "Traceback" not in again.stderr
+
+
+def test_the_workflow_installs_the_distribution_the_package_is_built_under(tmp_path):
+    """PyPI's `deployer` is an unrelated project: the workflow `init` writes, `--version` and the
+    README name the distribution pyproject.toml builds (the command stays `deployer`)."""
+    import tomllib
+
+    from deployer import DISTRIBUTION, __version__
+
+    built_as = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["name"]
+    assert built_as == DISTRIBUTION == "jupyterhub-fleet-deployer"
+    made = init_repository(tmp_path / "r", key_dir=tmp_path / "k")
+    text = (made.root / ".github" / "workflows" / "deploy.yaml").read_text()
+    assert f'DEPLOYER_SPEC: "{built_as}=={__version__}"' in text
+    assert f"pipx install {built_as}" in (REPO / "README.md").read_text()
+    version = subprocess.run([sys.executable, "-m", "deployer", "--version"], capture_output=True, text=True, timeout=60)
+    assert version.returncode == 0, version.stderr
+    assert version.stdout == f"{built_as} {__version__}\n"
+
+
+def test_a_failed_init_leaves_no_private_key_behind(tmp_path):
+    """The repository is written before the key: a repository that cannot be written (here under
+    /proc, where even root creates nothing) leaves no private key behind."""
+    target = Path("/proc") / f"deployer-init-{os.getpid()}"
+    with pytest.raises(ConfigError) as e:
+        init_repository(target, key_dir=tmp_path / "keys")
+    assert e.value.message.startswith(f"deployer init could not write {target}: "), e.value.message
+    assert not (tmp_path / "keys").exists() or list((tmp_path / "keys").iterdir()) == []
+
+
+def test_a_failed_key_write_takes_back_the_repository_it_wrote(tmp_path):
+    keys = tmp_path / "keys"
+    keys.write_text("a file where the key folder should be")
+    with pytest.raises(ConfigError) as e:
+        init_repository(tmp_path / "r", key_dir=keys)
+    assert e.value.message == f"--key-dir {keys}: it is a file, not a folder"
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_key_folder_that_cannot_be_written_takes_back_the_repository(tmp_path):
+    keys = Path("/proc") / f"deployer-keys-{os.getpid()}"
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / ".git").mkdir()
+    with pytest.raises(ConfigError) as e:
+        init_repository(tmp_path / "r", key_dir=keys)
+    assert e.value.message.startswith(f"deployer init could not write {keys}: "), e.value.message
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == [".git"]  # the folder was there: kept
+
+
+def test_two_inits_of_folders_with_the_same_name_in_one_second_get_two_keys(tmp_path):
+    first = init_repository(tmp_path / "a" / "hubs", key_dir=tmp_path / "keys")
+    second = init_repository(tmp_path / "b" / "hubs", key_dir=tmp_path / "keys")
+    assert first.key_file != second.key_file
+    assert first.key_file.name.startswith("hubs-") and second.key_file.name.startswith("hubs-")
+    assert first.recipient in first.key_file.read_text() and second.recipient in second.key_file.read_text()
+
+
+def test_init_of_an_empty_name_is_a_usage_error_not_the_working_directory(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "deployer", "init", ""], capture_output=True, text=True, timeout=60,
+                          cwd=tmp_path, env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "cfg")})
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr == ("error: the folder to create the repository in is empty\n"
+                           "  hint: name it, e.g. `deployer init my-hubs` (`deployer init .` for the working directory)\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_init_of_a_name_too_long_says_so(tmp_path):
+    name = "n" * 300
+    with pytest.raises(ConfigError) as e:
+        init_repository(tmp_path / name, key_dir=tmp_path / "keys")
+    assert e.value.message == (f"{tmp_path / name}"[:60] + "…" + f"{tmp_path / name}"[-60:] +
+                               ": a name in it is too long (300 bytes, at most 255): " + "n" * 30 + "…" + "n" * 30)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_long_folder_name_still_gets_a_key_file_name_that_fits(tmp_path):
+    name = "h" * 250
+    made = init_repository(tmp_path / name, key_dir=tmp_path / "keys")
+    assert len(made.key_file.name) <= 255 and made.key_file.is_file()

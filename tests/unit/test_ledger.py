@@ -127,7 +127,7 @@ def test_a_record_from_a_newer_deployer_is_compared_and_noted():
 
 def _inputs(tmp_path: Path):
     from deployer.config.models import Cluster
-    from deployer.plan.changed_releases import Snapshot, release_inputs
+    from deployer.plan.release_inputs import Snapshot, release_inputs
 
     folder = tmp_path / "config" / "clusters" / "c1"
     folder.mkdir(parents=True)
@@ -145,13 +145,13 @@ def _inputs(tmp_path: Path):
     (chart / "Chart.yaml").write_text("name: basehub\nversion: 0.1.0\n")
 
     def snap():
-        return release_inputs(Snapshot.of_folder(tmp_path, {"c1": cluster}, {"basehub": chart}, "rendering-1"))
+        return release_inputs(Snapshot.of_folder(tmp_path, {"c1": cluster}, {"basehub": chart}))
 
     return folder, snap
 
 
 def test_the_digest_ignores_comments_and_key_order_but_not_values(tmp_path):
-    from deployer.plan.changed_releases import release_digest
+    from deployer.plan.release_inputs import release_digest
 
     folder, snap = _inputs(tmp_path)
     before = release_digest(snap()["c1/s1"])
@@ -164,7 +164,6 @@ def test_the_digest_ignores_comments_and_key_order_but_not_values(tmp_path):
 
 def test_a_plan_from_the_ledger_has_the_json_of_a_plan_between_commits(tmp_path):
     from deployer.plan.ledger import Comparison
-    from deployer.plan.changed_releases import release_digest
 
     _, snap = _inputs(tmp_path)
     inputs = snap()
@@ -174,14 +173,14 @@ def test_a_plan_from_the_ledger_has_the_json_of_a_plan_between_commits(tmp_path)
         "c1/p1": Comparison("c1/p1", Verdict.unchecked, "could not check the cluster: no answer"),
     }
     changes = {"c1/s1": ["since 0123456789ab: changed values #1 config/clusters/c1/a.values.yaml"]}
-    plan = plan_from_ledger(inputs, comparisons, changes, [], "0123456789abcdef")
+    plan = plan_from_ledger(inputs, comparisons, changes, [], "0123456789abcdef", {"c1/s1": "d" * 64})
     data = plan.to_json()
     assert set(data) >= {"base", "head", "support_jobs", "staging_jobs", "prod_jobs", "removals", "counts"}
     assert data["support_jobs"] == [] and data["unchanged"] == ["c1/support"]
     (s1,) = data["staging_jobs"]
     assert s1["reasons"] == ["inputs differ from those deployed at revision 3",
                              "since 0123456789ab: changed values #1 config/clusters/c1/a.values.yaml"]
-    assert s1["digest"] == release_digest(inputs["c1/s1"])
+    assert s1["digest"] == "d" * 64  # what a deploy records (render/digest.py)
     (p1,) = data["prod_jobs"]
     assert p1["reasons"] == ["could not check the cluster: no answer"]
     assert data["unchecked"] == [{"id": "c1/p1", "cluster": "c1", "reason": "could not check the cluster: no answer"}]
@@ -316,39 +315,6 @@ def test_the_canary_gate_lets_prod_follow_an_unchanged_staging_hub():
     assert [j.hub for j in allowed] == ["p"] and skipped == []
     allowed, skipped = gate(plan, "prod", [report("failed")])
     assert allowed == [] and skipped[0]["reason"] == "skipped: c/s failed"
-
-
-def test_the_work_trees_rendering_input_is_gits_blob_id_as_plan_upgrade_reads_it(tmp_path):
-    from deployer.plan.changed_releases import FALLBACK_RENDERING, RENDERING_FILE
-    from deployer.run.ledger import folder_rendering
-    from tests.git_repo import commit, git
-
-    assert folder_rendering(tmp_path) == FALLBACK_RENDERING  # a configuration repository without deployer's code
-    (tmp_path / RENDERING_FILE).parent.mkdir(parents=True)
-    (tmp_path / RENDERING_FILE).write_text("def generated_values():\n    return {}\n")
-    git(tmp_path, "init", "-q")
-    commit(tmp_path, "x")
-    blob = git(tmp_path, "rev-parse", f"HEAD:{RENDERING_FILE}")
-    assert folder_rendering(tmp_path) == blob  # only the first rendering file: its blob id, as before
-
-
-def test_the_rendering_input_covers_the_layer_order_and_the_local_layer_too(tmp_path):
-    """Reordering the value layers (run/release.py) or changing the local layer replans, in the work
-    tree and at a commit alike (issue 11: change detection watched one file of the pipeline)."""
-    from deployer.plan.changed_releases import RENDERING_FILES, rendering_id
-    from deployer.run.ledger import folder_rendering
-    from tests.git_repo import commit, git
-
-    for rel in RENDERING_FILES:
-        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / rel).write_text(f"# {rel}\n")
-    git(tmp_path, "init", "-q")
-    commit(tmp_path, "x")
-    blobs = {rel: git(tmp_path, "rev-parse", f"HEAD:{rel}") for rel in RENDERING_FILES}
-    before = folder_rendering(tmp_path)
-    assert before == rendering_id(blobs) != blobs[RENDERING_FILES[0]]
-    (tmp_path / "deployer/run/release.py").write_text("# the layers in another order\n")
-    assert folder_rendering(tmp_path) != before
 
 
 def test_a_zero_or_false_the_api_server_drops_is_not_drift():

@@ -13,7 +13,8 @@ import pytest
 from ruamel.yaml import YAML
 
 from deployer.adapters.process import ProcessRunner
-from deployer.local import certs, kubebuild, procs
+from deployer.local import certs, procs
+from deployer.toolchain import kubebuild
 from deployer.local.cluster import LocalCluster, LocalClusterError
 from deployer.local.spec import (
     BRIDGE, CLUSTER_CIDR, MARKER, NODE_IP, NODE_NAME, PAUSE_IMAGE, POD_SUBNET, PORT_NAMES, SERVICE_CIDR, Component,
@@ -235,7 +236,7 @@ def test_a_failed_build_leaves_no_half_installed_binary(tmp_path):
     broken = kubebuild.GoBuild(tool="broken", version="0.0.1", go_mod="module x\n\ngo 1.22\nnot a directive\n",
                                packages=(".",), binaries=("broken",), main_go="package main\n\nfunc main() {}\n")
     with pytest.raises(kubebuild.ToolError) as e:
-        kubebuild.ensure(broken, env=env, timeout=300)
+        kubebuild.ensure(broken, ProcessRunner(), env=env, timeout=300)
     assert e.value.message.startswith("building broken v0.0.1 with go failed (exit 1):")
     assert not (tmp_path / "tools" / "broken").exists() or not any((tmp_path / "tools" / "broken").iterdir())
 
@@ -355,16 +356,27 @@ def test_a_kernel_without_br_netfilter_is_named(monkeypatch):
                             "pods on the CNI bridge; load it with `modprobe br_netfilter`")
 
 
+@pytest.fixture
+def short_tmp():
+    """A folder short enough for the cluster's sockets (pytest's own tmp_path is longer under xdist)."""
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="lc-", dir="/tmp"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def test_api_only_cluster_binds_loopback_only(pki):
     f = flags(apiserver_args(Path("/bin/kube-apiserver"), pki, PORTS, node=False))
     assert (f["bind-address"], f["advertise-address"]) == ("127.0.0.1", "127.0.0.1")
 
 
-def test_a_second_up_while_one_runs_for_the_same_folder_is_refused(tmp_path):
+def test_a_second_up_while_one_runs_for_the_same_folder_is_refused(short_tmp):
     import fcntl
     import os as _os
 
-    root = tmp_path / "local"
+    root = short_tmp / "local"
     root.mkdir()
     (root / MARKER).write_text("{}")
     fd = _os.open(root / "up.lock", _os.O_RDWR | _os.O_CREAT)

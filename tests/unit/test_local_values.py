@@ -164,7 +164,8 @@ def test_a_reference_without_tag_is_refused():
 def test_support_layer_runs_prometheus_from_the_local_image_and_switches_the_rest_off():
     layer = support_values(REFS, hubs=["hub1", "hub2"])
     assert layer.values == {
-        "ingress-nginx": {"enabled": False},
+        "nginx-ingress": {"enabled": False},
+        "disableCoredumps": {"enabled": False},
         "cert-manager": {"enabled": False},
         "letsencrypt": {"clusterIssuer": {"enabled": False}},
         "grafana": {"enabled": False},
@@ -174,6 +175,7 @@ def test_support_layer_runs_prometheus_from_the_local_image_and_switches_the_res
                           "pullPolicy": "Never"},
                 "persistentVolume": {"enabled": False},
             },
+            "scrapeConfigs": None,
             "serverFiles": {"prometheus.yml": {"scrape_configs": [
                 {"job_name": "jupyterhub", "metrics_path": "/hub/metrics", "static_configs": [
                     {"targets": ["hub.hub1.svc:8081"], "labels": {"namespace": "hub1", "service": "hub"}},
@@ -189,11 +191,11 @@ def test_support_layer_runs_prometheus_from_the_local_image_and_switches_the_res
         },
     }
     assert [s.component for s in layer.switched_off] == [
-        "ingress-nginx.enabled", "cert-manager.enabled", "letsencrypt.clusterIssuer.enabled", "grafana.enabled",
+        "nginx-ingress.enabled", "cert-manager.enabled", "letsencrypt.clusterIssuer.enabled", "grafana.enabled",
         "prometheus.configmapReload.prometheus.enabled", "prometheus.kube-state-metrics.enabled",
         "prometheus.prometheus-node-exporter.enabled", "prometheus.alertmanager.enabled",
-        "prometheus.prometheus-pushgateway.enabled", "prometheus.serverFiles.prometheus.yml.scrape_configs",
-        "prometheus.server.persistentVolume.enabled",
+        "prometheus.prometheus-pushgateway.enabled", "prometheus.scrapeConfigs",
+        "disableCoredumps.enabled", "prometheus.server.persistentVolume.enabled",
     ]
 
 
@@ -203,10 +205,25 @@ def test_basehub_registers_the_user_test_service_with_the_same_scopes_everywhere
 
     import yaml
 
-    from deployer.run.user_test import SERVICE, SERVICE_SCOPES, service_values
+    from deployer.plan.user_test_service import SERVICE, SERVICE_SCOPES, service_values
 
     base = yaml.safe_load((Path(__file__).resolve().parents[2] / "helm-charts" / "basehub" / "values.yaml").read_text())
     hub = base["jupyterhub"]["hub"]
     assert hub["services"][SERVICE] == {"display": False}
     assert hub["loadRoles"][SERVICE]["scopes"] == list(SERVICE_SCOPES) == service_values()["hub"]["loadRoles"][SERVICE]["scopes"]
     assert hub["config"]["JupyterHub"]["authenticate_prometheus"] is False
+
+
+def test_basehubs_parts_without_images_are_switched_off_last_when_on():
+    """jupyterhub-home-nfs and jupyterhub-groups-exporter are on unless turned off; dask-gateway is off
+    unless turned on (daskhub): each is switched off, and listed, only when it would run."""
+    effective = {"jupyterhub": HELD, "dask-gateway": {"enabled": False}, "jupyterhub-home-nfs": {},
+                 "jupyterhub-groups-exporter": {"enabled": True}}
+    layer = last_layer(effective, REFS, "basehub")
+    assert layer.values == {"jupyterhub-home-nfs": {"enabled": False},
+                            "jupyterhub-groups-exporter": {"enabled": False}}
+    [nfs] = [o for o in layer.switched_off if o.component == "jupyterhub-home-nfs.enabled"]
+    assert nfs.line() == ("jupyterhub-home-nfs.enabled: this machine's kernel has no NFS client (no `nfs` in "
+                          "/proc/filesystems, no module), so no NFS share can be mounted; nor is its nfs-ganesha "
+                          "image here")
+    assert last_layer({"jupyterhub": HELD}, REFS, "basehub").values == {}  # a chart without those parts

@@ -99,7 +99,7 @@ def test_a_hubs_health_budget_covers_every_attempt_and_wait():
 
 def test_status_reads_each_cluster_as_a_step_and_a_slow_or_broken_one_does_not_hold_up_the_others(
         monkeypatch, engine_calls):
-    async def cluster_status(root, cluster, runner, options, work_dir):
+    async def cluster_status(root, cluster, runner, options, work_dir, *rest):
         if cluster.name == "slow":
             await asyncio.sleep(30)
         if cluster.name == "buggy":

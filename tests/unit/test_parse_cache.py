@@ -28,13 +28,13 @@ def findings(report) -> list[tuple]:
 def test_a_second_run_of_an_unchanged_repository_parses_nothing_and_finds_the_same(tmp_path):
     root = make_repo(tmp_path / "repo", {"alpha": ["staging", "prod"]})
     # refused by name, with its line: positions are kept too
-    (root / "config/clusters/alpha/prod.values.yaml").write_text("jupyterhub: {}\njupyterhub-home-nfs:\n  enabled: true\n")
+    (root / "config/clusters/alpha/prod.values.yaml").write_text("jupyterhub: {}\nbinderhub-service:\n  enabled: true\n")
     first, cache1 = run(root, tmp_path / "cache")
     second, cache2 = run(root, tmp_path / "cache")
     assert cache1.hits == 0 and cache1.misses > 0
     assert (cache2.hits, cache2.misses) == (cache1.misses, 0)
     assert findings(second) == findings(first)
-    assert [f[:4] for f in findings(first)] == [("config/clusters/alpha/prod.values.yaml", 3, 3, "home-nfs-server-unavailable")]
+    assert [f[:4] for f in findings(first)] == [("config/clusters/alpha/prod.values.yaml", 3, 3, "binderhub-registry-missing")]
 
 
 def test_an_edited_file_is_parsed_again(tmp_path):
@@ -93,3 +93,14 @@ def test_only_the_most_recent_repositories_are_kept(tmp_path, monkeypatch):
         paths.append(run(root, tmp_path / "cache")[1].path)
         os.utime(paths[-1], (1000 + i, 1000 + i))
     assert sorted((tmp_path / "cache" / "parsed").iterdir()) == sorted(paths[1:])
+
+
+def test_a_file_edited_to_other_bytes_of_the_same_size_is_parsed_again(tmp_path):
+    """The key is the file's content, not its size (nor its time)."""
+    root = make_repo(tmp_path / "repo", {"alpha": ["staging"]})
+    values = root / "config/clusters/alpha/staging.values.yaml"
+    values.write_text("jupyterhub:\n  custom:\n    name: aaaaa\n")
+    assert run(root, tmp_path / "cache")[0].ok
+    values.write_text("jupyterhub:\n  custom:\n    name: bbbbb\n")
+    report, cache = run(root, tmp_path / "cache")
+    assert cache.misses == 1 and report.ok

@@ -66,8 +66,29 @@ def test_an_unwritable_state_folder_is_a_clear_error_naming_the_option(tmp_path)
     app = Application(root_option=None, state_dir_option=str(blocker / "state"))
     with pytest.raises(ConfigError) as e:
         app.charts_work_dir()
-    assert e.value.message == f"the state folder {blocker / 'state' / 'charts'} cannot be written: Not a directory"
-    assert e.value.hint == "pass --state-dir DIR or set DEPLOYER_STATE_DIR"
+    assert e.value.message == f"--state-dir (or DEPLOYER_STATE_DIR) {blocker / 'state'}: {blocker} is a file, not a folder"
+    assert e.value.hint == "pass --state-dir PATH (or set DEPLOYER_STATE_DIR) to a folder, or one that can be created"
+
+
+@pytest.mark.parametrize("bad, problem", [
+    ("/etc/passwd", "it is a file, not a folder"),
+    ("/etc/passwd/state", "/etc/passwd is a file, not a folder"),
+    ("/" + "s" * 300, "a name in it is too long (300 bytes, at most 255): " + "s" * 30 + "…" + "s" * 30),
+])
+def test_a_state_folder_that_cannot_be_one_is_refused_naming_the_option(bad, problem):
+    from deployer.paths import state_dir
+
+    with pytest.raises(ConfigError) as e:
+        state_dir(None, bad, env={})
+    assert e.value.message.startswith("--state-dir (or DEPLOYER_STATE_DIR) /") and e.value.message.endswith(": " + problem)
+
+
+def test_a_root_path_too_long_is_refused_naming_the_option():
+    from deployer.paths import find_root
+
+    with pytest.raises(ConfigError) as e:
+        find_root("/" + "a" * 5000, env={})
+    assert e.value.message == "--root /" + "a" * 59 + "…" + "a" * 60 + ": the path is too long (5001 bytes, at most 4095)"
 
 
 def test_the_chart_cache_is_created_inside_the_state_folder(tmp_path):

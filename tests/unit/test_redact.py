@@ -179,3 +179,42 @@ def test_operating_commands_register_every_secret_of_the_hubs_before_any_call(tm
     assert redact(error) == error  # nothing registered yet
     assert register_secrets(root, cluster, ["prod"], Sops(ProcessRunner())) == 1
     assert redact(error) == f'Deployment.apps "hub" is invalid: Invalid value: "{MARKER}"'
+
+
+def test_each_line_of_a_multi_line_secret_is_redacted_on_its_own():
+    """A private key printed one line at a time (a log, an error quoting a line) is still hidden."""
+    from deployer.redact import Redactor
+
+    key = "-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKB\n-----END KEY-----"
+    redactor = Redactor([key])
+    assert "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC" not in redactor("line 2: MIIEvQIBADANBgkqhkiG9w0BAQEFAASC")
+    assert "BKcwggSjAgEAAoIBAQC7VJTUt9Us8cKB" not in redactor("error at BKcwggSjAgEAAoIBAQC7VJTUt9Us8cKB here")
+    assert key not in redactor(f"whole: {key}")
+
+
+REPR_NOT_JSON = "k9'Xq\"2v!Zr#8Lm@pW"  # holds both quotes: its repr escapes `'`, its JSON escape `"`
+
+
+@pytest.mark.parametrize("secret", [REPR_NOT_JSON, QUOTE, TAB, UNICODE])
+def test_a_repr_or_yaml_form_inside_a_json_string_is_redacted(secret):
+    r = Redactor([secret])
+    messages = [f"spec.hostNetwork: {secret!r} is not of type 'boolean'", f"value {ascii(secret)} refused",
+                f"got {json.dumps(secret)}", yaml.safe_dump({"k": secret}, default_style='"', width=10**6)]
+    for message in messages:
+        for text in (json.dumps({"message": message}), json.dumps({"message": message}, ensure_ascii=False),
+                     json.dumps({"m": message}).replace("<", "\\u003c")):
+            out = r(text)
+            assert MARKER in out, text
+            for piece in (secret, "Zr#8Lm@pW", "CANARY"):
+                if piece in secret:
+                    assert piece not in out, (text, out)
+
+
+def test_structured_output_is_redacted_before_it_is_serialised():
+    from deployer.redact import dumps_redacted, redact_data
+
+    r = Redactor([REPR_NOT_JSON, "123456789"])
+    data = {"problems": [{"message": f"{REPR_NOT_JSON!r} is not a bool"}], REPR_NOT_JSON: 123456789, "n": 3}
+    assert redact_data(data, r) == {"problems": [{"message": f"'{MARKER}' is not a bool"}], MARKER: MARKER, "n": 3}
+    text = dumps_redacted(data, r, indent=2)
+    assert "Zr#8Lm@pW" not in text and "123456789" not in text and json.loads(text)["n"] == 3

@@ -204,15 +204,17 @@ def _deploy_values(root: Path, helm: FakeHelm) -> dict:
     from deployer.config.charts import known_charts
     from deployer.plan.deploy_order import plan_hubs
     from deployer.run.engine import StepContext, StepResult
-    from deployer.run.provision import saved_outputs
-    from deployer.run.release import DeployOptions, ReleaseDeployer, release_spec
+    from deployer.render.inputs import ValuesReader, ready_release, release_spec, saved_outputs
+    from deployer.run.release import DeployOptions, ReleaseDeployer
 
     cluster = load_valid_cluster(root, "c").model
     spec = release_spec(root, cluster, plan_hubs(cluster, None)[0], known_charts(root))
-    deployer = ReleaseDeployer(helm, None, None, Path("helm"), DeployOptions(),  # type: ignore[arg-type]
-                               cloud_outputs=saved_outputs(root, "c"))
+    options = DeployOptions()
+    ready = ready_release(spec, ValuesReader(None, saved_outputs(root, "c")), options.charts, None,  # type: ignore[arg-type]
+                          Path("helm"))
+    deployer = ReleaseDeployer(helm, None, None, Path("helm"), options)  # type: ignore[arg-type]
     ctx = StepContext(StepResult(spec.id, spec.id, ""), lambda r: None)
-    outcome = asyncio.run(deployer.deploy(spec, ctx))
+    outcome = asyncio.run(deployer.deploy(ready, ctx))
     assert outcome.message == "revision 1 deployed"
     return helm.sent["deploy"]
 
@@ -239,7 +241,7 @@ def test_deploy_and_diff_hand_helm_the_same_layers_saved_outputs_included(repo, 
 
 def test_render_hands_helm_template_the_values_deploy_hands_helm_upgrade(repo, plans):
     from deployer.plan.deploy_order import plan_hubs
-    from deployer.render.engine import Renderer, RenderOptions
+    from deployer.render.renderer import Renderer, RenderOptions
 
     deployed = _deploy_values(repo, FakeHelm())
 
@@ -262,52 +264,20 @@ def test_render_hands_helm_template_the_values_deploy_hands_helm_upgrade(repo, p
     assert json.loads(runner.inputs[0]) == deployed
 
 
-# --- plan-upgrade fingerprints the layers and the code that builds them ---------------------------
-
-
-def test_every_function_that_orders_or_builds_a_layer_is_in_the_rendering_fingerprint():
-    import inspect
-
-    from deployer.local import chart_defaults
-    from deployer.local import values as local_values
-    from deployer.plan import values as plan_values
-    from deployer.plan.changed_releases import RENDERING_FILES
-    from deployer.run import release
-
-    builders = [rv.value_plan, rv.layer_values, rv.release_values, rv.cluster_release_spec, plan_values.merge_values,
-                plan_values.generated_values, plan_values.terraform_values, local_values.layer_for,
-                release.ReleaseDeployer.read_values_file, release.ReleaseDeployer.layer_sources, release.local_layer,
-                release.chart_dependencies, release.local_substitute, local_values.last_layer,
-                chart_defaults.chart_defaults]
-    files = {Path(inspect.getsourcefile(f)).relative_to(REPO).as_posix() for f in builders}  # type: ignore[arg-type]
-    assert files == set(RENDERING_FILES)
-    assert all((REPO / f).is_file() for f in RENDERING_FILES)
-
-
-@pytest.mark.parametrize("changed", ["deployer/plan/release_values.py", "deployer/plan/values.py",
-                                     "deployer/run/release.py", "deployer/local/values.py"])
-def test_changing_any_file_that_builds_the_layers_changes_the_rendering_input(tmp_path, changed):
-    from deployer.plan.changed_releases import RENDERING_FILES
-    from deployer.run.ledger import folder_rendering
-
-    for rel in RENDERING_FILES:
-        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / rel).write_text(f"# {rel}\n")
-    before = folder_rendering(tmp_path)
-    (tmp_path / changed).write_text("# the layers in another order\n")
-    assert folder_rendering(tmp_path) != before
+# --- plan-upgrade compares the layers' order; the ledger digests the layers' data ----------------
 
 
 def _inputs(root: Path, clusters: dict):
     from deployer.config.charts import known_charts
-    from deployer.plan.changed_releases import Snapshot, release_inputs
+    from deployer.plan.release_inputs import Snapshot, release_inputs
 
-    return release_inputs(Snapshot.of_folder(root, clusters, known_charts(root), "rendering-x"))
+    return release_inputs(Snapshot.of_folder(root, clusters, known_charts(root)))
 
 
 def test_two_orders_of_the_layers_give_two_digests_and_the_plan_names_the_order(tmp_path, monkeypatch):
-    from deployer.plan import changed_releases as upgrade
-    from deployer.plan.changed_releases import _reasons, release_digest
+    from deployer.plan import release_inputs as upgrade
+    from deployer.plan.changed_releases import _reasons
+    from deployer.plan.release_inputs import release_digest
 
     make_cluster(tmp_path, "c", ["staging"], provider="local")
     clusters = {"c": load_valid_cluster(tmp_path, "c").model}

@@ -70,7 +70,7 @@ def test_a_cluster_whose_cluster_yaml_does_not_load_is_one_broken_row_with_its_p
 def test_the_status_command_shows_the_invalid_cluster_and_reads_only_the_valid_one(linked, capsys, monkeypatch):
     read = []
 
-    def run_status(root, clusters, runner, options, work_dir):
+    def run_status(root, clusters, runner, options, work_dir, **kw):
         read.extend(c.name for c in clusters)
         return [HubStatus(c.name, h.name, revision=1, helm_status="deployed", health="healthy")
                 for c in clusters for h in c.hubs]

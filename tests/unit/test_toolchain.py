@@ -12,7 +12,7 @@ import pytest
 from deployer import toolchain
 from deployer.adapters.process import ProcessRunner
 from deployer.errors import ToolError, ToolMissing
-from tests.conftest import require_tool
+from tests.conftest import output_json, require_tool
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -130,7 +130,7 @@ def test_doctor_reports_found_missing_and_corrupt_tools(tools, monkeypatch, tmp_
     sops = make_tool(tools.bin("sops"), "sops", "sops 3.10.0")
     bad = make_tool(tools.bin("age"), "age", "1.1.1")
     pin(bad, "0" * 64)
-    by_name = {s.name: s for s in toolchain.doctor(names=["helm", "sops", "age", "etcd"])}
+    by_name = {s.name: s for s in toolchain.doctor(runner=ProcessRunner(), names=["helm", "sops", "age", "etcd"])}
     assert by_name["helm"].ok and by_name["helm"].version == "3.17.3" and by_name["helm"].problem is None
     assert by_name["sops"].ok and by_name["sops"].path == str(sops)
     assert "differs from the pinned 3.11.0" in by_name["sops"].problem
@@ -184,7 +184,7 @@ def test_doctor_command_names_missing_and_corrupt_tools_without_a_traceback(tool
     assert done.returncode == 1
     assert "Traceback" not in done.stdout + done.stderr
     assert "BROKEN" in done.stdout and "MISSING" in done.stdout and "deployer tools install" in done.stdout
-    report = json.loads(deployer("doctor", "-o", "json", env=env).stdout)
+    report = output_json(deployer("doctor", "-o", "json", env=env), 1)
     helm = next(t for t in report["tools"] if t["name"] == "helm")
     assert not report["ok"] and "checksum mismatch" in helm["problem"]
 

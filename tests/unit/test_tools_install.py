@@ -131,7 +131,7 @@ def test_tools_install_with_everything_cached_reinstalls_nothing():
 
 
 def test_the_go_builds_pins_agree_with_the_one_list():
-    from deployer.local import kubebuild
+    from deployer.toolchain import kubebuild
     from deployer.toolchain.pins import TOOLS
 
     assert TOOLS["kube-apiserver"].pinned == kubebuild.KUBERNETES_VERSION

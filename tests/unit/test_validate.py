@@ -214,8 +214,9 @@ def test_json_output_is_stable_and_machine_readable(tmp_path, capsys):
     folder = make_cluster(tmp_path, "alpha")
     (folder / "staging.values.yaml").write_text("a: 1\na: 2\n")
     code, out, err = cli(capsys, tmp_path, "validate", "--output", "json")
+    assert code == 1, err
     payload = json.loads(out)
-    assert code == 1 and payload["ok"] is False
+    assert payload["ok"] is False
     assert set(payload["summary"]) == {"clusters", "hubs", "files", "errors", "warnings", "seconds"}
     (p,) = payload["problems"]
     assert p == {
@@ -231,3 +232,35 @@ def test_config_schema_is_json_schema_of_the_models(capsys):
     assert {"name", "provider", "hubs", "support"} <= set(schema["properties"])
     assert schema["additionalProperties"] is False
     assert "domain" in schema["$defs"]["Hub"]["required"]
+
+
+@pytest.mark.parametrize("key,value", [("unencrypted_suffix", "[a, b]"), ("encrypted_regex", "5"),
+                                       ("unencrypted_regex", "{a: 1}"), ("encrypted_suffix", "[x]")])
+@pytest.mark.parametrize("command", [("validate",), ("render", "alpha"), ("deploy", "alpha", "--dry-run")])
+def test_sops_metadata_of_the_wrong_type_is_a_problem_naming_the_key_not_a_crash(tmp_path, capsys, key, value, command):
+    folder = make_cluster(tmp_path, "alpha")
+    text = encrypted_yaml("jupyterhub:\n  a: ENC[AES256_GCM,data:AA,iv:AA,tag:AA,type:str]\n")
+    text = text.replace("    unencrypted_suffix: _unencrypted\n", f"    {key}: {value}\n")
+    (folder / "enc-prod.secret.values.yaml").write_text(text)
+    (folder / "prod.values.yaml").unlink()
+    (folder / "cluster.yaml").write_text(cluster_yaml("alpha").replace("- prod.values.yaml", "- enc-prod.secret.values.yaml"))
+    line = text.splitlines().index(f"    {key}: {value}") + 1
+    code, out, err = cli(capsys, tmp_path, *command)
+    assert code == 1, out + err
+    assert "internal error" not in out + err and "Traceback" not in out + err
+    assert f"enc-prod.secret.values.yaml:{line}" in out + err or f"\n{line:>8}:5  error" in out + err, out + err
+    assert f"sops metadata `{key}` must be a string" in out + err, out + err
+
+
+@pytest.mark.parametrize("target, says", [
+    ("prod.values.yaml", "a symbolic link loop"),
+    ("gone.values.yaml", "a symbolic link to gone.values.yaml, which does not exist"),
+])
+def test_a_values_file_that_is_a_broken_symlink_says_so_not_no_such_file(tmp_path, target, says):
+    root = make_repo(tmp_path)
+    values = root / "config" / "clusters" / "alpha" / "prod.values.yaml"
+    values.unlink()
+    values.symlink_to(target)
+    problems = [p for p in validate(root).report.errors if "prod.values.yaml" in p.message]
+    assert [(p.code, p.message, p.hint) for p in problems] == [
+        ("missing-file", f"prod.values.yaml: {says}", "make prod.values.yaml a regular file, or a link to one")]

@@ -5,13 +5,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from deployer import stopping
 from deployer.errors import DeployerError
 
 # Environment variables through which a cloud SDK or CLI picks its credentials. A child process
@@ -72,13 +71,15 @@ def credential_env(own: Mapping[str, str]) -> dict[str, str]:
 
 @contextlib.contextmanager
 def private_dir(prefix: str) -> Iterator[Path]:
-    """An owner-only temporary folder, removed on every exit path (Ctrl-C included)."""
-    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    """An owner-only temporary folder, removed on every exit path (a stopped command's included:
+    it is registered with the stop policy)."""
+    policy = stopping.current()
+    folder = policy.secret_folder(prefix)
     try:
         os.chmod(folder, 0o700)
         yield folder
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        policy.remove_folder(folder)
 
 
 def write_private(path: Path, text: str) -> Path:

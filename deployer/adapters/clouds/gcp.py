@@ -19,6 +19,12 @@ from deployer.adapters.sops import Sops
 from deployer.config.models import GcpConfig
 
 
+# What a service-account key file holds that names things (not registered as secrets): all but
+# `private_key` and `private_key_id`, and keys this list does not know
+PUBLIC_KEYS = ("type", "project_id", "client_email", "client_id", "auth_uri", "token_uri",
+               "auth_provider_x509_cert_url", "client_x509_cert_url", "universe_domain")
+
+
 def location_flag(location: str) -> str:
     """`--zone` for a zone (us-central1-b), `--region` for a region (us-central1)."""
     return "--zone" if len(location.split("-")) >= 3 else "--region"
@@ -29,7 +35,7 @@ def access(cfg: GcpConfig, folder: Path, sops: Sops, binary: Optional[Path] = No
     gcloud = cli_binary("gcloud", binary)
     runner = sops.runner
     key_path = folder / cfg.key
-    with private_dir("deployer-gcp-") as tmp, sops.decrypted_file(key_path) as key:
+    with private_dir("deployer-gcp-") as tmp, sops.decrypted_file(key_path, public_keys=PUBLIC_KEYS) as key:
         kubeconfig = tmp / "kubeconfig"
         own = {
             "CLOUDSDK_CONFIG": str(tmp / "gcloud"),

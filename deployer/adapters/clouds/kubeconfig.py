@@ -13,6 +13,14 @@ from deployer.config.file_reader import is_secret_name
 from deployer.config.yamlload import YamlProblem, decode, load_yaml
 from deployer.errors import DeployerError
 
+# What in a kubeconfig names or locates things rather than proving who one is: not registered as
+# secrets (a user named `deployer` would hide that word in every message). Everything else is: tokens,
+# passwords, client keys, exec and auth-provider settings, and keys this list does not know.
+PUBLIC_KEYS = ("apiVersion", "kind", "name", "current-context", "cluster", "user", "namespace", "server",
+               "certificate-authority", "certificate-authority-data", "tls-server-name", "client-certificate",
+               "client-certificate-data", "client-key", "username", "as", "as-uid", "as-groups", "command",
+               "installHint", "interactiveMode", "provideClusterInfo")
+
 HINT = "fix the kubeconfig (`kubectl config view --kubeconfig FILE` shows what kubectl makes of it)"
 
 
@@ -23,7 +31,7 @@ class KubeconfigInvalid(DeployerError):
 @contextlib.contextmanager
 def access(file: Path, sops: Sops, context: Optional[str] = None) -> Iterator[ClusterAccess]:
     if is_secret_name(file.name):
-        with sops.decrypted_file(file) as plain:
+        with sops.decrypted_file(file, public_keys=PUBLIC_KEYS) as plain:
             check_kubeconfig(plain, file.name)
             yield ClusterAccess(plain, context, description=f"kubeconfig {file.name} (decrypted for this run)")
     else:

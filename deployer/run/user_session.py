@@ -22,24 +22,19 @@ pod's last log lines.
 
 from __future__ import annotations
 
-import json
 import secrets
-import socket
 import time
-import uuid
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 from urllib.parse import quote
 
+from deployer.adapters.jupyterhub import Answer, Http, HubCallFailed, run_code  # noqa: F401 (Answer: a result type)
+from deployer.adapters.port_forward import PortForwardFailed, port_forward
 from deployer.errors import DeployerError
 
-SERVICE = "deployer-user-test"
-SERVICE_TOKEN_KEY = f"hub.services.{SERVICE}.apiToken"
-SERVICE_SCOPES = ["admin:users", "tokens", "servers", "access:servers"]
-PROXY_SERVICE = "proxy-public"
-HUB_SECRET = "hub"
+from deployer.plan.user_test_service import HUB_SECRET, PROXY_SERVICE, SERVICE, SERVICE_TOKEN_KEY
+
 CODE = "import sys\nprint(6 * 7, sys.version_info[0])"
 EXPECTED_OUTPUT = "42 3"
 USER_PREFIX = "deployer-test-"
@@ -54,15 +49,6 @@ def write_home_code(word: str) -> str:
 def read_home_code() -> str:
     return ("import os\np = os.path.join(os.path.expanduser('~'), " + repr(HOME_FILE) + ")\n"
             "print(open(p).read() if os.path.exists(p) else 'MISSING:' + os.path.expanduser('~'))")
-
-
-def service_values() -> dict:
-    """jupyterhub chart values registering the user test's service and its role (the chart makes its token)."""
-    return {"hub": {
-        "services": {SERVICE: {"display": False}},
-        "loadRoles": {SERVICE: {"description": "deployer's user test: a temporary user, its server and kernel",
-                                "scopes": list(SERVICE_SCOPES), "services": [SERVICE]}},
-    }}
 
 
 def user_scopes(user: str) -> list[str]:
@@ -108,157 +94,8 @@ class UserTestResult:
                 "pod_log": self.pod_log, "cleanup": self.cleanup}
 
 
-class PhaseFailed(DeployerError):
-    pass
-
-
-# -- HTTP to the hub (stdlib; no new dependency) ------------------------------------------------
-
-@dataclass
-class Answer:
-    status: int
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body.decode() or "null")
-
-    def brief(self) -> str:
-        try:
-            doc = self.json()
-            if isinstance(doc, dict) and doc.get("message"):
-                return str(doc["message"])[:200]
-        except ValueError:
-            pass
-        return self.body.decode(errors="replace").strip()[:200]
-
-
-@dataclass
-class Http:
-    base: str  # http://127.0.0.1:<port>
-    timeout: float
-
-    def call(self, method: str, path: str, token: str, body: Any = None) -> Answer:
-        import urllib.error
-        import urllib.request
-
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method,
-                                     headers={"Authorization": f"token {token}", "Content-Type": "application/json",
-                                              "Accept": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                return Answer(resp.status, resp.read())
-        except urllib.error.HTTPError as e:
-            return Answer(e.code, e.read() or b"")
-        except (urllib.error.URLError, OSError, TimeoutError) as e:
-            raise PhaseFailed(f"{method} {path}: no answer ({getattr(e, 'reason', e)})") from e
-
-
-# -- the kernel protocol --------------------------------------------------------------------------
-
-def execute_request(code: str, session: str) -> tuple[str, dict]:
-    msg_id = uuid.uuid4().hex
-    return msg_id, {
-        "header": {"msg_id": msg_id, "username": "deployer", "session": session, "msg_type": "execute_request",
-                   "version": "5.3", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
-        "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-        "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
-                    "allow_stdin": False, "stop_on_error": True},
-    }
-
-
-@dataclass
-class KernelOutput:
-    stdout: str = ""
-    error: str = ""
-    done: bool = False
-
-
-def absorb(out: KernelOutput, msg: dict, msg_id: str) -> None:
-    """Fold one kernel message into `out` (only messages answering `msg_id`)."""
-    if (msg.get("parent_header") or {}).get("msg_id") != msg_id:
-        return
-    kind = (msg.get("header") or {}).get("msg_type") or msg.get("msg_type")
-    content = msg.get("content") or {}
-    if kind == "stream" and content.get("name") == "stdout":
-        out.stdout += content.get("text", "")
-    elif kind == "error":
-        out.error = f"{content.get('ename')}: {content.get('evalue')}"
-    elif kind == "execute_reply":
-        if content.get("status") == "error" and not out.error:
-            out.error = f"{content.get('ename')}: {content.get('evalue')}"
-        out.done = True
-
-
-def run_code(ws_url: str, token: str, code: str, timeout: float) -> KernelOutput:
-    import websocket  # websocket-client: already a dependency of the kubernetes client
-
-    deadline = time.monotonic() + timeout
-    try:
-        ws = websocket.create_connection(ws_url, header=[f"Authorization: token {token}"], timeout=timeout)
-    except (websocket.WebSocketException, OSError) as e:
-        raise PhaseFailed(f"the kernel's websocket did not open: {e}") from e
-    out = KernelOutput()
-    try:
-        msg_id, msg = execute_request(code, uuid.uuid4().hex)
-        ws.send(json.dumps(msg))
-        while not out.done:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise PhaseFailed(f"the kernel did not finish running the code within {timeout:g}s")
-            ws.settimeout(left)
-            try:
-                raw = ws.recv()
-            except websocket.WebSocketTimeoutException:
-                continue
-            except (websocket.WebSocketException, OSError) as e:
-                raise PhaseFailed(f"the kernel's websocket closed: {e}") from e
-            if isinstance(raw, bytes):  # binary frames carry buffers; our code makes none
-                continue
-            absorb(out, json.loads(raw), msg_id)
-    finally:
-        ws.close()
-    return out
-
-
-# -- the port-forward -------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def port_forward(runner, kubectl: Path, kubeconfig: Path, context: Optional[str], namespace: str,
-                 service: str, log_file: Path, timeout: float, remote_port: int = 80) -> Iterator[str]:
-    port = free_port()
-    args = [str(kubectl), "--kubeconfig", str(kubeconfig)]
-    if context:
-        args += ["--context", context]
-    args += ["-n", namespace, "port-forward", "--address", "127.0.0.1", f"svc/{service}", f"{port}:{remote_port}"]
-    proc = runner.spawn(args, log_file=log_file)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                tail = log_file.read_text(errors="replace").strip().splitlines()[-1:] if log_file.exists() else []
-                raise PhaseFailed(f"kubectl port-forward to svc/{service} exited: {' '.join(tail) or 'no output'}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise PhaseFailed(f"kubectl port-forward to svc/{service} did not listen within {timeout:g}s")
-                time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except Exception:  # noqa: BLE001 - still running: kill it
-            proc.kill()
-            proc.wait(5)
+class PhaseFailed(HubCallFailed):
+    """A phase of the user test failed (the hub answered something else than a user would get)."""
 
 
 # -- the test -------------------------------------------------------------------------------------------
@@ -282,7 +119,7 @@ class UserTest:
             return result
         if not service_token:
             result.reason = (f"the hub registers no `{SERVICE}` service (no {SERVICE_TOKEN_KEY} in the Secret "
-                             f"{HUB_SECRET}); the chart's values must add it (deployer.run.user_test.service_values)")
+                             f"{HUB_SECRET}); the chart's values must add it (deployer.plan.user_test_service.service_values)")
             return result
         try:
             with self.connect() as base:
@@ -293,12 +130,12 @@ class UserTest:
                 try:
                     self._steps(http, service_token, result)
                     result.ok = True
-                except PhaseFailed as e:
+                except (HubCallFailed, PortForwardFailed) as e:
                     result.reason = e.message
                     self._explain(result)
                 finally:
                     result.cleanup = self._cleanup(http, service_token)
-        except PhaseFailed as e:  # the port-forward itself, or a proxy that does not reach the hub
+        except (HubCallFailed, PortForwardFailed) as e:  # the port-forward itself, or a proxy that does not reach the hub
             result.phases.append(Phase("connect", False, time.monotonic() - started, e.message))
             result.reason = e.message
         result.seconds = time.monotonic() - started
@@ -333,7 +170,7 @@ class UserTest:
         t = time.monotonic()
         try:
             message, value = fn()
-        except PhaseFailed as e:
+        except (HubCallFailed, PortForwardFailed) as e:
             result.phases.append(Phase(name, False, time.monotonic() - t, e.message))
             raise PhaseFailed(f"{name}: {e.message}") from e
         result.phases.append(Phase(name, True, time.monotonic() - t, message))
@@ -464,7 +301,7 @@ class UserTest:
             if a.status in (204, 404):
                 return f"user {self.user} and its token deleted"
             return f"deleting user {self.user} answered {a.status}: {a.brief()} (delete it by hand)"
-        except PhaseFailed as e:
+        except (HubCallFailed, PortForwardFailed) as e:
             return f"could not delete user {self.user}: {e.message} (delete it by hand)"
 
     def _explain(self, result: UserTestResult) -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from deployer.run.user_test import (EXPECTED_OUTPUT, KernelOutput, absorb, execute_request, service_values,
-                                    user_scopes)
+from deployer.adapters.jupyterhub import KernelOutput, absorb, execute_request
+from deployer.plan.user_test_service import service_values
+from deployer.run.user_session import EXPECTED_OUTPUT, user_scopes
 
 
 def test_the_temporary_users_token_reaches_its_own_server_only():
@@ -62,7 +63,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: E40
 
 import pytest  # noqa: E402
 
-from deployer.run.user_test import SERVICE_TOKEN_KEY, UserTest, UserTestOptions  # noqa: E402
+from deployer.plan.user_test_service import SERVICE_TOKEN_KEY  # noqa: E402
+from deployer.run.user_session import UserTest, UserTestOptions  # noqa: E402
 
 
 class FakeHub:
@@ -208,7 +210,7 @@ def test_a_hub_without_the_user_test_service_is_reported_without_touching_the_hu
     assert (result.ok, result.phases, fake_hub.calls) == (False, [], [])
     assert result.reason == ("the hub registers no `deployer-user-test` service (no "
                              "hub.services.deployer-user-test.apiToken in the Secret hub); the chart's values must "
-                             "add it (deployer.run.user_test.service_values)")
+                             "add it (deployer.plan.user_test_service.service_values)")
 
 
 def test_the_connect_phase_waits_while_the_proxy_cannot_reach_the_hub_yet(fake_hub, tmp_path):

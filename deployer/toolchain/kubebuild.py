@@ -27,10 +27,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from deployer import paths
-from deployer.adapters.process import ProcessRunner
 from deployer.errors import ToolError, ToolMissing
+
+if TYPE_CHECKING:  # toolchain sits below the adapters: the runner is handed in
+    from deployer.adapters.process import ProcessRunner
 
 # Kubernetes 1.34: the newest minor whose kubelet still runs on cgroup v1 by default
 # (1.35 turned the kubelet's `failCgroupV1` on; this VM and many CI machines are cgroup v1).
@@ -224,14 +227,13 @@ class BuildResult:
     seconds: float
 
 
-def ensure(build: GoBuild, runner: ProcessRunner | None = None, *, env: Mapping[str, str] | None = None,
+def ensure(build: GoBuild, runner: "ProcessRunner", *, env: Mapping[str, str] | None = None,
            timeout: float = BUILD_TIMEOUT, log_file: Path | None = None) -> BuildResult:
     """The build's binaries, built now unless the cache already holds them intact."""
     started = time.monotonic()
     done = installed(build, env)
     if done is not None:
         return BuildResult(done, False, time.monotonic() - started)
-    runner = runner or ProcessRunner()
     go = find_go(env)
     cache = go_cache_dir(env)
     work = cache / "work" / f"{build.tool}-v{build.version}"
@@ -274,20 +276,20 @@ def ensure(build: GoBuild, runner: ProcessRunner | None = None, *, env: Mapping[
     return BuildResult(target / "bin", True, time.monotonic() - started)
 
 
-def ensure_kubernetes(runner: ProcessRunner | None = None, version: str = KUBERNETES_VERSION, **kw) -> Path:
+def ensure_kubernetes(runner: "ProcessRunner", version: str = KUBERNETES_VERSION, **kw) -> Path:
     """`<cache>/tools/kubernetes/<version>/bin` with the five node and control-plane binaries."""
     return ensure(kubernetes_build(version), runner, **kw).bin_dir
 
 
-def ensure_etcd(runner: ProcessRunner | None = None, version: str = ETCD_VERSION, **kw) -> Path:
+def ensure_etcd(runner: "ProcessRunner", version: str = ETCD_VERSION, **kw) -> Path:
     return ensure(etcd_build(version), runner, **kw).bin_dir
 
 
-def ensure_coredns(runner: ProcessRunner | None = None, version: str = COREDNS_VERSION, **kw) -> Path:
+def ensure_coredns(runner: "ProcessRunner", version: str = COREDNS_VERSION, **kw) -> Path:
     return ensure(coredns_build(version), runner, **kw).bin_dir
 
 
-def ensure_all(runner: ProcessRunner | None = None, **kw) -> dict[str, Path]:
+def ensure_all(runner: "ProcessRunner", **kw) -> dict[str, Path]:
     """Every Go program the local cluster runs: {tool: bin folder}."""
     return {"kubernetes": ensure_kubernetes(runner, **kw), "etcd": ensure_etcd(runner, **kw),
             "coredns": ensure_coredns(runner, **kw),
@@ -295,7 +297,7 @@ def ensure_all(runner: ProcessRunner | None = None, **kw) -> dict[str, Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m deployer.local.kubebuild [kubernetes|etcd|coredns ...]`: used by scripts/install-toolchain.sh."""
+    """`python -m deployer.toolchain.kubebuild [kubernetes|etcd|coredns ...]`: used by scripts/install-toolchain.sh."""
     import sys
 
     from deployer.errors import DeployerError

@@ -5,7 +5,6 @@ per release by the pure `deployer.plan.ledger`.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,13 +14,11 @@ from deployer import __version__
 from deployer.adapters.clouds.base import ClusterAccess
 from deployer.adapters.git import Git
 from deployer.adapters.process import ProcessRunner
-from deployer.config.charts import known_charts
-from deployer.config.models import Cluster
 from deployer.errors import DeployerError
 from deployer.paths import CLUSTERS_DIR
 from deployer.plan.deploy_order import SUPPORT
 from deployer.plan.ledger import Comparison, ReleaseState, Source, Verdict, compare, latest_revisions
-from deployer.plan.changed_releases import RENDERING_FILES, ReleaseInputs, rendering_id, Snapshot, release_digest, release_inputs
+from deployer.render.digest import desired_digests  # noqa: F401 (what the ledger records: render/digest.py)
 
 log = logging.getLogger("deployer.ledger")
 
@@ -33,30 +30,6 @@ def release_location(release_id: str) -> tuple[str, str]:
     namespace `support`; a hub's release and namespace are named after the hub."""
     name = release_id.split("/", 1)[1]
     return (SUPPORT, SUPPORT) if name == SUPPORT else (name, name)
-
-
-def folder_rendering(root: Path) -> str:
-    """The rendering-logic input of a work tree: git's blob id of the file (so that it equals
-    `plan-upgrade`'s for a clean checkout), or the fallback when the repository has none."""
-    ids: dict[str, str | None] = {}
-    for rel in RENDERING_FILES:
-        try:
-            content = (root / rel).read_bytes()
-        except OSError:
-            ids[rel] = None
-            continue
-        ids[rel] = hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
-    return rendering_id(ids)
-
-
-def desired_inputs(root: Path, clusters: dict[str, Cluster]) -> dict[str, ReleaseInputs]:
-    """Per release id, the inputs (and so the digest) of what this work tree would deploy."""
-    snapshot = Snapshot.of_folder(root, clusters, known_charts(root), folder_rendering(root))
-    return release_inputs(snapshot)
-
-
-def desired_digests(root: Path, clusters: dict[str, Cluster]) -> dict[str, str]:
-    return {rid: release_digest(r) for rid, r in desired_inputs(root, clusters).items()}
 
 
 def repo_source(root: Path, runner: ProcessRunner) -> Source:
