@@ -160,7 +160,7 @@ def open_hub(
 ) -> None:
     """Reach a hub of the local cluster from this machine: forward 127.0.0.1:PORT to its proxy
     (`kubectl port-forward`) until Ctrl-C or --timeout, and print the URL."""
-    from deployer.run.user_test import PROXY_SERVICE
+    from deployer.run.user_session import PROXY_SERVICE
     from deployer.toolchain import find_tool
 
     status = _cluster(ctx, state_dir).status()

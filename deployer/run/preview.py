@@ -208,6 +208,7 @@ def remove(request: PreviewRequest, runner: ProcessRunner) -> Removed:
     """`preview --rm`: the preview's release, then its namespace (with its volumes), when deployer made it."""
     from deployer.adapters.helm import ReleaseNotFound
     from deployer.run.cluster_connection import open_cluster
+    from deployer.run.engine import run_each
     from deployer.toolchain import find_tool
 
     aim = target(request)
@@ -215,11 +216,20 @@ def remove(request: PreviewRequest, runner: ProcessRunner) -> Removed:
     ns = aim.spec.namespace
     with open_cluster(request.root, aim.local, runner, request.options.work_dir,
                       helm_binary=find_tool("helm")) as conn:
-        uninstalled = True
-        try:
-            asyncio.run(conn.helm.uninstall(aim.spec.release, namespace=ns, timeout=120))
-        except ReleaseNotFound:
-            uninstalled = False
+        async def uninstall(_: object) -> bool:
+            try:
+                await conn.helm.uninstall(aim.spec.release, namespace=ns, timeout=120)
+            except ReleaseNotFound:
+                return False
+            return True
+
+        [done] = run_each([aim.spec.id], uninstall, concurrency=1, timeout=180, group="preview --rm")
+        if not done.ok:
+            error = done.step.error
+            if isinstance(error, DeployerError):
+                raise error
+            raise DeployerError(f"removing the preview {aim.spec.release}: {done.step.message}", hint=done.step.hint)
+        uninstalled = bool(done.value)
         with conn.kube(10.0) as kube:
             labels = kube.namespace_labels(ns)
             deleted = False

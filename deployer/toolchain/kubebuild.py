@@ -141,7 +141,7 @@ def coredns_build(version: str = COREDNS_VERSION) -> GoBuild:
                    main_go=main_go)
 
 
-PROVISIONER_MAIN = Path(__file__).with_name("provisioner") / "main.go"
+PROVISIONER_MAIN = Path(__file__).resolve().parents[1] / "local" / "provisioner" / "main.go"
 # our main.go's revision in the provisioner's version, and its digest: a changed main.go bumps both
 # (a unit test compares the digest), so the cache builds it again
 PROVISIONER_REVISION = "d1"

@@ -6,13 +6,13 @@ image lacks fails within seconds, the module named with the hub's own traceback 
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 
 import pytest
 
-from tests.e2e.operate_repo import CHART_REPO, Repo, as_json
+from tests.conftest import output_json
+from tests.e2e.operate_repo import CHART_REPO, Repo
 from tests.unit.test_preview import CORPUS
 
 
@@ -35,8 +35,7 @@ def test_a_corpus_hub_previews_with_each_substitution_listed_and_keeps_users_and
     started = time.monotonic()
     proc = preview(local_cluster, CORPUS, "hhmi", "staging", "--output", "json")
     first = time.monotonic() - started
-    report = as_json(proc)
-    assert proc.returncode == 0, json.dumps(report["steps"][0], indent=1)[:3000]
+    report = output_json(proc, 0)
     step = report["steps"][0]
     assert "; healthy; user test passed in " in step["message"], step["message"]
     details = step["details"]
@@ -55,8 +54,7 @@ def test_a_corpus_hub_previews_with_each_substitution_listed_and_keeps_users_and
     _hub_pod_restart_keeps_users_and_homes(local_cluster, api_client, ns)
 
     again = preview(local_cluster, CORPUS, "hhmi", "staging", "--no-user-test", "--output", "json")
-    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
-    assert as_json(again)["steps"][0]["details"]["revision"] > details["revision"]  # the same release, updated
+    assert output_json(again, 0)["steps"][0]["details"]["revision"] > details["revision"]  # the same release, updated
 
     removed = preview(local_cluster, CORPUS, "hhmi", "staging", "--rm")
     assert removed.returncode == 0, removed.stderr
@@ -75,7 +73,7 @@ def _hub_pod_restart_keeps_users_and_homes(local_cluster, api_client, ns: str) -
 
     from deployer.adapters.kube import Kube
     from deployer.adapters.process import ProcessRunner
-    from deployer.run.user_test import (HUB_SECRET, SERVICE_TOKEN_KEY, Http, UserTest, read_home_code,
+    from deployer.run.user_session import (HUB_SECRET, SERVICE_TOKEN_KEY, Http, UserTest, read_home_code,
                                         user_scopes, write_home_code)
     from deployer.toolchain import find_tool
 
@@ -126,8 +124,7 @@ def test_a_hub_importing_a_module_the_hub_image_lacks_fails_at_once_naming_it(lo
     started = time.monotonic()
     proc = preview(local_cluster, repo.root, "e2e", name, "--output", "json")
     seconds = time.monotonic() - started
-    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
-    message = as_json(proc)["steps"][0]["message"]
+    message = output_json(proc, 1)["steps"][0]["message"]
     assert "keeps crashing (CrashLoopBackOff" in message, message
     assert "it raised ModuleNotFoundError: No module named 'deployer_absent_module'" in message, message
     assert "import deployer_absent_module" in message, message  # the hub's own traceback lines

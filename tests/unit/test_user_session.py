@@ -260,7 +260,7 @@ class HomeTest(StandInTest):
         return super()._stop(http, token, u)
 
     def _run(self, http, token, url, code):
-        from deployer.run.user_test import EXPECTED_OUTPUT, HOME_FILE
+        from deployer.run.user_session import EXPECTED_OUTPUT, HOME_FILE
 
         self.runs.append(code)
         if "f.write(" in code:
