@@ -202,7 +202,7 @@ def test_a_chart_fail_message_that_starts_with_a_newline_is_kept(tmp_path):
 
 
 def test_render_keeps_a_chart_fail_message_that_starts_with_a_newline(tmp_path):
-    from deployer.render.engine import helm_problem
+    from deployer.render.helm_output import helm_problem
     from deployer.run.release import ReleaseSpec
     from tests.conftest import require_tool
 
