@@ -180,10 +180,12 @@ def _run_planned(request: DeployRequest, clusters: dict[str, Cluster], planned: 
             if use_ledger:
                 hooks = (_record_fixup(access, runner, predicted), *hooks)
             from deployer.run.release_probes import failure_explainer, reachability_probe
+            from deployer.run.pod_watch import kube_pod_watch
 
             deployer = ReleaseDeployer(conn.helm, sops, runner, helm_binary, request.options, hooks,
                                        probe=reachability_probe(access, runner),
                                        explain=failure_explainer(access, runner),
+                                       pod_watch=kube_pod_watch(access, runner),
                                        validate_objects=_object_validator(access, runner),
                                        check_schemas=_schema_checker(clusters[name]))
             for p in mine:

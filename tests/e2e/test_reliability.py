@@ -96,11 +96,15 @@ def test_a_release_that_is_not_ready_says_why_as_health_does(repo, tmp_path):
     hub = repo.names["why"]
     (repo.folder / "why.values.yaml").write_text(hub_values(image=BAD_IMAGE))
     report_file = tmp_path / "report.json"
-    proc = repo.run("deploy", "e2e", hub, "--chart-repo", str(CHART_REPO), "--timeout", "20", "--no-rollback",
+    started = time.monotonic()
+    proc = repo.run("deploy", "e2e", hub, "--chart-repo", str(CHART_REPO), "--timeout", "300", "--no-rollback",
                     "--report-file", str(report_file))
+    seconds = time.monotonic() - started
     assert proc.returncode == 1, proc.stdout + proc.stderr
     step = json.loads(report_file.read_text())["steps"][0]
-    assert "context deadline exceeded" in step["message"] or "timed out" in step["message"], step["message"]
+    # the pod's reason is known within seconds: deploy stops waiting then, not after --timeout (300 s)
+    assert step["message"].startswith("pods cannot start, stopped waiting: pod/hub-"), step["message"]
+    assert seconds < 90, (seconds, step["message"])
     # the real node never pulls (pull policy Never): ErrImageNeverPull, and the hint says what to do about that
     assert (f"image {BAD_IMAGE}:{GOOD_TAG} is not on the node and its pull policy is Never, so it is never pulled "
             "(ErrImageNeverPull)") in step["message"], step["message"]
