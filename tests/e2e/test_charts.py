@@ -446,7 +446,9 @@ def test_basehub_and_daskhub_become_ready_on_the_local_cluster(helm, prepared, l
     their real dependencies and their hub and proxy become Ready side by side. What is not: the dask
     gateway's own pods (api, controller, traefik) running, which needs images this machine cannot build."""
     require_kubernetes(api_client, (1, 28), "jupyterhub 4.3.3")
-    from deployer.local.values import hub_values
+    from deployer.local.chart_defaults import chart_defaults
+    from deployer.local.values import hub_values, last_layer
+    from deployer.plan.values import merge_values
 
     kubeconfig = str(local_cluster.kubeconfig)
     installed: list[tuple[str, str]] = []
@@ -457,13 +459,16 @@ def test_basehub_and_daskhub_become_ready_on_the_local_cluster(helm, prepared, l
         ):
             # one release per namespace, as deployer does; the second goes into a sibling namespace
             ns = namespace if chart == "basehub" else f"{namespace}-dask"
-            layer = hub_values(hub_images, chart=chart)
+            # the local layers as deploy makes them: before the hub's values, and the last one over them all
+            below = merge_values(values, hub_values(hub_images, chart=chart).values)
+            layer = last_layer(merge_values(chart_defaults(prepared[chart].path), below), hub_images, chart)
             off = [o.component for o in layer.switched_off]
-            assert ("dask-gateway.enabled" if chart == "basehub" else "basehub.dask-gateway.enabled") in off
+            # dask-gateway is on in daskhub's defaults only: basehub's is off already, so not listed
+            assert ("basehub.dask-gateway.enabled" in off) is (chart == "daskhub"), off
             installed.append((release, ns))
             result = helm.run("upgrade", "--install", release, prepared[chart].path, "--namespace", ns,
                               "--create-namespace", "--wait", "--timeout", "240s", "--kubeconfig", kubeconfig,
-                              values=[values, layer.values], timeout=300)
+                              values=[below, layer.values], timeout=300)
             assert result.ok, result.stderr
             ready = _deployments_ready(api_client, ns)
             assert set(ready) == {"hub", "proxy"}  # no user-scheduler, no gateway: switched off by the layer

@@ -42,7 +42,8 @@ def render(capsys, root: Path, *args: str) -> tuple[int, str, str]:
 
 
 def render_json(capsys, root: Path, *args: str) -> tuple[int, dict]:
-    code, out, _ = render(capsys, root, *args, "--output", "json")
+    code, out, err = render(capsys, root, *args, "--output", "json")
+    assert code in (0, 1), f"exit {code}: {err[-3000:]}"  # 0 clean, 1 problems (in the JSON); else no JSON
     return code, json.loads(out)
 
 
