@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Quickstart, command 2 of 2: run the whole test suite (unit and end-to-end, real tools).
-# Needs ./install.sh first. Extra arguments go to pytest, e.g. ./test.sh -k validate
+# Needs ./install.sh first. With arguments, one pytest run of just those, e.g. ./test.sh -k validate
+# or ./test.sh tests/e2e/test_render.py
 set -euo pipefail
 cd "$(dirname "$0")"
 if [ ! -x .venv/bin/python ]; then
@@ -17,4 +18,10 @@ fi
 .venv/bin/ruff check deployer tests benchmarks
 .venv/bin/lint-imports
 # pytest exits 5 when it ran no test: that is a failure here, as any non-zero code is.
-exec .venv/bin/python -m pytest "$@"
+if [ "$#" -gt 0 ]; then
+  exec .venv/bin/python -m pytest "$@"
+fi
+# The whole suite: the unit tests on every core (pytest-xdist; each test builds its own folders), then the
+# end-to-end tests one at a time (they share the session's one real node).
+.venv/bin/python -m pytest -n "$(nproc)" tests/unit
+exec .venv/bin/python -m pytest tests/e2e

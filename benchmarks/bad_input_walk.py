@@ -121,7 +121,8 @@ def bad_files(folder: Path) -> dict[str, str]:
     (folder / "a-folder").mkdir()
     os.mkfifo(folder / "fifo.json")  # reading it would wait for a writer forever
     (folder / "loop.json").symlink_to(folder / "loop.json")
-    return {"fifo": str(folder / "fifo.json"), "symlink-loop": str(folder / "loop.json"),"missing": str(folder / "nodir" / "x.json"), "deep": str(folder / "deep.json"),
+    return {"fifo": str(folder / "fifo.json"), "symlink-loop": str(folder / "loop.json"),
+            "missing": str(folder / "nodir" / "x.json"), "deep": str(folder / "deep.json"),
             "binary": str(folder / "binary.bin"), "latin1": str(folder / "latin1.json"),
             "wrong-shape": str(folder / "foo.json"), "list": str(folder / "list.json"),
             "steps5": str(folder / "steps5.json"), "empty": str(folder / "empty.json"),

@@ -26,7 +26,7 @@ def main() -> int:
     from deployer.local.cluster import LocalCluster
     from deployer.local.images import ensure_images, image_refs, import_images
     from deployer.local.values import hub_values
-    from deployer.run.user_test import UserTest
+    from deployer.run.user_session import UserTest
     from deployer.toolchain import find_tool
 
     parser = argparse.ArgumentParser()

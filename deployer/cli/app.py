@@ -71,31 +71,25 @@ def _global_options(
     from deployer.redact import install_log_redaction
 
     install_log_redaction(verbose)  # every log record redacted; library body logging held at WARNING
-    ctx.obj = _current.app = AppState(root_option=root, state_dir_option=state_dir, verbose=verbose)
-
-
-class _Current:
-    app: AppState | None = None
-
-
-_current = _Current()
+    app = ctx.obj if isinstance(ctx.obj, AppState) else AppState()  # run_app hands in the invocation's
+    app.root_option, app.state_dir_option, app.verbose = root, state_dir, verbose
+    ctx.obj = app
 
 
 def state(ctx: typer.Context) -> AppState:
-    obj = ctx.find_root().obj
-    if isinstance(obj, AppState):
-        return obj
-    if _current.app is None:
-        _current.app = AppState()
-    return _current.app
+    """The invocation's application object (the one run_app made, on the root context)."""
+    root = ctx.find_root()
+    if not isinstance(root.obj, AppState):
+        root.obj = AppState()
+    return root.obj
 
 
-def print_error(err: DeployerError) -> None:
+def print_error(err: DeployerError, app: Optional[Application] = None) -> None:
     """One error for the user: message and hint, through the redactor (the invocation's, which
     also holds every secret registered anywhere in the run)."""
     from deployer.redact import redact as redact_all
 
-    own = _current.app.redactor if _current.app is not None else (lambda text: text)
+    own = app.redactor if app is not None else (lambda text: text)
 
     def redact(text: str) -> str:
         return redact_all(own(text))
@@ -159,11 +153,11 @@ def _interrupted() -> int:
 
 def _run(application: typer.Typer, args: list[str] | None) -> int:
     click_exc = _click_exceptions()
-    _current.app = None
+    app = AppState()  # the invocation's one application object: commands get it as typer's ctx.obj
     try:
-        rc = application(args=args, standalone_mode=False, prog_name="deployer")
+        rc = application(args=args, standalone_mode=False, prog_name="deployer", obj=app)
     except DeployerError as err:
-        print_error(err)
+        print_error(err, app)
         return err.exit_code
     except typer.Exit as e:
         return e.exit_code

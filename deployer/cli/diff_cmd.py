@@ -42,7 +42,7 @@ def diff(
         with connect(root, cluster, hubs or None, runner, work, state(ctx).state_dir()) as conn:
             results = run_diff(conn, hubs or None, options)
     except DeployerError as e:  # 2 means "changes" here, so every error (a usage one too) is 1
-        print_error(e)
+        print_error(e, state(ctx))
         return EXIT_FAILED
     errors = [r for r in results if r.error]
     changed = [r for r in results if r.changes]

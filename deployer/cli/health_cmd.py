@@ -82,7 +82,7 @@ def _user_tests(conn, hubs: list[str], start_timeout: float, say):
     import tempfile
     from pathlib import Path
 
-    from deployer.run.user_test import UserTestOptions, run_user_tests
+    from deployer.run.user_session import UserTestOptions, run_user_tests
 
     if say:
         say(f"user test on {', '.join(hubs) or 'no healthy hub'}")

@@ -33,7 +33,7 @@ def plan_upgrade(
     Decides by what would be deployed (chart, values content, overrides, fields), not by paths.
     With --against cluster, the change is the one between each cluster's ledger and the work tree.
     """
-    from deployer.plan.changed_releases import markdown_summary
+    from deployer.plan.plan_markdown import markdown_summary
     from deployer.run.plan_upgrade import plan_between_refs, plan_changed_files
 
     from deployer.userfiles import check_writable, write_text

@@ -95,7 +95,8 @@ class LocalConfig(Model):
     """The embedded local cluster that `deployer local up` starts (Kubernetes 1.34 with a real node on this machine)."""
 
     state_dir: Optional[str] = Field(
-        None, description="Where the local cluster keeps its state (default: .deployer/local in the configuration repository)."
+        None, description="Where the local cluster keeps its state, relative to this cluster's folder (default: <state "
+        "folder>/local: .deployer/local in the configuration repository, or the global --state-dir)."
     )
 
 

@@ -1,5 +1,5 @@
 """The user test's service on a hub, as chart values (pure data): `deployer health --user-test`
-(`run/user_test.py`) logs in as this service, and the local cluster's values layer registers it
+(`run/user_session.py`) logs in as this service, and the local cluster's values layer registers it
 (`local/values.py`)."""
 
 from __future__ import annotations
@@ -7,6 +7,8 @@ from __future__ import annotations
 SERVICE = "deployer-user-test"
 SERVICE_TOKEN_KEY = f"hub.services.{SERVICE}.apiToken"
 SERVICE_SCOPES = ["admin:users", "tokens", "servers", "access:servers"]
+PROXY_SERVICE = "proxy-public"  # the jupyterhub chart's Service in front of the proxy
+HUB_SECRET = "hub"  # the Secret where the chart keeps the services' tokens
 
 
 def service_values() -> dict:

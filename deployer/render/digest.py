@@ -4,9 +4,12 @@ A release renders from its chart and its values, for a Kubernetes version, with 
 digest is computed from exactly those, as data, never from a list of deployer's source files:
 
 - the chart's content: every file of our chart folder (and of the local charts it depends on
-  through `file://`, and a hub's chart override), and each dependency archive it takes from the
-  chart repository (the archive's sha256, as index.yaml records it, else of its bytes); a chart
-  fetched from a remote repository counts by its name, repository and exact version;
+  through `file://`, and a hub's chart override); each dependency archive by its name, exact
+  version and repository, helm's own identity of an archive (Chart.yaml pins exact versions, and
+  an archive taken from a local chart repository must have the sha256 its index records, or
+  preparing the chart fails: `adapters/chart_repo.py`). Not the archive's bytes: `status` and
+  `plan-upgrade --against cluster` compute the same digest as `deploy` with or without a local
+  chart repository at hand;
 - each values layer's data, in order (`deployer.plan.release_values` decides them): the generated
   layer, the local cluster's layer, the terraform outputs, and each values file as parsed (so a
   comment or a key order counts for nothing). An encrypted file counts by a digest of its
@@ -24,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 from pathlib import Path
 from typing import Any, Mapping, Optional
@@ -65,20 +67,11 @@ class DigestReader(ValuesReader):
 
 
 class ChartDigests:
-    """The content of each chart (ours and every dependency archive), digested once per run."""
+    """The content of each chart (ours, and its dependencies' identities), digested once per run."""
 
-    def __init__(self, chart_repo: Optional[Path] = None) -> None:
-        self.chart_repo = chart_repo
-        self._repo = None
+    def __init__(self) -> None:
         self._folders: dict[Path, dict[str, str]] = {}
         self._lock = threading.Lock()
-
-    def repo(self):
-        if self._repo is None and self.chart_repo is not None:
-            from deployer.adapters.chart_repo import ChartRepository
-
-            self._repo = ChartRepository.open(self.chart_repo)
-        return self._repo
 
     def of_release(self, spec: ReleaseSpec) -> dict[str, str]:
         if isinstance(spec.chart, RemoteChart):
@@ -126,17 +119,7 @@ class ChartDigests:
         return parts
 
     def _dependency(self, name: str, version: str, repository: str) -> dict[str, str]:
-        repo = self.repo()
-        entry = repo.find(name, version) if repo is not None else None
-        if entry is None:  # fetched by helm from its repository: an exact version names one archive
-            return {f"dependency {name} {version}": f"{repository} {version}"}
-        digest = entry.digest
-        if not digest:
-            try:
-                digest = _sha(entry.archive.read_bytes())
-            except OSError:
-                digest = "missing"
-        return {f"dependency {name} {entry.version}": digest}
+        return {f"dependency {name} {version}": repository}
 
 
 def release_digest(spec: ReleaseSpec, reader: DigestReader, charts: ChartDigests, kube_version: str,
@@ -154,15 +137,15 @@ def release_digest(spec: ReleaseSpec, reader: DigestReader, charts: ChartDigests
     return _sha(json.dumps(data, sort_keys=True, separators=(",", ":"), default=str).encode())
 
 
-def desired_digests(root: Path, clusters: Mapping[str, Cluster], chart_repo: Optional[Path] = None,
-                    only: Optional[set[str]] = None, version: str = __version__) -> dict[str, str]:
+def desired_digests(root: Path, clusters: Mapping[str, Cluster], only: Optional[set[str]] = None,
+                    version: str = __version__) -> dict[str, str]:
     """Per release id of the clusters (or of `only`): the digest of what this work tree renders."""
     from deployer.config.charts import known_charts
     from deployer.plan.deploy_order import plan_hubs, plan_support
     from deployer.render.inputs import release_spec, saved_outputs
 
     charts = known_charts(root)
-    chart_digests = ChartDigests(chart_repo if chart_repo is not None else _env_chart_repo())
+    chart_digests = ChartDigests()
     out: dict[str, str] = {}
     for name, cluster in sorted(clusters.items()):
         reader = DigestReader(None, saved_outputs(root, name))
@@ -173,10 +156,3 @@ def desired_digests(root: Path, clusters: Mapping[str, Cluster], chart_repo: Opt
             spec = release_spec(root, cluster, p, charts)
             out[p.id] = release_digest(spec, reader, chart_digests, kubernetes_version(cluster), version)
     return out
-
-
-def _env_chart_repo() -> Optional[Path]:
-    from deployer.adapters.chart_repo import CHART_REPO_ENV
-
-    value = os.environ.get(CHART_REPO_ENV, "")
-    return Path(value) if value and Path(value).is_dir() else None

@@ -1,9 +1,12 @@
-"""`deploy` as a linear script of stages: load -> plan -> connect -> read the ledger -> run -> report.
+"""`deploy` as a linear script of stages (`_run_planned`): load and validate -> plan -> digests ->
+connect and read the ledgers -> drop the unchanged -> make the rest ready -> fleet checks -> apply
+through the engine -> settle, health, record -> report.
 
-The ledger (deployer.run.ledger): each release's input digest is compared with the one recorded in
-the cluster; a release whose record matches and whose last revision is deployed is `unchanged`
-(no helm call) unless `force`; every other one records its digest, commit and deployer version on
-the revision it makes."""
+The ledger (deployer.run.cluster_ledger): each release's digest of what it renders from
+(deployer.render.digest) is compared with the one recorded in the cluster; a release whose record
+matches and whose last revision is deployed is `unchanged` (never read, prepared, rendered or
+touched) unless `force`; every other one records its digest, commit and deployer version on the
+revision it makes."""
 
 from __future__ import annotations
 
@@ -33,7 +36,7 @@ from deployer import __version__
 from deployer.plan.ledger import Comparison, Source, Verdict, record_labels
 from deployer.run.cluster_connection import open_cluster
 from deployer.run.engine import Engine, Outcome, RunReport, Step, StepResult
-from deployer.run.ledger import ClusterLedger, desired_digests, fix_revision_label, read_ledger, repo_source
+from deployer.run.cluster_ledger import ClusterLedger, desired_digests, fix_revision_label, read_ledger, repo_source
 from deployer.plan.release_values import ReleaseSpec
 from deployer.render.inputs import ChartOptions, ReadyRelease, ValuesReader, ready_release, release_spec, saved_outputs
 from deployer.run.release import DeployOptions, ReleaseDeployer
@@ -146,8 +149,7 @@ def _run_planned(request: DeployRequest, clusters: dict[str, Cluster], planned: 
     charts = known_charts(request.root)
     specs = {p.id: release_spec(request.root, clusters[p.cluster], p, charts) for p in planned}
     use_ledger = not request.options.dry_run
-    digests = desired_digests(request.root, clusters, request.options.chart_repo,
-                              only={p.id for p in planned}) if use_ledger else {}
+    digests = desired_digests(request.root, clusters, only={p.id for p in planned}) if use_ledger else {}
     source = repo_source(request.root, runner) if use_ledger else Source(None)
     sops = Sops(runner)
     helm_binary = find_tool("helm")
@@ -177,11 +179,13 @@ def _run_planned(request: DeployRequest, clusters: dict[str, Cluster], planned: 
             hooks = tuple(h for h in (f(clusters[name], access, runner) for f in request.hook_factories()) if h)
             if use_ledger:
                 hooks = (_record_fixup(access, runner, predicted), *hooks)
-            from deployer.run.health import failure_explainer, reachability_probe
+            from deployer.run.release_probes import failure_explainer, reachability_probe
+            from deployer.run.pod_watch import kube_pod_watch
 
             deployer = ReleaseDeployer(conn.helm, sops, runner, helm_binary, request.options, hooks,
                                        probe=reachability_probe(access, runner),
                                        explain=failure_explainer(access, runner),
+                                       pod_watch=kube_pod_watch(access, runner),
                                        validate_objects=_object_validator(access, runner),
                                        check_schemas=_schema_checker(clusters[name]))
             for p in mine:
@@ -246,7 +250,7 @@ def ready_stage(specs: list[ReleaseSpec], readers: dict[str, ValuesReader], char
                 runner: ProcessRunner, helm_binary: Path, concurrency: int) -> dict[str, "ReadyRelease | DeployerError"]:
     """Each release to deploy made ready (its chart prepared, its values layered), concurrently; a
     release that cannot be made ready keeps its error, which fails its step (and only it)."""
-    from concurrent.futures import ThreadPoolExecutor
+    from deployer.stopping import thread_pool
 
     def one(spec: ReleaseSpec) -> "ReadyRelease | DeployerError":
         try:
@@ -256,7 +260,7 @@ def ready_stage(specs: list[ReleaseSpec], readers: dict[str, ValuesReader], char
 
     if not specs:
         return {}
-    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(specs)))) as pool:
+    with thread_pool(max(1, min(concurrency, len(specs)))) as pool:
         return dict(zip((s.id for s in specs), pool.map(one, specs)))
 
 
@@ -264,7 +268,7 @@ def _fleet_check(request: DeployRequest, clusters: dict[str, Cluster], ready: li
                  runner: ProcessRunner, helm_binary) -> None:
     """The fleet checks over the releases about to be deployed (render/fleet.py), rendered from
     the charts and values helm will get."""
-    from deployer.render.engine import RenderOptions, fleet_problems_before_deploy
+    from deployer.render.renderer import RenderOptions, fleet_problems_before_deploy
 
     if not ready:
         return

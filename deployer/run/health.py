@@ -31,17 +31,14 @@ from urllib.parse import urlparse
 from deployer.adapters.kube import Kube, KubeError
 from deployer.checks.hub_findings import (
     Finding,
-    PodsVerdict,
-    core_pods,
-    crash_looping_containers,
     first_reason,
     judge_pods,
     recent_warnings,
-    with_log_tail,
 )
 from deployer.config.models import Hub
 from deployer.errors import DeployerError
 from deployer.run.cluster_connection import kube_for
+from deployer.run.release_probes import explain_namespace
 
 HUB_INFO = "deployer-hub-info"
 HUB_SECRET = "hub"
@@ -58,7 +55,7 @@ class HealthOptions:
     interval: float = 3.0  # seconds between attempts
     request_timeout: float = 10.0  # per API request
     concurrency: int = 8
-    user_test: bool = False  # after deploy: also the user test (deployer.run.user_test) on a healthy hub
+    user_test: bool = False  # after deploy: also the user test (deployer.run.user_session) on a healthy hub
     timeout: Optional[float] = None  # seconds one hub's check may take, every attempt included
 
     def hub_timeout(self) -> float:
@@ -111,56 +108,6 @@ class Endpoint:
     port: int | str
     base: str  # the hub's URL prefix, e.g. "/hub/"
     health_path: str
-
-
-def explain_namespace(kube: Kube, namespace: str, log_lines: int = 5) -> tuple[PodsVerdict, list]:
-    """Why the pods of `namespace` are (not) ready: the verdict of `judge_pods`, with the last log
-    lines of each crash-looping container added; and the events read. The one explanation that
-    `health`, and a deploy that failed or timed out, give."""
-    pods = kube.pods(namespace)
-    claims = kube.claims(namespace)
-    events = kube.events(namespace)
-    # the nodes are read only when some pod is not Ready (a dead kubelet leaves stale pod statuses)
-    nodes = kube.nodes() if any(not p.ready for p in core_pods(pods)) else []
-    verdict = judge_pods(pods, claims, events, nodes=nodes)
-    by_name = {p.name: p for p in pods}
-    for i, finding in enumerate(verdict.findings):
-        pod = by_name.get(finding.subject.removeprefix("pod/"))
-        if finding.code != "crash-loop" or pod is None:
-            continue
-        for container in crash_looping_containers(pod)[:1]:
-            verdict.findings[i] = with_log_tail(finding, container, kube.log_tail(namespace, pod.name, container,
-                                                                                  log_lines))
-    return verdict, events
-
-
-def failure_explainer(access, runner, request_timeout: float = 5.0, budget: float = 20.0):
-    """For deploy: an async function (release spec) -> findings, saying why a release that helm
-    applied did not become ready (the same reasons `health` gives), within `budget` seconds."""
-
-    async def explain(spec) -> list[Finding]:
-        def read() -> list[Finding]:
-            with kube_for(access, runner, request_timeout) as kube:
-                return explain_namespace(kube, spec.namespace)[0].findings
-
-        return await asyncio.wait_for(asyncio.to_thread(read), budget)
-
-    return explain
-
-
-def reachability_probe(access, runner, timeout: float = 3.0):
-    """For deploy: an async function that raises (KubeError) when the API server does not answer."""
-    holder: dict[str, Kube] = {}
-
-    def probe() -> None:
-        if "kube" not in holder:
-            holder["kube"] = kube_for(access, runner, timeout)
-        holder["kube"].probe(timeout)
-
-    async def run() -> None:
-        await asyncio.wait_for(asyncio.to_thread(probe), timeout + 2)
-
-    return run
 
 
 def hub_endpoint(info: Optional[dict[str, str]]) -> Endpoint:
@@ -399,8 +346,11 @@ def after_deploy_health(options: HealthOptions):
             def attempt(h: HubHealth) -> None:
                 ctx.progress(f"health check: attempt {h.attempts} unhealthy ({h.summary[:80]}); retrying")
 
+            hub = cluster.hub(spec.hub)
+            if spec.namespace != hub.name:  # a preview: the hub's release in a namespace of its own
+                hub = hub.model_copy(update={"name": spec.namespace})
             with kube_for(access, runner, options.request_timeout) as kube:
-                result = await HubChecker(kube, cluster.name, options).check(cluster.hub(spec.hub), attempt)
+                result = await HubChecker(kube, cluster.name, options).check(hub, attempt)
             outcome.details["health"] = result.to_json()
             if not result.healthy:
                 details = {**outcome.details}
@@ -411,7 +361,7 @@ def after_deploy_health(options: HealthOptions):
             outcome.message += "; healthy"
             if options.user_test:
                 ctx.progress("user test")
-                test = await asyncio.to_thread(_user_test, access, runner, spec.hub, options)
+                test = await asyncio.to_thread(_user_test, access, runner, spec.namespace, options)
                 outcome.details["user_test"] = test.to_json()
                 if not test.ok:
                     raise HubUnhealthy(
@@ -428,7 +378,7 @@ def _user_test(access, runner, hub: str, options: HealthOptions):
     import tempfile
     from pathlib import Path
 
-    from deployer.run.user_test import UserTest, UserTestOptions
+    from deployer.run.user_session import UserTest, UserTestOptions
     from deployer.toolchain import find_tool
 
     with tempfile.TemporaryDirectory(prefix="deployer-user-test-") as work, \

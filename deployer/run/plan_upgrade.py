@@ -21,12 +21,8 @@ from deployer.config.charts import builtin_charts_dir, known_charts
 from deployer.config.yamlload import YamlProblem, decode, load_yaml
 from deployer.errors import DeployerError, UsageError
 from deployer.paths import CLUSTERS_DIR
-from deployer.plan.changed_releases import (
-    Snapshot,
-    UpgradePlan,
-    plan_from_changed_files,
-    plan_upgrade,
-)
+from deployer.plan.changed_releases import UpgradePlan, plan_from_changed_files, plan_upgrade
+from deployer.plan.release_inputs import Snapshot
 from deployer.checks.validate import ConfigInvalid
 
 CHARTS_DIR = "helm-charts"
@@ -135,13 +131,13 @@ def plan_against_cluster(root: Path, clusters: Optional[list[str]], runner: Proc
     """Per release, the work tree's input digest against the one recorded in its cluster: stages
     load (validate) -> read every cluster's ledger (one request each, clusters in parallel) ->
     compare (pure) -> name the inputs changed since each recorded commit (git) -> the plan."""
-    from concurrent.futures import ThreadPoolExecutor
+    from deployer.stopping import thread_pool
 
     from deployer.adapters.sops import Sops
     from deployer.plan.ledger import plan_from_ledger, recorded_elsewhere
-    from deployer.plan.changed_releases import release_inputs
+    from deployer.plan.release_inputs import release_inputs
     from deployer.run.cluster_connection import open_cluster
-    from deployer.run.ledger import ClusterLedger, desired_digests, read_ledger, repo_source
+    from deployer.run.cluster_ledger import ClusterLedger, desired_digests, read_ledger, repo_source
 
     head = folder_snapshot(root, "working tree")
     names = sorted(head.clusters)
@@ -162,7 +158,7 @@ def plan_against_cluster(root: Path, clusters: Optional[list[str]], runner: Proc
         except DeployerError as e:
             return ClusterLedger(error=e.message)
 
-    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(names)))) as pool:
+    with thread_pool(max(1, min(concurrency, len(names)))) as pool:
         ledgers = dict(zip(names, pool.map(ledger_of, names)))
     digests = desired_digests(root, {name: head.clusters[name] for name in names}, only=set(inputs))
     comparisons = {rid: ledgers[r.cluster].compare(rid, r.cluster, digests[rid]) for rid, r in inputs.items()}
@@ -176,7 +172,8 @@ def _changes_since_records(root: Path, runner: ProcessRunner, head: Snapshot, in
     """For each changed release whose record names a commit: the inputs that differ between that
     commit and the work tree, or why they cannot be named."""
     from deployer.plan.ledger import Verdict
-    from deployer.plan.changed_releases import _reasons, release_inputs
+    from deployer.plan.changed_releases import _reasons
+    from deployer.plan.release_inputs import release_inputs
 
     wanted: dict[str, list[str]] = {}
     for rid, c in comparisons.items():

@@ -233,7 +233,7 @@ def _sync(root: Path, cluster: Cluster, access, runner: ProcessRunner, rows: dic
     (the inputs differ, or the last revision was not deployed by deployer or did not succeed),
     drifted (live objects differ from the release manifest), or not deployed."""
     from deployer.plan.ledger import Verdict
-    from deployer.run.ledger import cluster_sync, desired_digests
+    from deployer.run.cluster_ledger import cluster_sync, desired_digests
 
     digests = {rid: d for rid, d in desired_digests(root, {cluster.name: cluster}).items()
                if rid.split("/", 1)[1] in rows}

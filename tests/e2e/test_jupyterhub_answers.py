@@ -101,7 +101,7 @@ def test_the_hub_answers_health_and_its_api_itself(hub, kube):
 
 def _user_test(local_cluster, kube, hub, **options):
     from deployer.adapters.process import ProcessRunner
-    from deployer.run.user_test import UserTest, UserTestOptions
+    from deployer.run.user_session import UserTest, UserTestOptions
 
     test = UserTest(kube, ProcessRunner(), require_tool("kubectl"), local_cluster.kubeconfig, None, hub["ns"],
                     hub["work"], UserTestOptions(**options))
@@ -112,7 +112,9 @@ def _hub_users(local_cluster, kube, hub) -> list[str]:
     """The hub's users, asked with the user test service's token in the Authorization header (JupyterHub 5
     refuses a token in the URL of this request: 403 "Missing or invalid credentials", measured)."""
     from deployer.adapters.process import ProcessRunner
-    from deployer.run.user_test import PROXY_SERVICE, SERVICE_TOKEN_KEY, Http, port_forward
+    from deployer.adapters.jupyterhub import Http
+    from deployer.adapters.port_forward import port_forward
+    from deployer.plan.user_test_service import PROXY_SERVICE, SERVICE_TOKEN_KEY
 
     token = kube.secret_value(hub["ns"], "hub", SERVICE_TOKEN_KEY)
     with port_forward(ProcessRunner(), require_tool("kubectl"), local_cluster.kubeconfig, None, hub["ns"],

@@ -397,7 +397,7 @@ def test_every_support_stack_of_the_corpus_renders_clean(tmp_path):
 
     from deployer.checks.validate import validate
     from deployer.plan.deploy_order import plan_support
-    from deployer.render.engine import RenderOptions, Renderer, kubernetes_version
+    from deployer.render.renderer import RenderOptions, Renderer, kubernetes_version
 
     if not CORPUS.is_dir():
         pytest.skip(f"no corpus at {CORPUS}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from deployer.plan.deploy_order import PlannedRelease
 from deployer.plan.ledger import ReleaseState, Source, Verdict, record_labels
 from deployer.run.deploy import ledger_stage
-from deployer.run.ledger import ClusterLedger
+from deployer.run.cluster_ledger import ClusterLedger
 
 VERSION = __import__("deployer").__version__
 

@@ -127,7 +127,7 @@ def test_a_record_from_a_newer_deployer_is_compared_and_noted():
 
 def _inputs(tmp_path: Path):
     from deployer.config.models import Cluster
-    from deployer.plan.changed_releases import Snapshot, release_inputs
+    from deployer.plan.release_inputs import Snapshot, release_inputs
 
     folder = tmp_path / "config" / "clusters" / "c1"
     folder.mkdir(parents=True)
@@ -151,7 +151,7 @@ def _inputs(tmp_path: Path):
 
 
 def test_the_digest_ignores_comments_and_key_order_but_not_values(tmp_path):
-    from deployer.plan.changed_releases import release_digest
+    from deployer.plan.release_inputs import release_digest
 
     folder, snap = _inputs(tmp_path)
     before = release_digest(snap()["c1/s1"])

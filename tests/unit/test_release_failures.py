@@ -106,7 +106,7 @@ def _failed(error: DeployerError, explain, rollback: bool = True):
 
 def explainer_for(pods, events=(), logs=None, nodes=()):
     """The real explanation code (`explain_namespace`) over a fake Kubernetes API."""
-    from deployer.run.health import explain_namespace
+    from deployer.run.release_probes import explain_namespace
 
     class FakeKube:
         def pods(self, ns):

@@ -41,11 +41,12 @@ def plan_of(cluster_name: str, hub: str | None, *, provisioned: bool = False, ou
     return value_plan(spec, outputs)
 
 
-def test_the_local_cluster_adds_its_own_layer_after_the_generated_one_and_before_the_files():
+def test_the_local_cluster_adds_a_layer_before_the_files_and_its_substitutions_after_them():
     plan = plan_of("local", "staging")
     assert plan.names == ["generated", "local cluster", "values #1 common.values.yaml",
-                          "values #2 staging.values.yaml", "values #3 enc-staging.secret.values.yaml"]
-    assert [layer.secret for layer in plan.layers] == [False, False, False, False, True]
+                          "values #2 staging.values.yaml", "values #3 enc-staging.secret.values.yaml",
+                          "local substitutions"]
+    assert [layer.secret for layer in plan.layers] == [False, False, False, False, True, False]
     assert plan.files[2].path == Path("config/clusters/local/enc-staging.secret.values.yaml")
     assert plan_of("local", None).names == ["generated", "local cluster", "values #1 support.values.yaml"]
 
@@ -95,8 +96,14 @@ def test_layers_are_filled_in_order_and_the_last_one_wins(tmp_path):
         reads.append(path.name)
         return files[path.name]
 
+    seen: list[dict] = []
+
+    def substitute(below: dict) -> dict:  # the last layer sees every layer before it, merged
+        seen.append(below)
+        return {"who": "last", "held": below["who"]}
+
     sources = LayerSources(read, "basehub", ("jupyterhub",), {"who": "local", "local": True},
-                           {"bucket": "b1"})
+                           {"bucket": "b1"}, substitute)
     filled = layer_values(value_plan(spec, sources.cloud_outputs), sources)
     assert [(layer.kind, values) for layer, values in filled] == [
         (LayerKind.generated, {"global": {"hubName": "h", "clusterName": "c", "domain": "other.example.org"},
@@ -106,10 +113,12 @@ def test_layers_are_filled_in_order_and_the_last_one_wins(tmp_path):
         (LayerKind.cloud, {"global": {"cloud": {"bucket": "b1"}}}),
         (LayerKind.values_file, {"who": "a", "a": 1}),
         (LayerKind.secret_file, {"who": "b"}),
+        (LayerKind.local_last, {"who": "last", "held": "b"}),
     ]
+    assert seen[0]["who"] == "b" and seen[0]["local"] is True and seen[0]["a"] == 1
     assert reads == ["enc-domain.secret.yaml", "a.yaml", "enc-b.secret.yaml"]
     merged = rv.release_values(spec, sources)
-    assert merged["who"] == "b" and merged["a"] == 1 and merged["local"] is True
+    assert merged["who"] == "last" and merged["a"] == 1 and merged["local"] is True
     assert merged["global"] == {"hubName": "h", "clusterName": "c", "domain": "other.example.org",
                                 "cloud": {"bucket": "b1"}}
 
@@ -232,7 +241,7 @@ def test_deploy_and_diff_hand_helm_the_same_layers_saved_outputs_included(repo, 
 
 def test_render_hands_helm_template_the_values_deploy_hands_helm_upgrade(repo, plans):
     from deployer.plan.deploy_order import plan_hubs
-    from deployer.render.engine import Renderer, RenderOptions
+    from deployer.render.renderer import Renderer, RenderOptions
 
     deployed = _deploy_values(repo, FakeHelm())
 
@@ -260,14 +269,15 @@ def test_render_hands_helm_template_the_values_deploy_hands_helm_upgrade(repo, p
 
 def _inputs(root: Path, clusters: dict):
     from deployer.config.charts import known_charts
-    from deployer.plan.changed_releases import Snapshot, release_inputs
+    from deployer.plan.release_inputs import Snapshot, release_inputs
 
     return release_inputs(Snapshot.of_folder(root, clusters, known_charts(root)))
 
 
 def test_two_orders_of_the_layers_give_two_digests_and_the_plan_names_the_order(tmp_path, monkeypatch):
-    from deployer.plan import changed_releases as upgrade
-    from deployer.plan.changed_releases import _reasons, release_digest
+    from deployer.plan import release_inputs as upgrade
+    from deployer.plan.changed_releases import _reasons
+    from deployer.plan.release_inputs import release_digest
 
     make_cluster(tmp_path, "c", ["staging"], provider="local")
     clusters = {"c": load_valid_cluster(tmp_path, "c").model}

@@ -110,15 +110,11 @@ def test_the_chart_the_kubernetes_version_and_deployers_version_are_inputs(repo,
     assert _digests(repo, "there")["there/support"] == ours["there/support"]
 
 
-def test_every_dependency_archive_counts_by_its_content(repo, tmp_path):
-    """With a local chart repository, the digest of the archive each dependency is taken from."""
-    charts = tmp_path / "charts"
-    charts.mkdir()
-    index = ("apiVersion: v1\nentries:\n  jupyterhub:\n  - name: jupyterhub\n    version: 4.3.3\n"
-             "    urls: [jupyterhub-4.3.3.tgz]\n    digest: {}\n")
-    (charts / "index.yaml").write_text(index.format("a" * 64))
-    before = _digests(repo, "there", chart_repo=charts)
-    (charts / "index.yaml").write_text(index.format("b" * 64))
-    after = _digests(repo, "there", chart_repo=charts)
-    assert after["there/staging"] != before["there/staging"]  # basehub depends on jupyterhub 4.3.3
-    assert after["there/support"] == before["there/support"]  # the support chart does not
+def test_a_dependency_counts_by_name_version_and_repository_the_same_with_or_without_a_chart_repository(repo, tmp_path):
+    """status and plan-upgrade --against cluster compute deploy's digest without its --chart-repo."""
+    before = _digests(repo, "there")
+    shutil.copytree(REPO / "helm-charts" / "basehub", repo / "helm-charts" / "basehub")
+    assert _digests(repo, "there") == before  # the same chart, now the repository's own copy: the same content
+    chart_yaml = repo / "helm-charts" / "basehub" / "Chart.yaml"
+    chart_yaml.write_text(chart_yaml.read_text().replace('version: "4.3.3"', 'version: "4.3.4"'))
+    assert _digests(repo, "there")["there/staging"] != before["there/staging"]

@@ -79,3 +79,23 @@ def test_render_prepares_charts_in_the_global_state_folder(tmp_path, capsys, mon
 def test_render_builds_no_runner_of_its_own():
     source = (Path(__file__).resolve().parents[2] / "deployer/cli/render_cmd.py").read_text()
     assert "ProcessRunner" not in source and "state_dir(" not in source
+
+
+def test_the_application_object_is_handed_to_commands_never_kept_in_a_module_global(tmp_path, capsys, monkeypatch):
+    import importlib
+
+    cli_app = importlib.import_module("deployer.cli.app")  # (`deployer.cli.app` the attribute is the typer app)
+    seen = []
+    real = cli_app.state
+
+    def spy(ctx):
+        seen.append(real(ctx))
+        return seen[-1]
+
+    monkeypatch.setattr(importlib.import_module("deployer.cli.local_cmd"), "state", spy)
+    for folder in ("a", "b"):
+        run_app(app, ["--state-dir", str(tmp_path / folder), "local", "status", "-o", "json"])
+    capsys.readouterr()
+    assert len(seen) >= 2 and seen[0] is not seen[-1]
+    assert [s.state_dir_option for s in (seen[0], seen[-1])] == [str(tmp_path / "a"), str(tmp_path / "b")]
+    assert not any(isinstance(v, cli_app.AppState) or type(v).__name__ == "_Current" for v in vars(cli_app).values())

@@ -9,8 +9,12 @@
 3. start:    the user starts its server (POST /hub/api/users/<name>/server);
 4. ready:    wait until the hub says the server is ready;
 5. kernel:   start a kernel through the Jupyter server's REST API, run a short piece of Python through
-             the kernel's websocket, check its output, delete the kernel;
-6. stop:     the user stops its server, and the hub says it stopped.
+             the kernel's websocket, check its output, delete the kernel; the same code writes a file
+             with a random word in the user's home;
+6. stop:     the user stops its server, and the hub says it stopped;
+7. restart:  the user starts its server again and the hub says it is ready;
+8. home:     a kernel reads the file back: the home survived the server's restart (a hub whose user
+             servers get no home volume says so, and the phase is skipped); then the server is stopped.
 Always (failure, timeout, Ctrl-C): the server is stopped and the user deleted (which deletes its tokens).
 On failure: the phase, the reason (from the server pod's state and events when there is one) and the
 pod's last log lines.
@@ -18,26 +22,33 @@ pod's last log lines.
 
 from __future__ import annotations
 
-import json
 import secrets
-import socket
 import time
-import uuid
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 from urllib.parse import quote
 
+from deployer.adapters.jupyterhub import Answer, Http, HubCallFailed, run_code  # noqa: F401 (Answer: a result type)
+from deployer.adapters.port_forward import PortForwardFailed, port_forward
 from deployer.errors import DeployerError
 
-from deployer.plan.user_test_service import SERVICE, SERVICE_SCOPES, SERVICE_TOKEN_KEY, service_values  # noqa: F401
+from deployer.plan.user_test_service import HUB_SECRET, PROXY_SERVICE, SERVICE, SERVICE_TOKEN_KEY
 
-PROXY_SERVICE = "proxy-public"
-HUB_SECRET = "hub"
 CODE = "import sys\nprint(6 * 7, sys.version_info[0])"
 EXPECTED_OUTPUT = "42 3"
 USER_PREFIX = "deployer-test-"
+HOME_FILE = ".deployer-user-test"  # in the user's home
+
+
+def write_home_code(word: str) -> str:
+    return (CODE + f"\nimport os\nwith open(os.path.join(os.path.expanduser('~'), {HOME_FILE!r}), 'w') as f:"
+            f"\n    f.write({word!r})\n")
+
+
+def read_home_code() -> str:
+    return ("import os\np = os.path.join(os.path.expanduser('~'), " + repr(HOME_FILE) + ")\n"
+            "print(open(p).read() if os.path.exists(p) else 'MISSING:' + os.path.expanduser('~'))")
 
 
 def user_scopes(user: str) -> list[str]:
@@ -52,6 +63,7 @@ class UserTestOptions:
     kernel_timeout: float = 60.0
     stop_timeout: float = 60.0
     request_timeout: float = 15.0
+    home: bool = True  # the restart and home phases: a file in the home survives the server's restart
 
 
 @dataclass
@@ -82,157 +94,8 @@ class UserTestResult:
                 "pod_log": self.pod_log, "cleanup": self.cleanup}
 
 
-class PhaseFailed(DeployerError):
-    pass
-
-
-# -- HTTP to the hub (stdlib; no new dependency) ------------------------------------------------
-
-@dataclass
-class Answer:
-    status: int
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body.decode() or "null")
-
-    def brief(self) -> str:
-        try:
-            doc = self.json()
-            if isinstance(doc, dict) and doc.get("message"):
-                return str(doc["message"])[:200]
-        except ValueError:
-            pass
-        return self.body.decode(errors="replace").strip()[:200]
-
-
-@dataclass
-class Http:
-    base: str  # http://127.0.0.1:<port>
-    timeout: float
-
-    def call(self, method: str, path: str, token: str, body: Any = None) -> Answer:
-        import urllib.error
-        import urllib.request
-
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method,
-                                     headers={"Authorization": f"token {token}", "Content-Type": "application/json",
-                                              "Accept": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                return Answer(resp.status, resp.read())
-        except urllib.error.HTTPError as e:
-            return Answer(e.code, e.read() or b"")
-        except (urllib.error.URLError, OSError, TimeoutError) as e:
-            raise PhaseFailed(f"{method} {path}: no answer ({getattr(e, 'reason', e)})") from e
-
-
-# -- the kernel protocol --------------------------------------------------------------------------
-
-def execute_request(code: str, session: str) -> tuple[str, dict]:
-    msg_id = uuid.uuid4().hex
-    return msg_id, {
-        "header": {"msg_id": msg_id, "username": "deployer", "session": session, "msg_type": "execute_request",
-                   "version": "5.3", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
-        "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-        "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
-                    "allow_stdin": False, "stop_on_error": True},
-    }
-
-
-@dataclass
-class KernelOutput:
-    stdout: str = ""
-    error: str = ""
-    done: bool = False
-
-
-def absorb(out: KernelOutput, msg: dict, msg_id: str) -> None:
-    """Fold one kernel message into `out` (only messages answering `msg_id`)."""
-    if (msg.get("parent_header") or {}).get("msg_id") != msg_id:
-        return
-    kind = (msg.get("header") or {}).get("msg_type") or msg.get("msg_type")
-    content = msg.get("content") or {}
-    if kind == "stream" and content.get("name") == "stdout":
-        out.stdout += content.get("text", "")
-    elif kind == "error":
-        out.error = f"{content.get('ename')}: {content.get('evalue')}"
-    elif kind == "execute_reply":
-        if content.get("status") == "error" and not out.error:
-            out.error = f"{content.get('ename')}: {content.get('evalue')}"
-        out.done = True
-
-
-def run_code(ws_url: str, token: str, code: str, timeout: float) -> KernelOutput:
-    import websocket  # websocket-client: already a dependency of the kubernetes client
-
-    deadline = time.monotonic() + timeout
-    try:
-        ws = websocket.create_connection(ws_url, header=[f"Authorization: token {token}"], timeout=timeout)
-    except (websocket.WebSocketException, OSError) as e:
-        raise PhaseFailed(f"the kernel's websocket did not open: {e}") from e
-    out = KernelOutput()
-    try:
-        msg_id, msg = execute_request(code, uuid.uuid4().hex)
-        ws.send(json.dumps(msg))
-        while not out.done:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise PhaseFailed(f"the kernel did not finish running the code within {timeout:g}s")
-            ws.settimeout(left)
-            try:
-                raw = ws.recv()
-            except websocket.WebSocketTimeoutException:
-                continue
-            except (websocket.WebSocketException, OSError) as e:
-                raise PhaseFailed(f"the kernel's websocket closed: {e}") from e
-            if isinstance(raw, bytes):  # binary frames carry buffers; our code makes none
-                continue
-            absorb(out, json.loads(raw), msg_id)
-    finally:
-        ws.close()
-    return out
-
-
-# -- the port-forward -------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def port_forward(runner, kubectl: Path, kubeconfig: Path, context: Optional[str], namespace: str,
-                 service: str, log_file: Path, timeout: float, remote_port: int = 80) -> Iterator[str]:
-    port = free_port()
-    args = [str(kubectl), "--kubeconfig", str(kubeconfig)]
-    if context:
-        args += ["--context", context]
-    args += ["-n", namespace, "port-forward", "--address", "127.0.0.1", f"svc/{service}", f"{port}:{remote_port}"]
-    proc = runner.spawn(args, log_file=log_file)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                tail = log_file.read_text(errors="replace").strip().splitlines()[-1:] if log_file.exists() else []
-                raise PhaseFailed(f"kubectl port-forward to svc/{service} exited: {' '.join(tail) or 'no output'}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise PhaseFailed(f"kubectl port-forward to svc/{service} did not listen within {timeout:g}s")
-                time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except Exception:  # noqa: BLE001 - still running: kill it
-            proc.kill()
-            proc.wait(5)
+class PhaseFailed(HubCallFailed):
+    """A phase of the user test failed (the hub answered something else than a user would get)."""
 
 
 # -- the test -------------------------------------------------------------------------------------------
@@ -256,7 +119,7 @@ class UserTest:
             return result
         if not service_token:
             result.reason = (f"the hub registers no `{SERVICE}` service (no {SERVICE_TOKEN_KEY} in the Secret "
-                             f"{HUB_SECRET}); the chart's values must add it (deployer.run.user_test.service_values)")
+                             f"{HUB_SECRET}); the chart's values must add it (deployer.plan.user_test_service.service_values)")
             return result
         try:
             with self.connect() as base:
@@ -267,12 +130,12 @@ class UserTest:
                 try:
                     self._steps(http, service_token, result)
                     result.ok = True
-                except PhaseFailed as e:
+                except (HubCallFailed, PortForwardFailed) as e:
                     result.reason = e.message
                     self._explain(result)
                 finally:
                     result.cleanup = self._cleanup(http, service_token)
-        except PhaseFailed as e:  # the port-forward itself, or a proxy that does not reach the hub
+        except (HubCallFailed, PortForwardFailed) as e:  # the port-forward itself, or a proxy that does not reach the hub
             result.phases.append(Phase("connect", False, time.monotonic() - started, e.message))
             result.reason = e.message
         result.seconds = time.monotonic() - started
@@ -307,7 +170,7 @@ class UserTest:
         t = time.monotonic()
         try:
             message, value = fn()
-        except PhaseFailed as e:
+        except (HubCallFailed, PortForwardFailed) as e:
             result.phases.append(Phase(name, False, time.monotonic() - t, e.message))
             raise PhaseFailed(f"{name}: {e.message}") from e
         result.phases.append(Phase(name, True, time.monotonic() - t, message))
@@ -318,8 +181,39 @@ class UserTest:
         user_token = self._phase(result, "user", lambda: self._create_user(http, service_token, u))
         self._phase(result, "start", lambda: self._start(http, user_token, u))
         url = self._phase(result, "ready", lambda: self._wait_ready(http, user_token, u))
-        self._phase(result, "kernel", lambda: self._kernel(http, user_token, url))
+        word = secrets.token_hex(8)
+        self._phase(result, "kernel", lambda: self._kernel(http, user_token, url,
+                                                           write_home_code(word) if self.options.home else CODE))
         self._phase(result, "stop", lambda: self._stop(http, user_token, u))
+        if not self.options.home:
+            return
+        url = self._phase(result, "restart", lambda: self._restart(http, user_token, u))
+        self._phase(result, "home", lambda: self._read_home(http, user_token, url, word))
+        self._stop(http, user_token, u)
+
+    def _restart(self, http: Http, token: str, u: str):
+        self._start(http, token, u)
+        message, url = self._wait_ready(http, token, u)
+        return f"started again: {message}", url
+
+    def _read_home(self, http: Http, token: str, url: str, word: str):
+        out = self._run(http, token, url, read_home_code())
+        if out == word:
+            return f"the file written in the home before the restart was read back ({HOME_FILE})", None
+        if out.startswith("MISSING:"):
+            if not self._has_home_volume():
+                return (f"skipped: the user server has no home volume (singleuser.storage), so {out[8:]} starts "
+                        "empty at each start"), None
+            raise PhaseFailed(f"{out[8:]}/{HOME_FILE}, written before the server stopped, is gone after its restart")
+        raise PhaseFailed(f"{HOME_FILE} holds {out!r} after the restart, not the {word!r} written before")
+
+    def _has_home_volume(self) -> bool:
+        try:
+            pods = [p for p in self.kube.pods(self.ns, "component=singleuser-server")
+                    if p.labels.get("hub.jupyter.org/username") == self.user]
+        except DeployerError:
+            return True
+        return any(p.claims for p in pods)
 
     def _create_user(self, http: Http, token: str, u: str):
         a = http.call("POST", f"/hub/api/users/{u}", token)
@@ -356,21 +250,26 @@ class UserTest:
                                   f"(pending: {server.get('pending')})")
             time.sleep(0.5)
 
-    def _kernel(self, http: Http, token: str, url: str):
+    def _kernel(self, http: Http, token: str, url: str, code: str = CODE):
+        out = self._run(http, token, url, code)
+        if out != EXPECTED_OUTPUT:
+            raise PhaseFailed(f"the kernel printed {out!r}, expected {EXPECTED_OUTPUT!r}")
+        return f"kernel ran Python: {out!r}", None
+
+    def _run(self, http: Http, token: str, url: str, code: str) -> str:
+        """What `code` prints (stripped), run in a new kernel of the server at `url`."""
         a = http.call("POST", f"{url}api/kernels", token, {})
         if a.status != 201:
             raise PhaseFailed(f"starting a kernel answered {a.status}: {a.brief()}")
         kernel = a.json()["id"]
         try:
             ws = http.base.replace("http://", "ws://", 1) + f"{url}api/kernels/{kernel}/channels"
-            out = run_code(ws, token, CODE, self.options.kernel_timeout)
+            out = run_code(ws, token, code, self.options.kernel_timeout)
         finally:
             http.call("DELETE", f"{url}api/kernels/{kernel}", token)
         if out.error:
             raise PhaseFailed(f"the kernel raised {out.error}")
-        if out.stdout.strip() != EXPECTED_OUTPUT:
-            raise PhaseFailed(f"the kernel printed {out.stdout.strip()!r}, expected {EXPECTED_OUTPUT!r}")
-        return f"kernel ran Python: {out.stdout.strip()!r}", None
+        return out.stdout.strip()
 
     def _stop(self, http: Http, token: str, u: str):
         a = http.call("DELETE", f"/hub/api/users/{u}/server", token)
@@ -402,7 +301,7 @@ class UserTest:
             if a.status in (204, 404):
                 return f"user {self.user} and its token deleted"
             return f"deleting user {self.user} answered {a.status}: {a.brief()} (delete it by hand)"
-        except PhaseFailed as e:
+        except (HubCallFailed, PortForwardFailed) as e:
             return f"could not delete user {self.user}: {e.message} (delete it by hand)"
 
     def _explain(self, result: UserTestResult) -> None:
@@ -417,7 +316,11 @@ class UserTest:
         if not pods:
             return
         pod = pods[0]
-        findings = explain_pod(pod, {})
+        try:
+            claims = {c.name: c for c in self.kube.claims(self.ns)}
+        except DeployerError:
+            claims = {}
+        findings = explain_pod(pod, claims)
         try:
             import datetime as dt
 

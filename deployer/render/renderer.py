@@ -9,43 +9,40 @@ cluster's version -> per cluster, the fleet checks (render/fleet.py).
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
 import re
-import tarfile
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from functools import lru_cache
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
 from deployer.adapters.charts import PreparedChart, helm_home_env
 from deployer.adapters.process import ProcessRunner
-from deployer.adapters.sops import AGE_KEY_ENV, Sops
+from deployer.adapters.sops import Sops
 from deployer.checks.problems import Severity
 from deployer.checks.validate import validate
-from deployer.config.file_reader import is_secret_name
 from deployer.config.models import Cluster, RemoteChart
-from deployer.config.yamlload import YamlProblem, decode, load_yaml
 from deployer.errors import DeployerError
 from deployer.plan.deploy_order import PlannedRelease, plan_hubs, plan_support
 from deployer.render.digest import kubernetes_version
 from deployer.render.fleet import fleet_checks
 from deployer.render.kube_schema import DEFAULT_KUBERNETES_VERSION, KubeSchemas
-from deployer.render.model import RenderedObject, RenderedRelease, RenderProblem
+from deployer.render.model import RenderedRelease, RenderProblem
 from deployer.plan.release_values import ReleaseSpec
-from deployer.render.inputs import ChartOptions, ReadyRelease, ValuesReader, prepare_release_chart, release_spec
+from deployer.render.inputs import ChartOptions, ReadyRelease, prepare_release_chart, release_spec
+from deployer.render.chart_meta import chart_kube_versions
+from deployer.render.helm_output import ManifestError, helm_problem, parse_manifests
+from deployer.render.placeholders import PlaceholderReader
+from deployer.render.report import ClusterRender, RenderReport
 from deployer.render.subchart_keys import unread_problem as unread_value_problem
 from deployer.render.subchart_keys import unread_subchart_values
+from deployer.stopping import thread_pool
 
 log = logging.getLogger("deployer.render")
 
 TEMPLATE_TIMEOUT = 120.0
-PLACEHOLDER = {"str": "placeholder", "int": 0, "float": 0.0, "bool": False, "bytes": "placeholder"}
-_ENC = re.compile(r"^ENC\[[A-Z0-9_]+,data:.*,type:(\w+)\]$", re.S)
 
 
 @dataclass
@@ -55,56 +52,6 @@ class RenderOptions:
     concurrency: int = 4
     schemas: bool = True  # validate objects against the Kubernetes API schemas
     decrypt: bool = True  # decrypt sops files when an age key is available
-
-
-@dataclass
-class ClusterRender:
-    name: str
-    kubernetes_version: str
-    releases: list[RenderedRelease] = field(default_factory=list)
-    problems: list[RenderProblem] = field(default_factory=list)  # fleet checks and validate's findings
-
-
-@dataclass
-class RenderReport:
-    clusters: list[ClusterRender]
-    seconds: float = 0.0
-
-    @property
-    def problems(self) -> list[RenderProblem]:
-        out = []
-        for c in self.clusters:
-            out += c.problems
-            for r in c.releases:
-                out += r.problems
-        return out
-
-    @property
-    def errors(self) -> list[RenderProblem]:
-        return [p for p in self.problems if p.severity == "error"]
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-    def to_json(self) -> dict[str, Any]:
-        releases = [r for c in self.clusters for r in c.releases]
-        failed = {p.release for p in self.errors}
-        return {
-            "summary": {"clusters": len(self.clusters), "releases": len(releases),
-                        "clean": sum(1 for r in releases if r.id not in failed and r.rendered),
-                        "errors": len(self.errors), "seconds": round(self.seconds, 2)},
-            "clusters": [{
-                "name": c.name, "kubernetes_version": c.kubernetes_version,
-                "releases": [{
-                    "id": r.id, "release": r.release, "namespace": r.namespace, "chart": r.chart,
-                    "chart_version": r.chart_version, "objects": len(r.objects), "schema_checked": r.schema_checked,
-                    "custom_resources_not_checked": r.schema_skipped, "placeholder_values_from": r.placeholders,
-                    "seconds": round(r.seconds, 3),
-                } for r in c.releases],
-            } for c in self.clusters],
-            "problems": [p.to_json() for p in self.problems],
-        }
 
 
 # --- the stages -------------------------------------------------------------------------------------
@@ -137,7 +84,7 @@ def render_fleet(root: Path, cluster: Optional[str], hubs: Optional[list[str]], 
     for c in renders.values():
         c.kubernetes_version = c.kubernetes_version or DEFAULT_KUBERNETES_VERSION
     renderer = Renderer(root, options, runner, helm, refused=refused)
-    with ThreadPoolExecutor(max(1, options.concurrency)) as pool:
+    with thread_pool(max(1, options.concurrency)) as pool:
         results = list(pool.map(lambda job: renderer.render(job[1], job[2], job[0].kubernetes_version), jobs))
     for (c, _, _), rendered in zip(jobs, results):
         c.releases.append(rendered)
@@ -157,7 +104,7 @@ def fleet_problems_before_deploy(root: Path, clusters: dict[str, Cluster], ready
     """What `deploy` checks before changing a cluster: the fleet checks (render/fleet.py) over the
     releases it will deploy, rendered from the charts and values it will hand helm."""
     renderer = Renderer(root, options, runner, helm, schemas=False)
-    with ThreadPoolExecutor(max(1, options.concurrency)) as pool:
+    with thread_pool(max(1, options.concurrency)) as pool:
         rendered = list(pool.map(
             lambda r: renderer.render_ready(r, kubernetes_version(clusters[r.spec.cluster])), ready))
     problems: list[RenderProblem] = []
@@ -306,175 +253,6 @@ class Renderer:
                         if f.unknown_api else f"the object does not match the Kubernetes {schemas.version} API")
                 out.problems.append(RenderProblem(out.id, code, f.message, hint, kind=o.kind, name=o.name,
                                                   file=o.source))
-
-
-# --- values ---------------------------------------------------------------------------------------------
-
-
-class PlaceholderReader(ValuesReader):
-    """deploy's own values layering; only reading an encrypted file differs when no key is at hand
-    (its keys are kept, with placeholder values)."""
-
-    def __init__(self, sops: Sops, cloud_outputs: dict[str, Any], decrypt: bool) -> None:
-        super().__init__(sops, cloud_outputs)
-        self.decrypt = decrypt
-        self.placeholders: list[str] = []
-
-    def read_uncached(self, path: Path) -> dict[str, Any]:
-        if not is_secret_name(path.name):
-            return super().read_uncached(path)
-        try:
-            raw = load_yaml(decode(path.read_bytes()), positions=False).data
-        except (OSError, YamlProblem):
-            return super().read_uncached(path)  # the same error deploy gives
-        meta = raw.get("sops") if isinstance(raw, dict) else None
-        if self.decrypt and _age_key_available() and isinstance(meta, dict) and meta.get("age"):
-            return super().read_uncached(path)
-        self.placeholders.append(path.name)
-        data = _placeholders(raw)
-        if isinstance(data, dict):
-            data.pop("sops", None)
-        return data if isinstance(data, dict) else {}
-
-
-def _age_key_available() -> bool:
-    key_file = os.environ.get(AGE_KEY_ENV)
-    return bool(os.environ.get("SOPS_AGE_KEY")) or bool(key_file and Path(key_file).is_file())
-
-
-def _placeholders(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {k: _placeholders(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_placeholders(v) for v in node]
-    if isinstance(node, str):
-        m = _ENC.match(node)
-        if m:
-            return PLACEHOLDER.get(m.group(1), "placeholder")
-    return node
-
-
-# --- helm's output and errors ------------------------------------------------------------------------
-
-
-class ManifestError(DeployerError):
-    """A rendered manifest that is not valid YAML; `source` names the template it came from."""
-
-    def __init__(self, message: str, source: str) -> None:
-        super().__init__(message)
-        self.source = source
-
-
-_SOURCE = re.compile(r"^# Source: (.+)$", re.M)
-
-
-def parse_manifests(text: str, cache: Optional[dict[str, list[Any]]] = None) -> list[RenderedObject]:
-    """helm's output as objects, each with the template that made it. `cache` (chunk text -> parsed
-    documents) lets a fleet parse the many identical manifests of its releases (CRDs) once."""
-    import yaml
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    objects = []
-    for chunk in re.split(r"^---\s*$", text, flags=re.M):
-        if not chunk.strip():
-            continue
-        m = _SOURCE.search(chunk)
-        source = m.group(1).strip() if m else ""
-        docs = cache.get(chunk) if cache is not None else None
-        try:
-            if docs is None:
-                docs = list(yaml.load_all(chunk, Loader=loader))
-                if cache is not None:
-                    cache[chunk] = docs
-        except yaml.YAMLError as e:
-            # keep-from-None: without libyaml (the SafeLoader fallback) the YAMLError's text quotes the failing
-            # line of helm's output (its marks hold the whole document), which may be a secret the chart generated
-            # (randAlphaNum) that the redactor was never given; the error's first line is in the message
-            raise ManifestError(f"{source or 'a manifest'} is not valid YAML: {str(e).splitlines()[0]}", source) from None
-        for doc in docs:
-            if not doc:
-                continue
-            if not isinstance(doc, dict) or "kind" not in doc:
-                raise ManifestError(f"{source or 'a manifest'} holds something that is not a Kubernetes object", source)
-            meta = doc.get("metadata") or {}
-            objects.append(RenderedObject(str(doc.get("kind")), str(meta.get("name", "")),
-                                          str(meta.get("namespace", "")), str(doc.get("apiVersion", "")), source, doc))
-    return objects
-
-
-_AT_TEMPLATE = re.compile(r"\(([\w./-]+\.(?:yaml|yml|tpl|txt|json)):(\d+):(\d+)\)")
-_TEMPLATE = re.compile(r"template: ([\w./-]+\.(?:yaml|yml|tpl|txt|json)):(\d+):(\d+)")
-_YAML_ON = re.compile(r"YAML parse error on ([\w./-]+)")
-
-
-def helm_problem(release: str, stderr: str, spec: ReleaseSpec) -> RenderProblem:
-    """helm's error as one problem naming the template (and its line) or the values it refused."""
-    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
-    text = " ".join(lines)
-    first = next((ln for ln in lines if ln.startswith("Error:")), lines[0] if lines else "helm template failed")
-    message = first.removeprefix("Error: ")
-    values_files = ", ".join(p.name for p in spec.values_files) or "(generated values only)"
-    if "don't meet the specifications of the schema" in text:
-        detail = "; ".join(ln for ln in lines[1:] if not ln.startswith("Error:"))
-        return RenderProblem(release, "values-schema", f"values refused by the charts' schemas: {detail}",
-                             f"fix the key named in the hub's values files ({values_files})", file=values_files)
-    if "YAML parse error" in text:
-        m = _YAML_ON.search(text)
-        return RenderProblem(release, "invalid-manifest", message, "the template renders something that is not valid "
-                             "YAML with these values", file=m.group(1) if m else "")
-    m = _AT_TEMPLATE.search(text) or _TEMPLATE.search(text)
-    if m:
-        return RenderProblem(release, "template-failed", message,
-                             f"the values ({values_files}) break this template line", file=f"{m.group(1)}:{m.group(2)}")
-    if "requires kubeVersion" in text:
-        return RenderProblem(release, "kube-version-excluded", message,
-                             "set cluster.yaml `kubernetes_version` to the version the cluster runs, or use a chart "
-                             "version that supports it")
-    return RenderProblem(release, "template-failed", message, "run `helm template` on the chart to see the whole error")
-
-
-# --- chart metadata --------------------------------------------------------------------------------------
-
-
-def chart_kube_versions(chart: Path) -> dict[str, str]:
-    """"<name> <version>" -> kubeVersion for the chart and every subchart it carries (nested archives too)."""
-    return dict(_kube_versions_cached(str(chart)))
-
-
-@lru_cache(maxsize=256)
-def _kube_versions_cached(chart: str) -> tuple[tuple[str, str], ...]:
-    import yaml
-
-    out: dict[str, str] = {}
-    try:
-        meta = yaml.safe_load((Path(chart) / "Chart.yaml").read_text()) or {}
-    except (OSError, yaml.YAMLError):
-        return ()
-    out[f"{meta.get('name')} {meta.get('version')}"] = str(meta.get("kubeVersion") or "")
-    for archive in sorted((Path(chart) / "charts").glob("*.tgz")):
-        try:
-            _from_archive(archive.read_bytes(), out)
-        except (OSError, tarfile.TarError, yaml.YAMLError):
-            continue
-    return tuple(sorted(out.items()))
-
-
-def _from_archive(data: bytes, out: dict[str, str]) -> None:
-    import yaml
-
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-        for member in tar.getmembers():
-            parts = member.name.split("/")
-            if not member.isfile():
-                continue
-            f = tar.extractfile(member)
-            if f is None:
-                continue
-            if len(parts) == 2 and parts[1] == "Chart.yaml":
-                meta = yaml.safe_load(f.read()) or {}
-                out[f"{meta.get('name')} {meta.get('version')}"] = str(meta.get("kubeVersion") or "")
-            elif len(parts) == 3 and parts[1] == "charts" and parts[2].endswith(".tgz"):
-                _from_archive(f.read(), out)
 
 
 def _full(version: str) -> str:
