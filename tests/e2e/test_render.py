@@ -116,7 +116,8 @@ def test_two_daskhubs_side_by_side_render_clean(tmp_path, capsys):
 
 
 def test_a_fixed_gateway_fullname_makes_two_daskhubs_collide_and_is_refused(tmp_path, capsys):
-    folder = make_cluster(tmp_path, "alpha", ["dask-a", "dask-b"])
+    # a cloud-like cluster: the local cluster's last layer switches the Dask Gateway off (no images here)
+    folder = make_cluster(tmp_path, "alpha", ["dask-a", "dask-b"], provider="kubeconfig")
     for hub in ("dask-a", "dask-b"):
         set_chart(folder, hub, "daskhub")
         set_values(folder, hub, {"basehub": {"dask-gateway": {"enabled": True, "fullnameOverride": "dask-gateway"}}})
