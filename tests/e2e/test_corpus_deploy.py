@@ -91,6 +91,8 @@ def test_three_corpus_hubs_of_different_shapes_pass_the_api_servers_dry_run(api_
     rendered = {name: steps[name]["details"]["rendered"] for name in HUBS}
     assert rendered["staging"]["PersistentVolume"] >= 1 and "Deployment" in rendered["staging"]
     assert rendered["binder"]["DaemonSet"] >= 1 and rendered["binder"]["Role"] >= 1  # BinderHub's docker-api, its Role
-    assert rendered["prod"]["ClusterRole"] >= 3  # the Dask Gateway's three (named after the release), the user-scheduler's
+    # the Dask Gateway's three (api-, controller-, traefik-prod-dask-gateway: named after the release) and
+    # jupyterhub's user scheduler's (prod-user-scheduler)
+    assert rendered["prod"]["ClusterRole"] == 4
     # the gateway's traefik routes: its chart brings their CRD, which a dry run does not install
     assert "IngressRoute" in steps["prod"]["details"]["unchecked_kinds"]
