@@ -19,7 +19,9 @@ from typing import Any, Optional
 
 from deployer.config.models import Stage
 from deployer.paths import CLUSTERS_DIR
-from deployer.plan.release_inputs import ReleaseInputs, Snapshot, release_digest, release_inputs
+from collections.abc import Mapping
+
+from deployer.plan.release_inputs import ReleaseInputs, Snapshot, release_inputs
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,12 @@ def _collapse(reasons: list[str]) -> list[str]:
     return out
 
 
-def plan_upgrade(base: Snapshot, head: Snapshot, base_ref: str, head_ref: str) -> UpgradePlan:
+def plan_upgrade(base: Snapshot, head: Snapshot, base_ref: str, head_ref: str,
+                 digests: Optional[Mapping[str, str]] = None) -> UpgradePlan:
+    """The releases whose configuration inputs differ between `base` and `head` (or are new at
+    head). `digests`: per release id, the ledger's digest of what it renders from at head (each
+    job carries it: the one a deploy of head records)."""
+    digests = digests or {}
     before = release_inputs(base)
     after = release_inputs(head)
     plan = UpgradePlan(base_ref, head_ref)
@@ -120,7 +127,7 @@ def plan_upgrade(base: Snapshot, head: Snapshot, base_ref: str, head_ref: str) -
         if reasons:
             planned[rid] = Job(inputs.cluster, inputs.kind, inputs.hub,
                                inputs.stage.value if inputs.stage else None, inputs.chart, tuple(reasons),
-                               release_digest(inputs))
+                               digests.get(rid, ""))
     # A new hub is a new kind of change for its cluster: its staging hubs go first, as a canary.
     for rid, job in list(planned.items()):
         if job.reasons == ("new",) and job.kind == "hub" and job.stage == Stage.prod.value:
@@ -128,7 +135,7 @@ def plan_upgrade(base: Snapshot, head: Snapshot, base_ref: str, head_ref: str) -
                 if other.cluster == job.cluster and other.kind == "hub" and other.stage is Stage.staging \
                         and other.id not in planned:
                     planned[other.id] = Job(other.cluster, "hub", other.hub, Stage.staging.value, other.chart,
-                                            (f"canary for new hub {job.hub}",), release_digest(other))
+                                            (f"canary for new hub {job.hub}",), digests.get(other.id, ""))
     for job in sorted(planned.values(), key=lambda j: j.id):
         if job.kind == "support":
             plan.support_jobs.append(job)
@@ -143,9 +150,11 @@ def plan_upgrade(base: Snapshot, head: Snapshot, base_ref: str, head_ref: str) -
     return plan
 
 
-def plan_from_changed_files(head: Snapshot, changed: list[str], label: str = "working tree") -> UpgradePlan:
+def plan_from_changed_files(head: Snapshot, changed: list[str], label: str = "working tree",
+                            digests: Optional[Mapping[str, str]] = None) -> UpgradePlan:
     """Without a base commit: every release whose inputs include a changed file (by path). A
     changed cluster.yaml plans all of that cluster's releases (its old content is unknown)."""
+    digests = digests or {}
     inputs = release_inputs(head)
     changed_set = {c.strip("/") for c in changed}
     plan = UpgradePlan("(changed files)", label)
@@ -156,7 +165,7 @@ def plan_from_changed_files(head: Snapshot, changed: list[str], label: str = "wo
             hits.append(cluster_yaml)
         if hits:
             job = Job(r.cluster, r.kind, r.hub, r.stage.value if r.stage else None, r.chart,
-                      tuple(f"changed {h}" for h in hits), release_digest(r))
+                      tuple(f"changed {h}" for h in hits), digests.get(rid, ""))
             (plan.support_jobs if r.kind == "support" else
              plan.staging_jobs if r.stage is Stage.staging else plan.prod_jobs).append(job)
     return plan

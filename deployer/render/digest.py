@@ -138,8 +138,10 @@ def release_digest(spec: ReleaseSpec, reader: DigestReader, charts: ChartDigests
 
 
 def desired_digests(root: Path, clusters: Mapping[str, Cluster], only: Optional[set[str]] = None,
-                    version: str = __version__) -> dict[str, str]:
-    """Per release id of the clusters (or of `only`): the digest of what this work tree renders."""
+                    version: str = __version__, outputs_root: Optional[Path] = None) -> dict[str, str]:
+    """Per release id of the clusters (or of `only`): the digest of what the configuration in
+    `root` renders. `outputs_root`: the repository whose saved terraform outputs are a layer
+    (`root` itself, unless `root` is a commit written out elsewhere)."""
     from deployer.config.charts import known_charts
     from deployer.plan.deploy_order import plan_hubs, plan_support
     from deployer.render.inputs import release_spec, saved_outputs
@@ -148,7 +150,7 @@ def desired_digests(root: Path, clusters: Mapping[str, Cluster], only: Optional[
     chart_digests = ChartDigests()
     out: dict[str, str] = {}
     for name, cluster in sorted(clusters.items()):
-        reader = DigestReader(None, saved_outputs(root, name))
+        reader = DigestReader(None, saved_outputs(outputs_root or root, name))
         planned = [*(plan_support(cluster) if cluster.support is not None else []), *plan_hubs(cluster, None)]
         for p in planned:
             if only is not None and p.id not in only:

@@ -245,6 +245,7 @@ class ValuesReader:
         self.cloud_outputs = dict(cloud_outputs or {})
         self._read: dict[Path, dict[str, Any]] = {}
         self._lock = threading.Lock()
+        self._file_locks: dict[Path, threading.Lock] = {}
         self.reads: list[Path] = []  # each file actually read, in order (what a run cost)
         self.preview = False  # previews of fleet hubs on the local cluster (deployer.run.preview)
 
@@ -252,12 +253,17 @@ class ValuesReader:
         key = Path(path)
         with self._lock:
             cached = self._read.get(key)
+            file_lock = self._file_locks.setdefault(key, threading.Lock())
         if cached is None:
-            log.debug("values file %s: %s", self.VERB if not is_secret_name(key.name) else self.SECRET_VERB, key)
-            cached = self.read_uncached(key)
-            with self._lock:
-                self._read[key] = cached
-                self.reads.append(key)
+            with file_lock:  # releases made ready at once that share a file: one reads it, the others wait
+                with self._lock:
+                    cached = self._read.get(key)
+                if cached is None:
+                    log.debug("values file %s: %s", self.VERB if not is_secret_name(key.name) else self.SECRET_VERB, key)
+                    cached = self.read_uncached(key)
+                    with self._lock:
+                        self._read[key] = cached
+                        self.reads.append(key)
         return copy.deepcopy(cached)
 
     def read_uncached(self, path: Path) -> dict[str, Any]:

@@ -58,7 +58,16 @@ def plan_between_refs(root: Path, base_ref: str, head_ref: str, runner: ProcessR
         head_snap = folder_snapshot(head_root, label)
         base_snap = _base_snapshot(git, base, head, paths, prefix, head_root, Path(tmp) / "base",
                                    f"base {base_ref} ({base[:12]})")
-        return plan_upgrade(base_snap, head_snap, base, head)
+        return plan_upgrade(base_snap, head_snap, base, head, head_digests(head_root, head_snap, root))
+
+
+def head_digests(head_root: Path, head: Snapshot, root: Path) -> dict[str, str]:
+    """Per release at head, the ledger's digest of what it renders from (deployer.render.digest):
+    what a deploy of head records. Offline: the configuration at head, deployer's own charts and
+    layers, the saved terraform outputs of `root`'s state folder."""
+    from deployer.render.digest import desired_digests
+
+    return desired_digests(head_root, head.clusters, outputs_root=root)
 
 
 def _base_snapshot(git: Git, base: str, head: str, paths: list[str], prefix: str, head_root: Path, scratch: Path,
@@ -120,7 +129,8 @@ def plan_changed_files(root: Path, files: list[str], cwd: Optional[Path] = None)
         else:
             raise GitError(f"changed file {f} is outside the repository {root}",
                            hint="list files inside the configuration repository")
-    return plan_from_changed_files(folder_snapshot(root, "working tree"), relative)
+    head = folder_snapshot(root, "working tree")
+    return plan_from_changed_files(head, relative, digests=head_digests(root, head, root))
 
 
 # --- against the cluster: the ledger ------------------------------------------------------------

@@ -118,3 +118,12 @@ def test_a_dependency_counts_by_name_version_and_repository_the_same_with_or_wit
     chart_yaml = repo / "helm-charts" / "basehub" / "Chart.yaml"
     chart_yaml.write_text(chart_yaml.read_text().replace('version: "4.3.3"', 'version: "4.3.4"'))
     assert _digests(repo, "there")["there/staging"] != before["there/staging"]
+
+
+def test_a_plans_job_digest_is_the_one_a_deploy_of_head_records(repo):
+    """plan-upgrade's jobs carry the ledger's digest, so a plan and a cluster's records compare."""
+    from deployer.run.plan_upgrade import plan_changed_files
+
+    plan = plan_changed_files(repo, ["config/clusters/there/staging.values.yaml"], cwd=repo)
+    [job] = plan.staging_jobs
+    assert job.id == "there/staging" and job.digest == _digests(repo, "there")["there/staging"]
