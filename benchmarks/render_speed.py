@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Figures for `deployer render` (issue 12), all measured in this one run on the shared corpus
+"""Figures for `deployer render` (issues 12 and 18), all measured in this one run on the shared corpus
 (../shared/corpus/2i2c: 148 hubs + 20 support releases) with the real charts (../shared/charts):
 
 - A: `render_fleet` over the whole corpus, concurrently (the chart cache warm): wall time, the
-  per-release cost, and the CPU time (target: under 30 s on 2 cores);
+  per-release cost, the CPU time, and how many releases render clean (issue 18: under 60 s on 2 cores,
+  147 of 148 hubs and 20 of 20 support stacks: 2i2c-uk/lis pins a jupyterhub build no repository holds);
 - B: a sequential loop of plain `helm template` over the same releases, with the very same charts,
-  arguments and values (recorded from A): wall time; prints B/A (target >= 1.8);
+  arguments and values (recorded from A): wall time; prints B/A (target >= 2);
 - C: `python -m deployer render <cluster> <hub>` of one hub, start-up included (target < 2 s).
 
 Usage: .venv/bin/python benchmarks/render_speed.py [--concurrency 4] [--runs 3]
@@ -76,9 +77,13 @@ def main() -> int:
     releases = [r for c in report.clusters for r in c.releases]
     failed = {p.release for p in report.errors}
     clean = sum(1 for r in releases if r.rendered and r.id not in failed)
+    hubs = [r for r in releases if r.is_hub]
+    clean_hubs = sum(1 for r in hubs if r.rendered and r.id not in failed)
     print(f"A  render, whole corpus, concurrency {args.concurrency}: {wall_a:.1f} s wall, {cpu_a:.1f} s CPU, "
           f"{len(releases)} releases ({clean} clean, {len(runner.templates)} helm template calls), "
           f"{wall_a / len(releases) * 1000:.0f} ms/release wall, {cpu_a / len(releases) * 1000:.0f} ms/release CPU")
+    print(f"   hubs clean: {clean_hubs} of {len(hubs)}; support stacks clean: {clean - clean_hubs} of "
+          f"{len(releases) - len(hubs)}; not clean: {', '.join(sorted(failed)) or 'none'}")
 
     plain = ProcessRunner()
     started = time.monotonic()
@@ -86,7 +91,7 @@ def main() -> int:
         plain.run(argv, input=given, env=env, timeout=300)
     wall_b = time.monotonic() - started
     print(f"B  sequential `helm template` loop, same {len(runner.templates)} calls: {wall_b:.1f} s wall")
-    print(f"   B/A = {wall_b / wall_a:.2f} (target >= 1.8)")
+    print(f"   B/A = {wall_b / wall_a:.2f} (target >= 2)")
 
     target = next((r for r in releases if r.is_hub and r.rendered and r.id not in failed), releases[0])
     cluster, hub = target.id.split("/")

@@ -56,6 +56,7 @@ class StopPolicy:
     def __init__(self) -> None:
         self.signum: Optional[int] = None
         self._children: dict[int, bool] = {}  # pid -> in a process group of its own
+        self._background: list[Any] = []  # Popen objects of background children (see background_started)
         self._folders: dict[str, None] = {}  # ordered set of secret folders not removed yet
         self._tasks: list[tuple[asyncio.AbstractEventLoop, asyncio.Task]] = []  # the engine's main tasks
         self._previous: dict[int, Any] = {}
@@ -86,9 +87,20 @@ class StopPolicy:
     def child_ended(self, pid: int) -> None:
         self._children.pop(pid, None)
 
+    def background_started(self, proc: Any) -> None:
+        """Register a background child that lives for part of the command (a port-forward): stopped
+        with the command, until its owner has waited for it (its `returncode` is set)."""
+        self._background.append(proc)
+        if self.signum is not None:
+            _signal_child(proc.pid, True, signal.SIGTERM)
+            raise Interrupted(self.signum)
+
     def _signal_children(self, sig: int) -> None:
         for pid, own_group in list(self._children.items()):
             _signal_child(pid, own_group, sig)
+        for proc in list(self._background):
+            if proc.returncode is None:  # not reaped by its owner yet: its pid is still its own
+                _signal_child(proc.pid, True, sig)
 
     # -- secret folders ---------------------------------------------------------------------------
     def secret_folder(self, prefix: str = "deployer-secret-") -> Path:
@@ -171,7 +183,7 @@ class StopPolicy:
     def finish(self) -> None:
         """The end of a command: every child still running is killed and every secret folder
         still there removed (a worker thread may still hold one when the command was stopped)."""
-        if self._children:
+        if self._children or self._background:
             self._signal_children(signal.SIGKILL)
         for folder in list(self._folders):
             self.remove_folder(Path(folder))
@@ -218,6 +230,12 @@ _current = _Current()
 def current() -> StopPolicy:
     """The policy of the command running in this process."""
     return _current.policy
+
+
+def thread_pool(max_workers: Optional[int] = None, name: str = "deployer") -> ThreadPoolExecutor:
+    """A pool of threads for blocking calls: leaving its `with` block while the command is being
+    stopped does not wait for a thread still blocked (on an API server that never answers)."""
+    return _StopAwareExecutor(current(), max_workers=max_workers, thread_name_prefix=name)
 
 
 def begin() -> StopPolicy:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -60,6 +61,21 @@ def require_tool(name: str) -> Path:
     except ToolMissing:
         missing(f"tool `{name}`")
         raise AssertionError("unreachable")
+
+
+def output_json(proc, expect: "int | tuple[int, ...]") -> Any:
+    """The JSON a command printed, read only after its exit code is checked, with its stderr in the
+    message: a command that failed (or printed nothing under load) says why, not a JSONDecodeError."""
+    import json
+
+    codes = (expect,) if isinstance(expect, int) else tuple(expect)
+    assert proc.returncode in codes, (f"exit {proc.returncode}, expected {' or '.join(map(str, codes))}\n"
+                                      f"stderr: {proc.stderr[-4000:]}\nstdout: {proc.stdout[-2000:]}")
+    try:
+        return json.loads(proc.stdout)
+    except json.JSONDecodeError as e:
+        raise AssertionError(f"not JSON (exit {proc.returncode}):\nstdout: {proc.stdout[-2000:]}\n"
+                             f"stderr: {proc.stderr[-4000:]}") from e
 
 
 @pytest.fixture(scope="session")

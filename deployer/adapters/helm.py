@@ -340,6 +340,12 @@ def _utf8_json(data: bytes) -> bytes:
         return data
 
 
+def error_summary(detail: str) -> str:
+    """helm's error in one line: its last `Error:` line, with the lines that carry its message
+    when that line only introduces them (a chart's `fail "\n..."`, a values-schema rejection)."""
+    return _summary(detail)
+
+
 def _summary(detail: str) -> str:
     lines = [ln.strip() for ln in detail.splitlines() if ln.strip()]
     errors = [ln for ln in lines if ln.lower().startswith("error")]

@@ -141,8 +141,9 @@ class Kube:
                                   pod, namespace, container=container, previous=previous, tail_lines=lines)
             except KubeError:
                 continue
-            if text and str(text).strip():
-                return [self.redactor(line)[:300] for line in str(text).strip().splitlines()[-lines:]]
+            text = _log_text(text)
+            if text.strip():
+                return [self.redactor(line)[:300] for line in text.strip().splitlines()[-lines:]]
         return []
 
     def pods(self, namespace: str, label_selector: str = "") -> list[PodState]:
@@ -246,6 +247,47 @@ class Kube:
         self._call(f"label secret {namespace}/{name}", self.core.patch_namespaced_secret, name, namespace,
                    {"metadata": {"labels": labels}})
 
+    def ensure_namespace(self, name: str, labels: Optional[dict[str, str]] = None) -> None:
+        """Create the namespace unless it exists."""
+        body = {"metadata": {"name": name, "labels": dict(labels or {})}}
+        try:
+            self._call(f"create namespace {name}", self.core.create_namespace, body)
+        except KubeError as e:
+            if e.status != 409:
+                raise
+
+    def ensure_claim(self, namespace: str, name: str, size: str, access_modes: list[str],
+                     labels: Optional[dict[str, str]] = None) -> None:
+        """Create a PersistentVolumeClaim of the cluster's default StorageClass unless it exists."""
+        body = {"metadata": {"name": name, "labels": dict(labels or {})},
+                "spec": {"accessModes": list(access_modes), "resources": {"requests": {"storage": size}}}}
+        try:
+            self._call(f"create claim {namespace}/{name}", self.core.create_namespaced_persistent_volume_claim,
+                       namespace, body)
+        except KubeError as e:
+            if e.status != 409:
+                raise
+
+    def namespace_labels(self, name: str) -> Optional[dict[str, str]]:
+        """The namespace's labels; None when there is no such namespace."""
+        try:
+            ns = self._call(f"read namespace {name}", self.core.read_namespace, name)
+        except KubeError as e:
+            if e.status == 404:
+                return None
+            raise
+        return dict(ns.metadata.labels or {})
+
+    def delete_namespace(self, name: str) -> bool:
+        """Delete the namespace (and everything in it); False when there was none."""
+        try:
+            self._call(f"delete namespace {name}", self.core.delete_namespace, name)
+        except KubeError as e:
+            if e.status == 404:
+                return False
+            raise
+        return True
+
     def api_resources(self, group_version: str) -> list[dict[str, Any]]:
         """The resources an API group version serves (discovery): name, kind, namespaced."""
         path = "/api/v1" if group_version == "v1" else f"/apis/{group_version}"
@@ -289,7 +331,7 @@ class Kube:
         if container:
             kwargs["container"] = container
         text = self._call(f"log of pod {pod}", self.core.read_namespaced_pod_log, pod, namespace, **kwargs)
-        return [self.redactor(line) for line in str(text or "").splitlines()]
+        return [self.redactor(line) for line in _log_text(text).splitlines()]
 
     # -- the service proxy ----------------------------------------------------------------
     def service_get(self, namespace: str, service: str, port: int | str, path: str,
@@ -370,6 +412,24 @@ class Kube:
 
 # -- translating API objects into our records (pure functions of the client's models) --------
 
+def _log_text(text: Any) -> str:
+    """A pod log as text: the client hands back a log that is not plain ASCII (a Python traceback's `^^^^`
+    markers, accents) as the repr of its bytes, `b'...\\n...'`; decode that back into lines."""
+    if isinstance(text, bytes):
+        return text.decode("utf-8", errors="replace")
+    text = str(text or "")
+    if len(text) > 2 and text[:2] in ("b'", 'b"') and text[-1] == text[1]:
+        import ast
+
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return text
+        if isinstance(value, bytes):
+            return value.decode("utf-8", errors="replace")
+    return text
+
+
 def pod_state(pod: Any) -> PodState:
     status = pod.status
     containers: list[ContainerState] = []
@@ -398,6 +458,7 @@ def pod_state(pod: Any) -> PodState:
         name=pod.metadata.name, phase=(status.phase if status else None) or "Pending",
         labels=dict(pod.metadata.labels or {}), containers=tuple(containers), conditions=conditions, claims=claims,
         deleting=pod.metadata.deletion_timestamp is not None, node=pod.spec.node_name,
+        uid=pod.metadata.uid or "",
     )
 
 

@@ -30,7 +30,7 @@ def port_forward(runner, kubectl: Path, kubeconfig: Path, context: Optional[str]
     if context:
         args += ["--context", context]
     args += ["-n", namespace, "port-forward", "--address", "127.0.0.1", f"svc/{service}", f"{port}:{remote_port}"]
-    proc = runner.spawn(args, log_file=log_file)
+    proc = runner.spawn(args, log_file=log_file, stop_with_command=True)
     try:
         deadline = time.monotonic() + timeout
         while True:

@@ -218,14 +218,20 @@ class ProcessRunner:
         log_file: Path,
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
+        stop_with_command: bool = False,
     ) -> subprocess.Popen[bytes]:
-        """Start a long-running background process in its own session, output to `log_file`."""
+        """Start a long-running background process in its own session, output to `log_file`.
+        `stop_with_command`: it serves this command only (a port-forward), and is stopped with it
+        when the command is stopped by a signal; otherwise it outlives the command (a local
+        cluster's component)."""
         argv = tuple(str(a) for a in args)
         log.debug("spawn: %s", self.describe(argv))
         log_file.parent.mkdir(parents=True, exist_ok=True)
+        if stop_with_command:
+            stopping.current().check()
         with open(log_file, "ab") as out:
             try:
-                return subprocess.Popen(
+                proc = subprocess.Popen(
                     argv,
                     stdin=subprocess.DEVNULL,
                     stdout=out,
@@ -236,6 +242,13 @@ class ProcessRunner:
                 )
             except FileNotFoundError as e:
                 raise _not_found(argv[0]) from e
+        if stop_with_command:
+            try:
+                stopping.current().background_started(proc)
+            except stopping.Interrupted:
+                proc.wait()
+                raise
+        return proc
 
 
 async def _stop_group_async(proc, grace: float) -> None:

@@ -32,23 +32,24 @@ _K8S_DEFS = re.compile(
     r"^https?://[^#]*/v(?P<major>\d+)\.(?P<minor>\d+)\.\d+(?P<flavour>-[a-z-]+)?/_definitions\.json#(?P<pointer>/.*)$")
 
 
+def _remote_ref_nodes(node: Any) -> list[dict[str, Any]]:
+    """Every schema node whose `$ref` names a document on the web, in document order."""
+    found: list[dict[str, Any]] = []
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and re.match(r"^https?://", ref):
+            found.append(node)
+        for value in node.values():
+            found += _remote_ref_nodes(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _remote_ref_nodes(value)
+    return found
+
+
 def remote_refs(schema: Any) -> list[str]:
     """Every `$ref` in the schema that names a document on the web, in document order."""
-    found: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            ref = node.get("$ref")
-            if isinstance(ref, str) and re.match(r"^https?://", ref):
-                found.append(ref)
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(schema)
-    return found
+    return [node["$ref"] for node in _remote_ref_nodes(schema)]
 
 
 def kubernetes_definitions(major_minor: str, strict: bool) -> dict[str, Any]:
@@ -106,20 +107,11 @@ def resolve(schema: dict[str, Any], chart: str,
         for inner in re.findall(r'"#/definitions/([^"/]+)"', text):
             bring(defs, inner, ref)
 
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            ref = node.get("$ref")
-            if isinstance(ref, str) and re.match(r"^https?://", ref):
-                defs, path = source(ref)
-                bring(defs, path[0], ref)
-                node["$ref"] = "#/definitions/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in path)
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(schema)
+    for node in _remote_ref_nodes(schema):
+        ref = node["$ref"]
+        defs, path = source(ref)
+        bring(defs, path[0], ref)
+        node["$ref"] = "#/definitions/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in path)
     if local:
         own = schema.setdefault("definitions", {})
         clash = sorted(set(own) & set(local))

@@ -14,11 +14,12 @@ from typing import Any, Optional
 _UNSET = object()
 
 
-def _at(values: Mapping[str, Any], path: str) -> Any:
+def value_at(values: Mapping[str, Any], path: str, default: Any = None) -> Any:
+    """The value at a dotted path of a values dict (`default` when any part is missing)."""
     node: Any = values
     for key in path.split("."):
         if not isinstance(node, Mapping) or key not in node:
-            return _UNSET
+            return default
         node = node[key]
     return node
 
@@ -27,7 +28,7 @@ def condition_on(paths: list[tuple[str, Any]], values: Mapping[str, Any]) -> Opt
     """The path that switches the part on (None: off). `paths`: each path of the condition with its
     default in the chart's values."""
     for path, default in paths:
-        value = _at(values, path)
+        value = value_at(values, path, _UNSET)
         if value is _UNSET:
             value = default
         if isinstance(value, bool):

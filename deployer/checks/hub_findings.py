@@ -54,6 +54,7 @@ class PodState:
     claims: tuple[str, ...] = ()  # PersistentVolumeClaims the pod mounts
     deleting: bool = False
     node: Optional[str] = None
+    uid: str = ""  # the API server's id of this pod (a pod made again under the same name has another)
 
     @property
     def ready(self) -> bool:
@@ -156,6 +157,41 @@ def explain_pod(pod: PodState, claims: dict[str, ClaimState]) -> list[Finding]:
         waiting = [f"{c.name} {c.waiting_reason}" for c in pod.containers if c.waiting_reason]
         more = f"; waiting: {', '.join(waiting)}" if waiting else ""
         out.append(Finding(severity, "not-ready", subject, f"{pod.phase}, not Ready{detail}{more}"))
+    return out
+
+
+# What an image pull says when waiting longer cannot help: the registry cannot be reached, or it has no
+# such image (or refuses it). A rate limit ("429 Too Many Requests") or a slow registry is waited for.
+_HOPELESS_PULL = ("no such host", "server misbehaving", "connection refused", "no route to host",
+                  "network is unreachable", "i/o timeout", "not found", "manifest unknown", "name unknown",
+                  "repository does not exist", "pull access denied", "unauthorized", "denied")
+_WAIT_PULL = ("429", "too many requests", "toomanyrequests", "rate limit")
+
+
+def hopeless(c: ContainerState) -> bool:
+    """A container that will not start however long a deploy waits: an image that is not on the node
+    with pull policy Never, an invalid image name, a pull whose registry cannot be reached or has no
+    such image, or a container that exited and is backing off (CrashLoopBackOff)."""
+    reason = c.waiting_reason or ""
+    if reason in (NEVER_PULL, "InvalidImageName", "CrashLoopBackOff"):
+        return True
+    if reason in ("ErrImagePull", "ImagePullBackOff"):
+        message = c.waiting_message.lower()
+        return any(k in message for k in _HOPELESS_PULL) and not any(k in message for k in _WAIT_PULL)
+    return False
+
+
+def cannot_start(pods: list[PodState], existing: set[str]) -> list[Finding]:
+    """The pods a deploy made (their uid not in `existing`, the pods there before it began) that will
+    never become ready by waiting (`hopeless`), each with its reasons; user servers are not the
+    release's. Pods that were there before are left out: an old pod crash-looping is what an upgrade may
+    be replacing."""
+    out: list[Finding] = []
+    for pod in pods:
+        if pod.uid in existing or pod.user_server or pod.deleting:
+            continue
+        if any(hopeless(c) for c in pod.containers):
+            out.extend(f for f in explain_pod(pod, {}) if f.code in ("image-pull", "crash-loop"))
     return out
 
 

@@ -180,14 +180,7 @@ def _hub_value_keys(doc: ClusterDoc, folder: Path, reader: FileReader, hub_names
             continue
         if hub.helm_chart not in ("basehub", "daskhub") or hub.chart_override:
             continue
-        paths = []
-        for ref in hub.helm_chart_values_files:
-            try:
-                path = reader.resolve_reference(folder, ref)
-            except PathRefused:
-                continue  # reported by the file rules
-            if path.is_file():
-                paths.append(path)
+        paths = _value_paths(reader, folder, hub.helm_chart_values_files)
 
         def files(with_positions: set[str]) -> list:
             read = (reader.read(path, positions=reader.rel(path) in with_positions) for path in paths)
@@ -202,6 +195,19 @@ def _hub_value_keys(doc: ClusterDoc, folder: Path, reader: FileReader, hub_names
     return found
 
 
+def _value_paths(reader: FileReader, folder: Path, refs: list[str]) -> list[Path]:
+    """The values files a release names that exist and may be read (the others are the file rules' to report)."""
+    paths = []
+    for ref in refs:
+        try:
+            path = reader.resolve_reference(folder, ref)
+        except PathRefused:
+            continue
+        if path.is_file():
+            paths.append(path)
+    return paths
+
+
 def _support_value_keys(doc: ClusterDoc, folder: Path, reader: FileReader, charts: dict[str, Path]) -> list[Problem]:
     """The support stack (our chart): every key it sets works or is refused by name (checks/support_values.py)."""
     from deployer.checks.support_values import check_support_values, schema_keys
@@ -212,14 +218,7 @@ def _support_value_keys(doc: ClusterDoc, folder: Path, reader: FileReader, chart
     known = schema_keys(charts["support"])
     if known is None:
         return []
-    paths = []
-    for ref in support.helm_chart_values_files:
-        try:
-            path = reader.resolve_reference(folder, ref)
-        except PathRefused:
-            continue  # reported by the file rules
-        if path.is_file():
-            paths.append(path)
+    paths = _value_paths(reader, folder, support.helm_chart_values_files)
     read = [reader.read(path, positions=False) for path in paths]
     problems = check_support_values(doc.model.provider.value, [f for f in read if f.problem is None], known)
     if problems:  # read again with positions, to point at each key

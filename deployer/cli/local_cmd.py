@@ -84,18 +84,24 @@ def up(
 
 
 @local_app.command("down")
-def down(ctx: typer.Context, state_dir: Optional[str] = StateDir, output: OutputFormat = Output) -> None:
-    """Stop the local cluster, take back its changes to the machine, and remove its state."""
-    result = _cluster(ctx, state_dir).down()
+def down(ctx: typer.Context, state_dir: Optional[str] = StateDir, output: OutputFormat = Output,
+         keep_data: bool = typer.Option(False, "--keep-data",
+                                        help="Keep the volumes' data (hub databases, users' homes) for the next "
+                                             "`local up`: a hub deployed again finds it.")) -> None:
+    """Stop the local cluster, take back its changes to the machine, and remove its state (and its
+    volumes' data, unless --keep-data)."""
+    result = _cluster(ctx, state_dir).down(keep_data=keep_data)
     if output is OutputFormat.json:
         typer.echo(json.dumps({"state_dir": result.state_dir, "was_recorded": result.was_recorded,
+                               "kept_data": keep_data,
                                "seconds": round(result.seconds, 2), "leftovers": result.leftovers,
                                "stopped": [{"name": n, "pid": p} for n, p in result.stopped]}, indent=2))
     elif not result.was_recorded and not result.stopped:
         typer.echo("the local cluster was not running; nothing to stop")
     else:
         names = ", ".join(f"{n} (pid {p})" for n, p in result.stopped) or "nothing was still running"
-        typer.echo(f"stopped: {names}; cleaned {result.state_dir} in {result.seconds:.1f}s")
+        kept = f" (kept the volumes' data in {result.state_dir}/volumes)" if keep_data else ""
+        typer.echo(f"stopped: {names}; cleaned {result.state_dir} in {result.seconds:.1f}s{kept}")
     if result.leftovers:
         left = ", ".join(f"{n} {k}" for k, n in result.leftovers.items())
         typer.echo(f"left behind: {left}", err=True)
@@ -154,7 +160,7 @@ def open_hub(
 ) -> None:
     """Reach a hub of the local cluster from this machine: forward 127.0.0.1:PORT to its proxy
     (`kubectl port-forward`) until Ctrl-C or --timeout, and print the URL."""
-    from deployer.run.user_test import PROXY_SERVICE
+    from deployer.run.user_session import PROXY_SERVICE
     from deployer.toolchain import find_tool
 
     status = _cluster(ctx, state_dir).status()

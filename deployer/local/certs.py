@@ -22,6 +22,7 @@ IDENTITIES: dict[str, tuple[str, tuple[str, ...]]] = {
     # the node's user is completed with the node name (the Node authorizer reads it)
     "kubelet": ("system:node:", ("system:nodes",)),
     "coredns": ("deployer-coredns", ("system:masters",)),
+    "volume-provisioner": ("deployer-volume-provisioner", ("system:masters",)),
 }
 
 

@@ -36,7 +36,8 @@ from deployer.local import certs, host, procs
 from deployer.local.spec import (
     API_COMPONENTS, COMPONENTS, MARKER, MAX_ROOT_LEN, NODE_IP, NODE_NAME, PORT_NAMES, Baseline, Component, Layout, State,
     apiserver_args, cni_conflist, containerd_args, containerd_config, controller_manager_args, coredns_args,
-    corefile, etcd_args, kubeconfig_text, kubelet_args, kubelet_config, proxy_args, proxy_config, scheduler_args,
+    STORAGE_CLASS, corefile, etcd_args, kubeconfig_text, kubelet_args, kubelet_config, provisioner_args, proxy_args,
+    proxy_config, scheduler_args, storage_class,
 )
 
 START_TIMEOUT = 90.0
@@ -187,7 +188,8 @@ class LocalCluster:
         self._refuse_foreign("read")
         state = self._load()
         if state is None:
-            if self._owned() and any(p.name not in (MARKER, "logs", self.layout.lock_file.name) for p in self.layout.root.iterdir()):
+            if self._owned() and any(p.name not in (MARKER, "logs", "volumes", self.layout.lock_file.name)
+                                     for p in self.layout.root.iterdir()):
                 return ClusterStatus("stale", where, "found a partial local cluster (no state.json)",
                                      hint="clean it up with `deployer local down`, then `deployer local up`")
             return ClusterStatus("down", where, "the local cluster is not running",
@@ -307,7 +309,8 @@ class LocalCluster:
         from deployer.toolchain import kubebuild
         from deployer.toolchain import find_tool
 
-        builds = [kubebuild.etcd_build(), kubebuild.kubernetes_build()] + ([kubebuild.coredns_build()] if self.node else [])
+        builds = [kubebuild.etcd_build(), kubebuild.kubernetes_build()] + (
+            [kubebuild.coredns_build(), kubebuild.provisioner_build()] if self.node else [])
         found: dict[str, Path] = {}
         for build in builds:
             names = [n for n in build.binaries if self.node or n not in ("kubelet", "kube-proxy")]
@@ -324,7 +327,8 @@ class LocalCluster:
 
     def _start(self, tools: dict[str, Path], port: int | None, timeout: float) -> None:
         lay = self.layout
-        self._clear_folder(keep=(MARKER, lay.lock_file.name))
+        # volumes kept by `local down --keep-data` stay: a hub deployed again finds its data
+        self._clear_folder(keep=(MARKER, lay.lock_file.name, "volumes"))
         for d in (lay.logs, lay.configs, lay.cni_conf_dir, lay.cni_ipam_dir, lay.kubelet_root, lay.pod_logs):
             d.mkdir(parents=True, exist_ok=True)
         free = [p for p in procs.free_ports(len(PORT_NAMES) + 1, "0.0.0.0") if p != port]
@@ -366,9 +370,9 @@ class LocalCluster:
         self._spawn_component(state, tools, pki, "kube-controller-manager")
         self._spawn_component(state, tools, pki, "kube-scheduler")
         if node:
-            for name in ("kubelet", "kube-proxy", "coredns"):
+            for name in ("kubelet", "kube-proxy", "coredns", "volume-provisioner"):
                 self._spawn_component(state, tools, pki, name)
-        for name in ("kube-apiserver", "kubelet", "kube-controller-manager", "coredns"):
+        for name in ("kube-apiserver", "kubelet", "kube-controller-manager", "coredns", "volume-provisioner"):
             if node or name in API_COMPONENTS:
                 self._wait(state, name, deadline, self._ready_check(state, name))
 
@@ -398,6 +402,8 @@ class LocalCluster:
                 return proxy_args(tool, lay), None
             case "coredns":
                 return coredns_args(tool, lay), 53
+            case "volume-provisioner":
+                return provisioner_args(tool, lay), None
         raise ValueError(f"no such component: {name}")
 
     def _spawn_component(self, state: State, tools: dict[str, Path], pki: certs.Pki, name: str) -> None:
@@ -414,6 +420,7 @@ class LocalCluster:
             "kubelet": lambda: self._node_ready(state),
             "kube-controller-manager": lambda: self._default_sa_ready(state),
             "coredns": lambda: _http_ok(f"http://127.0.0.1:{ports['dns_ready']}/ready"),
+            "volume-provisioner": lambda: self._storage_class_ready(state),
         }
         return checks.get(name, lambda: True)
 
@@ -544,12 +551,22 @@ class LocalCluster:
         conds = ((node or {}).get("status") or {}).get("conditions") or []
         return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds)
 
+    def _storage_class_ready(self, state: State) -> bool:
+        """The default StorageClass exists (created once the API server answers; it stays in etcd)."""
+        path = f"/apis/storage.k8s.io/v1/storageclasses/{STORAGE_CLASS}"
+        if self._api(state, path) is not None:
+            return True
+        self._api(state, "/apis/storage.k8s.io/v1/storageclasses", "POST", storage_class())
+        return self._api(state, path) is not None
+
     def _default_sa_ready(self, state: State) -> bool:
         return self._api(state, "/api/v1/namespaces/default/serviceaccounts/default") is not None
 
     # ---- down ----------------------------------------------------------------------------------
 
-    def down(self) -> DownResult:
+    def down(self, *, keep_data: bool = False) -> DownResult:
+        """Stop everything and take back every change to the host; the volumes' data goes too unless
+        `keep_data` (then `<folder>/volumes` stays for the next `up`: a hub deployed again finds it)."""
         started = time.monotonic()
         root = self.layout.root
         self._refuse_foreign("delete")
@@ -559,9 +576,11 @@ class LocalCluster:
             state = self._load()
             # a node's teardown sweeps machine-wide state: no other node may start meanwhile
             with _machine_lock(state.node if state is not None else self.node, START_TIMEOUT):
-                stopped = self._teardown(state)
+                stopped = self._teardown(state, keep_data=keep_data)
         removed = False
-        if self._marker_info().get("created_folder"):
+        if keep_data:
+            self._clear_folder(keep=(MARKER, "volumes"))
+        elif self._marker_info().get("created_folder"):
             shutil.rmtree(root, ignore_errors=True)
             removed = not root.exists()
         else:
@@ -571,7 +590,8 @@ class LocalCluster:
         return DownResult(str(root), stopped, state is not None, time.monotonic() - started,
                           {k: v for k, v in left.counts().items() if v}, removed)
 
-    def _teardown(self, state: State | None, *, keep_logs: bool = False) -> list[tuple[str, int]]:
+    def _teardown(self, state: State | None, *, keep_logs: bool = False,
+                  keep_data: bool = False) -> list[tuple[str, int]]:
         """Stop every process and take back every change to the host; the folder keeps only the
         marker (and the logs when `keep_logs`, after a failed start)."""
         root = self.layout.root
@@ -584,12 +604,13 @@ class LocalCluster:
             host.kill_processes([c.pid for c in live], grace=STOP_GRACE)
             stopped.extend((c.name, c.pid) for c in live)
 
-        stop(("kubelet", "kube-proxy", "coredns", "kube-scheduler", "kube-controller-manager"))
+        stop(("volume-provisioner", "kubelet", "kube-proxy", "coredns", "kube-scheduler", "kube-controller-manager"))
         with_node = state.node if state is not None else self.node
         if not with_node or _other_node(root):  # never sweep the host under another folder's running node
             stop(("containerd", "kube-apiserver", "etcd"))
             host.kill_processes(host.processes_using(str(root) + "/"), grace=STOP_GRACE)
-            self._clear_folder(keep=(MARKER, self.layout.lock_file.name) + (("logs",) if keep_logs else ()))
+            self._clear_folder(keep=(MARKER, self.layout.lock_file.name) + (("logs",) if keep_logs else ())
+                           + (("volumes",) if keep_data else ()))
             return stopped
         host.kill_pods()
         stop(("containerd",))
@@ -613,7 +634,8 @@ class LocalCluster:
                 host.write_sysctl("bridge_nf_call_iptables", baseline.bridge_nf_call_iptables)
         for c in comps.values():
             procs.reap(c.pid)
-        self._clear_folder(keep=(MARKER, self.layout.lock_file.name) + (("logs",) if keep_logs else ()))
+        self._clear_folder(keep=(MARKER, self.layout.lock_file.name) + (("logs",) if keep_logs else ())
+                           + (("volumes",) if keep_data else ()))
         return stopped
 
     def _clear_folder(self, keep: tuple[str, ...]) -> None:

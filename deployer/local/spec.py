@@ -30,9 +30,15 @@ PAUSE_IMAGE = "registry.local/deployer/pause:3.10"
 MARKER = ".deployer-local"  # a folder deployer created for a local cluster holds this file
 MAX_ROOT_LEN = 70  # sockets below it (kubelet/device-plugins/kubelet.sock: +35) must fit in 107 bytes
 
+# The default StorageClass of a cluster with a node: each claim gets a folder <volumes>/<namespace>/<claim>
+# from deployer's volume provisioner (deployer/local/provisioner/main.go), so the charts' defaults (the hub's
+# database on a volume, a home volume per user) work as on a cloud cluster.
+STORAGE_CLASS = "deployer-local"
+PROVISIONER = "deployer.local/hostpath"
+
 # start order; stopped in reverse
 COMPONENTS = ("etcd", "containerd", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
-              "kubelet", "kube-proxy", "coredns")
+              "kubelet", "kube-proxy", "coredns", "volume-provisioner")
 # an API-server-only cluster (no node: nothing runs, the host is not touched; several may run at once)
 API_COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 # the ports each component needs besides the API server's (picked free at `up`)
@@ -69,6 +75,7 @@ class Layout:
     pod_logs = property(lambda self: self._p("pod-logs"))
     proxy_config = property(lambda self: self._p("config", "kube-proxy.yaml"))
     corefile = property(lambda self: self._p("config", "Corefile"))
+    volumes = property(lambda self: self._p("volumes"))  # the volumes' data (`local down --keep-data` keeps it)
 
     def component_kubeconfig(self, identity: str) -> Path:
         return self._p("config", f"{identity}.kubeconfig")
@@ -194,6 +201,21 @@ def kubelet_args(kubelet: Path, layout: Layout) -> list[str]:
         f"--root-dir={layout.kubelet_root}", f"--node-ip={NODE_IP}", f"--hostname-override={NODE_NAME}",
         "--v=1",
     ]
+
+
+def provisioner_args(provisioner: Path, layout: Layout) -> list[str]:
+    return [str(provisioner), f"--kubeconfig={layout.component_kubeconfig('volume-provisioner')}",
+            f"--root={layout.volumes}", f"--node={NODE_NAME}", f"--provisioner={PROVISIONER}", "--v=1"]
+
+
+def storage_class() -> dict:
+    """The cluster's default StorageClass (what `local up` creates)."""
+    return {
+        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+        "metadata": {"name": STORAGE_CLASS, "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+                     "labels": {"app.kubernetes.io/managed-by": "deployer-local"}},
+        "provisioner": PROVISIONER, "reclaimPolicy": "Delete", "volumeBindingMode": "Immediate",
+    }
 
 
 def proxy_args(proxy: Path, layout: Layout) -> list[str]:

@@ -61,69 +61,21 @@ def user_test_service() -> dict:
     return service_values()["hub"]
 
 
-def hub_values(refs: Mapping[str, str], *, chart: str = "basehub", storage_class: str | None = None) -> LocalValues:
-    """The local layer for one hub deployed with `chart` (jupyterhub, basehub or daskhub).
-
-    `refs`: image name -> reference, at least `k8s-hub`, `configurable-http-proxy`, `singleuser`, `pause`.
-    `storage_class`: a StorageClass the cluster provisions volumes from; None = no volumes (the hub's
-    database lives in memory and user servers get no home volume)."""
+def hub_values(refs: Mapping[str, str], *, chart: str = "basehub") -> LocalValues:
+    """The local layer that comes before a hub's own files, for a hub deployed with `chart` (jupyterhub,
+    basehub or daskhub): deployer's user-test service. The hub's database and its users' storage are the
+    charts' defaults (a volume each, from the local cluster's default StorageClass). What the local cluster
+    must hold whatever the hub's files say (images, pull policies, what cannot run here) is the *last* layer
+    (`last_layer`), computed from the layers before it."""
     if chart not in HUB_NESTING:
         raise ValueError(f"no hub chart named {chart}; known: {', '.join(HUB_NESTING)}")
-    prefix = ".".join(HUB_NESTING[chart])
-    at = (prefix + ".") if prefix else ""
-    off: list[SwitchedOff] = []
-    z2jh: dict = {
-        "hub": {"image": _z2jh_image(refs["k8s-hub"]), **user_test_service()},
-        "proxy": {
-            "chp": {"image": _z2jh_image(refs["configurable-http-proxy"])},
-            # a LoadBalancer never gets an address here, and helm --wait would wait for it forever
-            "service": {"type": "ClusterIP"},
-        },
-        "singleuser": {
-            "image": _z2jh_image(refs["singleuser"]),
-            # its init container needs the k8s-network-tools image, which is not built here
-            "cloudMetadata": {"blockWithIptables": False},
-        },
-        "scheduling": {
-            "userScheduler": {"enabled": False},
-            "userPlaceholder": {"image": _z2jh_image(refs["pause"])},
-        },
-        "prePuller": {
-            "hook": {"enabled": False},
-            "continuous": {"enabled": False},
-            "pause": {"image": _z2jh_image(refs["pause"])},
-        },
-    }
-    off += [
-        SwitchedOff(f"{at}singleuser.cloudMetadata.blockWithIptables",
-                    "no k8s-network-tools image here (no cloud metadata server to block either)"),
-        SwitchedOff(f"{at}scheduling.userScheduler.enabled",
-                    "no kube-scheduler image here; the cluster's own scheduler places user pods"),
-        SwitchedOff(f"{at}prePuller.hook.enabled", "no k8s-image-awaiter image here; images are imported, never pulled"),
-        SwitchedOff(f"{at}prePuller.continuous.enabled", "images are imported into containerd, never pulled"),
-    ]
-    if storage_class is None:
-        z2jh["hub"]["db"] = {"type": "sqlite-memory"}
-        z2jh["singleuser"]["storage"] = {"type": "none"}
-        off += [
-            SwitchedOff(f"{at}hub.db.type=sqlite-memory", "no volume provisioner: the hub's database is in memory"),
-            SwitchedOff(f"{at}singleuser.storage.type=none", "no volume provisioner: user servers get no home volume"),
-        ]
-    else:
-        z2jh["hub"]["db"] = {"pvc": {"storageClassName": storage_class}}
-        z2jh["singleuser"]["storage"] = {"dynamic": {"storageClass": storage_class}}
-    values = _nest(z2jh, HUB_NESTING[chart])
-    if chart != "jupyterhub":  # basehub's own switches
-        base = values if chart == "basehub" else values["basehub"]
-        at = "" if chart == "basehub" else "basehub."
-        for key, reason in BASEHUB_OFF.items():
-            base[key] = {"enabled": False}
-            off.append(SwitchedOff(f"{at}{key}.enabled", reason))
-    return LocalValues(values, off)
+    for role in ("k8s-hub", "configurable-http-proxy", "singleuser", "pause"):
+        _split(refs[role])  # every image the last layer may put in has a tag
+    return LocalValues(_nest({"hub": {**user_test_service()}}, HUB_NESTING[chart]), [])
 
 
-# basehub's parts the local cluster cannot run, switched off by its layer (a hub's own file may still
-# switch one on, and then it fails visibly).
+# basehub's parts the local cluster cannot run, switched off by its last layer whatever the hub's files say
+# (when the chart has the part and it is on, in its defaults or the hub's files).
 BASEHUB_OFF = {
     # daskhub turns it on
     "dask-gateway": "no dask-gateway images here (its API server, controller and traefik proxy)",
@@ -210,3 +162,155 @@ def layer_for(chart_name: str, *, support: bool, hubs: list[str] | None = None) 
     if chart_name not in HUB_NESTING:
         return LocalValues({}, [])  # a chart of the user's own: nothing of ours to point anywhere
     return hub_values(refs, chart=chart_name)
+
+
+# --- the last layer: what the local cluster must hold whatever the hub's files say ------------------
+
+# images under these registries are the ones built here (deployer local images) or the node's own
+LOCAL_REGISTRIES = ("deployer.local/", "registry.local/")
+
+
+@dataclass(frozen=True)
+class Substitution:
+    path: str  # the values path, e.g. "jupyterhub.singleuser.profileList[1].kubespawner_override.image"
+    before: str
+    after: str
+
+    def line(self) -> str:
+        return f"{self.path}: {self.before} -> {self.after}"
+
+
+@dataclass(frozen=True)
+class LastLayer:
+    values: dict
+    substituted: list[Substitution] = field(default_factory=list)
+    switched_off: list[SwitchedOff] = field(default_factory=list)
+
+
+def is_local_image(name: str) -> bool:
+    return name.startswith(LOCAL_REGISTRIES)
+
+
+def _dig(values: Mapping, path: tuple[str, ...]) -> object:
+    for key in path:
+        if not isinstance(values, Mapping):
+            return None
+        values = values.get(key)  # type: ignore[assignment]
+    return values
+
+
+def _put(values: dict, path: tuple[str, ...], value: object) -> None:
+    for key in path[:-1]:
+        values = values.setdefault(key, {})
+    values[path[-1]] = value
+
+
+# z2jh image values the local cluster holds: (path under the jupyterhub chart's values, local image)
+_HELD_IMAGES = (
+    (("hub", "image"), "k8s-hub"),
+    (("proxy", "chp", "image"), "configurable-http-proxy"),
+    (("singleuser", "image"), "singleuser"),
+    (("scheduling", "userPlaceholder", "image"), "pause"),
+    (("prePuller", "pause", "image"), "pause"),
+)
+# what cannot run here, switched off whatever the hub's files say: (path, reason)
+_OFF = (
+    (("prePuller", "hook", "enabled"), "no k8s-image-awaiter image here; images are imported, never pulled"),
+    (("prePuller", "continuous", "enabled"), "images are imported into containerd, never pulled"),
+    (("scheduling", "userScheduler", "enabled"),
+     "no kube-scheduler image here; the cluster's own scheduler places user pods"),
+    (("singleuser", "cloudMetadata", "blockWithIptables"),
+     "no k8s-network-tools image here (no cloud metadata server to block either)"),
+)
+
+
+def _image_text(image: object) -> str:
+    if isinstance(image, Mapping):
+        name, tag = image.get("name") or "", image.get("tag")
+        return f"{name}:{tag}" if tag not in (None, "") else str(name)
+    return str(image or "")
+
+
+def _profile_images(profiles: list, ref: str, at: str) -> tuple[list, list[Substitution]]:
+    """The profile list with every image a profile, a choice or an unlisted choice gives user servers
+    replaced by `ref` (a local one kept); and what was replaced."""
+    import copy
+
+    profiles = copy.deepcopy(profiles)
+    done: list[Substitution] = []
+
+    def hold(override: object, where: str) -> None:
+        if isinstance(override, dict) and isinstance(override.get("image"), str) \
+                and not is_local_image(override["image"]):
+            done.append(Substitution(f"{where}.kubespawner_override.image", override["image"], ref))
+            override["image"] = ref
+
+    for i, profile in enumerate(profiles):
+        if not isinstance(profile, dict):
+            continue
+        hold(profile.get("kubespawner_override"), f"{at}[{i}]")
+        options = profile.get("profile_options")
+        for name, option in (options.items() if isinstance(options, dict) else ()):
+            if not isinstance(option, dict):
+                continue
+            choices = option.get("choices")
+            for key, choice in (choices.items() if isinstance(choices, dict) else ()):
+                if isinstance(choice, dict):
+                    hold(choice.get("kubespawner_override"), f"{at}[{i}].profile_options.{name}.choices.{key}")
+            unlisted = option.get("unlisted_choice")
+            if isinstance(unlisted, dict):
+                hold(unlisted.get("kubespawner_override"), f"{at}[{i}].profile_options.{name}.unlisted_choice")
+    return profiles, done
+
+
+def last_layer(effective: Mapping, refs: Mapping[str, str], chart: str) -> LastLayer:
+    """The local cluster's last values layer for a hub of `chart`, from `effective`: the chart's defaults
+    with every layer before this one merged over them. It holds the images (one from a registry this node
+    cannot reach becomes the local image of its role; every held image's pull policy is Never), and switches
+    off what cannot run here; it lists only what it really changed."""
+    if chart not in HUB_NESTING:
+        return LastLayer({})
+    nest = HUB_NESTING[chart]
+    at = ".".join(nest) + "." if nest else ""
+    z2jh = _dig(effective, nest) or {}
+    out: dict = {}
+    substituted: list[Substitution] = []
+    off: list[SwitchedOff] = []
+    for path, role in _HELD_IMAGES:
+        image = _dig(z2jh, path)
+        image = image if isinstance(image, Mapping) else {}
+        name = str(image.get("name") or "")
+        if not is_local_image(name):
+            _put(out, path, _z2jh_image(refs[role]))
+            substituted.append(Substitution(at + ".".join(path), _image_text(image) or "(none)", refs[role]))
+        elif image.get("pullPolicy") != PULL_POLICY:
+            _put(out, (*path, "pullPolicy"), PULL_POLICY)
+            substituted.append(Substitution(at + ".".join((*path, "pullPolicy")), str(image.get("pullPolicy")),
+                                            PULL_POLICY))
+    profiles = _dig(z2jh, ("singleuser", "profileList"))
+    if isinstance(profiles, list) and profiles:
+        held, done = _profile_images(profiles, refs["singleuser"], f"{at}singleuser.profileList")
+        if done:
+            _put(out, ("singleuser", "profileList"), held)
+            substituted += done
+    service = _dig(z2jh, ("proxy", "service", "type"))
+    if service != "ClusterIP":  # a LoadBalancer never gets an address here: helm --wait would wait for it
+        _put(out, ("proxy", "service", "type"), "ClusterIP")
+        substituted.append(Substitution(f"{at}proxy.service.type", str(service or "LoadBalancer"), "ClusterIP"))
+    for path, reason in _OFF:
+        if _dig(z2jh, path) is not False:  # on in the chart's defaults or the hub's files (or not known)
+            _put(out, path, False)
+            off.append(SwitchedOff(at + ".".join(path), reason))
+    values = _nest(out, nest) if out else {}
+    if chart != "jupyterhub":
+        base = () if chart == "basehub" else ("basehub",)
+        for key, reason in BASEHUB_OFF.items():
+            part = _dig(effective, (*base, key))
+            if not isinstance(part, Mapping):
+                continue  # the chart has no such part
+            # dask-gateway is off unless turned on; the others are on unless turned off
+            on = bool(part.get("enabled")) if key == "dask-gateway" else part.get("enabled") is not False
+            if on:
+                _put(values, (*base, key, "enabled"), False)
+                off.append(SwitchedOff(".".join((*base, key, "enabled")), reason))
+    return LastLayer(values, substituted, off)

@@ -18,6 +18,10 @@ The layers, first to last; a later layer wins, merged with helm's own semantics 
    for our support chart also the cluster autoscaler they provide for (`plan/values.py::support_cloud_values`).
 4. each values file of cluster.yaml, in its order; a sops-encrypted one is a *secret* layer,
    decrypted in memory when it is read.
+5. `local substitutions` — provider `local` only, and last: what the local cluster must hold whatever
+   the hub's files say (images from registries this node cannot reach become the local ones, pull
+   policies, components with no image here switched off). Its values are computed from the layers
+   before it (`LayerSources.substitute`), so it changes only what they really set otherwise.
 
 No command takes `--set` overrides, so there is no such layer.
 """
@@ -125,6 +129,7 @@ class LayerKind(str, enum.Enum):
     cloud = "terraform outputs"
     values_file = "values file"
     secret_file = "secret values file"
+    local_last = "local substitutions"
 
 
 @dataclass(frozen=True)
@@ -174,6 +179,8 @@ def value_plan(spec: ReleaseSpec, cloud_outputs: Mapping[str, Any] | None = None
     for i, path in enumerate(spec.values_files):
         kind = LayerKind.secret_file if is_secret_name(path.name) else LayerKind.values_file
         layers.append(Layer(f"values #{i + 1} {path.name}", kind, path))
+    if spec.provider == "local" and spec.hub is not None:  # last: what the local cluster must hold whatever the hub's files say
+        layers.append(Layer("local substitutions", LayerKind.local_last))
     return ValuePlan(spec.id, release_chart(spec), tuple(layers), spec.cluster, spec.hub, spec.domain,
                      spec.domain_override, spec.provider)
 
@@ -191,13 +198,18 @@ class LayerSources:
     dependencies: Sequence[str] = ()
     local: Mapping[str, Any] = field(default_factory=dict)
     cloud_outputs: Mapping[str, Any] = field(default_factory=dict)
+    # the values of the last local layer, from the values of the layers before it merged
+    substitute: Optional[Callable[[dict[str, Any]], dict[str, Any]]] = None
 
 
 def layer_values(plan: ValuePlan, sources: LayerSources) -> list[tuple[Layer, dict[str, Any]]]:
     """Each layer of the plan with its values, in the plan's order (files read in that order)."""
     out: list[tuple[Layer, dict[str, Any]]] = []
     for layer in plan.layers:
-        if layer.kind is LayerKind.generated:
+        if layer.kind is LayerKind.local_last:
+            below = merge_values(*(values for _, values in out))
+            out.append((layer, sources.substitute(below) if sources.substitute is not None else {}))
+        elif layer.kind is LayerKind.generated:
             out.append((layer, _generated(plan, sources)))
         elif layer.kind is LayerKind.local:
             out.append((layer, dict(sources.local)))

@@ -96,18 +96,24 @@ def terraform_values(outputs: Mapping[str, Any], hub: Optional[str] = None) -> d
 # that `deployer provision` made scales its user and dask node groups from zero with no value written by
 # hand. The cluster's own support values files come later and can still turn it off.
 
-AUTOSCALER_ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
+IRSA_ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
 
 
 def support_cloud_values(outputs: Mapping[str, Any]) -> dict[str, Any]:
-    """The support chart's values from the saved outputs ({} when they hold no autoscaler role)."""
+    """The support chart's values from the saved outputs: the cluster autoscaler, and cost monitoring
+    when the module made its role ({} when they hold neither)."""
+    values: dict[str, Any] = {}
+    cost_role = outputs.get("cost_monitoring_role_arn")
+    if isinstance(cost_role, str) and cost_role:
+        values["jupyterhub-cost-monitoring"] = {
+            "enabled": True, "serviceAccount": {"annotations": {IRSA_ROLE_ANNOTATION: cost_role}}}
     role = outputs.get("cluster_autoscaler_role_arn")
     if not isinstance(role, str) or not role:
-        return {}
+        return values
     autoscaler: dict[str, Any] = {
         "enabled": True,
         "cloudProvider": "aws",
-        "rbac": {"serviceAccount": {"annotations": {AUTOSCALER_ROLE_ANNOTATION: role}}},
+        "rbac": {"serviceAccount": {"annotations": {IRSA_ROLE_ANNOTATION: role}}},
     }
     account = outputs.get("cluster_autoscaler_service_account")
     if isinstance(account, Mapping) and account.get("name"):
@@ -116,4 +122,4 @@ def support_cloud_values(outputs: Mapping[str, Any]) -> dict[str, Any]:
         autoscaler["autoDiscovery"] = {"clusterName": str(outputs["cluster_name"])}
     if outputs.get("region"):
         autoscaler["awsRegion"] = str(outputs["region"])
-    return {"cluster-autoscaler": autoscaler}
+    return {**values, "cluster-autoscaler": autoscaler}

@@ -67,6 +67,10 @@ def helm_problem(release: str, stderr: str, spec: ReleaseSpec) -> RenderProblem:
     text = " ".join(lines)
     first = next((ln for ln in lines if ln.startswith("Error:")), lines[0] if lines else "helm template failed")
     message = first.removeprefix("Error: ")
+    if message.endswith(":"):  # its message is on the lines after (a chart's `fail "\n..."`)
+        from deployer.adapters.helm import error_summary
+
+        message = error_summary(stderr)
     values_files = ", ".join(p.name for p in spec.values_files) or "(generated values only)"
     if "don't meet the specifications of the schema" in text:
         detail = "; ".join(ln for ln in lines[1:] if not ln.startswith("Error:"))

@@ -70,6 +70,46 @@ def local_layer(spec: ReleaseSpec, name: str):
     return layer_for(name, support=spec.hub is None, hubs=list(spec.cluster_hubs))
 
 
+def local_substitute(spec: ReleaseSpec, prepared: Optional[PreparedChart],
+                     report: Optional[dict[str, Any]] = None, preview: bool = False):
+    """The local cluster's last values layer for a hub (deployer.local.values.last_layer; for a preview
+    of a fleet hub, deployer.local.preview_values.preview_layer before it), as the function of the layers
+    before it that `LayerSources.substitute` takes; None elsewhere. What it substitutes and switches off
+    goes into `report` (`substituted`, `switched_off`: one line each; `home_claim` for a preview)."""
+    if spec.provider != "local" or spec.hub is None:
+        return None
+    from deployer.local.values import HUB_NESTING
+
+    name = chart_name(spec, prepared)
+    if name not in HUB_NESTING:
+        return None  # a chart of the user's own: nothing of ours to point anywhere
+
+    def substitute(below: dict[str, Any]) -> dict[str, Any]:
+        from deployer.local.chart_defaults import chart_defaults
+        from deployer.local.images import image_refs
+        from deployer.local.values import last_layer
+        from deployer.plan.values import merge_values
+
+        defaults = chart_defaults(prepared.path) if prepared is not None else {}
+        effective = merge_values(defaults, below)
+        substituted, switched_off, own = [], [], {}
+        if preview:
+            from deployer.local.preview_values import preview_layer
+
+            cloud = preview_layer(effective, name)
+            own, effective = cloud.values, merge_values(effective, cloud.values)
+            substituted, switched_off = list(cloud.substituted), list(cloud.switched_off)
+            if report is not None:
+                report["home_claim"] = cloud.home_claim
+        layer = last_layer(effective, image_refs(), name)
+        if report is not None:
+            report["substituted"] = [s.line() for s in substituted + layer.substituted]
+            report["switched_off"] = [o.line() for o in switched_off + layer.switched_off]
+        return merge_values(own, layer.values)
+
+    return substitute
+
+
 def prepare_release_chart(spec: ReleaseSpec, options: ChartOptions, runner: "ProcessRunner",
                           helm_binary: Path) -> Optional[PreparedChart]:
     """The release's chart with its dependencies built; None for a remote chart helm fetches itself."""
@@ -179,7 +219,9 @@ class ReadyRelease:
     spec: ReleaseSpec
     chart: Optional[PreparedChart]  # None: a remote chart helm fetches itself
     values: dict[str, Any]
-    local_switched_off: list[str] = field(default_factory=list)  # the local layer's switches, as lines
+    local_switched_off: list[str] = field(default_factory=list)  # the local layers' switches, as lines
+    local_substituted: list[str] = field(default_factory=list)  # what the last local layer substituted
+    home_claim: bool = False  # a preview: make the local claim for the hub's NFS homes
 
     @property
     def source(self) -> ChartSource:
@@ -205,6 +247,7 @@ class ValuesReader:
         self._lock = threading.Lock()
         self._file_locks: dict[Path, threading.Lock] = {}
         self.reads: list[Path] = []  # each file actually read, in order (what a run cost)
+        self.preview = False  # previews of fleet hubs on the local cluster (deployer.run.preview)
 
     def read_values_file(self, path: Path) -> dict[str, Any]:
         key = Path(path)
@@ -233,18 +276,22 @@ class ValuesReader:
         return _mapping(path, data)
 
     def layer_sources(self, spec: ReleaseSpec, prepared: Optional[PreparedChart],
-                      read: Optional[Callable[[Path], dict[str, Any]]] = None) -> LayerSources:
-        """What fills the release's layers (deployer.plan.release_values decides which, in which order)."""
+                      read: Optional[Callable[[Path], dict[str, Any]]] = None,
+                      report: Optional[dict[str, Any]] = None) -> LayerSources:
+        """What fills the release's layers (deployer.plan.release_values decides which, in which order);
+        `report` gets what the local cluster's last layer substituted and switched off."""
         name = chart_name(spec, prepared)
         local = local_layer(spec, name)
         dependencies = chart_dependencies(prepared.path) if prepared is not None else \
             (chart_dependencies(spec.chart_dir) if spec.chart_dir is not None else [])
         return LayerSources(read or self.read_values_file, name, tuple(dependencies),
-                            local.values if local is not None else {}, self.cloud_outputs)
+                            local.values if local is not None else {}, self.cloud_outputs,
+                            local_substitute(spec, prepared, report, self.preview))
 
-    def release_values(self, spec: ReleaseSpec, prepared: Optional[PreparedChart]) -> dict[str, Any]:
+    def release_values(self, spec: ReleaseSpec, prepared: Optional[PreparedChart],
+                       report: Optional[dict[str, Any]] = None) -> dict[str, Any]:
         """The values helm gets for the release (deploy, diff and render all take them from here)."""
-        values = release_values(spec, self.layer_sources(spec, prepared))
+        values = release_values(spec, self.layer_sources(spec, prepared, report=report))
         if prepared is not None and prepared.missing_optional:
             refuse_missing_switched_on(spec, prepared, values)
         return values
@@ -255,6 +302,9 @@ def ready_release(spec: ReleaseSpec, reader: ValuesReader, options: ChartOptions
     """Prepare the release's chart (unless `prepared` has it already) and layer its values."""
     chart = prepared[spec.id] if prepared is not None and spec.id in prepared else \
         prepare_release_chart(spec, options, runner, helm_binary)
-    values = reader.release_values(spec, chart)
+    report: dict[str, Any] = {}
+    values = reader.release_values(spec, chart, report)
     local = local_layer(spec, chart_name(spec, chart))
-    return ReadyRelease(spec, chart, values, [o.line() for o in local.switched_off] if local is not None else [])
+    early = [o.line() for o in local.switched_off] if local is not None else []
+    return ReadyRelease(spec, chart, values, early + list(report.get("switched_off", [])),
+                        list(report.get("substituted", [])), bool(report.get("home_claim")))

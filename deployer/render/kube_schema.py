@@ -93,7 +93,7 @@ class KubeSchemas:
                 message = f"{error.instance!r} is not a Kubernetes quantity (e.g. 512Mi, 2Gi, 500m, 1.5)"
             else:
                 message = error.message
-            findings.append(SchemaFinding(f"{where}: {_short(message)}"))
+            findings.append(SchemaFinding(f"{where}: {_short(message, error.instance)}"))
         return True, findings
 
 
@@ -112,7 +112,14 @@ def check_objects(objects: list[dict[str, Any]], schemas: KubeSchemas) -> tuple[
     return checked, skipped, problems
 
 
-def _short(message: str) -> str:
+def _short(message: str, instance: Any = None) -> str:
+    """At most 200 characters. A value too long to show is left out whole, never cut: the piece of a
+    secret that a cut would leave is a form of it no redactor knows."""
+    if len(message) <= 200:
+        return message
+    shown = repr(instance)
+    if instance is not None and shown in message:
+        message = message.replace(shown, f"(a {type(instance).__name__} of {len(shown)} characters, not shown)")
     return message if len(message) <= 200 else message[:197] + "..."
 
 

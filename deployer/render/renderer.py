@@ -14,7 +14,6 @@ import logging
 import os
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -37,6 +36,9 @@ from deployer.render.chart_meta import chart_kube_versions
 from deployer.render.helm_output import ManifestError, helm_problem, parse_manifests
 from deployer.render.placeholders import PlaceholderReader
 from deployer.render.report import ClusterRender, RenderReport
+from deployer.render.subchart_keys import unread_problem as unread_value_problem
+from deployer.render.subchart_keys import unread_subchart_values
+from deployer.stopping import thread_pool
 
 log = logging.getLogger("deployer.render")
 
@@ -82,7 +84,7 @@ def render_fleet(root: Path, cluster: Optional[str], hubs: Optional[list[str]], 
     for c in renders.values():
         c.kubernetes_version = c.kubernetes_version or DEFAULT_KUBERNETES_VERSION
     renderer = Renderer(root, options, runner, helm, refused=refused)
-    with ThreadPoolExecutor(max(1, options.concurrency)) as pool:
+    with thread_pool(max(1, options.concurrency)) as pool:
         results = list(pool.map(lambda job: renderer.render(job[1], job[2], job[0].kubernetes_version), jobs))
     for (c, _, _), rendered in zip(jobs, results):
         c.releases.append(rendered)
@@ -102,7 +104,7 @@ def fleet_problems_before_deploy(root: Path, clusters: dict[str, Cluster], ready
     """What `deploy` checks before changing a cluster: the fleet checks (render/fleet.py) over the
     releases it will deploy, rendered from the charts and values it will hand helm."""
     renderer = Renderer(root, options, runner, helm, schemas=False)
-    with ThreadPoolExecutor(max(1, options.concurrency)) as pool:
+    with thread_pool(max(1, options.concurrency)) as pool:
         rendered = list(pool.map(
             lambda r: renderer.render_ready(r, kubernetes_version(clusters[r.spec.cluster])), ready))
     problems: list[RenderProblem] = []
@@ -222,6 +224,8 @@ class Renderer:
             out.problems.append(RenderProblem(out.id, "invalid-manifest", e.message,
                                               "fix the template: its output is not valid YAML", file=e.source))
             return
+        if prepared is not None:  # keys a schema-less subchart ignores (render/subchart_keys.py)
+            out.problems += [unread_value_problem(out.id, u) for u in unread_subchart_values(prepared.path, values)]
         if self.use_schemas:
             self._check_schemas(out, version)
 

@@ -180,10 +180,12 @@ def _run_planned(request: DeployRequest, clusters: dict[str, Cluster], planned: 
             if use_ledger:
                 hooks = (_record_fixup(access, runner, predicted), *hooks)
             from deployer.run.release_probes import failure_explainer, reachability_probe
+            from deployer.run.pod_watch import kube_pod_watch
 
             deployer = ReleaseDeployer(conn.helm, sops, runner, helm_binary, request.options, hooks,
                                        probe=reachability_probe(access, runner),
                                        explain=failure_explainer(access, runner),
+                                       pod_watch=kube_pod_watch(access, runner),
                                        validate_objects=_object_validator(access, runner),
                                        check_schemas=_schema_checker(clusters[name]))
             for p in mine:
@@ -248,7 +250,7 @@ def ready_stage(specs: list[ReleaseSpec], readers: dict[str, ValuesReader], char
                 runner: ProcessRunner, helm_binary: Path, concurrency: int) -> dict[str, "ReadyRelease | DeployerError"]:
     """Each release to deploy made ready (its chart prepared, its values layered), concurrently; a
     release that cannot be made ready keeps its error, which fails its step (and only it)."""
-    from concurrent.futures import ThreadPoolExecutor
+    from deployer.stopping import thread_pool
 
     def one(spec: ReleaseSpec) -> "ReadyRelease | DeployerError":
         try:
@@ -258,7 +260,7 @@ def ready_stage(specs: list[ReleaseSpec], readers: dict[str, ValuesReader], char
 
     if not specs:
         return {}
-    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(specs)))) as pool:
+    with thread_pool(max(1, min(concurrency, len(specs)))) as pool:
         return dict(zip((s.id for s in specs), pool.map(one, specs)))
 
 

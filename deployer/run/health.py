@@ -346,8 +346,11 @@ def after_deploy_health(options: HealthOptions):
             def attempt(h: HubHealth) -> None:
                 ctx.progress(f"health check: attempt {h.attempts} unhealthy ({h.summary[:80]}); retrying")
 
+            hub = cluster.hub(spec.hub)
+            if spec.namespace != hub.name:  # a preview: the hub's release in a namespace of its own
+                hub = hub.model_copy(update={"name": spec.namespace})
             with kube_for(access, runner, options.request_timeout) as kube:
-                result = await HubChecker(kube, cluster.name, options).check(cluster.hub(spec.hub), attempt)
+                result = await HubChecker(kube, cluster.name, options).check(hub, attempt)
             outcome.details["health"] = result.to_json()
             if not result.healthy:
                 details = {**outcome.details}
@@ -358,7 +361,7 @@ def after_deploy_health(options: HealthOptions):
             outcome.message += "; healthy"
             if options.user_test:
                 ctx.progress("user test")
-                test = await asyncio.to_thread(_user_test, access, runner, spec.hub, options)
+                test = await asyncio.to_thread(_user_test, access, runner, spec.namespace, options)
                 outcome.details["user_test"] = test.to_json()
                 if not test.ok:
                     raise HubUnhealthy(

@@ -8,6 +8,8 @@ release and retry once -> settle a first install -> on failure, roll back (unles
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Optional
@@ -20,6 +22,7 @@ from deployer.errors import DeployerError
 from deployer.plan.release_values import ReleaseSpec
 from deployer.render.inputs import ChartOptions, ReadyRelease
 from deployer.run.engine import Outcome, StepContext
+from deployer.run.pod_watch import PodsCannotStart, PodWatch, pods_before, while_pods_can_start
 from deployer.plan.rollback_target import good_target
 
 
@@ -73,8 +76,9 @@ class ReleaseDeployer:
                  options: DeployOptions, after_deploy: tuple[AfterDeploy, ...] = (),
                  probe: Optional[Probe] = None, explain: Optional[Explain] = None,
                  validate_objects: Optional[ValidateObjects] = None,
-                 check_schemas: Optional[CheckSchemas] = None) -> None:
+                 check_schemas: Optional[CheckSchemas] = None, pod_watch: Optional[PodWatch] = None) -> None:
         self.validate_objects = validate_objects
+        self.pod_watch = pod_watch  # while helm waits: fail at once on a pod that cannot start
         self.check_schemas = check_schemas
         self.probe = probe
         self.explain = explain
@@ -102,6 +106,10 @@ class ReleaseDeployer:
         ctx.result.details.update(details)
         if ready.local_switched_off:
             details["local_switched_off"] = list(ready.local_switched_off)
+        if ready.local_substituted:
+            details["local_substituted"] = list(ready.local_substituted)
+        if ready.home_claim:
+            details["home_claim"] = True
         chart_path = ready.source
         if self.options.dry_run:
             return await self._dry_run(spec, chart_path, values, details, ctx)
@@ -159,9 +167,12 @@ class ReleaseDeployer:
         return result
 
     async def _upgrade(self, spec: ReleaseSpec, chart: ChartSource, values: dict[str, Any]) -> dict:
+        before = await pods_before(self.pod_watch, spec.namespace) if self.pod_watch is not None else set()
         upgrade = self.helm.upgrade_install(spec.release, chart, values, namespace=spec.namespace,
                                             timeout=self.options.timeout, description=f"deployer: {spec.id}",
                                             labels=self.labels.get(spec.id))
+        if self.pod_watch is not None:
+            upgrade = while_pods_can_start(upgrade, self.pod_watch, spec.namespace, before)
         if self.probe is None:
             return await upgrade
         return await while_reachable(upgrade, self.probe)
@@ -203,9 +214,18 @@ class ReleaseDeployer:
         try:
             ctx.progress("server-side dry run")
             history = await self.helm.history(spec.release, spec.namespace, timeout=20)
-            rendered = await self.helm.upgrade_install(spec.release, chart_path, values, namespace=spec.namespace,
-                                                       timeout=60, wait=False, dry_run=True)
             current = history[-1].revision if history else 0
+            try:
+                rendered = await self.helm.upgrade_install(spec.release, chart_path, values, namespace=spec.namespace,
+                                                           timeout=60, wait=False, dry_run=True)
+            except HelmError as e:
+                # a chart that brings its own CRDs (dask-gateway's traefik IngressRoute): a dry run installs
+                # no CRD, so helm cannot map those custom resources on a cluster that lacks them; the API
+                # server still validates every object of the rendering (the custom resources are named)
+                if isinstance(e, ClusterUnreachable) or not _CRD_NOT_INSTALLED.search(e.message):
+                    raise
+                rendered = {"manifest": "\n---\n".join(json.dumps(d) for d in docs)}
+                details["helm_dry_run"] = "custom resources of CRDs not installed yet: validated by the API server"
         except HelmError as e:
             if not isinstance(e, ClusterUnreachable):
                 raise ReleaseFailed(f"server-side dry run failed: {e.message}", e.hint, details) from e
@@ -276,7 +296,9 @@ class ReleaseDeployer:
             return ReleaseFailed(f"{message}; nothing was rolled back (a release left pending is recovered by the "
                                  "next deploy)", error.hint, details)
         hint = error.hint
-        if not isinstance(error, ChartRenderFailed) and self.explain is not None:  # helm applied it: why is it not ready?
+        if isinstance(error, PodsCannotStart):  # it said why already: the pods' own reasons
+            details["reasons"] = [f.to_json() for f in error.findings]
+        elif not isinstance(error, ChartRenderFailed) and self.explain is not None:  # helm applied it: why is it not ready?
             ctx.progress("reading why the release is not ready")
             from deployer.checks.hub_findings import first_reason, hint_for
 
@@ -345,6 +367,9 @@ async def while_reachable(operation: Awaitable[Any], probe: Probe, *, interval: 
         if not task.done():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+
+
+_CRD_NOT_INSTALLED = re.compile(r'resource mapping not found .*no matches for kind "[^"]+"')
 
 
 def _release_objects(rendered: Any) -> list[dict[str, Any]]:

@@ -9,8 +9,12 @@
 3. start:    the user starts its server (POST /hub/api/users/<name>/server);
 4. ready:    wait until the hub says the server is ready;
 5. kernel:   start a kernel through the Jupyter server's REST API, run a short piece of Python through
-             the kernel's websocket, check its output, delete the kernel;
-6. stop:     the user stops its server, and the hub says it stopped.
+             the kernel's websocket, check its output, delete the kernel; the same code writes a file
+             with a random word in the user's home;
+6. stop:     the user stops its server, and the hub says it stopped;
+7. restart:  the user starts its server again and the hub says it is ready;
+8. home:     a kernel reads the file back: the home survived the server's restart (a hub whose user
+             servers get no home volume says so, and the phase is skipped); then the server is stopped.
 Always (failure, timeout, Ctrl-C): the server is stopped and the user deleted (which deletes its tokens).
 On failure: the phase, the reason (from the server pod's state and events when there is one) and the
 pod's last log lines.
@@ -34,6 +38,17 @@ from deployer.plan.user_test_service import HUB_SECRET, PROXY_SERVICE, SERVICE, 
 CODE = "import sys\nprint(6 * 7, sys.version_info[0])"
 EXPECTED_OUTPUT = "42 3"
 USER_PREFIX = "deployer-test-"
+HOME_FILE = ".deployer-user-test"  # in the user's home
+
+
+def write_home_code(word: str) -> str:
+    return (CODE + f"\nimport os\nwith open(os.path.join(os.path.expanduser('~'), {HOME_FILE!r}), 'w') as f:"
+            f"\n    f.write({word!r})\n")
+
+
+def read_home_code() -> str:
+    return ("import os\np = os.path.join(os.path.expanduser('~'), " + repr(HOME_FILE) + ")\n"
+            "print(open(p).read() if os.path.exists(p) else 'MISSING:' + os.path.expanduser('~'))")
 
 
 def user_scopes(user: str) -> list[str]:
@@ -48,6 +63,7 @@ class UserTestOptions:
     kernel_timeout: float = 60.0
     stop_timeout: float = 60.0
     request_timeout: float = 15.0
+    home: bool = True  # the restart and home phases: a file in the home survives the server's restart
 
 
 @dataclass
@@ -165,8 +181,39 @@ class UserTest:
         user_token = self._phase(result, "user", lambda: self._create_user(http, service_token, u))
         self._phase(result, "start", lambda: self._start(http, user_token, u))
         url = self._phase(result, "ready", lambda: self._wait_ready(http, user_token, u))
-        self._phase(result, "kernel", lambda: self._kernel(http, user_token, url))
+        word = secrets.token_hex(8)
+        self._phase(result, "kernel", lambda: self._kernel(http, user_token, url,
+                                                           write_home_code(word) if self.options.home else CODE))
         self._phase(result, "stop", lambda: self._stop(http, user_token, u))
+        if not self.options.home:
+            return
+        url = self._phase(result, "restart", lambda: self._restart(http, user_token, u))
+        self._phase(result, "home", lambda: self._read_home(http, user_token, url, word))
+        self._stop(http, user_token, u)
+
+    def _restart(self, http: Http, token: str, u: str):
+        self._start(http, token, u)
+        message, url = self._wait_ready(http, token, u)
+        return f"started again: {message}", url
+
+    def _read_home(self, http: Http, token: str, url: str, word: str):
+        out = self._run(http, token, url, read_home_code())
+        if out == word:
+            return f"the file written in the home before the restart was read back ({HOME_FILE})", None
+        if out.startswith("MISSING:"):
+            if not self._has_home_volume():
+                return (f"skipped: the user server has no home volume (singleuser.storage), so {out[8:]} starts "
+                        "empty at each start"), None
+            raise PhaseFailed(f"{out[8:]}/{HOME_FILE}, written before the server stopped, is gone after its restart")
+        raise PhaseFailed(f"{HOME_FILE} holds {out!r} after the restart, not the {word!r} written before")
+
+    def _has_home_volume(self) -> bool:
+        try:
+            pods = [p for p in self.kube.pods(self.ns, "component=singleuser-server")
+                    if p.labels.get("hub.jupyter.org/username") == self.user]
+        except DeployerError:
+            return True
+        return any(p.claims for p in pods)
 
     def _create_user(self, http: Http, token: str, u: str):
         a = http.call("POST", f"/hub/api/users/{u}", token)
@@ -203,21 +250,26 @@ class UserTest:
                                   f"(pending: {server.get('pending')})")
             time.sleep(0.5)
 
-    def _kernel(self, http: Http, token: str, url: str):
+    def _kernel(self, http: Http, token: str, url: str, code: str = CODE):
+        out = self._run(http, token, url, code)
+        if out != EXPECTED_OUTPUT:
+            raise PhaseFailed(f"the kernel printed {out!r}, expected {EXPECTED_OUTPUT!r}")
+        return f"kernel ran Python: {out!r}", None
+
+    def _run(self, http: Http, token: str, url: str, code: str) -> str:
+        """What `code` prints (stripped), run in a new kernel of the server at `url`."""
         a = http.call("POST", f"{url}api/kernels", token, {})
         if a.status != 201:
             raise PhaseFailed(f"starting a kernel answered {a.status}: {a.brief()}")
         kernel = a.json()["id"]
         try:
             ws = http.base.replace("http://", "ws://", 1) + f"{url}api/kernels/{kernel}/channels"
-            out = run_code(ws, token, CODE, self.options.kernel_timeout)
+            out = run_code(ws, token, code, self.options.kernel_timeout)
         finally:
             http.call("DELETE", f"{url}api/kernels/{kernel}", token)
         if out.error:
             raise PhaseFailed(f"the kernel raised {out.error}")
-        if out.stdout.strip() != EXPECTED_OUTPUT:
-            raise PhaseFailed(f"the kernel printed {out.stdout.strip()!r}, expected {EXPECTED_OUTPUT!r}")
-        return f"kernel ran Python: {out.stdout.strip()!r}", None
+        return out.stdout.strip()
 
     def _stop(self, http: Http, token: str, u: str):
         a = http.call("DELETE", f"/hub/api/users/{u}/server", token)
@@ -264,7 +316,11 @@ class UserTest:
         if not pods:
             return
         pod = pods[0]
-        findings = explain_pod(pod, {})
+        try:
+            claims = {c.name: c for c in self.kube.claims(self.ns)}
+        except DeployerError:
+            claims = {}
+        findings = explain_pod(pod, claims)
         try:
             import datetime as dt
 

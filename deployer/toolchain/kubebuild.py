@@ -40,6 +40,9 @@ if TYPE_CHECKING:  # toolchain sits below the adapters: the runner is handed in
 KUBERNETES_VERSION = "1.34.4"
 ETCD_VERSION = "3.6.16"
 COREDNS_VERSION = "1.14.7"
+# the Kubernetes SIG Storage library external provisioners are written with (its ProvisionController
+# watches claims and volumes, binds, retries, and calls our Provision/Delete)
+PROVISIONER_LIBRARY_VERSION = "13.1.0"
 GO_MIN = (1, 26)  # etcd 3.6.16's go.mod asks for go 1.26
 BUILD_TIMEOUT = 3600.0
 
@@ -136,6 +139,27 @@ def coredns_build(version: str = COREDNS_VERSION) -> GoBuild:
     )
     return GoBuild(tool="coredns", version=version, go_mod=go_mod, packages=(".",), binaries=("coredns",),
                    main_go=main_go)
+
+
+PROVISIONER_MAIN = Path(__file__).resolve().parents[1] / "local" / "provisioner" / "main.go"
+# our main.go's revision in the provisioner's version, and its digest: a changed main.go bumps both
+# (a unit test compares the digest), so the cache builds it again
+PROVISIONER_REVISION = "d1"
+PROVISIONER_MAIN_SHA256 = "6b9374b3352d11494f8b6c7a40ecdd6c5c3fecb9a1465a9f5b7d8e5711488bb8"
+PROVISIONER_VERSION = f"{PROVISIONER_LIBRARY_VERSION}-{PROVISIONER_REVISION}"
+
+
+def provisioner_build(library: str = PROVISIONER_LIBRARY_VERSION) -> GoBuild:
+    """The local cluster's volume provisioner: a main package of ours (`deployer/local/provisioner/main.go`)
+    over `sigs.k8s.io/sig-storage-lib-external-provisioner`, run on the host like the other components."""
+    major = library.split(".")[0]
+    go_mod = (
+        "module deployer.local/build/volume-provisioner\n\n"
+        "go 1.26.0\n\n"
+        f"require sigs.k8s.io/sig-storage-lib-external-provisioner/v{major} v{library}\n"
+    )
+    return GoBuild(tool="volume-provisioner", version=f"{library}-{PROVISIONER_REVISION}", go_mod=go_mod,
+                   packages=(".",), binaries=("volume-provisioner",), main_go=PROVISIONER_MAIN.read_text())
 
 
 # ---- running a build ------------------------------------------------------------------------
@@ -268,7 +292,8 @@ def ensure_coredns(runner: "ProcessRunner", version: str = COREDNS_VERSION, **kw
 def ensure_all(runner: "ProcessRunner", **kw) -> dict[str, Path]:
     """Every Go program the local cluster runs: {tool: bin folder}."""
     return {"kubernetes": ensure_kubernetes(runner, **kw), "etcd": ensure_etcd(runner, **kw),
-            "coredns": ensure_coredns(runner, **kw)}
+            "coredns": ensure_coredns(runner, **kw),
+            "volume-provisioner": ensure(provisioner_build(), runner, **kw).bin_dir}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -277,8 +302,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from deployer.errors import DeployerError
 
-    wanted = (argv if argv is not None else sys.argv[1:]) or ["kubernetes", "etcd", "coredns"]
-    builds = {"kubernetes": kubernetes_build, "etcd": etcd_build, "coredns": coredns_build}
+    wanted = (argv if argv is not None else sys.argv[1:]) or ["kubernetes", "etcd", "coredns", "volume-provisioner"]
+    builds = {"kubernetes": kubernetes_build, "etcd": etcd_build, "coredns": coredns_build,
+              "volume-provisioner": provisioner_build}
     for name in wanted:
         if name not in builds:
             print(f"unknown build {name!r}; choose from {', '.join(builds)}", file=sys.stderr)

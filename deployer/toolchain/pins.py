@@ -76,6 +76,10 @@ KUBE_VERSION, ETCD_VERSION, COREDNS_VERSION = "1.34.4", "3.6.16", "1.14.7"
 KUBE_BUILD = Source("kube-build", package=f"the Go module k8s.io/kubernetes v{KUBE_VERSION}")
 ETCD_BUILD = Source("kube-build", package=f"the Go module go.etcd.io/etcd/server/v3 v{ETCD_VERSION}")
 COREDNS_BUILD = Source("kube-build", package=f"the Go module github.com/coredns/coredns v{COREDNS_VERSION}")
+# the local cluster's volume provisioner: our main.go (revision d1) over the SIG Storage provisioner library
+PROVISIONER_VERSION = "13.1.0-d1"
+PROVISIONER_BUILD = Source("kube-build", package="the Go module sigs.k8s.io/sig-storage-lib-external-provisioner/v13 "
+                                                 "v13.1.0 with deployer/local/provisioner/main.go")
 
 TOOLS: dict[str, ToolSpec] = {
     spec.name: spec
@@ -94,6 +98,8 @@ TOOLS: dict[str, ToolSpec] = {
         ToolSpec("kubelet", ("--version",), KUBE_VERSION, "kubernetes", KUBE_BUILD, purpose="local node"),
         ToolSpec("kube-proxy", ("--version",), KUBE_VERSION, "kubernetes", KUBE_BUILD, purpose="local node"),
         ToolSpec("coredns", ("-version",), COREDNS_VERSION, "coredns", COREDNS_BUILD, purpose="local cluster DNS"),
+        ToolSpec("volume-provisioner", None, PROVISIONER_VERSION, "volume-provisioner", PROVISIONER_BUILD,
+                 purpose="local cluster volumes"),
         ToolSpec("moto_server", None, None, "moto", Source("path", package="deployer's [test] extra (moto[server])"),
                  required=False, purpose="AWS emulator for tests"),
     )

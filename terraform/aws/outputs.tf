@@ -77,3 +77,8 @@ output "cluster_autoscaler_service_account" {
   description = "Namespace and name of the service account the cluster autoscaler's role trusts."
   value       = var.cluster_autoscaler_service_account
 }
+
+output "cost_monitoring_role_arn" {
+  description = "IAM role of the support chart's cost monitoring (IRSA), or null without enable_cost_monitoring."
+  value       = var.enable_cost_monitoring ? aws_iam_role.cost_monitoring[0].arn : null
+}

@@ -134,6 +134,12 @@ variable "cluster_autoscaler_service_account" {
   default     = { namespace = "support", name = "cluster-autoscaler" }
 }
 
+variable "enable_cost_monitoring" {
+  type        = bool
+  description = "Make the IAM role (read-only Cost Explorer) for the support chart's jupyterhub-cost-monitoring; deployer's support stack then switches it on with that role."
+  default     = false
+}
+
 variable "user_buckets" {
   type = map(object({
     delete_after_days = optional(number)

@@ -27,7 +27,8 @@ def require_local_node() -> None:
 
     if os.geteuid() != 0:
         missing("root (a real local node changes the host)")
-    for build in (kubebuild.kubernetes_build(), kubebuild.etcd_build(), kubebuild.coredns_build()):
+    for build in (kubebuild.kubernetes_build(), kubebuild.etcd_build(), kubebuild.coredns_build(),
+                  kubebuild.provisioner_build()):
         if kubebuild.installed(build) is None:
             missing(f"{build.tool} v{build.version} (build it with `python -m deployer.toolchain.kubebuild`)")
     for program in HOST_PROGRAMS:

@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 from typing import Optional
 
-from tests.conftest import SHARED_CHARTS, require_tool
+from tests.conftest import SHARED_CHARTS, output_json, require_tool
 
 CHART_REPO = SHARED_CHARTS  # the real upstream charts, served to helm as a chart repository
 
@@ -115,8 +115,6 @@ def delete_namespaces(api_client, names) -> None:
                 raise
 
 
-def as_json(proc: subprocess.CompletedProcess) -> dict:
-    try:
-        return json.loads(proc.stdout)
-    except json.JSONDecodeError:
-        raise AssertionError(f"not JSON (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}") from None
+def as_json(proc: subprocess.CompletedProcess, expect: "int | tuple[int, ...]") -> dict:
+    """The command's JSON output, after its exit code is checked (tests.conftest.output_json)."""
+    return output_json(proc, expect)

@@ -118,7 +118,9 @@ def test_each_chart_declares_the_kubernetes_version_its_dependencies_need(helm, 
 
 def test_basehub_depends_on_jupyterhub_4_3_3():
     deps = {d["name"]: str(d["version"]) for d in yaml.safe_load((CHARTS / "basehub" / "Chart.yaml").read_text())["dependencies"]}
-    assert deps == {"jupyterhub": "4.3.3", "dask-gateway": "2024.1.0"}
+    assert deps == {"jupyterhub": "4.3.3", "dask-gateway": "2026.3.0", "jupyterhub-home-nfs": "1.2.1-0.dev.git.1.h1c81b4b",
+                    "binderhub-service": "0.1.0-0.dev.git.336.hca79dc0",
+                    "jupyterhub-groups-exporter": "1.1.1-0.dev.git.133.hd9f9ccc"}
 
 
 # --- basehub --------------------------------------------------------------------------------------
@@ -311,19 +313,88 @@ def test_nfs_home_directories_render_a_volume_and_claim_for_the_share(helm, prep
 
 
 def test_nfs_share_name_override_and_no_nfs_by_default(helm, prepared):
-    nfs = {"nfs": {"enabled": True, "pv": {"enabled": True, "serverIP": "fs-1.efs.example", "shareNameOverride": "prod"}}}
+    nfs = {"nfs": {"enabled": True, "pv": {"enabled": True, "serverIP": "fs-1.efs.example", "shareNameOverride": "prod"}},
+           "jupyterhub-home-nfs": {"enabled": False}}
     docs = helm.template(prepared["basehub"], values=[generated_values(), nfs])
-    assert one(docs, "PersistentVolume", "staging-home-nfs")["spec"]["nfs"]["path"] == "/homes/prod"
+    assert one(docs, "PersistentVolume", "staging-home-nfs")["spec"]["nfs"] == {"server": "fs-1.efs.example",
+                                                                                 "path": "/prod"}
+    assert find(docs, "Service", "storage-quota-home-nfs") == []  # the in-cluster server is off
     plain = helm.template(prepared["basehub"], values=[generated_values()])
     assert find(plain, "PersistentVolume") == [] and find(plain, "PersistentVolumeClaim", "home-nfs") == []
+    assert find(plain, "Deployment", "storage-quota-home-nfs") == []
     assert one(plain, "ConfigMap", "deployer-hub-info")["data"]["nfsHome"] == "false"
+
+
+def test_nfs_homes_run_the_in_cluster_server_and_address_it_by_its_service(helm, prepared):
+    nfs = {"nfs": {"enabled": True, "pv": {"enabled": True}},
+           "jupyterhub-home-nfs": {"gke": {"enabled": True, "volumeId": "projects/p/zones/z/disks/d"},
+                                   "quotaEnforcer": {"config": {"QuotaManager": {"hard_quota": 5}}}}}
+    docs = helm.template(prepared["basehub"], values=[generated_values(), nfs])
+    assert one(docs, "PersistentVolume", "staging-home-nfs")["spec"]["nfs"] == {
+        "server": "storage-quota-home-nfs.staging.svc.cluster.local", "path": "/staging"}
+    assert one(docs, "Service", "storage-quota-home-nfs")["spec"]["ports"][0]["port"] == 2049
+    one(docs, "Deployment", "storage-quota-home-nfs")
+    disk = one(docs, "PersistentVolume", "staging-storage-quota-home-nfs")["spec"]["csi"]
+    assert disk["volumeHandle"] == "projects/p/zones/z/disks/d"
+    # the server's own disk claim and basehub's claim of the share never share a name
+    assert {c["metadata"]["name"] for c in find(docs, "PersistentVolumeClaim")} == {"home-nfs", "storage-quota-home-nfs",
+                                                                          "hub-db-dir"}
+    # homes' sizes are reported by default
+    one(docs, "Deployment", "shared-dirsize-metrics")
 
 
 def test_nfs_without_a_server_fails_with_a_message_naming_the_key(helm, prepared):
     result = helm.run("template", "staging", prepared["basehub"].path, "--kube-version", KUBE,
-                      values=[generated_values(), {"nfs": {"enabled": True, "pv": {"enabled": True}}}])
+                      values=[generated_values(), {"nfs": {"enabled": True, "pv": {"enabled": True}},
+                                                   "jupyterhub-home-nfs": {"enabled": False}}])
     assert not result.ok
-    assert "nfs.pv.serverIP is required when nfs.enabled and nfs.pv.enabled are true" in result.stderr
+    assert ("nfs.pv.serverIP is required when nfs.enabled and nfs.pv.enabled are true and the in-cluster NFS server "
+            "is off (jupyterhub-home-nfs.enabled: false)") in result.stderr
+
+
+def test_the_share_creator_mounts_the_servers_root_and_creates_the_hubs_folder(helm, prepared):
+    nfs = {"nfs": {"enabled": True, "pv": {"enabled": True, "serverIP": "10.0.0.5", "baseShareName": "/homes/"},
+                   "shareCreator": {"enabled": True}}, "jupyterhub-home-nfs": {"enabled": False}}
+    job = one(helm.template(prepared["basehub"], values=[generated_values(), nfs]), "Job", "nfs-share-creator")
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    pod = job["spec"]["template"]["spec"]
+    assert pod["volumes"] == [{"name": "server-root", "nfs": {"server": "10.0.0.5", "path": "/homes/"}}]
+    assert pod["containers"][0]["env"] == [{"name": "SHARE", "value": "/homes/staging"}]
+
+
+@pytest.mark.parametrize("cloud,annotation", [
+    ({"roleArn": "arn:aws:iam::1:role/h"}, {"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/h"}),
+    ({"serviceAccountEmail": "h@p.iam.gserviceaccount.com"}, {"iam.gke.io/gcp-service-account": "h@p.iam.gserviceaccount.com"}),
+    ({"clientId": "00000000-1111"}, {"azure.workload.identity/client-id": "00000000-1111"}),
+])
+def test_the_users_service_account_carries_the_hubs_cloud_identity(helm, prepared, cloud, annotation):
+    values = {"global": {"cloud": {"hub": {**cloud, "serviceAccountName": "user-sa"}}},
+              "userServiceAccount": {"annotations": {"example.org/extra": "x"}}}
+    docs = helm.template(prepared["basehub"], values=[generated_values(), values])
+    account = one(docs, "ServiceAccount", "user-sa")
+    assert account["metadata"]["annotations"] == {**annotation, "example.org/extra": "x"}
+    info = one(docs, "ConfigMap", "deployer-hub-info")["data"]
+    assert info["userServiceAccount"] == "user-sa"
+    assert info.get("userPodLabels", "") == ("azure.workload.identity/use=true" if "clientId" in cloud else "")
+
+
+def test_a_binderhub_without_an_image_registry_fails_naming_the_key(helm, prepared):
+    result = helm.run("template", "staging", prepared["basehub"].path, "--kube-version", KUBE,
+                      values=[generated_values(), {"binderhub-service": {"enabled": True}}])
+    assert not result.ok
+    assert "set binderhub-service.config.BinderHub.image_prefix" in result.stderr
+    ok = helm.template(prepared["basehub"], values=[generated_values(), {"binderhub-service": {
+        "enabled": True, "config": {"BinderHub": {"image_prefix": "quay.io/org/hub-"}}}}])
+    assert one(ok, "ConfigMap", "deployer-hub-info")["data"]["binderUrl"] == "http://binderhub:8090"
+    one(ok, "Deployment", "binderhub")
+
+
+def test_node_placeholders_keep_spare_user_nodes(helm, prepared):
+    docs = helm.template(prepared["basehub"], values=[generated_values(),
+                                                      {"nodePlaceholder": {"enabled": True, "replicas": 2}}])
+    placeholder = one(docs, "Deployment", "node-placeholder")["spec"]
+    assert placeholder["replicas"] == 2
+    assert placeholder["template"]["spec"]["nodeSelector"] == {"hub.jupyter.org/node-purpose": "user"}
 
 
 def test_the_dictionary_form_of_extra_volumes_passes_jupyterhub_4_3(helm, prepared):
@@ -375,7 +446,9 @@ def test_basehub_and_daskhub_become_ready_on_the_local_cluster(helm, prepared, l
     their real dependencies and their hub and proxy become Ready side by side. What is not: the dask
     gateway's own pods (api, controller, traefik) running, which needs images this machine cannot build."""
     require_kubernetes(api_client, (1, 28), "jupyterhub 4.3.3")
-    from deployer.local.values import hub_values
+    from deployer.local.chart_defaults import chart_defaults
+    from deployer.local.values import hub_values, last_layer
+    from deployer.plan.values import merge_values
 
     kubeconfig = str(local_cluster.kubeconfig)
     installed: list[tuple[str, str]] = []
@@ -386,13 +459,16 @@ def test_basehub_and_daskhub_become_ready_on_the_local_cluster(helm, prepared, l
         ):
             # one release per namespace, as deployer does; the second goes into a sibling namespace
             ns = namespace if chart == "basehub" else f"{namespace}-dask"
-            layer = hub_values(hub_images, chart=chart)
+            # the local layers as deploy makes them: before the hub's values, and the last one over them all
+            below = merge_values(values, hub_values(hub_images, chart=chart).values)
+            layer = last_layer(merge_values(chart_defaults(prepared[chart].path), below), hub_images, chart)
             off = [o.component for o in layer.switched_off]
-            assert ("dask-gateway.enabled" if chart == "basehub" else "basehub.dask-gateway.enabled") in off
+            # dask-gateway is on in daskhub's defaults only: basehub's is off already, so not listed
+            assert ("basehub.dask-gateway.enabled" in off) is (chart == "daskhub"), off
             installed.append((release, ns))
             result = helm.run("upgrade", "--install", release, prepared[chart].path, "--namespace", ns,
                               "--create-namespace", "--wait", "--timeout", "240s", "--kubeconfig", kubeconfig,
-                              values=[values, layer.values], timeout=300)
+                              values=[below, layer.values], timeout=300)
             assert result.ok, result.stderr
             ready = _deployments_ready(api_client, ns)
             assert set(ready) == {"hub", "proxy"}  # no user-scheduler, no gateway: switched off by the layer
@@ -437,3 +513,15 @@ def test_support_installs_its_objects_and_no_issuer_before_the_crds_are_served(h
         assert [i["metadata"]["name"] for i in issuers] == []  # the CRD arrived with this very render
     finally:
         api.close()
+
+
+def test_dask_clusters_carry_the_users_identity_and_need_its_account(helm, prepared):
+    on = {"dask-gateway": {"enabled": True}}
+    docs = helm.template(prepared["basehub"], values=[generated_values(), on])
+    config = one(docs, "ConfigMap", "api-staging-dask-gateway")["data"]
+    assert config["dask_gateway_config.py"].count("user-sa") == 2  # schedulers and workers
+    result = helm.run("template", "staging", prepared["basehub"].path, "--kube-version", KUBE,
+                      values=[generated_values(), on, {"userServiceAccount": {"enabled": False}}])
+    assert not result.ok
+    assert ("dask-gateway.gateway.backend.scheduler.extraPodConfig.serviceAccountName is user-sa, which "
+            "userServiceAccount.enabled: false does not create") in result.stderr

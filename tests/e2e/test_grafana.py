@@ -34,7 +34,7 @@ def test_deploy_dashboards_with_the_sops_token_from_the_cluster_folder(setup):
     assert repo.run("validate", "e2e").returncode == 0  # the token file and grafana_url are valid config
     proc = repo.run("grafana", "deploy-dashboards", "e2e", "--output", "json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    result = as_json(proc)
+    result = as_json(proc, 0)
     assert result["folder_uid"] == "deployer-jupyterhub"
     assert sorted(d["uid"] for d in result["dashboards"]) == result["in_folder"] == sorted(grafana.state.dashboards)
     assert TOKEN not in proc.stdout + proc.stderr
@@ -47,7 +47,7 @@ def test_each_deploy_posts_an_annotation(setup):
     hub = repo.names["staging"]
     proc = repo.deploy("--output", "json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    step = as_json(proc)["steps"][0]
+    step = as_json(proc, 0)["steps"][0]
     assert step["details"]["grafana_annotation"] == "posted"
     (a,) = grafana.state.annotations
     assert a["tags"] == ["deployer", "deploy", "e2e", hub]
@@ -59,7 +59,7 @@ def test_an_annotation_failure_is_reported_but_does_not_fail_the_deploy(setup):
     grafana.state.token = "rotated-token-the-repo-does-not-have"
     proc = repo.deploy("--output", "json")
     assert proc.returncode == 0
-    assert as_json(proc)["steps"][0]["details"]["grafana_annotation"].startswith("failed:")
+    assert as_json(proc, 0)["steps"][0]["details"]["grafana_annotation"].startswith("failed:")
     assert TOKEN not in proc.stdout + proc.stderr
 
 

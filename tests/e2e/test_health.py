@@ -63,7 +63,7 @@ def test_a_working_hub_is_healthy_through_the_api_servers_service_proxy(fleet, c
     repo, good, broken = fleet
     proc = repo.run("health", "e2e", good, "--output", "json", "--retries", "2", "--interval", "1")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    h = hub(as_json(proc), good)
+    h = hub(as_json(proc, 0), good)
     assert h["healthy"] and h["attempts"] == 1
     c = checks(h)
     assert c["pods"]["ok"] and c["pods"]["message"] == "2/2 pods ready"  # hub and proxy
@@ -80,7 +80,7 @@ def test_an_image_not_on_the_node_is_named_as_the_reason_not_a_timeout(fleet):
     repo, good, broken = fleet
     proc = repo.run("health", "e2e", broken, "--output", "json", "--retries", "1", "--interval", "0.5")
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    h = hub(as_json(proc), broken)
+    h = hub(as_json(proc, 1), broken)
     assert not h["healthy"] and h["attempts"] == 2  # bounded: the first try and one retry
     pulls = [r for r in h["reasons"] if r["code"] == "image-pull"]
     assert pulls and pulls[0]["message"].startswith(
@@ -103,7 +103,7 @@ def test_a_service_the_hub_does_not_list_fails_the_check(fleet, core):
         patch_secret(core, good, {"hub.services.ghost-e2e.apiToken": "a-token-for-a-service-the-hub-lacks"})
         proc = repo.run("health", "e2e", good, "--output", "json", "--retries", "0")
         assert proc.returncode == 1, proc.stdout + proc.stderr
-        c = checks(hub(as_json(proc), good))
+        c = checks(hub(as_json(proc, 1), good))
         assert c["services"]["ok"] is False
         assert "does not list service(s) ghost-e2e" in c["services"]["message"]
         assert "deployer-health" in c["services"]["message"]  # what the real hub does list
@@ -119,7 +119,7 @@ def test_a_wrong_token_is_refused_and_never_shown(fleet, core):
         patch_secret(core, good, {HEALTH_TOKEN_KEY: wrong})
         proc = repo.run("health", "e2e", good, "--output", "json", "--retries", "0")
         assert proc.returncode == 1
-        c = checks(hub(as_json(proc), good))
+        c = checks(hub(as_json(proc, 1), good))
         assert c["services"]["ok"] is False and "403" in c["services"]["message"], c["services"]
         assert wrong not in proc.stdout + proc.stderr and real not in proc.stdout + proc.stderr
     finally:
@@ -132,7 +132,7 @@ def test_every_hub_by_default_and_exit_1_when_any_is_unhealthy(fleet):
     repo, good, broken = fleet
     proc = repo.run("health", "e2e", "--output", "json", "--retries", "0")
     assert proc.returncode == 1
-    report = as_json(proc)
+    report = as_json(proc, 1)
     assert not report["ok"]
     assert {h["hub"]: h["healthy"] for h in report["hubs"]} == {good: True, broken: False}
 
@@ -169,7 +169,7 @@ def test_deploy_health_check_fails_an_unhealthy_hub_and_the_canary_gate_holds_pr
     first = repo.deploy()
     assert first.returncode == 0, first.stdout + first.stderr
     proc = repo.deploy("--health-check", "--force", "--output", "json")
-    steps = {s["id"].split("/", 1)[1]: s for s in as_json(proc)["steps"]}
+    steps = {s["id"].split("/", 1)[1]: s for s in as_json(proc, 1)["steps"]}
     assert proc.returncode == 1
     assert steps[staging]["state"] == "succeeded", steps[staging]["message"]
     assert steps[staging]["details"]["health"]["healthy"]
@@ -182,7 +182,7 @@ def test_deploy_health_check_fails_an_unhealthy_hub_and_the_canary_gate_holds_pr
     # now staging fails its check too: it fails, and prod is not even deployed
     _expect_status(repo, staging, 418)
     proc = repo.deploy("--health-check", "--force", "--output", "json")
-    steps = {s["id"].split("/", 1)[1]: s for s in as_json(proc)["steps"]}
+    steps = {s["id"].split("/", 1)[1]: s for s in as_json(proc, 1)["steps"]}
     assert proc.returncode == 1
     assert steps[staging]["state"] == "failed" and "unhealthy" in steps[staging]["message"]
     assert steps[prod]["state"] == "skipped" and staging in steps[prod]["message"]

@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from tests.conftest import require_tool
+from tests.conftest import output_json, require_tool
 from tests.e2e.operate_repo import BAD_IMAGE, CHART_REPO, FIRST_REVISION, UPGRADE_TAG, Repo, as_json, delete_namespaces, hub_values
 from tests.git_repo import commit, git
 
@@ -39,17 +39,18 @@ def fleet(local_cluster, hub_images, api_client, tmp_path) -> Repo:
 def plan(repo: Repo, *args: str) -> dict:
     proc = repo.run("plan-upgrade", "--against", "cluster", "--output", "json", *args)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    return as_json(proc)
+    return as_json(proc, 0)
 
 
 def jobs(data: dict) -> dict[str, list[str]]:
     return {j["id"]: j["reasons"] for key in ("support_jobs", "staging_jobs", "prod_jobs") for j in data[key]}
 
 
-def deploy_json(repo: Repo, *args: str, timeout: str = "240") -> tuple[subprocess.CompletedProcess, dict]:
+def deploy_json(repo: Repo, *args: str, timeout: str = "240",
+                expect: int = 0) -> tuple[subprocess.CompletedProcess, dict]:
     proc = repo.run("deploy", repo.cluster, *args, "--chart-repo", str(CHART_REPO), "--timeout", timeout,
                     "--output", "json")
-    return proc, as_json(proc)
+    return proc, as_json(proc, expect)
 
 
 def by_hub(report: dict) -> dict[str, dict]:
@@ -74,7 +75,7 @@ def release_labels(api_client, namespace: str, release: str, revision: int) -> d
 def status_rows(repo: Repo) -> dict[str, dict]:
     proc = repo.run("status", repo.cluster, "--no-health", "--output", "json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    return {r["hub"]: r for r in as_json(proc)["hubs"]}
+    return {r["hub"]: r for r in as_json(proc, 0)["hubs"]}
 
 
 def test_deploy_records_digest_commit_and_version_on_the_revision_it_makes(fleet, api_client):
@@ -103,7 +104,7 @@ def test_deploy_records_digest_commit_and_version_on_the_revision_it_makes(fleet
     between = subprocess.run([sys.executable, "-m", "deployer", "--root", str(repo.root), "plan-upgrade",
                               "--changed-files", str(folder), "--output", "json"], capture_output=True, text=True,
                              timeout=120)
-    assert json.loads(between.stdout)["staging_jobs"][0]["digest"][:40] == labels["deployer/inputs"]
+    assert output_json(between, 0)["staging_jobs"][0]["digest"][:40] == labels["deployer/inputs"]
 
 
 def test_a_second_deploy_of_an_unchanged_fleet_changes_no_revision_unless_forced(fleet, local_cluster):
@@ -223,7 +224,7 @@ def test_kubectl_edit_of_the_hub_deployment_shows_drifted_naming_the_objects(fle
     key = sorted(secret.data)[0]
     core.patch_namespaced_secret("hub", s, {"data": {key: "ZWRpdGVkLWJ5LWhhbmQtdmFsdWU="}})
     proc = repo.run("status", repo.cluster, "--no-health", "--output", "json")
-    rows = {r["hub"]: r for r in as_json(proc)["hubs"]}
+    rows = {r["hub"]: r for r in as_json(proc, 0)["hubs"]}
     assert rows[p]["sync"] == "in sync" and rows[p]["drifted"] == []
     assert rows[s]["sync"] == "drifted"
     assert sorted(rows[s]["drifted"]) == [f"Deployment {s}/hub (spec.template.spec.containers[0].image)",
@@ -244,7 +245,7 @@ def test_a_failed_release_is_planned_again_and_deployed_by_the_next_deploy(fleet
     proc, _ = deploy_json(repo, s)
     assert proc.returncode == 0, proc.stderr
     (repo.folder / "s.values.yaml").write_text(hub_values(image=BAD_IMAGE))
-    proc, report = deploy_json(repo, s, "--no-rollback", timeout="20")
+    proc, report = deploy_json(repo, s, "--no-rollback", timeout="20", expect=1)
     assert proc.returncode == 1 and by_hub(report)[s]["state"] == "failed"
     (repo.folder / "s.values.yaml").write_text(hub_values())  # back to what the first deploy runs
     failed = FIRST_REVISION + 1
@@ -255,7 +256,7 @@ def test_a_failed_release_is_planned_again_and_deployed_by_the_next_deploy(fleet
     assert by_hub(report)[s]["state"] == "succeeded" and by_hub(report)[s]["details"]["revision"] == failed + 1
     # a failure rolled back by deploy is planned again too: the rollback is not a deployer revision
     (repo.folder / "s.values.yaml").write_text(hub_values(image=BAD_IMAGE))
-    proc, report = deploy_json(repo, s, timeout="20")
+    proc, report = deploy_json(repo, s, timeout="20", expect=1)
     assert proc.returncode == 1 and by_hub(report)[s]["details"]["rolled_back_to"] == failed + 1
     assert jobs(plan(repo))[f"e2e/{s}"][0] == (f"revision {failed + 3} was not made by deployer (it recorded revision "
                                                f"{failed + 1}): a helm upgrade or rollback by hand")
@@ -308,7 +309,7 @@ def test_an_unreachable_cluster_is_planned_and_says_it_was_not_checked(tmp_path)
     s = repo.names["s"]
     proc = repo.run("plan-upgrade", "--against", "cluster", "--output", "json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    data = as_json(proc)
+    data = as_json(proc, 0)
     (unchecked,) = data["unchecked"]
     assert unchecked["id"] == f"e2e/{s}" and unchecked["reason"].startswith("could not check the cluster: ")
     assert jobs(data)[f"e2e/{s}"] == [unchecked["reason"]]

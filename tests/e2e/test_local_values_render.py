@@ -39,11 +39,20 @@ def _containers(docs: list[dict]) -> list[tuple[str, dict]]:
 
 
 def test_the_jupyterhub_chart_runs_only_local_images(tmp_path):
+    """The layers as deploy makes them: the local layer, a hub file turning the image puller back on with
+    an image from quay.io, then the last layer computed over the chart's own defaults and those."""
+    from deployer.local.chart_defaults import chart_defaults
     from deployer.local.images import image_refs
-    from deployer.local.values import hub_values
+    from deployer.local.values import hub_values, last_layer
+    from deployer.plan.values import merge_values
 
     refs = image_refs()
-    docs = _render(tmp_path, "jupyterhub-4.3.3.tgz", hub_values(refs, chart="jupyterhub").values)
+    hub_file = {"prePuller": {"hook": {"enabled": True}},
+                "singleuser": {"image": {"name": "quay.io/lorenlab/hhmi-spyglass-image", "tag": "82450331e8f1"}}}
+    below = merge_values(hub_values(refs, chart="jupyterhub").values, hub_file)
+    last = last_layer(merge_values(chart_defaults(CHARTS / "jupyterhub-4.3.3.tgz"), below), refs, "jupyterhub")
+    assert "prePuller.hook.enabled" in [o.component for o in last.switched_off]
+    docs = _render(tmp_path, "jupyterhub-4.3.3.tgz", merge_values(below, last.values))
     images = {(where, c["image"], c.get("imagePullPolicy")) for where, c in _containers(docs)}
     assert images == {
         ("Deployment/hub", refs["k8s-hub"], "Never"),

@@ -4,10 +4,8 @@ reasons, an API server killed mid-deploy, and planted secrets traced through eve
 
 from __future__ import annotations
 
-import base64
 import json
 import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -16,8 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.operate_repo import (BAD_IMAGE, CHART_REPO, GOOD_TAG, Repo, as_json, delete_namespaces, hub_values,
-                                    make_age_key)
+from tests.e2e.operate_repo import (
+    BAD_IMAGE,
+    CHART_REPO,
+    GOOD_TAG,
+    Repo,
+    as_json,
+    delete_namespaces,
+    hub_values,
+    make_age_key,
+)
+from tests.secret_needles import needles
 
 pytestmark = pytest.mark.e2e
 
@@ -41,7 +48,7 @@ def test_two_failed_no_rollback_deploys_then_rollback_goes_to_the_last_deployed_
     values = repo.folder / "roll.values.yaml"
     first = repo.deploy(hub, "--output", "json")
     assert first.returncode == 0, first.stdout + first.stderr
-    good = as_json(first)["steps"][0]["details"]["revision"]  # 2: the first install, settled
+    good = as_json(first, 0)["steps"][0]["details"]["revision"]  # 2: the first install, settled
     values.write_text(labelled("bad value!"))
     for _ in range(2):  # revisions good+1 and good+2: refused by the API server, kept
         proc = repo.deploy(hub, "--no-rollback")
@@ -49,7 +56,7 @@ def test_two_failed_no_rollback_deploys_then_rollback_goes_to_the_last_deployed_
     values.write_text(hub_values())
     proc = repo.run("rollback", "e2e", hub, "--output", "json", "--timeout", "240")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    result = as_json(proc)
+    result = as_json(proc, 1)
     assert (result["from_revision"], result["to_revision"], result["new_revision"], result["status"]) == (
         good + 2, good, good + 3, "deployed")
     proc = repo.run("rollback", "e2e", hub, "--revision", str(good + 1))
@@ -68,7 +75,7 @@ def test_dry_run_finds_the_bad_label_value_the_real_deploy_fails_on(repo, instal
     values.write_text(labelled("bad value!"))
     try:
         dry = repo.run("deploy", "e2e", hub, "--chart-repo", str(CHART_REPO), "--dry-run", "--output", "json")
-        step = as_json(dry)["steps"][0]
+        step = as_json(dry, 1)["steps"][0]
         assert dry.returncode == 1, dry.stdout + dry.stderr
         assert step["message"].startswith("server-side dry run failed: the API server refused 1 object(s): The "
                                           'Deployment "hub" is invalid: spec.template.labels: Invalid value: '
@@ -78,7 +85,7 @@ def test_dry_run_finds_the_bad_label_value_the_real_deploy_fails_on(repo, instal
         values.write_text(hub_values())
         ok = repo.run("deploy", "e2e", hub, "--chart-repo", str(CHART_REPO), "--dry-run", "--output", "json")
         assert ok.returncode == 0, ok.stdout + ok.stderr
-        message = as_json(ok)["steps"][0]["message"]
+        message = as_json(ok, 0)["steps"][0]["message"]
         assert "server dry run passed: the API server validated" in message
         assert "it does not check whether images can be pulled, pods become ready" in message
     finally:
@@ -89,11 +96,15 @@ def test_a_release_that_is_not_ready_says_why_as_health_does(repo, tmp_path):
     hub = repo.names["why"]
     (repo.folder / "why.values.yaml").write_text(hub_values(image=BAD_IMAGE))
     report_file = tmp_path / "report.json"
-    proc = repo.run("deploy", "e2e", hub, "--chart-repo", str(CHART_REPO), "--timeout", "20", "--no-rollback",
+    started = time.monotonic()
+    proc = repo.run("deploy", "e2e", hub, "--chart-repo", str(CHART_REPO), "--timeout", "300", "--no-rollback",
                     "--report-file", str(report_file))
+    seconds = time.monotonic() - started
     assert proc.returncode == 1, proc.stdout + proc.stderr
     step = json.loads(report_file.read_text())["steps"][0]
-    assert "context deadline exceeded" in step["message"] or "timed out" in step["message"], step["message"]
+    # the pod's reason is known within seconds: deploy stops waiting then, not after --timeout (300 s)
+    assert step["message"].startswith("pods cannot start, stopped waiting: pod/hub-"), step["message"]
+    assert seconds < 90, (seconds, step["message"])
     # the real node never pulls (pull policy Never): ErrImageNeverPull, and the hint says what to do about that
     assert (f"image {BAD_IMAGE}:{GOOD_TAG} is not on the node and its pull policy is Never, so it is never pulled "
             "(ErrImageNeverPull)") in step["message"], step["message"]
@@ -102,7 +113,7 @@ def test_a_release_that_is_not_ready_says_why_as_health_does(repo, tmp_path):
     assert step["hint"] == NEVER_PULL_HINT
     assert any(r["code"] == "image-pull" for r in step["details"]["reasons"])
     health = repo.run("health", "e2e", hub, "--output", "json", "--retries", "0")
-    reasons = [r["message"] for r in as_json(health)["hubs"][0]["reasons"] if r["code"] == "image-pull"]
+    reasons = [r["message"] for r in as_json(health, 1)["hubs"][0]["reasons"] if r["code"] == "image-pull"]
     assert reasons and reasons[0] in step["message"]  # the same words as `health`
 
 
@@ -143,7 +154,7 @@ def test_killing_the_api_server_mid_deploy_fails_in_flight_releases_promptly_the
         (repo.folder / f"{short}.values.yaml").write_text(hub_values())
     rerun = repo.run("deploy", "e2e", "--chart-repo", str(CHART_REPO), "--timeout", "10", "--no-rollback",
                      "--output", "json")
-    for step in as_json(rerun)["steps"]:
+    for step in as_json(rerun, (0, 1))["steps"]:
         assert step["state"] == "succeeded" or (
             "unreachable" not in step["message"] and "another operation" not in step["message"]
             and step["details"].get("reasons")), step  # failed only on the pods, and says why
@@ -211,7 +222,7 @@ def test_killing_a_node_component_mid_deploy_fails_each_hub_clearly_then_up_and_
         assert f"{component} had stopped: started again; the cluster keeps its releases" in up.stdout, up.stdout
         rerun = repo.deploy("--output", "json", timeout="300")
         assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-        assert [s["state"] for s in as_json(rerun)["steps"] if s["id"] in ids] == ["succeeded", "succeeded"]
+        assert [s["state"] for s in as_json(rerun, 0)["steps"] if s["id"] in ids] == ["succeeded", "succeeded"]
         health = repo.run("health", "e2e", "--output", "json", "--retries", "10")
         assert health.returncode == 0, health.stdout + health.stderr
     finally:
@@ -268,19 +279,8 @@ SECRETS = {
     "newline": "S3cr3t-CANARY-new\nline",
     "unicode": "S3cr3t-CANARY-ünï€😀",
     "short": "Ωz7",  # shorter than 4: redacted where it stands as a whole value (deployer/redact.py)
+    "bothquotes": "S3cr3t-CANARY-k9'Xq\"2v!Zr#8Lm@pW",  # its Python repr differs from its JSON escape
 }
-
-
-def needles(secret: str) -> set[str]:
-    import yaml
-
-    forms = {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1], shlex.quote(secret),
-             repr(secret)[1:-1], yaml.safe_dump(secret, default_style='"', width=10**6).strip()[1:-1],
-             yaml.safe_dump(secret, default_style='"', allow_unicode=True, width=10**6).strip()[1:-1]}
-    for enc in (base64.b64encode, base64.urlsafe_b64encode):
-        forms.add(enc(secret.encode()).decode().rstrip("="))
-    forms |= {line for line in secret.splitlines() if len(line) >= 8}
-    return {f for f in forms if f}
 
 
 def secret_values(secrets: dict[str, str], label: bool) -> str:
@@ -316,6 +316,8 @@ def test_planted_secrets_never_appear_in_any_output_log_report_state_or_temp_fil
     n = iter(range(100))
     mirror = ("--chart-repo", str(CHART_REPO))
     run("validate")
+    run("render", "e2e", hub, *mirror, expect=(0, 1))
+    run("render", "e2e", hub, *mirror, "--output", "json", expect=(0, 1))
     run("deploy", "e2e", hub, *mirror, "--dry-run", "--output", "json")
     run("deploy", "e2e", hub, *mirror, "--timeout", "240", "--report-file", str(reports / f"r{next(n)}.json"))
     run("deploy", "e2e", hub, *mirror, "--timeout", "240", "--output", "json")

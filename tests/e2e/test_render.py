@@ -42,7 +42,8 @@ def render(capsys, root: Path, *args: str) -> tuple[int, str, str]:
 
 
 def render_json(capsys, root: Path, *args: str) -> tuple[int, dict]:
-    code, out, _ = render(capsys, root, *args, "--output", "json")
+    code, out, err = render(capsys, root, *args, "--output", "json")
+    assert code in (0, 1), f"exit {code}: {err[-3000:]}"  # 0 clean, 1 problems (in the JSON); else no JSON
     return code, json.loads(out)
 
 
@@ -115,7 +116,8 @@ def test_two_daskhubs_side_by_side_render_clean(tmp_path, capsys):
 
 
 def test_a_fixed_gateway_fullname_makes_two_daskhubs_collide_and_is_refused(tmp_path, capsys):
-    folder = make_cluster(tmp_path, "alpha", ["dask-a", "dask-b"])
+    # a cloud-like cluster: the local cluster's last layer switches the Dask Gateway off (no images here)
+    folder = make_cluster(tmp_path, "alpha", ["dask-a", "dask-b"], provider="kubeconfig")
     for hub in ("dask-a", "dask-b"):
         set_chart(folder, hub, "daskhub")
         set_values(folder, hub, {"basehub": {"dask-gateway": {"enabled": True, "fullnameOverride": "dask-gateway"}}})
@@ -185,8 +187,8 @@ def test_basehub_on_a_cluster_older_than_1_28_names_every_chart_that_excludes_it
     assert code == 1
     assert [(p["release"], p["message"]) for p in problems(payload, "kube-version-excluded")] == [
         ("alpha/staging", "chart basehub 0.1.0 requires Kubernetes >=1.28.0-0, and this cluster runs 1.20"),
-        ("alpha/staging", "chart binderhub-service 0.1.0-0.dev.git.336.hca79dc0 requires Kubernetes >=1.27.0-0, and this "
-                          "cluster runs 1.20"),
+        ("alpha/staging", "chart binderhub-service 0.1.0-0.dev.git.336.hca79dc0 requires Kubernetes >=1.27.0-0, "
+                          "and this cluster runs 1.20"),
         ("alpha/staging", "chart dask-gateway 2026.3.0 requires Kubernetes >=1.30.0-0, and this cluster runs 1.20"),
         ("alpha/staging", "chart jupyterhub 4.3.3 requires Kubernetes >=1.28.0-0, and this cluster runs 1.20"),
     ]
@@ -197,6 +199,8 @@ def test_basehub_on_a_cluster_older_than_1_28_names_every_chart_that_excludes_it
 
 def test_a_values_file_that_breaks_a_template_names_the_template_line(tmp_path, capsys):
     folder = make_cluster(tmp_path, "alpha", ["staging"])
+    # on the local cluster its layer switches the in-cluster NFS server off (no NFS client here): NFS
+    # homes with no address left (validate, which reads the hub's files only, cannot see it)
     set_values(folder, "staging", {"nfs": {"enabled": True, "pv": {"enabled": True}}})
     code, payload = render_json(capsys, tmp_path, "alpha", "staging")
     assert code == 1
@@ -321,6 +325,61 @@ def test_a_corrupt_archive_in_the_repository_is_a_problem_naming_it(tmp_path, ca
     [p] = problems(payload)
     assert (p["release"], p["code"]) == ("alpha/lab", "chart-unavailable")
     assert p["message"].startswith(f"{repo / 'thing-0.1.0.tgz'}: corrupt or replaced archive")
+
+
+def repository_without(tmp_path: Path, chart_repo: Path, name: str) -> Path:
+    """A chart repository holding every chart of ../shared/charts but `name`."""
+    repo = tmp_path / "partial-repo"
+    repo.mkdir()
+    for archive in chart_repo.glob("*.tgz"):
+        if not archive.name.startswith(f"{name}-"):
+            (repo / archive.name).symlink_to(archive)
+    assert ProcessRunner().run([require_tool("helm"), "repo", "index", repo], timeout=120).ok
+    return repo
+
+
+def test_a_switch_turned_on_whose_chart_the_repository_lacks_is_refused_naming_file_key_and_fix(
+        tmp_path, capsys, monkeypatch, chart_repo):
+    repo = repository_without(tmp_path, chart_repo, "binderhub-service")
+    monkeypatch.setenv("DEPLOYER_CHART_REPO", str(repo))
+    folder = make_cluster(tmp_path, "alpha", ["staging", "prod"])
+    set_values(folder, "staging", {"binderhub-service": {"enabled": True, "config": {"BinderHub": {
+        "image_prefix": "quay.io/org/staging-"}}}})
+    code, payload = render_json(capsys, tmp_path, "alpha")
+    assert code == 1
+    [p] = problems(payload)
+    assert (p["release"], p["code"]) == ("alpha/staging", "switched-on-chart-missing")
+    assert p["message"] == (f"alpha/staging: `binderhub-service.enabled` (set in staging.values.yaml) switches on "
+                            f"binderhub-service 0.1.0-0.dev.git.336.hca79dc0 (the chart repository {repo} holds no "
+                            "binderhub-service)")
+    assert p["hint"] == ("add the chart to the repository (binderhub-service-<version>.tgz, then `helm repo index`), "
+                         "pin a version it holds in the chart's Chart.yaml, or set `binderhub-service.enabled: false`")
+    # the hub that keeps it off renders without it
+    assert {r["id"]: r["objects"] > 0 for r in payload["clusters"][0]["releases"]}["alpha/prod"]
+
+
+def test_the_nfs_server_on_with_another_servers_address_is_refused_naming_file_key_and_fix(tmp_path, capsys):
+    folder = make_cluster(tmp_path, "alpha", ["staging"])
+    set_values(folder, "staging", {"nfs": {"enabled": True, "pv": {"enabled": True, "serverIP": "fs-1.efs.example"}}})
+    code, payload = render_json(capsys, tmp_path, "alpha", "staging")
+    assert code == 1
+    [p, skipped] = problems(payload)
+    assert (p["code"], p["file"]) == ("nfs-server-conflict", "config/clusters/alpha/staging.values.yaml:5:5")
+    assert skipped["code"] == "not-rendered"
+    assert "`nfs.pv.serverIP` points at another server (fs-1.efs.example)" in p["message"]
+    assert p["hint"].startswith("remove `nfs.pv.serverIP`")
+
+
+def test_a_binderhub_without_an_image_registry_is_refused_naming_file_key_and_fix(tmp_path, capsys):
+    folder = make_cluster(tmp_path, "alpha", ["staging"])
+    set_values(folder, "staging", {"binderhub-service": {"enabled": True}})
+    code, payload = render_json(capsys, tmp_path, "alpha", "staging")
+    assert code == 1
+    [validate_says, skipped] = problems(payload)
+    assert (validate_says["code"], validate_says["file"]) == ("binderhub-registry-missing",
+                                                              "config/clusters/alpha/staging.values.yaml:2:3")
+    assert validate_says["hint"].startswith("set `binderhub-service.config.BinderHub.image_prefix`")
+    assert skipped["code"] == "not-rendered"  # the chart refuses it too: tests/e2e/test_charts.py
 
 
 def test_an_unknown_cluster_is_a_usage_error(tmp_path, capsys):

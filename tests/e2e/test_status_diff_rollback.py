@@ -35,7 +35,7 @@ def fleet(local_cluster, hub_images, api_client, tmp_path_factory):
     # once: a first install is settled by deploy itself (the values jupyterhub generates at install)
     proc = repo.deploy(alpha, gamma, "--output", "json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    repo.first_deploy = {s["id"].split("/")[-1]: s for s in as_json(proc)["steps"]}
+    repo.first_deploy = {s["id"].split("/")[-1]: s for s in as_json(proc, 0)["steps"]}
     yield repo
     mp.undo()
     delete_namespaces(api_client, repo.names.values())
@@ -49,7 +49,7 @@ def test_status_shows_every_hub_with_revision_chart_helm_status_and_health(fleet
     repo = fleet
     proc = repo.run("status", "e2e", "--output", "json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    rows = {r["hub"]: r for r in as_json(proc)["hubs"]}
+    rows = {r["hub"]: r for r in as_json(proc, 0)["hubs"]}
     alpha, beta = rows[repo.names["alpha"]], rows[repo.names["beta"]]
     assert alpha["revision"] == FIRST_REVISION and alpha["chart"] == "basehub" and alpha["chart_version"] == "0.1.0"
     assert alpha["helm_status"] == "deployed" and alpha["last_deployed"][:2] == "20"
@@ -91,7 +91,7 @@ def test_diff_of_changed_values_is_a_unified_diff_and_exits_2(fleet):
         assert f"--- live: Deployment {repo.names['alpha']}/hub" in proc.stdout
         assert f"-        image: {GOOD_IMAGE}:{GOOD_TAG}" in proc.stdout
         assert f"+        image: {GOOD_IMAGE}:{UPGRADE_TAG}" in proc.stdout
-        report = as_json(diff(repo, repo.names["alpha"], "--output", "json"))
+        report = as_json(diff(repo, repo.names["alpha"], "--output", "json"), 2)
         changes = report["hubs"][0]["changes"]
         # the jupyterhub chart keeps its values (the image tag too) in the Secret `hub` (values.yaml)
         assert report["changed"] and [c["object"] for c in changes] == [f"Deployment {repo.names['alpha']}/hub",
@@ -114,7 +114,7 @@ def test_diff_shows_a_secret_as_changed_but_never_its_data(fleet):
             assert NEW_PASSWORD not in text and OLD_PASSWORD not in text
             for p in (NEW_PASSWORD, OLD_PASSWORD):
                 assert base64.b64encode(p.encode()).decode()[:12] not in text
-        secret = next(c for c in as_json(js)["hubs"][0]["changes"] if c["secret"])
+        secret = next(c for c in as_json(js, 2)["hubs"][0]["changes"] if c["secret"])
         assert secret["change"] == "changed"
     finally:
         repo.write_secret("alpha", secret_values(OLD_PASSWORD), repo.recipient)
@@ -123,7 +123,7 @@ def test_diff_shows_a_secret_as_changed_but_never_its_data(fleet):
 def test_diff_of_a_hub_not_installed_yet_lists_everything_as_added(fleet):
     proc = diff(fleet, fleet.names["beta"], "--output", "json")
     assert proc.returncode == 2
-    hub = as_json(proc)["hubs"][0]
+    hub = as_json(proc, 2)["hubs"][0]
     assert not hub["installed"] and hub["changes"] and {c["change"] for c in hub["changes"]} == {"added"}
 
 
@@ -153,7 +153,7 @@ def test_rollback_dry_run_then_default_previous_revision_then_unknown_revision(f
 
     proc = repo.run("rollback", "e2e", gamma, "--output", "json", "--timeout", "240")
     assert proc.returncode == 0, proc.stderr
-    result = as_json(proc)
+    result = as_json(proc, 0)
     assert (result["from_revision"], result["to_revision"], result["new_revision"]) == (3, 2, 4)
     assert result["status"] == "deployed"
     assert image() == f"{GOOD_IMAGE}:{GOOD_TAG}"

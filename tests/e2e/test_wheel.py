@@ -3,7 +3,6 @@ environment outside the checkout, and use it from other folders (the corpus, a n
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, require_corpus
+from tests.conftest import REPO, output_json, require_corpus
 
 pytestmark = pytest.mark.e2e
 
@@ -36,7 +35,10 @@ def installed(dist, tmp_path_factory):
     venv = base / "venv"
     assert run([sys.executable, "-m", "venv", venv]).returncode == 0
     wheel = next(dist.glob("jupyterhub_fleet_deployer-*.whl"))
-    done = run([venv / "bin" / "pip", "install", "--quiet", "--disable-pip-version-check", wheel])
+    # without PYTHONPATH: a checkout on it (its build's *.egg-info) would make pip take the package as
+    # installed already, and skip the wheel
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = run([venv / "bin" / "pip", "install", "--quiet", "--disable-pip-version-check", wheel], env=clean)
     assert done.returncode == 0, done.stderr[-3000:]
     home = base / "home"
     home.mkdir()
@@ -69,8 +71,7 @@ def test_the_installed_tool_validates_the_corpus_as_the_checkout_does_and_a_new_
     done = run(["deployer", "validate", "-o", "json"], cwd=corpus, env=env, timeout=300)
     checkout = run([sys.executable, "-m", "deployer", "validate", "-o", "json"], cwd=corpus,
                    env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300)
-    installed_report, checkout_report = json.loads(done.stdout), json.loads(checkout.stdout)
-    assert done.returncode == checkout.returncode
+    installed_report, checkout_report = output_json(done, (0, 1)), output_json(checkout, done.returncode)
     assert installed_report["problems"] == checkout_report["problems"]
     assert not [p for p in installed_report["problems"] if "is not known" in p["message"]]
     repo = tmp_path / "fleet"
@@ -84,7 +85,7 @@ def test_the_installed_tool_validates_the_corpus_as_the_checkout_does_and_a_new_
 def test_the_installed_tool_keeps_tools_and_state_out_of_site_packages(installed):
     venv, env, base = installed
     done = run(["deployer", "doctor", "-o", "json"], cwd=base, env=env, timeout=300)
-    report = json.loads(done.stdout)
+    report = output_json(done, (0, 1))  # 1: a fresh home has no tools
     assert report["tools_dir"] == str(Path(env["HOME"]) / ".cache" / "deployer" / "tools")
     done = run(["deployer", "tools", "dir"], cwd=base, env={**env, "XDG_CACHE_HOME": str(base / "xc")})
     assert done.stdout.strip() == str(base / "xc" / "deployer" / "tools")

@@ -184,6 +184,7 @@ def test_a_cluster_that_exists_but_does_not_load_is_broken_not_unknown(tmp_path,
         assert "no cluster named" not in err
         assert err.startswith("error: cluster `alpha` is broken: config/clusters/alpha/cluster.yaml:"), (args, err)
     code, out, err = cli(capsys, root, "status", "--no-health", "--output", "json")
+    assert code == 1, err  # the cluster could not be read
     rows = json.loads(out)["hubs"]
     assert rows[0]["cluster"] == "alpha" and rows[0]["error"].startswith("cluster `alpha` is broken: ")
 

@@ -84,3 +84,18 @@ def test_the_gateway_is_registered_at_its_own_traefik_and_users_get_its_addresse
         "DASK_GATEWAY__PUBLIC_ADDRESS": "/services/dask-gateway/",
         "DASK_GATEWAY__AUTH__TYPE": "jupyterhub",
     }
+
+
+def test_a_hubs_own_volume_of_the_home_claim_is_reused_and_null_entries_are_left_out(monkeypatch):
+    """hhmi/staging's shape: its own extraVolumes name the claim home-nfs (a read-only shared folder) and its
+    extraVolumeMounts turn default mounts off with null entries. The kubelet mounts one volume per claim in a
+    pod (a second volume of it never mounts: ContainerCreating for good), so the home reuses that volume."""
+    volumes = {"1-shared-dir-volume": {"name": "shared-dir-pv", "persistentVolumeClaim": {"claimName": "home-nfs"}}}
+    mounts = {"002-shared-volumemount": None,
+              "1-shared-readonly-volumemount": {"name": "shared-dir-pv", "mountPath": "/home/jovyan/shared-readonly",
+                                                "subPath": "_shared", "readOnly": True}}
+    c = run({"BASEHUB_NFS_HOME": "true"}, monkeypatch, volumes=volumes, mounts=mounts)
+    assert c.KubeSpawner.volumes == [volumes["1-shared-dir-volume"]]
+    assert c.KubeSpawner.volume_mounts == [
+        mounts["1-shared-readonly-volumemount"],
+        {"name": "shared-dir-pv", "mountPath": "/home/jovyan", "subPath": "{escaped_username}"}]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
 from deployer.checks.validate import validate
+from tests.conftest import output_json
 
 
 def test_whole_corpus_validates_with_no_error(corpus_root):
@@ -33,8 +33,7 @@ def test_corpus_through_the_cli_in_one_process(corpus_root):
         [sys.executable, "-m", "deployer", "--root", str(corpus_root), "validate", "--output", "json"],
         capture_output=True, text=True, timeout=120,
     )
-    payload = json.loads(proc.stdout)
-    assert proc.returncode == 0, proc.stderr
+    payload = output_json(proc, 0)
     assert payload["summary"]["errors"] == 0
     assert payload["summary"]["clusters"] == 20 and payload["summary"]["hubs"] == 148
     assert "ENC[" not in proc.stdout + proc.stderr

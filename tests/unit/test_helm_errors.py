@@ -199,3 +199,18 @@ def test_a_chart_fail_message_that_starts_with_a_newline_is_kept(tmp_path):
     assert isinstance(error, ChartRenderFailed)
     assert error.message == ("helm template r failed: execution error at (c/templates/x.yaml:1:3): "
                              "singleuser.image is required; set it in values")
+
+
+def test_render_keeps_a_chart_fail_message_that_starts_with_a_newline(tmp_path):
+    from deployer.render.helm_output import helm_problem
+    from deployer.run.release import ReleaseSpec
+    from tests.conftest import require_tool
+
+    chart = tmp_path / "c"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: c\nversion: 0.1.0\n")
+    (chart / "templates" / "x.yaml").write_text('{{ fail "\\nsingleuser.image is required" }}\n')
+    done = ProcessRunner().run([require_tool("helm"), "template", "r", chart], timeout=60)
+    problem = helm_problem("c/r", done.stderr, ReleaseSpec("c/r", "r", "r", "c", "c", chart, ()))
+    assert problem.message == "execution error at (c/templates/x.yaml:1:3): singleuser.image is required"
+    assert problem.file == "c/templates/x.yaml:1"

@@ -68,3 +68,11 @@ def test_an_api_the_version_does_not_serve_is_found_and_a_custom_resource_is_not
     assert checked and [f.unknown_api for f in findings] == [True]
     assert findings[0].message == "policy/v1beta1 PodSecurityPolicy is not served by Kubernetes 1.34"
     assert schemas.check({"apiVersion": "example.org/v1", "kind": "Thing", "metadata": {"name": "t"}}) == (False, [])
+
+
+def test_a_value_too_long_to_show_is_left_out_whole_never_cut(schemas):
+    secret = "S3cr3t-" + "x9Q" * 80  # a 247-character password where a boolean belongs
+    (finding,) = schemas.check(deployment(host_network=secret))[1]
+    assert secret[:20] not in finding.message and "x9Qx9Q" not in finding.message
+    assert finding.message == ("spec.template.spec.hostNetwork: (a str of 249 characters, not shown) is not of type "
+                               "'boolean', 'null'")

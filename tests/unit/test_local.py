@@ -19,7 +19,7 @@ from deployer.local.cluster import LocalCluster, LocalClusterError
 from deployer.local.spec import (
     BRIDGE, CLUSTER_CIDR, MARKER, NODE_IP, NODE_NAME, PAUSE_IMAGE, POD_SUBNET, PORT_NAMES, SERVICE_CIDR, Component,
     Layout, State, apiserver_args, cni_conflist, containerd_config, controller_manager_args, corefile, etcd_args,
-    kubeconfig_text, kubelet_args, kubelet_config, proxy_config, scheduler_args,
+    kubeconfig_text, kubelet_args, kubelet_config, provisioner_args, proxy_config, scheduler_args, storage_class,
 )
 
 PORTS = {name: 20000 + i for i, name in enumerate(PORT_NAMES)}
@@ -71,7 +71,7 @@ def test_each_component_has_its_own_token_identity(pki):
     rows = pki.tokens.read_text().splitlines()
     users = [r.split(",")[1] for r in rows]
     assert users == ["deployer-admin", "system:kube-controller-manager", "system:kube-scheduler",
-                     "system:kube-proxy", f"system:node:{NODE_NAME}", "deployer-coredns"]
+                     "system:kube-proxy", f"system:node:{NODE_NAME}", "deployer-coredns", "deployer-volume-provisioner"]
     assert rows[4].endswith(',"system:nodes"') and rows[0].endswith(',"system:masters"')
     assert len({r.split(",")[0] for r in rows}) == len(rows)  # distinct tokens
     assert certs.load(pki.folder).tokens_by_identity == pki.tokens_by_identity
@@ -168,6 +168,43 @@ def test_kubernetes_build_replaces_every_staging_module_with_the_release_version
     assert "-X k8s.io/component-base/version.gitMinor=34" in b.ldflags
     args = b.go_args(Path("/o"))
     assert args[:3] == ["go", "build", "-trimpath"] and args[5:7] == ["-o", "/o/"] and len(args) == 12
+
+
+def test_the_volume_provisioner_is_our_main_over_the_sig_storage_library_and_rebuilt_when_it_changes(tmp_path):
+    from deployer.toolchain import sha256_file
+    from deployer.toolchain.pins import TOOLS
+
+    b = kubebuild.provisioner_build()
+    assert "require sigs.k8s.io/sig-storage-lib-external-provisioner/v13 v13.1.0\n" in b.go_mod
+    assert "controller.NewProvisionController(" in b.main_go and b.binaries == ("volume-provisioner",)
+    assert b.version == TOOLS["volume-provisioner"].pinned == "13.1.0-d1"
+    # a changed main.go must bump PROVISIONER_REVISION (and pins.py) and this digest, or the cache keeps the old one
+    assert sha256_file(kubebuild.PROVISIONER_MAIN) == kubebuild.PROVISIONER_MAIN_SHA256
+
+
+def test_the_volume_provisioner_makes_folders_under_the_state_folder_for_the_default_storage_class(tmp_path):
+    lay = Layout(tmp_path)
+    args = flags(provisioner_args(Path("/bin/volume-provisioner"), lay))
+    assert args == {"kubeconfig": str(lay.component_kubeconfig("volume-provisioner")), "root": str(tmp_path / "volumes"),
+                    "node": NODE_NAME, "provisioner": "deployer.local/hostpath", "v": "1"}
+    sc = storage_class()
+    assert sc["metadata"]["annotations"] == {"storageclass.kubernetes.io/is-default-class": "true"}
+    assert (sc["provisioner"], sc["reclaimPolicy"]) == ("deployer.local/hostpath", "Delete")
+
+
+def test_down_keeps_the_volumes_data_only_when_asked(tmp_path):
+    for keep in (False, True):
+        root = tmp_path / f"keep-{keep}"
+        root.mkdir()  # nothing runs: a marked folder with a volume (node=False: the host is not swept)
+        (root / MARKER).write_text(json.dumps({"created_folder": True}))
+        (root / "volumes" / "staging" / "hub-db-dir").mkdir(parents=True)
+        (root / "volumes" / "staging" / "hub-db-dir" / "jupyterhub.sqlite").write_text("users")
+        (root / "etcd").mkdir()
+        LocalCluster(root, tools={}, node=False).down(keep_data=keep)
+        assert (root / "volumes" / "staging" / "hub-db-dir" / "jupyterhub.sqlite").is_file() is keep
+        assert not (root / "etcd").exists()
+        if keep:  # the kept data is not "a partial cluster": the next `up` starts normally and keeps it
+            assert LocalCluster(root).status().state == "down"
 
 
 def test_a_single_package_build_names_its_output(tmp_path):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from deployer.local.values import hub_values, support_values
+from deployer.local.values import hub_values, last_layer, support_values
+from tests.conftest import SHARED_CHARTS
 
 REFS = {
     "k8s-hub": "deployer.local/k8s-hub:4.3.3-aaaaaaaaaaaa",
@@ -19,86 +20,133 @@ def never(name: str, tag: str) -> dict:
     return {"name": name, "tag": tag, "pullPolicy": "Never"}
 
 
-EXPECTED_Z2JH = {
-    "hub": {
-        "image": never("deployer.local/k8s-hub", "4.3.3-aaaaaaaaaaaa"),
-        "db": {"type": "sqlite-memory"},
-        "services": {"deployer-user-test": {"display": False}},
-        "loadRoles": {"deployer-user-test": {
-            "description": "deployer's user test: a temporary user, its server and kernel",
-            "scopes": ["admin:users", "tokens", "servers", "access:servers"],
-            "services": ["deployer-user-test"],
-        }},
-    },
-    "proxy": {
-        "chp": {"image": never("deployer.local/configurable-http-proxy", "4.6.3-bbbbbbbbbbbb")},
-        "service": {"type": "ClusterIP"},
-    },
-    "singleuser": {
-        "image": never("deployer.local/singleuser", "5.4.4-cccccccccccc"),
-        "cloudMetadata": {"blockWithIptables": False},
-        "storage": {"type": "none"},
-    },
-    "scheduling": {
-        "userScheduler": {"enabled": False},
-        "userPlaceholder": {"image": never("deployer.local/pause", "3.10-dddddddddddd")},
-    },
-    "prePuller": {
-        "hook": {"enabled": False},
-        "continuous": {"enabled": False},
-        "pause": {"image": never("deployer.local/pause", "3.10-dddddddddddd")},
-    },
+USER_TEST = {
+    "services": {"deployer-user-test": {"display": False}},
+    "loadRoles": {"deployer-user-test": {
+        "description": "deployer's user test: a temporary user, its server and kernel",
+        "scopes": ["admin:users", "tokens", "servers", "access:servers"],
+        "services": ["deployer-user-test"],
+    }},
+}
+EXPECTED_Z2JH = {"hub": USER_TEST}  # the database and the users' storage: the charts' defaults
+
+
+# what the jupyterhub chart's own values.yaml says about what the last layer holds
+Z2JH_DEFAULTS = {
+    "hub": {"image": {"name": "quay.io/jupyterhub/k8s-hub", "tag": "4.3.3", "pullPolicy": None}},
+    "proxy": {"chp": {"image": {"name": "quay.io/jupyterhub/configurable-http-proxy", "tag": "5.1.0"}},
+              "service": {"type": "LoadBalancer"}},
+    "singleuser": {"image": {"name": "quay.io/jupyterhub/k8s-singleuser-sample", "tag": "4.3.3"},
+                   "cloudMetadata": {"blockWithIptables": True}},
+    "scheduling": {"userScheduler": {"enabled": True},
+                   "userPlaceholder": {"image": {"name": "registry.k8s.io/pause", "tag": "3.10"}}},
+    "prePuller": {"hook": {"enabled": True}, "continuous": {"enabled": True},
+                  "pause": {"image": {"name": "registry.k8s.io/pause", "tag": "3.10"}}},
+}
+HELD = {
+    "hub": {"image": never("deployer.local/k8s-hub", "4.3.3-aaaaaaaaaaaa")},
+    "proxy": {"chp": {"image": never("deployer.local/configurable-http-proxy", "4.6.3-bbbbbbbbbbbb")},
+              "service": {"type": "ClusterIP"}},
+    "singleuser": {"image": never("deployer.local/singleuser", "5.4.4-cccccccccccc"),
+                   "cloudMetadata": {"blockWithIptables": False}},
+    "scheduling": {"userScheduler": {"enabled": False},
+                   "userPlaceholder": {"image": never("deployer.local/pause", "3.10-dddddddddddd")}},
+    "prePuller": {"hook": {"enabled": False}, "continuous": {"enabled": False},
+                  "pause": {"image": never("deployer.local/pause", "3.10-dddddddddddd")}},
 }
 
 
-def test_the_plain_jupyterhub_chart_gets_the_layer_at_its_top_level():
+def test_the_layer_before_the_files_registers_the_user_test_and_the_storage_only():
     assert hub_values(REFS, chart="jupyterhub").values == EXPECTED_Z2JH
+    assert hub_values(REFS, chart="basehub").values == {"jupyterhub": EXPECTED_Z2JH}
+    assert hub_values(REFS, chart="daskhub").values == {"basehub": {"jupyterhub": EXPECTED_Z2JH}}
 
 
-BASEHUB_OFF = {"dask-gateway": {"enabled": False}, "jupyterhub-home-nfs": {"enabled": False},
-               "jupyterhub-groups-exporter": {"enabled": False}}
-
-
-def test_basehub_nests_the_layer_under_jupyterhub_and_switches_off_its_parts_without_images():
-    assert hub_values(REFS, chart="basehub").values == {"jupyterhub": EXPECTED_Z2JH, **BASEHUB_OFF}
-
-
-def test_daskhub_nests_the_layer_under_basehub_jupyterhub_and_switches_dask_gateway_off():
-    layer = hub_values(REFS, chart="daskhub")
-    assert layer.values == {"basehub": {"jupyterhub": EXPECTED_Z2JH, **BASEHUB_OFF}}
-    assert layer.switched_off[-3].line() == ("basehub.dask-gateway.enabled: no dask-gateway images here "
-                                             "(its API server, controller and traefik proxy)")
-
-
-def test_the_in_cluster_nfs_server_is_switched_off_saying_the_kernel_has_no_nfs_client():
-    [nfs] = [s for s in hub_values(REFS, chart="basehub").switched_off if s.component == "jupyterhub-home-nfs.enabled"]
-    assert nfs.line() == ("jupyterhub-home-nfs.enabled: this machine's kernel has no NFS client (no `nfs` in "
-                          "/proc/filesystems, no module), so no NFS share can be mounted; nor is its nfs-ganesha "
-                          "image here")
-
-
-def test_every_component_switched_off_is_named_with_its_values_path():
-    off = hub_values(REFS, chart="basehub").switched_off
-    assert [s.component for s in off] == [
-        "jupyterhub.singleuser.cloudMetadata.blockWithIptables",
-        "jupyterhub.scheduling.userScheduler.enabled",
-        "jupyterhub.prePuller.hook.enabled",
-        "jupyterhub.prePuller.continuous.enabled",
-        "jupyterhub.hub.db.type=sqlite-memory",
-        "jupyterhub.singleuser.storage.type=none",
-        "dask-gateway.enabled",
-        "jupyterhub-home-nfs.enabled",
-        "jupyterhub-groups-exporter.enabled",
+def test_the_last_layer_holds_images_and_switches_off_what_cannot_run_whatever_came_before():
+    layer = last_layer(Z2JH_DEFAULTS, REFS, "jupyterhub")
+    assert layer.values == HELD
+    assert [s.line() for s in layer.substituted] == [
+        "hub.image: quay.io/jupyterhub/k8s-hub:4.3.3 -> deployer.local/k8s-hub:4.3.3-aaaaaaaaaaaa",
+        "proxy.chp.image: quay.io/jupyterhub/configurable-http-proxy:5.1.0 -> "
+        "deployer.local/configurable-http-proxy:4.6.3-bbbbbbbbbbbb",
+        "singleuser.image: quay.io/jupyterhub/k8s-singleuser-sample:4.3.3 -> deployer.local/singleuser:5.4.4-cccccccccccc",
+        "scheduling.userPlaceholder.image: registry.k8s.io/pause:3.10 -> deployer.local/pause:3.10-dddddddddddd",
+        "prePuller.pause.image: registry.k8s.io/pause:3.10 -> deployer.local/pause:3.10-dddddddddddd",
+        "proxy.service.type: LoadBalancer -> ClusterIP",
     ]
-    assert off[1].line() == ("jupyterhub.scheduling.userScheduler.enabled: no kube-scheduler image here; "
-                             "the cluster's own scheduler places user pods")
+    assert [o.component for o in layer.switched_off] == [
+        "prePuller.hook.enabled", "prePuller.continuous.enabled", "scheduling.userScheduler.enabled",
+        "singleuser.cloudMetadata.blockWithIptables"]
 
 
-def test_a_storage_class_keeps_the_hub_database_and_home_volumes():
-    layer = hub_values(REFS, chart="jupyterhub", storage_class="local-path")
-    assert layer.values["hub"]["db"] == {"pvc": {"storageClassName": "local-path"}}
-    assert layer.values["singleuser"]["storage"] == {"dynamic": {"storageClass": "local-path"}}
-    assert [s.component for s in layer.switched_off if "storage" in s.component or "db" in s.component] == []
+def test_a_hub_that_turns_the_image_puller_on_cannot_turn_it_back_on_and_the_report_is_exact():
+    """hhmi/staging's shape: its own file sets prePuller.hook.enabled and a user image from quay.io."""
+    from deployer.plan.values import merge_values
+
+    hub_file = {"jupyterhub": {"prePuller": {"hook": {"enabled": True}},
+                               "singleuser": {"image": {"name": "quay.io/lorenlab/hhmi-spyglass-image",
+                                                        "tag": "82450331e8f1"}}}}
+    # the chart's defaults, then the hub's file; what is already off is not reported as switched off
+    defaults = {"jupyterhub": merge_values(Z2JH_DEFAULTS, {"prePuller": {"continuous": {"enabled": False}}}),
+                "dask-gateway": {"enabled": False}}
+    layer = last_layer(merge_values(defaults, hub_values(REFS, chart="basehub").values, hub_file), REFS, "basehub")
+    final = merge_values(defaults, hub_file, layer.values)["jupyterhub"]
+    assert final["prePuller"]["hook"]["enabled"] is False
+    assert final["singleuser"]["image"] == never("deployer.local/singleuser", "5.4.4-cccccccccccc")
+    off = [o.component for o in layer.switched_off]
+    assert "jupyterhub.prePuller.hook.enabled" in off
+    assert "jupyterhub.prePuller.continuous.enabled" not in off and "dask-gateway.enabled" not in off
+    assert ("jupyterhub.singleuser.image: quay.io/lorenlab/hhmi-spyglass-image:82450331e8f1 -> "
+            "deployer.local/singleuser:5.4.4-cccccccccccc") in [s.line() for s in layer.substituted]
+
+
+def test_a_local_image_a_hub_chose_is_kept_and_only_its_pull_policy_held():
+    chosen = {"hub": {"image": {"name": "deployer.local/not-on-the-node", "tag": "1", "pullPolicy": "Always"}}}
+    layer = last_layer({**HELD, **chosen}, REFS, "jupyterhub")
+    assert layer.values == {"hub": {"image": {"pullPolicy": "Never"}}}
+    assert [s.line() for s in layer.substituted] == ["hub.image.pullPolicy: Always -> Never"]
+    assert layer.switched_off == []
+
+
+def test_every_profile_choice_and_an_unlisted_choice_run_the_local_user_image():
+    profiles = [
+        {"display_name": "Small", "kubespawner_override": {"image": "pangeo/pangeo-notebook:2025.01.10",
+                                                           "mem_limit": "2G"}},
+        {"display_name": "Choose", "profile_options": {"image": {
+            "choices": {"py": {"kubespawner_override": {"image": "quay.io/jupyter/scipy-notebook:2025-04-14"}},
+                        "local": {"kubespawner_override": {"image": "deployer.local/singleuser:x"}}},
+            "unlisted_choice": {"enabled": True, "kubespawner_override": {"image": "{value}"}},
+        }}},
+    ]
+    layer = last_layer({**HELD, "singleuser": {**HELD["singleuser"], "profileList": profiles}}, REFS, "jupyterhub")
+    held = layer.values["singleuser"]["profileList"]
+    ref = REFS["singleuser"]
+    assert held[0]["kubespawner_override"] == {"image": ref, "mem_limit": "2G"}  # the rest of a profile unchanged
+    choices = held[1]["profile_options"]["image"]["choices"]
+    assert choices["py"]["kubespawner_override"]["image"] == ref
+    assert choices["local"]["kubespawner_override"]["image"] == "deployer.local/singleuser:x"
+    assert held[1]["profile_options"]["image"]["unlisted_choice"]["kubespawner_override"]["image"] == ref
+    assert held[1]["profile_options"]["image"]["unlisted_choice"]["enabled"] is True
+    assert [s.path for s in layer.substituted] == [
+        "singleuser.profileList[0].kubespawner_override.image",
+        "singleuser.profileList[1].profile_options.image.choices.py.kubespawner_override.image",
+        "singleuser.profileList[1].profile_options.image.unlisted_choice.kubespawner_override.image"]
+    assert profiles[0]["kubespawner_override"]["image"] == "pangeo/pangeo-notebook:2025.01.10"  # not changed in place
+
+
+def test_daskhub_switches_its_dask_gateway_off_only_when_it_is_on():
+    layer = last_layer({"basehub": {"jupyterhub": HELD, "dask-gateway": {"enabled": True}}}, REFS, "daskhub")
+    assert layer.values == {"basehub": {"dask-gateway": {"enabled": False}}}
+    assert [o.line() for o in layer.switched_off] == [
+        "basehub.dask-gateway.enabled: no dask-gateway images here (its API server, controller and traefik proxy)"]
+
+
+def test_the_chart_defaults_are_read_from_the_real_chart_with_its_dependencies():
+    from deployer.local.chart_defaults import chart_defaults
+
+    z2jh = chart_defaults(SHARED_CHARTS / "jupyterhub-4.3.3.tgz")
+    assert z2jh["prePuller"]["hook"]["enabled"] is True and z2jh["hub"]["image"]["name"] == "quay.io/jupyterhub/k8s-hub"
+    assert chart_defaults(SHARED_CHARTS / "no-such-chart.tgz") == {}
 
 
 def test_an_unknown_hub_chart_is_refused():
@@ -164,3 +212,18 @@ def test_basehub_registers_the_user_test_service_with_the_same_scopes_everywhere
     assert hub["services"][SERVICE] == {"display": False}
     assert hub["loadRoles"][SERVICE]["scopes"] == list(SERVICE_SCOPES) == service_values()["hub"]["loadRoles"][SERVICE]["scopes"]
     assert hub["config"]["JupyterHub"]["authenticate_prometheus"] is False
+
+
+def test_basehubs_parts_without_images_are_switched_off_last_when_on():
+    """jupyterhub-home-nfs and jupyterhub-groups-exporter are on unless turned off; dask-gateway is off
+    unless turned on (daskhub): each is switched off, and listed, only when it would run."""
+    effective = {"jupyterhub": HELD, "dask-gateway": {"enabled": False}, "jupyterhub-home-nfs": {},
+                 "jupyterhub-groups-exporter": {"enabled": True}}
+    layer = last_layer(effective, REFS, "basehub")
+    assert layer.values == {"jupyterhub-home-nfs": {"enabled": False},
+                            "jupyterhub-groups-exporter": {"enabled": False}}
+    [nfs] = [o for o in layer.switched_off if o.component == "jupyterhub-home-nfs.enabled"]
+    assert nfs.line() == ("jupyterhub-home-nfs.enabled: this machine's kernel has no NFS client (no `nfs` in "
+                          "/proc/filesystems, no module), so no NFS share can be mounted; nor is its nfs-ganesha "
+                          "image here")
+    assert last_layer({"jupyterhub": HELD}, REFS, "basehub").values == {}  # a chart without those parts

@@ -41,11 +41,12 @@ def plan_of(cluster_name: str, hub: str | None, *, provisioned: bool = False, ou
     return value_plan(spec, outputs)
 
 
-def test_the_local_cluster_adds_its_own_layer_after_the_generated_one_and_before_the_files():
+def test_the_local_cluster_adds_a_layer_before_the_files_and_its_substitutions_after_them():
     plan = plan_of("local", "staging")
     assert plan.names == ["generated", "local cluster", "values #1 common.values.yaml",
-                          "values #2 staging.values.yaml", "values #3 enc-staging.secret.values.yaml"]
-    assert [layer.secret for layer in plan.layers] == [False, False, False, False, True]
+                          "values #2 staging.values.yaml", "values #3 enc-staging.secret.values.yaml",
+                          "local substitutions"]
+    assert [layer.secret for layer in plan.layers] == [False, False, False, False, True, False]
     assert plan.files[2].path == Path("config/clusters/local/enc-staging.secret.values.yaml")
     assert plan_of("local", None).names == ["generated", "local cluster", "values #1 support.values.yaml"]
 
@@ -95,8 +96,14 @@ def test_layers_are_filled_in_order_and_the_last_one_wins(tmp_path):
         reads.append(path.name)
         return files[path.name]
 
+    seen: list[dict] = []
+
+    def substitute(below: dict) -> dict:  # the last layer sees every layer before it, merged
+        seen.append(below)
+        return {"who": "last", "held": below["who"]}
+
     sources = LayerSources(read, "basehub", ("jupyterhub",), {"who": "local", "local": True},
-                           {"bucket": "b1"})
+                           {"bucket": "b1"}, substitute)
     filled = layer_values(value_plan(spec, sources.cloud_outputs), sources)
     assert [(layer.kind, values) for layer, values in filled] == [
         (LayerKind.generated, {"global": {"hubName": "h", "clusterName": "c", "domain": "other.example.org"},
@@ -106,10 +113,12 @@ def test_layers_are_filled_in_order_and_the_last_one_wins(tmp_path):
         (LayerKind.cloud, {"global": {"cloud": {"bucket": "b1"}}}),
         (LayerKind.values_file, {"who": "a", "a": 1}),
         (LayerKind.secret_file, {"who": "b"}),
+        (LayerKind.local_last, {"who": "last", "held": "b"}),
     ]
+    assert seen[0]["who"] == "b" and seen[0]["local"] is True and seen[0]["a"] == 1
     assert reads == ["enc-domain.secret.yaml", "a.yaml", "enc-b.secret.yaml"]
     merged = rv.release_values(spec, sources)
-    assert merged["who"] == "b" and merged["a"] == 1 and merged["local"] is True
+    assert merged["who"] == "last" and merged["a"] == 1 and merged["local"] is True
     assert merged["global"] == {"hubName": "h", "clusterName": "c", "domain": "other.example.org",
                                 "cloud": {"bucket": "b1"}}
 

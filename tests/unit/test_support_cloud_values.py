@@ -52,3 +52,12 @@ def test_the_support_stack_gets_it_in_its_outputs_layer_and_its_own_file_can_tur
 def test_a_hub_gets_no_autoscaler_values():
     spec = ReleaseSpec("c/h", "h", "h", "c", "basehub", None, (), hub="h", provisioned=True)
     assert "cluster-autoscaler" not in _layers(spec, "basehub")[LayerKind.cloud]
+
+
+def test_a_cost_monitoring_role_switches_cost_monitoring_on_with_it():
+    role = "arn:aws:iam::123456789012:role/alpha-cost-monitoring"
+    values = support_cloud_values({**OUTPUTS, "cost_monitoring_role_arn": role})
+    assert values["jupyterhub-cost-monitoring"] == {
+        "enabled": True, "serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": role}}}
+    assert values["cluster-autoscaler"]["enabled"] is True
+    assert "jupyterhub-cost-monitoring" not in support_cloud_values({**OUTPUTS, "cost_monitoring_role_arn": None})

@@ -8,20 +8,10 @@ from pathlib import Path
 import pytest
 
 from deployer.checks.support_values import check_support_values, schema_keys
-from deployer.config.file_reader import FileReader
+from tests.unit.test_hub_values import files  # the same files, read through FileReader
 
 CHART = Path(__file__).resolve().parents[2] / "helm-charts" / "support"
 KNOWN = schema_keys(CHART)
-
-
-def files(tmp_path: Path, *texts: str):
-    reader = FileReader(tmp_path)
-    out = []
-    for i, text in enumerate(texts):
-        path = tmp_path / f"{i}.values.yaml"
-        path.write_text(text)
-        out.append(reader.read(path))
-    return out
 
 
 def check(tmp_path: Path, provider: str, *texts: str):

@@ -12,7 +12,7 @@ import pytest
 from deployer import toolchain
 from deployer.adapters.process import ProcessRunner
 from deployer.errors import ToolError, ToolMissing
-from tests.conftest import require_tool
+from tests.conftest import output_json, require_tool
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -184,7 +184,7 @@ def test_doctor_command_names_missing_and_corrupt_tools_without_a_traceback(tool
     assert done.returncode == 1
     assert "Traceback" not in done.stdout + done.stderr
     assert "BROKEN" in done.stdout and "MISSING" in done.stdout and "deployer tools install" in done.stdout
-    report = json.loads(deployer("doctor", "-o", "json", env=env).stdout)
+    report = output_json(deployer("doctor", "-o", "json", env=env), 1)
     helm = next(t for t in report["tools"] if t["name"] == "helm")
     assert not report["ok"] and "checksum mismatch" in helm["problem"]
 

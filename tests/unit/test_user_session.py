@@ -240,3 +240,57 @@ def test_a_proxy_answering_other_than_5xx_fails_the_connect_phase_at_once(fake_h
     assert (result.ok, [(p.name, p.ok) for p in result.phases]) == (False, [("connect", False)])
     assert result.reason == "the proxy did not pass GET /hub/api/ on to the hub: it answered 404: Not Found"
     assert fake_hub.calls == ["GET /hub/api/ token service-token"]  # asked once: no waiting
+
+
+# -- the home phases: a file written before the server stops is read back after it starts again ---------
+
+class HomeTest(StandInTest):
+    """Servers get ready at once; kernels run against a home that survives restarts or not."""
+
+    def __init__(self, hub: FakeHub, tmp_path, *, kept: bool, claims: tuple = ("claim-x",)):
+        super().__init__(hub, tmp_path)
+        self.kept, self.home, self.runs, self.claims = kept, {}, [], claims
+
+    def _wait_ready(self, http, token, u):
+        return "server ready", f"/user/{self.user}/"
+
+    def _stop(self, http, token, u):
+        if not self.kept:
+            self.home.clear()
+        return super()._stop(http, token, u)
+
+    def _run(self, http, token, url, code):
+        from deployer.run.user_session import EXPECTED_OUTPUT, HOME_FILE
+
+        self.runs.append(code)
+        if "f.write(" in code:
+            self.home[HOME_FILE] = code.split("f.write(")[1].split(")")[0].strip("'")
+            return EXPECTED_OUTPUT
+        return self.home.get(HOME_FILE, "MISSING:/home/jovyan")
+
+    def _has_home_volume(self):
+        return bool(self.claims)
+
+
+def test_a_file_in_the_home_survives_the_servers_restart(fake_hub, tmp_path):
+    test = HomeTest(fake_hub, tmp_path, kept=True)
+    result = test.run()
+    assert result.ok, result.reason
+    assert [p.name for p in result.phases] == ["connect", "user", "start", "ready", "kernel", "stop", "restart",
+                                               "home"]
+    assert result.phases[-1].message == ("the file written in the home before the restart was read back "
+                                         "(.deployer-user-test)")
+    assert fake_hub.users == {}
+
+
+def test_a_home_lost_at_the_restart_fails_the_home_phase(fake_hub, tmp_path):
+    result = HomeTest(fake_hub, tmp_path, kept=False).run()
+    assert not result.ok
+    assert result.reason == ("home: /home/jovyan/.deployer-user-test, written before the server stopped, is gone "
+                             "after its restart")
+
+
+def test_a_hub_whose_servers_get_no_home_volume_skips_the_home_phase(fake_hub, tmp_path):
+    result = HomeTest(fake_hub, tmp_path, kept=False, claims=()).run()
+    assert result.ok, result.reason
+    assert result.phases[-1].message.startswith("skipped: the user server has no home volume (singleuser.storage)")

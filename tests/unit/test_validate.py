@@ -214,8 +214,9 @@ def test_json_output_is_stable_and_machine_readable(tmp_path, capsys):
     folder = make_cluster(tmp_path, "alpha")
     (folder / "staging.values.yaml").write_text("a: 1\na: 2\n")
     code, out, err = cli(capsys, tmp_path, "validate", "--output", "json")
+    assert code == 1, err
     payload = json.loads(out)
-    assert code == 1 and payload["ok"] is False
+    assert payload["ok"] is False
     assert set(payload["summary"]) == {"clusters", "hubs", "files", "errors", "warnings", "seconds"}
     (p,) = payload["problems"]
     assert p == {
