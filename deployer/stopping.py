@@ -232,6 +232,12 @@ def current() -> StopPolicy:
     return _current.policy
 
 
+def thread_pool(max_workers: Optional[int] = None, name: str = "deployer") -> ThreadPoolExecutor:
+    """A pool of threads for blocking calls: leaving its `with` block while the command is being
+    stopped does not wait for a thread still blocked (on an API server that never answers)."""
+    return _StopAwareExecutor(current(), max_workers=max_workers, thread_name_prefix=name)
+
+
 def begin() -> StopPolicy:
     """A fresh policy for a new command, its signal handlers installed (main thread only)."""
     _current.policy = StopPolicy()

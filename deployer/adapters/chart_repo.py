@@ -216,8 +216,14 @@ class ChartRepository:
                 self.send_error(404, "no listing")
                 return None
 
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                # helm went away mid-download (it was stopped): not an error of ours, and no traceback on stderr
+                log.debug("chart repository: the request from %s ended early", client_address, exc_info=True)
+
+        server = Server(("127.0.0.1", 0), Handler)
         thread = threading.Thread(target=server.serve_forever, name="chart-repository", daemon=True)
         thread.start()
         try:

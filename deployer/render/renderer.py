@@ -14,7 +14,6 @@ import logging
 import os
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -39,6 +38,7 @@ from deployer.render.placeholders import PlaceholderReader
 from deployer.render.report import ClusterRender, RenderReport
 from deployer.render.subchart_keys import unread_problem as unread_value_problem
 from deployer.render.subchart_keys import unread_subchart_values
+from deployer.stopping import thread_pool
 
 log = logging.getLogger("deployer.render")
 
@@ -84,7 +84,7 @@ def render_fleet(root: Path, cluster: Optional[str], hubs: Optional[list[str]], 
     for c in renders.values():
         c.kubernetes_version = c.kubernetes_version or DEFAULT_KUBERNETES_VERSION
     renderer = Renderer(root, options, runner, helm, refused=refused)
-    with ThreadPoolExecutor(max(1, options.concurrency)) as pool:
+    with thread_pool(max(1, options.concurrency)) as pool:
         results = list(pool.map(lambda job: renderer.render(job[1], job[2], job[0].kubernetes_version), jobs))
     for (c, _, _), rendered in zip(jobs, results):
         c.releases.append(rendered)
@@ -104,7 +104,7 @@ def fleet_problems_before_deploy(root: Path, clusters: dict[str, Cluster], ready
     """What `deploy` checks before changing a cluster: the fleet checks (render/fleet.py) over the
     releases it will deploy, rendered from the charts and values it will hand helm."""
     renderer = Renderer(root, options, runner, helm, schemas=False)
-    with ThreadPoolExecutor(max(1, options.concurrency)) as pool:
+    with thread_pool(max(1, options.concurrency)) as pool:
         rendered = list(pool.map(
             lambda r: renderer.render_ready(r, kubernetes_version(clusters[r.spec.cluster])), ready))
     problems: list[RenderProblem] = []

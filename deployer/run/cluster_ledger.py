@@ -105,7 +105,7 @@ def cluster_sync(kube, cluster: str, digests: dict[str, str], drift: bool = True
     revision is deployed, the objects that drifted from its manifest. Costs one metadata list of
     helm's records, one list of the deployed release records, one discovery request per API
     group version used, and one list per kind of object the releases hold."""
-    from concurrent.futures import ThreadPoolExecutor
+    from deployer.stopping import thread_pool
 
     from deployer.plan.drift import ReleasePayloadError, decode_release, manifest_objects, release_drift
     from deployer.plan.diff import object_key
@@ -143,7 +143,7 @@ def cluster_sync(kube, cluster: str, digests: dict[str, str], drift: bool = True
         return key, items
 
     listable = [k for k in kinds if k in resources]
-    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(listable)))) as pool:
+    with thread_pool(max(1, min(concurrency, len(listable)))) as pool:
         lists = dict(pool.map(listing, listable))
     live = {object_key(item, ""): item for items in lists.values() for item in items}
     cluster_scoped = frozenset(kind for (gv, kind), (_, namespaced) in resources.items() if not namespaced)

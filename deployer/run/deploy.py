@@ -250,7 +250,7 @@ def ready_stage(specs: list[ReleaseSpec], readers: dict[str, ValuesReader], char
                 runner: ProcessRunner, helm_binary: Path, concurrency: int) -> dict[str, "ReadyRelease | DeployerError"]:
     """Each release to deploy made ready (its chart prepared, its values layered), concurrently; a
     release that cannot be made ready keeps its error, which fails its step (and only it)."""
-    from concurrent.futures import ThreadPoolExecutor
+    from deployer.stopping import thread_pool
 
     def one(spec: ReleaseSpec) -> "ReadyRelease | DeployerError":
         try:
@@ -260,7 +260,7 @@ def ready_stage(specs: list[ReleaseSpec], readers: dict[str, ValuesReader], char
 
     if not specs:
         return {}
-    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(specs)))) as pool:
+    with thread_pool(max(1, min(concurrency, len(specs)))) as pool:
         return dict(zip((s.id for s in specs), pool.map(one, specs)))
 
 

@@ -131,7 +131,7 @@ def plan_against_cluster(root: Path, clusters: Optional[list[str]], runner: Proc
     """Per release, the work tree's input digest against the one recorded in its cluster: stages
     load (validate) -> read every cluster's ledger (one request each, clusters in parallel) ->
     compare (pure) -> name the inputs changed since each recorded commit (git) -> the plan."""
-    from concurrent.futures import ThreadPoolExecutor
+    from deployer.stopping import thread_pool
 
     from deployer.adapters.sops import Sops
     from deployer.plan.ledger import plan_from_ledger, recorded_elsewhere
@@ -158,7 +158,7 @@ def plan_against_cluster(root: Path, clusters: Optional[list[str]], runner: Proc
         except DeployerError as e:
             return ClusterLedger(error=e.message)
 
-    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(names)))) as pool:
+    with thread_pool(max(1, min(concurrency, len(names)))) as pool:
         ledgers = dict(zip(names, pool.map(ledger_of, names)))
     digests = desired_digests(root, {name: head.clusters[name] for name in names}, only=set(inputs))
     comparisons = {rid: ledgers[r.cluster].compare(rid, r.cluster, digests[rid]) for rid, r in inputs.items()}

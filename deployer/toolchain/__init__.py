@@ -19,13 +19,13 @@ import shutil
 import sys
 import threading
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from deployer.errors import DeployerError, ToolError, ToolMissing
 from deployer.paths import TOOLS_DIR_ENV, tools_root  # noqa: F401 (TOOLS_DIR_ENV re-exported)
 from deployer.toolchain.pins import INSTALL_HINT, TOOLS, ToolSpec
+from deployer.stopping import thread_pool
 
 __all__ = ["INSTALL_HINT", "TOOLS", "ToolSpec", "find_tool", "tools_dir", "tool_bin_dir", "terraform_env", "doctor"]
 
@@ -205,7 +205,7 @@ def check_tool(spec: ToolSpec, *, runner, tools: Path | None = None) -> ToolStat
 def doctor(*, runner, tools: Path | None = None, names: list[str] | None = None) -> list[ToolStatus]:
     """Every tool's status, in `TOOLS` order (version commands run two at a time)."""
     specs = [TOOLS[n] for n in (names or list(TOOLS))]
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with thread_pool(2) as pool:
         return list(pool.map(lambda s: check_tool(s, tools=tools, runner=runner), specs))
 
 

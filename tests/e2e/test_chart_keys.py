@@ -58,8 +58,8 @@ CONTEXT: dict[str, dict[str, Any]] = {
     "jupyterhub-home-nfs.enabled": {"nfs": {"pv": {"serverIP": "10.0.0.9"}}},
     # off, the claim home-nfs is made by neither
     "nfs.pv.enabled": {"nfs": {"volumeReporter": {"enabled": False}, "dirsizeReporter": {"enabled": False}}},
-    # the dict form of extraVolumeMounts is read only with extraEnv beside it
-    "jupyterhub.ingress.tls": {},
+    # off, Dask clusters would run as an account that does not exist (refused by name)
+    "userServiceAccount.enabled": {"dask-gateway": {"enabled": False}},
 }
 
 # A valid changed value for keys whose type alone does not give one.

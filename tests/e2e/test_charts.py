@@ -513,3 +513,15 @@ def test_support_installs_its_objects_and_no_issuer_before_the_crds_are_served(h
         assert [i["metadata"]["name"] for i in issuers] == []  # the CRD arrived with this very render
     finally:
         api.close()
+
+
+def test_dask_clusters_carry_the_users_identity_and_need_its_account(helm, prepared):
+    on = {"dask-gateway": {"enabled": True}}
+    docs = helm.template(prepared["basehub"], values=[generated_values(), on])
+    config = one(docs, "ConfigMap", "api-staging-dask-gateway")["data"]
+    assert config["dask_gateway_config.py"].count("user-sa") == 2  # schedulers and workers
+    result = helm.run("template", "staging", prepared["basehub"].path, "--kube-version", KUBE,
+                      values=[generated_values(), on, {"userServiceAccount": {"enabled": False}}])
+    assert not result.ok
+    assert ("dask-gateway.gateway.backend.scheduler.extraPodConfig.serviceAccountName is user-sa, which "
+            "userServiceAccount.enabled: false does not create") in result.stderr

@@ -45,6 +45,7 @@ CASES = [  # (command, uses the local chart repository)
     (("diff", "kc", "staging"), True),
     (("deploy", "kc", "staging", "--timeout", "60"), True),
     (("use-cluster-credentials", "kc", "--", "sleep", "60"), True),
+    (("plan-upgrade", "--against", "cluster", "--cluster", "kc"), True),  # reads the ledger (a thread pool)
     (("render", "kc", "remote"), False),  # helm template waits on the remote chart repository
     (("deploy", "kc", "remote"), False),  # deploy's fleet check waits on it too
 ]
@@ -133,7 +134,7 @@ def stop_at_random_moment(root: Path, work: Path, server: HangingServer, args: t
                 "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
     if with_repo:
         env["DEPLOYER_CHART_REPO"] = str(require_chart_repo())
-    extra = ("--report-file", str(report)) if args[0] == "deploy" else ()
+    extra = {"deploy": ("--report-file", str(report)), "plan-upgrade": ("--plan-file", str(report))}.get(args[0], ())
     moment = rng.uniform(0.0, 1.5) if waiting else rng.uniform(0.1, 4.0)
     reached = server.accepted
     started = time.monotonic()

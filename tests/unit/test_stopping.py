@@ -98,3 +98,17 @@ def test_a_background_child_of_the_command_is_stopped_with_it_one_that_outlives_
     finally:
         component.kill()
         component.wait()
+
+
+def test_leaving_a_thread_pool_once_stopping_does_not_wait_for_a_blocked_thread(policy):
+    release = threading.Event()
+    started = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with stopping.thread_pool(2) as pool:
+                pool.submit(release.wait, 30)  # a request to a server that never answers
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(10)
+        assert time.monotonic() - started < 3
+    finally:
+        release.set()
