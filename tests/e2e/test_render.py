@@ -133,18 +133,40 @@ def test_a_fixed_gateway_fullname_makes_two_daskhubs_collide_and_is_refused(tmp_
                             "invalid ownership metadata)")
 
 
-def test_deploy_refuses_the_colliding_daskhubs_before_touching_the_cluster(tmp_path, capsys):
-    folder = make_cluster(tmp_path, "alpha", ["dask-a", "dask-b"])
+def test_deploy_refuses_the_colliding_daskhubs_before_anything_is_applied(scratch_cluster, tmp_path, capsys,
+                                                                           monkeypatch):
+    """The fleet check runs over the releases that will deploy (after the ledger has dropped the unchanged
+    ones, which needs the cluster's records), and before anything is applied: a refused deploy changes nothing.
+    A cloud-like cluster (kubeconfig, a real API server with no node): on the local cluster the Dask Gateway is
+    switched off by its last layer, so nothing would collide there."""
+    from tests.e2e.operate_repo import encrypt, make_age_key
+
+    status = scratch_cluster.up().status
+    assert status.healthy, status
+    key, recipient = make_age_key(tmp_path)
+    monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(key))
+    folder = make_cluster(tmp_path, "alpha", ["dask-a", "dask-b"], provider="kubeconfig")
+    creds = folder / "enc-kubeconfig.secret.yaml"
+    creds.write_text(Path(status.kubeconfig).read_text())
+    encrypt(creds, recipient)
     for hub in ("dask-a", "dask-b"):
         set_chart(folder, hub, "daskhub")
         set_values(folder, hub, {"basehub": {"dask-gateway": {"enabled": True, "fullnameOverride": "dask-gateway"}}})
     code = run_app(app, ["--root", str(tmp_path), "deploy", "alpha", "--timeout", "5"])
     out, err = capsys.readouterr()
-    assert code == 1
+    assert code == 1, out + err
     assert err.splitlines()[0].startswith(
-        "error: the fleet check refused this deploy, nothing was done: alpha/dask-b ClusterRole/")
-    assert not (tmp_path / ".deployer" / "local").exists()  # the local cluster was never contacted or started
+        "error: the fleet check refused this deploy, nothing was done: alpha/dask-b ClusterRole/"), err
+    from kubernetes import client, config
 
+    api = config.new_client_from_config(config_file=str(status.kubeconfig))
+    try:
+        names = {n.metadata.name for n in client.CoreV1Api(api).list_namespace().items}
+        roles = [r.metadata.name for r in client.RbacAuthorizationV1Api(api).list_cluster_role().items]
+    finally:
+        api.close()
+    assert not names & {"dask-a", "dask-b", "support"}, names  # no release's namespace was made
+    assert not [r for r in roles if "dask-gateway" in r], roles
 
 def test_an_ingress_claiming_another_hubs_domain_is_reported_with_the_missing_domain(tmp_path, capsys):
     folder = make_cluster(tmp_path, "alpha")
