@@ -104,7 +104,7 @@ def test_each_chart_passes_helm_lint_strict_with_its_real_dependencies(helm, pre
     assert "0 chart(s) failed" in result.stdout
 
 
-@pytest.mark.parametrize(("name", "minimum"), [("basehub", "1.28"), ("daskhub", "1.28"), ("support", "1.22")])
+@pytest.mark.parametrize(("name", "minimum"), [("basehub", "1.28"), ("daskhub", "1.28"), ("support", "1.25")])
 def test_each_chart_declares_the_kubernetes_version_its_dependencies_need(helm, prepared, name, minimum):
     # helm checks only the top chart's kubeVersion: without it, 1.20 renders and the install fails later
     assert yaml.safe_load((CHARTS / name / "Chart.yaml").read_text())["kubeVersion"] == f">={minimum}.0-0"
