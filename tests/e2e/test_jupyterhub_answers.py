@@ -36,27 +36,35 @@ def hub(local_cluster, images, tmp_path_factory):
     helm = require_tool("helm")
     from deployer.adapters.process import ProcessRunner
     from deployer.local.images import image_refs
-    from deployer.local.values import hub_values
+    from deployer.local.chart_defaults import chart_defaults
+    from deployer.local.values import hub_values, last_layer
+    from deployer.plan.values import merge_values
 
     work = tmp_path_factory.mktemp("jh")
     values = work / "local.yaml"
-    values.write_text(yaml.safe_dump(hub_values(image_refs(), chart="jupyterhub").values))
+    first = hub_values(image_refs(), chart="jupyterhub").values
+    values.write_text(yaml.safe_dump(first))
     # what basehub sets in production too: Prometheus scrapes /hub/metrics without a token
     extra = work / "extra.yaml"
-    extra.write_text(yaml.safe_dump({"hub": {"config": {"JupyterHub": {"authenticate_prometheus": False}}}}))
+    extra_values = {"hub": {"config": {"JupyterHub": {"authenticate_prometheus": False}}}}
+    extra.write_text(yaml.safe_dump(extra_values))
+    # the local cluster's last layer, as deploy computes it: the images built here, what cannot run here off
+    last = work / "last.yaml"
+    last.write_text(yaml.safe_dump(last_layer(merge_values(chart_defaults(CHART), first, extra_values), image_refs(),
+                                              "jupyterhub").values))
     ns = "jh-e2e"
     env = {"KUBECONFIG": str(local_cluster.kubeconfig), "HELM_CACHE_HOME": str(work / "cache"),
            "HELM_CONFIG_HOME": str(work / "config"), "HELM_DATA_HOME": str(work / "data")}
     runner = ProcessRunner()
     started = time.monotonic()
     r = runner.run([helm, "upgrade", "--install", RELEASE, CHART, "-n", ns, "--create-namespace", "-f", values,
-                    "-f", extra, "--wait", "--timeout", "5m"], env=env, timeout=360)
+                    "-f", extra, "-f", last, "--wait", "--timeout", "5m"], env=env, timeout=360)
     assert r.ok, r.stderr
     seconds = time.monotonic() - started
     # helm --wait returns when the hub pod is Ready, and its readiness probe is /hub/health
     print(f"\nfirst install of jupyterhub 4.3.3 to Ready (/hub/health answering): {seconds:.1f}s")
     try:
-        yield {"ns": ns, "helm": helm, "env": env, "values": [values, extra], "work": work,
+        yield {"ns": ns, "helm": helm, "env": env, "values": [values, extra, last], "work": work,
                "install_seconds": seconds, "runner": runner}
     finally:
         runner.run([helm, "uninstall", RELEASE, "-n", ns, "--wait", "--timeout", "2m"], env=env, timeout=180)
