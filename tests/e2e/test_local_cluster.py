@@ -201,7 +201,8 @@ def test_status_reports_each_component(local_cluster):
     st = output_json(done, 0)
     assert st["state"] == "up" and st["healthy"] is True and st["node"] == NODE_NAME
     assert [c["name"] for c in st["components"]] == ["etcd", "containerd", "kube-apiserver", "kube-controller-manager",
-                                                     "kube-scheduler", "kubelet", "kube-proxy", "coredns"]
+                                                     "kube-scheduler", "kubelet", "kube-proxy", "coredns",
+                                                     "volume-provisioner"]
     assert all(c["running"] for c in st["components"])
     assert st["versions"]["kubernetes"] == KUBERNETES_VERSION
 
