@@ -136,7 +136,7 @@ def test_the_user_test_runs_python_in_a_real_user_server_and_leaves_nothing(loca
     result = _user_test(local_cluster, kube, hub)
     print(json.dumps(result.to_json(), indent=2))
     assert result.ok, result.to_json()
-    assert [p.name for p in result.phases] == ["connect", "user", "start", "ready", "kernel", "stop"]
+    assert [p.name for p in result.phases] == ["connect", "user", "start", "ready", "kernel", "stop", "restart", "home"]
     assert result.phases[0].message.endswith(" -> svc/proxy-public: JupyterHub 5.4.4 answered")
     assert result.phases[4].message == "kernel ran Python: '42 3'"
     assert result.cleanup == f"user {result.user} and its token deleted"
@@ -282,5 +282,5 @@ def test_deployer_health_user_test_passes_on_the_real_hub(local_cluster, hub, tm
     assert report["ok"] is True
     [test] = report["user_tests"]
     assert (test["hub"], test["ok"], test["reason"]) == (hub["ns"], True, None)
-    assert [p["name"] for p in test["phases"]] == ["connect", "user", "start", "ready", "kernel", "stop"]
+    assert [p["name"] for p in test["phases"]] == ["connect", "user", "start", "ready", "kernel", "stop", "restart", "home"]
     assert test["cleanup"] == f"user {test['user']} and its token deleted"
