@@ -36,6 +36,22 @@ spec:
 """
 
 
+def helm_against(tmp_path, helm_binary, server: str) -> tuple[ProcessRunner, Helm]:
+    """The real helm with a kubeconfig (a token user) for `server`, its homes in `tmp_path`."""
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "c", "cluster": {"server": server}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+    }))
+    kubeconfig.chmod(0o600)
+    runner = ProcessRunner()
+    return runner, Helm(helm_binary, kubeconfig, runner, env={"HELM_CACHE_HOME": str(tmp_path / "c"),
+                                                             "HELM_CONFIG_HOME": str(tmp_path / "cfg"),
+                                                             "HELM_DATA_HOME": str(tmp_path / "d")})
+
+
 def dry_run(tmp_path, values: dict) -> tuple[str, dict]:
     helm_binary = require_tool("helm")
     chart = tmp_path / "tiny"
@@ -43,18 +59,7 @@ def dry_run(tmp_path, values: dict) -> tuple[str, dict]:
     (chart / "Chart.yaml").write_text("apiVersion: v2\nname: tiny\nversion: 0.1.0\n")
     (chart / "values.yaml").write_text("hostNetwork: false\nmemory: 1Gi\n")
     (chart / "templates" / "pod.yaml").write_text(POD)
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "gone",
-        "clusters": [{"name": "gone", "cluster": {"server": "https://127.0.0.1:1"}}],
-        "contexts": [{"name": "gone", "context": {"cluster": "gone", "user": "u"}}],
-        "users": [{"name": "u", "user": {"token": "t"}}],
-    }))
-    kubeconfig.chmod(0o600)
-    runner = ProcessRunner()
-    helm = Helm(helm_binary, kubeconfig, runner, env={"HELM_CACHE_HOME": str(tmp_path / "c"),
-                                                     "HELM_CONFIG_HOME": str(tmp_path / "cfg"),
-                                                     "HELM_DATA_HOME": str(tmp_path / "d")})
+    runner, helm = helm_against(tmp_path, helm_binary, "https://127.0.0.1:1")
     schemas = KubeSchemas("1.34")
     release = ReleaseDeployer(helm, Sops(runner), runner, helm_binary, DeployOptions(dry_run=True),
                               check_schemas=lambda docs: check_objects(docs, schemas))
@@ -122,18 +127,7 @@ def test_dry_run_that_helm_refuses_for_another_reason_than_unreachable_fails_the
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Forbidding)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        kubeconfig = tmp_path / "kubeconfig"
-        kubeconfig.write_text(yaml.safe_dump({
-            "apiVersion": "v1", "kind": "Config", "current-context": "rbac",
-            "clusters": [{"name": "rbac", "cluster": {"server": f"http://127.0.0.1:{server.server_port}"}}],
-            "contexts": [{"name": "rbac", "context": {"cluster": "rbac", "user": "u"}}],
-            "users": [{"name": "u", "user": {"token": "t"}}],
-        }))
-        kubeconfig.chmod(0o600)
-        runner = ProcessRunner()
-        helm = Helm(helm_binary, kubeconfig, runner, env={"HELM_CACHE_HOME": str(tmp_path / "c"),
-                                                         "HELM_CONFIG_HOME": str(tmp_path / "cfg"),
-                                                         "HELM_DATA_HOME": str(tmp_path / "d")})
+        runner, helm = helm_against(tmp_path, helm_binary, f"http://127.0.0.1:{server.server_port}")
         release = ReleaseDeployer(helm, Sops(runner), runner, helm_binary, DeployOptions(dry_run=True))
         spec = ReleaseSpec("c/tiny", "tiny", "tiny", "c", "tiny", chart, ())
         ctx = StepContext(StepResult("c/tiny", "tiny", "c"), lambda r: None)
