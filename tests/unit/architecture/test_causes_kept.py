@@ -11,7 +11,7 @@ import re
 import tokenize
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[2] / "deployer"
+PACKAGE = Path(__file__).resolve().parents[3] / "deployer"
 KEEP = re.compile(r"#\s*keep-from-None:\s*\S")
 
 
