@@ -185,9 +185,10 @@ def test_support_layer_runs_the_monitoring_stack_from_local_images_and_switches_
                 "pullPolicy": "Never"}},
             "prometheus-node-exporter": {"enabled": True, "image": {
                 "registry": "deployer.local", "repository": "node-exporter", "tag": "1.5.0-111111111111",
-                "pullPolicy": "Never"}},
+                "pullPolicy": "Never"}, "hostRootFsMount": {"mountPropagation": "None"}},
             "alertmanager": {"enabled": True, "image": {
-                "repository": "deployer.local/alertmanager", "tag": "0.25.0-222222222222", "pullPolicy": "Never"}},
+                "repository": "deployer.local/alertmanager", "tag": "0.25.0-222222222222", "pullPolicy": "Never"},
+                "configmapReload": {"enabled": False}},
             "prometheus-pushgateway": {"enabled": False},
         },
     }
@@ -195,8 +196,9 @@ def test_support_layer_runs_the_monitoring_stack_from_local_images_and_switches_
     assert "scrapeConfigs" not in layer.values["prometheus"] and "serverFiles" not in layer.values["prometheus"]
     assert [s.component for s in layer.switched_off] == [
         "nginx-ingress.enabled", "cert-manager.enabled", "letsencrypt.clusterIssuer.enabled", "grafana.enabled",
-        "prometheus.configmapReload.prometheus.enabled", "prometheus.prometheus-pushgateway.enabled",
-        "disableCoredumps.enabled", "prometheus.server.persistentVolume.enabled",
+        "prometheus.configmapReload.prometheus.enabled", "prometheus.alertmanager.configmapReload.enabled",
+        "prometheus.prometheus-pushgateway.enabled",
+        "prometheus.prometheus-node-exporter.hostRootFsMount.mountPropagation", "disableCoredumps.enabled", "prometheus.server.persistentVolume.enabled",
     ]
     [reloader] = [s for s in layer.switched_off if s.component == "prometheus.configmapReload.prometheus.enabled"]
     assert reloader.reason.startswith("prometheus-config-reloader is not built here")
