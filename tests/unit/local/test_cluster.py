@@ -178,7 +178,7 @@ def test_the_volume_provisioner_is_our_main_over_the_sig_storage_library_and_reb
     b = kubebuild.provisioner_build()
     assert "require sigs.k8s.io/sig-storage-lib-external-provisioner/v13 v13.1.0\n" in b.go_mod
     assert "controller.NewProvisionController(" in b.main_go and b.binaries == ("volume-provisioner",)
-    assert b.version == TOOLS["volume-provisioner"].pinned == "13.1.0-d1"
+    assert b.version == TOOLS["volume-provisioner"].pinned == "13.1.0-d2"
     # a changed main.go must bump PROVISIONER_REVISION (and pins.py) and this digest, or the cache keeps the old one
     assert sha256_file(kubebuild.PROVISIONER_MAIN) == kubebuild.PROVISIONER_MAIN_SHA256
 
