@@ -2,7 +2,7 @@
 dependencies, and its values layered in the order `deployer.plan.release_values` decides (plain
 files parsed, encrypted ones decrypted in memory, each file at most once per run).
 
-deploy (`run/release.py`), diff (`run/diff.py`) and render (`render/renderer.py`) all take a
+deploy, diff and render (the stages of `render/pipeline.py`) all take a
 release's chart and values from here; the ledger digests them (`render/digest.py`).
 """
 
