@@ -14,7 +14,7 @@ from ruamel.yaml import YAML
 
 from deployer.adapters import local_net
 from deployer.adapters.process import ProcessRunner
-from deployer.local import certs
+from deployer.local import certs, node_lock
 from deployer.toolchain import kubebuild
 from deployer.local.cluster import LocalCluster, LocalClusterError
 from deployer.local.spec import (
@@ -397,19 +397,18 @@ def test_two_nodes_starting_at_once_are_serialised_by_a_machine_lock(tmp_path, m
     import fcntl
     import os as _os
 
-    from deployer.local import cluster as cluster_mod
 
-    monkeypatch.setattr(cluster_mod, "MACHINE_LOCK", tmp_path / "node.lock")
+    monkeypatch.setattr(node_lock, "MACHINE_LOCK", tmp_path / "node.lock")
     fd = _os.open(tmp_path / "node.lock", _os.O_RDWR | _os.O_CREAT)
     fcntl.flock(fd, fcntl.LOCK_EX)  # another `up` is starting its node
     try:
         with pytest.raises(LocalClusterError) as e:
-            with cluster_mod._machine_lock(True, timeout=-29.5):
+            with node_lock.machine_lock(True, timeout=-29.5):
                 pass
         assert e.value.message == f"another local node is starting on this machine and holds {tmp_path / 'node.lock'}"
-        with cluster_mod._machine_lock(False, timeout=0):  # API-server-only clusters never wait
+        with node_lock.machine_lock(False, timeout=0):  # API-server-only clusters never wait
             pass
     finally:
         _os.close(fd)
-    with cluster_mod._machine_lock(True, timeout=0):  # free again
+    with node_lock.machine_lock(True, timeout=0):  # free again
         pass
