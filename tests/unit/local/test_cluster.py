@@ -14,7 +14,7 @@ from ruamel.yaml import YAML
 
 from deployer.adapters import local_net
 from deployer.adapters.process import ProcessRunner
-from deployer.local import certs, node_lock
+from deployer.local import certs
 from deployer.toolchain import kubebuild
 from deployer.local.cluster import LocalCluster, LocalClusterError
 from deployer.local.spec import (
@@ -391,24 +391,3 @@ def test_a_second_up_while_one_runs_for_the_same_folder_is_refused(short_tmp):
     finally:
         _os.close(fd)
     assert sorted(p.name for p in root.iterdir()) == [MARKER, "up.lock"]
-
-
-def test_two_nodes_starting_at_once_are_serialised_by_a_machine_lock(tmp_path, monkeypatch):
-    import fcntl
-    import os as _os
-
-
-    monkeypatch.setattr(node_lock, "MACHINE_LOCK", tmp_path / "node.lock")
-    fd = _os.open(tmp_path / "node.lock", _os.O_RDWR | _os.O_CREAT)
-    fcntl.flock(fd, fcntl.LOCK_EX)  # another `up` is starting its node
-    try:
-        with pytest.raises(LocalClusterError) as e:
-            with node_lock.machine_lock(True, timeout=-29.5):
-                pass
-        assert e.value.message == f"another local node is starting on this machine and holds {tmp_path / 'node.lock'}"
-        with node_lock.machine_lock(False, timeout=0):  # API-server-only clusters never wait
-            pass
-    finally:
-        _os.close(fd)
-    with node_lock.machine_lock(True, timeout=0):  # free again
-        pass
