@@ -49,6 +49,15 @@ class StageCounts:
     def releases(self, stage: str) -> dict[str, int]:
         return {r: n for (s, r), n in sorted(self.counts.items()) if s == stage}
 
+    def summary(self) -> str:
+        """One line: how many releases each stage ran for (and how many runs, when more)."""
+        parts = []
+        for stage in (SPECS, DIGEST, READY, RENDER, FLEET):
+            ran = self.releases(stage)
+            runs = sum(ran.values())
+            parts.append(f"{stage} {len(ran)}" + (f" ({runs} runs)" if runs != len(ran) else ""))
+        return "stages, releases each ran for: " + ", ".join(parts)
+
 
 def spec_stage(root: Path, clusters: Mapping[str, Cluster], planned: list[PlannedRelease],
                counts: Optional[StageCounts] = None,

@@ -214,6 +214,7 @@ def _run_planned(request: DeployRequest, clusters: dict[str, Cluster], planned: 
         on_plan(planned, "; ".join(conns[name].access.description for name in names) or "no cluster")
         order = {p.id: i for i, p in enumerate(planned)}
         steps.sort(key=lambda s: order[s.id])
+        log.debug(counts.summary())
         return Engine(request.concurrency, on_event).run(steps)
 
 

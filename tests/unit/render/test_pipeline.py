@@ -156,6 +156,7 @@ def test_deploy_of_one_changed_hub_reads_decrypts_prepares_and_renders_only_that
     for stage in (READY, RENDER, FLEET):
         assert counts.releases(stage) == {"c/prod": 1}, stage
     assert prepared == ["c/prod"] and deployed == ["c/prod"]
+    assert counts.summary() == "stages, releases each ran for: specs 3, digest 3, ready 1, render 1, fleet checks 1"
     assert runner.templates == ["prod"]  # the fleet check rendered the one release deployed
     assert runner.decrypts == ["enc-common.secret.values.yaml"]
 
