@@ -237,7 +237,8 @@ def _generated(plan: ValuePlan, sources: LayerSources) -> dict[str, Any]:
     return {"global": {"clusterName": plan.cluster}}
 
 
-def release_values(spec: ReleaseSpec, sources: LayerSources) -> dict[str, Any]:
-    """The one values dict helm gets for the release: its layers merged in order."""
-    plan = value_plan(spec, sources.cloud_outputs)
+def release_values(spec: ReleaseSpec, sources: LayerSources, plan: Optional[ValuePlan] = None) -> dict[str, Any]:
+    """The one values dict helm gets for the release: its layers merged in order (`plan`: the
+    release's value plan when the caller made it already)."""
+    plan = plan or value_plan(spec, sources.cloud_outputs)
     return merge_values(*(values for _, values in layer_values(plan, sources)))

@@ -44,6 +44,7 @@ from deployer.render.pipeline import (  # noqa: F401 (FleetConflict re-exported)
     StageCounts,
     check_fleet_before_deploy,
     digest_stage,
+    plan_stage,
     ready_stage,
     spec_stage,
 )
@@ -158,7 +159,8 @@ def _run_planned(request: DeployRequest, clusters: dict[str, Cluster], planned: 
     counts = request.counts
     specs = spec_stage(request.root, clusters, planned, counts)
     use_ledger = not request.options.dry_run
-    digests = digest_stage(specs, clusters, request.root, counts) if use_ledger else {}
+    plans = plan_stage(specs, request.root, counts)
+    digests = digest_stage(specs, clusters, request.root, counts, plans=plans) if use_ledger else {}
     source = repo_source(request.root, runner) if use_ledger else Source(None)
     sops = Sops(runner)
     helm_binary = find_tool("helm")
@@ -173,7 +175,7 @@ def _run_planned(request: DeployRequest, clusters: dict[str, Cluster], planned: 
         decisions = ledger_stage(planned, digests, ledgers, request.force)
         to_deploy = [p for p in planned if decisions[p.id].deploy]
         ready = ready_stage([specs[p.id] for p in to_deploy], readers, request.options.charts, runner, helm_binary,
-                            request.concurrency, counts)
+                            request.concurrency, counts, plans)
         check_fleet_before_deploy(request.root, clusters, [r for r in ready.values() if isinstance(r, ReadyRelease)],
                                   _render_options(request), runner, helm_binary, counts)
         steps = []
