@@ -212,7 +212,7 @@ def test_basehub_registers_the_user_test_service_with_the_same_scopes_everywhere
 
     from deployer.plan.user_test_service import SERVICE, SERVICE_SCOPES, service_values
 
-    base = yaml.safe_load((Path(__file__).resolve().parents[2] / "helm-charts" / "basehub" / "values.yaml").read_text())
+    base = yaml.safe_load((Path(__file__).resolve().parents[3] / "helm-charts" / "basehub" / "values.yaml").read_text())
     hub = base["jupyterhub"]["hub"]
     assert hub["services"][SERVICE] == {"display": False}
     assert hub["loadRoles"][SERVICE]["scopes"] == list(SERVICE_SCOPES) == service_values()["hub"]["loadRoles"][SERVICE]["scopes"]

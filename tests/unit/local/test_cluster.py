@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
+from deployer.adapters import local_net
 from deployer.adapters.process import ProcessRunner
-from deployer.local import certs, procs
+from deployer.local import certs
 from deployer.toolchain import kubebuild
 from deployer.local.cluster import LocalCluster, LocalClusterError
 from deployer.local.spec import (
@@ -338,12 +339,12 @@ def test_cli_status_of_a_user_folder_without_local_says_not_running(tmp_path, ca
 def test_port_in_use_and_free_ports():
     import socket
 
-    a, b = procs.free_ports(2)
-    assert a != b and not procs.port_in_use(a)
+    a, b = local_net.free_ports(2)
+    assert a != b and not local_net.port_in_use(a)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()
-        assert procs.port_in_use(s.getsockname()[1])
+        assert local_net.port_in_use(s.getsockname()[1])
 
 
 def test_a_kernel_without_br_netfilter_is_named(monkeypatch):
