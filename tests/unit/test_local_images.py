@@ -111,7 +111,8 @@ def test_an_unknown_image_name_is_refused_before_building_anything(tmp_path):
     with pytest.raises(ImageBuildError) as e:
         ensure_images(ProcessRunner(), ["k8s-hub", "grafana"], root=tmp_path)
     assert e.value.message == "no local image named grafana"
-    assert e.value.hint == "known images: k8s-hub, singleuser, configurable-http-proxy, prometheus"
+    assert e.value.hint == ("known images: k8s-hub, singleuser, configurable-http-proxy, prometheus, kube-state-metrics, "
+                            "node-exporter, alertmanager")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -12,7 +12,10 @@ REFS = {
     "configurable-http-proxy": "deployer.local/configurable-http-proxy:4.6.3-bbbbbbbbbbbb",
     "singleuser": "deployer.local/singleuser:5.4.4-cccccccccccc",
     "pause": "deployer.local/pause:3.10-dddddddddddd",
-    "prometheus": "deployer.local/prometheus:2.42.0-eeeeeeeeeeee",
+    "prometheus": "deployer.local/prometheus:3.16.0-eeeeeeeeeeee",
+    "kube-state-metrics": "deployer.local/kube-state-metrics:2.20.0-ffffffffffff",
+    "node-exporter": "deployer.local/node-exporter:1.5.0-111111111111",
+    "alertmanager": "deployer.local/alertmanager:0.25.0-222222222222",
 }
 
 
@@ -161,7 +164,7 @@ def test_a_reference_without_tag_is_refused():
     assert str(e.value) == "image reference without a tag: deployer.local:5000/k8s-hub"
 
 
-def test_support_layer_runs_prometheus_from_the_local_image_and_switches_the_rest_off():
+def test_support_layer_runs_the_monitoring_stack_from_local_images_and_switches_off_only_what_has_none():
     layer = support_values(REFS, hubs=["hub1", "hub2"])
     assert layer.values == {
         "nginx-ingress": {"enabled": False},
@@ -171,32 +174,32 @@ def test_support_layer_runs_prometheus_from_the_local_image_and_switches_the_res
         "grafana": {"enabled": False},
         "prometheus": {
             "server": {
-                "image": {"repository": "deployer.local/prometheus", "tag": "2.42.0-eeeeeeeeeeee",
+                "image": {"repository": "deployer.local/prometheus", "tag": "3.16.0-eeeeeeeeeeee",
                           "pullPolicy": "Never"},
+                "global": {"scrape_interval": "15s", "evaluation_interval": "15s"},
                 "persistentVolume": {"enabled": False},
             },
-            "scrapeConfigs": None,
-            "serverFiles": {"prometheus.yml": {"scrape_configs": [
-                {"job_name": "jupyterhub", "metrics_path": "/hub/metrics", "static_configs": [
-                    {"targets": ["hub.hub1.svc:8081"], "labels": {"namespace": "hub1", "service": "hub"}},
-                    {"targets": ["hub.hub2.svc:8081"], "labels": {"namespace": "hub2", "service": "hub"}},
-                ]},
-                {"job_name": "prometheus", "static_configs": [{"targets": ["localhost:9090"]}]},
-            ]}},
             "configmapReload": {"prometheus": {"enabled": False}},
-            "kube-state-metrics": {"enabled": False},
-            "prometheus-node-exporter": {"enabled": False},
-            "alertmanager": {"enabled": False},
+            "kube-state-metrics": {"enabled": True, "image": {
+                "registry": "deployer.local", "repository": "kube-state-metrics", "tag": "2.20.0-ffffffffffff",
+                "pullPolicy": "Never"}},
+            "prometheus-node-exporter": {"enabled": True, "image": {
+                "registry": "deployer.local", "repository": "node-exporter", "tag": "1.5.0-111111111111",
+                "pullPolicy": "Never"}},
+            "alertmanager": {"enabled": True, "image": {
+                "repository": "deployer.local/alertmanager", "tag": "0.25.0-222222222222", "pullPolicy": "Never"}},
             "prometheus-pushgateway": {"enabled": False},
         },
     }
+    # the chart's own scrape jobs are kept (no scrapeConfigs / serverFiles scrape_configs of ours)
+    assert "scrapeConfigs" not in layer.values["prometheus"] and "serverFiles" not in layer.values["prometheus"]
     assert [s.component for s in layer.switched_off] == [
         "nginx-ingress.enabled", "cert-manager.enabled", "letsencrypt.clusterIssuer.enabled", "grafana.enabled",
-        "prometheus.configmapReload.prometheus.enabled", "prometheus.kube-state-metrics.enabled",
-        "prometheus.prometheus-node-exporter.enabled", "prometheus.alertmanager.enabled",
-        "prometheus.prometheus-pushgateway.enabled", "prometheus.scrapeConfigs",
+        "prometheus.configmapReload.prometheus.enabled", "prometheus.prometheus-pushgateway.enabled",
         "disableCoredumps.enabled", "prometheus.server.persistentVolume.enabled",
     ]
+    [reloader] = [s for s in layer.switched_off if s.component == "prometheus.configmapReload.prometheus.enabled"]
+    assert reloader.reason.startswith("prometheus-config-reloader is not built here")
 
 
 def test_basehub_registers_the_user_test_service_with_the_same_scopes_everywhere():
