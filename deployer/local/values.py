@@ -125,6 +125,9 @@ def support_values(refs: Mapping[str, str], *, storage_class: str | None = None,
         SwitchedOff("prometheus.configmapReload.prometheus.enabled",
                     "prometheus-config-reloader is not built here (one more Go build on every fresh install); "
                     "a changed configuration reaches the local Prometheus when its pod restarts"),
+        SwitchedOff("prometheus.alertmanager.configmapReload.enabled",
+                    "prometheus-config-reloader is not built here; a changed `alertRouting` reaches the local "
+                    "Alertmanager when its pod restarts"),
         SwitchedOff("prometheus.prometheus-pushgateway.enabled",
                     "no Pushgateway image built here (nothing in the fleet pushes to it)"),
         SwitchedOff("disableCoredumps.enabled", "no busybox image here for its sysctl init container (the "
@@ -147,7 +150,8 @@ def support_values(refs: Mapping[str, str], *, storage_class: str | None = None,
             "configmapReload": {"prometheus": {"enabled": False}},
             "kube-state-metrics": {"enabled": True, "image": _registry_image(refs["kube-state-metrics"])},
             "prometheus-node-exporter": {"enabled": True, "image": _registry_image(refs["node-exporter"])},
-            "alertmanager": {"enabled": True, "image": _repository_image(refs["alertmanager"])},
+            "alertmanager": {"enabled": True, "image": _repository_image(refs["alertmanager"]),
+                             "configmapReload": {"enabled": False}},
             "prometheus-pushgateway": {"enabled": False},
         },
     }

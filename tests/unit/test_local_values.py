@@ -187,7 +187,8 @@ def test_support_layer_runs_the_monitoring_stack_from_local_images_and_switches_
                 "registry": "deployer.local", "repository": "node-exporter", "tag": "1.5.0-111111111111",
                 "pullPolicy": "Never"}},
             "alertmanager": {"enabled": True, "image": {
-                "repository": "deployer.local/alertmanager", "tag": "0.25.0-222222222222", "pullPolicy": "Never"}},
+                "repository": "deployer.local/alertmanager", "tag": "0.25.0-222222222222", "pullPolicy": "Never"},
+                "configmapReload": {"enabled": False}},
             "prometheus-pushgateway": {"enabled": False},
         },
     }
@@ -195,7 +196,8 @@ def test_support_layer_runs_the_monitoring_stack_from_local_images_and_switches_
     assert "scrapeConfigs" not in layer.values["prometheus"] and "serverFiles" not in layer.values["prometheus"]
     assert [s.component for s in layer.switched_off] == [
         "nginx-ingress.enabled", "cert-manager.enabled", "letsencrypt.clusterIssuer.enabled", "grafana.enabled",
-        "prometheus.configmapReload.prometheus.enabled", "prometheus.prometheus-pushgateway.enabled",
+        "prometheus.configmapReload.prometheus.enabled", "prometheus.alertmanager.configmapReload.enabled",
+        "prometheus.prometheus-pushgateway.enabled",
         "disableCoredumps.enabled", "prometheus.server.persistentVolume.enabled",
     ]
     [reloader] = [s for s in layer.switched_off if s.component == "prometheus.configmapReload.prometheus.enabled"]
