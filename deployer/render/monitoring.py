@@ -16,6 +16,7 @@ the values file (and line) that set it when one did, and the fix.
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from deployer.config.yamlload import YamlProblem, load_yaml
 from deployer.errors import DeployerError
 from deployer.render.model import RenderedRelease, RenderProblem
 
+_RULES = re.compile(r"^groups:", re.MULTILINE)
 PLACEHOLDER = "placeholder"  # an encrypted value render could not decrypt (render/placeholders.py)
 RULE_HINT = ("fix the rule in the values that set it (its `expr` is PromQL, `for:` a duration such as 5m); "
              "`promtool check rules FILE` shows the same")
@@ -93,6 +95,8 @@ def _sources(out: RenderedRelease) -> list[tuple[_Source, str]]:
                     title = str(dashboard.get("title") or key) if isinstance(dashboard, dict) else key
                     found.append((_Source("dashboard", o.name, key, o.source, tuple(queries), title),
                                   yaml.safe_dump(rule_file(queries))))
+                continue
+            if not _RULES.search(text):  # a rule file's top key; other ConfigMaps are not parsed
                 continue
             try:
                 data = yaml.safe_load(text)

@@ -37,7 +37,11 @@ def monitored(local_cluster, hub_images, api_client, tmp_path_factory):
     repo = Repo(tmp_path_factory.mktemp("alerts") / "repo", local_cluster.cluster.layout.root,
                 {"watched": {"stage": "staging", "values": values}},
                 support_extra="  helm_chart_values_files: [support.values.yaml]\n")
-    (repo.folder / "support.values.yaml").write_text(f"alertRules:\n  for:\n    JupyterHubHubDown: {FOR}\n")
+    (repo.folder / "support.values.yaml").write_text(
+        f"alertRules:\n  for:\n    JupyterHubHubDown: {FOR}\n"
+        # a receiver and a route (a webhook on a closed local port: Alertmanager loads it; sending fails, harmlessly)
+        "alertRouting:\n  receivers:\n    oncall: {webhookUrl: 'http://127.0.0.1:9/alerts'}\n"
+        "  routes:\n    - {receiver: oncall, matchers: ['severity=\"critical\"']}\n")
     started = time.monotonic()
     proc = repo.run("deploy-support", "e2e", "--chart-repo", str(CHART_REPO), "--timeout", "300", timeout=420)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -167,6 +171,7 @@ def test_a_broken_hub_fires_its_alert_everywhere_then_it_resolves(monitored, kub
         a for a in kube.service_get("support", "support-alertmanager", 9093, "/api/v2/alerts").json()
         if a["labels"].get("alertname") == "JupyterHubHubDown" and a["labels"].get("hub") == hub], 60, 1)
     assert am[0]["labels"]["cluster"] == "e2e" and am[0]["status"]["state"] == "active"
+    assert am[0]["receivers"] == [{"name": "oncall"}]  # routed by the cluster's alertRouting
     # deployer health and status show it
     health = as_json(repo.run("health", "e2e", hub, "--retries", "0", "--output", "json"), 1)
     assert [(a["name"], a["state"]) for a in health["hubs"][0]["alerts"]] == [("JupyterHubHubDown", "firing")]
