@@ -126,10 +126,14 @@ def support_values(refs: Mapping[str, str], *, storage_class: str | None = None,
                     "prometheus-config-reloader is not built here (one more Go build on every fresh install); "
                     "a changed configuration reaches the local Prometheus when its pod restarts"),
         SwitchedOff("prometheus.alertmanager.configmapReload.enabled",
-                    "prometheus-config-reloader is not built here; a changed `alertRouting` reaches the local "
-                    "Alertmanager when its pod restarts"),
+                    "prometheus-config-reloader is not built here; a changed Alertmanager configuration reaches it "
+                    "when its pod restarts"),
         SwitchedOff("prometheus.prometheus-pushgateway.enabled",
                     "no Pushgateway image built here (nothing in the fleet pushes to it)"),
+        SwitchedOff("prometheus.prometheus-node-exporter.hostRootFsMount.mountPropagation",
+                    "the host's / is a private mount here, on which containerd refuses HostToContainer "
+                    "propagation: node-exporter reads the host's root without it (None), so it does not see "
+                    "filesystems mounted after it started"),
         SwitchedOff("disableCoredumps.enabled", "no busybox image here for its sysctl init container (the "
                                                 "local node is this machine: its core_pattern is the host's)"),
     ]
@@ -149,7 +153,8 @@ def support_values(refs: Mapping[str, str], *, storage_class: str | None = None,
             "server": server,
             "configmapReload": {"prometheus": {"enabled": False}},
             "kube-state-metrics": {"enabled": True, "image": _registry_image(refs["kube-state-metrics"])},
-            "prometheus-node-exporter": {"enabled": True, "image": _registry_image(refs["node-exporter"])},
+            "prometheus-node-exporter": {"enabled": True, "image": _registry_image(refs["node-exporter"]),
+                                         "hostRootFsMount": {"mountPropagation": "None"}},
             "alertmanager": {"enabled": True, "image": _repository_image(refs["alertmanager"]),
                              "configmapReload": {"enabled": False}},
             "prometheus-pushgateway": {"enabled": False},

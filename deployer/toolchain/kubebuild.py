@@ -198,8 +198,8 @@ def kube_state_metrics_build(version: str = KUBE_STATE_METRICS_VERSION) -> GoBui
 PROVISIONER_MAIN = Path(__file__).resolve().parents[1] / "local" / "provisioner" / "main.go"
 # our main.go's revision in the provisioner's version, and its digest: a changed main.go bumps both
 # (a unit test compares the digest), so the cache builds it again
-PROVISIONER_REVISION = "d1"
-PROVISIONER_MAIN_SHA256 = "6b9374b3352d11494f8b6c7a40ecdd6c5c3fecb9a1465a9f5b7d8e5711488bb8"
+PROVISIONER_REVISION = "d2"
+PROVISIONER_MAIN_SHA256 = "60950b71eea2da7a50a7ae6d2a36985b7f5770ca8ffad412a2fafec865620cf2"
 PROVISIONER_VERSION = f"{PROVISIONER_LIBRARY_VERSION}-{PROVISIONER_REVISION}"
 
 
@@ -216,12 +216,30 @@ def provisioner_build(library: str = PROVISIONER_LIBRARY_VERSION) -> GoBuild:
                    packages=(".",), binaries=("volume-provisioner",), main_go=PROVISIONER_MAIN.read_text())
 
 
+# Grafana's dashboard schema, as Grafana's Foundation SDK for Go decodes a dashboard strictly: our
+# main.go (deployer/dashboards/schemacheck) over github.com/grafana/grafana-foundation-sdk/go
+GRAFANA_SDK_VERSION = "0.0.22"
+DASHBOARD_CHECK_MAIN = Path(__file__).resolve().parents[1] / "dashboards" / "schemacheck" / "main.go"
+DASHBOARD_CHECK_REVISION = "d1"  # bump with the digest below when main.go changes (a unit test compares)
+DASHBOARD_CHECK_MAIN_SHA256 = "f6a4365a1f38d7eb1b841d9333ad65d6f3b643668d99330476671f1fe29e6c3d"
+
+
+def dashboard_check_build(sdk: str = GRAFANA_SDK_VERSION) -> GoBuild:
+    go_mod = (
+        "module deployer.local/build/grafana-dashboard-check\n\n"
+        "go 1.21\n\n"
+        f"require github.com/grafana/grafana-foundation-sdk/go v{sdk}\n"
+    )
+    return GoBuild(tool="grafana-dashboard-check", version=f"{sdk}-{DASHBOARD_CHECK_REVISION}", go_mod=go_mod,
+                   packages=(".",), binaries=("grafana-dashboard-check",), main_go=DASHBOARD_CHECK_MAIN.read_text())
+
+
 # every build by name: `deployer tools install` (the pins' package names), the images that carry a
 # Go program of ours (deployer.local.images.recipes) and `python -m deployer.toolchain.kubebuild`
 BUILDS: dict[str, Callable[[], GoBuild]] = {
     "kubernetes": kubernetes_build, "etcd": etcd_build, "coredns": coredns_build,
     "volume-provisioner": provisioner_build, "prometheus": prometheus_build,
-    "kube-state-metrics": kube_state_metrics_build,
+    "kube-state-metrics": kube_state_metrics_build, "grafana-dashboard-check": dashboard_check_build,
 }
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import output_json
 from tests.e2e.operate_repo import CHART_REPO, Repo
-from tests.unit.test_preview import CORPUS
+from tests.unit.run.test_preview import CORPUS
 
 
 def preview(local_cluster, root, *args: str, timeout: float = 600):

@@ -55,3 +55,19 @@ def test_promtool_is_found_at_its_stable_path_in_the_tool_cache(tmp_path):
     (bin_dir / "promtool").write_text("#!/bin/sh\n")
     (bin_dir / "promtool").chmod(0o755)
     assert find_tool("promtool", tools=tmp_path, path_env="") == bin_dir / "promtool"
+
+
+def test_the_dashboard_checker_is_our_main_over_grafanas_foundation_sdk_and_rebuilt_when_it_changes():
+    from deployer.toolchain import sha256_file
+
+    b = kubebuild.dashboard_check_build()
+    assert "require github.com/grafana/grafana-foundation-sdk/go v0.0.22\n" in b.go_mod
+    assert "UnmarshalJSONStrict(raw)" in b.main_go and "plugins.RegisterDefaultPlugins()" in b.main_go
+    assert b.version == TOOLS["grafana-dashboard-check"].pinned == "0.0.22-d1"
+    # a changed main.go must bump DASHBOARD_CHECK_REVISION (and pins.py) and this digest
+    assert sha256_file(kubebuild.DASHBOARD_CHECK_MAIN) == kubebuild.DASHBOARD_CHECK_MAIN_SHA256
+
+
+def test_the_volume_provisioner_makes_local_volumes_whose_use_the_kubelet_reports():
+    main = kubebuild.provisioner_build().main_go
+    assert "Local: &v1.LocalVolumeSource{Path: path}" in main and "HostPath" not in main

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[2] / "deployer"
+PACKAGE = Path(__file__).resolve().parents[3] / "deployer"
 HOMES = {
     "kubernetes": {"adapters/kube.py", "local/node.py"},  # node.py is the local cluster's simulated kubelet
     "urllib3": {"adapters/grafana.py", "adapters/kube.py"},  # kube.py: the kubernetes client's own errors

@@ -11,7 +11,7 @@ import pytest
 from deployer.adapters.clouds import kubeconfig as kubeconfig_provider
 from deployer.adapters.process import ProcessRunner
 from deployer.adapters.sops import Sops
-from deployer.redact import MARKER, redact
+from deployer.redact import MARKER
 from tests.conftest import REPO, require_tool
 
 AGE_KEY = REPO / "config" / "example-age-key.txt"
@@ -49,10 +49,8 @@ def test_a_decrypted_kubeconfig_registers_its_credentials_not_its_names_and_urls
         assert access.kubeconfig.exists()
     line = "deployer local status: https://k8s.example.org:6443 (namespace tools, ~/.cache/deployer/tools, admin)"
     assert sops.runner.redactor(line) == line
-    assert redact(line) == line
     for secret in (TOKEN, KEY_DATA, PASSWORD):
         assert sops.runner.redactor(f"it said {secret}.") == f"it said {MARKER}."
-        assert redact(f"it said {secret}.") == f"it said {MARKER}."
 
 
 def test_a_decrypted_values_file_registers_every_value(tmp_path, sops):

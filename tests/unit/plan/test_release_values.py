@@ -24,7 +24,7 @@ from deployer.plan.release_values import (
 )
 from tests.repo_builder import make_cluster
 
-REPO = Path(__file__).resolve().parents[2]  # the examples under config/clusters
+REPO = Path(__file__).resolve().parents[3]  # the examples under config/clusters
 
 
 def example(name: str, *, provisioned: bool = False):

@@ -18,7 +18,7 @@ from deployer.run import engine, health, rollback, status
 from deployer.run.health import Check, HealthOptions, HubHealth
 from deployer.run.status import HubStatus, StatusOptions
 
-PACKAGE = Path(__file__).resolve().parents[2] / "deployer"
+PACKAGE = Path(__file__).resolve().parents[3] / "deployer"
 
 
 def make_cluster(name: str, hubs: list[str], support: bool = False) -> Cluster:

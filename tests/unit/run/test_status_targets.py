@@ -85,5 +85,5 @@ def test_the_status_command_shows_the_invalid_cluster_and_reads_only_the_valid_o
 
 
 def test_the_status_command_leaves_validation_to_the_core():
-    source = (Path(__file__).resolve().parents[2] / "deployer/cli/status_cmd.py").read_text()
+    source = (Path(__file__).resolve().parents[3] / "deployer/cli/status_cmd.py").read_text()
     assert "deployer.checks" not in source and ".split(" not in source

@@ -95,7 +95,7 @@ def test_a_release_whose_pods_start_returns_helms_answer():
 
 
 def test_a_crash_loop_failure_is_not_explained_again_and_is_rolled_back():
-    from tests.unit.test_release_failures import _failed
+    from tests.unit.run.test_release_failures import _failed
 
     crash = pod("hub-1", "u9", waiting_reason="CrashLoopBackOff", restarts=1, last_terminated_reason="Error",
                 last_exit_code=1)

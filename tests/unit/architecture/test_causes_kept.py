@@ -11,7 +11,7 @@ import re
 import tokenize
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[2] / "deployer"
+PACKAGE = Path(__file__).resolve().parents[3] / "deployer"
 KEEP = re.compile(r"#\s*keep-from-None:\s*\S")
 
 
@@ -80,11 +80,16 @@ def test_verbose_shows_the_cause_of_a_user_error_redacted(tmp_path, monkeypatch,
     import logging
 
     from deployer.cli import app
-    from deployer.cli.app import run_app
-    from deployer.redact import MARKER, install_log_redaction, register
+    from deployer.cli.app import AppState, run_app
+    from deployer.redact import MARKER, Redactor, install_log_redaction
 
     secret = "S3cr3t-CANARY-cause"
-    register(secret)
+
+    def invocation() -> AppState:
+        state = AppState()
+        state.redactor.add(secret)
+        return state
+
     monkeypatch.chdir(tmp_path)
     plan = f"{secret}/plan.json"  # its folder does not exist
     shown = f"{MARKER}/plan.json"
@@ -94,12 +99,12 @@ def test_verbose_shows_the_cause_of_a_user_error_redacted(tmp_path, monkeypatch,
     level = package_logger.level
     package_logger.setLevel(logging.NOTSET)  # as in a CLI process: the root logger's level (--verbose) decides
     try:
-        assert run_app(app, ["--verbose", "canary-gate", "--plan", plan, "--stage", "prod"]) == 1
+        assert run_app(app, ["--verbose", "canary-gate", "--plan", plan, "--stage", "prod"], invocation()) == 1
         verbose = capsys.readouterr()
-        assert run_app(app, ["canary-gate", "--plan", plan, "--stage", "prod"]) == 1
+        assert run_app(app, ["canary-gate", "--plan", plan, "--stage", "prod"], invocation()) == 1
         quiet = capsys.readouterr()
     finally:
-        install_log_redaction(verbose=False)
+        install_log_redaction(verbose=False, redactor=Redactor())
         package_logger.setLevel(level)
     assert (verbose.out, verbose.err) == ("", error + cause)
     assert (quiet.out, quiet.err) == ("", error)

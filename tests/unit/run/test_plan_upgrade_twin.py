@@ -1,5 +1,5 @@
 """`plan-upgrade`'s change detection on a repository this file builds itself: the twin of
-tests/unit/test_plan_upgrade.py (which runs on the shared corpus), so that the rules hold, and are
+tests/unit/run/test_plan_upgrade.py (which runs on the shared corpus), so that the rules hold, and are
 tested, wherever the corpus is not there."""
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[2] / "deployer"
+PACKAGE = Path(__file__).resolve().parents[3] / "deployer"
 
 
 def test_import_contracts_hold():

@@ -23,7 +23,7 @@ from deployer.adapters.helm import (
 )
 from deployer.adapters.process import Completed, ProcessRunner
 
-SAMPLES = Path(__file__).parent / "data" / "helm_stderr"
+SAMPLES = Path(__file__).parents[1] / "data" / "helm_stderr"
 
 
 def sample(name: str) -> str:

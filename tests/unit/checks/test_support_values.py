@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from deployer.checks.support_values import check_support_values, schema_keys
-from tests.unit.test_hub_values import files  # the same files, read through FileReader
+from tests.unit.checks.test_hub_values import files  # the same files, read through FileReader
 
-CHART = Path(__file__).resolve().parents[2] / "helm-charts" / "support"
+CHART = Path(__file__).resolve().parents[3] / "helm-charts" / "support"
 KNOWN = schema_keys(CHART)
 
 

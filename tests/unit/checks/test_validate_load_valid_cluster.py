@@ -10,7 +10,7 @@ import pytest
 from deployer.checks.validate import ConfigInvalid, load_valid_cluster
 from deployer.errors import UsageError
 
-PACKAGE = Path(__file__).resolve().parents[2] / "deployer"
+PACKAGE = Path(__file__).resolve().parents[3] / "deployer"
 
 
 def write(root: Path, rel: str, text: str) -> None:

@@ -68,7 +68,7 @@ def test_render_prepares_charts_in_the_global_state_folder(tmp_path, capsys, mon
     make_cluster(tmp_path / "repo", "c", ["staging"], provider="local")
     state = tmp_path / "state"
     code = run_app(app, ["--root", str(tmp_path / "repo"), "--state-dir", str(state), "render", "c", "staging",
-                         "--chart-repo", os.environ.get("DEPLOYER_CHART_REPO", str(Path(__file__).resolve().parents[3]
+                         "--chart-repo", os.environ.get("DEPLOYER_CHART_REPO", str(Path(__file__).resolve().parents[4]
                                                                                   / "shared" / "charts"))])
     captured = capsys.readouterr()
     assert code == 0, captured.err
@@ -77,7 +77,7 @@ def test_render_prepares_charts_in_the_global_state_folder(tmp_path, capsys, mon
 
 
 def test_render_builds_no_runner_of_its_own():
-    source = (Path(__file__).resolve().parents[2] / "deployer/cli/render_cmd.py").read_text()
+    source = (Path(__file__).resolve().parents[3] / "deployer/cli/render_cmd.py").read_text()
     assert "ProcessRunner" not in source and "state_dir(" not in source
 
 

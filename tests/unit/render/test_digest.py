@@ -14,7 +14,7 @@ from deployer.plan.ledger import ReleaseState, Source, Verdict, compare, record_
 from deployer.render.digest import desired_digests
 from tests.repo_builder import encrypted_yaml, make_cluster
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _digests(root: Path, *names: str, **kw) -> dict[str, str]:

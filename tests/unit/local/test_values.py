@@ -185,7 +185,7 @@ def test_support_layer_runs_the_monitoring_stack_from_local_images_and_switches_
                 "pullPolicy": "Never"}},
             "prometheus-node-exporter": {"enabled": True, "image": {
                 "registry": "deployer.local", "repository": "node-exporter", "tag": "1.5.0-111111111111",
-                "pullPolicy": "Never"}},
+                "pullPolicy": "Never"}, "hostRootFsMount": {"mountPropagation": "None"}},
             "alertmanager": {"enabled": True, "image": {
                 "repository": "deployer.local/alertmanager", "tag": "0.25.0-222222222222", "pullPolicy": "Never"},
                 "configmapReload": {"enabled": False}},
@@ -198,7 +198,7 @@ def test_support_layer_runs_the_monitoring_stack_from_local_images_and_switches_
         "nginx-ingress.enabled", "cert-manager.enabled", "letsencrypt.clusterIssuer.enabled", "grafana.enabled",
         "prometheus.configmapReload.prometheus.enabled", "prometheus.alertmanager.configmapReload.enabled",
         "prometheus.prometheus-pushgateway.enabled",
-        "disableCoredumps.enabled", "prometheus.server.persistentVolume.enabled",
+        "prometheus.prometheus-node-exporter.hostRootFsMount.mountPropagation", "disableCoredumps.enabled", "prometheus.server.persistentVolume.enabled",
     ]
     [reloader] = [s for s in layer.switched_off if s.component == "prometheus.configmapReload.prometheus.enabled"]
     assert reloader.reason.startswith("prometheus-config-reloader is not built here")
@@ -212,7 +212,7 @@ def test_basehub_registers_the_user_test_service_with_the_same_scopes_everywhere
 
     from deployer.plan.user_test_service import SERVICE, SERVICE_SCOPES, service_values
 
-    base = yaml.safe_load((Path(__file__).resolve().parents[2] / "helm-charts" / "basehub" / "values.yaml").read_text())
+    base = yaml.safe_load((Path(__file__).resolve().parents[3] / "helm-charts" / "basehub" / "values.yaml").read_text())
     hub = base["jupyterhub"]["hub"]
     assert hub["services"][SERVICE] == {"display": False}
     assert hub["loadRoles"][SERVICE]["scopes"] == list(SERVICE_SCOPES) == service_values()["hub"]["loadRoles"][SERVICE]["scopes"]

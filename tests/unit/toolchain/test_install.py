@@ -111,7 +111,7 @@ def test_unknown_tool_names_are_a_usage_error(tmp_path):
 
 def test_the_install_script_has_no_pins_of_its_own():
     """One list of pins: scripts/install-toolchain.sh calls `deployer tools install` for registry tools."""
-    script = (Path(__file__).resolve().parents[2] / "scripts" / "install-toolchain.sh").read_text()
+    script = (Path(__file__).resolve().parents[3] / "scripts" / "install-toolchain.sh").read_text()
     assert "deployer tools install" in script
     for spec in toolchain.TOOLS.values():
         for _, _, sha in spec.source.members:

@@ -18,7 +18,7 @@ from deployer.config.models import Cluster
 from deployer.run import cluster_connection
 from deployer.run.cluster_connection import open_cluster, open_cluster_async
 
-PACKAGE = Path(__file__).resolve().parents[2] / "deployer"
+PACKAGE = Path(__file__).resolve().parents[3] / "deployer"
 
 
 def users(name: str, imports: bool) -> set[str]:

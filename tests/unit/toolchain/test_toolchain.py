@@ -14,7 +14,7 @@ from deployer.adapters.process import ProcessRunner
 from deployer.errors import ToolError, ToolMissing
 from tests.conftest import output_json, require_tool
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def make_tool(folder: Path, name: str, prints: str) -> Path:

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
+from deployer.adapters import local_net
 from deployer.adapters.process import ProcessRunner
-from deployer.local import certs, procs
+from deployer.local import certs
 from deployer.toolchain import kubebuild
 from deployer.local.cluster import LocalCluster, LocalClusterError
 from deployer.local.spec import (
@@ -177,7 +178,7 @@ def test_the_volume_provisioner_is_our_main_over_the_sig_storage_library_and_reb
     b = kubebuild.provisioner_build()
     assert "require sigs.k8s.io/sig-storage-lib-external-provisioner/v13 v13.1.0\n" in b.go_mod
     assert "controller.NewProvisionController(" in b.main_go and b.binaries == ("volume-provisioner",)
-    assert b.version == TOOLS["volume-provisioner"].pinned == "13.1.0-d1"
+    assert b.version == TOOLS["volume-provisioner"].pinned == "13.1.0-d2"
     # a changed main.go must bump PROVISIONER_REVISION (and pins.py) and this digest, or the cache keeps the old one
     assert sha256_file(kubebuild.PROVISIONER_MAIN) == kubebuild.PROVISIONER_MAIN_SHA256
 
@@ -338,12 +339,12 @@ def test_cli_status_of_a_user_folder_without_local_says_not_running(tmp_path, ca
 def test_port_in_use_and_free_ports():
     import socket
 
-    a, b = procs.free_ports(2)
-    assert a != b and not procs.port_in_use(a)
+    a, b = local_net.free_ports(2)
+    assert a != b and not local_net.port_in_use(a)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()
-        assert procs.port_in_use(s.getsockname()[1])
+        assert local_net.port_in_use(s.getsockname()[1])
 
 
 def test_a_kernel_without_br_netfilter_is_named(monkeypatch):

@@ -40,29 +40,3 @@ def test_a_dry_run_or_a_cluster_that_could_not_be_read_deploys_everything():
     assert all(d.deploy and d.comparison is None for d in ledger_stage(PLANNED, {}, {}, force=False).values())
     unread = ledger_stage(PLANNED, DIGESTS, {"c": ClusterLedger(error="no answer")}, force=False)
     assert all(d.deploy and d.comparison.verdict is Verdict.unchecked for d in unread.values())
-
-
-def test_the_ready_stage_makes_each_release_ready_once_and_keeps_one_releases_error_to_itself(tmp_path):
-    from pathlib import Path
-
-    from deployer.adapters.process import ProcessRunner
-    from deployer.errors import DeployerError
-    from deployer.plan.release_values import ReleaseSpec
-    from deployer.render.inputs import ChartOptions, ReadyRelease, ValuesReader
-    from deployer.run.deploy import ready_stage
-
-    chart = tmp_path / "tiny"
-    (chart / "templates").mkdir(parents=True)
-    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: tiny\nversion: 0.1.0\n")
-    common = tmp_path / "common.values.yaml"
-    common.write_text("a: 1\n")
-    (tmp_path / "good.values.yaml").write_text("b: 2\n")
-    specs = [ReleaseSpec("c/good", "good", "good", "c", "tiny", chart, (common, tmp_path / "good.values.yaml"), hub="good"),
-             ReleaseSpec("c/bad", "bad", "bad", "c", "tiny", chart, (common, tmp_path / "missing.values.yaml"), hub="bad")]
-    reader = ValuesReader(None)
-    ready = ready_stage(specs, {"c": reader}, ChartOptions(tmp_path / "work"), ProcessRunner(), Path("helm"), 4)
-    assert isinstance(ready["c/good"], ReadyRelease)
-    assert (ready["c/good"].values["a"], ready["c/good"].values["b"]) == (1, 2)
-    assert isinstance(ready["c/bad"], DeployerError)
-    assert ready["c/bad"].message == "missing.values.yaml: cannot read: No such file or directory"
-    assert reader.reads.count(common) == 1  # the file both releases layer: read once
