@@ -84,7 +84,12 @@ BASEHUB_OFF = {
                            "so no NFS share can be mounted; nor is its nfs-ganesha image here",
     # on by default
     "jupyterhub-groups-exporter": "no jupyterhub-groups-exporter image here",
+    # a hub turns it on
+    "binderhub-service": "no binderhub-service or BuildKit images here, and no image registry for the images "
+                         "it would build",
 }
+# the parts above that are off unless a hub turns them on (the others are on unless turned off)
+BASEHUB_OFF_BY_DEFAULT = ("dask-gateway", "binderhub-service")
 
 
 def hub_scrape_configs(hubs: list[str]) -> list[dict]:
@@ -308,8 +313,7 @@ def last_layer(effective: Mapping, refs: Mapping[str, str], chart: str) -> LastL
             part = _dig(effective, (*base, key))
             if not isinstance(part, Mapping):
                 continue  # the chart has no such part
-            # dask-gateway is off unless turned on; the others are on unless turned off
-            on = bool(part.get("enabled")) if key == "dask-gateway" else part.get("enabled") is not False
+            on = bool(part.get("enabled")) if key in BASEHUB_OFF_BY_DEFAULT else part.get("enabled") is not False
             if on:
                 _put(values, (*base, key, "enabled"), False)
                 off.append(SwitchedOff(".".join((*base, key, "enabled")), reason))
