@@ -145,7 +145,6 @@ def preview(request: PreviewRequest, runner: ProcessRunner, on_event: Callable[[
     """Deploy the preview, check its health and run the user test: one step of the engine."""
     from deployer.local.cluster import LocalCluster
     from deployer.local.images import ensure_images, import_images
-    from deployer.render.inputs import ready_release
     from deployer.render.placeholders import PlaceholderReader
     from deployer.run.cluster_connection import open_cluster
     from deployer.run.health import HealthOptions, after_deploy_health
@@ -154,12 +153,15 @@ def preview(request: PreviewRequest, runner: ProcessRunner, on_event: Callable[[
     from deployer.toolchain import find_tool
 
     aim = target(request)
-    require_local_up(request.local_dir)
     sops = Sops(runner)
     helm_binary = find_tool("helm")
     # deploy's values reader; an encrypted file without a key: its keys with placeholder values, as render does
     reader = PlaceholderReader(sops, {}, decrypt=True)
     reader.preview = True  # the last local layer also makes the hub's cloud-only parts local
+    # the chart and the values first (offline): a hub whose chart cannot be made here is refused before
+    # anything touches the local cluster, whether it is up or not
+    ready = ready_chart_and_values(request, aim, reader, runner, helm_binary)
+    require_local_up(request.local_dir)
     with open_cluster(request.root, aim.local, runner, request.options.work_dir, sops=sops,
                       helm_binary=helm_binary) as conn:
         access = conn.access
@@ -175,9 +177,6 @@ def preview(request: PreviewRequest, runner: ProcessRunner, on_event: Callable[[
                                    pod_watch=kube_pod_watch(access, runner))
 
         async def action(ctx) -> Outcome:
-            ctx.progress("preparing chart and values")
-            ready = await asyncio.to_thread(ready_release, aim.spec, reader, request.options.charts, runner,
-                                            helm_binary)
             try:
                 return await deployer.deploy(ready, ctx)
             finally:
@@ -190,6 +189,21 @@ def preview(request: PreviewRequest, runner: ProcessRunner, on_event: Callable[[
         on_note(f"no age key for {', '.join(sorted(set(reader.placeholders)))}: its values are placeholders by type "
                 "(as `deployer render` does)")
     return report
+
+
+def ready_chart_and_values(request: PreviewRequest, aim: PreviewTarget, reader, runner: ProcessRunner,
+                           helm_binary: Path):
+    """The hub's chart with its dependencies, and its values layered (deploy's `ready_release`); a chart that
+    cannot be made from this repository and the chart repository (a dependency pinned at a version the
+    chart repository lacks, an override that does not load) is NotPreviewable, named with why."""
+    from deployer.render.inputs import prepare_release_chart, ready_release
+
+    try:
+        chart = prepare_release_chart(aim.spec, request.options.charts, runner, helm_binary)
+    except DeployerError as e:
+        raise NotPreviewable(f"hub `{request.hub}` of `{request.cluster}` cannot be deployed here: {e.message}",
+                             hint=e.hint) from e
+    return ready_release(aim.spec, reader, request.options.charts, runner, helm_binary, {aim.spec.id: chart})
 
 
 @dataclass

@@ -49,7 +49,10 @@ def test_a_hub_whose_chart_the_local_cluster_cannot_run_exits_1_named_with_why(t
                    "  hint: preview a hub deployed with basehub, daskhub or jupyterhub\n")
 
 
-def test_a_preview_while_the_local_cluster_is_down_exits_1_saying_local_up(tmp_path, capsys):
+def test_a_preview_while_the_local_cluster_is_down_exits_1_saying_local_up(tmp_path, capsys, monkeypatch):
+    from tests.conftest import require_chart_repo
+
+    monkeypatch.setenv("DEPLOYER_CHART_REPO", str(require_chart_repo()))  # the chart is made first, offline
     root = _repo(tmp_path)
     for extra in ([], ["--rm"]):
         rc, out, err = _run(capsys, ["--root", str(root), "--state-dir", str(tmp_path / "state"), "preview", "c",
@@ -59,3 +62,22 @@ def test_a_preview_while_the_local_cluster_is_down_exits_1_saying_local_up(tmp_p
         assert first.startswith("error: the local cluster is not up (down): "), err
         assert hint == "  hint: start it with `deployer local up` (and `deployer local images` once)", err
         assert out == ""
+
+
+def test_a_corpus_hub_whose_chart_cannot_be_made_here_exits_1_named_with_why_before_the_cluster_is_asked(
+        tmp_path, capsys, monkeypatch):
+    """2i2c-uk/lis overrides basehub's Chart.yaml to depend on a jupyterhub build the chart repository lacks:
+    refused with why, even with no local cluster up (the chart is made before the cluster is asked)."""
+    from tests.conftest import require_chart_repo
+
+    corpus = require_corpus()
+    monkeypatch.setenv("DEPLOYER_CHART_REPO", str(require_chart_repo()))
+    rc, out, err = _run(capsys, ["--root", str(corpus), "--state-dir", str(tmp_path / "state"), "preview",
+                                 "2i2c-uk", "lis"])
+    assert rc == 1, out + err
+    first, hint = err.splitlines()
+    assert first.startswith("error: hub `lis` of `2i2c-uk` cannot be deployed here: chart basehub ("), err
+    assert first.endswith("lis-chart.yaml) depends on jupyterhub 4.3.3-0.dev.git.7272.h2ff70453, but the chart "
+                          "repository " + str(require_chart_repo()) + " holds jupyterhub 4.3.3, 4.1.0, 2.0.0 only"), err
+    assert hint.startswith("  hint: pin one of 4.3.3, 4.1.0, 2.0.0 in Chart.yaml"), err
+    assert "local up" not in err and out == ""
