@@ -88,6 +88,12 @@ BASEHUB_OFF = {
     "binderhub-service": "no binderhub-service or BuildKit images here, and no image registry for the images "
                          "it would build",
 }
+# basehub's helpers of NFS homes (each with an image of its own), switched off last when on
+NFS_HELPERS = {
+    "dirsizeReporter": "the home directories' size reporter",
+    "volumeReporter": "the share's space reporter",
+    "shareCreator": "the Job making the hub's folder on the share",
+}
 # the parts above that are off unless a hub turns them on (the others are on unless turned off)
 BASEHUB_OFF_BY_DEFAULT = ("dask-gateway", "binderhub-service")
 
@@ -317,4 +323,12 @@ def last_layer(effective: Mapping, refs: Mapping[str, str], chart: str) -> LastL
             if on:
                 _put(values, (*base, key, "enabled"), False)
                 off.append(SwitchedOff(".".join((*base, key, "enabled")), reason))
+        nfs_home = _dig(effective, (*base, "nfs", "enabled")) or _dig(effective, (*base, "inClusterNFS", "enabled"))
+        for key, what in NFS_HELPERS.items():
+            part = _dig(effective, (*base, "nfs", key))
+            if nfs_home and isinstance(part, Mapping) and part.get("enabled") \
+                    and not is_local_image(str(part.get("image") or "")):
+                _put(values, (*base, "nfs", key, "enabled"), False)
+                off.append(SwitchedOff(".".join((*base, "nfs", key, "enabled")),
+                                       f"{what}: its image {part.get('image')} is not here"))
     return LastLayer(values, substituted, off)
