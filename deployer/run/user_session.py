@@ -24,6 +24,7 @@ pod's last log lines.
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -325,6 +326,20 @@ class UserTest:
         except (HubCallFailed, PortForwardFailed) as e:
             return f"could not delete user {self.user}: {e.message} (delete it by hand)"
 
+    def _explain_from_hub(self, result: UserTestResult) -> None:
+        """No server pod (the spawn failed before or after making one): what the hub logged about the user."""
+        try:
+            hubs = self.kube.pods(self.ns, "component=hub")
+            lines = self.kube.pod_log(self.ns, hubs[0].name, tail_lines=HUB_LOG_LINES) if hubs else []
+        except DeployerError:
+            return
+        said = spawn_log(lines, self.user)
+        if said:
+            result.pod_log = [f"hub: {line}" for line in said]
+            errors = [line for line in said if line.startswith("[E ") or _EXCEPTION.match(line)]
+            if errors:
+                result.reason += f"; the hub logged: {errors[-1].strip()[:400]}"
+
     def _explain(self, result: UserTestResult) -> None:
         """The user server pod's state, events and last log lines, when there is a pod."""
         from deployer.checks.hub_findings import explain_pod, recent_warnings
@@ -335,6 +350,7 @@ class UserTest:
         except DeployerError:
             return
         if not pods:
+            self._explain_from_hub(result)
             return
         pod = pods[0]
         try:
@@ -355,6 +371,26 @@ class UserTest:
             result.pod_log = self.kube.pod_log(self.ns, pod.name, tail_lines=15)
         except DeployerError:
             result.pod_log = []
+
+
+_EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit)\b")
+HUB_LOG_LINES = 200  # the hub's last log lines searched for what it said about the test's user
+
+
+def spawn_log(lines: list[str], user: str, keep: int = 15) -> list[str]:
+    """What the hub logged about `user`: each line naming it, with the traceback that follows such a line
+    (indented lines, `Traceback ...`, and the exception's own line); the last `keep`."""
+    out: list[str] = []
+    inside = False
+    for line in lines:
+        if user in line:
+            out.append(line)
+            inside = True
+        elif inside and (line.startswith((" ", "\t", "Traceback")) or _EXCEPTION.match(line)):
+            out.append(line)
+        else:
+            inside = False
+    return out[-keep:]
 
 
 def run_user_tests(conn, hubs: list[str], options: UserTestOptions, work_dir: Path,

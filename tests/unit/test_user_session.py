@@ -337,3 +337,18 @@ def test_a_hub_without_a_profile_list_starts_the_server_with_no_options(fake_hub
     assert result.profile is None
     assert next(p for p in result.phases if p.name == "start").message == "spawn pending"
     assert _json.loads(fake_hub.bodies[2]) == {}
+
+
+def test_what_the_hub_logged_about_a_failed_spawn_is_its_lines_naming_the_user_and_their_traceback():
+    from deployer.run.user_session import spawn_log
+
+    log = ["[I 18:30:00 JupyterHub log:192] 200 GET /hub/api/ (deployer-user-test@10.0.0.1)",
+           "[E 18:30:01 JupyterHub user:1002] Unhandled error starting deployer-test-ab12's server: boom",
+           "    Traceback (most recent call last):",
+           "      File \"/opt/venv/lib/kubespawner/spawner.py\", line 3000, in _start",
+           "ValueError: boom",
+           "[I 18:30:02 JupyterHub log:192] 200 GET /hub/api/users (deployer-user-test@10.0.0.1)",
+           "[W 18:30:03 JupyterHub base:1300] deployer-test-ab12's server failed to start"]
+    assert spawn_log(log, "deployer-test-ab12") == log[1:5] + log[6:]
+    assert spawn_log(log, "deployer-test-ab12", keep=2) == [log[4], log[6]]
+    assert spawn_log(log, "someone-else") == []
