@@ -6,7 +6,7 @@ an empty --root), each run in-process against a small repository, from a scratch
 
 Prints, per class, the number of cases, and the number that printed a Python traceback, said
 "internal error", hung (over the per-case limit) or exited with a code other than 0, 1 or 2.
-Expected: 0 of each. `tests/unit/test_bad_input_walk.py` runs the same walk and asserts it.
+Expected: 0 of each. `tests/unit/cli_walk/test_bad_input_walk.py` runs the same walk and asserts it.
 
 Not walked with every bad value: commands that start clusters or change cloud resources
 (`local up/down`, `provision apply/destroy`, `tools install`); `local status` and `init` are

@@ -102,6 +102,10 @@ def main() -> None:
             if counts.get("unchanged") != args.hubs - 1 or counts.get("succeeded") != 1:
                 sys.exit(f"expected 1 deployed and {args.hubs - 1} unchanged, got {counts}")
             log = proc.stderr.splitlines()
+            h_log = Path(tempfile.gettempdir()) / f"ledger_speed_h_{args.hubs}.log"
+            h_log.write_text(proc.stderr)  # the changed hub's deploy, --verbose: where its time went
+            h_steps = [(s["id"], s["state"], round(s["duration_seconds"], 1), s.get("details", {}).get("settled"))
+                       for s in json.loads(proc.stdout)["steps"] if s["state"] != "unchanged"]
             read = [ln for ln in log if "values file read" in ln]
             digested = [ln for ln in log if "values file digested" in ln]
             templated = [ln for ln in log if "run: " in ln and "helm template " in ln]
@@ -151,6 +155,7 @@ def main() -> None:
                   f"digested for the ledger (parsed, nothing decrypted): {len(digested)}")
             for line in read:
                 print(f"     {line.split('deployer.values', 1)[-1].strip()}")
+            print(f"     the deployed step (id, state, seconds, settled): {h_steps}; its --verbose log: {h_log}")
             print(f"F  plan-upgrade --against cluster, nothing changed:    median {statistics.median(plans):5.2f}s "
                   f"(runs {', '.join(f'{x:.2f}' for x in plans)})  target < 3 s")
             print(f"G  plan-upgrade --against cluster, {args.hubs} hubs changed:   median {statistics.median(changed):5.2f}s "

@@ -30,7 +30,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from deployer.adapters.process import Completed, ProcessRunner  # noqa: E402
-from deployer.render.renderer import RenderOptions, render_fleet  # noqa: E402
+from deployer.render.pipeline import render_fleet  # noqa: E402
+from deployer.render.renderer import RenderOptions  # noqa: E402
 from deployer.toolchain import find_tool  # noqa: E402
 
 CORPUS = REPO.parent / "shared" / "corpus" / "2i2c"

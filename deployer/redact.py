@@ -1,8 +1,10 @@
 """Redaction of secret values from anything the deployer prints or writes.
 
 A `Redactor` holds the secret strings known so far (decrypted values, tokens, keys) and replaces
-each with a fixed marker. Every log record (a logging filter, `install_log_redaction`), error
-message (`redact`) and report goes through one.
+each with a fixed marker. An invocation has one: the application object's (deployer/application.py),
+which its ProcessRunner, its adapters and every secret file it decrypts feed, and which every log
+record (a logging filter, `install_log_redaction`), error message and report goes through. There
+is no process-wide redactor: two invocations in one process (the tests) share no secret.
 
 What is matched, for each secret, is every form in which a tool or a serializer may show it
 (`secret_forms`): raw; JSON-escaped (Python's and Go's, which also escapes `<>&`), also escaped
@@ -34,7 +36,7 @@ import re
 import shlex
 import threading
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -140,11 +142,11 @@ def secret_forms(secret: str) -> set[str]:
     return {f for f in forms if f}
 
 
-def redact_data(data: Any, redactor: "Redactor | None" = None) -> Any:
+def redact_data(data: Any, redactor: "Callable[[str], str]") -> Any:
     """A copy of JSON-like `data` (mappings, lists, strings, numbers) with every string, key and
     number that holds a secret redacted: structured output is redacted before it is serialised
     (a serialiser's escapes can make a form the text redactor does not know)."""
-    scrub = redactor if redactor is not None else redact
+    scrub = redactor
     if isinstance(data, str):
         return scrub(data)
     if isinstance(data, dict):
@@ -156,9 +158,9 @@ def redact_data(data: Any, redactor: "Redactor | None" = None) -> Any:
     return data
 
 
-def dumps_redacted(data: Any, redactor: "Redactor | None" = None, **kwargs: Any) -> str:
+def dumps_redacted(data: Any, redactor: "Callable[[str], str]", **kwargs: Any) -> str:
     """`json.dumps` of `data` redacted before serialising, and the text once more after."""
-    scrub = redactor if redactor is not None else redact
+    scrub = redactor
     plain = json.loads(json.dumps(data, default=kwargs.get("default")))  # only JSON's types from here on
     return scrub(json.dumps(redact_data(plain, scrub), **kwargs))
 
@@ -231,14 +233,13 @@ class Redactor:
     only (chunks are merged now and then). Every chunk finds its spans in the original text, and
     the union of all spans is replaced, so that a secret split over chunks is still hidden whole."""
 
-    def __init__(self, secrets: Iterable[str] = (), *, _global: bool = False) -> None:
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._lock = threading.Lock()
         self._secrets: set[str] = set()
         self._short: set[str] = set()
         self._kinds: dict[str, int] = {}  # every form so far -> how it must stand
         self._pending: dict[str, int] = {}  # forms not compiled yet
         self._chunks: list[_Compiled] = []
-        self._is_global = _global
         for s in secrets:
             self.add(s)
 
@@ -262,8 +263,6 @@ class Redactor:
                         if kind < self._kinds.get(form, VALUE + 1):  # the loosest rule wins
                             self._kinds[form] = kind
                             self._pending[form] = kind
-        if not self._is_global:
-            _GLOBAL.add(secret)
 
     def _compiled(self) -> list["_Compiled"]:
         with self._lock:
@@ -283,10 +282,7 @@ class Redactor:
     def __call__(self, text: str) -> str:
         if not text or not isinstance(text, str):
             return text
-        spans = self.spans(text)
-        if not self._is_global:  # what another part of the run registered is a secret here too
-            spans += _GLOBAL.spans(text)
-        return _replace(text, spans)
+        return _replace(text, self.spans(text))
 
     def __len__(self) -> int:
         return len(self._secrets) + len(self._short)
@@ -332,26 +328,6 @@ def _compile(kinds: dict[str, int]) -> _Compiled:
     return _Compiled(re.compile(_trie_pattern(sorted(kinds))), kinds)
 
 
-# One process-wide redactor that every other one feeds: what error printing and the logging
-# filter use, so no message can miss a secret that any part of the run has registered.
-_GLOBAL = Redactor(_global=True)
-
-
-def redact(text: str) -> str:
-    """`text` with every secret registered anywhere in this process replaced."""
-    return _GLOBAL(text)
-
-
-def register(secret: str | None) -> None:
-    _GLOBAL.add(secret)
-
-
-def _forget_all() -> None:
-    """For tests only: drop every secret registered in this process."""
-    global _GLOBAL
-    _GLOBAL = Redactor(_global=True)
-
-
 # -- logging --------------------------------------------------------------------------------------
 
 # Libraries that log whole request and response bodies at DEBUG (the kubernetes client logs every
@@ -362,13 +338,18 @@ NOISY_LOGGERS = ("kubernetes", "kubernetes.client", "kubernetes.client.rest", "u
 
 class RedactingFilter(logging.Filter):
     """Rewrites each record's message (arguments merged in), exception and stack text through the
-    process-wide redactor before any handler formats it."""
+    invocation's redactor before any handler formats it."""
+
+    def __init__(self, redact: Callable[[str], str]) -> None:
+        super().__init__()
+        self.redact = redact
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
         except Exception:  # a broken format string: log what there is
             message = f"{record.msg!s} {record.args!r}"
+        redact = self.redact
         record.msg = redact(message)
         record.args = None
         if record.exc_info and not record.exc_text:
@@ -397,37 +378,34 @@ class _CurrentStderr(logging.StreamHandler):
         pass
 
 
-_installed_handler: logging.Handler | None = None
-_factory_installed = False
+def install_log_redaction(verbose: bool, redactor: Callable[[str], str]) -> logging.Handler:
+    """Configure logging for one invocation: every record, whichever handler takes it, is redacted
+    by the invocation's `redactor` when it is made (a record factory wrapping the one logging had
+    before ours: logging's own process-wide setting, replaced, never stacked, by the next
+    invocation); one stderr handler prints them, debug lines under `verbose`; the libraries that
+    log bodies are held at WARNING."""
+    make = logging.getLogRecordFactory()
+    make = getattr(make, "deployer_wraps", make)
+    scrub = RedactingFilter(redactor)
 
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        scrub.filter(record)
+        return record
 
-def install_log_redaction(verbose: bool) -> logging.Handler:
-    """Configure logging once per process: every record, whichever handler takes it, is redacted
-    when it is made (a record factory, installed once); one stderr handler prints them, debug
-    lines under `verbose`; the libraries that log bodies are held at WARNING."""
-    global _installed_handler, _factory_installed
-    if not _factory_installed:
-        make = logging.getLogRecordFactory()
-        scrub = RedactingFilter()
-
-        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-            record = make(*args, **kwargs)
-            scrub.filter(record)
-            return record
-
-        logging.setLogRecordFactory(factory)
-        _factory_installed = True
+    factory.deployer_wraps = make  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
     root = logging.getLogger()
-    if _installed_handler is None or _installed_handler not in root.handlers:
-        handler = _CurrentStderr()
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-        handler.addFilter(RedactingFilter())  # also catches a record whose text changed after creation
-        root.addHandler(handler)
-        _installed_handler = handler
+    for old in [h for h in root.handlers if isinstance(h, _CurrentStderr)]:
+        root.removeHandler(old)
+    handler = _CurrentStderr()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter(redactor))  # also catches a record whose text changed after creation
+    root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.WARNING)
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
-    return _installed_handler
+    return handler
 
 
 def leaf_paths(data: Any, prefix: tuple = ()) -> Iterator[tuple]:

@@ -83,12 +83,3 @@ def corpus_root() -> Path:
     return require_corpus()
 
 
-@pytest.fixture(autouse=True)
-def _fresh_process_redactor():
-    """Each test starts with no secret registered in the process-wide redactor (deployer.redact):
-    in one CLI process it gathers every secret of the run; across tests, one test's secrets (a
-    cluster named `alpha` in a decrypted file) must not blank out another's expected output."""
-    from deployer.redact import _forget_all
-
-    _forget_all()
-    yield

@@ -12,6 +12,7 @@ valid version").
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import http.server
 import logging
@@ -28,8 +29,6 @@ from deployer.errors import ConfigError, UsageError
 log = logging.getLogger("deployer.chart_repo")
 
 CHART_REPO_ENV = "DEPLOYER_CHART_REPO"
-_OPEN: dict[tuple[str, int, int], "ChartRepository"] = {}
-_OPEN_LOCK = threading.Lock()
 INDEX = "index.yaml"
 
 
@@ -193,11 +192,8 @@ class ChartRepository:
             key = (str(folder.resolve()), st.st_mtime_ns, st.st_size)
         except OSError:
             return cls(folder)  # the constructor says what is wrong
-        with _OPEN_LOCK:
-            repo = _OPEN.get(key)
-            if repo is None:
-                repo = _OPEN[key] = cls(folder)
-            return repo
+        return _opened(cls, *key)
+
 
     @contextmanager
     def serve(self) -> Iterator[str]:
@@ -232,3 +228,9 @@ class ChartRepository:
             server.shutdown()
             server.server_close()
             thread.join(timeout=5)
+
+
+@functools.lru_cache(maxsize=16)
+def _opened(cls: type, folder: str, mtime_ns: int, size: int) -> "ChartRepository":
+    """One repository object per folder and index version (a memo: the index parsed once)."""
+    return cls(Path(folder))

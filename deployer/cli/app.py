@@ -70,9 +70,9 @@ def _global_options(
 ) -> None:
     from deployer.redact import install_log_redaction
 
-    install_log_redaction(verbose)  # every log record redacted; library body logging held at WARNING
     app = ctx.obj if isinstance(ctx.obj, AppState) else AppState()  # run_app hands in the invocation's
     app.root_option, app.state_dir_option, app.verbose = root, state_dir, verbose
+    install_log_redaction(verbose, app.redactor)  # every log record redacted; library body logging at WARNING
     ctx.obj = app
 
 
@@ -85,14 +85,11 @@ def state(ctx: typer.Context) -> AppState:
 
 
 def print_error(err: DeployerError, app: Optional[Application] = None) -> None:
-    """One error for the user: message and hint, through the redactor (the invocation's, which
-    also holds every secret registered anywhere in the run)."""
-    from deployer.redact import redact as redact_all
+    """One error for the user: message and hint, through the invocation's redactor (which holds
+    every secret registered anywhere in the run: its runner, adapters and decrypted files feed it)."""
+    from deployer.redact import Redactor
 
-    own = app.redactor if app is not None else (lambda text: text)
-
-    def redact(text: str) -> str:
-        return redact_all(own(text))
+    redact = app.redactor if app is not None else Redactor()
 
     typer.echo(f"error: {redact(err.message)}", err=True)
     if err.hint:
@@ -113,7 +110,7 @@ def _click_exceptions():
     return exceptions
 
 
-def run_app(application: typer.Typer, args: list[str] | None = None) -> int:
+def run_app(application: typer.Typer, args: list[str] | None = None, app: "AppState | None" = None) -> int:
     """Run the CLI and return its exit code; never let a traceback reach a user for a known error.
 
     Usage errors (unknown option or command, missing argument, bad choice or type) print click's
@@ -126,7 +123,7 @@ def run_app(application: typer.Typer, args: list[str] | None = None) -> int:
     policy = stopping.begin()  # SIGINT and SIGTERM: one path (deployer/stopping.py)
     try:
         try:
-            rc = _run(application, args)
+            rc = _run(application, args, app or AppState())
         except KeyboardInterrupt:  # a stop that came while an error was being shown
             rc = policy.exit_code or stopping.exit_code_for(signal.SIGINT)
     finally:
@@ -151,9 +148,9 @@ def _interrupted() -> int:
     return stopping.exit_code_for(signum)
 
 
-def _run(application: typer.Typer, args: list[str] | None) -> int:
+def _run(application: typer.Typer, args: list[str] | None, app: "AppState") -> int:
+    """`app`: the invocation's one application object: commands get it as typer's ctx.obj."""
     click_exc = _click_exceptions()
-    app = AppState()  # the invocation's one application object: commands get it as typer's ctx.obj
     try:
         rc = application(args=args, standalone_mode=False, prog_name="deployer", obj=app)
     except DeployerError as err:
@@ -176,9 +173,7 @@ def _run(application: typer.Typer, args: list[str] | None) -> int:
         return _interrupted()
     except Exception as e:  # the unexpected: a bug
         log.debug("internal error", exc_info=True)
-        from deployer.redact import redact
-
-        typer.echo(redact(f"internal error: {type(e).__name__}: {e}"), err=True)
+        typer.echo(app.redactor(f"internal error: {type(e).__name__}: {e}"), err=True)
         typer.echo("  hint: this is a bug in deployer; rerun with --verbose for the traceback and report it", err=True)
         return EXIT_FAILED
     from deployer import stopping

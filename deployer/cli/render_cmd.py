@@ -35,7 +35,8 @@ def render(
     Exit 0 when nothing is wrong, 1 when a problem was found, 2 on a usage error.
     """
     from deployer.adapters.sops import check_age_key_file
-    from deployer.render.renderer import RenderOptions, render_fleet
+    from deployer.render.pipeline import render_fleet
+    from deployer.render.renderer import RenderOptions
     from deployer.toolchain import find_tool
 
     if hubs and not cluster:

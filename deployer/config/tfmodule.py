@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from deployer.errors import ConfigError
 
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -279,9 +280,6 @@ def _literal(value: Any) -> Any:
     return value
 
 
-_cache: dict[tuple[str, tuple[tuple[str, int, int], ...]], Module] = {}
-
-
 def read_module(folder: Path) -> Module:
     """Parse the module's `*.tf` files (cached per file set, size and mtime)."""
     if not folder.is_dir():
@@ -289,9 +287,14 @@ def read_module(folder: Path) -> Module:
     files = sorted(p for p in folder.glob("*.tf") if p.is_file())
     if not files:
         raise ModuleError(f"{folder} holds no *.tf file", str(folder))
-    key = (str(folder), tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files))
-    if key in _cache:
-        return _cache[key]
+    return _parsed_module(str(folder), tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_module(where: str, stamps: tuple[tuple[str, int, int], ...]) -> Module:
+    """A memo per file set, size and mtime."""
+    folder = Path(where)
+    files = [folder / name for name, _, _ in stamps]
     import hcl2  # lazily: only clusters with a `terraform:` block pay for the parser
 
     module = Module(folder)
@@ -324,5 +327,4 @@ def read_module(folder: Path) -> Module:
             for backend in tf.get("backend", []) or []:
                 for bname in backend:
                     module.backend = _unquote(bname)
-    _cache[key] = module
     return module

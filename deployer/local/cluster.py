@@ -16,20 +16,16 @@ Ownership: a folder `up` creates (or an empty one it is given) gets a marker fil
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import json
 import os
 import shutil
-import socket
-import ssl
 import time
-import urllib.error
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from deployer import paths
+from deployer.adapters import local_net
 from deployer.adapters.process import ProcessRunner
 from deployer.errors import DeployerError, ToolMissing
 from deployer.local import certs, host, procs
@@ -258,7 +254,7 @@ class LocalCluster:
                 with _machine_lock(self.node, timeout):
                     self._teardown(self._load())
                 cleaned = f"{current.message}; cleaned up what was left and started afresh"
-            if port is not None and procs.port_in_use(port, "0.0.0.0"):
+            if port is not None and local_net.port_in_use(port, "0.0.0.0"):
                 raise LocalClusterError(
                     f"port {port} is already in use by another program",
                     hint="choose another with --port, or leave --port out and a free port is picked")
@@ -331,7 +327,7 @@ class LocalCluster:
         self._clear_folder(keep=(MARKER, lay.lock_file.name, "volumes"))
         for d in (lay.logs, lay.configs, lay.cni_conf_dir, lay.cni_ipam_dir, lay.kubelet_root, lay.pod_logs):
             d.mkdir(parents=True, exist_ok=True)
-        free = [p for p in procs.free_ports(len(PORT_NAMES) + 1, "0.0.0.0") if p != port]
+        free = [p for p in local_net.free_ports(len(PORT_NAMES) + 1, "0.0.0.0") if p != port]
         ports = dict(zip(PORT_NAMES, free))
         if port is not None:
             ports = {"api": port, **dict(zip(PORT_NAMES[1:], free))}
@@ -414,12 +410,12 @@ class LocalCluster:
         """A function telling whether component `name` is ready (what `up` waits for)."""
         lay, ports = self.layout, state.ports
         checks = {
-            "etcd": lambda: _http_ok(f"http://127.0.0.1:{ports['etcd']}/health"),
-            "containerd": lambda: _socket_answers(lay.containerd_socket),
+            "etcd": lambda: local_net.http_ok(f"http://127.0.0.1:{ports['etcd']}/health"),
+            "containerd": lambda: local_net.unix_socket_answers(lay.containerd_socket),
             "kube-apiserver": lambda: self._readyz_problem(state) is None,
             "kubelet": lambda: self._node_ready(state),
             "kube-controller-manager": lambda: self._default_sa_ready(state),
-            "coredns": lambda: _http_ok(f"http://127.0.0.1:{ports['dns_ready']}/ready"),
+            "coredns": lambda: local_net.http_ok(f"http://127.0.0.1:{ports['dns_ready']}/ready"),
             "volume-provisioner": lambda: self._storage_class_ready(state),
         }
         return checks.get(name, lambda: True)
@@ -478,8 +474,8 @@ class LocalCluster:
         host.write_sysctl("bridge_nf_call_iptables", "1")
         state.baseline.node_ip_added = host.add_node_ip(self.runner)
         self._save(state)
-        for proto in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-            if _bind_fails(NODE_IP, 53, proto):
+        for udp in (False, True):
+            if local_net.bind_fails(NODE_IP, 53, udp):
                 raise LocalClusterError(
                     f"port 53 on {NODE_IP} is already in use (a DNS server listening on all addresses?): "
                     "the cluster's DNS cannot start", hint="stop that DNS server, or make it listen on 127.0.0.1 only")
@@ -517,34 +513,15 @@ class LocalCluster:
 
     # ---- talking to the API (stdlib only: `up` and `status` stay fast) -------------------------
 
-    def _ssl(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=str(self.layout.pki / "ca.crt"))
-
     def _readyz_problem(self, state: State) -> str | None:
-        url = f"{self._server(state)}/readyz?verbose"
-        try:
-            with urllib.request.urlopen(url, timeout=3, context=self._ssl()) as r:
-                return None if r.status == 200 else f"/readyz answered {r.status}"
-        except urllib.error.HTTPError as e:
-            body = e.read().decode(errors="replace")
-            failed = [line[3:].split(" ")[0] for line in body.splitlines() if line.startswith("[-]")]
-            return f"/readyz failed checks: {', '.join(failed)}" if failed else f"/readyz answered {e.code}"
-        except (OSError, ssl.SSLError) as e:
-            return f"{url} does not answer ({getattr(e, 'reason', e)})"
+        return local_net.readyz_problem(self._server(state), self.layout.pki / "ca.crt")
 
     def _api(self, state: State, path: str, method: str = "GET", body: dict | None = None) -> dict | None:
         try:
             token = certs.load(self.layout.pki).admin_token
         except (OSError, IndexError, KeyError):
             return None
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self._server(state) + path, data=data, method=method,
-                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=5, context=self._ssl()) as r:
-                return json.loads(r.read())
-        except (OSError, ssl.SSLError, ValueError):
-            return None
+        return local_net.api_json(self._server(state), self.layout.pki / "ca.crt", token, path, method, body)
 
     def _node_ready(self, state: State) -> bool:
         node = self._api(state, f"/api/v1/nodes/{NODE_NAME}")
@@ -704,33 +681,6 @@ def _other_node(root: Path) -> str | None:
                 if not other.startswith(str(root) + "/"):
                     return f"kubelet pid {pid}, folder {Path(other).parent}"
     return None
-
-
-def _bind_fails(address: str, port: int, kind: int) -> bool:
-    with socket.socket(socket.AF_INET, kind) as s:
-        try:
-            s.bind((address, port))
-        except OSError as e:
-            return e.errno == errno.EADDRINUSE
-    return False
-
-
-def _socket_answers(path: Path) -> bool:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(1)
-        try:
-            s.connect(str(path))
-            return True
-        except OSError:
-            return False
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as r:
-            return r.status == 200
-    except (OSError, ValueError):
-        return False
 
 
 def _tail(path: Path, lines: int = 20) -> str:

@@ -6,10 +6,8 @@ of /proc/<pid>/stat), so a PID the kernel reused for another program is never ta
 
 from __future__ import annotations
 
-import errno
 import os
 import signal
-import socket
 import time
 from pathlib import Path
 
@@ -74,28 +72,3 @@ def _signal(pid: int, sig: int) -> None:
             os.kill(pid, sig)
     except ProcessLookupError:
         pass
-
-
-def port_in_use(port: int, host: str = LOOPBACK) -> bool:
-    """True when something already listens on (or holds) host:port."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind((host, port))
-        except OSError as e:
-            return e.errno in (errno.EADDRINUSE, errno.EACCES)
-    return False
-
-
-def free_ports(count: int, host: str = LOOPBACK) -> list[int]:
-    """`count` distinct ports the kernel says are free on host right now."""
-    socks, ports = [], []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind((host, 0))
-            socks.append(s)
-            ports.append(s.getsockname()[1])
-    finally:
-        for s in socks:
-            s.close()
-    return ports

@@ -98,24 +98,34 @@ NFS_HELPERS = {
 BASEHUB_OFF_BY_DEFAULT = ("dask-gateway", "binderhub-service")
 
 
-def hub_scrape_configs(hubs: list[str]) -> list[dict]:
-    """Static scrape jobs for each hub's `/hub/metrics` (Service `hub`, port 8081, in the hub's namespace).
+# How often the local Prometheus scrapes and evaluates rules: the chart's 1m would leave a freshly started
+# cluster without two samples for a `rate(...[5m])` for two minutes; 15s gives them in 30 s, and costs
+# little on a cluster of a few targets.
+LOCAL_SCRAPE_INTERVAL = "15s"
 
-    Debian's Prometheus is built without Kubernetes service discovery (`kubernetes_sd_configs` is an unknown
-    field to it, measured), so the chart's default jobs cannot load; deployer knows the hubs instead."""
-    return [{
-        "job_name": "jupyterhub",
-        "metrics_path": "/hub/metrics",
-        "static_configs": [{"targets": [f"hub.{hub}.svc:8081"], "labels": {"namespace": hub, "service": "hub"}}
-                           for hub in hubs],
-    }, {"job_name": "prometheus", "static_configs": [{"targets": ["localhost:9090"]}]}]
+
+def _registry_image(ref: str) -> dict:
+    """An image in the `registry` / `repository` / `tag` form of the kube-state-metrics and node-exporter charts."""
+    name, tag = _split(ref)
+    registry, _, repository = name.partition("/")
+    return {"registry": registry, "repository": repository, "tag": tag, "pullPolicy": PULL_POLICY}
+
+
+def _repository_image(ref: str) -> dict:
+    name, tag = _split(ref)
+    return {"repository": name, "tag": tag, "pullPolicy": PULL_POLICY}
 
 
 def support_values(refs: Mapping[str, str], *, storage_class: str | None = None,
                    hubs: list[str] | None = None) -> LocalValues:
-    """The local layer for the support chart: Prometheus from Debian's package scraping `hubs`; the rest off."""
-    name, tag = _split(refs["prometheus"])
-    server: dict = {"image": {"repository": name, "tag": tag, "pullPolicy": PULL_POLICY}}
+    """The local layer for the support chart: the monitoring stack from the images built here (Prometheus
+    with Kubernetes service discovery running the chart's own scrape jobs, kube-state-metrics,
+    node-exporter, Alertmanager); what has no image here off, each with why. `hubs` is not needed: the
+    chart's kubernetes_sd jobs find every hub's annotated `hub` Service themselves."""
+    del hubs
+    server: dict = {"image": _repository_image(refs["prometheus"]),
+                    "global": {"scrape_interval": LOCAL_SCRAPE_INTERVAL,
+                               "evaluation_interval": LOCAL_SCRAPE_INTERVAL}}
     off = [
         SwitchedOff("nginx-ingress.enabled", "no NGINX Ingress Controller image here (F5's nginx/nginx-ingress is "
                                              "in no registry this machine reaches); hubs are reached through "
@@ -123,22 +133,25 @@ def support_values(refs: Mapping[str, str], *, storage_class: str | None = None,
         SwitchedOff("cert-manager.enabled", "no cert-manager images here (and no ACME server to reach)"),
         SwitchedOff("letsencrypt.clusterIssuer.enabled", "cert-manager is off"),
         SwitchedOff("grafana.enabled", "no Grafana image here (Grafana is in no registry this machine reaches)"),
-        SwitchedOff("prometheus.configmapReload.prometheus.enabled", "no prometheus-config-reloader image here"),
-        SwitchedOff("prometheus.kube-state-metrics.enabled", "no kube-state-metrics image here"),
-        SwitchedOff("prometheus.prometheus-node-exporter.enabled", "no node-exporter image built here"),
-        SwitchedOff("prometheus.alertmanager.enabled", "no Alertmanager image built here"),
-        SwitchedOff("prometheus.prometheus-pushgateway.enabled", "no Pushgateway image built here"),
-        SwitchedOff("prometheus.scrapeConfigs",
-                    "Debian's Prometheus has no Kubernetes service discovery: static jobs for the hubs' "
-                    "/hub/metrics (prometheus.serverFiles.prometheus.yml.scrape_configs) replace the chart's "
-                    "kubernetes_sd jobs"),
+        SwitchedOff("prometheus.configmapReload.prometheus.enabled",
+                    "prometheus-config-reloader is not built here (one more Go build on every fresh install); "
+                    "a changed configuration reaches the local Prometheus when its pod restarts"),
+        SwitchedOff("prometheus.alertmanager.configmapReload.enabled",
+                    "prometheus-config-reloader is not built here; a changed Alertmanager configuration reaches it "
+                    "when its pod restarts"),
+        SwitchedOff("prometheus.prometheus-pushgateway.enabled",
+                    "no Pushgateway image built here (nothing in the fleet pushes to it)"),
+        SwitchedOff("prometheus.prometheus-node-exporter.hostRootFsMount.mountPropagation",
+                    "the host's / is a private mount here, on which containerd refuses HostToContainer "
+                    "propagation: node-exporter reads the host's root without it (None), so it does not see "
+                    "filesystems mounted after it started"),
         SwitchedOff("disableCoredumps.enabled", "no busybox image here for its sysctl init container (the "
                                                 "local node is this machine: its core_pattern is the host's)"),
     ]
     if storage_class is None:
         server["persistentVolume"] = {"enabled": False}
         off.append(SwitchedOff("prometheus.server.persistentVolume.enabled",
-                               "no volume provisioner: Prometheus keeps its data in an emptyDir"))
+                               "a local cluster lives for one session: Prometheus keeps its data in an emptyDir"))
     else:
         server["persistentVolume"] = {"storageClass": storage_class}
     values = {
@@ -149,13 +162,12 @@ def support_values(refs: Mapping[str, str], *, storage_class: str | None = None,
         "grafana": {"enabled": False},
         "prometheus": {
             "server": server,
-            # prometheus 29's jobs live under `scrapeConfigs` (each kubernetes_sd): null drops them all
-            "scrapeConfigs": None,
-            "serverFiles": {"prometheus.yml": {"scrape_configs": hub_scrape_configs(list(hubs or []))}},
             "configmapReload": {"prometheus": {"enabled": False}},
-            "kube-state-metrics": {"enabled": False},
-            "prometheus-node-exporter": {"enabled": False},
-            "alertmanager": {"enabled": False},
+            "kube-state-metrics": {"enabled": True, "image": _registry_image(refs["kube-state-metrics"])},
+            "prometheus-node-exporter": {"enabled": True, "image": _registry_image(refs["node-exporter"]),
+                                         "hostRootFsMount": {"mountPropagation": "None"}},
+            "alertmanager": {"enabled": True, "image": _repository_image(refs["alertmanager"]),
+                             "configmapReload": {"enabled": False}},
             "prometheus-pushgateway": {"enabled": False},
         },
     }

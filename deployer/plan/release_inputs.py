@@ -10,6 +10,7 @@ for nothing; encrypted files are compared by their ciphertext (their plaintext i
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -72,21 +73,16 @@ class ReleaseInputs:
     parts: dict[str, Any] = field(default_factory=dict)  # what -> digest (str or ValuesDigest)
 
 
-_PARSED: dict[str, str] = {}
-
-
+@functools.lru_cache(maxsize=4096)
 def _parsed_digest(raw: str, path: Path) -> str:
-    """Digest of a values file's parsed content, computed at most once per distinct content."""
-    if raw not in _PARSED:
-        try:
-            text = decode(path.read_bytes())
-            data = load_json(text).data if path.suffix == ".json" else load_yaml(text, positions=False).data
-            _PARSED[raw] = hashlib.sha256(
-                json.dumps(data, sort_keys=True, separators=(",", ":"), default=str).encode()
-            ).hexdigest()
-        except (OSError, YamlProblem):
-            _PARSED[raw] = raw
-    return _PARSED[raw]
+    """Digest of a values file's parsed content, computed at most once per distinct content (`raw`
+    is the digest of its bytes; a memo of a pure function)."""
+    try:
+        text = decode(path.read_bytes())
+        data = load_json(text).data if path.suffix == ".json" else load_yaml(text, positions=False).data
+        return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
+    except (OSError, YamlProblem):
+        return raw
 
 
 @dataclass(frozen=True, eq=False)

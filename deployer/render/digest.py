@@ -142,19 +142,10 @@ def desired_digests(root: Path, clusters: Mapping[str, Cluster], only: Optional[
     """Per release id of the clusters (or of `only`): the digest of what the configuration in
     `root` renders. `outputs_root`: the repository whose saved terraform outputs are a layer
     (`root` itself, unless `root` is a commit written out elsewhere)."""
-    from deployer.config.charts import known_charts
     from deployer.plan.deploy_order import plan_hubs, plan_support
-    from deployer.render.inputs import release_spec, saved_outputs
+    from deployer.render.pipeline import digest_stage, spec_stage
 
-    charts = known_charts(root)
-    chart_digests = ChartDigests()
-    out: dict[str, str] = {}
-    for name, cluster in sorted(clusters.items()):
-        reader = DigestReader(None, saved_outputs(outputs_root or root, name))
-        planned = [*(plan_support(cluster) if cluster.support is not None else []), *plan_hubs(cluster, None)]
-        for p in planned:
-            if only is not None and p.id not in only:
-                continue
-            spec = release_spec(root, cluster, p, charts)
-            out[p.id] = release_digest(spec, reader, chart_digests, kubernetes_version(cluster), version)
-    return out
+    planned = [p for name, cluster in sorted(clusters.items())
+               for p in [*(plan_support(cluster) if cluster.support is not None else []), *plan_hubs(cluster, None)]
+               if only is None or p.id in only]
+    return digest_stage(spec_stage(root, clusters, planned), clusters, outputs_root or root, version=version)

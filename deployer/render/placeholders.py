@@ -27,7 +27,12 @@ class PlaceholderReader(ValuesReader):
     def __init__(self, sops: Sops, cloud_outputs: dict[str, Any], decrypt: bool) -> None:
         super().__init__(sops, cloud_outputs)
         self.decrypt = decrypt
-        self.placeholders: list[str] = []
+        self.placeholders: list[str] = []  # names of the files read with placeholder values, in order
+        self._placeholder_paths: set[Path] = set()
+
+    def placeholders_of(self, spec) -> list[str]:
+        """The encrypted files of `spec` (a ReleaseSpec) whose values are placeholders."""
+        return [f.name for f in spec.values_files if Path(f) in self._placeholder_paths]
 
     def read_uncached(self, path: Path) -> dict[str, Any]:
         if not is_secret_name(path.name):
@@ -40,6 +45,7 @@ class PlaceholderReader(ValuesReader):
         if self.decrypt and _age_key_available() and isinstance(meta, dict) and meta.get("age"):
             return super().read_uncached(path)
         self.placeholders.append(path.name)
+        self._placeholder_paths.add(Path(path))
         data = _placeholders(raw)
         if isinstance(data, dict):
             data.pop("sops", None)

@@ -1,17 +1,13 @@
-"""Render a fleet offline, as deploy would, and check it: the stages of `deployer render`.
-
-load (validate's checks) -> for each release, concurrently: the chart prepared with its real
-dependencies -> values layered by deploy's own code, in the order `deployer.plan.release_values` decides (encrypted files decrypted in memory when a key
-is at hand, else their keys kept with placeholder values) -> `helm template` (helm's schema checks
-of the chart and every subchart) -> every object against the Kubernetes API schemas of the
-cluster's version -> per cluster, the fleet checks (render/fleet.py).
+"""The render stage of the one pipeline (render/pipeline.py): `helm template` of a ready release
+(helm's schema checks of the chart and every subchart), its objects parsed, values no subchart
+reads named, and (for `render`) every object checked against the Kubernetes API schemas of the
+cluster's version. `render`, deploy's fleet check and `diff` all render through here.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import time
 from dataclasses import dataclass
@@ -21,24 +17,18 @@ from typing import Any, Optional
 from deployer.adapters.charts import PreparedChart, helm_home_env
 from deployer.adapters.process import ProcessRunner
 from deployer.adapters.sops import Sops
-from deployer.checks.problems import Severity
-from deployer.checks.validate import validate
 from deployer.config.models import Cluster, RemoteChart
 from deployer.errors import DeployerError
-from deployer.plan.deploy_order import PlannedRelease, plan_hubs, plan_support
+from deployer.plan.deploy_order import PlannedRelease
 from deployer.render.digest import kubernetes_version
-from deployer.render.fleet import fleet_checks
-from deployer.render.kube_schema import DEFAULT_KUBERNETES_VERSION, KubeSchemas
+from deployer.render.kube_schema import KubeSchemas
 from deployer.render.model import RenderedRelease, RenderProblem
-from deployer.plan.release_values import ReleaseSpec
-from deployer.render.inputs import ChartOptions, ReadyRelease, prepare_release_chart, release_spec
+from deployer.render.inputs import ChartOptions, ReadyRelease
 from deployer.render.chart_meta import chart_kube_versions
 from deployer.render.helm_output import ManifestError, helm_problem, parse_manifests
-from deployer.render.placeholders import PlaceholderReader
-from deployer.render.report import ClusterRender, RenderReport
+from deployer.render.report import RenderReport
 from deployer.render.subchart_keys import unread_problem as unread_value_problem
 from deployer.render.subchart_keys import unread_subchart_values
-from deployer.stopping import thread_pool
 
 log = logging.getLogger("deployer.render")
 
@@ -52,65 +42,6 @@ class RenderOptions:
     concurrency: int = 4
     schemas: bool = True  # validate objects against the Kubernetes API schemas
     decrypt: bool = True  # decrypt sops files when an age key is available
-
-
-# --- the stages -------------------------------------------------------------------------------------
-
-
-def render_fleet(root: Path, cluster: Optional[str], hubs: Optional[list[str]], options: RenderOptions,
-                 runner: ProcessRunner, helm: Path) -> RenderReport:
-    started = time.monotonic()
-    validation = validate(root, cluster, hubs)
-    docs = [d for d in validation.docs if cluster is None or d.folder_name == cluster]
-    renders: dict[str, ClusterRender] = {}
-    refused: set[str] = set()  # files and releases validate refused: never rendered, never handed to sops
-    for p in validation.report.problems:
-        if p.severity is not Severity.error:
-            continue
-        name = _cluster_of(p.file) or (cluster or "")
-        hub = re.match(r"hub ([\w.-]+): ", p.message)
-        release = f"{name}/{hub.group(1)}" if hub else name
-        refused |= {os.path.realpath(root / p.file), release} if p.file else {release}
-        renders.setdefault(name, ClusterRender(name, "")).problems.append(
-            RenderProblem(release, p.code, p.message, p.hint, file=p.location))
-    jobs: list[tuple[ClusterRender, Cluster, PlannedRelease]] = []
-    for doc in docs:
-        model = doc.model
-        c = renders.setdefault(model.name, ClusterRender(model.name, ""))
-        c.kubernetes_version = kubernetes_version(model)
-        planned = plan_hubs(model, hubs) if hubs else [*(plan_support(model) if model.support else []),
-                                                       *plan_hubs(model, None)]
-        jobs += [(c, model, p) for p in planned]
-    for c in renders.values():
-        c.kubernetes_version = c.kubernetes_version or DEFAULT_KUBERNETES_VERSION
-    renderer = Renderer(root, options, runner, helm, refused=refused)
-    with thread_pool(max(1, options.concurrency)) as pool:
-        results = list(pool.map(lambda job: renderer.render(job[1], job[2], job[0].kubernetes_version), jobs))
-    for (c, _, _), rendered in zip(jobs, results):
-        c.releases.append(rendered)
-    for c in renders.values():
-        by_id = {r.id: r for r in c.releases}
-        mine = [p for p in c.problems if p.release in by_id]  # validate's findings about one hub's values
-        for p in mine:
-            by_id[p.release].problems.insert(0, p)
-        c.problems = [p for p in c.problems if p.release not in by_id]
-        c.problems += fleet_checks(c.releases, c.kubernetes_version)
-    ordered = [renders[k] for k in sorted(renders)]
-    return RenderReport(ordered, time.monotonic() - started)
-
-
-def fleet_problems_before_deploy(root: Path, clusters: dict[str, Cluster], ready: list[ReadyRelease],
-                                 options: RenderOptions, runner: ProcessRunner, helm: Path) -> list[RenderProblem]:
-    """What `deploy` checks before changing a cluster: the fleet checks (render/fleet.py) over the
-    releases it will deploy, rendered from the charts and values it will hand helm."""
-    renderer = Renderer(root, options, runner, helm, schemas=False)
-    with thread_pool(max(1, options.concurrency)) as pool:
-        rendered = list(pool.map(
-            lambda r: renderer.render_ready(r, kubernetes_version(clusters[r.spec.cluster])), ready))
-    problems: list[RenderProblem] = []
-    for name, cluster in sorted(clusters.items()):
-        problems += fleet_checks([r for r in rendered if r.cluster == name], kubernetes_version(cluster))
-    return problems
 
 
 class Renderer:
@@ -142,45 +73,10 @@ class Renderer:
         return self._schemas[version]
 
     def render(self, cluster: Cluster, planned: PlannedRelease, version: str) -> RenderedRelease:
-        from deployer.config.charts import known_charts
+        """One release through render's stages (render/pipeline.py): specs, ready, render."""
+        from deployer.render.pipeline import render_releases
 
-        started = time.monotonic()
-        out = RenderedRelease(planned.id, planned.hub or "support", planned.hub or "support", cluster.name,
-                              is_hub=planned.kind == "hub")
-        try:
-            if self._charts is None:
-                self._charts = known_charts(self.root)
-            spec = release_spec(self.root, cluster, planned, self._charts)
-            out.release, out.namespace = spec.release, spec.namespace
-            files = [f for f in (*spec.values_files, spec.chart_override, spec.domain_override) if f is not None]
-            blocked = [f.name for f in files if os.path.realpath(f) in self.refused]
-            if blocked or planned.id in self.refused:
-                what = ", ".join(blocked) or "its configuration"
-                out.problems.append(RenderProblem(planned.id, "not-rendered", f"not rendered: validate refused {what}",
-                                                  "fix what validate reports, then render again"))
-            else:
-                self._render(spec, out, version)
-        except DeployerError as e:
-            out.problems.append(RenderProblem(planned.id, "render-failed", e.message, e.hint,
-                                              file=getattr(e, "file", "")))
-        out.seconds = time.monotonic() - started
-        return out
-
-    def _render(self, spec: ReleaseSpec, out: RenderedRelease, version: str) -> None:
-        try:
-            prepared = prepare_release_chart(spec, self.chart_options, self.runner, self.helm)
-        except DeployerError as e:
-            out.problems.append(RenderProblem(out.id, "chart-unavailable", e.message, e.hint,
-                                              file=str(spec.chart_dir / "Chart.yaml") if spec.chart_dir else ""))
-            return
-        values_reader = PlaceholderReader(self.sops, self.cloud_outputs(spec.cluster), self.options.decrypt)
-        try:
-            values = values_reader.release_values(spec, prepared)
-        except DeployerError as e:
-            out.problems.append(RenderProblem(out.id, getattr(e, "code", "values-unreadable"), e.message, e.hint))
-            return
-        out.placeholders = values_reader.placeholders
-        self.template(ReadyRelease(spec, prepared, values), out, version)
+        return render_releases(self, {cluster.name: cluster}, [planned], {cluster.name: version})[planned.id]
 
     def render_ready(self, ready: ReadyRelease, version: str) -> RenderedRelease:
         """A release whose chart and values the caller has (deploy's, before its fleet check)."""
@@ -264,4 +160,4 @@ def _cluster_of(file: str) -> str:
     return m.group(1) if m else ""
 
 
-__all__ = ["PreparedChart", "RenderOptions", "RenderReport", "fleet_problems_before_deploy", "render_fleet"]
+__all__ = ["PreparedChart", "RenderOptions", "RenderReport", "Renderer", "kubernetes_version"]

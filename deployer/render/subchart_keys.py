@@ -13,7 +13,7 @@ import difflib
 import io
 import re
 import tarfile
-import threading
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +23,6 @@ import yaml
 
 from deployer.render.model import RenderProblem
 
-_lock = threading.Lock()
-_known: dict[str, Optional["_Subchart"]] = {}
 
 
 @dataclass(frozen=True)
@@ -92,11 +90,14 @@ def _subchart(charts: Path, name: str, version: str) -> Optional[_Subchart]:
     source = folder if folder.is_dir() else archive
     if source is None:
         return None
-    cache_key = f"{source}:{source.stat().st_mtime_ns}"
-    with _lock:
-        if cache_key in _known:
-            return _known[cache_key]
-    files = _read_folder(folder) if folder.is_dir() else _read_archive(archive, name)  # type: ignore[arg-type]
+    return _read_subchart(folder if folder.is_dir() else None, archive, name, version, source.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=512)
+def _read_subchart(folder: Optional[Path], archive: Optional[Path], name: str, version: str,
+                   mtime_ns: int) -> Optional[_Subchart]:
+    """A memo per subchart source and modification time."""
+    files = _read_folder(folder) if folder is not None else _read_archive(archive, name)  # type: ignore[arg-type]
     sub: Optional[_Subchart] = None
     if "values.schema.json" not in files:
         try:
@@ -107,8 +108,6 @@ def _subchart(charts: Path, name: str, version: str) -> Optional[_Subchart]:
         templates = "\n".join(text for path, text in files.items() if path.startswith("templates/"))
         sub = _Subchart(str(chart.get("version") or version),
                         frozenset(defaults) if isinstance(defaults, dict) else frozenset(), templates)
-    with _lock:
-        _known[cache_key] = sub
     return sub
 
 

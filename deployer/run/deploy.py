@@ -1,6 +1,7 @@
-"""`deploy` as a linear script of stages (`_run_planned`): load and validate -> plan -> digests ->
-connect and read the ledgers -> drop the unchanged -> make the rest ready -> fleet checks -> apply
-through the engine -> settle, health, record -> report.
+"""`deploy`: the one script of stages (render/pipeline.py) ending through the engine (`_run_planned`):
+load and validate -> plan -> specs -> digests -> connect and read the ledgers -> drop the unchanged
+-> make the rest ready -> render and fleet checks -> apply through the engine -> settle, health,
+record -> report.
 
 The ledger (deployer.run.cluster_ledger): each release's digest of what it renders from
 (deployer.render.digest) is compared with the one recorded in the cluster; a release whose record
@@ -22,7 +23,6 @@ from deployer.adapters.process import ProcessRunner
 from deployer.adapters.sops import Sops
 from deployer.checks.validate import ConfigInvalid, load_valid_cluster  # noqa: F401 (ConfigInvalid re-exported)
 from deployer.errors import DeployerError
-from deployer.config.charts import known_charts
 from deployer.config.models import Cluster
 from deployer.paths import CLUSTERS_DIR
 from deployer.plan.deploy_order import (
@@ -36,9 +36,17 @@ from deployer import __version__
 from deployer.plan.ledger import Comparison, Source, Verdict, record_labels
 from deployer.run.cluster_connection import open_cluster
 from deployer.run.engine import Engine, Outcome, RunReport, Step, StepResult
-from deployer.run.cluster_ledger import ClusterLedger, desired_digests, fix_revision_label, read_ledger, repo_source
-from deployer.plan.release_values import ReleaseSpec
-from deployer.render.inputs import ChartOptions, ReadyRelease, ValuesReader, ready_release, release_spec, saved_outputs
+from deployer.run.cluster_ledger import ClusterLedger, fix_revision_label, read_ledger, repo_source
+from deployer.render.inputs import ReadyRelease, ValuesReader, saved_outputs
+from deployer.render.pipeline import (  # noqa: F401 (FleetConflict re-exported)
+    FleetConflict,
+    NotReady,
+    StageCounts,
+    check_fleet_before_deploy,
+    digest_stage,
+    ready_stage,
+    spec_stage,
+)
 from deployer.run.release import DeployOptions, ReleaseDeployer
 from deployer.toolchain import find_tool
 
@@ -67,6 +75,7 @@ class DeployRequest:
     after_deploy: list[Callable] = field(default_factory=list)
     # the invocation's state folder (where the local cluster lives); None: the repository's
     state_dir: Optional[Path] = None
+    counts: StageCounts = field(default_factory=StageCounts)  # what each stage cost, per release
 
     def hook_factories(self) -> list[Callable]:
         factories: list[Callable] = []
@@ -141,15 +150,15 @@ def ledger_stage(planned: list[PlannedRelease], digests: dict[str, str], ledgers
 def _run_planned(request: DeployRequest, clusters: dict[str, Cluster], planned: list[PlannedRelease],
                  runner: ProcessRunner, on_event: Callable[[StepResult], None],
                  on_plan: Callable[[list[PlannedRelease], str], None]) -> RunReport:
-    """The stages, in order: specs -> digests (as data: no secret decrypted, no chart prepared) ->
-    connect and read each cluster's ledger -> drop the unchanged releases -> make the rest ready
-    (each chart prepared once, each values file read and each secret decrypted once) -> fleet
-    checks over them (rendered from exactly what helm will get) -> deploy through the engine
-    (local images first) -> settle, health, record (labels on the revision each upgrade makes)."""
-    charts = known_charts(request.root)
-    specs = {p.id: release_spec(request.root, clusters[p.cluster], p, charts) for p in planned}
+    """The stages, in order (render/pipeline.py): specs -> digests (as data: no secret decrypted, no
+    chart prepared) -> connect and read each cluster's ledger -> drop the unchanged releases -> make
+    the rest ready (each chart prepared once, each values file read and each secret decrypted once)
+    -> render them and run the fleet checks (from exactly what helm will get) -> deploy through the
+    engine (local images first) -> settle, health, record (labels on the revision each upgrade makes)."""
+    counts = request.counts
+    specs = spec_stage(request.root, clusters, planned, counts)
     use_ledger = not request.options.dry_run
-    digests = desired_digests(request.root, clusters, only={p.id for p in planned}) if use_ledger else {}
+    digests = digest_stage(specs, clusters, request.root, counts) if use_ledger else {}
     source = repo_source(request.root, runner) if use_ledger else Source(None)
     sops = Sops(runner)
     helm_binary = find_tool("helm")
@@ -164,9 +173,9 @@ def _run_planned(request: DeployRequest, clusters: dict[str, Cluster], planned: 
         decisions = ledger_stage(planned, digests, ledgers, request.force)
         to_deploy = [p for p in planned if decisions[p.id].deploy]
         ready = ready_stage([specs[p.id] for p in to_deploy], readers, request.options.charts, runner, helm_binary,
-                            request.concurrency)
-        _fleet_check(request, clusters, [r for r in ready.values() if isinstance(r, ReadyRelease)], runner,
-                     helm_binary)
+                            request.concurrency, counts)
+        check_fleet_before_deploy(request.root, clusters, [r for r in ready.values() if isinstance(r, ReadyRelease)],
+                                  _render_options(request), runner, helm_binary, counts)
         steps = []
         for name in names:
             conn = conns[name]
@@ -242,44 +251,11 @@ def _object_validator(access, runner: ProcessRunner):
     return validate_objects
 
 
-class FleetConflict(DeployerError):
-    """What `deploy` would break across releases (render/fleet.py), found before touching the cluster."""
+def _render_options(request: DeployRequest):
+    from deployer.render.renderer import RenderOptions
 
-
-def ready_stage(specs: list[ReleaseSpec], readers: dict[str, ValuesReader], charts: ChartOptions,
-                runner: ProcessRunner, helm_binary: Path, concurrency: int) -> dict[str, "ReadyRelease | DeployerError"]:
-    """Each release to deploy made ready (its chart prepared, its values layered), concurrently; a
-    release that cannot be made ready keeps its error, which fails its step (and only it)."""
-    from deployer.stopping import thread_pool
-
-    def one(spec: ReleaseSpec) -> "ReadyRelease | DeployerError":
-        try:
-            return ready_release(spec, readers[spec.cluster], charts, runner, helm_binary)
-        except DeployerError as e:
-            return e
-
-    if not specs:
-        return {}
-    with thread_pool(max(1, min(concurrency, len(specs)))) as pool:
-        return dict(zip((s.id for s in specs), pool.map(one, specs)))
-
-
-def _fleet_check(request: DeployRequest, clusters: dict[str, Cluster], ready: list[ReadyRelease],
-                 runner: ProcessRunner, helm_binary) -> None:
-    """The fleet checks over the releases about to be deployed (render/fleet.py), rendered from
-    the charts and values helm will get."""
-    from deployer.render.renderer import RenderOptions, fleet_problems_before_deploy
-
-    if not ready:
-        return
-    options = RenderOptions(work_dir=request.options.work_dir, chart_repo=request.options.chart_repo,
-                            concurrency=request.concurrency)
-    problems = fleet_problems_before_deploy(request.root, clusters, ready, options, runner, helm_binary)
-    if problems:
-        shown = "; ".join(f"{p.where}: {p.message}" for p in problems[:3])
-        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-        raise FleetConflict(f"the fleet check refused this deploy, nothing was done: {shown}{more}",
-                            hint=problems[0].hint or "run `deployer render` for the full list")
+    return RenderOptions(work_dir=request.options.work_dir, chart_repo=request.options.chart_repo,
+                         concurrency=request.concurrency)
 
 
 def _local_images(request: DeployRequest, cluster: Cluster, runner: ProcessRunner, on_event) -> None:
@@ -300,12 +276,12 @@ def _local_images(request: DeployRequest, cluster: Cluster, runner: ProcessRunne
     import_images(runner, node.layout.containerd_socket, built)
 
 
-def _action(deployer: ReleaseDeployer, ready: "ReadyRelease | DeployerError", ledger_note: str = ""):
+def _action(deployer: ReleaseDeployer, ready: "ReadyRelease | NotReady", ledger_note: str = ""):
     async def action(ctx):
         if ledger_note:
             ctx.result.details["ledger"] = ledger_note
-        if isinstance(ready, DeployerError):  # its chart or values could not be made ready
-            raise ready
+        if isinstance(ready, NotReady):  # its chart or values could not be made ready
+            raise ready.error
         return await deployer.deploy(ready, ctx)
 
     return action

@@ -10,13 +10,12 @@ from collections.abc import Awaitable
 from typing import Any, Optional, TypeVar
 
 from deployer.adapters.helm import Helm, ReleaseNotFound
-from deployer.config.charts import known_charts
 from deployer.errors import DeployerError
 from deployer.plan.deploy_order import PlannedRelease, select_hubs
 from deployer.plan.diff import ObjectChange, diff_manifests, summary
 from deployer.run.cluster_connection import ClusterConnection
 from deployer.run.hub_secrets import register_live_secrets, secret_paths
-from deployer.render.inputs import ValuesReader, ready_release, release_spec, saved_outputs
+from deployer.render.inputs import ValuesReader, saved_outputs
 from deployer.run.release import DeployOptions
 
 A = TypeVar("A")
@@ -47,19 +46,23 @@ def run_diff(conn: ClusterConnection, hubs: Optional[list[str]], options: Deploy
              timeout: float = 300.0) -> list[HubDiff]:
     """Per hub: render what deploy would apply (same values, same prepared chart) and compare it
     with the live release's manifest."""
-    charts = known_charts(conn.root)
+    from deployer.render.pipeline import NotReady, ready_one, spec_stage
+
     names = select_hubs(conn.cluster, hubs)
+    planned = {name: PlannedRelease(f"{conn.cluster.name}/{name}", conn.cluster.name, "hub", name, None)
+               for name in names}
+    specs = spec_stage(conn.root, {conn.cluster.name: conn.cluster}, list(planned.values()))
     # the same values as deploy: the saved outputs of `deployer provision` are a layer too
     reader = ValuesReader(conn.sops, saved_outputs(conn.root, conn.cluster.name))
     conn.helm  # bound (and its binary found) before any thread uses it
 
     async def one(name: str) -> HubDiff:
-        planned = PlannedRelease(f"{conn.cluster.name}/{name}", conn.cluster.name, "hub", name, None)
-        spec = release_spec(conn.root, conn.cluster, planned, charts)
+        spec = specs[planned[name].id]
         result = HubDiff(name)
         try:
-            ready = await asyncio.to_thread(ready_release, spec, reader, options.charts, conn.runner,
-                                            conn.helm_binary)
+            ready = await asyncio.to_thread(ready_one, spec, reader, options.charts, conn.runner, conn.helm_binary)
+            if isinstance(ready, NotReady):
+                raise ready.error
             values, chart = ready.values, ready.source
             paths = await asyncio.to_thread(secret_paths, conn.root, conn.cluster, [name], conn.sops)
             await register_live_secrets(conn.helm, spec.release, spec.namespace, paths)

@@ -12,12 +12,12 @@ tool's version command through the ProcessRunner.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
 import shutil
 import sys
-import threading
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -68,8 +68,12 @@ def terraform_config_file(tools: Path | None = None) -> Path:
 
 # --- checksums ----------------------------------------------------------------------------------
 
-_verified: dict[tuple[str, int, int, int], str] = {}
-_verified_lock = threading.Lock()
+
+
+@functools.lru_cache(maxsize=256)
+def _file_sha256(path: str, size: int, mtime_ns: int, ino: int) -> str:
+    """A file's SHA-256, hashed once per (path, size, mtime, inode): a memo of a pure function."""
+    return sha256_file(Path(path))
 
 
 def sha256_file(path: Path) -> str:
@@ -102,19 +106,13 @@ def verify_pin(binary: Path) -> None:
     if expected is None:
         return
     st = binary.stat()
-    key = (str(binary), st.st_size, st.st_mtime_ns, st.st_ino)
-    with _verified_lock:
-        if _verified.get(key) == expected:
-            return
-    actual = sha256_file(binary)
+    actual = _file_sha256(str(binary), st.st_size, st.st_mtime_ns, st.st_ino)
     if actual != expected:
         raise ToolError(
             f"{binary}: checksum mismatch (expected SHA-256 {expected[:16]}…, found {actual[:16]}…); "
             "the cached binary is corrupt or was replaced",
             hint="run `deployer tools install`: it reinstalls every tool whose checksum is wrong",
         )
-    with _verified_lock:
-        _verified[key] = expected
 
 
 # --- lookup -------------------------------------------------------------------------------------

@@ -269,8 +269,7 @@ class Installer:
         a cached build is verified, not rebuilt."""
         from deployer.toolchain import kubebuild
 
-        build = {"kubernetes": kubebuild.kubernetes_build, "etcd": kubebuild.etcd_build,
-                 "coredns": kubebuild.coredns_build, "volume-provisioner": kubebuild.provisioner_build}[package]()
+        build = kubebuild.BUILDS[package]()
         if build.version != specs[0].pinned:  # one list of pins: kubebuild's must agree with pins.py
             raise ToolError(f"{package}: pins.py says {specs[0].pinned}, deployer.toolchain.kubebuild builds {build.version}")
         # kubebuild installs into deployer.paths.tool_dir(<package>, <version>): this cache's folder

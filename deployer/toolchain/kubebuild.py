@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,6 +40,10 @@ if TYPE_CHECKING:  # toolchain sits below the adapters: the runner is handed in
 KUBERNETES_VERSION = "1.34.4"
 ETCD_VERSION = "3.6.16"
 COREDNS_VERSION = "1.14.7"
+# Prometheus 3.16.0 is the Go module github.com/prometheus/prometheus v0.316.0 (its modules are
+# numbered 0.<major><minor>.<patch>)
+PROMETHEUS_VERSION = "3.16.0"
+KUBE_STATE_METRICS_VERSION = "2.20.0"
 # the Kubernetes SIG Storage library external provisioners are written with (its ProvisionController
 # watches claims and volumes, binds, retries, and calls our Provision/Delete)
 PROVISIONER_LIBRARY_VERSION = "13.1.0"
@@ -75,9 +79,13 @@ class GoBuild:
     ldflags: tuple[str, ...] = ()
     main_go: str | None = None  # a main package of our own (built as ".")
     env: Mapping[str, str] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()  # Go build tags (-tags)
 
     def go_args(self, out_dir: Path) -> list[str]:
-        args = ["go", "build", "-trimpath", "-ldflags", " ".join(("-s", "-w", *self.ldflags)), "-o"]
+        args = ["go", "build", "-trimpath", "-ldflags", " ".join(("-s", "-w", *self.ldflags))]
+        if self.tags:
+            args += ["-tags", ",".join(self.tags)]
+        args.append("-o")
         if len(self.packages) == 1:
             return [*args, str(out_dir / self.binaries[0]), self.packages[0]]
         return [*args, str(out_dir) + "/", *self.packages]
@@ -141,11 +149,57 @@ def coredns_build(version: str = COREDNS_VERSION) -> GoBuild:
                    main_go=main_go)
 
 
+# Prometheus' service discovery plugins are each behind a build tag (plugins/plugin_<name>.go:
+# `!remove_all_sd || enable_<name>_sd`): we keep Kubernetes only (plus file and http, always built),
+# which leaves out every cloud SDK. No `builtinassets` tag: the web UI's assets are not built into
+# the binary (the HTTP API, which is all the dashboards and tests use, is unaffected).
+PROMETHEUS_TAGS = ("netgo", "remove_all_sd", "enable_kubernetes_sd")
+
+
+def prometheus_module_version(version: str = PROMETHEUS_VERSION) -> str:
+    major, minor, patch = version.split(".")
+    return f"v0.{int(major)}{int(minor):02d}.{patch}"
+
+
+def prometheus_build(version: str = PROMETHEUS_VERSION) -> GoBuild:
+    """`prometheus` (with Kubernetes service discovery) and `promtool`, from the Go module proxy."""
+    go_mod = (
+        "module deployer.local/build/prometheus\n\n"
+        "go 1.26.7\n\n"
+        f"require github.com/prometheus/prometheus {prometheus_module_version(version)}\n"
+    )
+    return GoBuild(tool="prometheus", version=version, go_mod=go_mod,
+                   packages=("github.com/prometheus/prometheus/cmd/prometheus",
+                             "github.com/prometheus/prometheus/cmd/promtool"),
+                   binaries=("prometheus", "promtool"), ldflags=_prometheus_version_ldflags(version),
+                   tags=PROMETHEUS_TAGS)
+
+
+def _prometheus_version_ldflags(version: str) -> tuple[str, ...]:
+    """The version ldflags of the Prometheus project's programs (github.com/prometheus/common/version)."""
+    pkg = "github.com/prometheus/common/version"
+    return (f"-X {pkg}.Version={version}", f"-X {pkg}.Revision=v{version}", f"-X {pkg}.Branch=HEAD",
+            f"-X {pkg}.BuildUser=deployer", f"-X {pkg}.BuildDate=19700101-00:00:00")
+
+
+def kube_state_metrics_build(version: str = KUBE_STATE_METRICS_VERSION) -> GoBuild:
+    """kube-state-metrics from `k8s.io/kube-state-metrics/v2` (its module root is the main package)."""
+    major = version.split(".")[0]
+    module = f"k8s.io/kube-state-metrics/v{major}"
+    go_mod = (
+        "module deployer.local/build/kube-state-metrics\n\n"
+        "go 1.26.0\n\n"
+        f"require {module} v{version}\n"
+    )
+    return GoBuild(tool="kube-state-metrics", version=version, go_mod=go_mod, packages=(module,),
+                   binaries=("kube-state-metrics",), ldflags=_prometheus_version_ldflags(f"v{version}"))
+
+
 PROVISIONER_MAIN = Path(__file__).resolve().parents[1] / "local" / "provisioner" / "main.go"
 # our main.go's revision in the provisioner's version, and its digest: a changed main.go bumps both
 # (a unit test compares the digest), so the cache builds it again
-PROVISIONER_REVISION = "d1"
-PROVISIONER_MAIN_SHA256 = "6b9374b3352d11494f8b6c7a40ecdd6c5c3fecb9a1465a9f5b7d8e5711488bb8"
+PROVISIONER_REVISION = "d2"
+PROVISIONER_MAIN_SHA256 = "60950b71eea2da7a50a7ae6d2a36985b7f5770ca8ffad412a2fafec865620cf2"
 PROVISIONER_VERSION = f"{PROVISIONER_LIBRARY_VERSION}-{PROVISIONER_REVISION}"
 
 
@@ -160,6 +214,33 @@ def provisioner_build(library: str = PROVISIONER_LIBRARY_VERSION) -> GoBuild:
     )
     return GoBuild(tool="volume-provisioner", version=f"{library}-{PROVISIONER_REVISION}", go_mod=go_mod,
                    packages=(".",), binaries=("volume-provisioner",), main_go=PROVISIONER_MAIN.read_text())
+
+
+# Grafana's dashboard schema, as Grafana's Foundation SDK for Go decodes a dashboard strictly: our
+# main.go (deployer/dashboards/schemacheck) over github.com/grafana/grafana-foundation-sdk/go
+GRAFANA_SDK_VERSION = "0.0.22"
+DASHBOARD_CHECK_MAIN = Path(__file__).resolve().parents[1] / "dashboards" / "schemacheck" / "main.go"
+DASHBOARD_CHECK_REVISION = "d1"  # bump with the digest below when main.go changes (a unit test compares)
+DASHBOARD_CHECK_MAIN_SHA256 = "f6a4365a1f38d7eb1b841d9333ad65d6f3b643668d99330476671f1fe29e6c3d"
+
+
+def dashboard_check_build(sdk: str = GRAFANA_SDK_VERSION) -> GoBuild:
+    go_mod = (
+        "module deployer.local/build/grafana-dashboard-check\n\n"
+        "go 1.21\n\n"
+        f"require github.com/grafana/grafana-foundation-sdk/go v{sdk}\n"
+    )
+    return GoBuild(tool="grafana-dashboard-check", version=f"{sdk}-{DASHBOARD_CHECK_REVISION}", go_mod=go_mod,
+                   packages=(".",), binaries=("grafana-dashboard-check",), main_go=DASHBOARD_CHECK_MAIN.read_text())
+
+
+# every build by name: `deployer tools install` (the pins' package names), the images that carry a
+# Go program of ours (deployer.local.images.recipes) and `python -m deployer.toolchain.kubebuild`
+BUILDS: dict[str, Callable[[], GoBuild]] = {
+    "kubernetes": kubernetes_build, "etcd": etcd_build, "coredns": coredns_build,
+    "volume-provisioner": provisioner_build, "prometheus": prometheus_build,
+    "kube-state-metrics": kube_state_metrics_build, "grafana-dashboard-check": dashboard_check_build,
+}
 
 
 # ---- running a build ------------------------------------------------------------------------
@@ -289,6 +370,11 @@ def ensure_coredns(runner: "ProcessRunner", version: str = COREDNS_VERSION, **kw
     return ensure(coredns_build(version), runner, **kw).bin_dir
 
 
+def ensure_prometheus(runner: "ProcessRunner", version: str = PROMETHEUS_VERSION, **kw) -> Path:
+    """`<cache>/tools/prometheus/<version>/bin` with `prometheus` and `promtool`."""
+    return ensure(prometheus_build(version), runner, **kw).bin_dir
+
+
 def ensure_all(runner: "ProcessRunner", **kw) -> dict[str, Path]:
     """Every Go program the local cluster runs: {tool: bin folder}."""
     return {"kubernetes": ensure_kubernetes(runner, **kw), "etcd": ensure_etcd(runner, **kw),
@@ -303,8 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     from deployer.errors import DeployerError
 
     wanted = (argv if argv is not None else sys.argv[1:]) or ["kubernetes", "etcd", "coredns", "volume-provisioner"]
-    builds = {"kubernetes": kubernetes_build, "etcd": etcd_build, "coredns": coredns_build,
-              "volume-provisioner": provisioner_build}
+    builds = BUILDS
     for name in wanted:
         if name not in builds:
             print(f"unknown build {name!r}; choose from {', '.join(builds)}", file=sys.stderr)

@@ -76,8 +76,16 @@ KUBE_VERSION, ETCD_VERSION, COREDNS_VERSION = "1.34.4", "3.6.16", "1.14.7"
 KUBE_BUILD = Source("kube-build", package=f"the Go module k8s.io/kubernetes v{KUBE_VERSION}")
 ETCD_BUILD = Source("kube-build", package=f"the Go module go.etcd.io/etcd/server/v3 v{ETCD_VERSION}")
 COREDNS_BUILD = Source("kube-build", package=f"the Go module github.com/coredns/coredns v{COREDNS_VERSION}")
-# the local cluster's volume provisioner: our main.go (revision d1) over the SIG Storage provisioner library
-PROVISIONER_VERSION = "13.1.0-d1"
+# the local cluster's volume provisioner: our main.go (revision d2) over the SIG Storage provisioner library
+PROVISIONER_VERSION = "13.1.0-d2"
+# Prometheus 3.16.0 (Go module v0.316.0) with Kubernetes service discovery only, and promtool (rule tests)
+PROMETHEUS_VERSION = "3.16.0"
+PROMETHEUS_BUILD = Source("kube-build", package=f"the Go module github.com/prometheus/prometheus v0.316.0 "
+                                                f"(Prometheus {PROMETHEUS_VERSION}, Kubernetes service discovery only)")
+# Grafana's dashboard schema checker: our main.go (deployer/dashboards/schemacheck) over Grafana's Foundation SDK
+DASHBOARD_CHECK_VERSION = "0.0.22-d1"
+DASHBOARD_CHECK_BUILD = Source("kube-build", package="the Go module github.com/grafana/grafana-foundation-sdk/go "
+                                                     "v0.0.22 with deployer/dashboards/schemacheck/main.go")
 PROVISIONER_BUILD = Source("kube-build", package="the Go module sigs.k8s.io/sig-storage-lib-external-provisioner/v13 "
                                                  "v13.1.0 with deployer/local/provisioner/main.go")
 
@@ -100,6 +108,12 @@ TOOLS: dict[str, ToolSpec] = {
         ToolSpec("coredns", ("-version",), COREDNS_VERSION, "coredns", COREDNS_BUILD, purpose="local cluster DNS"),
         ToolSpec("volume-provisioner", None, PROVISIONER_VERSION, "volume-provisioner", PROVISIONER_BUILD,
                  purpose="local cluster volumes"),
+        ToolSpec("prometheus", ("--version",), PROMETHEUS_VERSION, "prometheus", PROMETHEUS_BUILD,
+                 purpose="local cluster monitoring"),
+        ToolSpec("promtool", ("--version",), PROMETHEUS_VERSION, "prometheus", PROMETHEUS_BUILD,
+                 purpose="check and test alert rules"),
+        ToolSpec("grafana-dashboard-check", None, DASHBOARD_CHECK_VERSION, "grafana-dashboard-check",
+                 DASHBOARD_CHECK_BUILD, purpose="check dashboards against Grafana's schema"),
         ToolSpec("moto_server", None, None, "moto", Source("path", package="deployer's [test] extra (moto[server])"),
                  required=False, purpose="AWS emulator for tests"),
     )

@@ -316,10 +316,13 @@ def test_deploy_support_stack(repo):
     assert proc.returncode == 0, proc.stderr
     s = steps(report_of(proc, 0))["support"]
     assert s["state"] == "succeeded" and s["details"]["revision"] >= 1
-    # helm waited for Debian's Prometheus under prometheus 29.13.0 (its web config file, static jobs);
-    # what has no image here is named, nginx-ingress among them
+    # helm waited for the monitoring stack built here under prometheus 29.13.0 (Prometheus with its web config
+    # file and the chart's own kubernetes_sd jobs, kube-state-metrics, node-exporter, Alertmanager); what has
+    # no image here is named, nginx-ingress among them
     off = [line.split(":", 1)[0] for line in s["details"]["local_switched_off"]]
-    assert {"nginx-ingress.enabled", "disableCoredumps.enabled", "prometheus.scrapeConfigs"} <= set(off)
+    assert {"nginx-ingress.enabled", "disableCoredumps.enabled", "prometheus.configmapReload.prometheus.enabled"} <= set(off)
+    assert not {"prometheus.scrapeConfigs", "prometheus.kube-state-metrics.enabled", "prometheus.alertmanager.enabled",
+                "prometheus.prometheus-node-exporter.enabled"} & set(off)
 
 
 def test_deploy_plan_runs_the_ci_stages_locally_with_the_canary_gate(repo, tmp_path):

@@ -226,41 +226,6 @@ def test_an_upgrade_to_a_new_hub_image_tag_really_runs_it(local_cluster, kube, h
         assert r.ok, r.stderr
 
 
-def test_prometheus_from_debian_scrapes_the_hubs_metrics(local_cluster, kube, hub):
-    from deployer.local.images import image_refs
-    from deployer.local.values import support_values
-
-    chart = REPO.parent / "shared" / "charts" / "prometheus-29.13.0.tgz"
-    if not chart.is_file():
-        missing(f"the prometheus chart {chart}")
-    layer = support_values(image_refs(), hubs=[hub["ns"]]).values["prometheus"]
-    layer["server"]["global"] = {"scrape_interval": "5s", "scrape_timeout": "4s", "evaluation_interval": "5s"}
-    values = hub["work"] / "prometheus.yaml"
-    values.write_text(yaml.safe_dump(layer))
-    runner, env, ns = hub["runner"], hub["env"], "prom-e2e"
-    r = runner.run([hub["helm"], "upgrade", "--install", "prom", chart, "-n", ns, "--create-namespace", "-f", values,
-                    "--wait", "--timeout", "5m"], env=env, timeout=360)
-    assert r.ok, r.stderr
-    try:
-        query = {"query": f'up{{namespace="{hub["ns"]}",service="hub"}}'}
-        deadline = time.monotonic() + 90
-        while True:
-            answer = kube.service_get(ns, "prom-prometheus-server", 80, "/api/v1/query", query)
-            assert answer.status == 200, answer.text()
-            found = answer.json()["data"]["result"]
-            if found and found[0]["value"][1] == "1":
-                break
-            assert time.monotonic() < deadline, found
-            time.sleep(2)
-        metric = kube.service_get(ns, "prom-prometheus-server", 80, "/api/v1/query",
-                                  {"query": f'jupyterhub_running_servers{{namespace="{hub["ns"]}"}}'})
-        assert metric.json()["data"]["result"], metric.text()
-    finally:
-        runner.run([hub["helm"], "uninstall", "prom", "-n", ns, "--wait", "--timeout", "2m"], env=env, timeout=180)
-        runner.run([require_tool("kubectl"), "--kubeconfig", local_cluster.kubeconfig, "delete", "namespace", ns,
-                    "--wait=false"], timeout=60)
-
-
 def test_deployer_health_user_test_passes_on_the_real_hub(local_cluster, hub, tmp_path):
     """The CLI: `deployer health CLUSTER HUB --user-test` against the hub above (its namespace is its name)."""
     import os

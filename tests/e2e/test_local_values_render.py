@@ -67,12 +67,17 @@ def test_the_jupyterhub_chart_runs_only_local_images(tmp_path):
     assert service["spec"]["type"] == "ClusterIP"
 
 
-def test_the_prometheus_chart_runs_only_the_local_prometheus(tmp_path):
+def test_the_prometheus_chart_runs_its_whole_monitoring_stack_from_local_images(tmp_path):
     from deployer.local.images import image_refs
     from deployer.local.values import support_values
 
     refs = image_refs()
     docs = _render(tmp_path, "prometheus-29.13.0.tgz", support_values(refs).values["prometheus"])
-    images = [(where, c["image"], c.get("imagePullPolicy")) for where, c in _containers(docs)]
-    assert images == [("Deployment/rel-prometheus-server", refs["prometheus"], "Never")]
+    images = sorted((where, c["image"], c.get("imagePullPolicy")) for where, c in _containers(docs))
+    assert images == [
+        ("DaemonSet/rel-prometheus-node-exporter", refs["node-exporter"], "Never"),
+        ("Deployment/rel-kube-state-metrics", refs["kube-state-metrics"], "Never"),
+        ("Deployment/rel-prometheus-server", refs["prometheus"], "Never"),
+        ("StatefulSet/rel-alertmanager", refs["alertmanager"], "Never"),
+    ]
     assert [d["kind"] for d in docs if d["kind"] == "PersistentVolumeClaim"] == []

@@ -220,20 +220,27 @@ def test_fluent_bit_needs_its_outputs(helm, support):
     assert one(objs, "Deployment", "fluent-bit")["spec"]["replicas"] == 1
 
 
-def test_the_local_layer_leaves_only_the_local_prometheus_with_static_jobs(helm, support):
+def test_the_local_layer_runs_the_monitoring_stack_from_local_images_with_the_charts_own_jobs(helm, support):
     from deployer.local.images import image_refs
     from deployer.local.values import support_values
 
     refs = image_refs()
     objs = docs(helm.template(support.path, support_values(refs, hubs=["staging"]).values))
     images = sorted({c["image"] for d in objs for c in _containers(d)})
-    assert images == [refs["prometheus"]]
+    assert images == sorted(refs[n] for n in ("prometheus", "kube-state-metrics", "node-exporter", "alertmanager"))
     server = one(objs, "Deployment", "support-prometheus-server")["spec"]["template"]["spec"]["containers"][0]
     assert "--web.config.file=/etc/config/web.yml" in server["args"]
     config = one(objs, "ConfigMap", "support-prometheus-server")["data"]
-    jobs = yaml.safe_load(config["prometheus.yml"])["scrape_configs"]
-    assert [j["job_name"] for j in jobs] == ["jupyterhub", "prometheus"]
-    assert "kubernetes_sd_configs" not in config["prometheus.yml"]  # Debian's Prometheus 2.42 has none
+    prometheus_yml = yaml.safe_load(config["prometheus.yml"])
+    jobs = [j["job_name"] for j in prometheus_yml["scrape_configs"]]
+    # the chart's own kubernetes_sd jobs (Prometheus is built here with Kubernetes service discovery)
+    assert {"kubernetes-api-servers", "kubernetes-nodes", "kubernetes-nodes-cadvisor", "kubernetes-service-endpoints",
+            "kubernetes-pods", "prometheus"} <= set(jobs)
+    assert "kubernetes_sd_configs" in config["prometheus.yml"]
+    assert prometheus_yml["global"]["scrape_interval"] == "15s"
+    assert prometheus_yml["alerting"]["alertmanagers"][0]["kubernetes_sd_configs"] == [{"role": "pod"}]
+    node_exporter = one(objs, "DaemonSet", "support-prometheus-node-exporter")["spec"]["template"]["spec"]
+    assert (node_exporter["hostNetwork"], node_exporter["hostPID"]) == (True, True)
     assert yaml.safe_load(config["web.yml"]) == {}
 
 

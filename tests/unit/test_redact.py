@@ -12,7 +12,7 @@ import pytest
 import yaml
 from ruamel.yaml import YAML
 
-from deployer.redact import MARKER, Redactor, install_log_redaction, redact, register
+from deployer.redact import MARKER, Redactor, install_log_redaction
 
 QUOTE = 'S3cr3t-CANARY-q"u\'o\\te'
 TAB = "S3cr3t-CANARY-t\tab\nnewline"
@@ -110,16 +110,20 @@ def test_short_secret_redacted_only_as_a_whole_value():
     assert r("the abc of it; abcd; xabc: 1") == "the abc of it; abcd; xabc: 1"
 
 
-def test_every_redactor_feeds_the_process_wide_one():
-    secret = "S3cr3t-CANARY-global-feed"
-    Redactor([secret])
-    assert redact(f"error: {secret}") == f"error: {MARKER}"
+def test_the_application_is_the_one_door_its_runner_shares_its_redactor_and_nothing_is_process_wide():
+    from deployer.application import Application
+
+    secret = "S3cr3t-CANARY-app-feed"
+    app, other = Application(), Application()
+    app.runner.redactor.add(secret)
+    assert app.redact(f"error: {secret}") == f"error: {MARKER}"
+    assert other.redact(f"error: {secret}") == f"error: {secret}"  # another invocation knows nothing of it
+    assert Redactor()(f"error: {secret}") == f"error: {secret}"
 
 
 def test_log_records_from_any_library_are_redacted_and_bodies_held_back(capsys):
     secret = "S3cr3t-CANARY-log-record"
-    register(secret)
-    install_log_redaction(verbose=True)
+    install_log_redaction(verbose=True, redactor=Redactor([secret]))
     logging.getLogger("deployer.test").debug("value %s and %r", secret, {"k": secret})
     logging.getLogger("kubernetes.client.rest").debug("response body: %s", json.dumps({"env": secret}))
     logging.getLogger("urllib3.connectionpool").debug("GET /api %s", secret)
@@ -134,16 +138,21 @@ def test_log_records_from_any_library_are_redacted_and_bodies_held_back(capsys):
     assert secret not in err
     assert logging.getLogger("kubernetes").getEffectiveLevel() == logging.WARNING
     assert logging.getLogger("urllib3").getEffectiveLevel() == logging.WARNING
-    install_log_redaction(verbose=False)
+    install_log_redaction(verbose=False, redactor=Redactor())
+    logging.getLogger("deployer.test").warning("after %s", secret)  # the next invocation's redactor only
+    assert capsys.readouterr().err == f"WARNING deployer.test: after {secret}\n"
 
 
 def test_print_error_redacts(capsys):
     from deployer.cli.app import print_error
     from deployer.errors import DeployerError
 
+    from deployer.application import Application
+
     secret = 'S3cr3t-CANARY-"print"'
-    register(secret)
-    print_error(DeployerError(f"helm said {json.dumps(secret)}", hint=f"see {secret}"))
+    app = Application()
+    app.runner.redactor.add(secret)
+    print_error(DeployerError(f"helm said {json.dumps(secret)}", hint=f"see {secret}"), app)
     err = capsys.readouterr().err
     assert err == f'error: helm said "{MARKER}"\n  hint: see {MARKER}\n'
 
@@ -176,9 +185,10 @@ def test_operating_commands_register_every_secret_of_the_hubs_before_any_call(tm
                    check=True, capture_output=True, timeout=60)
     cluster = next(d.model for d in validate(root).docs if d.folder_name == "alpha")
     error = f'Deployment.apps "hub" is invalid: Invalid value: {json.dumps(secret)}'
-    assert redact(error) == error  # nothing registered yet
-    assert register_secrets(root, cluster, ["prod"], Sops(ProcessRunner())) == 1
-    assert redact(error) == f'Deployment.apps "hub" is invalid: Invalid value: "{MARKER}"'
+    runner = ProcessRunner()
+    assert runner.redactor(error) == error  # nothing registered yet
+    assert register_secrets(root, cluster, ["prod"], Sops(runner)) == 1
+    assert runner.redactor(error) == f'Deployment.apps "hub" is invalid: Invalid value: "{MARKER}"'
 
 
 def test_each_line_of_a_multi_line_secret_is_redacted_on_its_own():

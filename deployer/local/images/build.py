@@ -129,6 +129,8 @@ class ImageBuilder:
                 layers.append((base_tar, base_digest))
             if recipe.kind in ("python", "npm"):
                 layers.append(self._app_layer(recipe, base_tar, work))
+            elif recipe.kind == "go":
+                layers.append(self._go_layer(recipe, work))
             elif recipe.kind == "debian":
                 if recipe.owned_dirs or recipe.users:
                     layers.append(self._app_layer(recipe, base_tar, work))
@@ -174,6 +176,39 @@ class ImageBuilder:
         layer = work / "layer.tar"
         _write_changes(rootfs, before, layer)
         shutil.rmtree(rootfs)
+        return layer, sha256_file(layer)
+
+    def _go_layer(self, recipe: Recipe, work: Path) -> tuple[Path, str]:
+        """One layer holding the recipe's Go programs (built once per version into the tool cache by
+        deployer.toolchain.kubebuild, here if not yet) and its owned folders; no base to unpack."""
+        from deployer.toolchain import kubebuild
+
+        tree = work / "go-tree"
+        tree.mkdir()
+        for program in recipe.go:
+            build = kubebuild.BUILDS[program.build]()
+            if kubebuild.installed(build) is None:
+                self.say(f"{recipe.name}: building {build.tool} v{build.version} with Go (once per version)")
+            try:
+                result = kubebuild.ensure(build, self.runner, log_file=kubebuild.go_cache_dir() / "logs"
+                                          / f"{build.tool}-v{build.version}.log")
+            except DeployerError as e:
+                raise ImageBuildError(f"{recipe.name}: {e.message}", hint=e.hint) from e
+            if result.built:
+                self.say(f"{recipe.name}: {build.tool} v{build.version} built in {result.seconds:.0f}s")
+            dest = tree / program.path.lstrip("/")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(result.bin_dir / program.binary, dest)
+        for dirpath, dirnames, filenames in os.walk(tree):  # as in a Debian root: root's, 0755
+            for name in dirnames + filenames:
+                os.chmod(os.path.join(dirpath, name), 0o755)
+        for path, uid, gid in recipe.owned_dirs:
+            d = tree / path.lstrip("/")
+            d.mkdir(parents=True, exist_ok=True)
+            os.chown(d, uid, gid)
+        layer = work / "layer.tar"
+        _write_changes(tree, {}, layer)
+        shutil.rmtree(tree)
         return layer, sha256_file(layer)
 
     def _pip_install(self, recipe: Recipe, rootfs: Path, work: Path) -> None:

@@ -1,7 +1,9 @@
-"""What each local image is made of: Debian packages, pinned PyPI and npm packages, and its runtime config.
+"""What each local image is made of: Debian packages, pinned PyPI and npm packages, Go programs built
+here from the Go module proxy (deployer.toolchain.kubebuild), and its runtime config.
 
-The cache key of an image is the sha256 of its recipe (and of its base's), so changing a pin,
-a package or the builder makes a new image with a new tag; nothing else does.
+The cache key of an image is the sha256 of its recipe (and of its base's, and of the description of
+each Go build it carries: module, version, build tags, ldflags), so changing a pin, a package or the
+builder makes a new image with a new tag; nothing else does.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import json
 from dataclasses import asdict, dataclass
 
 from deployer.local.images.archive import ImageConfig
+from deployer.toolchain import kubebuild
 
 # Bump when the way images are assembled changes (invalidates every cached image).
 BUILDER_VERSION = "1"
@@ -56,9 +59,22 @@ class User:
 
 
 @dataclass(frozen=True)
+class GoProgram:
+    """A binary of one of deployer's Go builds (`kubebuild.BUILDS[build]`), put into an image at `path`."""
+
+    build: str
+    binary: str
+    path: str
+
+    def described(self) -> dict:
+        return asdict(kubebuild.BUILDS[self.build]())
+
+
+@dataclass(frozen=True)
 class Recipe:
     """One image. `kind`: debian (the base is the image, plus `users`/`owned_dirs`),
-    python (a venv with `pip` pins on the base), npm (`npm` pins under /srv/<name> on the base)."""
+    python (a venv with `pip` pins on the base), npm (`npm` pins under /srv/<name> on the base),
+    go (the `go` programs, built here once per version, as one layer on the base)."""
 
     name: str
     version: str
@@ -70,10 +86,12 @@ class Recipe:
     users: tuple[User, ...] = ()
     owned_dirs: tuple[tuple[str, int, int], ...] = ()
     links: tuple[tuple[str, str], ...] = ()  # (link path, target)
+    go: tuple[GoProgram, ...] = ()
 
     def key(self) -> str:
         doc = {"builder": BUILDER_VERSION, "recipe": asdict(self),
-               "base_key": self.base.key() if self.base else None}
+               "base_key": self.base.key() if self.base else None,
+               "go_builds": [p.described() for p in self.go]}
         return _digest(doc)
 
     def ref(self) -> str:
@@ -86,7 +104,12 @@ def _digest(doc: object) -> str:
 
 PYTHON_BASE = Base("debian-python", ("python3", "python3-venv", "ca-certificates", "tini"))
 NODE_BASE = Base("debian-nodejs", ("nodejs", "ca-certificates", "tini"))
-PROMETHEUS_BASE = Base("debian-prometheus", ("prometheus", "ca-certificates"))
+# One base for the whole monitoring stack: node-exporter and Alertmanager are Debian's packages, and
+# Prometheus and kube-state-metrics (Go programs built here) sit on it too, so the four images share
+# one mmdebstrap and one base layer (containerd stores it once).
+MONITORING_BASE = Base("debian-monitoring", ("ca-certificates", "tzdata", "prometheus-node-exporter",
+                                             "prometheus-alertmanager"))
+NOBODY = "65534"
 
 JOVYAN = User("jovyan", 1000, 100, "/home/jovyan")
 HUB_USER = User("jupyterhub", 1000, 1000, "/srv/jupyterhub", group="jupyterhub")
@@ -158,15 +181,45 @@ CHP = Recipe(
     ),
 )
 
+# Prometheus 3.16 built from its Go module with Kubernetes service discovery (Debian's 2.42 has none):
+# the chart's own kubernetes_sd scrape jobs run here as in a cloud cluster.
 PROMETHEUS = Recipe(
-    name="prometheus", version="2.42.0", kind="debian", base=PROMETHEUS_BASE,
+    name="prometheus", version=kubebuild.PROMETHEUS_VERSION, kind="go", base=MONITORING_BASE,
+    # under /usr/bin: Debian's /bin is a link to it (the upstream image's /bin/prometheus resolves too)
+    go=(GoProgram("prometheus", "prometheus", "/usr/bin/prometheus"),
+        GoProgram("prometheus", "promtool", "/usr/bin/promtool")),
     config=ImageConfig(
-        entrypoint=["/usr/bin/prometheus"],
+        entrypoint=["/bin/prometheus"],
         cmd=["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"],
         env=[f"PATH={SYSTEM_PATH}"],
-        user="65534", workdir="/prometheus",
+        user=NOBODY, workdir="/prometheus",
     ),
     owned_dirs=(("/prometheus", 65534, 65534),),
 )
 
-RECIPES: dict[str, Recipe] = {r.name: r for r in (HUB, SINGLEUSER, CHP, PROMETHEUS)}
+KUBE_STATE_METRICS = Recipe(
+    name="kube-state-metrics", version=kubebuild.KUBE_STATE_METRICS_VERSION, kind="go", base=MONITORING_BASE,
+    go=(GoProgram("kube-state-metrics", "kube-state-metrics", "/usr/local/bin/kube-state-metrics"),),
+    config=ImageConfig(entrypoint=["/usr/local/bin/kube-state-metrics"], env=[f"PATH={SYSTEM_PATH}"],
+                       user=NOBODY),
+)
+
+# Debian's packages (bookworm): node-exporter 1.5.0 and Alertmanager 0.25.0, no build at all
+NODE_EXPORTER = Recipe(
+    name="node-exporter", version="1.5.0", kind="debian", base=MONITORING_BASE,
+    config=ImageConfig(entrypoint=["/usr/bin/prometheus-node-exporter"], env=[f"PATH={SYSTEM_PATH}"],
+                       user=NOBODY),
+)
+
+ALERTMANAGER = Recipe(
+    name="alertmanager", version="0.25.0", kind="debian", base=MONITORING_BASE,
+    config=ImageConfig(
+        entrypoint=["/usr/bin/prometheus-alertmanager"],
+        cmd=["--config.file=/etc/alertmanager/alertmanager.yml", "--storage.path=/alertmanager"],
+        env=[f"PATH={SYSTEM_PATH}"], user=NOBODY, workdir="/alertmanager",
+    ),
+    owned_dirs=(("/alertmanager", 65534, 65534),),
+)
+
+RECIPES: dict[str, Recipe] = {r.name: r for r in (HUB, SINGLEUSER, CHP, PROMETHEUS, KUBE_STATE_METRICS,
+                                                  NODE_EXPORTER, ALERTMANAGER)}

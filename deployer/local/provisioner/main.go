@@ -53,14 +53,15 @@ func (f *folders) Provision(ctx context.Context, o controller.ProvisionOptions) 
 	if o.StorageClass != nil && o.StorageClass.ReclaimPolicy != nil {
 		policy = *o.StorageClass.ReclaimPolicy
 	}
-	kind := v1.HostPathDirectory
+	// a `local` volume, not a hostPath one: the kubelet reports a local volume's use
+	// (kubelet_volume_stats_*), as it does for the cloud's disks and NFS shares, and never for hostPath
 	pv := &v1.PersistentVolume{
 		ObjectMeta: metav1.ObjectMeta{Name: o.PVName, Annotations: map[string]string{pathAnnotation: path}},
 		Spec: v1.PersistentVolumeSpec{
 			PersistentVolumeReclaimPolicy: policy,
 			AccessModes:                   o.PVC.Spec.AccessModes,
 			Capacity:                      v1.ResourceList{v1.ResourceStorage: o.PVC.Spec.Resources.Requests[v1.ResourceStorage]},
-			PersistentVolumeSource:        v1.PersistentVolumeSource{HostPath: &v1.HostPathVolumeSource{Path: path, Type: &kind}},
+			PersistentVolumeSource:        v1.PersistentVolumeSource{Local: &v1.LocalVolumeSource{Path: path}},
 			NodeAffinity: &v1.VolumeNodeAffinity{Required: &v1.NodeSelector{NodeSelectorTerms: []v1.NodeSelectorTerm{{
 				MatchExpressions: []v1.NodeSelectorRequirement{{
 					Key: "kubernetes.io/hostname", Operator: v1.NodeSelectorOpIn, Values: []string{f.node}}}}}}},
