@@ -102,6 +102,8 @@ def main() -> None:
             if counts.get("unchanged") != args.hubs - 1 or counts.get("succeeded") != 1:
                 sys.exit(f"expected 1 deployed and {args.hubs - 1} unchanged, got {counts}")
             log = proc.stderr.splitlines()
+            stages = next((ln.split("deployer.deploy: ", 1)[-1] for ln in log if "stages, releases each ran for" in ln),
+                          "(no stage line)")
             h_log = Path(tempfile.gettempdir()) / f"ledger_speed_h_{args.hubs}.log"
             h_log.write_text(proc.stderr)  # the changed hub's deploy, --verbose: where its time went
             h_steps = [(s["id"], s["state"], round(s["duration_seconds"], 1), s.get("details", {}).get("settled"))
@@ -155,6 +157,7 @@ def main() -> None:
                   f"digested for the ledger (parsed, nothing decrypted): {len(digested)}")
             for line in read:
                 print(f"     {line.split('deployer.values', 1)[-1].strip()}")
+            print(f"     {stages}")
             print(f"     the deployed step (id, state, seconds, settled): {h_steps}; its --verbose log: {h_log}")
             print(f"F  plan-upgrade --against cluster, nothing changed:    median {statistics.median(plans):5.2f}s "
                   f"(runs {', '.join(f'{x:.2f}' for x in plans)})  target < 3 s")

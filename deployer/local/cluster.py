@@ -7,8 +7,12 @@ data) in one folder that deployer marks as its own.
   the default service account exists and DNS answers.
 - `down` stops them and takes back every change to the host (`deployer.local.host`): processes,
   container processes and cgroups, mounts, network namespaces, the CNI bridge, the node address,
-  iptables chains, CNI results, shim sockets, sysctls; then removes the folder's content.
+  iptables chains, CNI results, shim sockets, sysctls; then removes the folder's content
+  (`deployer.local.teardown`).
 - `status` only reads.
+
+One real node per machine: `deployer.local.node_lock`. The API server's HTTPS endpoints and the
+components' health URLs are reached through `deployer.adapters.local_net`.
 
 Ownership: a folder `up` creates (or an empty one it is given) gets a marker file; `down`,
 `status` and `up` never delete or reuse a folder that holds files but no marker.
@@ -27,8 +31,10 @@ from pathlib import Path
 from deployer import paths
 from deployer.adapters import local_net
 from deployer.adapters.process import ProcessRunner
-from deployer.errors import DeployerError, ToolMissing
+from deployer.errors import ToolMissing
 from deployer.local import certs, host, procs
+from deployer.local.node_lock import LocalClusterError, machine_lock, other_node
+from deployer.local.teardown import clear_folder, teardown
 from deployer.local.spec import (
     API_COMPONENTS, COMPONENTS, MARKER, MAX_ROOT_LEN, NODE_IP, NODE_NAME, PORT_NAMES, Baseline, Component, Layout, State,
     apiserver_args, cni_conflist, containerd_args, containerd_config, controller_manager_args, coredns_args,
@@ -37,15 +43,10 @@ from deployer.local.spec import (
 )
 
 START_TIMEOUT = 90.0
-STOP_GRACE = 3.0
 COMPONENT_IDENTITY = {"kube-controller-manager": "kube-controller-manager", "kube-scheduler": "kube-scheduler",
                       "kubelet": "kubelet", "kube-proxy": "kube-proxy", "coredns": "coredns"}
 HOST_PROGRAMS = {"containerd": "containerd", "containerd-shim-runc-v2": "containerd", "runc": "runc",
                  "ctr": "containerd", "iptables": "iptables", "ip": "iproute2"}
-
-
-class LocalClusterError(DeployerError):
-    """The local cluster cannot start, or is broken, or its folder is not deployer's."""
 
 
 @dataclass(frozen=True)
@@ -251,15 +252,15 @@ class LocalCluster:
                 if repaired is not None:
                     return UpResult(self.status(), False, time.monotonic() - started, repaired=repaired)
             if current.state in ("stale", "degraded"):
-                with _machine_lock(self.node, timeout):
+                with machine_lock(self.node, timeout):
                     self._teardown(self._load())
                 cleaned = f"{current.message}; cleaned up what was left and started afresh"
             if port is not None and local_net.port_in_use(port, "0.0.0.0"):
                 raise LocalClusterError(
                     f"port {port} is already in use by another program",
                     hint="choose another with --port, or leave --port out and a free port is picked")
-            with _machine_lock(self.node, timeout):
-                other = _other_node(self.layout.root) if self.node else None
+            with machine_lock(self.node, timeout):
+                other = other_node(self.layout.root) if self.node else None
                 if other:
                     raise LocalClusterError(
                         f"another local node is already running on this machine ({other}); only one real node "
@@ -443,7 +444,7 @@ class LocalCluster:
         state.components = [c for c in state.components if c.name not in names]
         self._save(state)
         deadline = time.monotonic() + timeout
-        with _machine_lock(state.node, timeout):
+        with machine_lock(state.node, timeout):
             try:
                 first = ("etcd", "containerd")  # the others need these
                 for name in names:
@@ -552,7 +553,7 @@ class LocalCluster:
         with self._lock():
             state = self._load()
             # a node's teardown sweeps machine-wide state: no other node may start meanwhile
-            with _machine_lock(state.node if state is not None else self.node, START_TIMEOUT):
+            with machine_lock(state.node if state is not None else self.node, START_TIMEOUT):
                 stopped = self._teardown(state, keep_data=keep_data)
         removed = False
         if keep_data:
@@ -569,118 +570,15 @@ class LocalCluster:
 
     def _teardown(self, state: State | None, *, keep_logs: bool = False,
                   keep_data: bool = False) -> list[tuple[str, int]]:
-        """Stop every process and take back every change to the host; the folder keeps only the
-        marker (and the logs when `keep_logs`, after a failed start)."""
-        root = self.layout.root
-        baseline = state.baseline if state else Baseline()
-        comps = {c.name: c for c in (state.components if state else [])}
-        stopped: list[tuple[str, int]] = []
-
-        def stop(names: tuple[str, ...]) -> None:
-            live = [comps[n] for n in names if n in comps and procs.is_alive(comps[n].pid, comps[n].ticks)]
-            host.kill_processes([c.pid for c in live], grace=STOP_GRACE)
-            stopped.extend((c.name, c.pid) for c in live)
-
-        stop(("volume-provisioner", "kubelet", "kube-proxy", "coredns", "kube-scheduler", "kube-controller-manager"))
-        with_node = state.node if state is not None else self.node
-        if not with_node or _other_node(root):  # never sweep the host under another folder's running node
-            stop(("containerd", "kube-apiserver", "etcd"))
-            host.kill_processes(host.processes_using(str(root) + "/"), grace=STOP_GRACE)
-            self._clear_folder(keep=(MARKER, self.layout.lock_file.name) + (("logs",) if keep_logs else ())
-                           + (("volumes",) if keep_data else ()))
-            return stopped
-        host.kill_pods()
-        stop(("containerd",))
-        # shims and anything else started with our folder in its command line
-        recorded = {c.pid for c in comps.values()}
-        host.kill_processes([p for p in host.processes_using(str(root) + "/") if p not in recorded], grace=STOP_GRACE)
-        stop(("kube-apiserver", "etcd"))
-        host.kill_processes(host.processes_using(str(root) + "/"), grace=STOP_GRACE)  # anything left
-        host.unmount_all(host.mounts_under(root))
-        host.remove_netns(baseline.netns)
-        host.delete_chains(self.runner)
-        host.delete_links(self.runner)
-        if state is None or baseline.node_ip_added:
-            host.remove_node_ip(self.runner)
-        host.remove_cni_results()
-        host.remove_log_links(self.layout.pod_logs, baseline.container_logs_existed)
-        host.remove_shim_sockets(baseline.shim_sockets, baseline.run_containerd_existed)
-        if state is not None:
-            host.write_sysctl("ip_forward", baseline.ip_forward)
-            if baseline.bridge_nf_call_iptables is not None:
-                host.write_sysctl("bridge_nf_call_iptables", baseline.bridge_nf_call_iptables)
-        for c in comps.values():
-            procs.reap(c.pid)
-        self._clear_folder(keep=(MARKER, self.layout.lock_file.name) + (("logs",) if keep_logs else ())
-                           + (("volumes",) if keep_data else ()))
-        return stopped
+        return teardown(self.layout, self.runner, state, node=self.node, keep_logs=keep_logs, keep_data=keep_data)
 
     def _clear_folder(self, keep: tuple[str, ...]) -> None:
-        """Remove the content of our (marked) folder, never following a mount out of it."""
-        root = self.layout.root
-        if not self.layout.marker.is_file() or not root.is_dir():
-            return
-        host.unmount_all(host.mounts_under(root))
-        for child in root.iterdir():
-            if child.name in keep:
-                continue
-            if child.is_dir() and not child.is_symlink():
-                shutil.rmtree(child, ignore_errors=True)
-            else:
-                child.unlink(missing_ok=True)
+        clear_folder(self.layout, keep)
 
     def leftovers(self) -> host.Leftovers:
         state = self._load()
         return host.leftovers(self.runner, self.layout.root, state.baseline.netns if state else [],
                               state.baseline.shim_sockets if state else [], self.layout.pod_logs)
-
-
-MACHINE_LOCK = Path("/run/lock/deployer-local-node.lock")
-
-
-class _machine_lock:
-    """Held while a real node starts, so two `up`s on one machine cannot both pass the
-    one-node check before either has a kubelet (a no-op for API-server-only clusters)."""
-
-    def __init__(self, node: bool, timeout: float) -> None:
-        self.node, self.timeout, self.fd = node, timeout, None
-
-    def __enter__(self):
-        if not self.node:
-            return self
-        MACHINE_LOCK.parent.mkdir(parents=True, exist_ok=True)
-        self.fd = os.open(MACHINE_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
-        deadline = time.monotonic() + self.timeout + 30
-        while True:
-            try:
-                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return self
-            except OSError as e:
-                if time.monotonic() > deadline:
-                    os.close(self.fd)
-                    raise LocalClusterError("another local node is starting on this machine and holds "
-                                            f"{MACHINE_LOCK}", hint="wait for it, then `deployer local status`") from e
-                time.sleep(0.2)
-
-    def __exit__(self, *exc) -> None:
-        if self.fd is not None:
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-            os.close(self.fd)
-
-
-def _other_node(root: Path) -> str | None:
-    """A kubelet of another local cluster folder running on this machine, if any."""
-    for pid in host.processes_using(f"--hostname-override={NODE_NAME}"):
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        for arg in cmd:
-            if arg.startswith(b"--root-dir="):
-                other = arg.split(b"=", 1)[1].decode(errors="replace")
-                if not other.startswith(str(root) + "/"):
-                    return f"kubelet pid {pid}, folder {Path(other).parent}"
-    return None
 
 
 def _tail(path: Path, lines: int = 20) -> str:

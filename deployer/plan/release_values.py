@@ -1,8 +1,8 @@
 """What helm gets for one release: its chart, and its values layers in order, as data.
 
-This module is the one place that decides which layers a release has and in which order; deploy
-(`run/release.py`), diff (`run/diff.py`), render (`render/renderer.py`) and plan-upgrade
-(`plan/release_inputs.py`, which fingerprints the order) all take it from here. It is pure: files are
+This module is the one place that decides which layers a release has and in which order; deploy,
+diff and render (the stages of `render/pipeline.py`), the ledger's digest (`render/digest.py`) and
+plan-upgrade (`plan/release_inputs.py`, which fingerprints the order) all take it from here. It is pure: files are
 read, and secrets decrypted, only through the `read` function the caller hands in.
 
 The layers, first to last; a later layer wins, merged with helm's own semantics (`plan/values.py`):
@@ -240,7 +240,8 @@ def _generated(plan: ValuePlan, sources: LayerSources) -> dict[str, Any]:
     return {"global": {"clusterName": plan.cluster}}
 
 
-def release_values(spec: ReleaseSpec, sources: LayerSources) -> dict[str, Any]:
-    """The one values dict helm gets for the release: its layers merged in order."""
-    plan = value_plan(spec, sources.cloud_outputs)
+def release_values(spec: ReleaseSpec, sources: LayerSources, plan: Optional[ValuePlan] = None) -> dict[str, Any]:
+    """The one values dict helm gets for the release: its layers merged in order (`plan`: the
+    release's value plan when the caller made it already)."""
+    plan = plan or value_plan(spec, sources.cloud_outputs)
     return merge_values(*(values for _, values in layer_values(plan, sources)))

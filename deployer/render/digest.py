@@ -35,7 +35,7 @@ from deployer import __version__
 from deployer.config.file_reader import is_secret_name
 from deployer.config.models import Cluster, RemoteChart
 from deployer.config.yamlload import YamlProblem, decode, load_yaml
-from deployer.plan.release_values import ReleaseSpec, layer_values, value_plan
+from deployer.plan.release_values import ReleaseSpec, ValuePlan, layer_values, value_plan
 from deployer.render.inputs import ValuesReader
 from deployer.render.kube_schema import DEFAULT_KUBERNETES_VERSION
 
@@ -123,10 +123,11 @@ class ChartDigests:
 
 
 def release_digest(spec: ReleaseSpec, reader: DigestReader, charts: ChartDigests, kube_version: str,
-                   version: str = __version__) -> str:
-    """The digest the ledger records for a release (see the module's docstring)."""
+                   version: str = __version__, plan: Optional[ValuePlan] = None) -> str:
+    """The digest the ledger records for a release (see the module's docstring); `plan`: its value
+    plan when the caller made it already."""
     sources = reader.layer_sources(spec, None)
-    plan = value_plan(spec, sources.cloud_outputs)
+    plan = plan or value_plan(spec, sources.cloud_outputs)
     data = {
         "format": DIGEST_FORMAT,
         "chart": charts.of_release(spec),
@@ -143,9 +144,11 @@ def desired_digests(root: Path, clusters: Mapping[str, Cluster], only: Optional[
     `root` renders. `outputs_root`: the repository whose saved terraform outputs are a layer
     (`root` itself, unless `root` is a commit written out elsewhere)."""
     from deployer.plan.deploy_order import plan_hubs, plan_support
-    from deployer.render.pipeline import digest_stage, spec_stage
+    from deployer.render.pipeline import digest_stage, plan_stage, spec_stage
 
     planned = [p for name, cluster in sorted(clusters.items())
                for p in [*(plan_support(cluster) if cluster.support is not None else []), *plan_hubs(cluster, None)]
                if only is None or p.id in only]
-    return digest_stage(spec_stage(root, clusters, planned), clusters, outputs_root or root, version=version)
+    specs = spec_stage(root, clusters, planned)
+    return digest_stage(specs, clusters, outputs_root or root, version=version,
+                        plans=plan_stage(specs, outputs_root or root))

@@ -2,7 +2,7 @@
 dependencies, and its values layered in the order `deployer.plan.release_values` decides (plain
 files parsed, encrypted ones decrypted in memory, each file at most once per run).
 
-deploy (`run/release.py`), diff (`run/diff.py`) and render (`render/renderer.py`) all take a
+deploy, diff and render (the stages of `render/pipeline.py`) all take a
 release's chart and values from here; the ledger digests them (`render/digest.py`).
 """
 
@@ -23,7 +23,7 @@ from deployer.config.models import Cluster, RemoteChart
 from deployer.config.yamlload import YamlProblem, decode, load_yaml
 from deployer.errors import ConfigError, DeployerError
 from deployer.plan.deploy_order import PlannedRelease
-from deployer.plan.release_values import LayerSources, ReleaseSpec, cluster_release_spec, release_values
+from deployer.plan.release_values import LayerSources, ReleaseSpec, ValuePlan, cluster_release_spec, release_values
 
 if TYPE_CHECKING:
     from deployer.adapters.process import ProcessRunner
@@ -289,21 +289,23 @@ class ValuesReader:
                             local_substitute(spec, prepared, report, self.preview))
 
     def release_values(self, spec: ReleaseSpec, prepared: Optional[PreparedChart],
-                       report: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+                       report: Optional[dict[str, Any]] = None, plan: Optional[ValuePlan] = None) -> dict[str, Any]:
         """The values helm gets for the release (deploy, diff and render all take them from here)."""
-        values = release_values(spec, self.layer_sources(spec, prepared, report=report))
+        values = release_values(spec, self.layer_sources(spec, prepared, report=report), plan)
         if prepared is not None and prepared.missing_optional:
             refuse_missing_switched_on(spec, prepared, values)
         return values
 
 
 def ready_release(spec: ReleaseSpec, reader: ValuesReader, options: ChartOptions, runner: "ProcessRunner",
-                  helm_binary: Path, prepared: Optional[Mapping[str, Optional[PreparedChart]]] = None) -> ReadyRelease:
-    """Prepare the release's chart (unless `prepared` has it already) and layer its values."""
+                  helm_binary: Path, prepared: Optional[Mapping[str, Optional[PreparedChart]]] = None,
+                  plan: Optional[ValuePlan] = None) -> ReadyRelease:
+    """Prepare the release's chart (unless `prepared` has it already) and layer its values (by
+    `plan`, the release's value plan, when the caller made it already)."""
     chart = prepared[spec.id] if prepared is not None and spec.id in prepared else \
         prepare_release_chart(spec, options, runner, helm_binary)
     report: dict[str, Any] = {}
-    values = reader.release_values(spec, chart, report)
+    values = reader.release_values(spec, chart, report, plan)
     local = local_layer(spec, chart_name(spec, chart))
     early = [o.line() for o in local.switched_off] if local is not None else []
     return ReadyRelease(spec, chart, values, early + list(report.get("switched_off", [])),

@@ -20,10 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Optional
 
+from deployer import __version__
 from deployer.config.models import Cluster
 from deployer.errors import DeployerError
 from deployer.plan.deploy_order import PlannedRelease
-from deployer.plan.release_values import ReleaseSpec
+from deployer.plan import release_values as layering
+from deployer.plan.release_values import ReleaseSpec, ValuePlan
 from deployer.render.inputs import ChartOptions, ReadyRelease, ValuesReader, prepare_release_chart, ready_release
 from deployer.render.model import RenderedRelease, RenderProblem
 
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
     from deployer.render.renderer import Renderer, RenderOptions
     from deployer.render.report import RenderReport
 
-SPECS, DIGEST, READY, RENDER, FLEET = "specs", "digest", "ready", "render", "fleet checks"
+SPECS, PLANS, DIGEST, READY, RENDER, FLEET = "specs", "value plans", "digest", "ready", "render", "fleet checks"
 
 
 @dataclass
@@ -48,6 +50,15 @@ class StageCounts:
 
     def releases(self, stage: str) -> dict[str, int]:
         return {r: n for (s, r), n in sorted(self.counts.items()) if s == stage}
+
+    def summary(self) -> str:
+        """One line: how many releases each stage ran for (and how many runs, when more)."""
+        parts = []
+        for stage in (SPECS, PLANS, DIGEST, READY, RENDER, FLEET):
+            ran = self.releases(stage)
+            runs = sum(ran.values())
+            parts.append(f"{stage} {len(ran)}" + (f" ({runs} runs)" if runs != len(ran) else ""))
+        return "stages, releases each ran for: " + ", ".join(parts)
 
 
 def spec_stage(root: Path, clusters: Mapping[str, Cluster], planned: list[PlannedRelease],
@@ -72,8 +83,26 @@ def spec_stage(root: Path, clusters: Mapping[str, Cluster], planned: list[Planne
     return out
 
 
+def plan_stage(specs: Mapping[str, ReleaseSpec], outputs_root: Path,
+               counts: Optional[StageCounts] = None) -> dict[str, ValuePlan]:
+    """Each release's value plan (plan/release_values.py: its layers, in order, as data), made once:
+    the digest and the ready stage both layer by it."""
+    from deployer.render.inputs import saved_outputs
+
+    outputs: dict[str, dict] = {}
+    out = {}
+    for rid, spec in specs.items():
+        if spec.cluster not in outputs:
+            outputs[spec.cluster] = saved_outputs(outputs_root, spec.cluster)
+        out[rid] = layering.value_plan(spec, outputs[spec.cluster])  # THE layer order (plan/release_values.py)
+        if counts is not None:
+            counts.ran(PLANS, rid)
+    return out
+
+
 def digest_stage(specs: Mapping[str, ReleaseSpec], clusters: Mapping[str, Cluster], outputs_root: Path,
-                 counts: Optional[StageCounts] = None, version: Optional[str] = None) -> dict[str, str]:
+                 counts: Optional[StageCounts] = None, version: Optional[str] = None,
+                 plans: Optional[Mapping[str, ValuePlan]] = None) -> dict[str, str]:
     """The ledger's digest of each release (render/digest.py): as data, nothing decrypted, no chart
     prepared, no helm call."""
     from deployer.render.digest import ChartDigests, DigestReader, kubernetes_version, release_digest
@@ -87,7 +116,8 @@ def digest_stage(specs: Mapping[str, ReleaseSpec], clusters: Mapping[str, Cluste
         if reader is None:
             reader = readers[spec.cluster] = DigestReader(None, saved_outputs(outputs_root, spec.cluster))
         out[rid] = release_digest(spec, reader, charts, kubernetes_version(clusters[spec.cluster]),
-                                  *([version] if version is not None else []))
+                                  version if version is not None else __version__,
+                                  plans.get(rid) if plans is not None else None)
         if counts is not None:
             counts.ran(DIGEST, rid)
     return out
@@ -104,13 +134,15 @@ class NotReady:
 
 def ready_stage(specs: list[ReleaseSpec], readers: Mapping[str, ValuesReader], charts: ChartOptions,
                 runner: "ProcessRunner", helm_binary: Path, concurrency: int,
-                counts: Optional[StageCounts] = None) -> dict[str, "ReadyRelease | NotReady"]:
+                counts: Optional[StageCounts] = None,
+                plans: Optional[Mapping[str, ValuePlan]] = None) -> dict[str, "ReadyRelease | NotReady"]:
     """Each release made ready, concurrently: its chart prepared once, its values layered once (the
     cluster's one reader reads each file, and decrypts each secret, once)."""
     from deployer.stopping import thread_pool
 
     def one(spec: ReleaseSpec) -> "ReadyRelease | NotReady":
-        return ready_one(spec, readers[spec.cluster], charts, runner, helm_binary, counts)
+        return ready_one(spec, readers[spec.cluster], charts, runner, helm_binary, counts,
+                         plans.get(spec.id) if plans is not None else None)
 
     if not specs:
         return {}
@@ -119,7 +151,8 @@ def ready_stage(specs: list[ReleaseSpec], readers: Mapping[str, ValuesReader], c
 
 
 def ready_one(spec: ReleaseSpec, reader: ValuesReader, charts: ChartOptions, runner: "ProcessRunner",
-              helm_binary: Path, counts: Optional[StageCounts] = None) -> "ReadyRelease | NotReady":
+              helm_binary: Path, counts: Optional[StageCounts] = None,
+              plan: Optional[ValuePlan] = None) -> "ReadyRelease | NotReady":
     """The ready stage of one release: its chart prepared, then its values layered."""
     if counts is not None:
         counts.ran(READY, spec.id)
@@ -128,7 +161,7 @@ def ready_one(spec: ReleaseSpec, reader: ValuesReader, charts: ChartOptions, run
     except DeployerError as e:
         return NotReady(e, "chart")
     try:
-        return ready_release(spec, reader, charts, runner, helm_binary, {spec.id: chart})
+        return ready_release(spec, reader, charts, runner, helm_binary, {spec.id: chart}, plan)
     except DeployerError as e:
         return NotReady(e, "values")
 
@@ -259,8 +292,9 @@ def render_releases(renderer: "Renderer", clusters: Mapping[str, Cluster], plann
     sops = Sops(runner)
     readers = {name: PlaceholderReader(sops, saved_outputs(root, name), options.decrypt)
                for name in {s.cluster for s in specs.values()}}
+    plans = plan_stage(specs, root, counts)
     ready = ready_stage(list(specs.values()), readers, ChartOptions(options.work_dir, options.chart_repo), runner,
-                        helm, options.concurrency, counts)
+                        helm, options.concurrency, counts, plans)
     for rid, r in ready.items():
         if isinstance(r, NotReady):
             spec, p = specs[rid], by_id[rid]

@@ -44,6 +44,7 @@ from deployer.render.pipeline import (  # noqa: F401 (FleetConflict re-exported)
     StageCounts,
     check_fleet_before_deploy,
     digest_stage,
+    plan_stage,
     ready_stage,
     spec_stage,
 )
@@ -158,7 +159,8 @@ def _run_planned(request: DeployRequest, clusters: dict[str, Cluster], planned: 
     counts = request.counts
     specs = spec_stage(request.root, clusters, planned, counts)
     use_ledger = not request.options.dry_run
-    digests = digest_stage(specs, clusters, request.root, counts) if use_ledger else {}
+    plans = plan_stage(specs, request.root, counts)
+    digests = digest_stage(specs, clusters, request.root, counts, plans=plans) if use_ledger else {}
     source = repo_source(request.root, runner) if use_ledger else Source(None)
     sops = Sops(runner)
     helm_binary = find_tool("helm")
@@ -173,48 +175,60 @@ def _run_planned(request: DeployRequest, clusters: dict[str, Cluster], planned: 
         decisions = ledger_stage(planned, digests, ledgers, request.force)
         to_deploy = [p for p in planned if decisions[p.id].deploy]
         ready = ready_stage([specs[p.id] for p in to_deploy], readers, request.options.charts, runner, helm_binary,
-                            request.concurrency, counts)
+                            request.concurrency, counts, plans)
         check_fleet_before_deploy(request.root, clusters, [r for r in ready.values() if isinstance(r, ReadyRelease)],
                                   _render_options(request), runner, helm_binary, counts)
-        steps = []
-        for name in names:
-            conn = conns[name]
-            access = conn.access
-            mine = [p for p in planned if p.cluster == name]
-            if clusters[name].provider.value == "local" and not request.options.dry_run \
-                    and any(decisions[p.id].deploy for p in mine):
-                _local_images(request, clusters[name], runner, on_event)
-            predicted: dict[str, int] = {}
-            hooks = tuple(h for h in (f(clusters[name], access, runner) for f in request.hook_factories()) if h)
-            if use_ledger:
-                hooks = (_record_fixup(access, runner, predicted), *hooks)
-            from deployer.run.release_probes import failure_explainer, reachability_probe
-            from deployer.run.pod_watch import kube_pod_watch
-
-            deployer = ReleaseDeployer(conn.helm, sops, runner, helm_binary, request.options, hooks,
-                                       probe=reachability_probe(access, runner),
-                                       explain=failure_explainer(access, runner),
-                                       pod_watch=kube_pod_watch(access, runner),
-                                       validate_objects=_object_validator(access, runner),
-                                       check_schemas=_schema_checker(clusters[name]))
-            for p in mine:
-                decision = decisions[p.id]
-                if not decision.deploy:
-                    assert decision.comparison is not None
-                    action = _unchanged(decision.comparison, specs[p.id])
-                elif decision.comparison is not None:
-                    state = ledgers[name].state(p.id)
-                    predicted[p.id] = state.revision + 1 if state else 1
-                    deployer.labels[p.id] = record_labels(digests[p.id], source, __version__, predicted[p.id], name)
-                    action = _action(deployer, ready[p.id], _ledger_note(decision.comparison, request.force))
-                else:
-                    action = _action(deployer, ready[p.id])
-                steps.append(Step(p.id, p.id, action, needs=p.needs, timeout=request.options.timeout * 2 + 120,
-                                  group=p.stage.value if p.stage else p.kind))
+        steps = [step for name in names  # deploy through the engine: one step per release
+                 for step in _cluster_steps(request, clusters[name], conns[name], [p for p in planned if p.cluster == name],
+                                            decisions, ledgers.get(name), ready, specs, digests, source, sops,
+                                            runner, helm_binary, on_event)]
         on_plan(planned, "; ".join(conns[name].access.description for name in names) or "no cluster")
         order = {p.id: i for i, p in enumerate(planned)}
         steps.sort(key=lambda s: order[s.id])
+        log.debug(counts.summary())
         return Engine(request.concurrency, on_event).run(steps)
+
+
+def _cluster_steps(request: DeployRequest, cluster: Cluster, conn, mine: list[PlannedRelease],
+                   decisions: dict[str, Decision], ledger: Optional[ClusterLedger],
+                   ready: dict[str, "ReadyRelease | NotReady"], specs: dict, digests: dict[str, str], source: Source,
+                   sops: Sops, runner: ProcessRunner, helm_binary: Path, on_event) -> list[Step]:
+    """The engine's steps for one cluster's releases: an unchanged one is reported, never touched;
+    every other one is deployed (its ledger record on the revision it makes), then settled, checked
+    and recorded by the hooks. The local cluster gets its images first."""
+    from deployer.run.pod_watch import kube_pod_watch
+    from deployer.run.release_probes import failure_explainer, reachability_probe
+
+    access = conn.access
+    if cluster.provider.value == "local" and not request.options.dry_run and any(decisions[p.id].deploy for p in mine):
+        _local_images(request, cluster, runner, on_event)
+    predicted: dict[str, int] = {}
+    hooks = tuple(h for h in (f(cluster, access, runner) for f in request.hook_factories()) if h)
+    if ledger is not None:
+        hooks = (_record_fixup(access, runner, predicted), *hooks)
+    deployer = ReleaseDeployer(conn.helm, sops, runner, helm_binary, request.options, hooks,
+                               probe=reachability_probe(access, runner),
+                               explain=failure_explainer(access, runner),
+                               pod_watch=kube_pod_watch(access, runner),
+                               validate_objects=_object_validator(access, runner),
+                               check_schemas=_schema_checker(cluster))
+    steps = []
+    for p in mine:
+        decision = decisions[p.id]
+        if not decision.deploy:
+            assert decision.comparison is not None
+            action = _unchanged(decision.comparison, specs[p.id])
+        elif decision.comparison is not None:
+            assert ledger is not None
+            state = ledger.state(p.id)
+            predicted[p.id] = state.revision + 1 if state else 1
+            deployer.labels[p.id] = record_labels(digests[p.id], source, __version__, predicted[p.id], cluster.name)
+            action = _action(deployer, ready[p.id], _ledger_note(decision.comparison, request.force))
+        else:
+            action = _action(deployer, ready[p.id])
+        steps.append(Step(p.id, p.id, action, needs=p.needs, timeout=request.options.timeout * 2 + 120,
+                          group=p.stage.value if p.stage else p.kind))
+    return steps
 
 
 def _schema_checker(cluster):

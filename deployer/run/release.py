@@ -3,27 +3,25 @@
 Given the release ready (its chart prepared and its values layered once, by the pipeline:
 `deployer.render.inputs.ready_release`): `helm upgrade --install --wait` -> recover a stuck
 release and retry once -> settle a first install -> on failure, roll back (unless told not to).
+The dry run is `run/release_dry_run.py`; recovering a stuck release and rolling back a failed one,
+`run/release_rollback.py`; the probes helm's wait runs beside, `run/release_probes.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Optional
 
-from deployer.adapters.helm import (PENDING, AnotherOperationInProgress, ChartRenderFailed, ChartSource, ClusterUnreachable, HelmError,
-                                    Helm, Revision)
+from deployer.adapters.helm import (AnotherOperationInProgress, ChartSource, ClusterUnreachable, Helm, Revision)
 from deployer.adapters.process import ProcessRunner
 from deployer.adapters.sops import Sops
 from deployer.errors import DeployerError
 from deployer.plan.release_values import ReleaseSpec
 from deployer.render.inputs import ChartOptions, ReadyRelease
 from deployer.run.engine import Outcome, StepContext
-from deployer.run.pod_watch import PodsCannotStart, PodWatch, pods_before, while_pods_can_start
-from deployer.plan.rollback_target import good_target
+from deployer.run.pod_watch import PodWatch, pods_before, while_pods_can_start
 
 
 # While helm waits for a release, the API server is asked every PROBE_INTERVAL seconds whether it
@@ -192,151 +190,22 @@ class ReleaseDeployer:
         except DeployerError as e:
             raise await self._failed(spec, e, details, ctx) from e
 
-    async def _dry_run(self, spec: ReleaseSpec, chart_path: ChartSource, values: dict[str, Any], details: dict[str, Any],
-                       ctx: StepContext) -> Outcome:
-        ctx.progress("helm template")
-        docs = await self.helm.template(spec.release, chart_path, values, namespace=spec.namespace)
-        kinds: dict[str, int] = {}
-        for d in docs:
-            kinds[d.get("kind", "?")] = kinds.get(d.get("kind", "?"), 0) + 1
-        details["rendered"] = dict(sorted(kinds.items()))
-        message = f"renders {len(docs)} objects"
-        if self.check_schemas is not None:  # offline, as `render` does: before (and without) the cluster
-            ctx.progress("Kubernetes API schemas")
-            checked, _, problems = await asyncio.to_thread(self.check_schemas, docs)
-            details["schema_checked"] = checked
-            if problems:
-                details["schema_problems"] = problems
-                raise ReleaseFailed(f"the rendered objects do not match the Kubernetes API ({len(problems)} problem(s)): "
-                                    f"{problems[0]}", "fix the values that produce this object; `deployer render` "
-                                    "lists every problem", details)
-            message += f", {checked} checked against the Kubernetes API schemas"
-        try:
-            ctx.progress("server-side dry run")
-            history = await self.helm.history(spec.release, spec.namespace, timeout=20)
-            current = history[-1].revision if history else 0
-            try:
-                rendered = await self.helm.upgrade_install(spec.release, chart_path, values, namespace=spec.namespace,
-                                                           timeout=60, wait=False, dry_run=True)
-            except HelmError as e:
-                # a chart that brings its own CRDs (dask-gateway's traefik IngressRoute): a dry run installs
-                # no CRD, so helm cannot map those custom resources on a cluster that lacks them; the API
-                # server still validates every object of the rendering (the custom resources are named)
-                if isinstance(e, ClusterUnreachable) or not _CRD_NOT_INSTALLED.search(e.message):
-                    raise
-                rendered = {"manifest": "\n---\n".join(json.dumps(d) for d in docs)}
-                details["helm_dry_run"] = "custom resources of CRDs not installed yet: validated by the API server"
-        except HelmError as e:
-            if not isinstance(e, ClusterUnreachable):
-                raise ReleaseFailed(f"server-side dry run failed: {e.message}", e.hint, details) from e
-            details["server_dry_run"] = f"not done: {e.message}"
-            raise ReleaseFailed(f"{message}; NOT checked against the cluster: the server dry run could not run "
-                                f"({e.message})", "the cluster did not answer: dry-run again when it does; only the "
-                                "offline checks ran", details) from e
-        except DeployerError as e:
-            details["server_dry_run"] = f"not done: {e.message}"
-            raise ReleaseFailed(f"{message}; NOT checked against the cluster: the server dry run could not run "
-                                f"({e.message})", e.hint or "dry-run again when the cluster answers", details) from e
-        message += f"; would {'upgrade revision ' + str(current) if current else 'install'}"
-        if self.validate_objects is None:
-            details["server_dry_run"] = "helm only: objects rendered against the cluster, not validated by the API server"
-            return Outcome(message + " (helm's server dry run passed; the API server did not validate the objects)",
-                           details)
-        ctx.progress("API server dry run of every object")
-        try:
-            checked = await self.validate_objects(spec, _release_objects(rendered))
-        except DeployerError as e:
-            details["server_dry_run"] = f"helm only: the API server's dry run could not run: {e.message}"
-            raise ReleaseFailed(message + f"; helm's server dry run passed, but the API server's could NOT run: "
-                                f"{e.message}", e.hint or "the objects were not validated by the API server",
-                                details) from e
-        if checked.problems:
-            details["server_dry_run"] = "failed"
-            details["server_dry_run_problems"] = checked.problems
-            raise ReleaseFailed(f"server-side dry run failed: the API server refused {len(checked.problems)} object(s): "
-                                f"{checked.problems[0]}",
-                                "fix the values that produce this object; a real deploy would fail the same way",
-                                details)
-        from deployer.adapters.kubectl import NOT_CHECKED
+    async def _dry_run(self, spec: ReleaseSpec, chart_path: ChartSource, values: dict[str, Any],
+                       details: dict[str, Any], ctx: StepContext) -> Outcome:
+        from deployer.run.release_dry_run import dry_run
 
-        details["server_dry_run"] = "passed"
-        details["server_dry_run_objects"] = checked.checked
-        details["not_checked"] = NOT_CHECKED
-        notes = [checked.namespace_note] if checked.namespace_note else []
-        if checked.unchecked_kinds:
-            kinds = sorted(set(checked.unchecked_kinds))
-            details["unchecked_kinds"] = kinds
-            notes.append(f"not validated (their CRDs are not installed yet): {', '.join(kinds)}")
-        message += (f" (server dry run passed: the API server validated {checked.checked} object(s); it does not check "
-                    f"{NOT_CHECKED})" + "".join(f"; {n}" for n in notes))
-        return Outcome(message, details)
+        return await dry_run(self, spec, chart_path, values, details, ctx)
 
     async def _recover(self, spec: ReleaseSpec, history: list[Revision], ctx: StepContext) -> str:
-        """A release left pending by a killed helm is rolled back (or removed) before deploying."""
-        if not history or history[-1].status not in PENDING:
-            return ""
-        stuck = history[-1]
-        target = good_target(history, before=stuck.revision)
-        ctx.progress(f"recovering from {stuck.status}")
-        if target is not None:
-            await self.helm.rollback(spec.release, target.revision, namespace=spec.namespace,
-                                     timeout=self.options.timeout, wait=False)
-            return f"recovered from {stuck.status} (revision {stuck.revision}) by rolling back to revision {target.revision}"
-        await self.helm.uninstall(spec.release, namespace=spec.namespace, timeout=self.options.timeout)
-        return f"recovered from {stuck.status} (revision {stuck.revision}) by removing the never-deployed release"
+        from deployer.run.release_rollback import recover_stuck
+
+        return await recover_stuck(self, spec, history, ctx)
 
     async def _failed(self, spec: ReleaseSpec, error: DeployerError, details: dict[str, Any],
                       ctx: StepContext) -> ReleaseFailed:
-        message = error.message
-        detail = getattr(error, "detail", "")
-        if detail:
-            details["helm_error"] = detail[-2000:]
-        if isinstance(error, ClusterUnreachable):  # nothing more can be done there now: fail at once, say so
-            details["cluster_unreachable"] = True
-            return ReleaseFailed(f"{message}; nothing was rolled back (a release left pending is recovered by the "
-                                 "next deploy)", error.hint, details)
-        hint = error.hint
-        if isinstance(error, PodsCannotStart):  # it said why already: the pods' own reasons
-            details["reasons"] = [f.to_json() for f in error.findings]
-        elif not isinstance(error, ChartRenderFailed) and self.explain is not None:  # helm applied it: why is it not ready?
-            ctx.progress("reading why the release is not ready")
-            from deployer.checks.hub_findings import first_reason, hint_for
+        from deployer.run.release_rollback import failed_release
 
-            try:
-                findings = await self.explain(spec)
-            except (DeployerError, asyncio.TimeoutError) as e:
-                findings = []
-                details["reasons_error"] = getattr(e, "message", "no answer")
-            if findings:
-                details["reasons"] = [f.to_json() for f in findings]
-                message = f"{message}; {first_reason(findings)}"
-                hint = hint_for(findings) or hint
-        if not self.options.rollback:
-            return ReleaseFailed(f"{message}; the failed release was kept (--no-rollback)",
-                                 hint or "inspect it with `helm history` / kubectl; the next deploy redeploys it",
-                                 details)
-        error = DeployerError(message, hint)
-        try:
-            history = await self.helm.history(spec.release, spec.namespace)
-            if not history:  # helm failed before it recorded anything: there is nothing to take back
-                details["rolled_back_to"] = None
-                return ReleaseFailed(f"{message}; nothing was installed, so nothing was rolled back", error.hint,
-                                     details)
-            # the failed attempt is the newest revision; the one to return to is the newest good one
-            target = good_target(history)
-            if target is not None:
-                ctx.progress(f"rolling back to revision {target.revision}")
-                await self.helm.rollback(spec.release, target.revision, namespace=spec.namespace,
-                                         timeout=self.options.timeout, wait=False)
-                details["rolled_back_to"] = target.revision
-                return ReleaseFailed(f"{message}; rolled back to revision {target.revision}", error.hint, details)
-            ctx.progress("removing the failed first install")
-            await self.helm.uninstall(spec.release, namespace=spec.namespace, timeout=self.options.timeout)
-            details["rolled_back_to"] = None
-            return ReleaseFailed(f"{message}; the failed first install was removed", error.hint, details)
-        except DeployerError as e2:
-            return ReleaseFailed(f"{message}; rollback ALSO failed: {e2.message}",
-                                 "the release is in a failed state; the next deploy retries it", details)
+        return await failed_release(self, spec, error, details, ctx)
 
 
 async def while_reachable(operation: Awaitable[Any], probe: Probe, *, interval: float = PROBE_INTERVAL,
@@ -367,18 +236,3 @@ async def while_reachable(operation: Awaitable[Any], probe: Probe, *, interval: 
         if not task.done():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-
-
-_CRD_NOT_INSTALLED = re.compile(r'resource mapping not found .*no matches for kind "[^"]+"')
-
-
-def _release_objects(rendered: Any) -> list[dict[str, Any]]:
-    """The objects of a helm dry run's release (its manifest and its hooks' manifests)."""
-    import yaml
-
-    if not isinstance(rendered, dict):
-        return []
-    texts = [rendered.get("manifest") or ""] + [h.get("manifest") or "" for h in rendered.get("hooks") or []
-                                                 if isinstance(h, dict)]
-    return [d for text in texts for d in yaml.safe_load_all(text) if isinstance(d, dict)]
-

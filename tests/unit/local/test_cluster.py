@@ -90,6 +90,8 @@ def test_scheduler_and_kubelet_command_lines(tmp_path):
     assert s["leader-elect"] == "false" and s["secure-port"] == str(PORTS["scheduler"])
     k = flags(kubelet_args(Path("/bin/kubelet"), Layout(tmp_path)))
     assert (k["node-ip"], k["hostname-override"], k["root-dir"]) == (NODE_IP, NODE_NAME, str(tmp_path / "kubelet"))
+    # cAdvisor's container labels (namespace, pod, container) come from our private containerd
+    assert k["containerd"] == str(Layout(tmp_path).containerd_socket)
 
 
 def test_containerd_config_is_private_and_restricts_oom_score_adj(tmp_path):
@@ -391,25 +393,3 @@ def test_a_second_up_while_one_runs_for_the_same_folder_is_refused(short_tmp):
     finally:
         _os.close(fd)
     assert sorted(p.name for p in root.iterdir()) == [MARKER, "up.lock"]
-
-
-def test_two_nodes_starting_at_once_are_serialised_by_a_machine_lock(tmp_path, monkeypatch):
-    import fcntl
-    import os as _os
-
-    from deployer.local import cluster as cluster_mod
-
-    monkeypatch.setattr(cluster_mod, "MACHINE_LOCK", tmp_path / "node.lock")
-    fd = _os.open(tmp_path / "node.lock", _os.O_RDWR | _os.O_CREAT)
-    fcntl.flock(fd, fcntl.LOCK_EX)  # another `up` is starting its node
-    try:
-        with pytest.raises(LocalClusterError) as e:
-            with cluster_mod._machine_lock(True, timeout=-29.5):
-                pass
-        assert e.value.message == f"another local node is starting on this machine and holds {tmp_path / 'node.lock'}"
-        with cluster_mod._machine_lock(False, timeout=0):  # API-server-only clusters never wait
-            pass
-    finally:
-        _os.close(fd)
-    with cluster_mod._machine_lock(True, timeout=0):  # free again
-        pass

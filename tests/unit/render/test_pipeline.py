@@ -15,7 +15,7 @@ import pytest
 
 from deployer.adapters.process import ProcessRunner
 from deployer.render import pipeline
-from deployer.render.pipeline import DIGEST, FLEET, READY, RENDER, SPECS, StageCounts
+from deployer.render.pipeline import DIGEST, FLEET, PLANS, READY, RENDER, SPECS, StageCounts
 from tests.conftest import require_chart_repo, require_tool
 from tests.repo_builder import make_cluster
 
@@ -64,6 +64,22 @@ def repo(tmp_path, monkeypatch):
 
 
 @pytest.fixture
+def planned(monkeypatch):
+    """Every value plan made (plan/release_values.py::value_plan), by release id."""
+    from deployer.plan import release_values
+
+    made: list[str] = []
+    real = release_values.value_plan
+
+    def value_plan(spec, *args, **kwargs):
+        made.append(spec.id)
+        return real(spec, *args, **kwargs)
+
+    monkeypatch.setattr(release_values, "value_plan", value_plan)
+    return made
+
+
+@pytest.fixture
 def prepared(monkeypatch):
     made: list[str] = []
     real = pipeline.prepare_release_chart
@@ -76,7 +92,7 @@ def prepared(monkeypatch):
     return made
 
 
-def test_render_runs_each_stage_once_per_release_and_reads_each_file_once(repo, prepared, tmp_path):
+def test_render_runs_each_stage_once_per_release_and_reads_each_file_once(repo, prepared, planned, tmp_path):
     from deployer.render.renderer import RenderOptions
 
     runner, counts = CountingRunner(), StageCounts()
@@ -85,10 +101,10 @@ def test_render_runs_each_stage_once_per_release_and_reads_each_file_once(repo, 
     ids = ["c/extra", "c/prod", "c/staging", "c/support"]
     assert [r.id for c in report.clusters for r in c.releases] == ["c/support", "c/staging", "c/prod", "c/extra"]
     assert report.errors == [], [(p.where, p.message) for p in report.errors]
-    for stage in (SPECS, READY, RENDER, FLEET):
+    for stage in (SPECS, PLANS, READY, RENDER, FLEET):
         assert counts.releases(stage) == dict.fromkeys(ids, 1), stage
     assert counts.releases(DIGEST) == {}  # render keeps no ledger
-    assert sorted(prepared) == ids
+    assert sorted(prepared) == sorted(planned) == ids
     assert sorted(runner.templates) == ["extra", "prod", "staging", "support"]
     assert runner.decrypts == ["enc-common.secret.values.yaml"]  # the shared secret: once for three hubs
 
@@ -144,18 +160,23 @@ def _digests(repo: Path) -> dict[str, str]:
     return pipeline.digest_stage(specs, {"c": cluster}, repo)
 
 
-def test_deploy_of_one_changed_hub_reads_decrypts_prepares_and_renders_only_that_hub(repo, prepared, tmp_path,
-                                                                                         monkeypatch):
+def test_deploy_of_one_changed_hub_reads_decrypts_prepares_and_renders_only_that_hub(repo, prepared, planned,
+                                                                                         tmp_path, monkeypatch):
     digests = _digests(repo)
+    planned.clear()
     recorded = {**digests, "c/prod": "0" * 64}  # prod changed since its record
     report, request, runner, deployed = _deploy(repo, tmp_path, monkeypatch, recorded)
     assert report.ok and {r.id: r.state.value for r in report.results} == {
         "c/staging": "unchanged", "c/prod": "succeeded", "c/extra": "unchanged"}
     counts = request.counts
-    assert counts.releases(SPECS) == counts.releases(DIGEST) == dict.fromkeys(["c/extra", "c/prod", "c/staging"], 1)
+    assert counts.releases(SPECS) == counts.releases(PLANS) == counts.releases(DIGEST) == dict.fromkeys(
+        ["c/extra", "c/prod", "c/staging"], 1)
     for stage in (READY, RENDER, FLEET):
         assert counts.releases(stage) == {"c/prod": 1}, stage
     assert prepared == ["c/prod"] and deployed == ["c/prod"]
+    assert sorted(planned) == ["c/extra", "c/prod", "c/staging"]  # each value plan made once, for digest and values
+    assert counts.summary() == (
+        "stages, releases each ran for: specs 3, value plans 3, digest 3, ready 1, render 1, fleet checks 1")
     assert runner.templates == ["prod"]  # the fleet check rendered the one release deployed
     assert runner.decrypts == ["enc-common.secret.values.yaml"]
 
