@@ -21,9 +21,10 @@ done
 started=$SECONDS
 step() { echo "install: $1 in $((SECONDS - $2))s"; }
 t=$SECONDS; bash scripts/install-python.sh; step "python" $t
-t=$SECONDS; bash scripts/install-toolchain.sh; step "tools (helm, sops, ..., Kubernetes, etcd, CoreDNS)" $t
-# the local cluster's images (hub, proxy, singleuser, Prometheus), built offline from Debian, PyPI and
-# npm into the per-user cache once per recipe; a second run only checks them
+t=$SECONDS; bash scripts/install-toolchain.sh; step "tools (helm, sops, ..., Kubernetes, etcd, CoreDNS, Prometheus)" $t
+# the local cluster's images (hub, proxy, singleuser; Prometheus, kube-state-metrics, node-exporter,
+# Alertmanager), built offline from Debian, PyPI, npm and Go builds into the per-user cache once per
+# recipe; a second run only checks them
 t=$SECONDS; .venv/bin/deployer local images --no-import; step "local images" $t
 echo "install: done in $((SECONDS - started))s"
 

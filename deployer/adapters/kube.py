@@ -217,6 +217,15 @@ class Kube:
         self.redactor.add(value)
         return value
 
+    def secret_document(self, namespace: str, name: str, key: str) -> Optional[str]:
+        """A document kept in a Secret (the jupyterhub chart's `values.yaml` in its Secret `hub`), for the
+        caller to read a part of that is no secret; not registered with the redactor (its text as a whole
+        is never printed)."""
+        data = self._secret_data(namespace, name)
+        if data is None or key not in data:
+            return None
+        return base64.b64decode(data[key]).decode(errors="replace")
+
     def _secret_data(self, namespace: str, name: str) -> Optional[dict[str, str]]:
         try:
             secret = self._call(f"read secret {namespace}/{name}", self.core.read_namespaced_secret, name, namespace)

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Optional
 
+from deployer.checks.alert_routing import check_alert_routing
 from deployer.checks.problems import Problem
 from deployer.config.file_reader import DataFile
 
@@ -112,7 +113,7 @@ def check_support_values(provider: str, files: list[DataFile], known: Mapping[st
             problems.append(_problem(seen[1], path, code,
                                      f"support: `{'.'.join(path)}: true` on a {provider} cluster",
                                      hint.format(provider=provider)))
-    return problems
+    return problems + check_alert_routing(files)
 
 
 def _problem(f: DataFile, path: tuple[Any, ...], code: str, message: str, hint: Optional[str]) -> Problem:

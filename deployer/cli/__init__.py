@@ -14,7 +14,7 @@ from deployer.cli import doctor_cmd, local_cmd, tools_cmd
 from deployer.cli import credentials_cmd, generate_cmd, provision_cmd
 from deployer.cli import canary_gate_cmd, plan_upgrade_cmd, render_cmd
 from deployer.cli import diff_cmd, grafana_cmd, health_cmd, rollback_cmd, status_cmd
-from deployer.cli import preview_cmd
+from deployer.cli import preview_cmd, usage_cmd
 
 init_cmd.register(app)
 validate_cmd.register(app)
@@ -35,6 +35,7 @@ rollback_cmd.register(app)
 grafana_cmd.register(app)
 render_cmd.register(app)
 preview_cmd.register(app)
+usage_cmd.register(app)
 
 
 def main() -> None:

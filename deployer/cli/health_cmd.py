@@ -32,6 +32,7 @@ def health(
 
     Exit 0 when every hub is healthy, 1 when any is not, 2 for usage errors.
     """
+    from deployer.run.alerts import cluster_alerts
     from deployer.run.health import HealthOptions, run_health
     from deployer.run.cluster_connection import connect
 
@@ -51,9 +52,13 @@ def health(
         results = run_health(conn, hubs or None, options, on_attempt=on_attempt)
         user_tests = _user_tests(conn, [r.hub for r in results if r.healthy], user_test_start_timeout,
                                  say if text_mode else None) if user_test else []
+        alerts = cluster_alerts(conn, request_timeout)  # what the cluster's Prometheus says fires
+        all_hubs = [h.name for h in conn.cluster.hubs]
     healthy = all(r.healthy for r in results) and all(t.ok for t in user_tests)
     if output is OutputFormat.json:
-        payload = {"ok": healthy, "cluster": cluster, "hubs": [r.to_json() for r in results]}
+        payload = {"ok": healthy, "cluster": cluster,
+                   "hubs": [{**r.to_json(), "alerts": [a.to_json() for a in alerts.for_hub(r.hub)]} for r in results],
+                   "alerts": {**alerts.to_json(), "cluster": [a.to_json() for a in alerts.not_of(all_hubs)]}}
         if user_test:
             payload["user_tests"] = [t.to_json() for t in user_tests]
         typer.echo(dumps_redacted(payload, runner.redactor, indent=2))
@@ -68,6 +73,9 @@ def health(
             if not r.healthy:
                 for f in r.findings:
                     typer.echo(runner.redactor(f"    why: {f.line()}"))
+            for a in alerts.for_hub(r.hub):
+                typer.echo(runner.redactor(f"    alert: {a.line()}"))
+        _print_cluster_alerts(runner, cluster, alerts, all_hubs)
         for t in user_tests:
             _print_user_test(runner, cluster, t)
         bad = [r.hub for r in results if not r.healthy] + [t.hub for t in user_tests if not t.ok]
@@ -76,6 +84,18 @@ def health(
                    + (f", {len(bad)} unhealthy ({', '.join(bad)})" if bad else "")
                    + (f"; /hub/health and /hub/api/ answered by {', '.join(answered)}" if answered else ""))
     return EXIT_OK if healthy else EXIT_FAILED
+
+
+def _print_cluster_alerts(runner, cluster: str, alerts, hubs: list[str]) -> None:
+    if alerts.error:
+        typer.echo(runner.redactor(f"alerts of {cluster}: not read: {alerts.error}"))
+        return
+    others = alerts.not_of(hubs)
+    firing = sum(1 for a in alerts.alerts if a.state == "firing")
+    typer.echo(f"alerts of {cluster}: {firing} firing, {len(alerts.alerts) - firing} pending"
+               + (f"; about the cluster: {len(others)}" if others else ""))
+    for a in others:
+        typer.echo(runner.redactor(f"    alert: {a.line()}" + (f" [{a.hub}]" if a.hub else "")))
 
 
 def _user_tests(conn, hubs: list[str], start_timeout: float, say):

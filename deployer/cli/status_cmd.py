@@ -13,7 +13,7 @@ from deployer.cli.app import OutputFormat, state
 from deployer.errors import EXIT_FAILED, EXIT_OK
 from deployer.redact import dumps_redacted
 
-COLUMNS = ("cluster", "hub", "revision", "chart", "helm status", "last deployed", "sync", "health")
+COLUMNS = ("cluster", "hub", "revision", "chart", "helm status", "last deployed", "sync", "health", "alerts")
 
 
 def status(
@@ -54,6 +54,8 @@ def status(
                    f"{sum(1 for r in rows if r.error)} unreadable; "
                    + "".join(f"{n} {state}, " for state in ("in sync", "out of date", "drifted")
                              if (n := sum(1 for r in rows if r.sync == state)))
+                   + (f"{firing} alert(s) firing, " if (firing := sum(1 for r in rows for a in r.alerts
+                                                                      if a["state"] == "firing")) else "")
                    + f"{elapsed:.1f}s")
     return EXIT_FAILED if failed else EXIT_OK
 
@@ -72,7 +74,7 @@ def render(rows, redactor) -> None:
         chart = f"{r.chart} {r.chart_version}".strip()
         sync = r.sync + (f": {r.sync_detail}" if r.sync_detail else "")
         table.add_row(r.cluster, r.hub, "" if r.revision is None else str(r.revision), chart, r.helm_status,
-                      r.last_deployed, redactor(sync)[:200], redactor(health)[:160])
+                      r.last_deployed, redactor(sync)[:200], redactor(health)[:160], redactor(r.alerts_text())[:160])
     Console(file=sys.stdout, width=max(140, Console().width)).print(table)
 
 

@@ -15,6 +15,8 @@ its extraConfig, templates, profile options, culler and spawner settings run as 
 - NFS homes: the share's PersistentVolume (a server in the cloud) gives way to a local claim `home-nfs`
   the preview makes (`HOME_CLAIM`), so homes are still `<claim>/<user>`; jupyterhub-home-nfs (an NFS
   server pod) is switched off;
+- storage classes of the cloud named for the hub's database and users' homes (`managed-premium`,
+  `gp3`, ...) give way to the local cluster's default StorageClass;
 - ingress and its TLS (an address and certificates of the cloud) are switched off, and so is the proxy's
   own HTTPS (its traefik image is not here);
 - the authenticator becomes JupyterHub's `dummy` one: the hub's admin_users and allowed_users (under
@@ -42,6 +44,9 @@ _RESERVE = {"memory": (1024 ** 3, "256M"), "cpu": (0.5, 0.05)}
 _SIDECARS = (("singleuser", "extraContainers"), ("singleuser", "initContainers"), ("hub", "extraContainers"),
              ("hub", "initContainers"))
 _OVERRIDE_KEYS = ("node_selector",)
+# storage classes a hub may name (none here but the local default)
+_STORAGE_CLASSES = (("hub", "db", "pvc", "storageClassName"), ("singleuser", "storage", "dynamic", "storageClass"))
+LOCAL_STORAGE_CLASS = "deployer-local"
 
 
 def quantity(value: Any, kind: str) -> float | None:
@@ -147,6 +152,12 @@ def preview_layer(effective: Mapping, chart: str) -> PreviewLayer:
         if _dig(z2jh, path) == "require":
             _put(out, path, "prefer")
             subs.append(Substitution(at + ".".join(path), "require", "prefer"))
+    for path in _STORAGE_CLASSES:
+        value = _dig(z2jh, path)
+        if value and value != LOCAL_STORAGE_CLASS:
+            _put(out, path, None)  # null: the claim names no class, and gets the default one
+            subs.append(Substitution(at + ".".join(path), str(value),
+                                     f"(none: the local default StorageClass {LOCAL_STORAGE_CLASS})"))
     for kind, (_, floor) in _RESERVE.items():
         big = _too_big(_dig(z2jh, ("singleuser", kind, "guarantee")), _dig(z2jh, ("singleuser", kind, "limit")), kind)
         if big is not None:

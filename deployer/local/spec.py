@@ -199,6 +199,10 @@ def kubelet_args(kubelet: Path, layout: Layout) -> list[str]:
         str(kubelet), f"--config={layout.kubelet_config}",
         f"--kubeconfig={layout.component_kubeconfig('kubelet')}",
         f"--root-dir={layout.kubelet_root}", f"--node-ip={NODE_IP}", f"--hostname-override={NODE_NAME}",
+        # the kubelet's cAdvisor asks containerd which container a cgroup is (its namespace, pod and
+        # container labels on container_* metrics, what the dashboards group by): at our private socket,
+        # not its default /run/containerd/containerd.sock (a cAdvisor flag the kubelet still takes)
+        f"--containerd={layout.containerd_socket}",
         "--v=1",
     ]
 

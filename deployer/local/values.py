@@ -84,7 +84,18 @@ BASEHUB_OFF = {
                            "so no NFS share can be mounted; nor is its nfs-ganesha image here",
     # on by default
     "jupyterhub-groups-exporter": "no jupyterhub-groups-exporter image here",
+    # a hub turns it on
+    "binderhub-service": "no binderhub-service or BuildKit images here, and no image registry for the images "
+                         "it would build",
 }
+# basehub's helpers of NFS homes (each with an image of its own), switched off last when on
+NFS_HELPERS = {
+    "dirsizeReporter": "the home directories' size reporter",
+    "volumeReporter": "the share's space reporter",
+    "shareCreator": "the Job making the hub's folder on the share",
+}
+# the parts above that are off unless a hub turns them on (the others are on unless turned off)
+BASEHUB_OFF_BY_DEFAULT = ("dask-gateway", "binderhub-service")
 
 
 # How often the local Prometheus scrapes and evaluates rules: the chart's 1m would leave a freshly started
@@ -320,9 +331,16 @@ def last_layer(effective: Mapping, refs: Mapping[str, str], chart: str) -> LastL
             part = _dig(effective, (*base, key))
             if not isinstance(part, Mapping):
                 continue  # the chart has no such part
-            # dask-gateway is off unless turned on; the others are on unless turned off
-            on = bool(part.get("enabled")) if key == "dask-gateway" else part.get("enabled") is not False
+            on = bool(part.get("enabled")) if key in BASEHUB_OFF_BY_DEFAULT else part.get("enabled") is not False
             if on:
                 _put(values, (*base, key, "enabled"), False)
                 off.append(SwitchedOff(".".join((*base, key, "enabled")), reason))
+        nfs_home = _dig(effective, (*base, "nfs", "enabled")) or _dig(effective, (*base, "inClusterNFS", "enabled"))
+        for key, what in NFS_HELPERS.items():
+            part = _dig(effective, (*base, "nfs", key))
+            if nfs_home and isinstance(part, Mapping) and part.get("enabled") \
+                    and not is_local_image(str(part.get("image") or "")):
+                _put(values, (*base, "nfs", key, "enabled"), False)
+                off.append(SwitchedOff(".".join((*base, "nfs", key, "enabled")),
+                                       f"{what}: its image {part.get('image')} is not here"))
     return LastLayer(values, substituted, off)

@@ -234,6 +234,9 @@ def _generated(plan: ValuePlan, sources: LayerSources) -> dict[str, Any]:
         return generated_values(cluster=plan.cluster, hub=plan.hub, domain=domain,
                                 dependencies=list(sources.dependencies), chart_name=sources.chart_name,
                                 provider=plan.provider)
+    if plan.hub is None:  # the support stack: its Prometheus names the cluster on every alert (alert-rules/)
+        return {"global": {"clusterName": plan.cluster},
+                "prometheus": {"server": {"global": {"external_labels": {"cluster": plan.cluster}}}}}
     return {"global": {"clusterName": plan.cluster}}
 
 

@@ -16,6 +16,7 @@ from typing import Any, Optional
 
 from deployer.adapters.charts import PreparedChart, helm_home_env
 from deployer.adapters.process import ProcessRunner
+from deployer.adapters.promtool import Promtool
 from deployer.adapters.sops import Sops
 from deployer.config.models import Cluster, RemoteChart
 from deployer.errors import DeployerError
@@ -23,6 +24,7 @@ from deployer.plan.deploy_order import PlannedRelease
 from deployer.render.digest import kubernetes_version
 from deployer.render.kube_schema import KubeSchemas
 from deployer.render.model import RenderedRelease, RenderProblem
+from deployer.render.monitoring import monitoring_problems
 from deployer.render.inputs import ChartOptions, ReadyRelease
 from deployer.render.chart_meta import chart_kube_versions
 from deployer.render.helm_output import ManifestError, helm_problem, parse_manifests
@@ -57,6 +59,7 @@ class Renderer:
         self.use_schemas = options.schemas if schemas is None else schemas
         self._schemas: dict[str, KubeSchemas] = {}
         self._charts = None
+        self._promtool: Optional[Promtool] = None
         # identical manifests recur across a fleet (CRDs in every support release): parsed and
         # checked once. Objects are never modified after parsing, so they can be shared.
         self._parsed: dict[str, list[Any]] = {}
@@ -66,6 +69,18 @@ class Renderer:
         from deployer.render.inputs import saved_outputs
 
         return saved_outputs(self.root, cluster)
+
+    def promtool(self) -> Optional[Promtool]:
+        """Prometheus' promtool (None when it is not installed: the checks that need it are skipped, said)."""
+        from deployer.errors import ToolMissing
+        from deployer.toolchain import find_tool
+
+        if self._promtool is None:
+            try:
+                self._promtool = Promtool(self.runner, find_tool("promtool"))
+            except ToolMissing:
+                return None
+        return self._promtool
 
     def schemas(self, version: str) -> KubeSchemas:
         if version not in self._schemas:
@@ -122,6 +137,8 @@ class Renderer:
             return
         if prepared is not None:  # keys a schema-less subchart ignores (render/subchart_keys.py)
             out.problems += [unread_value_problem(out.id, u) for u in unread_subchart_values(prepared.path, values)]
+        # alert rules and dashboard queries (Prometheus' own parser), Alertmanager webhook URLs
+        out.problems += monitoring_problems(out, list(spec.values_files), values, self.root, self.promtool)
         if self.use_schemas:
             self._check_schemas(out, version)
 

@@ -4,12 +4,12 @@ A linear script of the deploy's own stages, ending at another target:
 load and validate the hub (as deploy does) -> its release spec (its chart, its values files in order)
 re-aimed at the local cluster as a release of its own (`preview-<cluster>-<hub>`, in a namespace of that
 name, so previews of several hubs coexist with the local fleet) -> open the local cluster -> import the
-images -> one step through the engine: deploy's ReleaseDeployer (the values pipeline with its last layer
-holding what the local cluster must hold and, for a preview, the cloud-only parts: see
-`deployer.local.preview_values`; values layered by `render/inputs.py::ready_release`), the pod watch failing
-at once on a pod that cannot start, then the
-local claim for NFS homes, health and the user test (with the hub's default profile when it has a
-profileList).
+images -> the local claim for NFS homes (before the release: pods mounting it would wait for it) -> one
+step through the engine: deploy's ReleaseDeployer (the values pipeline with its last layer holding what the
+local cluster must hold and, for a preview, the cloud-only parts: see `deployer.local.preview_values`; values
+layered by `render/inputs.py::ready_release`, made before the local cluster is asked), the pod watch failing
+at once on a pod that cannot start, then health and the user test (with the hub's default profile named
+when it has a profileList).
 
 Secrets: an encrypted values file is decrypted when an age key is available, else its keys are kept with
 placeholder values by type (as `render` does), and the report says so once. A preview again updates the
@@ -18,7 +18,6 @@ same release; `--rm` removes the release and its namespace (the namespace's volu
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import re
 from collections.abc import Callable
@@ -118,24 +117,21 @@ def require_local_up(local_dir: Optional[Path]) -> None:
                             hint="`deployer local down && deployer local up` starts it with its node")
 
 
-def _home_claim_hook(access, runner: ProcessRunner):
-    """After the release: the local claim `home-nfs` the hub's NFS homes become (when the preview layer
-    said so), before health and the user test start a user server."""
+def _make_home_claim(kube, namespace: str) -> None:
     from deployer.local.preview_values import HOME_CLAIM
-    from deployer.run.cluster_connection import kube_for
+
+    kube.ensure_claim(namespace, HOME_CLAIM, HOME_CLAIM_SIZE, ["ReadWriteMany"],
+                      {"app.kubernetes.io/managed-by": "deployer-preview"})
+
+
+def _home_claim_hook():
+    """After the release: the report names the local claim `home-nfs` the hub's NFS homes became (made
+    before the release, when the preview layer said so)."""
+    from deployer.local.preview_values import HOME_CLAIM
 
     async def hook(spec: ReleaseSpec, outcome: Outcome, ctx) -> None:
-        if not outcome.details.get("home_claim"):
-            return
-        ctx.progress(f"making the local claim {HOME_CLAIM}")
-
-        def make() -> None:
-            with kube_for(access, runner, 10.0) as kube:
-                kube.ensure_claim(spec.namespace, HOME_CLAIM, HOME_CLAIM_SIZE, ["ReadWriteMany"],
-                                  {"app.kubernetes.io/managed-by": "deployer-preview"})
-
-        await asyncio.to_thread(make)
-        outcome.details["home_claim"] = f"{HOME_CLAIM} (a local volume in place of the NFS share)"
+        if outcome.details.get("home_claim"):
+            outcome.details["home_claim"] = f"{HOME_CLAIM} (a local volume in place of the NFS share)"
 
     return hook
 
@@ -145,7 +141,6 @@ def preview(request: PreviewRequest, runner: ProcessRunner, on_event: Callable[[
     """Deploy the preview, check its health and run the user test: one step of the engine."""
     from deployer.local.cluster import LocalCluster
     from deployer.local.images import ensure_images, import_images
-    from deployer.render.inputs import ready_release
     from deployer.render.placeholders import PlaceholderReader
     from deployer.run.cluster_connection import open_cluster
     from deployer.run.health import HealthOptions, after_deploy_health
@@ -154,12 +149,15 @@ def preview(request: PreviewRequest, runner: ProcessRunner, on_event: Callable[[
     from deployer.toolchain import find_tool
 
     aim = target(request)
-    require_local_up(request.local_dir)
     sops = Sops(runner)
     helm_binary = find_tool("helm")
     # deploy's values reader; an encrypted file without a key: its keys with placeholder values, as render does
     reader = PlaceholderReader(sops, {}, decrypt=True)
     reader.preview = True  # the last local layer also makes the hub's cloud-only parts local
+    # the chart and the values first (offline): a hub whose chart cannot be made here is refused before
+    # anything touches the local cluster, whether it is up or not
+    ready = ready_chart_and_values(request, aim, reader, runner, helm_binary)
+    require_local_up(request.local_dir)
     with open_cluster(request.root, aim.local, runner, request.options.work_dir, sops=sops,
                       helm_binary=helm_binary) as conn:
         access = conn.access
@@ -167,17 +165,16 @@ def preview(request: PreviewRequest, runner: ProcessRunner, on_event: Callable[[
         import_images(runner, node.layout.containerd_socket, ensure_images(runner))
         with conn.kube(10.0) as kube:  # the namespace says whose preview it is (what --rm may delete)
             kube.ensure_namespace(aim.spec.namespace, {PREVIEW_LABEL: f"{aim.source.name}.{request.hub}"})
+            if ready.home_claim:  # before the release: its pods that mount it (homes, reporters) wait for none
+                _make_home_claim(kube, aim.spec.namespace)
         health = HealthOptions(retries=request.health_retries, interval=request.health_interval,
                                user_test=request.user_test)
-        hooks = (_home_claim_hook(access, runner), after_deploy_health(health)(aim.local, access, runner))
+        hooks = (_home_claim_hook(), after_deploy_health(health)(aim.local, access, runner))
         deployer = ReleaseDeployer(conn.helm, sops, runner, helm_binary, request.options, hooks,
                                    probe=reachability_probe(access, runner), explain=failure_explainer(access, runner),
                                    pod_watch=kube_pod_watch(access, runner))
 
         async def action(ctx) -> Outcome:
-            ctx.progress("preparing chart and values")
-            ready = await asyncio.to_thread(ready_release, aim.spec, reader, request.options.charts, runner,
-                                            helm_binary)
             try:
                 return await deployer.deploy(ready, ctx)
             finally:
@@ -190,6 +187,21 @@ def preview(request: PreviewRequest, runner: ProcessRunner, on_event: Callable[[
         on_note(f"no age key for {', '.join(sorted(set(reader.placeholders)))}: its values are placeholders by type "
                 "(as `deployer render` does)")
     return report
+
+
+def ready_chart_and_values(request: PreviewRequest, aim: PreviewTarget, reader, runner: ProcessRunner,
+                           helm_binary: Path):
+    """The hub's chart with its dependencies, and its values layered (deploy's `ready_release`); a chart that
+    cannot be made from this repository and the chart repository (a dependency pinned at a version the
+    chart repository lacks, an override that does not load) is NotPreviewable, named with why."""
+    from deployer.render.inputs import prepare_release_chart, ready_release
+
+    try:
+        chart = prepare_release_chart(aim.spec, request.options.charts, runner, helm_binary)
+    except DeployerError as e:
+        raise NotPreviewable(f"hub `{request.hub}` of `{request.cluster}` cannot be deployed here: {e.message}",
+                             hint=e.hint) from e
+    return ready_release(aim.spec, reader, request.options.charts, runner, helm_binary, {aim.spec.id: chart})
 
 
 @dataclass

@@ -23,6 +23,7 @@ from deployer.adapters.sops import Sops
 from deployer.config.models import Cluster
 from deployer.errors import DeployerError
 from deployer.plan.deploy_order import SUPPORT
+from deployer.run.alerts import read_alerts
 from deployer.run.cluster_connection import kube_for, open_cluster_async
 from deployer.run.engine import run_each, run_each_async
 from deployer.run.health import REQUESTS_PER_ATTEMPT, HealthOptions, HubChecker, HubHealth
@@ -46,6 +47,17 @@ class HubStatus:
     drifted: list[str] = field(default_factory=list)  # objects that differ from the release manifest
     error: str = ""
     kind: str = "hub"
+    # the alerts Prometheus holds for this hub (for the support row: those about no hub); with health only
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    alerts_error: str = ""
+
+    def alerts_text(self) -> str:
+        if self.alerts_error:
+            return f"not read: {self.alerts_error}"
+        firing = [a["name"] for a in self.alerts if a["state"] == "firing"]
+        pending = [a["name"] for a in self.alerts if a["state"] != "firing"]
+        return "; ".join(part for part in (f"{len(firing)} firing: {', '.join(firing)}" if firing else "",
+                                          f"{len(pending)} pending: {', '.join(pending)}" if pending else "") if part)
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -155,13 +167,19 @@ async def _gather(cluster: Cluster, helm: Helm, access, runner: ProcessRunner, r
     async def _health(kube: Kube) -> list[HubHealth]:
         checker = HubChecker(kube, cluster.name, HealthOptions(retries=0, request_timeout=options.request_timeout))
         try:
-            pods, claims, events, nodes = await asyncio.gather(
+            pods, claims, events, nodes, alerts = await asyncio.gather(
                 asyncio.to_thread(kube.pods_by_namespace), asyncio.to_thread(kube.claims_by_namespace),
-                asyncio.to_thread(kube.events_by_namespace), asyncio.to_thread(kube.nodes))
+                asyncio.to_thread(kube.events_by_namespace), asyncio.to_thread(kube.nodes),
+                asyncio.to_thread(read_alerts, kube, options.request_timeout))
         except DeployerError as e:
             for row in rows.values():
                 row.health, row.health_detail = "unknown", e.message
             return []
+        hub_names = [n for n, r in rows.items() if r.kind == "hub"]
+        for name, row in rows.items():
+            found = alerts.for_hub(name) if row.kind == "hub" else alerts.not_of(hub_names)
+            row.alerts = [a.to_json() for a in found]
+            row.alerts_error = (alerts.error or "") if row.kind == "support" else ""
 
         async def one(name: str) -> HubHealth:
             return await asyncio.to_thread(checker.check_once, cluster.hub(name),

@@ -6,7 +6,9 @@
 2. user:     with the token of the `deployer-user-test` service (its role: admin:users, tokens, servers,
              access:servers; the chart keeps its token in the Secret `hub`), create a temporary user and
              give it a token of its own, scoped to that user's server only, expiring in 15 minutes;
-3. start:    the user starts its server (POST /hub/api/users/<name>/server);
+3. start:    the user starts its server (POST /hub/api/users/<name>/server); on a hub with a `profileList`
+             (read from the chart's values in the Secret `hub`), with its default profile and each of its
+             options' default choice named (`plan/profile_choice.py`), as a user pressing Start gets;
 4. ready:    wait until the hub says the server is ready;
 5. kernel:   start a kernel through the Jupyter server's REST API, run a short piece of Python through
              the kernel's websocket, check its output, delete the kernel; the same code writes a file
@@ -22,6 +24,7 @@ pod's last log lines.
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -33,6 +36,7 @@ from deployer.adapters.jupyterhub import Answer, Http, HubCallFailed, run_code  
 from deployer.adapters.port_forward import PortForwardFailed, port_forward
 from deployer.errors import DeployerError
 
+from deployer.plan.profile_choice import ProfileChoice, default_profile
 from deployer.plan.user_test_service import HUB_SECRET, PROXY_SERVICE, SERVICE, SERVICE_TOKEN_KEY
 
 CODE = "import sys\nprint(6 * 7, sys.version_info[0])"
@@ -87,9 +91,11 @@ class UserTestResult:
     pod_log: list[str] = field(default_factory=list)
     cleanup: str = ""
     seconds: float = 0.0
+    profile: Optional[dict[str, Any]] = None  # the profileList entry the server started with, if any
 
     def to_json(self) -> dict[str, Any]:
         return {"hub": self.hub, "user": self.user, "ok": self.ok, "seconds": round(self.seconds, 2),
+                "profile": self.profile,
                 "reason": self.reason or None, "phases": [p.to_json() for p in self.phases],
                 "pod_log": self.pod_log, "cleanup": self.cleanup}
 
@@ -108,6 +114,7 @@ class UserTest:
         self.work_dir = work_dir
         self.options = options or UserTestOptions()
         self.user = USER_PREFIX + secrets.token_hex(4)
+        self.profile: Optional[ProfileChoice] = None  # the profile the server starts with (run() reads it)
 
     def run(self) -> UserTestResult:
         result = UserTestResult(self.ns, self.user)
@@ -121,6 +128,9 @@ class UserTest:
             result.reason = (f"the hub registers no `{SERVICE}` service (no {SERVICE_TOKEN_KEY} in the Secret "
                              f"{HUB_SECRET}); the chart's values must add it (deployer.plan.user_test_service.service_values)")
             return result
+        self.profile = self._profile()
+        if self.profile:
+            result.profile = self.profile.user_options()
         try:
             with self.connect() as base:
                 http = Http(base, self.options.request_timeout)
@@ -140,6 +150,16 @@ class UserTest:
             result.reason = e.message
         result.seconds = time.monotonic() - started
         return result
+
+    def _profile(self) -> Optional[ProfileChoice]:
+        """The default profile of the hub's `profileList` (the chart's values, in the Secret `hub`)."""
+        import yaml
+
+        try:
+            text = self.kube.secret_document(self.ns, HUB_SECRET, "values.yaml")
+            return default_profile(yaml.safe_load(text)) if text else None
+        except (DeployerError, yaml.YAMLError):
+            return None
 
     def connect(self):
         """A base URL that reaches the hub's public proxy, for the block (a port-forward)."""
@@ -226,10 +246,12 @@ class UserTest:
         return f"user {self.user} with a token scoped to its server", a.json()["token"]
 
     def _start(self, http: Http, token: str, u: str):
-        a = http.call("POST", f"/hub/api/users/{u}/server", token, {})
+        options = self.profile.user_options() if self.profile else {}
+        a = http.call("POST", f"/hub/api/users/{u}/server", token, options)
+        chosen = f" with {self.profile.describe()}" if self.profile else ""
         if a.status not in (201, 202):
-            raise PhaseFailed(f"starting the server answered {a.status}: {a.brief()}")
-        return ("spawned" if a.status == 201 else "spawn pending"), None
+            raise PhaseFailed(f"starting the server{chosen} answered {a.status}: {a.brief()}")
+        return ("spawned" if a.status == 201 else "spawn pending") + chosen, None
 
     def _server(self, http: Http, token: str, u: str) -> Optional[dict]:
         a = http.call("GET", f"/hub/api/users/{u}", token)
@@ -304,6 +326,20 @@ class UserTest:
         except (HubCallFailed, PortForwardFailed) as e:
             return f"could not delete user {self.user}: {e.message} (delete it by hand)"
 
+    def _explain_from_hub(self, result: UserTestResult) -> None:
+        """No server pod (the spawn failed before or after making one): what the hub logged about the user."""
+        try:
+            hubs = self.kube.pods(self.ns, "component=hub")
+            lines = self.kube.pod_log(self.ns, hubs[0].name, tail_lines=HUB_LOG_LINES) if hubs else []
+        except DeployerError:
+            return
+        said = spawn_log(lines, self.user)
+        if said:
+            result.pod_log = [f"hub: {line}" for line in said]
+            errors = [line for line in said if line.startswith("[E ") or _EXCEPTION.match(line)]
+            if errors:
+                result.reason += f"; the hub logged: {errors[-1].strip()[:400]}"
+
     def _explain(self, result: UserTestResult) -> None:
         """The user server pod's state, events and last log lines, when there is a pod."""
         from deployer.checks.hub_findings import explain_pod, recent_warnings
@@ -314,6 +350,7 @@ class UserTest:
         except DeployerError:
             return
         if not pods:
+            self._explain_from_hub(result)
             return
         pod = pods[0]
         try:
@@ -334,6 +371,26 @@ class UserTest:
             result.pod_log = self.kube.pod_log(self.ns, pod.name, tail_lines=15)
         except DeployerError:
             result.pod_log = []
+
+
+_EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit)\b")
+HUB_LOG_LINES = 200  # the hub's last log lines searched for what it said about the test's user
+
+
+def spawn_log(lines: list[str], user: str, keep: int = 15) -> list[str]:
+    """What the hub logged about `user`: each line naming it, with the traceback that follows such a line
+    (indented lines, `Traceback ...`, and the exception's own line); the last `keep`."""
+    out: list[str] = []
+    inside = False
+    for line in lines:
+        if user in line:
+            out.append(line)
+            inside = True
+        elif inside and (line.startswith((" ", "\t", "Traceback")) or _EXCEPTION.match(line)):
+            out.append(line)
+        else:
+            inside = False
+    return out[-keep:]
 
 
 def run_user_tests(conn, hubs: list[str], options: UserTestOptions, work_dir: Path,

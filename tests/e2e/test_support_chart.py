@@ -249,6 +249,39 @@ def _containers(doc: dict) -> list[dict]:
     return [*spec.get("initContainers", []), *spec.get("containers", [])]
 
 
+def test_alert_routing_becomes_alertmanagers_configuration_in_a_secret(helm, support):
+    values = {"alertRouting": {"receivers": {"oncall": {"webhookUrl": "https://hooks.example.org/a"},
+                                             "chat": {"webhookUrl": "https://chat.example.org/b", "sendResolved": False}},
+                               "receiver": "chat",
+                               "routes": [{"receiver": "oncall", "matchers": ['severity="critical"'], "continue": True}]}}
+    objs = docs(helm.template(support.path, values))
+    config = yaml.safe_load(one(objs, "Secret", "support-alertmanager-config")["stringData"]["alertmanager.yml"])
+    assert config == {
+        "receivers": [{"name": "null"},
+                      {"name": "chat", "webhook_configs": [{"url": "https://chat.example.org/b", "send_resolved": False}]},
+                      {"name": "oncall", "webhook_configs": [{"url": "https://hooks.example.org/a", "send_resolved": True}]}],
+        "route": {"receiver": "chat", "group_by": ["alertname", "cluster", "hub"], "group_wait": "30s",
+                  "group_interval": "5m", "repeat_interval": "4h",
+                  "routes": [{"receiver": "oncall", "matchers": ['severity="critical"'], "continue": True}]}}
+    pod = one(objs, "StatefulSet", "support-alertmanager")["spec"]["template"]["spec"]
+    assert {"name": "config", "secret": {"secretName": "support-alertmanager-config"}} in pod["volumes"]
+
+
+def test_alert_rules_reach_prometheus_with_for_set_per_cluster_or_not_at_all(helm, support):
+    objs = docs(helm.template(support.path, {"alertRules": {"for": {"JupyterHubHubDown": "2m"}}}))
+    rules = one(objs, "ConfigMap", "support-alert-rules")["data"]
+    assert sorted(rules) == ["jupyterhub.yml", "nodes.yml", "prometheus.yml", "volumes.yml"]
+    jupyterhub = {r["alert"]: r for r in yaml.safe_load(rules["jupyterhub.yml"])["groups"][0]["rules"]}
+    assert jupyterhub["JupyterHubHubDown"]["for"] == "2m" and jupyterhub["JupyterHubProxyDown"]["for"] == "5m"
+    server = one(objs, "Deployment", "support-prometheus-server")["spec"]["template"]["spec"]
+    mounts = {m["mountPath"] for c in server["containers"] for m in c.get("volumeMounts", [])}
+    assert "/etc/support-alert-rules" in mounts
+    config = yaml.safe_load(one(objs, "ConfigMap", "support-prometheus-server")["data"]["prometheus.yml"])
+    assert "/etc/support-alert-rules/*.yml" in config["rule_files"]
+    off = docs(helm.template(support.path, {"alertRules": {"enabled": False}}))
+    assert one(off, "ConfigMap", "support-alert-rules").get("data") in (None, {})
+
+
 # --- every key changes what is rendered, or is refused ------------------------------------------
 
 # Everything the chart's own templates can render, switched on, so that a key below a switch matters.
@@ -267,6 +300,7 @@ ALL_ON: dict = {
                                                                         "password": "p"}},
     "fluent-bit": {"enabled": True, "config": {"outputs": STDOUT_OUTPUT}},
     "grafana": {"adminPassword": "fixed", "ingress": {"hosts": ["grafana.example.org"]}},
+    "alertRouting": {"receivers": {"oncall": {"webhookUrl": "https://hooks.example.org/walk"}}},
 }
 
 # Values for schema nodes whose type alone does not say what a meaningful change is.
@@ -280,6 +314,15 @@ SPECIAL: dict[str, list[Any]] = {
     "clusterEntrypoint": [None],
     "fluent-bit.config.outputs": ["[OUTPUT]\n    Name null\n"],
     "grafana.datasources": [{"walk.yaml": {"apiVersion": 1, "datasources": [{"name": "walk", "type": "loki"}]}}],
+    "alertRouting.receivers": [{"walk": {"webhookUrl": "https://hooks.example.org/other", "sendResolved": False}}],
+    "alertRouting.receiver": ["oncall"],
+    "alertRouting.routes": [[{"receiver": "oncall", "matchers": ['severity="critical"'], "continue": True}]],
+    "alertRouting.groupWait": ["1m"],
+    "alertRouting.groupInterval": ["1m"],
+    "alertRouting.repeatInterval": ["1h"],
+    # each alert's `for:` (the schema names every alert the chart ships)
+    **{f"alertRules.for.{alert}": ["1m"] for alert in json.loads((CHART / "values.schema.json").read_text())[
+        "properties"]["alertRules"]["properties"]["for"]["properties"]},
 }
 
 
@@ -349,7 +392,8 @@ def _refused_by_validate(tmp_path: Path, values: dict, provider: str = "aws") ->
 
     path = tmp_path / "support.values.yaml"
     path.write_text(yaml.safe_dump(values))
-    return bool(check_support_values(provider, [FileReader(tmp_path).read(path)], schema_keys(CHART) or {}))
+    problems = check_support_values(provider, [FileReader(tmp_path).read(path)], schema_keys(CHART) or {})
+    return any(p.severity == "error" for p in problems)  # a warning refuses nothing
 
 
 def test_every_key_the_support_schema_accepts_changes_the_rendered_objects_or_is_refused(helm, support, tmp_path):

@@ -116,20 +116,28 @@ HUB_USER = User("jupyterhub", 1000, 1000, "/srv/jupyterhub", group="jupyterhub")
 
 HUB = Recipe(
     name="k8s-hub", version=JUPYTERHUB_CHART_VERSION, kind="python", base=PYTHON_BASE,
-    # What the chart's hub config imports (kubespawner, kubernetes_asyncio via kubespawner, yaml,
-    # tornado's curl client = pycurl), the idle culler it runs as a service, and the authenticators
-    # the upstream hub image ships. Database drivers for MySQL/PostgreSQL are left out: local hubs use sqlite.
+    # What production's hub image has (2i2c's pilot-hub: FROM jupyterhub/k8s-hub:4.3.3, then pip installs
+    # jupyterhub-fancy-profiles and jupyterhub-usage-quotas), so a hub's extraConfig that imports from it runs
+    # here as there: the chart's own config (kubespawner, kubernetes_asyncio, yaml, tornado's curl client =
+    # pycurl), the idle culler it runs as a service, the authenticators k8s-hub ships (oauthenticator with its
+    # Google-groups and MediaWiki extras, tmp, first-use, native, LDAP, LTI, HMAC), fancy profiles (basehub's
+    # profile page) and the usage quotas (a hub service and a spawner hook). kubespawner 7.1.0: the newest,
+    # what pilot-hub's `pip install --force-reinstall` of usage-quotas (kubespawner>=7.0.0) resolves (k8s-hub
+    # 4.3.3 alone pins 7.0.0). Database drivers for MySQL/PostgreSQL are left out: local hubs use sqlite.
     pip=(
         f"jupyterhub=={JUPYTERHUB_VERSION}",
         "jupyterhub-kubespawner==7.1.0",
         "jupyterhub-idle-culler==1.4.0",
         "pycurl==7.45.7",
-        "oauthenticator==17.4.0",
+        "oauthenticator[googlegroups,mediawiki]==17.4.0",
         "jupyterhub-tmpauthenticator==1.0.0",
         "jupyterhub-firstuseauthenticator==1.1.1",
         "jupyterhub-nativeauthenticator==1.3.0",
         "jupyterhub-ldapauthenticator==2.0.2",
         "jupyterhub-ltiauthenticator==1.6.3",
+        "jupyterhub-hmacauthenticator==1.0",
+        "jupyterhub-fancy-profiles==0.6.0",
+        "jupyterhub-usage-quotas==0.1.4",
     ),
     users=(HUB_USER,),
     owned_dirs=(("/srv/jupyterhub", 1000, 1000),),

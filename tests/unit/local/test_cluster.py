@@ -90,6 +90,8 @@ def test_scheduler_and_kubelet_command_lines(tmp_path):
     assert s["leader-elect"] == "false" and s["secure-port"] == str(PORTS["scheduler"])
     k = flags(kubelet_args(Path("/bin/kubelet"), Layout(tmp_path)))
     assert (k["node-ip"], k["hostname-override"], k["root-dir"]) == (NODE_IP, NODE_NAME, str(tmp_path / "kubelet"))
+    # cAdvisor's container labels (namespace, pod, container) come from our private containerd
+    assert k["containerd"] == str(Layout(tmp_path).containerd_socket)
 
 
 def test_containerd_config_is_private_and_restricts_oom_score_adj(tmp_path):

@@ -232,3 +232,26 @@ def test_basehubs_parts_without_images_are_switched_off_last_when_on():
                           "/proc/filesystems, no module), so no NFS share can be mounted; nor is its nfs-ganesha "
                           "image here")
     assert last_layer({"jupyterhub": HELD}, REFS, "basehub").values == {}  # a chart without those parts
+
+
+def test_a_binderhub_beside_the_hub_is_switched_off_last_only_when_a_hub_turns_it_on():
+    layer = last_layer({"jupyterhub": HELD, "binderhub-service": {"enabled": False}}, REFS, "basehub")
+    assert layer.values == {} and layer.switched_off == []
+    layer = last_layer({"basehub": {"jupyterhub": HELD, "binderhub-service": {"enabled": True}}}, REFS, "daskhub")
+    assert layer.values == {"basehub": {"binderhub-service": {"enabled": False}}}
+    assert [o.line() for o in layer.switched_off] == [
+        "basehub.binderhub-service.enabled: no binderhub-service or BuildKit images here, and no image registry for "
+        "the images it would build"]
+
+
+def test_basehubs_nfs_helpers_are_switched_off_last_only_when_they_would_run():
+    helpers = {"dirsizeReporter": {"enabled": True, "image": "quay.io/yuvipanda/prometheus-dirsize-exporter:v3.3"},
+               "volumeReporter": {"enabled": False, "image": "quay.io/prometheus/node-exporter:v1.5.0"},
+               "shareCreator": {"enabled": True, "image": "deployer.local/busybox:1"}}
+    layer = last_layer({"jupyterhub": HELD, "nfs": {"enabled": True, **helpers}}, REFS, "basehub")
+    assert layer.values == {"nfs": {"dirsizeReporter": {"enabled": False}}}
+    assert [o.line() for o in layer.switched_off] == [
+        "nfs.dirsizeReporter.enabled: the home directories' size reporter: its image "
+        "quay.io/yuvipanda/prometheus-dirsize-exporter:v3.3 is not here"]
+    # no NFS homes: the reporters do not run, nothing to switch off
+    assert last_layer({"jupyterhub": HELD, "nfs": {"enabled": False, **helpers}}, REFS, "basehub").values == {}

@@ -123,11 +123,18 @@ def test_layers_are_filled_in_order_and_the_last_one_wins(tmp_path):
                                 "cloud": {"bucket": "b1"}}
 
 
-def test_the_support_stack_and_a_hub_without_a_domain_get_the_cluster_name_only():
-    for spec in (ReleaseSpec("c/support", "support", "support", "c", "support", None, ()),
-                 ReleaseSpec("c/h", "h", "h", "c", "basehub", None, (), hub="h")):
-        filled = layer_values(value_plan(spec), LayerSources(lambda p: {}, "basehub", ("jupyterhub",)))
-        assert [(layer.name, values) for layer, values in filled] == [("generated", {"global": {"clusterName": "c"}})]
+def test_a_hub_without_a_domain_gets_the_cluster_name_only():
+    spec = ReleaseSpec("c/h", "h", "h", "c", "basehub", None, (), hub="h")
+    filled = layer_values(value_plan(spec), LayerSources(lambda p: {}, "basehub", ("jupyterhub",)))
+    assert [(layer.name, values) for layer, values in filled] == [("generated", {"global": {"clusterName": "c"}})]
+
+
+def test_the_support_stack_gets_the_cluster_name_and_prometheus_labels_every_alert_with_it():
+    spec = ReleaseSpec("c/support", "support", "support", "c", "support", None, ())
+    filled = layer_values(value_plan(spec), LayerSources(lambda p: {}, "support", ("prometheus",)))
+    assert [(layer.name, values) for layer, values in filled] == [("generated", {
+        "global": {"clusterName": "c"},
+        "prometheus": {"server": {"global": {"external_labels": {"cluster": "c"}}}}})]
 
 
 # --- deploy, diff and render take the same layers ------------------------------------------------

@@ -99,3 +99,15 @@ def test_a_hubs_own_volume_of_the_home_claim_is_reused_and_null_entries_are_left
     assert c.KubeSpawner.volume_mounts == [
         mounts["1-shared-readonly-volumemount"],
         {"name": "shared-dir-pv", "mountPath": "/home/jovyan", "subPath": "{escaped_username}"}]
+
+
+def test_nfs_homes_replace_the_per_user_volume_as_the_jupyterhub_chart_4_3_3_configures_it(monkeypatch):
+    """The jupyterhub chart 4.3.3's dynamic storage names the claim `{pvc_name}` (KubeSpawner expands it to
+    claim-<user>): left in place, the user pod waited for a claim nobody makes (found by previewing corpus hubs)."""
+    c = run({"BASEHUB_NFS_HOME": "true"}, monkeypatch,
+            volumes={"volume-{user_server}": {"name": "volume-{user_server}",
+                                              "persistentVolumeClaim": {"claimName": "{pvc_name}"}}},
+            mounts={"volume-{user_server}": {"name": "volume-{user_server}", "mountPath": "/home/jovyan"}})
+    assert c.KubeSpawner.volumes == [{"name": "home", "persistentVolumeClaim": {"claimName": "home-nfs"}}]
+    assert c.KubeSpawner.volume_mounts == [
+        {"name": "home", "mountPath": "/home/jovyan", "subPath": "{escaped_username}"}]

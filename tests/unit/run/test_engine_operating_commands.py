@@ -138,6 +138,11 @@ class FakeKube:
     def nodes(self):
         return []
 
+    def service_get(self, namespace, service, port, path, params=None, timeout=None):  # no Prometheus here
+        from deployer.adapters.kube import ProxyResponse
+
+        return ProxyResponse(503, b'{"kind": "Status", "message": "no endpoints available for service"}')
+
     def close(self):
         pass
 

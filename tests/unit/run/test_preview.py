@@ -131,3 +131,17 @@ def test_quantities_and_what_a_server_reserves():
     layer = preview_layer({"singleuser": {"cpu": {"guarantee": 0.1, "limit": 2}, "memory": {"limit": "3G"}}},
                           "jupyterhub")
     assert layer.values == {"singleuser": {"memory": {"guarantee": "256M"}}}
+
+
+def test_storage_classes_of_the_cloud_give_way_to_the_local_default_one():
+    hub = {"jupyterhub": {"hub": {"db": {"pvc": {"storageClassName": "managed-premium"}}},
+                          "singleuser": {"storage": {"dynamic": {"storageClass": "gp3"}}}}}
+    layer = preview_layer(hub, "basehub")
+    final = merge_values(hub, layer.values)["jupyterhub"]
+    assert final["hub"]["db"]["pvc"]["storageClassName"] is None
+    assert final["singleuser"]["storage"]["dynamic"]["storageClass"] is None
+    assert [s.line() for s in layer.substituted] == [
+        "jupyterhub.hub.db.pvc.storageClassName: managed-premium -> (none: the local default StorageClass "
+        "deployer-local)",
+        "jupyterhub.singleuser.storage.dynamic.storageClass: gp3 -> (none: the local default StorageClass "
+        "deployer-local)"]

@@ -73,6 +73,7 @@ class FakeHub:
     def __init__(self) -> None:
         self.users: dict[str, dict] = {}
         self.calls: list[str] = []
+        self.bodies: list[str] = []  # the bodies of POST requests, in order
         self.proxy_unavailable = 0  # how many requests the proxy answers itself (the hub not routed yet)
         self.proxy_status = 503  # with this status
         hub = self
@@ -128,7 +129,7 @@ class FakeHub:
                 self._route("GET")
 
             def do_POST(self):
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                hub.bodies.append(self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode())
                 self._route("POST")
 
             def do_DELETE(self):
@@ -140,11 +141,17 @@ class FakeHub:
 
 
 class FakeKube:
-    """The service token in the Secret; no server pods."""
+    """The service token and the chart's values in the Secret; no server pods."""
+
+    values = "singleuser: {}\n"
 
     def secret_value(self, ns, name, key):
         assert (ns, name, key) == ("hub1", "hub", SERVICE_TOKEN_KEY)
         return "service-token"
+
+    def secret_document(self, ns, name, key):
+        assert (ns, name, key) == ("hub1", "hub", "values.yaml")
+        return self.values
 
     def pods(self, ns, selector=""):
         return []
@@ -294,3 +301,54 @@ def test_a_hub_whose_servers_get_no_home_volume_skips_the_home_phase(fake_hub, t
     result = HomeTest(fake_hub, tmp_path, kept=False, claims=()).run()
     assert result.ok, result.reason
     assert result.phases[-1].message.startswith("skipped: the user server has no home volume (singleuser.storage)")
+
+
+def test_a_hub_with_a_profile_list_starts_the_server_with_its_default_profile_named(fake_hub, tmp_path):
+    test = StandInTest(fake_hub, tmp_path, start_timeout=0.5)
+    test.kube.values = """singleuser:
+  profileList:
+  - display_name: Small (1 CPU)
+    profile_options:
+      image:
+        choices:
+          pangeo: {display_name: Pangeo}
+          scipy: {display_name: SciPy, default: true}
+        unlisted_choice: {enabled: true}
+  - display_name: Large
+    default: true
+    slug: big
+    profile_options:
+      image:
+        choices:
+          r: {display_name: R}
+          py: {display_name: Python, default: true}
+      resources:
+        unlisted_choice: {enabled: true}
+"""
+    result = test.run()
+    assert result.profile == {"profile": "big", "image": "py"}
+    start = next(p for p in result.phases if p.name == "start")
+    assert start.message == "spawn pending with profile `big` (image: py)"
+    assert _json.loads(fake_hub.bodies[2]) == {"profile": "big", "image": "py"}  # user, token, then the server
+
+
+def test_a_hub_without_a_profile_list_starts_the_server_with_no_options(fake_hub, tmp_path):
+    result = StandInTest(fake_hub, tmp_path, start_timeout=0.5).run()
+    assert result.profile is None
+    assert next(p for p in result.phases if p.name == "start").message == "spawn pending"
+    assert _json.loads(fake_hub.bodies[2]) == {}
+
+
+def test_what_the_hub_logged_about_a_failed_spawn_is_its_lines_naming_the_user_and_their_traceback():
+    from deployer.run.user_session import spawn_log
+
+    log = ["[I 18:30:00 JupyterHub log:192] 200 GET /hub/api/ (deployer-user-test@10.0.0.1)",
+           "[E 18:30:01 JupyterHub user:1002] Unhandled error starting deployer-test-ab12's server: boom",
+           "    Traceback (most recent call last):",
+           "      File \"/opt/venv/lib/kubespawner/spawner.py\", line 3000, in _start",
+           "ValueError: boom",
+           "[I 18:30:02 JupyterHub log:192] 200 GET /hub/api/users (deployer-user-test@10.0.0.1)",
+           "[W 18:30:03 JupyterHub base:1300] deployer-test-ab12's server failed to start"]
+    assert spawn_log(log, "deployer-test-ab12") == log[1:5] + log[6:]
+    assert spawn_log(log, "deployer-test-ab12", keep=2) == [log[4], log[6]]
+    assert spawn_log(log, "someone-else") == []
