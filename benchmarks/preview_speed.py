@@ -6,7 +6,7 @@ the whole cluster under 4 GiB RSS.
     .venv/bin/python benchmarks/preview_speed.py --state-dir DIR [--corpus ../shared/corpus/2i2c]
 
 Needs a local cluster up at DIR/local (`deployer local up --state-dir DIR`) with its images imported
-(`deployer local images --state-dir DIR`); leaves the previews and hubs it made removed, the cluster up.
+(`deployer local images --state-dir DIR`); removes the previews it made; the two fleet hubs and the cluster stay.
 """
 
 from __future__ import annotations

@@ -267,6 +267,10 @@ def _profile_images(profiles: list, ref: str, at: str) -> tuple[list, list[Subst
                 and not is_local_image(override["image"]):
             done.append(Substitution(f"{where}.kubespawner_override.image", override["image"], ref))
             override["image"] = ref
+            policy = override.get("image_pull_policy")
+            if policy is not None and policy != PULL_POLICY:  # `Always` would pull the local image: never there
+                done.append(Substitution(f"{where}.kubespawner_override.image_pull_policy", str(policy), PULL_POLICY))
+                override["image_pull_policy"] = PULL_POLICY
 
     for i, profile in enumerate(profiles):
         if not isinstance(profile, dict):

@@ -194,13 +194,15 @@ def test_the_charts_own_kubernetes_sd_jobs_find_every_target_and_all_are_up(loca
                     "kubernetes-service-endpoints/support-prometheus-node-exporter",
                     "kubernetes-service-endpoints/hub"}
             down = {k: v for k, v in jobs.items() if k in want and v != ["up"] * len(v)}
-            if want <= set(jobs) and not down:
+            # and the hub's own /hub/metrics, as a query sees it (every series of its `up` at 1)
+            status, doc = prometheus_query(base, f'up{{job="kubernetes-service-endpoints",namespace="{hub}",'
+                                                 'service="hub"}')
+            hub_up = [r["value"][1] for r in doc.get("data", {}).get("result", [])]
+            if want <= set(jobs) and not down and hub_up and set(hub_up) == {"1"}:
                 break
-            assert time.monotonic() < deadline, (sorted(want - set(jobs)), down,
+            assert time.monotonic() < deadline, (sorted(want - set(jobs)), down, hub_up,
                                                  [t.get("lastError") for t in targets if t["health"] != "up"])
             time.sleep(3)
-        status, doc = prometheus_query(base, f'up{{job="kubernetes-service-endpoints",namespace="{hub}",service="hub"}}')
-        assert status == 200 and doc["data"]["result"][0]["value"][1] == "1"
         status, doc = prometheus_query(base, f'jupyterhub_running_servers{{namespace="{hub}"}}')
         assert status == 200 and doc["data"]["result"], doc  # the hub's own /hub/metrics
 

@@ -255,3 +255,16 @@ def test_basehubs_nfs_helpers_are_switched_off_last_only_when_they_would_run():
         "quay.io/yuvipanda/prometheus-dirsize-exporter:v3.3 is not here"]
     # no NFS homes: the reporters do not run, nothing to switch off
     assert last_layer({"jupyterhub": HELD, "nfs": {"enabled": False, **helpers}}, REFS, "basehub").values == {}
+
+
+def test_a_profile_choice_that_pulls_its_image_always_gets_the_local_image_never_pulled():
+    profiles = [{"display_name": "Only", "profile_options": {"image": {"choices": {"geo": {"kubespawner_override": {
+        "image": "rocker/binder:4.3", "image_pull_policy": "Always", "default_url": "/rstudio"}}}}}}]
+    layer = last_layer({"jupyterhub": {**HELD, "singleuser": {**HELD["singleuser"], "profileList": profiles}}},
+                       REFS, "basehub")
+    held = layer.values["jupyterhub"]["singleuser"]["profileList"][0]["profile_options"]["image"]["choices"]["geo"]
+    assert held["kubespawner_override"] == {"image": REFS["singleuser"], "image_pull_policy": "Never",
+                                            "default_url": "/rstudio"}
+    at = "jupyterhub.singleuser.profileList[0].profile_options.image.choices.geo.kubespawner_override"
+    assert [s.line() for s in layer.substituted] == [f"{at}.image: rocker/binder:4.3 -> {REFS['singleuser']}",
+                                                     f"{at}.image_pull_policy: Always -> Never"]

@@ -108,3 +108,14 @@ def test_the_support_stack_with_its_alert_rules_and_a_good_receiver_renders_clea
     code, out = render(capsys, monkeypatch, tmp_path, state=state, support="alertRouting:\n  receiver: oncall\n", secret=secret)
     assert code == 0, out
     assert SECRET not in out
+
+
+def test_an_alert_rule_file_that_is_no_rule_file_is_refused_naming_the_key_and_why(capsys, monkeypatch, tmp_path,
+                                                                                   state):
+    broken = BAD_RULES.replace("sum(jupyterhub_running_servers) by (namespace) >", "up == 0").replace(
+        "for: 5m", "for: 5 minutes")
+    code, out = render(capsys, monkeypatch, tmp_path, state=state, support=broken)
+    assert code == 1
+    assert ("error: beta/support ConfigMap/support-prometheus-server (config/clusters/beta/support.values.yaml:3): "
+            "[alert-rules-invalid] alert rule file alerting_rules.yml: unknown unit \" minutes\" in duration "
+            "\"5 minutes\"") in out
