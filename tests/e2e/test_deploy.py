@@ -312,7 +312,10 @@ def test_unknown_hub_or_cluster_is_a_usage_error(repo):
 
 def test_deploy_support_stack(repo):
     root, folder, staging, prod = repo
-    proc = deployer(root, "deploy-support", "e2e", "--chart-repo", str(CHART_REPO), "--timeout", WAIT, "--output", "json")
+    # --force: the session's cluster `e2e` may hold this very support release already (the dashboards' and the
+    # alerts' modules deploy it with the same values), which the ledger rightly reports `unchanged`
+    proc = deployer(root, "deploy-support", "e2e", "--chart-repo", str(CHART_REPO), "--timeout", WAIT, "--force",
+                    "--output", "json")
     assert proc.returncode == 0, proc.stderr
     s = steps(report_of(proc, 0))["support"]
     assert s["state"] == "succeeded" and s["details"]["revision"] >= 1

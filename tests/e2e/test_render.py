@@ -364,7 +364,8 @@ def test_a_switch_turned_on_whose_chart_the_repository_lacks_is_refused_naming_f
         tmp_path, capsys, monkeypatch, chart_repo):
     repo = repository_without(tmp_path, chart_repo, "binderhub-service")
     monkeypatch.setenv("DEPLOYER_CHART_REPO", str(repo))
-    folder = make_cluster(tmp_path, "alpha", ["staging", "prod"])
+    # a cloud cluster: on a local one the last local layer switches binderhub-service off (no image here)
+    folder = make_cluster(tmp_path, "alpha", ["staging", "prod"], provider="kubeconfig")
     set_values(folder, "staging", {"binderhub-service": {"enabled": True, "config": {"BinderHub": {
         "image_prefix": "quay.io/org/staging-"}}}})
     code, payload = render_json(capsys, tmp_path, "alpha")
