@@ -112,3 +112,22 @@ def test_leaving_a_thread_pool_once_stopping_does_not_wait_for_a_blocked_thread(
         assert time.monotonic() - started < 3
     finally:
         release.set()
+
+
+def test_once_stopping_a_cleanup_runs_at_once_instead_of_queueing_behind_blocked_workers(policy):
+    # `status` against an API server that never answers: every worker blocked on a request, then the stop;
+    # the connection's cleanup (handed to the same executor) waited out their request timeouts (7.6 s)
+    release = threading.Event()
+    pool = policy.executor(1)
+    try:
+        pool.submit(release.wait, 30)
+        queued = pool.submit(lambda: "before the stop")
+        policy.signum = signal.SIGTERM  # what the handler records first
+        started = time.monotonic()
+        cleanup = pool.submit(lambda: "cleaned up")
+        assert cleanup.result(timeout=5) == "cleaned up"
+        assert time.monotonic() - started < 1
+        assert not queued.done()  # what was queued before the stop still waits (and is dropped at shutdown)
+    finally:
+        release.set()
+        pool.shutdown(wait=False, cancel_futures=True)
