@@ -207,13 +207,17 @@ def provisioner_build(library: str = PROVISIONER_LIBRARY_VERSION) -> GoBuild:
     """The local cluster's volume provisioner: a main package of ours (`deployer/local/provisioner/main.go`)
     over `sigs.k8s.io/sig-storage-lib-external-provisioner`, run on the host like the other components."""
     major = library.split(".")[0]
-    go_mod = (
-        "module deployer.local/build/volume-provisioner\n\n"
-        "go 1.26.0\n\n"
-        f"require sigs.k8s.io/sig-storage-lib-external-provisioner/v{major} v{library}\n"
-    )
-    return GoBuild(tool="volume-provisioner", version=f"{library}-{PROVISIONER_REVISION}", go_mod=go_mod,
-                   packages=(".",), binaries=("volume-provisioner",), main_go=PROVISIONER_MAIN.read_text())
+    return _our_main_build("volume-provisioner", "1.26.0",
+                           f"sigs.k8s.io/sig-storage-lib-external-provisioner/v{major} v{library}",
+                           f"{library}-{PROVISIONER_REVISION}", PROVISIONER_MAIN)
+
+
+def _our_main_build(tool: str, go: str, requires: str, version: str, main: Path) -> GoBuild:
+    """A main package of ours (`main`) over one module it requires (`requires`: "<module> v<version>"),
+    built into the one binary `tool`."""
+    go_mod = f"module deployer.local/build/{tool}\n\ngo {go}\n\nrequire {requires}\n"
+    return GoBuild(tool=tool, version=version, go_mod=go_mod, packages=(".",), binaries=(tool,),
+                   main_go=main.read_text())
 
 
 # Grafana's dashboard schema, as Grafana's Foundation SDK for Go decodes a dashboard strictly: our
@@ -225,13 +229,8 @@ DASHBOARD_CHECK_MAIN_SHA256 = "f6a4365a1f38d7eb1b841d9333ad65d6f3b643668d9933047
 
 
 def dashboard_check_build(sdk: str = GRAFANA_SDK_VERSION) -> GoBuild:
-    go_mod = (
-        "module deployer.local/build/grafana-dashboard-check\n\n"
-        "go 1.21\n\n"
-        f"require github.com/grafana/grafana-foundation-sdk/go v{sdk}\n"
-    )
-    return GoBuild(tool="grafana-dashboard-check", version=f"{sdk}-{DASHBOARD_CHECK_REVISION}", go_mod=go_mod,
-                   packages=(".",), binaries=("grafana-dashboard-check",), main_go=DASHBOARD_CHECK_MAIN.read_text())
+    return _our_main_build("grafana-dashboard-check", "1.21", f"github.com/grafana/grafana-foundation-sdk/go v{sdk}",
+                           f"{sdk}-{DASHBOARD_CHECK_REVISION}", DASHBOARD_CHECK_MAIN)
 
 
 # every build by name: `deployer tools install` (the pins' package names), the images that carry a
