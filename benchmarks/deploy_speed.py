@@ -38,7 +38,7 @@ def main() -> None:
     from deployer.adapters.charts import prepare_chart
     from deployer.adapters.process import ProcessRunner
     from deployer.local.cluster import LocalCluster
-    from deployer.plan.values import generated_values
+    from deployer.plan.computed_layers import generated_values
     from deployer.toolchain import find_tool
 
     helm = find_tool("helm")

@@ -25,7 +25,7 @@ def main() -> int:
     from deployer.adapters.process import ProcessRunner
     from deployer.local.cluster import LocalCluster
     from deployer.local.images import ensure_images, image_refs, import_images
-    from deployer.local.values import hub_values
+    from deployer.local.layers import hub_values
     from deployer.run.user_session import UserTest
     from deployer.toolchain import find_tool
 

@@ -13,7 +13,7 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from deployer.plan.values import merge_values
+from deployer.plan.values_merge import merge_values
 
 MAX_BYTES = 5 * 1024 * 1024  # a values.yaml larger than this is not a chart's
 

@@ -23,7 +23,8 @@ from deployer.config.file_reader import is_secret_name
 from deployer.config.models import Cluster, Hub, RemoteChart, Stage
 from deployer.config.yamlload import YamlProblem, decode, load_json, load_yaml
 from deployer.paths import CLUSTERS_DIR
-from deployer.plan.release_values import ValuePlan, cluster_release_spec, value_plan
+from deployer.plan.release_spec import cluster_release_spec
+from deployer.plan.value_layers import value_plan, ValuePlan
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -174,7 +175,7 @@ class _Digests:
 
 
 def release_inputs(snapshot: Snapshot) -> dict[str, ReleaseInputs]:
-    """Per release: its inputs, the values files and their order as `deployer.plan.release_values`
+    """Per release: its inputs, the values files and their order as `deployer.plan.value_layers`
     lays them out for deploy (the order of the layers is an input too)."""
     digests = _Digests(snapshot)
     releases: dict[str, ReleaseInputs] = {}

@@ -7,7 +7,7 @@ From a cluster's model this decides, without running anything:
   share a state), rendered as a `-backend-config` file;
 - where the cluster's working folder lives;
 and it reads Terraform's JSON (`terraform show -json`, `terraform output -json`) into a plan
-summary and the outputs worth saving (which `deployer.plan.values.terraform_values` turns into
+summary and the outputs worth saving (which `deployer.plan.computed_layers.terraform_values` turns into
 the values layer `deployer deploy` uses).
 """
 
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from deployer.config.models import Cluster, Provider
-from deployer.plan.values import terraform_values  # noqa: F401 (the outputs as a values layer live there)
+from deployer.plan.computed_layers import terraform_values  # noqa: F401 (the outputs as a values layer live there)
 from deployer.redact import leaf_strings
 
 TFVARS_SUFFIX = ".tfvars.json"

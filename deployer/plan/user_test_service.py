@@ -1,6 +1,6 @@
 """The user test's service on a hub, as chart values (pure data): `deployer health --user-test`
 (`run/user_session.py`) logs in as this service, and the local cluster's values layer registers it
-(`local/values.py`)."""
+(`local/layers.py`)."""
 
 from __future__ import annotations
 

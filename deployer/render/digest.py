@@ -10,7 +10,7 @@ digest is computed from exactly those, as data, never from a list of deployer's 
   preparing the chart fails: `adapters/chart_repo.py`). Not the archive's bytes: `status` and
   `plan-upgrade --against cluster` compute the same digest as `deploy` with or without a local
   chart repository at hand;
-- each values layer's data, in order (`deployer.plan.release_values` decides them): the generated
+- each values layer's data, in order (`deployer.plan.value_layers` decides them): the generated
   layer, the local cluster's layer, the terraform outputs, and each values file as parsed (so a
   comment or a key order counts for nothing). An encrypted file counts by a digest of its
   ciphertext: its plaintext is never decrypted for the digest, nor put in it;
@@ -35,7 +35,8 @@ from deployer import __version__
 from deployer.config.file_reader import is_secret_name
 from deployer.config.models import Cluster, RemoteChart
 from deployer.config.yamlload import YamlProblem, decode, load_yaml
-from deployer.plan.release_values import ReleaseSpec, ValuePlan, layer_values, value_plan
+from deployer.plan.release_spec import ReleaseSpec
+from deployer.plan.value_layers import layer_values, value_plan, ValuePlan
 from deployer.render.inputs import ValuesReader
 from deployer.render.kube_schema import DEFAULT_KUBERNETES_VERSION
 

@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 from deployer.errors import DeployerError
 from deployer.render.model import RenderedObject, RenderProblem
-from deployer.plan.release_values import ReleaseSpec
+from deployer.plan.release_spec import ReleaseSpec
 
 
 class ManifestError(DeployerError):

@@ -1,5 +1,5 @@
 """A release's inputs, each read once: its spec (paths and names), its chart prepared with its
-dependencies, and its values layered in the order `deployer.plan.release_values` decides (plain
+dependencies, and its values layered in the order `deployer.plan.value_layers` decides (plain
 files parsed, encrypted ones decrypted in memory, each file at most once per run).
 
 deploy, diff and render (the stages of `render/pipeline.py`) all take a
@@ -23,7 +23,8 @@ from deployer.config.models import Cluster, RemoteChart
 from deployer.config.yamlload import YamlProblem, decode, load_yaml
 from deployer.errors import ConfigError, DeployerError
 from deployer.plan.deploy_order import PlannedRelease
-from deployer.plan.release_values import LayerSources, ReleaseSpec, ValuePlan, cluster_release_spec, release_values
+from deployer.plan.release_spec import cluster_release_spec, ReleaseSpec
+from deployer.plan.value_layers import LayerSources, release_values, ValuePlan
 
 if TYPE_CHECKING:
     from deployer.adapters.process import ProcessRunner
@@ -62,23 +63,23 @@ def helm_chart_source(spec: ReleaseSpec, prepared: Optional[PreparedChart]) -> C
 
 
 def local_layer(spec: ReleaseSpec, name: str):
-    """The local cluster's values layer for this release (deployer.local.values), or None elsewhere."""
+    """The local cluster's values layer for this release (deployer.local.layers), or None elsewhere."""
     if spec.provider != "local":
         return None
-    from deployer.local.values import layer_for
+    from deployer.local.layers import layer_for
 
     return layer_for(name, support=spec.hub is None, hubs=list(spec.cluster_hubs))
 
 
 def local_substitute(spec: ReleaseSpec, prepared: Optional[PreparedChart],
                      report: Optional[dict[str, Any]] = None, preview: bool = False):
-    """The local cluster's last values layer for a hub (deployer.local.values.last_layer; for a preview
-    of a fleet hub, deployer.local.preview_values.preview_layer before it), as the function of the layers
+    """The local cluster's last values layer for a hub (deployer.local.layers.last_layer; for a preview
+    of a fleet hub, deployer.local.preview_layer.preview_layer before it), as the function of the layers
     before it that `LayerSources.substitute` takes; None elsewhere. What it substitutes and switches off
     goes into `report` (`substituted`, `switched_off`: one line each; `home_claim` for a preview)."""
     if spec.provider != "local" or spec.hub is None:
         return None
-    from deployer.local.values import HUB_NESTING
+    from deployer.local.layers import HUB_NESTING
 
     name = chart_name(spec, prepared)
     if name not in HUB_NESTING:
@@ -87,14 +88,14 @@ def local_substitute(spec: ReleaseSpec, prepared: Optional[PreparedChart],
     def substitute(below: dict[str, Any]) -> dict[str, Any]:
         from deployer.local.chart_defaults import chart_defaults
         from deployer.local.images import image_refs
-        from deployer.local.values import last_layer
-        from deployer.plan.values import merge_values
+        from deployer.local.layers import last_layer
+        from deployer.plan.values_merge import merge_values
 
         defaults = chart_defaults(prepared.path) if prepared is not None else {}
         effective = merge_values(defaults, below)
         substituted, switched_off, own = [], [], {}
         if preview:
-            from deployer.local.preview_values import preview_layer
+            from deployer.local.preview_layer import preview_layer
 
             cloud = preview_layer(effective, name)
             own, effective = cloud.values, merge_values(effective, cloud.values)
@@ -177,7 +178,7 @@ def chart_dependencies(chart: Path) -> list[str]:
 
 def saved_outputs(root: Path, cluster: str, env: Optional[Mapping[str, str]] = None) -> dict[str, Any]:
     """The outputs `provision apply`/`output` saved for a cluster ({} when none): the terraform
-    outputs layer (`deployer.plan.values.terraform_values`)."""
+    outputs layer (`deployer.plan.computed_layers.terraform_values`)."""
     import json
     import os
 
@@ -278,7 +279,7 @@ class ValuesReader:
     def layer_sources(self, spec: ReleaseSpec, prepared: Optional[PreparedChart],
                       read: Optional[Callable[[Path], dict[str, Any]]] = None,
                       report: Optional[dict[str, Any]] = None) -> LayerSources:
-        """What fills the release's layers (deployer.plan.release_values decides which, in which order);
+        """What fills the release's layers (deployer.plan.value_layers decides which, in which order);
         `report` gets what the local cluster's last layer substituted and switched off."""
         name = chart_name(spec, prepared)
         local = local_layer(spec, name)

@@ -24,8 +24,9 @@ from deployer import __version__
 from deployer.config.models import Cluster
 from deployer.errors import DeployerError
 from deployer.plan.deploy_order import PlannedRelease
-from deployer.plan import release_values as layering
-from deployer.plan.release_values import ReleaseSpec, ValuePlan
+from deployer.plan import value_layers as layering
+from deployer.plan.release_spec import ReleaseSpec
+from deployer.plan.value_layers import ValuePlan
 from deployer.render.inputs import ChartOptions, ReadyRelease, ValuesReader, prepare_release_chart, ready_release
 from deployer.render.model import RenderedRelease, RenderProblem
 
@@ -85,7 +86,7 @@ def spec_stage(root: Path, clusters: Mapping[str, Cluster], planned: list[Planne
 
 def plan_stage(specs: Mapping[str, ReleaseSpec], outputs_root: Path,
                counts: Optional[StageCounts] = None) -> dict[str, ValuePlan]:
-    """Each release's value plan (plan/release_values.py: its layers, in order, as data), made once:
+    """Each release's value plan (plan/value_layers.py: its layers, in order, as data), made once:
     the digest and the ready stage both layer by it."""
     from deployer.render.inputs import saved_outputs
 
@@ -94,7 +95,7 @@ def plan_stage(specs: Mapping[str, ReleaseSpec], outputs_root: Path,
     for rid, spec in specs.items():
         if spec.cluster not in outputs:
             outputs[spec.cluster] = saved_outputs(outputs_root, spec.cluster)
-        out[rid] = layering.value_plan(spec, outputs[spec.cluster])  # THE layer order (plan/release_values.py)
+        out[rid] = layering.value_plan(spec, outputs[spec.cluster])  # THE layer order (plan/value_layers.py)
         if counts is not None:
             counts.ran(PLANS, rid)
     return out

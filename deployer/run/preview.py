@@ -6,7 +6,7 @@ re-aimed at the local cluster as a release of its own (`preview-<cluster>-<hub>`
 name, so previews of several hubs coexist with the local fleet) -> open the local cluster -> import the
 images -> the local claim for NFS homes (before the release: pods mounting it would wait for it) -> one
 step through the engine: deploy's ReleaseDeployer (the values pipeline with its last layer holding what the
-local cluster must hold and, for a preview, the cloud-only parts: see `deployer.local.preview_values`; values
+local cluster must hold and, for a preview, the cloud-only parts: see `deployer.local.preview_layer`; values
 layered by `render/inputs.py::ready_release`, made before the local cluster is asked), the pod watch failing
 at once on a pod that cannot start, then health and the user test (with the hub's default profile named
 when it has a profileList).
@@ -29,7 +29,7 @@ from deployer.adapters.process import ProcessRunner
 from deployer.adapters.sops import Sops
 from deployer.config.models import Cluster, LocalConfig, Provider
 from deployer.errors import DeployerError, UsageError
-from deployer.plan.release_values import ReleaseSpec, cluster_release_spec
+from deployer.plan.release_spec import cluster_release_spec, ReleaseSpec
 from deployer.run.engine import Engine, Outcome, RunReport, Step, StepResult
 from deployer.run.release import DeployOptions, ReleaseDeployer
 
@@ -76,7 +76,7 @@ def target(request: PreviewRequest) -> PreviewTarget:
     from deployer.checks.validate import load_valid_cluster
     from deployer.config.charts import known_charts
     from deployer.config.models import RemoteChart
-    from deployer.local.values import HUB_NESTING
+    from deployer.local.layers import HUB_NESTING
     from deployer.plan.deploy_order import select_hubs
 
     source = load_valid_cluster(request.root, request.cluster, [request.hub]).model
@@ -118,7 +118,7 @@ def require_local_up(local_dir: Optional[Path]) -> None:
 
 
 def _make_home_claim(kube, namespace: str) -> None:
-    from deployer.local.preview_values import HOME_CLAIM
+    from deployer.local.preview_layer import HOME_CLAIM
 
     kube.ensure_claim(namespace, HOME_CLAIM, HOME_CLAIM_SIZE, ["ReadWriteMany"],
                       {"app.kubernetes.io/managed-by": "deployer-preview"})
@@ -127,7 +127,7 @@ def _make_home_claim(kube, namespace: str) -> None:
 def _home_claim_hook():
     """After the release: the report names the local claim `home-nfs` the hub's NFS homes became (made
     before the release, when the preview layer said so)."""
-    from deployer.local.preview_values import HOME_CLAIM
+    from deployer.local.preview_layer import HOME_CLAIM
 
     async def hook(spec: ReleaseSpec, outcome: Outcome, ctx) -> None:
         if outcome.details.get("home_claim"):

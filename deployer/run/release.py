@@ -18,7 +18,7 @@ from deployer.adapters.helm import (AnotherOperationInProgress, ChartSource, Clu
 from deployer.adapters.process import ProcessRunner
 from deployer.adapters.sops import Sops
 from deployer.errors import DeployerError
-from deployer.plan.release_values import ReleaseSpec
+from deployer.plan.release_spec import ReleaseSpec
 from deployer.render.inputs import ChartOptions, ReadyRelease
 from deployer.run.engine import Outcome, StepContext
 from deployer.run.pod_watch import PodWatch, pods_before, while_pods_can_start

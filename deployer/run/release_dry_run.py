@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from deployer.adapters.helm import ChartSource, ClusterUnreachable, HelmError
 from deployer.errors import DeployerError
-from deployer.plan.release_values import ReleaseSpec
+from deployer.plan.release_spec import ReleaseSpec
 from deployer.run.engine import Outcome, StepContext
 from deployer.run.release import ReleaseFailed
 

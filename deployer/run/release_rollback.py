@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from deployer.adapters.helm import PENDING, ChartRenderFailed, ClusterUnreachable, Revision
 from deployer.errors import DeployerError
-from deployer.plan.release_values import ReleaseSpec
+from deployer.plan.release_spec import ReleaseSpec
 from deployer.plan.rollback_target import good_target
 from deployer.run.engine import StepContext
 from deployer.run.pod_watch import PodsCannotStart

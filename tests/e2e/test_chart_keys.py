@@ -23,7 +23,7 @@ import yaml
 from deployer.adapters.charts import PreparedChart, helm_home_env, prepare_chart
 from deployer.adapters.process import ProcessRunner
 from deployer.checks.chart_switches import value_at
-from deployer.plan.values import merge_values
+from deployer.plan.values_merge import merge_values
 from tests.conftest import REPO, require_chart_repo, require_tool
 
 pytestmark = pytest.mark.e2e

@@ -447,8 +447,8 @@ def test_basehub_and_daskhub_become_ready_on_the_local_cluster(helm, prepared, l
     gateway's own pods (api, controller, traefik) running, which needs images this machine cannot build."""
     require_kubernetes(api_client, (1, 28), "jupyterhub 4.3.3")
     from deployer.local.chart_defaults import chart_defaults
-    from deployer.local.values import hub_values, last_layer
-    from deployer.plan.values import merge_values
+    from deployer.local.layers import hub_values, last_layer
+    from deployer.plan.values_merge import merge_values
 
     kubeconfig = str(local_cluster.kubeconfig)
     installed: list[tuple[str, str]] = []

@@ -37,8 +37,8 @@ def hub(local_cluster, images, tmp_path_factory):
     from deployer.adapters.process import ProcessRunner
     from deployer.local.images import image_refs
     from deployer.local.chart_defaults import chart_defaults
-    from deployer.local.values import hub_values, last_layer
-    from deployer.plan.values import merge_values
+    from deployer.local.layers import hub_values, last_layer
+    from deployer.plan.values_merge import merge_values
 
     work = tmp_path_factory.mktemp("jh")
     values = work / "local.yaml"

@@ -43,8 +43,8 @@ def test_the_jupyterhub_chart_runs_only_local_images(tmp_path):
     an image from quay.io, then the last layer computed over the chart's own defaults and those."""
     from deployer.local.chart_defaults import chart_defaults
     from deployer.local.images import image_refs
-    from deployer.local.values import hub_values, last_layer
-    from deployer.plan.values import merge_values
+    from deployer.local.layers import hub_values, last_layer
+    from deployer.plan.values_merge import merge_values
 
     refs = image_refs()
     hub_file = {"prePuller": {"hook": {"enabled": True}},
@@ -69,7 +69,7 @@ def test_the_jupyterhub_chart_runs_only_local_images(tmp_path):
 
 def test_the_prometheus_chart_runs_its_whole_monitoring_stack_from_local_images(tmp_path):
     from deployer.local.images import image_refs
-    from deployer.local.values import support_values
+    from deployer.local.layers import support_values
 
     refs = image_refs()
     docs = _render(tmp_path, "prometheus-29.13.0.tgz", support_values(refs).values["prometheus"])

@@ -342,7 +342,7 @@ def test_aws_end_to_end_plan_apply_output_replan_destroy(moto, tmp_path):
     assert values["global"]["cloud"]["hub"] == {"roleArn": outputs["hub_role_arns"]["prod"],
                                                 "serviceAccountName": "user-sa"}
     # and the support stack: the autoscaler on, with that role, this EKS cluster and region
-    from deployer.plan.values import support_cloud_values
+    from deployer.plan.computed_layers import support_cloud_values
 
     autoscaler = support_cloud_values(saved_outputs(root, name, {"DEPLOYER_STATE_DIR": str(root / ".state")}))
     assert autoscaler["cluster-autoscaler"]["enabled"] is True

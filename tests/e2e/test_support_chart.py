@@ -22,7 +22,8 @@ import yaml
 
 from deployer.adapters.charts import PreparedChart, helm_home_env, prepare_chart
 from deployer.adapters.process import Completed, ProcessRunner
-from deployer.plan.values import merge_values, support_cloud_values
+from deployer.plan.computed_layers import support_cloud_values
+from deployer.plan.values_merge import merge_values
 from tests.conftest import REPO, require_chart_repo, require_tool
 
 pytestmark = pytest.mark.e2e
@@ -222,7 +223,7 @@ def test_fluent_bit_needs_its_outputs(helm, support):
 
 def test_the_local_layer_runs_the_monitoring_stack_from_local_images_with_the_charts_own_jobs(helm, support):
     from deployer.local.images import image_refs
-    from deployer.local.values import support_values
+    from deployer.local.layers import support_values
 
     refs = image_refs()
     objs = docs(helm.template(support.path, support_values(refs, hubs=["staging"]).values))

@@ -149,7 +149,7 @@ class StuckHelm:
 
 
 def test_deploy_recovers_a_release_another_operation_left_pending_then_upgrades():
-    from deployer.plan.release_values import ReleaseSpec
+    from deployer.plan.release_spec import ReleaseSpec
     from deployer.run.engine import StepContext, StepResult
     from deployer.run.release import DeployOptions, ReleaseDeployer
 

@@ -52,7 +52,7 @@ def test_a_ledger_record_of_the_old_images_makes_deploy_plan_the_local_hub_again
 
 
 def test_a_layer_function_that_returns_something_else_changes_the_digest(repo, monkeypatch):
-    from deployer.plan import release_values
+    from deployer.plan import value_layers as release_values
 
     before = _digests(repo, "there")
     real = release_values.generated_values

@@ -65,8 +65,8 @@ def repo(tmp_path, monkeypatch):
 
 @pytest.fixture
 def planned(monkeypatch):
-    """Every value plan made (plan/release_values.py::value_plan), by release id."""
-    from deployer.plan import release_values
+    """Every value plan made (plan/value_layers.py::value_plan), by release id."""
+    from deployer.plan import value_layers as release_values
 
     made: list[str] = []
     real = release_values.value_plan
@@ -200,7 +200,7 @@ def test_a_no_op_deploy_prepares_decrypts_and_renders_nothing_and_force_deploys_
 
 def test_the_ready_stage_makes_each_release_ready_once_and_keeps_one_releases_error_to_itself(tmp_path):
     from deployer.adapters.process import ProcessRunner
-    from deployer.plan.release_values import ReleaseSpec
+    from deployer.plan.release_spec import ReleaseSpec
     from deployer.render.inputs import ChartOptions, ReadyRelease, ValuesReader
     from deployer.render.pipeline import NotReady, ready_stage
 

@@ -1,4 +1,4 @@
-"""`deployer preview`: the preview's own substitutions (pure: deployer.local.preview_values), its name, and
+"""`deployer preview`: the preview's own substitutions (pure: deployer.local.preview_layer), its name, and
 how it aims a fleet hub at the local cluster (deployer.run.preview.target) on the real corpus."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from deployer.errors import UsageError
-from deployer.local.preview_values import HOME_CLAIM, preview_layer
-from deployer.plan.values import merge_values
+from deployer.local.preview_layer import HOME_CLAIM, preview_layer
+from deployer.plan.values_merge import merge_values
 from deployer.run.preview import NotPreviewable, PreviewRequest, preview_name, target
 from tests.conftest import REPO
 
@@ -123,7 +123,7 @@ def test_a_chart_the_local_cluster_cannot_run_is_named_with_why(tmp_path):
 
 
 def test_quantities_and_what_a_server_reserves():
-    from deployer.local.preview_values import quantity
+    from deployer.local.preview_layer import quantity
 
     assert quantity("3.4G", "memory") == 3.4e9 and quantity("4Gi", "memory") == 4 * 1024 ** 3
     assert quantity("500m", "cpu") == 0.5 and quantity(2, "cpu") == 2.0 and quantity("x", "cpu") is None

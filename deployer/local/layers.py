@@ -214,7 +214,8 @@ def is_local_image(name: str) -> bool:
     return name.startswith(LOCAL_REGISTRIES)
 
 
-def _dig(values: Mapping, path: tuple[str, ...]) -> object:
+def dig(values: Mapping, path: tuple[str, ...]) -> object:
+    """The value at `path` in nested mappings (None where any key is missing)."""
     for key in path:
         if not isinstance(values, Mapping):
             return None
@@ -222,7 +223,8 @@ def _dig(values: Mapping, path: tuple[str, ...]) -> object:
     return values
 
 
-def _put(values: dict, path: tuple[str, ...], value: object) -> None:
+def put(values: dict, path: tuple[str, ...], value: object) -> None:
+    """Set the value at `path`, making the mappings on the way."""
     for key in path[:-1]:
         values = values.setdefault(key, {})
     values[path[-1]] = value
@@ -299,52 +301,52 @@ def last_layer(effective: Mapping, refs: Mapping[str, str], chart: str) -> LastL
         return LastLayer({})
     nest = HUB_NESTING[chart]
     at = ".".join(nest) + "." if nest else ""
-    z2jh = _dig(effective, nest) or {}
+    z2jh = dig(effective, nest) or {}
     out: dict = {}
     substituted: list[Substitution] = []
     off: list[SwitchedOff] = []
     for path, role in _HELD_IMAGES:
-        image = _dig(z2jh, path)
+        image = dig(z2jh, path)
         image = image if isinstance(image, Mapping) else {}
         name = str(image.get("name") or "")
         if not is_local_image(name):
-            _put(out, path, _z2jh_image(refs[role]))
+            put(out, path, _z2jh_image(refs[role]))
             substituted.append(Substitution(at + ".".join(path), _image_text(image) or "(none)", refs[role]))
         elif image.get("pullPolicy") != PULL_POLICY:
-            _put(out, (*path, "pullPolicy"), PULL_POLICY)
+            put(out, (*path, "pullPolicy"), PULL_POLICY)
             substituted.append(Substitution(at + ".".join((*path, "pullPolicy")), str(image.get("pullPolicy")),
                                             PULL_POLICY))
-    profiles = _dig(z2jh, ("singleuser", "profileList"))
+    profiles = dig(z2jh, ("singleuser", "profileList"))
     if isinstance(profiles, list) and profiles:
         held, done = _profile_images(profiles, refs["singleuser"], f"{at}singleuser.profileList")
         if done:
-            _put(out, ("singleuser", "profileList"), held)
+            put(out, ("singleuser", "profileList"), held)
             substituted += done
-    service = _dig(z2jh, ("proxy", "service", "type"))
+    service = dig(z2jh, ("proxy", "service", "type"))
     if service != "ClusterIP":  # a LoadBalancer never gets an address here: helm --wait would wait for it
-        _put(out, ("proxy", "service", "type"), "ClusterIP")
+        put(out, ("proxy", "service", "type"), "ClusterIP")
         substituted.append(Substitution(f"{at}proxy.service.type", str(service or "LoadBalancer"), "ClusterIP"))
     for path, reason in _OFF:
-        if _dig(z2jh, path) is not False:  # on in the chart's defaults or the hub's files (or not known)
-            _put(out, path, False)
+        if dig(z2jh, path) is not False:  # on in the chart's defaults or the hub's files (or not known)
+            put(out, path, False)
             off.append(SwitchedOff(at + ".".join(path), reason))
     values = _nest(out, nest) if out else {}
     if chart != "jupyterhub":
         base = () if chart == "basehub" else ("basehub",)
         for key, reason in BASEHUB_OFF.items():
-            part = _dig(effective, (*base, key))
+            part = dig(effective, (*base, key))
             if not isinstance(part, Mapping):
                 continue  # the chart has no such part
             on = bool(part.get("enabled")) if key in BASEHUB_OFF_BY_DEFAULT else part.get("enabled") is not False
             if on:
-                _put(values, (*base, key, "enabled"), False)
+                put(values, (*base, key, "enabled"), False)
                 off.append(SwitchedOff(".".join((*base, key, "enabled")), reason))
-        nfs_home = _dig(effective, (*base, "nfs", "enabled")) or _dig(effective, (*base, "inClusterNFS", "enabled"))
+        nfs_home = dig(effective, (*base, "nfs", "enabled")) or dig(effective, (*base, "inClusterNFS", "enabled"))
         for key, what in NFS_HELPERS.items():
-            part = _dig(effective, (*base, "nfs", key))
+            part = dig(effective, (*base, "nfs", key))
             if nfs_home and isinstance(part, Mapping) and part.get("enabled") \
                     and not is_local_image(str(part.get("image") or "")):
-                _put(values, (*base, "nfs", key, "enabled"), False)
+                put(values, (*base, "nfs", key, "enabled"), False)
                 off.append(SwitchedOff(".".join((*base, "nfs", key, "enabled")),
                                        f"{what}: its image {part.get('image')} is not here"))
     return LastLayer(values, substituted, off)

@@ -1,4 +1,4 @@
-"""One module (deployer.plan.release_values) decides a release's chart and its values layers, in
+"""One module (deployer.plan.value_layers) decides a release's chart and its values layers, in
 order; deploy, diff and render all take the values from it."""
 
 from __future__ import annotations
@@ -12,16 +12,9 @@ import pytest
 
 from deployer.checks.validate import load_valid_cluster
 from deployer.config.models import TerraformBackend, TerraformConfig
-from deployer.plan import release_values as rv
-from deployer.plan.release_values import (
-    LayerKind,
-    LayerSources,
-    ReleaseChart,
-    ReleaseSpec,
-    cluster_release_spec,
-    layer_values,
-    value_plan,
-)
+from deployer.plan import value_layers as rv
+from deployer.plan.release_spec import cluster_release_spec, ReleaseChart, ReleaseSpec
+from deployer.plan.value_layers import layer_values, LayerKind, LayerSources, value_plan
 from tests.repo_builder import make_cluster
 
 REPO = Path(__file__).resolve().parents[3]  # the examples under config/clusters

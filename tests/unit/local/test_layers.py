@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deployer.local.values import hub_values, last_layer, support_values
+from deployer.local.layers import hub_values, last_layer, support_values
 from tests.conftest import SHARED_CHARTS
 
 REFS = {
@@ -84,7 +84,7 @@ def test_the_last_layer_holds_images_and_switches_off_what_cannot_run_whatever_c
 
 def test_a_hub_that_turns_the_image_puller_on_cannot_turn_it_back_on_and_the_report_is_exact():
     """hhmi/staging's shape: its own file sets prePuller.hook.enabled and a user image from quay.io."""
-    from deployer.plan.values import merge_values
+    from deployer.plan.values_merge import merge_values
 
     hub_file = {"jupyterhub": {"prePuller": {"hook": {"enabled": True}},
                                "singleuser": {"image": {"name": "quay.io/lorenlab/hhmi-spyglass-image",

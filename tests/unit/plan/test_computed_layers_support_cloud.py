@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deployer.plan.release_values import LayerKind, LayerSources, ReleaseSpec, layer_values, value_plan
-from deployer.plan.values import support_cloud_values
+from deployer.plan.release_spec import ReleaseSpec
+from deployer.plan.value_layers import layer_values, LayerKind, LayerSources, value_plan
+from deployer.plan.computed_layers import support_cloud_values
 
 OUTPUTS = {
     "cluster_name": "alpha-eks",

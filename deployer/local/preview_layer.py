@@ -1,5 +1,5 @@
 """What a preview of a fleet hub changes, besides what any hub on the local cluster gets
-(`deployer.local.values.last_layer`): the cloud-only parts, each to its local equivalent or off.
+(`deployer.local.layers.last_layer`): the cloud-only parts, each to its local equivalent or off.
 
 Pure: from the values the layers before it merge to (over the chart's defaults), the values to layer
 last and one line per change for the run report. Nothing else of the hub's configuration is touched:
@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from deployer.local.values import HUB_NESTING, Substitution, SwitchedOff, _dig, _put, is_local_image
+from deployer.local.layers import HUB_NESTING, Substitution, SwitchedOff, dig, is_local_image, put
 
 HOME_CLAIM = "home-nfs"  # basehub's claim for NFS homes; the preview makes a local one
 LOCAL_AUTHENTICATOR = "dummy"
@@ -139,56 +139,56 @@ def preview_layer(effective: Mapping, chart: str) -> PreviewLayer:
         return PreviewLayer({})
     nest = HUB_NESTING[chart]
     at = ".".join(nest) + "." if nest else ""
-    z2jh = _dig(effective, nest) or {}
+    z2jh = dig(effective, nest) or {}
     out: dict = {}
     subs: list[Substitution] = []
     off: list[SwitchedOff] = []
     for path in _NODE_SELECTORS:
-        value = _dig(z2jh, path)
+        value = dig(z2jh, path)
         if value:
-            _put(out, path, None)  # null: helm drops the key (the chart's default: no selector)
+            put(out, path, None)  # null: helm drops the key (the chart's default: no selector)
             subs.append(Substitution(at + ".".join(path), _text(value), "(none: one local node)"))
     for path in _PURPOSE:
-        if _dig(z2jh, path) == "require":
-            _put(out, path, "prefer")
+        if dig(z2jh, path) == "require":
+            put(out, path, "prefer")
             subs.append(Substitution(at + ".".join(path), "require", "prefer"))
     for path in _STORAGE_CLASSES:
-        value = _dig(z2jh, path)
+        value = dig(z2jh, path)
         if value and value != LOCAL_STORAGE_CLASS:
-            _put(out, path, None)  # null: the claim names no class, and gets the default one
+            put(out, path, None)  # null: the claim names no class, and gets the default one
             subs.append(Substitution(at + ".".join(path), str(value),
                                      f"(none: the local default StorageClass {LOCAL_STORAGE_CLASS})"))
     for kind, (_, floor) in _RESERVE.items():
-        big = _too_big(_dig(z2jh, ("singleuser", kind, "guarantee")), _dig(z2jh, ("singleuser", kind, "limit")), kind)
+        big = _too_big(dig(z2jh, ("singleuser", kind, "guarantee")), dig(z2jh, ("singleuser", kind, "limit")), kind)
         if big is not None:
-            _put(out, ("singleuser", kind, "guarantee"), floor)
+            put(out, ("singleuser", kind, "guarantee"), floor)
             subs.append(Substitution(f"{at}singleuser.{kind}.guarantee", str(big),
                                      f"{floor} (reserved here; sized for a cloud node; the limit stays)"))
-    profiles = _dig(z2jh, ("singleuser", "profileList"))
+    profiles = dig(z2jh, ("singleuser", "profileList"))
     if isinstance(profiles, list) and profiles:
         local, done = _local_profiles(profiles, f"{at}singleuser.profileList")
         if done:
-            _put(out, ("singleuser", "profileList"), local)
+            put(out, ("singleuser", "profileList"), local)
             subs += done
     for path in _SIDECARS:
-        items = _containers(_dig(z2jh, path))
+        items = _containers(dig(z2jh, path))
         kept = [c for c in items if not isinstance(c, dict) or is_local_image(str(c.get("image") or "deployer.local/"))]
         if len(kept) != len(items):
             for c in items:
                 if c not in kept:
                     off.append(SwitchedOff(f"{at}{'.'.join(path)}[{c.get('name')}]",
                                            f"its image {c.get('image')} is in a registry this node cannot reach"))
-            _put(out, path, kept)
-    if _dig(z2jh, ("ingress", "enabled")):
-        _put(out, ("ingress", "enabled"), False)
+            put(out, path, kept)
+    if dig(z2jh, ("ingress", "enabled")):
+        put(out, ("ingress", "enabled"), False)
         off.append(SwitchedOff(f"{at}ingress.enabled", "no ingress controller, address or certificates here; "
                                                        "the preview is reached through its proxy"))
-    if _dig(z2jh, ("proxy", "https", "enabled")):
-        _put(out, ("proxy", "https", "enabled"), False)
+    if dig(z2jh, ("proxy", "https", "enabled")):
+        put(out, ("proxy", "https", "enabled"), False)
         off.append(SwitchedOff(f"{at}proxy.https.enabled", "no certificates here (and no traefik image)"))
-    authenticator = _dig(z2jh, ("hub", "config", "JupyterHub", "authenticator_class"))
+    authenticator = dig(z2jh, ("hub", "config", "JupyterHub", "authenticator_class"))
     if authenticator not in (None, LOCAL_AUTHENTICATOR):
-        _put(out, ("hub", "config", "JupyterHub", "authenticator_class"), LOCAL_AUTHENTICATOR)
+        put(out, ("hub", "config", "JupyterHub", "authenticator_class"), LOCAL_AUTHENTICATOR)
         subs.append(Substitution(f"{at}hub.config.JupyterHub.authenticator_class", str(authenticator),
                                  f"{LOCAL_AUTHENTICATOR} (admin_users and allowed_users kept)"))
     values = _nest_under(out, nest)
@@ -196,14 +196,14 @@ def preview_layer(effective: Mapping, chart: str) -> PreviewLayer:
     base = ("basehub",) if chart == "daskhub" else ()
     if chart != "jupyterhub":
         where = ".".join(base) + "." if base else ""
-        home_claim = bool(_dig(effective, (*base, "nfs", "enabled")))  # basehub mounts the claim home-nfs
-        if home_claim and _dig(effective, (*base, "nfs", "pv", "enabled")):
-            _put(values, (*base, "nfs", "pv", "enabled"), False)
+        home_claim = bool(dig(effective, (*base, "nfs", "enabled")))  # basehub mounts the claim home-nfs
+        if home_claim and dig(effective, (*base, "nfs", "pv", "enabled")):
+            put(values, (*base, "nfs", "pv", "enabled"), False)
             subs.append(Substitution(f"{where}nfs.pv.enabled",
-                                     f"the NFS share on {_dig(effective, (*base, 'nfs', 'pv', 'serverIP')) or '?'}",
+                                     f"the NFS share on {dig(effective, (*base, 'nfs', 'pv', 'serverIP')) or '?'}",
                                      f"a local claim {HOME_CLAIM} (homes stay <claim>/<user>)"))
-        if _dig(effective, (*base, "jupyterhub-home-nfs", "enabled")):
-            _put(values, (*base, "jupyterhub-home-nfs", "enabled"), False)
+        if dig(effective, (*base, "jupyterhub-home-nfs", "enabled")):
+            put(values, (*base, "jupyterhub-home-nfs", "enabled"), False)
             off.append(SwitchedOff(f"{where}jupyterhub-home-nfs.enabled", "an NFS server of the cloud; homes are a "
                                                                           "local claim here"))
     return PreviewLayer(values, subs, off, home_claim)

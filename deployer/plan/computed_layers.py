@@ -1,37 +1,15 @@
-"""Helm values: the layers deployer computes (the generated layer, provision's outputs), and
-layering with helm's own semantics. Which layers a release has, in which order:
-`deployer.plan.release_values`.
-
-pyhelm3 merges several values dicts by concatenating lists and ignoring nulls; helm itself
-(`-f a.yaml -f b.yaml`) replaces lists and lets a null delete a chart default. Configurations
-rely on helm's behaviour (a hub replacing a profile list), so deployer merges the layers itself,
-exactly as helm does, and hands helm one dict.
+"""The values layers deployer computes itself: the generated layer (what deployer knows of a hub: its
+names, its domain on the ingress with TLS, the kind of cloud disk its NFS server serves) and the layer of
+provision's saved outputs (under `global.cloud`; for the support chart, the cluster autoscaler and cost
+monitoring they provide for). Where they go among a release's layers: `deployer.plan.value_layers`.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from typing import Any, Optional
 
 TLS_SECRET = "https-auto-tls"
-
-
-def merge_values(*layers: dict[str, Any]) -> dict[str, Any]:
-    """Later layers win; mappings merge key by key; lists and scalars are replaced; a null is
-    kept (helm then deletes that key from the chart's defaults)."""
-    merged: dict[str, Any] = {}
-    for layer in layers:
-        _merge_into(merged, layer)
-    return merged
-
-
-def _merge_into(base: dict[str, Any], override: dict[str, Any]) -> None:
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _merge_into(base[key], value)
-        else:
-            base[key] = copy.deepcopy(value)
 
 
 # basehub's in-cluster NFS server serves a cloud disk through that cloud's CSI driver: which one is the
