@@ -24,7 +24,7 @@ from deployer.config.models import Cluster, Hub, RemoteChart, Stage
 from deployer.config.yamlload import YamlProblem, decode, load_json, load_yaml
 from deployer.paths import CLUSTERS_DIR
 from deployer.plan.release_spec import cluster_release_spec
-from deployer.plan.value_layers import value_plan, ValuePlan
+from deployer.plan.value_layers import ValuePlan, value_plan
 
 @dataclass(frozen=True)
 class Snapshot:

@@ -36,7 +36,7 @@ from deployer.config.file_reader import is_secret_name
 from deployer.config.models import Cluster, RemoteChart
 from deployer.config.yamlload import YamlProblem, decode, load_yaml
 from deployer.plan.release_spec import ReleaseSpec
-from deployer.plan.value_layers import layer_values, value_plan, ValuePlan
+from deployer.plan.value_layers import ValuePlan, layer_values, value_plan
 from deployer.render.inputs import ValuesReader
 from deployer.render.kube_schema import DEFAULT_KUBERNETES_VERSION
 

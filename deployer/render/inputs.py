@@ -23,8 +23,8 @@ from deployer.config.models import Cluster, RemoteChart
 from deployer.config.yamlload import YamlProblem, decode, load_yaml
 from deployer.errors import ConfigError, DeployerError
 from deployer.plan.deploy_order import PlannedRelease
-from deployer.plan.release_spec import cluster_release_spec, ReleaseSpec
-from deployer.plan.value_layers import LayerSources, release_values, ValuePlan
+from deployer.plan.release_spec import ReleaseSpec, cluster_release_spec
+from deployer.plan.value_layers import LayerSources, ValuePlan, release_values
 
 if TYPE_CHECKING:
     from deployer.adapters.process import ProcessRunner

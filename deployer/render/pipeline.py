@@ -7,8 +7,10 @@
       -> deploy through the engine -> settle -> health -> record          (run/deploy.py)
 
 `render` ends after the fleet checks (every release, with the Kubernetes API schemas); `deploy`
-goes on through the engine with the releases the ledger did not drop (`run/deploy.py`); `diff`
-takes the ready releases to compare with the live ones. Each stage is a function here, run once
+goes on through the engine with the releases the ledger did not drop (`run/deploy.py`); `preview`
+runs the same stages for one fleet hub re-aimed at the local cluster, with no ledger (its spec is
+made by `run/preview.py::target`), then the engine, health and the user test; `diff` takes the
+ready releases to compare with the live ones. Each stage is a function here, run once
 per release; `StageCounts` says what a run cost, per stage, which the tests read.
 """
 
@@ -85,12 +87,15 @@ def spec_stage(root: Path, clusters: Mapping[str, Cluster], planned: list[Planne
 
 
 def plan_stage(specs: Mapping[str, ReleaseSpec], outputs_root: Path,
-               counts: Optional[StageCounts] = None) -> dict[str, ValuePlan]:
+               counts: Optional[StageCounts] = None,
+               outputs: Optional[Mapping[str, Mapping]] = None) -> dict[str, ValuePlan]:
     """Each release's value plan (plan/value_layers.py: its layers, in order, as data), made once:
-    the digest and the ready stage both layer by it."""
+    the digest and the ready stage both layer by it. `outputs`: each cluster's saved terraform
+    outputs when the caller has them (a preview: none, its target is the local cluster), else read
+    from `outputs_root`."""
     from deployer.render.inputs import saved_outputs
 
-    outputs: dict[str, dict] = {}
+    outputs = dict(outputs or {})
     out = {}
     for rid, spec in specs.items():
         if spec.cluster not in outputs:
@@ -331,8 +336,9 @@ class FleetConflict(DeployerError):
 def check_fleet_before_deploy(root: Path, clusters: Mapping[str, Cluster], ready: list[ReadyRelease],
                               options: "RenderOptions", runner: "ProcessRunner", helm: Path,
                               counts: Optional[StageCounts] = None) -> None:
-    """The render and fleet-check stages over the releases deploy is about to apply, rendered from
-    the charts and values it hands helm; FleetConflict (nothing done) when the fleet check refuses."""
+    """The render and fleet-check stages over the releases deploy (or preview) is about to apply,
+    rendered from the charts and values it hands helm; FleetConflict (nothing done) when the fleet
+    check refuses."""
     from deployer.render.digest import kubernetes_version
     from deployer.render.renderer import Renderer
 

@@ -1,15 +1,17 @@
 """`deployer preview CLUSTER HUB`: a fleet hub's real configuration on the local cluster, before production.
 
-A linear script of the deploy's own stages, ending at another target:
+An ending of deploy's one script of stages (`render/pipeline.py`), for one release, at another target:
 load and validate the hub (as deploy does) -> its release spec (its chart, its values files in order)
 re-aimed at the local cluster as a release of its own (`preview-<cluster>-<hub>`, in a namespace of that
-name, so previews of several hubs coexist with the local fleet) -> open the local cluster -> import the
-images -> the local claim for NFS homes (before the release: pods mounting it would wait for it) -> one
-step through the engine: deploy's ReleaseDeployer (the values pipeline with its last layer holding what the
-local cluster must hold and, for a preview, the cloud-only parts: see `deployer.local.preview_layer`; values
-layered by `render/inputs.py::ready_release`, made before the local cluster is asked), the pod watch failing
-at once on a pod that cannot start, then health and the user test (with the hub's default profile named
-when it has a profileList).
+name, so previews of several hubs coexist with the local fleet) -> its value plan -> ready (its chart
+prepared once, each values file read and each secret decrypted once; the last layer holds what the
+local cluster must hold and, for a preview, the cloud-only parts: see `deployer.local.preview_layer`)
+-> render and the fleet checks -> (all offline so far: a hub that cannot be made is refused before
+the local cluster is asked) -> open the local cluster -> import the images -> the local claim for NFS
+homes (before the release: pods mounting it would wait for it) -> one step through the engine: deploy's
+ReleaseDeployer, the pod watch failing at once on a pod that cannot start, then health and the user
+test (with the hub's default profile named when it has a profileList). There is no ledger: a preview
+is always applied.
 
 Secrets: an encrypted values file is decrypted when an age key is available, else its keys are kept with
 placeholder values by type (as `render` does), and the report says so once. A preview again updates the
@@ -29,7 +31,9 @@ from deployer.adapters.process import ProcessRunner
 from deployer.adapters.sops import Sops
 from deployer.config.models import Cluster, LocalConfig, Provider
 from deployer.errors import DeployerError, UsageError
-from deployer.plan.release_spec import cluster_release_spec, ReleaseSpec
+from deployer.plan.release_spec import ReleaseSpec, cluster_release_spec
+from deployer.render.inputs import ReadyRelease
+from deployer.render.pipeline import StageCounts
 from deployer.run.engine import Engine, Outcome, RunReport, Step, StepResult
 from deployer.run.release import DeployOptions, ReleaseDeployer
 
@@ -61,6 +65,7 @@ class PreviewRequest:
     user_test: bool = True
     health_retries: int = 20
     health_interval: float = 2.0
+    counts: StageCounts = field(default_factory=StageCounts)  # what each stage cost (render/pipeline.py)
 
 
 @dataclass
@@ -154,9 +159,9 @@ def preview(request: PreviewRequest, runner: ProcessRunner, on_event: Callable[[
     # deploy's values reader; an encrypted file without a key: its keys with placeholder values, as render does
     reader = PlaceholderReader(sops, {}, decrypt=True)
     reader.preview = True  # the last local layer also makes the hub's cloud-only parts local
-    # the chart and the values first (offline): a hub whose chart cannot be made here is refused before
-    # anything touches the local cluster, whether it is up or not
-    ready = ready_chart_and_values(request, aim, reader, runner, helm_binary)
+    # the stages before the engine first (offline): a hub whose chart cannot be made here, or that the
+    # fleet check refuses, is refused before anything touches the local cluster, whether it is up or not
+    ready = ready_stages(request, aim, reader, runner, helm_binary)
     require_local_up(request.local_dir)
     with open_cluster(request.root, aim.local, runner, request.options.work_dir, sops=sops,
                       helm_binary=helm_binary) as conn:
@@ -189,19 +194,33 @@ def preview(request: PreviewRequest, runner: ProcessRunner, on_event: Callable[[
     return report
 
 
-def ready_chart_and_values(request: PreviewRequest, aim: PreviewTarget, reader, runner: ProcessRunner,
-                           helm_binary: Path):
-    """The hub's chart with its dependencies, and its values layered (deploy's `ready_release`); a chart that
-    cannot be made from this repository and the chart repository (a dependency pinned at a version the
-    chart repository lacks, an override that does not load) is NotPreviewable, named with why."""
-    from deployer.render.inputs import prepare_release_chart, ready_release
+def ready_stages(request: PreviewRequest, aim: PreviewTarget, reader, runner: ProcessRunner,
+                 helm_binary: Path) -> ReadyRelease:
+    """Deploy's stages up to the engine (render/pipeline.py), for the preview's one release: its value
+    plan (no terraform outputs: its target is the local cluster) -> ready (its chart prepared, its values
+    layered, once) -> render and the fleet checks. A chart that cannot be made from this repository and
+    the chart repository (a dependency pinned at a version the chart repository lacks, an override that
+    does not load) is NotPreviewable, named with why; values that cannot be made, or a fleet check that
+    refuses, fail with their own error."""
+    import logging
 
-    try:
-        chart = prepare_release_chart(aim.spec, request.options.charts, runner, helm_binary)
-    except DeployerError as e:
-        raise NotPreviewable(f"hub `{request.hub}` of `{request.cluster}` cannot be deployed here: {e.message}",
-                             hint=e.hint) from e
-    return ready_release(aim.spec, reader, request.options.charts, runner, helm_binary, {aim.spec.id: chart})
+    from deployer.render.pipeline import NotReady, check_fleet_before_deploy, plan_stage, ready_stage
+    from deployer.render.renderer import RenderOptions
+
+    spec, counts, options = aim.spec, request.counts, request.options
+    plans = plan_stage({spec.id: spec}, request.root, counts, outputs={spec.cluster: {}})
+    [made] = ready_stage([spec], {spec.cluster: reader}, options.charts, runner, helm_binary, 1, counts,
+                         plans).values()
+    if isinstance(made, NotReady):
+        if made.phase == "chart":
+            raise NotPreviewable(f"hub `{request.hub}` of `{request.cluster}` cannot be deployed here: "
+                                 f"{made.error.message}", hint=made.error.hint) from made.error
+        raise made.error
+    check_fleet_before_deploy(request.root, {spec.cluster: aim.local}, [made],
+                              RenderOptions(work_dir=options.work_dir, chart_repo=options.chart_repo, concurrency=1),
+                              runner, helm_binary, counts)
+    logging.getLogger("deployer.preview").debug(counts.summary())
+    return made
 
 
 @dataclass

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from deployer.plan.release_spec import ReleaseSpec
-from deployer.plan.value_layers import layer_values, LayerKind, LayerSources, value_plan
+from deployer.plan.value_layers import LayerKind, LayerSources, layer_values, value_plan
 from deployer.plan.computed_layers import support_cloud_values
 
 OUTPUTS = {

@@ -13,8 +13,8 @@ import pytest
 from deployer.checks.validate import load_valid_cluster
 from deployer.config.models import TerraformBackend, TerraformConfig
 from deployer.plan import value_layers as rv
-from deployer.plan.release_spec import cluster_release_spec, ReleaseChart, ReleaseSpec
-from deployer.plan.value_layers import layer_values, LayerKind, LayerSources, value_plan
+from deployer.plan.release_spec import ReleaseChart, ReleaseSpec, cluster_release_spec
+from deployer.plan.value_layers import LayerKind, LayerSources, layer_values, value_plan
 from tests.repo_builder import make_cluster
 
 REPO = Path(__file__).resolve().parents[3]  # the examples under config/clusters

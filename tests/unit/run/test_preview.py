@@ -145,3 +145,23 @@ def test_storage_classes_of_the_cloud_give_way_to_the_local_default_one():
         "deployer-local)",
         "jupyterhub.singleuser.storage.dynamic.storageClass: gp3 -> (none: the local default StorageClass "
         "deployer-local)"]
+
+
+def test_a_preview_runs_deploys_stages_once_each_offline_before_the_local_cluster_is_asked(tmp_path, monkeypatch):
+    """preview is an ending of the pipeline (render/pipeline.py): its one release gets a value plan, is made
+    ready, rendered and fleet-checked, each once, all before the local cluster is asked (here: down)."""
+    from deployer.adapters.process import ProcessRunner
+    from deployer.errors import DeployerError
+    from deployer.render.pipeline import FLEET, PLANS, READY, RENDER
+    from deployer.run.preview import preview
+    from deployer.run.release import DeployOptions
+    from tests.conftest import require_chart_repo, require_corpus
+
+    monkeypatch.setenv("DEPLOYER_CHART_REPO", str(require_chart_repo()))
+    request = PreviewRequest(require_corpus(), "hhmi", "staging", local_dir=tmp_path / "local",
+                             options=DeployOptions(work_dir=tmp_path / "charts", chart_repo=require_chart_repo()))
+    with pytest.raises(DeployerError) as e:
+        preview(request, ProcessRunner(), lambda event: None)
+    assert e.value.message.startswith("the local cluster is not up (down): ")
+    for stage in (PLANS, READY, RENDER, FLEET):
+        assert request.counts.releases(stage) == {"preview/hhmi/staging": 1}, stage
