@@ -34,3 +34,18 @@ def short_tmp():
     folder = Path(tempfile.mkdtemp(prefix="lc-", dir="/tmp"))
     yield folder
     shutil.rmtree(folder, ignore_errors=True)
+
+
+def program(folder: Path, name: str, script: str) -> Path:
+    """An executable shell script `folder/name` (a stand-in for a component's binary: it ignores its flags)."""
+    path = folder / name
+    path.write_text("#!/bin/sh\n" + script + "\n")
+    path.chmod(0o755)
+    return path
+
+
+def ended_pid() -> int:
+    """The PID of a process that has ended (a recorded component that died)."""
+    from deployer.adapters.process import ProcessRunner
+
+    return int(ProcessRunner().run(["/bin/sh", "-c", "echo $$"], timeout=30).stdout)
