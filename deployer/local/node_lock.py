@@ -1,5 +1,6 @@
-"""One real node per machine: the machine-wide lock held while a node starts or is taken down,
-and the check for another folder's running kubelet (whose host state must not be swept)."""
+"""The local cluster's locks: one `up` or `down` at a time per folder, and one real node per machine
+(the machine-wide lock held while a node starts or is taken down, and the check for another
+folder's running kubelet, whose host state must not be swept)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,33 @@ from pathlib import Path
 
 from deployer.errors import DeployerError
 from deployer.local import host
-from deployer.local.spec import NODE_NAME
+from deployer.local.spec import NODE_NAME, Layout
 
 
 class LocalClusterError(DeployerError):
     """The local cluster cannot start, or is broken, or its folder is not deployer's."""
+
+
+class folder_lock:
+    """Held by `up` and `down` for one folder: a second one for the same folder is refused at once."""
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout, self.fd = layout, -1
+
+    def __enter__(self):
+        self.fd = os.open(self.layout.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            os.close(self.fd)
+            raise LocalClusterError(
+                f"another `deployer local up` or `down` is running for {self.layout.root}",
+                hint="wait for it to finish, then run `deployer local status`") from e
+        return self
+
+    def __exit__(self, *exc) -> None:
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
 
 
 MACHINE_LOCK = Path("/run/lock/deployer-local-node.lock")

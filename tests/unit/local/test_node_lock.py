@@ -1,4 +1,5 @@
-"""One real node per machine (local/node_lock.py): two `up`s cannot both pass the one-node check."""
+"""The local cluster's locks (local/node_lock.py): two `up`s cannot both pass the one-node check; one
+`up` or `down` at a time per folder."""
 
 from __future__ import annotations
 
@@ -26,3 +27,21 @@ def test_two_nodes_starting_at_once_are_serialised_by_a_machine_lock(tmp_path, m
         _os.close(fd)
     with node_lock.machine_lock(True, timeout=0):  # free again
         pass
+
+
+def test_one_up_or_down_at_a_time_per_folder(tmp_path):
+    from deployer.local.spec import Layout
+
+    lay = Layout(tmp_path)
+    with node_lock.folder_lock(lay):
+        with pytest.raises(LocalClusterError) as e:
+            with node_lock.folder_lock(lay):
+                pass
+        assert e.value.message == f"another `deployer local up` or `down` is running for {tmp_path}"
+        assert e.value.hint == "wait for it to finish, then run `deployer local status`"
+        (tmp_path / "other").mkdir()
+        with node_lock.folder_lock(Layout(tmp_path / "other")):  # another folder's lock is its own
+            pass
+    with node_lock.folder_lock(lay):  # released
+        pass
+    assert (tmp_path / "up.lock").stat().st_mode & 0o777 == 0o600

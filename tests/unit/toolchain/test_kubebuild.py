@@ -1,10 +1,14 @@
-"""The monitoring stack's Go builds (deployer.toolchain.kubebuild): Prometheus with Kubernetes service
-discovery and promtool, kube-state-metrics; described purely, pinned in one list."""
+"""The Go builds (deployer.toolchain.kubebuild): Kubernetes, etcd, CoreDNS and the volume provisioner of
+the local cluster; the monitoring stack's Prometheus with Kubernetes service discovery and promtool,
+kube-state-metrics; described purely, pinned in one list; installed checksum-checked."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from deployer.adapters.process import ProcessRunner
 from deployer.toolchain import kubebuild
 from deployer.toolchain.pins import TOOLS
 
@@ -71,3 +75,60 @@ def test_the_dashboard_checker_is_our_main_over_grafanas_foundation_sdk_and_rebu
 def test_the_volume_provisioner_makes_local_volumes_whose_use_the_kubelet_reports():
     main = kubebuild.provisioner_build().main_go
     assert "Local: &v1.LocalVolumeSource{Path: path}" in main and "HostPath" not in main
+
+
+def test_kubernetes_build_replaces_every_staging_module_with_the_release_version():
+    b = kubebuild.kubernetes_build("1.34.4")
+    assert "require k8s.io/kubernetes v1.34.4\n" in b.go_mod
+    assert "\tk8s.io/client-go => k8s.io/client-go v0.34.4\n" in b.go_mod
+    assert b.go_mod.count(" => ") == len(kubebuild.KUBERNETES_STAGING) == 29
+    assert "-X k8s.io/component-base/version.gitVersion=v1.34.4" in b.ldflags
+    assert "-X k8s.io/component-base/version.gitMinor=34" in b.ldflags
+    args = b.go_args(Path("/o"))
+    assert args[:3] == ["go", "build", "-trimpath"] and args[5:7] == ["-o", "/o/"] and len(args) == 12
+
+
+def test_the_volume_provisioner_is_our_main_over_the_sig_storage_library_and_rebuilt_when_it_changes(tmp_path):
+    from deployer.toolchain import sha256_file
+    from deployer.toolchain.pins import TOOLS
+
+    b = kubebuild.provisioner_build()
+    assert "require sigs.k8s.io/sig-storage-lib-external-provisioner/v13 v13.1.0\n" in b.go_mod
+    assert "controller.NewProvisionController(" in b.main_go and b.binaries == ("volume-provisioner",)
+    assert b.version == TOOLS["volume-provisioner"].pinned == "13.1.0-d2"
+    # a changed main.go must bump PROVISIONER_REVISION (and pins.py) and this digest, or the cache keeps the old one
+    assert sha256_file(kubebuild.PROVISIONER_MAIN) == kubebuild.PROVISIONER_MAIN_SHA256
+
+
+def test_a_single_package_build_names_its_output(tmp_path):
+    b = kubebuild.etcd_build("3.6.16")
+    assert b.go_args(tmp_path)[-2:] == [str(tmp_path / "etcd"), "."]
+    assert "etcdmain.Main(os.Args)" in b.main_go
+    assert '_ "github.com/coredns/coredns/plugin/kubernetes"' in kubebuild.coredns_build().main_go
+
+
+def test_installed_checks_every_binary_against_its_sha256(tmp_path):
+    env = {"DEPLOYER_CACHE_DIR": str(tmp_path)}
+    b = kubebuild.etcd_build("3.6.16")
+    bin_dir = tmp_path / "tools" / "etcd" / "3.6.16" / "bin"
+    assert kubebuild.installed(b, env) is None
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "etcd").write_bytes(b"binary")
+    (bin_dir / "etcd.sha256").write_text(kubebuild.sha256_file(bin_dir / "etcd") + "  etcd\n")
+    assert kubebuild.installed(b, env) == bin_dir
+    assert (bin_dir / ".verified").is_file()  # remembered: the next check only stats the files
+    (bin_dir / "etcd").write_bytes(b"corrupt")
+    assert kubebuild.installed(b, env) is None
+    (bin_dir / "etcd").write_bytes(b"binary")
+    assert kubebuild.installed(b, env, full=True) == bin_dir
+
+
+def test_a_failed_build_leaves_no_half_installed_binary(tmp_path):
+    env = {"DEPLOYER_CACHE_DIR": str(tmp_path), "PATH": "/usr/local/go/bin:/usr/bin:/bin"}
+    # a go.mod go cannot read: go fails at once, before compiling anything
+    broken = kubebuild.GoBuild(tool="broken", version="0.0.1", go_mod="module x\n\ngo 1.22\nnot a directive\n",
+                               packages=(".",), binaries=("broken",), main_go="package main\n\nfunc main() {}\n")
+    with pytest.raises(kubebuild.ToolError) as e:
+        kubebuild.ensure(broken, ProcessRunner(), env=env, timeout=300)
+    assert e.value.message.startswith("building broken v0.0.1 with go failed (exit 1):")
+    assert not (tmp_path / "tools" / "broken").exists() or not any((tmp_path / "tools" / "broken").iterdir())
