@@ -127,6 +127,8 @@ class State:
     @classmethod
     def from_json(cls, text: str) -> State:
         data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError(f"state.json holds a {type(data).__name__}, not an object")
         comps = [Component(**c) for c in data.pop("components", [])]
         baseline = Baseline(**data.pop("baseline", {}))
         return cls(**data, baseline=baseline, components=comps)

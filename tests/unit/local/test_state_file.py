@@ -23,7 +23,7 @@ def test_a_saved_state_loads_back_equal_and_leaves_no_temporary_file(tmp_path):
 def test_a_missing_or_unreadable_state_file_is_no_state(tmp_path):
     lay = Layout(tmp_path)
     assert state_file.load(lay) is None
-    for text in ("", "not json", "[]", '{"ports": {}}', '{"ports": {}, "started_at": 0, "components": [{"x": 1}]}',
+    for text in ("", "not json", "[]", '"x"', "42", "null", '{"ports": {}}', '{"ports": {}, "started_at": 0, "components": [{"x": 1}]}',
                  '{"ports": {}, "started_at": 0, "unknown": 1}'):
         lay.state_file.write_text(text)
         assert state_file.load(lay) is None, text
