@@ -22,7 +22,15 @@ from pathlib import Path
 from typing import Any, Optional
 from urllib.parse import quote, urlencode
 
-from deployer.checks.hub_findings import ClaimState, ContainerState, Event, NodeState, PodCondition, PodState
+from deployer.checks.hub_findings import (
+    ClaimState,
+    ContainerState,
+    Event,
+    NodeState,
+    PodCondition,
+    PodState,
+    StorageClasses,
+)
 from deployer.errors import ToolError
 from deployer.redact import Redactor
 
@@ -31,6 +39,7 @@ log = logging.getLogger("deployer.kube")
 DEFAULT_TIMEOUT = 10.0
 POOL_SIZE = 32  # concurrent requests on one client (health and status run hubs in threads)
 # metadata only (PartialObjectMetadataList, served since Kubernetes 1.15), else the full list
+DEFAULT_CLASS = "storageclass.kubernetes.io/is-default-class"  # the annotation of a cluster's default StorageClass
 METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 
 
@@ -174,8 +183,7 @@ class Kube:
         items = self._call("list volume claims", self.core.list_persistent_volume_claim_for_all_namespaces).items
         out: dict[str, list[ClaimState]] = {}
         for c in items:
-            out.setdefault(c.metadata.namespace, []).append(
-                ClaimState(c.metadata.name, (c.status.phase if c.status else None) or "Pending"))
+            out.setdefault(c.metadata.namespace, []).append(claim_state(c))
         return out
 
     def events_by_namespace(self) -> dict[str, list[Event]]:
@@ -188,7 +196,21 @@ class Kube:
     def claims(self, namespace: str) -> list[ClaimState]:
         items = self._call(f"list volume claims in {namespace}",
                            self.core.list_namespaced_persistent_volume_claim, namespace).items
-        return [ClaimState(c.metadata.name, (c.status.phase if c.status else None) or "Pending") for c in items]
+        return [claim_state(c) for c in items]
+
+    def storage_classes(self) -> Optional[StorageClasses]:
+        """The cluster's StorageClasses and its default one; None when the credentials may not list them
+        (a namespace-scoped deploy account): they explain a claim that is not bound, never a requirement."""
+        api = self._client.StorageV1Api(self._api)
+        try:
+            items = self._call("list storage classes", api.list_storage_class).items
+        except KubeError as e:
+            if e.status in (401, 403):
+                return None
+            raise
+        default = next((c.metadata.name for c in items if (c.metadata.annotations or {}).get(DEFAULT_CLASS) == "true"),
+                       None)
+        return StorageClasses(tuple(c.metadata.name for c in items), default)
 
     def events(self, namespace: str) -> list[Event]:
         items = self._call(f"list events in {namespace}", self.core.list_namespaced_event, namespace).items
@@ -469,6 +491,12 @@ def pod_state(pod: Any) -> PodState:
         deleting=pod.metadata.deletion_timestamp is not None, node=pod.spec.node_name,
         uid=pod.metadata.uid or "",
     )
+
+
+def claim_state(claim: Any) -> ClaimState:
+    return ClaimState(claim.metadata.name, (claim.status.phase if claim.status else None) or "Pending",
+                      storage_class=claim.spec.storage_class_name if claim.spec else None,
+                      component=(claim.metadata.labels or {}).get("component", ""))
 
 
 def node_state(node: Any) -> NodeState:

@@ -8,6 +8,7 @@ them into findings a person can act on ("image registry.invalid/x cannot be pull
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -82,6 +83,19 @@ class NodeState:
 class ClaimState:
     name: str
     phase: str
+    storage_class: Optional[str] = None  # its spec's storageClassName (None: the cluster's default class)
+    component: str = ""  # its `component` label: `hub` (the jupyterhub chart's database), `singleuser-storage`
+
+
+@dataclass(frozen=True)
+class StorageClasses:
+    """The cluster's StorageClasses: their names, and the default one (if any)."""
+
+    names: tuple[str, ...]
+    default: Optional[str] = None
+
+    def line(self) -> str:
+        return ", ".join(f"{n} (default)" if n == self.default else n for n in sorted(self.names)) or "none"
 
 
 @dataclass(frozen=True)
@@ -103,6 +117,7 @@ class Finding:
     code: str  # image-pull | crash-loop | unschedulable | pending-volume | not-ready | no-pods | event | ...
     subject: str  # pod/hub-abc, pvc/home, service/hub
     message: str
+    hint: str = ""  # what to do about this finding in particular (else `HINTS` of its code)
 
     def to_json(self) -> dict[str, str]:
         return {"severity": self.severity, "code": self.code, "subject": self.subject, "message": self.message}
@@ -116,8 +131,10 @@ def core_pods(pods: list[PodState]) -> list[PodState]:
     return [p for p in pods if not p.user_server and p.phase not in ("Succeeded",) and not p.deleting]
 
 
-def explain_pod(pod: PodState, claims: dict[str, ClaimState]) -> list[Finding]:
-    """Why `pod` is not Ready (empty when it is)."""
+def explain_pod(pod: PodState, claims: dict[str, ClaimState], classes: Optional[StorageClasses] = None,
+                events: Sequence[Event] = ()) -> list[Finding]:
+    """Why `pod` is not Ready (empty when it is). A claim of it naming a StorageClass the cluster does not
+    have (`missing_class`, from `classes` when known, else from the claim's `events`) comes first."""
     if pod.ready and pod.phase == "Running":
         return []
     subject = f"pod/{pod.name}"
@@ -147,7 +164,9 @@ def explain_pod(pod: PodState, claims: dict[str, ClaimState]) -> list[Finding]:
         out.append(Finding(severity, "unschedulable", subject, f"cannot be scheduled: {why}"))
     for name in pod.claims:
         claim = claims.get(name)
-        if claim is None:
+        if claim is not None and missing_class(claim, classes, events):
+            out.insert(0, missing_class_finding(pod, claim, classes, severity))
+        elif claim is None:
             out.append(Finding(severity, "pending-volume", subject, f"volume claim {name} does not exist"))
         elif claim.phase != "Bound":
             out.append(Finding(severity, "pending-volume", subject, f"volume claim {name} is {claim.phase}, not Bound"))
@@ -193,6 +212,58 @@ def cannot_start(pods: list[PodState], existing: set[str]) -> list[Finding]:
         if any(hopeless(c) for c in pod.containers):
             out.extend(f for f in explain_pod(pod, {}) if f.code in ("image-pull", "crash-loop"))
     return out
+
+
+# the chart keys naming the StorageClass of the claims the jupyterhub chart (hub's database) and its spawner
+# (users' homes) make, by the claim's `component` label
+CLASS_KEYS = {"hub": "hub.db.pvc.storageClassName", "singleuser-storage": "singleuser.storage.dynamic.storageClass"}
+
+
+def missing_class(claim: ClaimState, classes: Optional[StorageClasses], events: Sequence[Event] = ()) -> bool:
+    """The claim is not bound and names a StorageClass the cluster does not have: by `classes` when they
+    could be read, else by the claim's ProvisioningFailed event (`storageclass.storage.k8s.io "X" not
+    found`). Waiting cannot bind it."""
+    if claim.phase == "Bound" or not claim.storage_class:
+        return False
+    if classes is not None:
+        return claim.storage_class not in classes.names
+    said = f'storageclass.storage.k8s.io "{claim.storage_class}" not found'
+    return any(e.kind == "PersistentVolumeClaim" and e.name == claim.name and e.reason == "ProvisioningFailed"
+               and said in e.message for e in events)
+
+
+def missing_class_finding(pod: PodState, claim: ClaimState, classes: Optional[StorageClasses],
+                          severity: str = "error") -> Finding:
+    """The finding of a claim of `pod` naming a StorageClass the cluster does not have, with its hint."""
+    have = (f"its StorageClasses: {classes.line()}" if classes is not None
+            else f'the claim\'s event says storageclass.storage.k8s.io "{claim.storage_class}" not found')
+    key = CLASS_KEYS.get(claim.component)
+    where = f"the jupyterhub chart's `{key}`" if key else f"the template of claim {claim.name}"
+    return Finding(severity, "missing-storage-class", f"pod/{pod.name}",
+                   f"volume claim {claim.name} names StorageClass {claim.storage_class}, which the cluster does not "
+                   f"have ({have}), so it is never bound",
+                   hint=f"fix the StorageClass name in the hub's values ({where}) to one the cluster has, "
+                        f"or create StorageClass {claim.storage_class}")
+
+
+def unbindable_claims(pods: list[PodState], existing: set[str], claims: list[ClaimState],
+                      classes: Optional[StorageClasses], events: Sequence[Event] = ()) -> list[Finding]:
+    """The pods a deploy made (as `cannot_start`) that wait for a claim which names a StorageClass the
+    cluster does not have (`missing_class`): never bound however long the deploy waits."""
+    by_name = {c.name: c for c in claims}
+    out: list[Finding] = []
+    for pod in waiting_for_claims(pods, existing):
+        for name in pod.claims:
+            claim = by_name.get(name)
+            if claim is not None and missing_class(claim, classes, events):
+                out.append(missing_class_finding(pod, claim, classes))
+    return out
+
+
+def waiting_for_claims(pods: list[PodState], existing: set[str]) -> list[PodState]:
+    """The pods a deploy made (their uid not in `existing`; not user servers) that are Pending with claims."""
+    return [p for p in pods if p.uid not in existing and not p.user_server and not p.deleting
+            and p.phase == "Pending" and p.claims]
 
 
 def recent_warnings(events: list[Event], now: dt.datetime, subjects: Optional[set[str]] = None,
@@ -246,7 +317,8 @@ def explain_nodes(pods: list[PodState], nodes: list[NodeState]) -> list[Finding]
 
 
 def judge_pods(pods: list[PodState], claims: list[ClaimState], events: list[Event],
-               now: Optional[dt.datetime] = None, nodes: Optional[list[NodeState]] = None) -> PodsVerdict:
+               now: Optional[dt.datetime] = None, nodes: Optional[list[NodeState]] = None,
+               classes: Optional[StorageClasses] = None) -> PodsVerdict:
     """Are the hub's pods Ready, and if not, why (the nodes they are on first, then their statuses,
     then Warning events)."""
     now = now or dt.datetime.now(dt.timezone.utc)
@@ -254,10 +326,10 @@ def judge_pods(pods: list[PodState], claims: list[ClaimState], events: list[Even
     core = core_pods(pods)
     findings: list[Finding] = explain_nodes(core, nodes or [])
     for pod in core:
-        findings.extend(explain_pod(pod, by_name))
+        findings.extend(explain_pod(pod, by_name, classes, events))
     for pod in pods:
         if pod.user_server:
-            findings.extend(explain_pod(pod, by_name))
+            findings.extend(explain_pod(pod, by_name, classes, events))
     ready = sum(1 for p in core if p.ready)
     if not core:
         findings.append(Finding("error", "no-pods", "namespace", "no hub pods found: is the hub deployed?"))
@@ -301,6 +373,8 @@ def hint_for(findings: list[Finding]) -> Optional[str]:
     """What to do about the first error (else warning) finding, or None."""
     for severity in ("error", "warning"):
         for f in findings:
+            if f.severity == severity and f.hint:
+                return f.hint
             if f.severity == severity and f.code in HINTS:
                 if f.code == "image-pull" and f"({NEVER_PULL})" in f.message:
                     return NEVER_PULL_HINT

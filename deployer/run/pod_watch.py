@@ -3,8 +3,9 @@
 While `helm upgrade --install --wait` waits, the release's namespace is read every `interval` seconds;
 a pod the deploy made whose container will not start however long helm waits (an image that is not on
 the node with pull policy Never, a registry that cannot be reached or has no such image, a crash loop:
-`checks/hub_findings.py::cannot_start`) stops helm and fails the release with that reason (and, for a
-crash loop, the container's last log lines: a hub's own traceback). Pods that were there before the
+`checks/hub_findings.py::cannot_start`), or a pod Pending on a volume claim that names a StorageClass the
+cluster does not have (`unbindable_claims`), stops helm and fails the release with that reason (and, for
+a crash loop, the container's last log lines: a hub's own traceback). Pods that were there before the
 deploy began are left out, so an upgrade that replaces a crash-looping hub is not failed for it.
 """
 
@@ -17,7 +18,15 @@ from typing import Any, Optional
 
 import re
 
-from deployer.checks.hub_findings import Finding, cannot_start, crash_looping_containers, with_log_tail
+from deployer.checks.hub_findings import (
+    Finding,
+    PodState,
+    cannot_start,
+    crash_looping_containers,
+    unbindable_claims,
+    waiting_for_claims,
+    with_log_tail,
+)
 from deployer.errors import DeployerError
 
 INTERVAL = 2.0  # seconds between two reads of the namespace's pods
@@ -90,9 +99,26 @@ def kube_pod_watch(access, runner, request_timeout: float = 5.0) -> PodWatch:
                 for container in crash_looping_containers(pod)[:1]:
                     lines = kube().log_tail(namespace, pod.name, container, LOG_LINES)
                     findings[i] = with_log_tail(with_exception(finding, lines), container, lines)
-        return findings
+        try:
+            return findings + unbound(kube(), namespace, pods, before)
+        except DeployerError:  # the claims, classes or events could not be read: the pods' own findings stand
+            return findings
 
     return PodWatch(existing, hopeless)
+
+
+def unbound(kube, namespace: str, pods: list[PodState], before: set[str]) -> list[Finding]:
+    """The findings of the new pods' claims that name a StorageClass the cluster does not have
+    (`unbindable_claims`). The claims are read only when a new pod is Pending with claims; the classes
+    only when such a claim names one; the claims' events only when the classes may not be listed."""
+    if not waiting_for_claims(pods, before):
+        return []
+    claims = [c for c in kube.claims(namespace) if c.phase != "Bound" and c.storage_class]
+    if not claims:
+        return []
+    classes = kube.storage_classes()
+    events = kube.events(namespace) if classes is None else []
+    return unbindable_claims(pods, before, claims, classes, events)
 
 
 async def while_pods_can_start(operation: Awaitable[Any], watch: PodWatch, namespace: str,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 from deployer.checks.hub_findings import (NEVER_PULL_HINT, ClaimState, ContainerState, Event, NodeState, PodCondition, PodState,
-                                    explain_pod, first_reason, hint_for, judge_pods)
+                                    StorageClasses, explain_pod, first_reason, hint_for, judge_pods, missing_class,
+                                    unbindable_claims)
 
 NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.timezone.utc)
 READY = (PodCondition("PodScheduled", "True"), PodCondition("Ready", "True"))
@@ -140,3 +141,91 @@ def test_node_state_reads_the_ready_condition_of_the_api_object():
                                                             cond]))
     assert node_state(node) == NodeState("n1", False, "NodeStatusUnknown", "Kubelet stopped posting node status.")
     assert node_state(NS(metadata=NS(name="n2"), status=None)) == NodeState("n2", False, "no Ready condition", "")
+
+
+# -- a claim naming a StorageClass the cluster does not have ------------------------------------------
+
+LOCAL_CLASSES = StorageClasses(("standard", "deployer-local"), default="deployer-local")
+DB_CLAIM = ClaimState("hub-db-dir", "Pending", storage_class="no-such-class", component="hub")
+NOT_FOUND = Event("PersistentVolumeClaim", "hub-db-dir", "Warning", "ProvisioningFailed",
+                  'storageclass.storage.k8s.io "no-such-class" not found', 3, NOW)
+UNBOUND = (PodCondition("PodScheduled", "False", "Unschedulable",
+                        "0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims."),)
+DB_MESSAGE = ("volume claim hub-db-dir names StorageClass no-such-class, which the cluster does not have "
+              "(its StorageClasses: deployer-local (default), standard), so it is never bound")
+DB_HINT = ("fix the StorageClass name in the hub's values (the jupyterhub chart's `hub.db.pvc.storageClassName`) "
+           "to one the cluster has, or create StorageClass no-such-class")
+
+
+def waiting_hub(uid: str = "u2") -> PodState:
+    return PodState("hub-1", "Pending", {"component": "hub"}, (), UNBOUND, ("hub-db-dir",), uid=uid)
+
+
+def test_a_pending_claim_naming_a_class_the_cluster_lacks_is_missing_by_the_classes_else_by_its_event():
+    assert missing_class(DB_CLAIM, LOCAL_CLASSES) is True
+    assert missing_class(ClaimState("hub-db-dir", "Pending", storage_class="standard"), LOCAL_CLASSES) is False
+    assert missing_class(ClaimState("hub-db-dir", "Bound", storage_class="no-such-class"), LOCAL_CLASSES) is False
+    # no class named: the default one (or a volume made for it) binds it; not this finding's business
+    assert missing_class(ClaimState("hub-db-dir", "Pending", storage_class=""), LOCAL_CLASSES) is False
+    # the classes could not be listed (a namespace-scoped account): the provisioner's event says it
+    assert missing_class(DB_CLAIM, None, [NOT_FOUND]) is True
+    assert missing_class(DB_CLAIM, None, []) is False
+    other = Event("PersistentVolumeClaim", "other", "Warning", "ProvisioningFailed", NOT_FOUND.message)
+    assert missing_class(DB_CLAIM, None, [other]) is False
+
+
+def test_a_new_pod_waiting_for_such_a_claim_fails_with_the_claim_the_class_the_clusters_classes_and_the_key():
+    (f,) = unbindable_claims([waiting_hub()], {"u1"}, [DB_CLAIM], LOCAL_CLASSES)
+    assert (f.severity, f.code, f.subject, f.message) == ("error", "missing-storage-class", "pod/hub-1", DB_MESSAGE)
+    assert hint_for([f]) == DB_HINT
+    # a user's home claim names kubespawner's key; a claim of another template says so
+    home = ClaimState("hub-db-dir", "Pending", storage_class="gp3", component="singleuser-storage")
+    (g,) = unbindable_claims([waiting_hub()], set(), [home], StorageClasses(()))
+    assert g.message == ("volume claim hub-db-dir names StorageClass gp3, which the cluster does not have "
+                         "(its StorageClasses: none), so it is never bound")
+    assert g.hint == ("fix the StorageClass name in the hub's values (the jupyterhub chart's "
+                      "`singleuser.storage.dynamic.storageClass`) to one the cluster has, or create StorageClass gp3")
+    nfs = ClaimState("hub-db-dir", "Pending", storage_class="nfs")
+    (h,) = unbindable_claims([waiting_hub()], set(), [nfs], None, [
+        Event("PersistentVolumeClaim", "hub-db-dir", "Warning", "ProvisioningFailed",
+              'storageclass.storage.k8s.io "nfs" not found')])
+    assert h.message == ("volume claim hub-db-dir names StorageClass nfs, which the cluster does not have (the "
+                         "claim's event says storageclass.storage.k8s.io \"nfs\" not found), so it is never bound")
+    assert h.hint.startswith("fix the StorageClass name in the hub's values (the template of claim hub-db-dir) ")
+
+
+def test_only_pending_pods_the_deploy_made_count_and_never_user_servers():
+    user = PodState("jupyter-ada", "Pending", {"component": "singleuser-server"}, (), UNBOUND, ("hub-db-dir",), uid="u3")
+    assert unbindable_claims([waiting_hub("u1"), user], {"u1"}, [DB_CLAIM], LOCAL_CLASSES) == []
+    running = PodState("hub-1", "Running", {"component": "hub"}, (), READY, ("hub-db-dir",), uid="u2")
+    assert unbindable_claims([running], set(), [DB_CLAIM], LOCAL_CLASSES) == []
+    assert unbindable_claims([waiting_hub()], set(), [ClaimState("hub-db-dir", "Pending", "standard")],
+                             LOCAL_CLASSES) == []
+
+
+def test_health_names_the_missing_class_first_with_its_hint_and_a_users_claim_as_a_warning():
+    verdict = judge_pods([waiting_hub()], [DB_CLAIM], [NOT_FOUND], NOW, classes=LOCAL_CLASSES)
+    assert not verdict.ok
+    assert [f.code for f in verdict.findings] == ["missing-storage-class", "unschedulable", "event"]
+    assert first_reason(verdict.findings) == f"pod/hub-1: {DB_MESSAGE}"
+    assert hint_for(verdict.findings) == DB_HINT
+    # read fleet-wide (`status`: no classes read), the claim's event decides
+    (f, *_) = judge_pods([waiting_hub()], [DB_CLAIM], [NOT_FOUND], NOW).findings
+    assert f.code == "missing-storage-class" and "(the claim's event says" in f.message
+    user = PodState("jupyter-ada", "Pending", {"component": "singleuser-server"}, (), UNBOUND, ("claim-ada",))
+    claim = ClaimState("claim-ada", "Pending", "no-such-class", "singleuser-storage")
+    (w, _) = explain_pod(user, {"claim-ada": claim}, LOCAL_CLASSES)
+    assert (w.severity, w.code, w.subject) == ("warning", "missing-storage-class", "pod/jupyter-ada")
+
+
+def test_claim_state_and_the_storage_classes_read_from_the_api_objects():
+    from types import SimpleNamespace as NS
+
+    from deployer.adapters.kube import claim_state
+
+    claim = NS(metadata=NS(name="hub-db-dir", labels={"component": "hub"}), spec=NS(storage_class_name="x"),
+               status=NS(phase="Pending"))
+    assert claim_state(claim) == ClaimState("hub-db-dir", "Pending", "x", "hub")
+    bare = NS(metadata=NS(name="c", labels=None), spec=NS(storage_class_name=None), status=None)
+    assert claim_state(bare) == ClaimState("c", "Pending", None, "")
+    assert StorageClasses(("b", "a"), default="b").line() == "a, b (default)"

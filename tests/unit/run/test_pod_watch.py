@@ -134,3 +134,72 @@ def test_a_log_the_client_hands_back_as_bytes_repr_is_lines_again():
     assert _log_text("b'Traceback\\n    ^^^^\\nNameError: x \\xc3\\xa9'").splitlines() == [
         "Traceback", "    ^^^^", "NameError: x é"]
     assert _log_text(b"a\nb") == "a\nb" and _log_text("plain\nlog") == "plain\nlog" and _log_text(None) == ""
+
+
+# -- a pod waiting for a claim whose StorageClass the cluster does not have ---------------------------
+
+class ClaimsKube:
+    """What `unbound` reads, recorded: the claims, the classes (None: may not be listed), the events."""
+
+    def __init__(self, claims, classes, events=()) -> None:
+        self._claims, self._classes, self._events, self.reads = claims, classes, list(events), []
+
+    def claims(self, namespace):
+        self.reads.append("claims")
+        return self._claims
+
+    def storage_classes(self):
+        self.reads.append("classes")
+        return self._classes
+
+    def events(self, namespace):
+        self.reads.append("events")
+        return self._events
+
+
+def test_a_pod_pending_on_a_claim_of_a_missing_class_is_found_reading_only_what_it_needs():
+    from deployer.checks.hub_findings import ClaimState, Event, StorageClasses
+    from deployer.run.pod_watch import unbound
+
+    waiting = PodState("hub-1", "Pending", {"component": "hub"}, (), NOT_READY, ("hub-db-dir",), uid="u2")
+    claim = ClaimState("hub-db-dir", "Pending", "no-such-class", "hub")
+    kube = ClaimsKube([claim], StorageClasses(("deployer-local",), "deployer-local"))
+    (f,) = unbound(kube, "staging", [waiting], set())
+    assert f.line() == ("pod/hub-1: volume claim hub-db-dir names StorageClass no-such-class, which the cluster "
+                        "does not have (its StorageClasses: deployer-local (default)), so it is never bound")
+    assert kube.reads == ["claims", "classes"]
+    # no new pod Pending with claims: nothing read
+    kube = ClaimsKube([claim], None)
+    assert unbound(kube, "staging", [waiting], {"u2"}) == [] and kube.reads == []
+    # the claims name no class (or are bound): the classes are not read
+    kube = ClaimsKube([ClaimState("hub-db-dir", "Pending", None)], None)
+    assert unbound(kube, "staging", [waiting], set()) == [] and kube.reads == ["claims"]
+    # the classes may not be listed: the claim's event decides
+    said = Event("PersistentVolumeClaim", "hub-db-dir", "Warning", "ProvisioningFailed",
+                 'storageclass.storage.k8s.io "no-such-class" not found')
+    kube = ClaimsKube([claim], None, [said])
+    (g,) = unbound(kube, "staging", [waiting], set())
+    assert g.code == "missing-storage-class" and kube.reads == ["claims", "classes", "events"]
+
+
+def test_a_missing_class_stops_helm_at_once_with_the_claims_hint():
+    from deployer.checks.hub_findings import ClaimState, StorageClasses, unbindable_claims
+
+    async def helm_waiting() -> dict:
+        await asyncio.sleep(600)
+        return {}
+
+    waiting = PodState("hub-1", "Pending", {"component": "hub"}, (), NOT_READY, ("hub-db-dir",), uid="u2")
+    found = unbindable_claims([waiting], set(), [ClaimState("hub-db-dir", "Pending", "no-such-class", "hub")],
+                              StorageClasses(("deployer-local",), "deployer-local"))
+    watch, _ = _watch([found])
+    started = time.monotonic()
+    with pytest.raises(PodsCannotStart) as err:
+        asyncio.run(while_pods_can_start(helm_waiting(), watch, "staging"))
+    assert time.monotonic() - started < 5
+    assert err.value.message == ("pods cannot start, stopped waiting: pod/hub-1: volume claim hub-db-dir names "
+                                 "StorageClass no-such-class, which the cluster does not have (its StorageClasses: "
+                                 "deployer-local (default)), so it is never bound")
+    assert err.value.hint == ("fix the StorageClass name in the hub's values (the jupyterhub chart's "
+                              "`hub.db.pvc.storageClassName`) to one the cluster has, or create StorageClass "
+                              "no-such-class")
