@@ -120,7 +120,8 @@ class Finding:
     hint: str = ""  # what to do about this finding in particular (else `HINTS` of its code)
 
     def to_json(self) -> dict[str, str]:
-        return {"severity": self.severity, "code": self.code, "subject": self.subject, "message": self.message}
+        out = {"severity": self.severity, "code": self.code, "subject": self.subject, "message": self.message}
+        return {**out, "hint": self.hint} if self.hint else out
 
     def line(self) -> str:
         return f"{self.subject}: {self.message}"

@@ -73,6 +73,8 @@ def health(
             if not r.healthy:
                 for f in r.findings:
                     typer.echo(runner.redactor(f"    why: {f.line()}"))
+                    if f.hint:
+                        typer.echo(runner.redactor(f"    fix: {f.hint}"))
             for a in alerts.for_hub(r.hub):
                 typer.echo(runner.redactor(f"    alert: {a.line()}"))
         _print_cluster_alerts(runner, cluster, alerts, all_hubs)

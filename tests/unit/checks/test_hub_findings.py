@@ -178,6 +178,8 @@ def test_a_new_pod_waiting_for_such_a_claim_fails_with_the_claim_the_class_the_c
     (f,) = unbindable_claims([waiting_hub()], {"u1"}, [DB_CLAIM], LOCAL_CLASSES)
     assert (f.severity, f.code, f.subject, f.message) == ("error", "missing-storage-class", "pod/hub-1", DB_MESSAGE)
     assert hint_for([f]) == DB_HINT
+    assert f.to_json() == {"severity": "error", "code": "missing-storage-class", "subject": "pod/hub-1",
+                           "message": DB_MESSAGE, "hint": DB_HINT}  # `health --output json` says what to do
     # a user's home claim names kubespawner's key; a claim of another template says so
     home = ClaimState("hub-db-dir", "Pending", storage_class="gp3", component="singleuser-storage")
     (g,) = unbindable_claims([waiting_hub()], set(), [home], StorageClasses(()))
