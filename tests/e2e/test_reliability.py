@@ -38,7 +38,7 @@ def labelled(label: str, **kw) -> str:
 @pytest.fixture(scope="module")
 def repo(local_cluster, hub_images, api_client, tmp_path_factory):
     work = tmp_path_factory.mktemp("reliability")
-    repo = Repo(work / "repo", local_cluster.cluster.layout.root, {"roll": {}, "dry": {}, "why": {}})
+    repo = Repo(work / "repo", local_cluster.cluster.layout.root, {"roll": {}, "dry": {}, "why": {}, "noclass": {}})
     yield repo
     delete_namespaces(api_client, repo.names.values())
 
@@ -115,6 +115,40 @@ def test_a_release_that_is_not_ready_says_why_as_health_does(repo, tmp_path):
     health = repo.run("health", "e2e", hub, "--output", "json", "--retries", "0")
     reasons = [r["message"] for r in as_json(health, 1)["hubs"][0]["reasons"] if r["code"] == "image-pull"]
     assert reasons and reasons[0] in step["message"]  # the same words as `health`
+
+
+def test_a_hub_whose_claim_names_a_storage_class_the_cluster_lacks_fails_at_once_saying_so(repo, api_client):
+    from kubernetes import client
+
+    default = "storageclass.kubernetes.io/is-default-class"
+    items = sorted(client.StorageV1Api(api_client).list_storage_class().items, key=lambda c: c.metadata.name)
+    classes = ", ".join(f"{c.metadata.name} (default)" if (c.metadata.annotations or {}).get(default) == "true"
+                        else c.metadata.name for c in items)
+    assert "deployer-local (default)" in classes
+    hub = repo.names["noclass"]
+    (repo.folder / "noclass.values.yaml").write_text(
+        hub_values() + "    db:\n      pvc:\n        storageClassName: no-such-class\n")
+    started = time.monotonic()
+    proc = repo.run("deploy", "e2e", hub, "--chart-repo", str(CHART_REPO), "--timeout", "300", "--no-rollback",
+                    "--output", "json")
+    seconds = time.monotonic() - started
+    print(f"deploy with a missing StorageClass failed after {seconds:.1f} s (--timeout 300)")
+    step = as_json(proc, 1)["steps"][0]
+    message = ("volume claim hub-db-dir names StorageClass no-such-class, which the cluster does not have "
+               f"(its StorageClasses: {classes}), so it is never bound")
+    # the hub pod waits for its database's claim: deploy stops waiting at once, not after --timeout (300 s)
+    assert step["message"].startswith("pods cannot start, stopped waiting: pod/hub-"), step["message"]
+    assert step["message"].endswith(f": {message}; the failed release was kept (--no-rollback)"), step["message"]
+    assert step["hint"] == ("fix the StorageClass name in the hub's values (the jupyterhub chart's "
+                            "`hub.db.pvc.storageClassName`) to one the cluster has, or create StorageClass "
+                            "no-such-class")
+    assert seconds < 150, (seconds, step["message"])
+    health = repo.run("health", "e2e", hub, "--output", "json", "--retries", "0")
+    reasons = as_json(health, 1)["hubs"][0]["reasons"]
+    assert reasons[0]["code"] == "missing-storage-class" and reasons[0]["message"] == message, reasons
+    assert reasons[0]["hint"] == step["hint"]
+    text = repo.run("health", "e2e", hub, "--retries", "0")
+    assert text.returncode == 1 and f"    fix: {step['hint']}\n" in text.stdout, text.stdout + text.stderr
 
 
 # -- the API server dies mid-deploy -------------------------------------------------------------
