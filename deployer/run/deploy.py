@@ -206,7 +206,7 @@ def _cluster_steps(request: DeployRequest, cluster: Cluster, conn, mine: list[Pl
     hooks = tuple(h for h in (f(cluster, access, runner) for f in request.hook_factories()) if h)
     if ledger is not None:
         hooks = (_record_fixup(access, runner, predicted), *hooks)
-    deployer = ReleaseDeployer(conn.helm, sops, runner, helm_binary, request.options, hooks,
+    deployer = ReleaseDeployer(conn.helm, request.options, hooks,
                                probe=reachability_probe(access, runner),
                                explain=failure_explainer(access, runner),
                                pod_watch=kube_pod_watch(access, runner),

@@ -175,7 +175,7 @@ def preview(request: PreviewRequest, runner: ProcessRunner, on_event: Callable[[
         health = HealthOptions(retries=request.health_retries, interval=request.health_interval,
                                user_test=request.user_test)
         hooks = (_home_claim_hook(), after_deploy_health(health)(aim.local, access, runner))
-        deployer = ReleaseDeployer(conn.helm, sops, runner, helm_binary, request.options, hooks,
+        deployer = ReleaseDeployer(conn.helm, request.options, hooks,
                                    probe=reachability_probe(access, runner), explain=failure_explainer(access, runner),
                                    pod_watch=kube_pod_watch(access, runner))
 

@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Optional
 
 from deployer.adapters.helm import (AnotherOperationInProgress, ChartSource, ClusterUnreachable, Helm, Revision)
-from deployer.adapters.process import ProcessRunner
-from deployer.adapters.sops import Sops
 from deployer.errors import DeployerError
 from deployer.plan.release_spec import ReleaseSpec
 from deployer.render.inputs import ChartOptions, ReadyRelease
@@ -70,8 +68,7 @@ class ReleaseDeployer:
     """Deploys one release whose chart is prepared and whose values are layered (a ReadyRelease,
     render/inputs.py): it reads no file; it runs helm, recovers, settles and rolls back."""
 
-    def __init__(self, helm: Helm, sops: Optional[Sops], runner: ProcessRunner, helm_binary: Path,
-                 options: DeployOptions, after_deploy: tuple[AfterDeploy, ...] = (),
+    def __init__(self, helm: Helm, options: DeployOptions, after_deploy: tuple[AfterDeploy, ...] = (),
                  probe: Optional[Probe] = None, explain: Optional[Explain] = None,
                  validate_objects: Optional[ValidateObjects] = None,
                  check_schemas: Optional[CheckSchemas] = None, pod_watch: Optional[PodWatch] = None) -> None:
@@ -82,9 +79,6 @@ class ReleaseDeployer:
         self.explain = explain
         self.after_deploy = after_deploy
         self.helm = helm
-        self.sops = sops
-        self.runner = runner
-        self.helm_binary = helm_binary
         self.options = options
         # release id -> the ledger's record, stored on the revision the upgrade makes (deploy.py)
         self.labels: dict[str, dict[str, str]] = {}

@@ -8,7 +8,9 @@
              give it a token of its own, scoped to that user's server only, expiring in 15 minutes;
 3. start:    the user starts its server (POST /hub/api/users/<name>/server); on a hub with a `profileList`
              (read from the chart's values in the Secret `hub`), with its default profile and each of its
-             options' default choice named (`plan/profile_choice.py`), as a user pressing Start gets;
+             options' default choice named (`plan/profile_choice.py`), as a user pressing Start gets; on
+             an unauthenticated BinderHub hub, as BinderHub starts it: with the hub's image and a token of
+             the test's own, which the kernel calls then use (`plan/binder_launch.py`);
 4. ready:    wait until the hub says the server is ready;
 5. kernel:   start a kernel through the Jupyter server's REST API, run a short piece of Python through
              the kernel's websocket, check its output, delete the kernel; the same code writes a file
@@ -36,6 +38,7 @@ from deployer.adapters.jupyterhub import Answer, Http, HubCallFailed, run_code  
 from deployer.adapters.port_forward import PortForwardFailed, port_forward
 from deployer.errors import DeployerError
 
+from deployer.plan.binder_launch import BinderLaunch, binder_launch
 from deployer.plan.profile_choice import ProfileChoice, default_profile
 from deployer.plan.user_test_service import HUB_SECRET, PROXY_SERVICE, SERVICE, SERVICE_TOKEN_KEY
 
@@ -115,6 +118,8 @@ class UserTest:
         self.options = options or UserTestOptions()
         self.user = USER_PREFIX + secrets.token_hex(4)
         self.profile: Optional[ProfileChoice] = None  # the profile the server starts with (run() reads it)
+        self.binder: Optional[BinderLaunch] = None  # started as BinderHub starts a server (run() reads it)
+        self.server_token = secrets.token_hex(24)  # the server's own token, on a BinderHub hub only
 
     def run(self) -> UserTestResult:
         result = UserTestResult(self.ns, self.user)
@@ -128,7 +133,9 @@ class UserTest:
             result.reason = (f"the hub registers no `{SERVICE}` service (no {SERVICE_TOKEN_KEY} in the Secret "
                              f"{HUB_SECRET}); the chart's values must add it (deployer.plan.user_test_service.service_values)")
             return result
-        self.profile = self._profile()
+        values = self._hub_values()
+        self.profile = default_profile(values) if values is not None else None
+        self.binder = binder_launch(values) if values is not None else None
         if self.profile:
             result.profile = self.profile.user_options()
         try:
@@ -151,15 +158,16 @@ class UserTest:
         result.seconds = time.monotonic() - started
         return result
 
-    def _profile(self) -> Optional[ProfileChoice]:
-        """The default profile of the hub's `profileList` (the chart's values, in the Secret `hub`)."""
+    def _hub_values(self) -> Optional[dict]:
+        """The jupyterhub chart's values, as the hub got them (in the Secret `hub`), or None."""
         import yaml
 
         try:
             text = self.kube.secret_document(self.ns, HUB_SECRET, "values.yaml")
-            return default_profile(yaml.safe_load(text)) if text else None
+            values = yaml.safe_load(text) if text else None
         except (DeployerError, yaml.YAMLError):
             return None
+        return values if isinstance(values, dict) else None
 
     def connect(self):
         """A base URL that reaches the hub's public proxy, for the block (a port-forward)."""
@@ -202,13 +210,14 @@ class UserTest:
         self._phase(result, "start", lambda: self._start(http, user_token, u))
         url = self._phase(result, "ready", lambda: self._wait_ready(http, user_token, u))
         word = secrets.token_hex(8)
-        self._phase(result, "kernel", lambda: self._kernel(http, user_token, url,
+        server_token = self.server_token if self.binder else user_token  # who the server lets in
+        self._phase(result, "kernel", lambda: self._kernel(http, server_token, url,
                                                            write_home_code(word) if self.options.home else CODE))
         self._phase(result, "stop", lambda: self._stop(http, user_token, u))
         if not self.options.home:
             return
         url = self._phase(result, "restart", lambda: self._restart(http, user_token, u))
-        self._phase(result, "home", lambda: self._read_home(http, user_token, url, word))
+        self._phase(result, "home", lambda: self._read_home(http, server_token, url, word))
         self._stop(http, user_token, u)
 
     def _restart(self, http: Http, token: str, u: str):
@@ -247,8 +256,11 @@ class UserTest:
 
     def _start(self, http: Http, token: str, u: str):
         options = self.profile.user_options() if self.profile else {}
-        a = http.call("POST", f"/hub/api/users/{u}/server", token, options)
         chosen = f" with {self.profile.describe()}" if self.profile else ""
+        if self.binder:
+            options = {**options, **self.binder.user_options(self.server_token)}
+            chosen += f" as BinderHub starts it (image {self.binder.image or 'none'}, a token of its own)"
+        a = http.call("POST", f"/hub/api/users/{u}/server", token, options)
         if a.status not in (201, 202):
             raise PhaseFailed(f"starting the server{chosen} answered {a.status}: {a.brief()}")
         return ("spawned" if a.status == 201 else "spawn pending") + chosen, None

@@ -5,8 +5,9 @@ cluster (the machine's two cores wait on pods more than they compute; one after 
   runs with every substitution listed and passes the user test; the hub remembers its users, and a user's
   home keeps a file, across a restart of the hub's pod; a second preview updates the first; `--rm` takes it
   away with its namespace and volumes;
-- four corpus hubs of the fleet's other shapes (a daskhub, a hub with a profileList and an unlisted choice, a
-  hub with its own homepage templates, a hub with a BinderHub beside it), each copied into a repository of
+- five corpus hubs of the fleet's other shapes (a daskhub, a hub with a profileList and an unlisted choice, a
+  hub with its own homepage templates, a hub with a BinderHub beside it, a BinderHub-only hub whose servers
+  are plain Jupyter servers started with a token, as BinderHub starts them), each copied into a repository of
   the test's own as a user's would be, answer `/hub/api/` and pass the user test, with the default profile
   of their profileList chosen by name; a secret file with no key here gives placeholders, said once;
 - a hub whose extraConfig imports a module the hub image lacks, and one whose extraConfig raises, each fail
@@ -15,6 +16,7 @@ Then `--rm` removes each preview."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -36,6 +38,9 @@ CORPUS_SHAPES = {
     "profiles": ("reflective", "staging"),  # basehub; profileList, unlisted_choice with its own image '{value}'
     "templates": ("utoronto", "staging"),  # basehub; its own homepage templates (custom.homepage.gitRepoBranch)
     "binderhub": ("opensci", "sciencecore"),  # basehub with binderhub-service beside it; GitHub login
+    # a BinderHub-only hub: no login (authenticator `null`), BinderHub's spawner settings (auth_enabled false),
+    # servers a plain `jupyter-lab` started as BinderHub starts them (its image and a token of their own)
+    "binder-only": ("opensci", "small-binder"),
 }
 IMPORTS = ("jupyterhub:\n  hub:\n    extraConfig:\n      zz-fleet: |\n        import deployer_absent_module\n")
 RAISES = ("jupyterhub:\n  hub:\n    extraConfig:\n      zz-fleet: |\n"
@@ -118,11 +123,19 @@ def test_a_corpus_hub_of_each_shape_previews_answers_and_passes_the_user_test(pr
     assert phases["connect"]["message"].endswith(": JupyterHub 5.4.4 answered"), phases["connect"]  # /hub/api/
     assert [(p["name"], p["ok"]) for p in test["phases"]] == [
         (name, True) for name in ("connect", "user", "start", "ready", "kernel", "stop", "restart", "home")]
-    assert "read back" in phases["home"]["message"], phases["home"]
+    if shape == "binder-only":  # no home volume (storage type none): each server starts empty
+        assert phases["home"]["message"].startswith("skipped: the user server has no home volume"), phases["home"]
+    else:
+        assert "read back" in phases["home"]["message"], phases["home"]
     off = "\n".join(details["local_switched_off"])
     substituted = "\n".join(details["local_substituted"])
     if shape == "templates":  # no profileList: the server starts with no options
         assert test["profile"] is None and phases["start"]["message"] in ("spawned", "spawn pending"), test
+    elif shape == "binder-only":  # an empty profileList; started with the hub's image and a token, as BinderHub does
+        assert test["profile"] is None, test
+        assert re.fullmatch(r"(spawned|spawn pending) as BinderHub starts it \(image deployer\.local/singleuser:"
+                            r"[\w.-]+, a token of its own\)", phases["start"]["message"]), phases["start"]
+        assert "jupyterhub.hub.config.JupyterHub.authenticator_class: null -> dummy" in substituted, substituted
     else:  # a profileList: the server started with its default profile, chosen by name
         assert test["profile"] and test["profile"]["profile"], test
         assert f"with profile `{test['profile']['profile']}`" in phases["start"]["message"], phases["start"]

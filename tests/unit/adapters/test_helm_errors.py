@@ -156,7 +156,7 @@ def test_deploy_recovers_a_release_another_operation_left_pending_then_upgrades(
     helm = StuckHelm()
     from deployer.render.inputs import ReadyRelease
 
-    deployer = ReleaseDeployer(helm, None, None, Path("helm"), DeployOptions())  # type: ignore[arg-type]
+    deployer = ReleaseDeployer(helm, DeployOptions())  # type: ignore[arg-type]
     from deployer.config.models import RemoteChart
 
     spec = ReleaseSpec("c/h", "h", "h", "c", RemoteChart(name="demo", repository="https://charts.example.org/",

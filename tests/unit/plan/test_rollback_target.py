@@ -65,7 +65,7 @@ def test_automatic_rollback_after_a_failed_upgrade_uses_the_newest_good_revision
         async def rollback(self, release, revision, **kw):
             calls.append(revision)
 
-    deployer = ReleaseDeployer(FakeHelm(), None, None, None, DeployOptions())  # type: ignore[arg-type]
+    deployer = ReleaseDeployer(FakeHelm(), DeployOptions())  # type: ignore[arg-type]
     spec = ReleaseSpec("c/hub", "hub", "hub", "c", "basehub", None, ())
     ctx = StepContext(StepResult("c/hub", "c/hub", ""), lambda r: None)
     failed = asyncio.run(deployer._failed(spec, DeployerError("helm upgrade failed"), {}, ctx))

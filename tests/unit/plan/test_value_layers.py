@@ -212,7 +212,7 @@ def _deploy_values(root: Path, helm: FakeHelm) -> dict:
     options = DeployOptions()
     ready = ready_release(spec, ValuesReader(None, saved_outputs(root, "c")), options.charts, None,  # type: ignore[arg-type]
                           Path("helm"))
-    deployer = ReleaseDeployer(helm, None, None, Path("helm"), options)  # type: ignore[arg-type]
+    deployer = ReleaseDeployer(helm, options)
     ctx = StepContext(StepResult(spec.id, spec.id, ""), lambda r: None)
     outcome = asyncio.run(deployer.deploy(ready, ctx))
     assert outcome.message == "revision 1 deployed"

@@ -15,7 +15,6 @@ import yaml
 
 from deployer.adapters.helm import ChartSource, Helm
 from deployer.adapters.process import ProcessRunner
-from deployer.adapters.sops import Sops
 from deployer.render.kube_schema import KubeSchemas, check_objects
 from deployer.run.engine import StepContext, StepResult
 from deployer.run.release import DeployOptions, ReleaseDeployer, ReleaseFailed, ReleaseSpec
@@ -61,7 +60,7 @@ def dry_run(tmp_path, values: dict) -> tuple[str, dict]:
     (chart / "templates" / "pod.yaml").write_text(POD)
     runner, helm = helm_against(tmp_path, helm_binary, "https://127.0.0.1:1")
     schemas = KubeSchemas("1.34")
-    release = ReleaseDeployer(helm, Sops(runner), runner, helm_binary, DeployOptions(dry_run=True),
+    release = ReleaseDeployer(helm, DeployOptions(dry_run=True),
                               check_schemas=lambda docs: check_objects(docs, schemas))
     spec = ReleaseSpec("c/tiny", "tiny", "tiny", "c", "tiny", chart, ())
     ctx = StepContext(StepResult("c/tiny", "tiny", "c"), lambda r: None)
@@ -128,7 +127,7 @@ def test_dry_run_that_helm_refuses_for_another_reason_than_unreachable_fails_the
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         runner, helm = helm_against(tmp_path, helm_binary, f"http://127.0.0.1:{server.server_port}")
-        release = ReleaseDeployer(helm, Sops(runner), runner, helm_binary, DeployOptions(dry_run=True))
+        release = ReleaseDeployer(helm, DeployOptions(dry_run=True))
         spec = ReleaseSpec("c/tiny", "tiny", "tiny", "c", "tiny", chart, ())
         ctx = StepContext(StepResult("c/tiny", "tiny", "c"), lambda r: None)
         details: dict = {}

@@ -98,7 +98,7 @@ class FakeHelm:
 
 def _failed(error: DeployerError, explain, rollback: bool = True):
     helm = FakeHelm()
-    deployer = ReleaseDeployer(helm, None, None, None, DeployOptions(rollback=rollback), explain=explain)  # type: ignore[arg-type]
+    deployer = ReleaseDeployer(helm, DeployOptions(rollback=rollback), explain=explain)  # type: ignore[arg-type]
     spec = ReleaseSpec("c/hub", "hub", "hub", "c", "basehub", None, ())
     ctx = StepContext(StepResult("c/hub", "c/hub", ""), lambda r: None)
     return asyncio.run(deployer._failed(spec, error, {}, ctx)), helm

@@ -40,7 +40,7 @@ class FakeHelm:
 
 
 def settle(helm: FakeHelm) -> tuple[dict, dict]:
-    deployer = ReleaseDeployer(helm, None, None, None, DeployOptions())  # type: ignore[arg-type]
+    deployer = ReleaseDeployer(helm, DeployOptions())  # type: ignore[arg-type]
     spec = ReleaseSpec("c/hub", "hub", "hub", "c", "basehub", None, ())
     ctx = StepContext(StepResult("c/hub", "c/hub", ""), lambda r: None)
     details: dict = {}
