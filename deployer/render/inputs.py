@@ -29,6 +29,7 @@ from deployer.plan.value_layers import LayerSources, ValuePlan, release_values
 if TYPE_CHECKING:
     from deployer.adapters.process import ProcessRunner
     from deployer.adapters.sops import Sops
+    from deployer.local.layers import SwitchedOff
 
 log = logging.getLogger("deployer.values")
 
@@ -76,7 +77,8 @@ def local_substitute(spec: ReleaseSpec, prepared: Optional[PreparedChart],
     """The local cluster's last values layer for a hub (deployer.local.layers.last_layer; for a preview
     of a fleet hub, deployer.local.preview_layer.preview_layer before it), as the function of the layers
     before it that `LayerSources.substitute` takes; None elsewhere. What it substitutes and switches off
-    goes into `report` (`substituted`, `switched_off`: one line each; `home_claim` for a preview)."""
+    goes into `report` (`substituted`: one line each; `switched_off`: each SwitchedOff; `home_claim` for a
+    preview)."""
     if spec.provider != "local" or spec.hub is None:
         return None
     from deployer.local.layers import HUB_NESTING
@@ -105,7 +107,7 @@ def local_substitute(spec: ReleaseSpec, prepared: Optional[PreparedChart],
         layer = last_layer(effective, image_refs(), name)
         if report is not None:
             report["substituted"] = [s.line() for s in substituted + layer.substituted]
-            report["switched_off"] = [o.line() for o in switched_off + layer.switched_off]
+            report["switched_off"] = switched_off + layer.switched_off
         return merge_values(own, layer.values)
 
     return substitute
@@ -220,9 +222,15 @@ class ReadyRelease:
     spec: ReleaseSpec
     chart: Optional[PreparedChart]  # None: a remote chart helm fetches itself
     values: dict[str, Any]
-    local_switched_off: list[str] = field(default_factory=list)  # the local layers' switches, as lines
+    local_switched_off: list["SwitchedOff"] = field(default_factory=list)  # what the local layers switched off
     local_substituted: list[str] = field(default_factory=list)  # what the last local layer substituted
     home_claim: bool = False  # a preview: make the local claim for the hub's NFS homes
+
+    @property
+    def ingress_switched_off(self) -> bool:
+        """The local layers switched the hub's Ingress off (a preview: it answers through its proxy only),
+        wherever its chart nests the jupyterhub chart's values."""
+        return any(o.component.split(".")[-2:] == ["ingress", "enabled"] for o in self.local_switched_off)
 
     @property
     def source(self) -> ChartSource:
@@ -308,6 +316,6 @@ def ready_release(spec: ReleaseSpec, reader: ValuesReader, options: ChartOptions
     report: dict[str, Any] = {}
     values = reader.release_values(spec, chart, report, plan)
     local = local_layer(spec, chart_name(spec, chart))
-    early = [o.line() for o in local.switched_off] if local is not None else []
+    early = list(local.switched_off) if local is not None else []
     return ReadyRelease(spec, chart, values, early + list(report.get("switched_off", [])),
                         list(report.get("substituted", [])), bool(report.get("home_claim")))

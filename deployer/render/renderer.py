@@ -110,7 +110,7 @@ class Renderer:
         spec, prepared, values = ready.spec, ready.chart, ready.values
         out.domain = ((values.get("global") or {}).get("domain") if isinstance(values.get("global"), dict) else None) \
             or spec.domain
-        if any(line.split(":", 1)[0].endswith(".ingress.enabled") for line in ready.local_switched_off):
+        if ready.ingress_switched_off:
             out.domain = None  # a preview's ingress the local layer switched off: it answers through its proxy only
         if prepared is not None:
             out.chart, out.chart_version = prepared.name, prepared.version

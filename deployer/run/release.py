@@ -97,7 +97,7 @@ class ReleaseDeployer:
             details["chart_version"] = spec.chart.version
         ctx.result.details.update(details)
         if ready.local_switched_off:
-            details["local_switched_off"] = list(ready.local_switched_off)
+            details["local_switched_off"] = [o.line() for o in ready.local_switched_off]
         if ready.local_substituted:
             details["local_substituted"] = list(ready.local_substituted)
         if ready.home_claim:

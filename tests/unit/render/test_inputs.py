@@ -30,3 +30,18 @@ def test_a_values_file_shared_by_releases_is_read_once_per_run(tmp_path):
         values["jupyterhub"]["custom"]["a"] = 2  # a caller changing its copy changes nobody else's
     assert reader.reads == [common]
     assert reader.release_values(spec, None)["jupyterhub"]["custom"] == {"a": 1}
+
+
+def test_a_ready_release_knows_when_the_local_layers_switched_its_ingress_off_at_any_nesting():
+    """The fleet check's domain rule skips a hub whose Ingress the local layers switched off (a preview),
+    for each chart that can deploy a hub: jupyterhub (top level), basehub and daskhub (nested)."""
+    from deployer.local.layers import SwitchedOff
+    from deployer.plan.release_spec import ReleaseSpec
+    from deployer.render.inputs import ReadyRelease
+
+    spec = ReleaseSpec("c/h", "h", "h", "c", "x", None, (), hub="h")
+    for path in ("ingress.enabled", "jupyterhub.ingress.enabled", "basehub.jupyterhub.ingress.enabled"):
+        assert ReadyRelease(spec, None, {}, [SwitchedOff(path, "no ingress here")]).ingress_switched_off, path
+    for path in ("nginx-ingress.enabled", "jupyterhub.ingress.tls", "jupyterhub.prePuller.hook.enabled"):
+        assert not ReadyRelease(spec, None, {}, [SwitchedOff(path, "x")]).ingress_switched_off, path
+    assert not ReadyRelease(spec, None, {}).ingress_switched_off
