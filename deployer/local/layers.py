@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from deployer.plan.values_path import dig, put
+
 PULL_POLICY = "Never"
 
 # Where the jupyterhub chart's values live inside each chart that can deploy a hub.
@@ -212,22 +214,6 @@ class LastLayer:
 
 def is_local_image(name: str) -> bool:
     return name.startswith(LOCAL_REGISTRIES)
-
-
-def dig(values: Mapping, path: tuple[str, ...]) -> object:
-    """The value at `path` in nested mappings (None where any key is missing)."""
-    for key in path:
-        if not isinstance(values, Mapping):
-            return None
-        values = values.get(key)  # type: ignore[assignment]
-    return values
-
-
-def put(values: dict, path: tuple[str, ...], value: object) -> None:
-    """Set the value at `path`, making the mappings on the way."""
-    for key in path[:-1]:
-        values = values.setdefault(key, {})
-    values[path[-1]] = value
 
 
 # z2jh image values the local cluster holds: (path under the jupyterhub chart's values, local image)

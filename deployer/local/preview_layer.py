@@ -30,7 +30,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from deployer.local.layers import HUB_NESTING, Substitution, SwitchedOff, dig, is_local_image, put
+from deployer.local.layers import HUB_NESTING, Substitution, SwitchedOff, is_local_image
+from deployer.plan.values_path import dig, put
 
 HOME_CLAIM = "home-nfs"  # basehub's claim for NFS homes; the preview makes a local one
 LOCAL_AUTHENTICATOR = "dummy"

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from deployer.plan.values_path import dig
+
 
 @dataclass(frozen=True)
 class BinderLaunch:
@@ -23,22 +25,14 @@ class BinderLaunch:
         return {"token": token, **({"image": self.image} if self.image else {})}
 
 
-def _dig(values: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(values, dict):
-            return None
-        values = values.get(key)
-    return values
-
-
 def binder_launch(values: Any) -> Optional[BinderLaunch]:
     """The launch of an unauthenticated BinderHub hub (the jupyterhub chart's `values`), or None for
     any other hub (its servers are started by the hub's own users, as usual)."""
-    if _dig(values, "custom", "binderhubUI", "enabled") is not True:
+    if dig(values, ("custom", "binderhubUI", "enabled")) is not True:
         return None
-    if _dig(values, "hub", "config", "BinderSpawnerMixin", "auth_enabled") is True:
+    if dig(values, ("hub", "config", "BinderSpawnerMixin", "auth_enabled")) is True:
         return None
-    name, tag = _dig(values, "singleuser", "image", "name"), _dig(values, "singleuser", "image", "tag")
+    name, tag = dig(values, ("singleuser", "image", "name")), dig(values, ("singleuser", "image", "tag"))
     if not isinstance(name, str) or not name:
         return BinderLaunch(None)
     return BinderLaunch(f"{name}:{tag}" if tag not in (None, "") else name)

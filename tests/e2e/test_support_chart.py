@@ -24,6 +24,7 @@ from deployer.adapters.charts import PreparedChart, helm_home_env, prepare_chart
 from deployer.adapters.process import Completed, ProcessRunner
 from deployer.plan.computed_layers import support_cloud_values
 from deployer.plan.values_merge import merge_values
+from deployer.plan.values_path import dig
 from tests.conftest import REPO, require_chart_repo, require_tool
 
 pytestmark = pytest.mark.e2e
@@ -370,14 +371,6 @@ def _leaves(schema: dict, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, .
     return out
 
 
-def _get(values: dict, path: tuple[str, ...]) -> Any:
-    for key in path:
-        if not isinstance(values, dict):
-            return None
-        values = values.get(key)
-    return values
-
-
 def _with(values: dict, path: tuple[str, ...], value: Any) -> dict:
     out = copy.deepcopy(values)
     node = out
@@ -410,7 +403,7 @@ def test_every_key_the_support_schema_accepts_changes_the_rendered_objects_or_is
     def judge(leaf: tuple[tuple[str, ...], dict]) -> Optional[str]:
         path, node = leaf
         dotted = ".".join(path)
-        current = _get(merge_values(defaults, base_values), path)
+        current = dig(merge_values(defaults, base_values), path)
         candidates = _type_candidates(dotted, node, current)
         if not candidates:
             return f"{dotted}: no value to change it to (add one to SPECIAL)"
