@@ -86,6 +86,11 @@ class ClaimState:
     storage_class: Optional[str] = None  # its spec's storageClassName (None: the cluster's default class)
     component: str = ""  # its `component` label: `hub` (the jupyterhub chart's database), `singleuser-storage`
 
+    @property
+    def unbound_with_class(self) -> bool:
+        """Not bound, and naming a StorageClass: one the cluster may lack (`missing_class`)."""
+        return self.phase != "Bound" and bool(self.storage_class)
+
 
 @dataclass(frozen=True)
 class StorageClasses:
@@ -224,7 +229,7 @@ def missing_class(claim: ClaimState, classes: Optional[StorageClasses], events: 
     """The claim is not bound and names a StorageClass the cluster does not have: by `classes` when they
     could be read, else by the claim's ProvisioningFailed event (`storageclass.storage.k8s.io "X" not
     found`). Waiting cannot bind it."""
-    if claim.phase == "Bound" or not claim.storage_class:
+    if not claim.unbound_with_class:
         return False
     if classes is not None:
         return claim.storage_class not in classes.names

@@ -113,7 +113,7 @@ def unbound(kube, namespace: str, pods: list[PodState], before: set[str]) -> lis
     only when such a claim names one; the claims' events only when the classes may not be listed."""
     if not waiting_for_claims(pods, before):
         return []
-    claims = [c for c in kube.claims(namespace) if c.phase != "Bound" and c.storage_class]
+    claims = [c for c in kube.claims(namespace) if c.unbound_with_class]
     if not claims:
         return []
     classes = kube.storage_classes()

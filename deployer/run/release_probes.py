@@ -21,7 +21,7 @@ def explain_namespace(kube: Kube, namespace: str, log_lines: int = 5) -> tuple[P
     # the nodes are read only when some pod is not Ready (a dead kubelet leaves stale pod statuses)
     nodes = kube.nodes() if any(not p.ready for p in core_pods(pods)) else []
     # and the StorageClasses only when a claim naming one is not bound (is it a class the cluster lacks?)
-    classes = kube.storage_classes() if any(c.phase != "Bound" and c.storage_class for c in claims) else None
+    classes = kube.storage_classes() if any(c.unbound_with_class for c in claims) else None
     verdict = judge_pods(pods, claims, events, nodes=nodes, classes=classes)
     by_name = {p.name: p for p in pods}
     for i, finding in enumerate(verdict.findings):
