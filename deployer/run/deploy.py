@@ -177,7 +177,8 @@ def _run_planned(request: DeployRequest, clusters: dict[str, Cluster], planned: 
         ready = ready_stage([specs[p.id] for p in to_deploy], readers, request.options.charts, runner, helm_binary,
                             request.concurrency, counts, plans)
         check_fleet_before_deploy(request.root, clusters, [r for r in ready.values() if isinstance(r, ReadyRelease)],
-                                  _render_options(request), runner, helm_binary, counts)
+                                  request.options.render_options(request.concurrency), runner, helm_binary,
+                                  counts)
         steps = [step for name in names  # deploy through the engine: one step per release
                  for step in _cluster_steps(request, clusters[name], conns[name], [p for p in planned if p.cluster == name],
                                             decisions, ledgers.get(name), ready, specs, digests, source, sops,
@@ -263,13 +264,6 @@ def _object_validator(access, runner: ProcessRunner):
                                        spec.namespace, dict(access.env))
 
     return validate_objects
-
-
-def _render_options(request: DeployRequest):
-    from deployer.render.renderer import RenderOptions
-
-    return RenderOptions(work_dir=request.options.work_dir, chart_repo=request.options.chart_repo,
-                         concurrency=request.concurrency)
 
 
 def _local_images(request: DeployRequest, cluster: Cluster, runner: ProcessRunner, on_event) -> None:

@@ -205,8 +205,6 @@ def ready_stages(request: PreviewRequest, aim: PreviewTarget, reader, runner: Pr
     import logging
 
     from deployer.render.pipeline import NotReady, check_fleet_before_deploy, plan_stage, ready_stage
-    from deployer.render.renderer import RenderOptions
-
     spec, counts, options = aim.spec, request.counts, request.options
     plans = plan_stage({spec.id: spec}, request.root, counts, outputs={spec.cluster: {}})
     [made] = ready_stage([spec], {spec.cluster: reader}, options.charts, runner, helm_binary, 1, counts,
@@ -216,9 +214,8 @@ def ready_stages(request: PreviewRequest, aim: PreviewTarget, reader, runner: Pr
             raise NotPreviewable(f"hub `{request.hub}` of `{request.cluster}` cannot be deployed here: "
                                  f"{made.error.message}", hint=made.error.hint) from made.error
         raise made.error
-    check_fleet_before_deploy(request.root, {spec.cluster: aim.local}, [made],
-                              RenderOptions(work_dir=options.work_dir, chart_repo=options.chart_repo, concurrency=1),
-                              runner, helm_binary, counts)
+    check_fleet_before_deploy(request.root, {spec.cluster: aim.local}, [made], options.render_options(1), runner,
+                              helm_binary, counts)
     logging.getLogger("deployer.preview").debug(counts.summary())
     return made
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Optional
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Optional
 
 from deployer.adapters.helm import (AnotherOperationInProgress, ChartSource, ClusterUnreachable, Helm, Revision)
 from deployer.errors import DeployerError
@@ -20,6 +20,9 @@ from deployer.plan.release_spec import ReleaseSpec
 from deployer.render.inputs import ChartOptions, ReadyRelease
 from deployer.run.engine import Outcome, StepContext
 from deployer.run.pod_watch import PodWatch, pods_before, while_pods_can_start
+
+if TYPE_CHECKING:
+    from deployer.render.renderer import RenderOptions
 
 
 # While helm waits for a release, the API server is asked every PROBE_INTERVAL seconds whether it
@@ -62,6 +65,12 @@ class DeployOptions:
     @property
     def charts(self) -> ChartOptions:
         return ChartOptions(self.work_dir, self.chart_repo)
+
+    def render_options(self, concurrency: int) -> "RenderOptions":
+        """How the fleet check renders the releases this deploy applies: the same charts."""
+        from deployer.render.renderer import RenderOptions
+
+        return RenderOptions(work_dir=self.work_dir, chart_repo=self.chart_repo, concurrency=concurrency)
 
 
 class ReleaseDeployer:
