@@ -134,8 +134,8 @@ class UserTest:
                              f"{HUB_SECRET}); the chart's values must add it (deployer.plan.user_test_service.service_values)")
             return result
         values = self._hub_values()
-        self.profile = default_profile(values) if values is not None else None
-        self.binder = binder_launch(values) if values is not None else None
+        self.profile = default_profile(values)
+        self.binder = binder_launch(values)
         if self.profile:
             result.profile = self.profile.user_options()
         try:
